@@ -1,0 +1,3 @@
+from voxplan.cli import main
+
+main()

@@ -1,0 +1,184 @@
+"""Carry out a Plan: walk its changes as a DAG, resolve ids as they appear, write state after every
+successful remote change.
+
+Ordering: a create/update waits for the changes of what it depends on; a delete (and the destroy half
+of a create-before-destroy replace) waits for every change of what depended on it, as state recorded.
+Independent changes run in parallel up to `parallelism`. A failed change skips what waits on it; the
+rest still run unless `fail_fast`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from voxplan.diff import secret_fingerprint, secrets_under, strip_write_only
+from voxplan.errors import ProviderError, VoxplanError
+from voxplan.model import Ref, get_path
+from voxplan.plan import Action, Change, Plan
+from voxplan.providers import Providers
+from voxplan.secret import reveal_all
+from voxplan.state import Entry, State
+
+Step = tuple[str, str]  # ("apply" | "destroy", address)
+
+
+@dataclass
+class ApplyResult:
+    done: list[str] = field(default_factory=list)  # human lines, in completion order
+    errors: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def apply_plan(plan: Plan, providers: Providers, state: State, *, parallelism: int = 10, fail_fast: bool = False,
+               on_event: Callable[[str], None] | None = None) -> ApplyResult:
+    runner = _Runner(plan, providers, state, on_event or (lambda _msg: None))
+    for addr in plan.forget:
+        state.remove(addr)
+    runner.run(max(1, parallelism), fail_fast)
+    return runner.result
+
+
+class _Runner:
+    def __init__(self, plan: Plan, providers: Providers, state: State, emit: Callable[[str], None]):
+        self.plan = plan
+        self.providers = providers
+        self.state = state
+        self.emit = emit
+        self.result = ApplyResult()
+        self.lock = threading.Lock()
+        # live objects by address, for resolving Refs: what the plan saw, then what apply made
+        self.objects: dict[str, Mapping[str, Any]] = {c.address: c.live for c in plan.changes if c.live is not None
+                                                      and c.action is not Action.REPLACE}
+        self.steps, self.waits = self._graph()
+
+    def _graph(self) -> tuple[dict[Step, Change], dict[Step, set[Step]]]:
+        changes = {c.address: c for c in self.plan.actionable}
+        steps: dict[Step, Change] = {}
+        for c in changes.values():
+            if c.action is not Action.DELETE:
+                steps[("apply", c.address)] = c
+            if c.action is Action.DELETE or (c.action is Action.REPLACE and c.create_before_destroy):
+                steps[("destroy", c.address)] = c
+        waits: dict[Step, set[Step]] = {s: set() for s in steps}
+        for (phase, addr), c in steps.items():
+            if phase == "apply":
+                waits[(phase, addr)] |= {("apply", d) for d in c.depends_on if ("apply", d) in steps}
+            else:
+                if ("apply", addr) in steps:
+                    waits[(phase, addr)].add(("apply", addr))
+                for other in changes.values():
+                    if other.address != addr and addr in (*other.prior_depends_on, *other.depends_on):
+                        waits[(phase, addr)] |= {s for s in (("apply", other.address), ("destroy", other.address))
+                                                 if s in steps}
+        return steps, waits
+
+    def run(self, parallelism: int, fail_fast: bool) -> None:
+        pending = dict(self.waits)
+        failed: set[Step] = set()
+        running: dict[Future[None], Step] = {}
+        finished: set[Step] = set()
+        stop = False
+        with ThreadPoolExecutor(max_workers=parallelism) as pool:
+            while pending or running:
+                for step in [s for s, w in pending.items() if w <= finished]:
+                    if stop:
+                        break
+                    if len(running) >= parallelism:
+                        break
+                    del pending[step]
+                    running[pool.submit(self._do, step)] = step
+                for step in [s for s, w in pending.items() if w & failed]:
+                    del pending[step]
+                    failed.add(step)
+                    self.result.skipped.append(f"{step[1]}: skipped, because something it waits on failed")
+                if not running:
+                    if pending:  # only blocked or stopped steps remain
+                        for step in pending:
+                            self.result.skipped.append(f"{step[1]}: not attempted")
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    step = running.pop(fut)
+                    exc = fut.exception()
+                    if exc is None:
+                        finished.add(step)
+                        continue
+                    failed.add(step)
+                    self.result.errors.append(str(exc) if isinstance(exc, VoxplanError) else
+                                              f"{step[1]}: {type(exc).__name__}: {exc}")
+                    stop = stop or fail_fast
+
+    # -- one step ----------------------------------------------------------------------------------
+    def _do(self, step: Step) -> None:
+        phase, addr = step
+        change = self.steps[step]
+        adapter = self.providers.adapter(change.kind)
+        try:
+            if phase == "destroy":
+                assert change.remote_id
+                adapter.delete(change.remote_id)
+                if change.action is Action.DELETE:
+                    self.state.remove(addr)
+                self._log(f"{addr}: destroyed" if change.action is Action.DELETE else
+                          f"{addr}: old object {change.remote_id} destroyed")
+                return
+            body = self._resolve(change.body)
+            if change.action is Action.CREATE or change.action is Action.REPLACE:
+                if change.action is Action.REPLACE and not change.create_before_destroy:
+                    assert change.remote_id
+                    adapter.delete(change.remote_id)
+                obj = adapter.create(reveal_all(body))
+                verb = "created" if change.action is Action.CREATE else "replaced"
+            elif change.send_keys:
+                assert change.remote_id
+                obj = adapter.update(change.remote_id, reveal_all({k: body[k] for k in change.send_keys}))
+                verb = "updated"
+            else:
+                assert change.live is not None
+                obj, verb = dict(change.live), "imported"
+        except ProviderError as exc:
+            raise exc.at(addr) from None
+        with self.lock:
+            self.objects[addr] = obj
+        self.state.put(addr, self._entry(change, body, obj))
+        if change.importing and verb != "imported":
+            verb = f"imported and {verb}"
+        self._log(f"{addr}: {verb} (id {adapter.remote_id(obj)})")
+
+    def _entry(self, change: Change, body: Mapping[str, Any], obj: Mapping[str, Any]) -> Entry:
+        adapter = self.providers.adapter(change.kind)
+        previous = self.state.get(change.address)
+        fingerprints = dict(previous.fingerprints) if previous and change.action is Action.UPDATE else {}
+        for key, value in body.items():
+            for path, secret in secrets_under(key, value, change.write_only).items():
+                fingerprints[path] = secret_fingerprint(secret, self.state.key)
+        return Entry(kind=change.kind, id=adapter.remote_id(obj),
+                     sent={k: strip_write_only(k, v, change.write_only) for k, v in body.items()},
+                     seen={k: obj.get(k) for k in body}, fingerprints=fingerprints, deps=list(change.depends_on))
+
+    def _resolve(self, value: Any) -> Any:
+        if isinstance(value, Ref):
+            with self.lock:
+                target = self.objects.get(value.address)
+            found = get_path(target, value.attr) if target is not None else None
+            if found is None:
+                raise VoxplanError(f"{value.address}.{value.attr} is not known: its change did not complete")
+            return value.render(found)
+        if isinstance(value, dict):
+            return {k: self._resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._resolve(v) for v in value]
+        return value
+
+    def _log(self, line: str) -> None:
+        with self.lock:
+            self.result.done.append(line)
+        self.emit(line)

@@ -1,0 +1,278 @@
+"""The command line. Thin: parse, call voxplan.workflow, render, choose the exit code.
+
+Exit codes, as Terraform: 0 success / no changes; 1 error; 2 changes present (plan with
+--detailed-exitcode).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from voxplan import __version__, workflow
+from voxplan.errors import Diagnostic, StackErrors, VoxplanError
+from voxplan.graph import to_dot
+from voxplan.plan import Plan
+from voxplan.render import plan_to_json, render_markdown, render_text
+from voxplan.secret import SafeEncoder
+from voxplan.state import State, locked
+
+STACK = click.argument("stack", type=click.Path(dir_okay=False, path_type=Path))
+SANDBOX = click.option("--sandbox", is_flag=True,
+                       help="Run against the embedded emulator (data under .voxplan/sandbox/); unset secrets "
+                            "fall back to placeholders.")
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def _warn(diags: list[Diagnostic]) -> None:
+    for d in diags:
+        click.echo(str(d), err=True)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Every voxplan error becomes one line per problem on stderr and exit 1."""
+    try:
+        yield
+    except StackErrors as exc:
+        for d in exc.diagnostics:
+            click.echo(str(d), err=True)
+        n = sum(1 for d in exc.diagnostics if d.severity == "error")
+        click.echo(f"{n} error{'s' if n != 1 else ''}; nothing was sent.", err=True)
+        sys.exit(1)
+    except VoxplanError as exc:
+        _fail(str(exc))
+
+
+def _colour(no_color: bool) -> bool:
+    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+def _render(the_plan: Plan, fmt: str, no_color: bool) -> str:
+    if fmt == "json":
+        return json.dumps(plan_to_json(the_plan), indent=2, cls=SafeEncoder) + "\n"
+    if fmt == "markdown":
+        return render_markdown(the_plan)
+    return render_text(the_plan, colour=_colour(no_color))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="voxplan")
+def main() -> None:
+    """Terraform for voice-AI telephony: plan and apply Vapi and carrier SIP setups from one YAML stack.
+
+    \b
+    Quick start, no account needed:
+      voxplan apply --sandbox --auto-approve stacks/vapi-sip.yaml
+    """
+
+
+@main.command()
+@click.argument("stacks", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@SANDBOX
+def validate(stacks: tuple[Path, ...], sandbox: bool) -> None:
+    """Check stacks offline: YAML, schema, references, telephony lint. Sends no request.
+
+    \b
+    Example:
+      voxplan validate stacks/*.yaml
+    """
+    failed = False
+    for path in stacks:
+        try:
+            loaded = workflow.load(path, sandbox=sandbox)
+        except StackErrors as exc:
+            failed = True
+            for d in exc.diagnostics:
+                click.echo(str(d), err=True)
+            continue
+        _warn(loaded.warnings)
+        click.echo(f"{path}: valid ({len(loaded.desired)} resources)")
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
+@STACK
+@SANDBOX
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes, 0 when it has none.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the plan as JSON here.")
+@click.option("--no-color", is_flag=True, help="No ANSI colour (also NO_COLOR, or when stdout is not a TTY).")
+def plan(stack: Path, sandbox: bool, fmt: str, detailed_exitcode: bool, out: Path | None, no_color: bool) -> None:
+    """Refresh live state and show what apply would change.
+
+    \b
+    Example:
+      voxplan plan --sandbox stacks/byo-trunk.yaml
+      voxplan plan --detailed-exitcode --format markdown stacks/prod.yaml > plan.md
+    """
+    with _errors():
+        loaded = workflow.load(stack, sandbox=sandbox)
+        _warn(loaded.warnings)
+        with workflow.connect(loaded) as provs:
+            _warn(provs.warnings)
+            the_plan = workflow.plan(loaded, provs, workflow.load_state(loaded))
+    click.echo(_render(the_plan, fmt, no_color), nl=False)
+    if out:
+        out.write_text(json.dumps(plan_to_json(the_plan), indent=2, cls=SafeEncoder) + "\n")
+    sys.exit(2 if detailed_exitcode and the_plan.has_changes else 0)
+
+
+@main.command()
+@STACK
+@SANDBOX
+@click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+@click.option("--parallelism", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--lock-timeout", type=float, default=0.0, show_default=True, help="Seconds to wait for the lock.")
+@click.option("--fail-fast", is_flag=True, help="Stop starting new changes after the first failure.")
+@click.option("--no-color", is_flag=True)
+def apply(stack: Path, sandbox: bool, auto_approve: bool, parallelism: int, lock_timeout: float, fail_fast: bool,
+          no_color: bool) -> None:
+    """Make the live accounts match the stack.
+
+    \b
+    Example:
+      voxplan apply --sandbox --auto-approve stacks/vapi-sip.yaml
+    """
+
+    def confirm(the_plan: Plan) -> bool:
+        if auto_approve:
+            return True
+        if not sys.stdin.isatty():
+            _fail("apply needs confirmation and stdin is not a terminal: pass --auto-approve")
+        return click.confirm("Apply these changes?", default=False)
+
+    with _errors():
+        loaded = workflow.load(stack, sandbox=sandbox)
+        _warn(loaded.warnings)
+        with workflow.connect(loaded) as provs:
+            _warn(provs.warnings)
+            the_plan, result = workflow.apply(
+                loaded, provs, confirm=confirm, parallelism=parallelism, lock_timeout=lock_timeout,
+                fail_fast=fail_fast, on_plan=lambda p: click.echo(render_text(p, colour=_colour(no_color)), nl=False),
+                on_event=lambda line: click.echo(line))
+    if result is None:
+        click.echo("Apply cancelled.")
+        sys.exit(1)
+    for line in result.skipped:
+        click.echo(line, err=True)
+    for line in result.errors:
+        click.echo(f"Error: {line}", err=True)
+    if not result.ok:
+        click.echo(f"Apply failed: {len(result.errors)} error(s), {len(result.done)} change(s) made and saved "
+                   "in state.", err=True)
+        sys.exit(1)
+    if the_plan.has_changes:
+        click.echo(f"Apply complete! {the_plan.summary().removeprefix('Plan: ')}")
+
+
+@main.command(name="graph")
+@STACK
+@SANDBOX
+def graph_cmd(stack: Path, sandbox: bool) -> None:
+    """Print the dependency graph of the stack's resources (Graphviz DOT)."""
+    with _errors():
+        loaded = workflow.load(stack, sandbox=sandbox)
+    click.echo(to_dot({r.address: r.dependencies() for r in loaded.desired}), nl=False)
+
+
+@main.group()
+def state() -> None:
+    """Inspect and edit a stack's state."""
+
+
+def _state_of(stack: Path) -> tuple[workflow.Loaded, State]:
+    loaded = workflow.load(stack, sandbox=True)
+    return loaded, workflow.load_state(loaded)
+
+
+@state.command(name="list")
+@STACK
+def state_list(stack: Path) -> None:
+    """Addresses in state, with their remote ids."""
+    with _errors():
+        _, st = _state_of(stack)
+    for addr, entry in sorted(st.resources.items()):
+        click.echo(f"{addr}\t{entry.id}")
+
+
+@state.command(name="show")
+@STACK
+@click.argument("address")
+def state_show(stack: Path, address: str) -> None:
+    """One state entry as JSON (secrets appear only as fingerprints)."""
+    with _errors():
+        _, st = _state_of(stack)
+        entry = st.get(address)
+        if entry is None:
+            _fail(f"{address} is not in state")
+    click.echo(json.dumps(entry.to_json(), indent=2, cls=SafeEncoder))
+
+
+@state.command(name="rm")
+@STACK
+@click.argument("addresses", nargs=-1, required=True)
+def state_rm(stack: Path, addresses: tuple[str, ...]) -> None:
+    """Forget resources without deleting them remotely."""
+    with _errors():
+        loaded, _ = _state_of(stack)
+        with locked(loaded.state_file):
+            st = workflow.load_state(loaded)
+            for addr in addresses:
+                if st.get(addr) is None:
+                    _fail(f"{addr} is not in state")
+                st.remove(addr)
+                click.echo(f"Removed {addr}")
+
+
+@main.group()
+def sandbox() -> None:
+    """The local emulator of the vendor APIs."""
+
+
+@sandbox.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8787, show_default=True)
+@click.option("--data", type=click.Path(dir_okay=False, path_type=Path), help="Persist the emulated accounts here.")
+@click.option("--latency-ms", type=float, default=0.0, show_default=True, help="Added to every request.")
+@click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--fault-kinds", default="429,503", show_default=True, help="Comma list of 429, 502, 503, 504.")
+def serve(host: str, port: int, data: Path | None, latency_ms: float, fault_rate: float, fault_kinds: str) -> None:
+    """Serve the emulators over HTTP: Vapi at http://HOST:PORT/vapi.
+
+    \b
+    Example:
+      voxplan sandbox serve --port 8787 --data sandbox.json &
+      VOXPLAN_VAPI_BASE_URL=http://127.0.0.1:8787/vapi VAPI_API_KEY=any voxplan plan stacks/byo-trunk.yaml
+    """
+    from voxplan.sandbox import Sandbox
+    from voxplan.sandbox.server import make_server
+
+    box = Sandbox(data, latency_ms=latency_ms, fault_rate=fault_rate,
+                  fault_kinds=tuple(k.strip() for k in fault_kinds.split(",") if k.strip()))
+    server = make_server(box, host, port)
+    click.echo(f"voxplan sandbox listening on http://{host}:{server.server_address[1]} (vapi: /vapi)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+
+
+
+
+

@@ -1,0 +1,244 @@
+"""Desired vs live vs state → Plan. Pure.
+
+The rules (design.md, "Rules that make it correct"):
+- Only keys the stack declared are compared; a declared object or list is compared whole, after the
+  adapter fills the server's documented defaults into it.
+- A key whose desired value is what voxplan last sent is judged against what the server answered then
+  (state's `seen`), so undocumented server additions are never drift, while an edit made elsewhere is.
+- Write-only secrets are compared by keyed fingerprint; a change re-sends the whole top-level key.
+- Refs to resources being created or replaced are unknown until apply.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from voxplan.errors import PlanError
+from voxplan.graph import topo_order
+from voxplan.model import UNKNOWN, Ref, Resource, get_path
+from voxplan.plan import Action, Change, FieldChange, Plan
+from voxplan.providers.base import Adapter
+from voxplan.secret import MASK, Secret
+from voxplan.state import State
+
+
+@dataclass
+class Live:
+    """What refresh found for one kind: objects by id and by natural key."""
+
+    by_id: dict[str, dict[str, Any]]
+    by_key: dict[str, list[dict[str, Any]]]
+
+    @classmethod
+    def index(cls, objects: Sequence[dict[str, Any]], adapter: Adapter) -> Live:
+        by_key: dict[str, list[dict[str, Any]]] = {}
+        for obj in objects:
+            key = adapter.natural_key(obj)
+            if key is not None:
+                by_key.setdefault(key, []).append(obj)
+        return cls({adapter.remote_id(o): o for o in objects}, by_key)
+
+
+def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live], state: State,
+              adapters: Mapping[str, Adapter]) -> Plan:
+    resources = {r.address: r for r in desired}
+    order = topo_order({a: r.dependencies() for a, r in resources.items()})
+    claimed = {e.id for e in state.resources.values()}
+    planned: dict[str, Change] = {}
+    for addr in order:
+        planned[addr] = _plan_resource(resources[addr], live, state, adapters, planned, claimed)
+    changes = [planned[a] for a in order]
+    forget: list[str] = []
+    deletes: list[Change] = []
+    for addr, entry in state.resources.items():
+        if addr in resources:
+            continue
+        obj = live[entry.kind].by_id.get(entry.id) if entry.kind in live else None
+        if obj is None:
+            forget.append(addr)
+            continue
+        deletes.append(Change(address=addr, kind=entry.kind, action=Action.DELETE, remote_id=entry.id,
+                              prior_depends_on=tuple(entry.deps), live=obj,
+                              fields=tuple(FieldChange(k, before=_display(obj.get(k)), removed=True)
+                                           for k in entry.sent),
+                              reason="not in the stack any more"))
+    return Plan(stack=stack, changes=tuple(changes + _dependents_first(deletes)), forget=tuple(forget))
+
+
+def _dependents_first(deletes: list[Change]) -> list[Change]:
+    deps = {c.address: c.prior_depends_on for c in deletes}
+    return [next(c for c in deletes if c.address == a) for a in reversed(topo_order(deps))]
+
+
+def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapters: Mapping[str, Adapter],
+                   planned: Mapping[str, Change], claimed: set[str]) -> Change:
+    adapter = adapters[res.kind]
+    entry = state.get(res.address)
+    kind_live = live[res.kind]
+    obj = kind_live.by_id.get(entry.id) if entry else None
+    importing = False
+    reason = ""
+    if obj is None:
+        key = adapter.natural_key(res.body)
+        candidates = [o for o in kind_live.by_key.get(key, []) if adapter.remote_id(o) not in claimed] if key else []
+        if len(candidates) > 1:
+            ids = ", ".join(sorted(adapter.remote_id(o) for o in candidates))
+            raise PlanError(f"{res.address}: {len(candidates)} remote objects match {key!r} ({ids}); voxplan will "
+                            f"not guess. Delete the duplicates or run: voxplan import STACK {res.address} ID")
+        if candidates:
+            obj, importing = candidates[0], True
+            claimed.add(adapter.remote_id(obj))
+            reason = f"adopting the existing object with the same key {key!r}"
+        elif entry:
+            reason = "it was deleted outside voxplan"
+    body = _resolve(res.body, planned)
+    common = dict(address=res.address, kind=res.kind, body=body, depends_on=res.dependencies(),
+                  prior_depends_on=tuple(entry.deps) if entry else (), origin=res.origin,
+                  write_only=adapter.write_only, create_before_destroy=adapter.create_before_destroy)
+    if obj is None:
+        fields = tuple(_leaves(k, None, _display(v), added=True) for k, v in body.items() if v is not None)
+        return Change(action=Action.CREATE, fields=tuple(f for group in fields for f in group),
+                      reason=reason, **common)  # type: ignore[arg-type]
+    baseline = None if importing or entry is None else entry
+    send: list[str] = []
+    fields: list[FieldChange] = []
+    replace = False
+    for key, value in body.items():
+        key_fields = _compare_key(adapter, key, value, obj, baseline, state.key)
+        if key_fields:
+            send.append(key)
+            forces = key in adapter.forces_replacement
+            replace |= forces
+            fields += [FieldChange(f.path, f.before, f.after, f.sensitive, forces, f.removed, f.added)
+                       for f in key_fields]
+    action = Action.REPLACE if replace else Action.UPDATE if send else Action.NOOP
+    if replace:
+        reason = "; ".join(f"{f.path} cannot be changed in place" for f in fields if f.forces_replacement)
+    return Change(action=action, remote_id=adapter.remote_id(obj), send_keys=tuple(send), fields=tuple(fields),
+                  importing=importing, reason=reason, live=obj, **common)  # type: ignore[arg-type]
+
+
+def _resolve(value: Any, planned: Mapping[str, Change]) -> Any:
+    """Refs whose target already exists (and is not being replaced) become values; others stay Refs."""
+    if isinstance(value, Ref):
+        target = planned.get(value.address)
+        if target is None or target.action in (Action.CREATE, Action.REPLACE) or target.live is None:
+            return value
+        found = get_path(target.live, value.attr)
+        return value if found is None else value.render(found)
+    if isinstance(value, dict):
+        return {k: _resolve(v, planned) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, planned) for v in value]
+    return value
+
+
+def has_unknown(value: Any) -> bool:
+    if isinstance(value, Ref):
+        return True
+    if isinstance(value, dict):
+        return any(has_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_unknown(v) for v in value)
+    return False
+
+
+def secrets_under(key: str, value: Any, write_only: Sequence[str]) -> dict[str, Any]:
+    """The write-only values declared under top-level `key`, by dotted path."""
+    found = {}
+    for path in write_only:
+        head, _, rest = path.partition(".")
+        if head != key:
+            continue
+        secret = get_path(value, rest) if rest else value
+        if secret is not None:
+            found[path] = secret
+    return found
+
+
+def strip_write_only(key: str, value: Any, write_only: Sequence[str]) -> Any:
+    paths = [p.partition(".")[2] for p in write_only if p.partition(".")[0] == key]
+    if not paths or not isinstance(value, dict):
+        return value
+    value = copy.deepcopy(value)
+    for rest in paths:
+        parts = rest.split(".")
+        node = value
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(parts[-1], None)
+    return value
+
+
+def secret_fingerprint(value: Any, key: bytes) -> str:
+    return value.fingerprint(key) if isinstance(value, Secret) else Secret(str(value)).fingerprint(key)
+
+
+def _compare_key(adapter: Adapter, key: str, value: Any, obj: Mapping[str, Any], baseline: Any,
+                 fp_key: bytes) -> list[FieldChange]:
+    live_value = obj.get(key)
+    wanted = strip_write_only(key, value, adapter.write_only)
+    out: list[FieldChange] = []
+    if has_unknown(wanted):
+        out.append(FieldChange(key, _display(live_value), UNKNOWN))
+    else:
+        filled = adapter.fill_defaults(key, wanted)
+        if not _same(filled, live_value):
+            if baseline is not None and key in baseline.sent and _same(wanted, baseline.sent[key]):
+                drifted = not _same(live_value, baseline.seen.get(key))
+            else:
+                drifted = True
+            if drifted:
+                out += _leaves(key, _display(live_value), _display(filled))
+    for path, secret in secrets_under(key, value, adapter.write_only).items():
+        recorded = baseline.fingerprints.get(path) if baseline is not None else None
+        if recorded != secret_fingerprint(secret, fp_key):
+            out.append(FieldChange(path, MASK if recorded else None, MASK, sensitive=True))
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality where an absent value and null agree, and 1 == 1.0."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return all(_same(a.get(k), b.get(k)) for k in set(a) | set(b))
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return bool(a == b)
+
+
+def _display(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return MASK
+    if isinstance(value, Ref):
+        return UNKNOWN
+    if isinstance(value, dict):
+        return {k: _display(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_display(v) for v in value]
+    return value
+
+
+def _leaves(path: str, before: Any, after: Any, added: bool = False) -> list[FieldChange]:
+    """Leaf-level differences for display; lists of different length are shown whole."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[FieldChange] = []
+        for k in list(after) + [k for k in before if k not in after]:
+            if not _same(before.get(k), after.get(k)):
+                out += _leaves(f"{path}.{k}", before.get(k), after.get(k))
+        return out
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        out = []
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            if not _same(b, a):
+                out += _leaves(f"{path}[{i}]", b, a)
+        return out
+    if before is None and not added and after is None:
+        return []
+    return [FieldChange(path, before, after, removed=after is None and before is not None,
+                        added=added or before is None)]

@@ -1,0 +1,135 @@
+"""One exception tree for voxplan.
+
+    VoxplanError
+    ├── StackErrors            one or more problems found in stack files (carries Diagnostics)
+    ├── PlanError              the stack is valid but cannot be planned (ambiguous adoption, protect, ...)
+    ├── StateError             state is corrupt, locked, or written by a newer voxplan
+    │   └── LockHeld
+    └── ProviderError          an API call failed; raised at the adapter edge
+        ├── AuthFailed         401/403
+        ├── NotFound           404
+        ├── Conflict           409
+        ├── InvalidRequest     400/422
+        ├── RateLimited        429 (retry_after)
+        ├── ServerError        5xx
+        └── TransportError     no HTTP answer (timeout, reset, refused)
+
+Messages never carry request bodies, headers or secret values: provider errors are built from the
+method, the path, the status and the vendor's own message only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int  # 1-based
+    col: int  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem in a stack: where, what, and how to fix it."""
+
+    location: Location | None
+    message: str
+    hint: str = ""
+    severity: str = "error"  # error | warning
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        label = "warning: " if self.severity == "warning" else ""
+        return f"{where}{label}{self.message}{hint}"
+
+
+class VoxplanError(Exception):
+    """Base of every error voxplan raises on purpose."""
+
+
+class StackErrors(VoxplanError):
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = sorted(
+            diagnostics,
+            key=lambda d: (d.location.file, d.location.line, d.location.col) if d.location else ("", 0, 0),
+        )
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+class PlanError(VoxplanError):
+    pass
+
+
+class StateError(VoxplanError):
+    pass
+
+
+class LockHeld(StateError):
+    pass
+
+
+class ProviderError(VoxplanError):
+    """An API call failed. `address` is filled in by the engine when it knows which resource."""
+
+    def __init__(self, message: str, *, status: int | None = None, provider: str = "", address: str = ""):
+        self.vendor_message = message
+        self.status = status
+        self.provider = provider
+        self.address = address
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = []
+        if self.address:
+            parts.append(self.address)
+        if self.status is not None:
+            parts.append(f"HTTP {self.status}")
+        elif self.provider:
+            parts.append(self.provider)
+        head = ": ".join(parts)
+        return f"{head}: {self.vendor_message}" if head else self.vendor_message
+
+    def at(self, address: str) -> ProviderError:
+        """The same error, naming the resource address it happened to."""
+        self.address = address
+        self.args = (self._render(),)
+        return self
+
+    def __str__(self) -> str:
+        return self._render()
+
+
+class AuthFailed(ProviderError):
+    pass
+
+
+class NotFound(ProviderError):
+    pass
+
+
+class Conflict(ProviderError):
+    pass
+
+
+class InvalidRequest(ProviderError):
+    pass
+
+
+class RateLimited(ProviderError):
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object):
+        self.retry_after = retry_after
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class ServerError(ProviderError):
+    pass
+
+
+class TransportError(ProviderError):
+    """No HTTP answer. For a create, the object may or may not exist now."""

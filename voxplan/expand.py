@@ -1,0 +1,40 @@
+"""Stack → desired resources. Pure: providers contribute through the Platform/Carrier protocols."""
+
+from __future__ import annotations
+
+from voxplan import providers
+from voxplan.errors import Diagnostic, StackErrors
+from voxplan.model import Resource
+from voxplan.providers.base import ExpandContext
+from voxplan.stack.model import Stack
+from voxplan.stack.validate import number_key
+
+
+def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
+    """The desired resources of `stack` and the lint warnings; raises StackErrors on lint errors."""
+    plat = providers.platform(stack)
+    carriers = providers.carriers(plat)
+    ctx = ExpandContext(stack=stack, platform=plat)
+    ctx.diagnostics.extend(plat.lint(stack))
+    for carrier in carriers.values():
+        ctx.diagnostics.extend(carrier.lint(stack))
+    plat.expand(ctx)
+    for name, spec in stack.section("trunks").items():
+        _carrier(ctx, carriers, spec["carrier"], ("trunks", name, "carrier")) and \
+            carriers[spec["carrier"]].expand_trunk(ctx, name, spec)
+    routes = {number_key(k): v for k, v in stack.section("routes").items()}
+    for key, spec in stack.section("numbers").items():
+        canon = number_key(key)
+        if _carrier(ctx, carriers, spec["carrier"], ("numbers", key, "carrier")):
+            carriers[spec["carrier"]].expand_number(ctx, canon, spec, routes.get(canon))
+    errors = [d for d in ctx.diagnostics if d.severity == "error"]
+    if errors:
+        raise StackErrors(ctx.diagnostics)
+    return list(ctx.resources.values()), ctx.diagnostics
+
+
+def _carrier(ctx: ExpandContext, carriers: dict[str, object], name: str, path: tuple[str, ...]) -> bool:
+    if name in carriers:
+        return True
+    ctx.error(path, f"carrier {name!r} is not supported (known: {', '.join(sorted(carriers))})")
+    return False

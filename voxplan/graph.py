@@ -1,0 +1,59 @@
+"""Dependency graph of desired resources: creates in topological order, deletes reversed. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from voxplan.errors import PlanError
+
+
+def topo_order(deps: Mapping[str, Iterable[str]]) -> list[str]:
+    """Addresses so that each comes after what it depends on (dependencies outside `deps` are ignored).
+
+    Ties keep the input order, so plans are stable. Raises PlanError naming a cycle.
+    """
+    nodes = list(deps)
+    known = set(nodes)
+    pending = {n: {d for d in deps[n] if d in known and d != n} for n in nodes}
+    dependents: dict[str, list[str]] = {n: [] for n in nodes}
+    for n, ds in pending.items():
+        for d in ds:
+            dependents[d].append(n)
+    ready = [n for n in nodes if not pending[n]]
+    order: list[str] = []
+    position = {n: i for i, n in enumerate(nodes)}
+    while ready:
+        ready.sort(key=position.__getitem__, reverse=True)
+        n = ready.pop()
+        order.append(n)
+        for m in dependents[n]:
+            pending[m].discard(n)
+            if not pending[m]:
+                ready.append(m)
+    if len(order) != len(nodes):
+        raise PlanError(f"dependency cycle: {' -> '.join(find_cycle(pending))}")
+    return order
+
+
+def find_cycle(pending: Mapping[str, set[str]]) -> list[str]:
+    start = next(n for n, ds in pending.items() if ds)
+    path, seen = [start], {start}
+    node = start
+    while True:
+        node = next(iter(pending[node]))
+        if node in seen:
+            return path[path.index(node):] + [node]
+        path.append(node)
+        seen.add(node)
+
+
+def to_dot(deps: Mapping[str, Iterable[str]], labels: Mapping[str, str] | None = None) -> str:
+    lines = ["digraph voxplan {", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];']
+    for node in deps:
+        label = (labels or {}).get(node, node)
+        lines.append(f'  "{node}" [label="{label}"];')
+    for node, ds in deps.items():
+        for d in ds:
+            lines.append(f'  "{d}" -> "{node}";')
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,102 @@
+"""The plan as plain, frozen data (after Terraform's internal/plans): Plan → Change → Action.
+
+Counts and "has changes" are derived, never stored. A Change carries everything apply needs; its
+`reason` is for humans only and never steers apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from voxplan.model import PathT
+
+
+class Action(str, Enum):
+    NOOP = "no-op"
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+
+    @property
+    def symbol(self) -> str:
+        return {"no-op": " ", "create": "+", "update": "~", "replace": "-/+", "delete": "-"}[self.value]
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One leaf that changes. `before`/`after` are display values: secrets are already masked, and
+    `after` may be UNKNOWN (known after apply)."""
+
+    path: str
+    before: Any = None
+    after: Any = None
+    sensitive: bool = False
+    forces_replacement: bool = False
+    removed: bool = False  # present before, absent after
+    added: bool = False  # absent before
+
+
+@dataclass(frozen=True)
+class Change:
+    address: str
+    kind: str
+    action: Action
+    body: Mapping[str, Any] = field(default_factory=dict)  # desired, with Secrets; Refs only where unknown
+    remote_id: str | None = None
+    send_keys: tuple[str, ...] = ()  # top-level keys an update sends, each whole
+    fields: tuple[FieldChange, ...] = ()
+    depends_on: tuple[str, ...] = ()  # desired dependencies (apply waits on their changes)
+    prior_depends_on: tuple[str, ...] = ()  # dependencies recorded in state (deletes wait for dependents)
+    importing: bool = False  # adopted: not in state, found remotely by natural key or `import`
+    create_before_destroy: bool = True
+    write_only: tuple[str, ...] = ()
+    origin: PathT = ()
+    reason: str = ""  # for humans
+    live: Mapping[str, Any] | None = None  # the refreshed object, for display and stale-plan checks
+
+    @property
+    def is_change(self) -> bool:
+        return self.action is not Action.NOOP or self.importing
+
+
+@dataclass(frozen=True)
+class Plan:
+    stack: str
+    changes: tuple[Change, ...]
+    forget: tuple[str, ...] = ()  # in state, gone remotely and from the stack: dropped from state
+    warnings: tuple[str, ...] = ()
+
+    def by_action(self, action: Action) -> list[Change]:
+        return [c for c in self.changes if c.action is action]
+
+    @property
+    def to_add(self) -> int:
+        return sum(1 for c in self.changes if c.action in (Action.CREATE, Action.REPLACE))
+
+    @property
+    def to_change(self) -> int:
+        return sum(1 for c in self.changes if c.action is Action.UPDATE)
+
+    @property
+    def to_destroy(self) -> int:
+        return sum(1 for c in self.changes if c.action in (Action.DELETE, Action.REPLACE))
+
+    @property
+    def to_import(self) -> int:
+        return sum(1 for c in self.changes if c.importing)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.is_change for c in self.changes)
+
+    @property
+    def actionable(self) -> list[Change]:
+        return [c for c in self.changes if c.is_change]
+
+    def summary(self) -> str:
+        head = f"{self.to_import} to import, " if self.to_import else ""
+        return f"Plan: {head}{self.to_add} to add, {self.to_change} to change, {self.to_destroy} to destroy."

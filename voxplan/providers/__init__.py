@@ -1,0 +1,106 @@
+"""The composition root of providers: which carriers exist, which kinds, and how to connect them.
+
+Vendors never import each other; this module is the one place that knows them all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from voxplan import errors
+from voxplan.errors import Diagnostic
+from voxplan.providers import vapi
+from voxplan.providers.base import Adapter, Carrier, ExpandContext, Platform
+from voxplan.providers.byo import ByoCarrier
+from voxplan.providers.http import ApiClient
+from voxplan.secret import Secret
+from voxplan.stack.loader import placeholder
+from voxplan.stack.model import Stack
+
+__all__ = ["Adapter", "Carrier", "ExpandContext", "Platform", "Providers", "carriers", "connect", "platform"]
+
+PROVIDER_OF_KIND_PREFIX = {"vapi": "vapi"}
+SANDBOX_BASE = "http://sandbox.voxplan.local"
+
+
+def platform(stack: Stack) -> vapi.VapiPlatform:
+    return vapi.VapiPlatform(stack.region)
+
+
+def carriers(plat: vapi.VapiPlatform) -> dict[str, Carrier]:
+    return {"byo": ByoCarrier(), "vapi": vapi.VapiSipCarrier(plat)}
+
+
+def provider_of(kind: str) -> str:
+    return kind.split(".", 1)[0]
+
+
+@dataclass
+class Providers:
+    """Connected adapters by kind, and the clients behind them (for request counts and closing)."""
+
+    adapters: dict[str, Adapter] = field(default_factory=dict)
+    clients: dict[str, ApiClient] = field(default_factory=dict)
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    def adapter(self, kind: str) -> Adapter:
+        try:
+            return self.adapters[kind]
+        except KeyError:
+            raise errors.PlanError(f"no provider manages resources of kind {kind!r}") from None
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
+
+
+def connect(stack: Stack, names: Iterable[str] = ("vapi",), *, transport: httpx.BaseTransport | None = None,
+            env: dict[str, str] | None = None) -> Providers:
+    """Clients for the named providers. `transport` (the sandbox) replaces the network for all of them."""
+    env = dict(os.environ if env is None else env)
+    out = Providers()
+    for name in names:
+        settings = stack.provider_settings(name)
+        base_url = _base_url(name, stack, settings, env, transport is not None)
+        api_key = _api_key(name, settings, env, stack, out.warnings)
+        if name == "vapi":
+            client = vapi.client(base_url, api_key, transport)
+            out.clients[name] = client
+            out.adapters.update(vapi.adapters(client))
+        else:
+            raise errors.PlanError(f"unknown provider {name!r}")
+    return out
+
+
+def _base_url(name: str, stack: Stack, settings: dict[str, Any], env: dict[str, str], sandbox: bool) -> str:
+    if sandbox:
+        return f"{SANDBOX_BASE}/{name}"
+    override = env.get(f"VOXPLAN_{name.upper()}_BASE_URL")
+    if override:
+        return override
+    if settings.get("base_url"):
+        return str(settings["base_url"])
+    if name == "vapi":
+        return vapi.API_URLS[stack.region]
+    raise errors.PlanError(f"no base URL for provider {name}")
+
+
+def _api_key(name: str, settings: dict[str, Any], env: dict[str, str], stack: Stack,
+             warnings: list[Diagnostic]) -> str:
+    key = settings.get("api_key")
+    if isinstance(key, Secret):
+        return key.reveal()
+    if isinstance(key, str) and key:
+        return key
+    var = f"{name.upper()}_API_KEY"
+    if env.get(var):
+        return env[var]
+    if stack.sandbox:
+        return placeholder("env", var)
+    raise errors.PlanError(f"no API key for {name}: set providers.{name}.api_key: ${{env:{var}}} in the stack "
+                           f"or export {var}")

@@ -1,0 +1,129 @@
+"""What a provider offers the engine: adapters per resource kind, and expansion of stack intent.
+
+Adapters are small and declare their quirks as data (natural key, write-only fields, fields that force
+replacement); they hold no planning logic. Expanders turn stack sections into `Resource`s; a carrier is
+one `Carrier`, and carriers reach the voice platform (Vapi) only through the `Platform` protocol, so no
+vendor imports another.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from voxplan.errors import Diagnostic, Location
+from voxplan.model import PathT, Ref, Resource
+from voxplan.providers.http import ApiClient
+from voxplan.stack.model import Stack
+
+
+class Adapter(ABC):
+    """CRUD for one resource kind over plain dicts.
+
+    Failure contract: every method raises `voxplan.errors.ProviderError` subclasses only. `create` is
+    not idempotent: after a TransportError or ServerError the object may exist; the engine looks it up by
+    `natural_key` before creating again. `delete` treats 404 as done.
+    """
+
+    kind: ClassVar[str]
+    write_only: ClassVar[tuple[str, ...]] = ()  # dotted paths the API never returns
+    forces_replacement: ClassVar[tuple[str, ...]] = ()  # top-level keys that cannot be updated in place
+    create_before_destroy: ClassVar[bool] = True  # False where the natural key must be free first
+
+    def __init__(self, client: ApiClient):
+        self.client = client
+
+    @abstractmethod
+    def list(self) -> list[dict[str, Any]]:
+        """Every live object of this kind, normalised."""
+
+    @abstractmethod
+    def create(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """`body` holds complete values of the top-level keys that change."""
+
+    @abstractmethod
+    def delete(self, remote_id: str) -> None: ...
+
+    @staticmethod
+    def normalise(raw: dict[str, Any]) -> dict[str, Any]:
+        return raw
+
+    @staticmethod
+    def natural_key(body: dict[str, Any]) -> str | None:
+        """The key under which an object not in state is adopted (a number, a name), or None."""
+        return None
+
+    @staticmethod
+    def remote_id(obj: dict[str, Any]) -> str:
+        return str(obj["id"])
+
+    def fill_defaults(self, key: str, value: Any) -> Any:
+        """The desired value of top-level `key` with the server's documented defaults filled in."""
+        return value
+
+
+@dataclass
+class ExpandContext:
+    stack: Stack
+    platform: Platform
+    resources: dict[str, Resource] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, resource: Resource) -> str:
+        if resource.address in self.resources:
+            self.error(resource.origin, f"two stack entries expand to {resource.address}")
+        self.resources[resource.address] = resource
+        return resource.address
+
+    def loc(self, path: PathT) -> Location:
+        return self.stack.source.at(path)
+
+    def error(self, path: PathT, message: str, hint: str = "") -> None:
+        self.diagnostics.append(Diagnostic(self.loc(path), message, hint))
+
+    def warn(self, path: PathT, message: str, hint: str = "") -> None:
+        self.diagnostics.append(Diagnostic(self.loc(path), message, hint, severity="warning"))
+
+
+class Platform(Protocol):
+    """The voice-AI platform carriers hand calls to (Vapi). Carriers call it; they never import it."""
+
+    def expand(self, ctx: ExpandContext) -> None:
+        """Platform-only sections: tools, assistants."""
+
+    def trunk_credential(self, ctx: ExpandContext, trunk: str, *, gateways: list[dict[str, Any]],
+                         username: Any, password: Any, options: dict[str, Any],
+                         depends_on: tuple[str, ...] = ()) -> str:
+        """A SIP-trunk credential for `trunk`; gateways in stack vocabulary. Returns its address."""
+        ...
+
+    def credential_address(self, trunk: str) -> str:
+        """The address `trunk_credential` gives the credential of `trunk`."""
+        ...
+
+    def bind_number(self, ctx: ExpandContext, number: str, *, credential: str, route: dict[str, Any] | None,
+                    origin: PathT, options: dict[str, Any]) -> str:
+        """A platform phone number on `credential`, answered as `route` says. Returns its address."""
+        ...
+
+    def inbound_uri(self, credential: str, number: str) -> Ref:
+        """Where a carrier sends calls for `number` on `credential` (known once the credential exists)."""
+        ...
+
+    def lint(self, stack: Stack) -> Iterable[Diagnostic]: ...
+
+
+class Carrier(Protocol):
+    name: str
+
+    def expand_trunk(self, ctx: ExpandContext, name: str, spec: dict[str, Any]) -> None: ...
+
+    def expand_number(self, ctx: ExpandContext, key: str, spec: dict[str, Any],
+                      route: dict[str, Any] | None) -> None: ...
+
+    def lint(self, stack: Stack) -> Iterable[Diagnostic]: ...

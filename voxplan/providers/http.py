@@ -1,0 +1,126 @@
+"""The one HTTP layer every provider uses: timeouts, bounded retries with backoff and jitter,
+`Retry-After`, and status codes turned into voxplan's own errors at the edge.
+
+A POST is retried only when the server said it did nothing (429). After a timeout, a reset or a 5xx a
+create may have happened; `TransportError`/`ServerError` carry `maybe_applied=True` so the engine looks
+the object up by its natural key before trying again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from voxplan import errors
+
+log = logging.getLogger("voxplan.http")
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_delay: float = 0.2
+    max_delay: float = 10.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_delay)
+        backoff = min(self.max_delay, self.base_delay * 2**attempt)
+        return backoff / 2 + random.uniform(0, backoff / 2)
+
+
+def default_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text or response.reason_phrase or "").strip()[:300]
+    if isinstance(body, dict):
+        message = body.get("message") or body.get("error") or body.get("detail") or ""
+        if isinstance(message, list):
+            return "; ".join(str(m) for m in message)
+        return str(message)
+    return str(body)[:300]
+
+
+class ApiClient:
+    """A provider's HTTP client. Holds no secrets in anything it prints."""
+
+    def __init__(self, provider: str, base_url: str, *, headers: dict[str, str] | None = None,
+                 transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
+                 retry: RetryPolicy | None = None, concurrency: int = 10,
+                 message: Callable[[httpx.Response], str] = default_message):
+        self.provider = provider
+        self.retry = retry or RetryPolicy()
+        self._message = message
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self.http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers or {}, transport=transport,
+                                 timeout=timeout)
+        self.requests = 0
+
+    def close(self) -> None:
+        self.http.close()
+
+    def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
+                data: dict[str, Any] | None = None) -> Any:
+        idempotent = method.upper() != "POST"
+        attempt = 0
+        while True:
+            try:
+                with self._slots:
+                    self.requests += 1
+                    response = self.http.request(method, path, json=json, params=params, data=data)
+            except httpx.TransportError as exc:
+                if idempotent and attempt + 1 < self.retry.attempts:
+                    attempt += 1
+                    time.sleep(self.retry.delay(attempt, None))
+                    continue
+                raise errors.TransportError(f"{method} {path}: no answer ({type(exc).__name__})",
+                                            provider=self.provider) from None
+            if response.status_code in RETRY_STATUSES and attempt + 1 < self.retry.attempts and (
+                idempotent or response.status_code == 429
+            ):
+                attempt += 1
+                wait = self.retry.delay(attempt, _retry_after(response))
+                log.debug("%s %s %s -> %s, retry %d in %.2fs", self.provider, method, path,
+                          response.status_code, attempt, wait)
+                time.sleep(wait)
+                continue
+            return self._result(method, path, response)
+
+    def _result(self, method: str, path: str, response: httpx.Response) -> Any:
+        status = response.status_code
+        if status < 400:
+            if not response.content:
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                return response.text
+        message = f"{method} {path}: {self._message(response) or response.reason_phrase}"
+        cls: type[errors.ProviderError] = {
+            400: errors.InvalidRequest, 401: errors.AuthFailed, 403: errors.AuthFailed, 404: errors.NotFound,
+            409: errors.Conflict, 422: errors.InvalidRequest, 429: errors.RateLimited,
+        }.get(status, errors.ServerError if status >= 500 else errors.ProviderError)
+        if cls is errors.RateLimited:
+            raise errors.RateLimited(message, retry_after=_retry_after(response), status=status,
+                                     provider=self.provider)
+        raise cls(message, status=status, provider=self.provider)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

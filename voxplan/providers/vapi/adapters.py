@@ -1,0 +1,171 @@
+"""Vapi resource kinds: credential (byo-sip-trunk), phone_number, assistant, tool.
+
+Quirks handled here, from reference/vapi-api.md: lists are bare arrays capped at 1000 and paged by
+createdAt (§8); GET /credential returns every provider's credentials (§11.1); write-only secrets never
+come back (§11.2); PATCH must not carry `provider` or tool `type` (§9.4), which instead force a
+replacement (§11.14); DELETE of a gone object is success (§11.17); documented server defaults are filled
+on the desired side before comparing (§11.6); `sipUri` is case-insensitive and legacy transfer-mode
+aliases are rewritten (§11.7).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, ClassVar
+
+from voxplan import errors
+from voxplan.providers.base import Adapter
+from voxplan.providers.http import ApiClient
+
+PAGE = 1000  # the largest `limit` Vapi accepts
+SERVER_DEFAULTS = {"timeoutSeconds": 20}
+GATEWAY_DEFAULTS = {"port": 5060, "netmask": 32, "inboundEnabled": True, "outboundEnabled": True,
+                    "outboundProtocol": "udp", "optionsPingEnabled": False}
+LEGACY_MODES = {"warm-transfer-with-summary": "warm-transfer-say-summary",
+                "warm-transfer-with-message": "warm-transfer-say-message",
+                "warm-transfer-with-twiml": "warm-transfer-twiml"}
+
+
+def list_all(client: ApiClient, path: str) -> list[dict[str, Any]]:
+    """Every object behind a v1 list endpoint.
+
+    Pages newest-first with `createdAtLe=<oldest seen>` rather than `Lt`, and de-duplicates by id, so
+    objects sharing the boundary timestamp are not lost.
+    """
+    seen: dict[str, dict[str, Any]] = {}
+    params: dict[str, Any] = {"limit": PAGE}
+    while True:
+        page = client.request("GET", path, params=params)
+        if not isinstance(page, list):
+            raise errors.ProviderError(f"GET {path}: expected a JSON array", provider="vapi")
+        fresh = [o for o in page if o["id"] not in seen]
+        seen.update((o["id"], o) for o in page)
+        if len(page) < PAGE:
+            return list(seen.values())
+        if not fresh:
+            raise errors.ProviderError(
+                f"GET {path}: more than {PAGE} objects share createdAt {params.get('createdAtLe')}; "
+                "the API cannot page past them", provider="vapi")
+        params = {"limit": PAGE, "createdAtLe": min(o["createdAt"] for o in page)}
+
+
+class VapiAdapter(Adapter):
+    path: ClassVar[str]
+    never_patch: ClassVar[tuple[str, ...]] = ()
+
+    def list(self) -> list[dict[str, Any]]:
+        return [self.normalise(o) for o in list_all(self.client, self.path) if self.owns(o)]
+
+    def owns(self, raw: dict[str, Any]) -> bool:
+        return True
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.normalise(self.client.request("POST", self.path, json=body))
+
+    def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        payload = {k: v for k, v in body.items() if k not in self.never_patch}
+        return self.normalise(self.client.request("PATCH", f"{self.path}/{remote_id}", json=payload))
+
+    def delete(self, remote_id: str) -> None:
+        try:
+            self.client.request("DELETE", f"{self.path}/{remote_id}")
+        except errors.NotFound:
+            pass
+
+    def fill_defaults(self, key: str, value: Any) -> Any:
+        if key == "server" and isinstance(value, dict):
+            return {**SERVER_DEFAULTS, **value}
+        return value
+
+
+class Credential(VapiAdapter):
+    kind = "vapi.credential"
+    path = "/credential"
+    write_only = ("outboundAuthenticationPlan.authPassword",)
+    forces_replacement = ("provider",)
+    never_patch = ("provider",)
+
+    def owns(self, raw: dict[str, Any]) -> bool:
+        return raw.get("provider") == "byo-sip-trunk"
+
+    @staticmethod
+    def natural_key(body: dict[str, Any]) -> str | None:
+        return body.get("name")
+
+    def fill_defaults(self, key: str, value: Any) -> Any:
+        if key == "gateways" and isinstance(value, list):
+            return [{**GATEWAY_DEFAULTS, **g} if isinstance(g, dict) else g for g in value]
+        return super().fill_defaults(key, value)
+
+
+class PhoneNumber(VapiAdapter):
+    kind = "vapi.phone_number"
+    path = "/phone-number"
+    write_only = ("authentication.password",)
+    forces_replacement = ("provider",)
+    never_patch = ("provider",)
+    create_before_destroy = False  # the number (or SIP URI) is unique in an org
+
+    @staticmethod
+    def normalise(raw: dict[str, Any]) -> dict[str, Any]:
+        obj = dict(raw)
+        if isinstance(obj.get("sipUri"), str):
+            obj["sipUri"] = obj["sipUri"].lower()
+        return obj
+
+    @staticmethod
+    def natural_key(body: dict[str, Any]) -> str | None:
+        if body.get("provider") == "vapi":
+            uri = body.get("sipUri")
+            return f"sip:{str(uri).lower().removeprefix('sip:')}" if uri else None
+        number = body.get("number")
+        return str(number).lstrip("+") if isinstance(number, str) else None
+
+    def fill_defaults(self, key: str, value: Any) -> Any:
+        return super().fill_defaults(key, value)
+
+
+class Assistant(VapiAdapter):
+    kind = "vapi.assistant"
+    path = "/assistant"
+
+    @staticmethod
+    def natural_key(body: dict[str, Any]) -> str | None:
+        return body.get("name")
+
+
+class Tool(VapiAdapter):
+    kind = "vapi.tool"
+    path = "/tool"
+    forces_replacement = ("type",)
+    never_patch = ("type",)
+
+    def owns(self, raw: dict[str, Any]) -> bool:
+        return raw.get("type") in ("transferCall", "handoff")
+
+    @staticmethod
+    def normalise(raw: dict[str, Any]) -> dict[str, Any]:
+        obj = copy.deepcopy(raw)
+        for dest in obj.get("destinations") or []:
+            plan = dest.get("transferPlan") if isinstance(dest, dict) else None
+            if isinstance(plan, dict) and plan.get("mode") in LEGACY_MODES:
+                plan["mode"] = LEGACY_MODES[plan["mode"]]
+        return obj
+
+    @staticmethod
+    def natural_key(body: dict[str, Any]) -> str | None:
+        fn = body.get("function")
+        return fn.get("name") if isinstance(fn, dict) else None
+
+    def fill_defaults(self, key: str, value: Any) -> Any:
+        if key == "destinations" and isinstance(value, list):
+            filled = []
+            for dest in value:
+                if isinstance(dest, dict) and dest.get("type") == "number":
+                    dest = {"numberE164CheckEnabled": True, **dest}
+                filled.append(dest)
+            return filled
+        return super().fill_defaults(key, value)
+
+
+KINDS: tuple[type[VapiAdapter], ...] = (Credential, PhoneNumber, Assistant, Tool)

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from voxplan.plan import Action, Plan
+from voxplan.render.values import field_line, headline
+
+COLOURS = {"+": "32", "-": "31", "~": "33", "-/+": "35", " ": "0"}
+
+
+def render_text(plan: Plan, *, colour: bool = False) -> str:
+    """Terraform-like text. `colour` is decided by the caller (TTY, NO_COLOR)."""
+
+    def paint(symbol: str, text: str) -> str:
+        return f"\x1b[{COLOURS[symbol]}m{text}\x1b[0m" if colour and symbol.strip() else text
+
+    lines: list[str] = []
+    if not plan.has_changes:
+        lines.append("No changes. The live accounts match the stack.")
+        if plan.forget:
+            lines.append(f"({len(plan.forget)} resource(s) gone remotely and from the stack will be dropped "
+                         "from state.)")
+        return "\n".join(lines) + "\n"
+    lines.append("voxplan will perform the following actions:")
+    for change in plan.actionable:
+        symbol = "+" if change.importing and change.action is Action.NOOP else change.action.symbol
+        lines.append("")
+        lines.append(f"  # {change.address} {headline(change)}")
+        if change.reason:
+            lines.append(f"  # ({change.reason})")
+        ident = f" (id {change.remote_id})" if change.remote_id else ""
+        lines.append(paint(symbol, f"  {symbol} {change.address}{ident}"))
+        for f in change.fields:
+            sym, text = field_line(f)
+            lines.append(paint(sym, f"      {sym} {text}"))
+    lines.append("")
+    lines.append(plan.summary())
+    return "\n".join(lines) + "\n"

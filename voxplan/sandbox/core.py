@@ -1,0 +1,178 @@
+"""Framework-free request handling shared by the in-process transport and the HTTP server."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # without the vendor prefix
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes = b""
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any = None  # JSON-able, or None for no body
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return b"" if self.body is None else json.dumps(self.body).encode()
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: Any):
+        self.status = status
+        self.body = body
+
+
+class Vendor(Protocol):
+    name: str
+
+    def handle(self, request: Request) -> Response: ...
+
+    def dump(self) -> dict[str, Any]: ...
+
+    def load(self, data: dict[str, Any]) -> None: ...
+
+
+Route = tuple[str, re.Pattern[str], Callable[..., Response]]
+
+
+class Router:
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def add(self, method: str, pattern: str, handler: Callable[..., Response]) -> None:
+        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "/?$")
+        self.routes.append((method, regex, handler))
+
+    def dispatch(self, request: Request) -> tuple[Callable[..., Response], dict[str, str]] | None:
+        allowed = False
+        for method, regex, handler in self.routes:
+            match = regex.match(request.path)
+            if match:
+                if method == request.method:
+                    return handler, match.groupdict()
+                allowed = True
+        if allowed:
+            raise ApiError(405, {"message": "Method Not Allowed", "statusCode": 405})
+        return None
+
+
+class Sandbox:
+    """All emulated vendors, a request counter, faults and latency, and optional persistence."""
+
+    def __init__(self, data_file: str | Path | None = None, *, latency_ms: float = 0.0,
+                 fault_rate: float = 0.0, fault_kinds: tuple[str, ...] = ("429", "503"), seed: int | None = None):
+        from voxplan.sandbox.vapi import VapiEmulator
+
+        self.vendors: dict[str, Vendor] = {"vapi": VapiEmulator()}
+        self.lock = threading.RLock()
+        self.requests: Counter[str] = Counter()
+        self.latency_ms = latency_ms
+        self.fault_rate = fault_rate
+        self.fault_kinds = fault_kinds
+        self.faults: Counter[str] = Counter()
+        self._random = random.Random(seed)
+        self.data_file = Path(data_file) if data_file else None
+        if self.data_file and self.data_file.exists():
+            self.load(json.loads(self.data_file.read_text()))
+
+    # -- dispatch ---------------------------------------------------------------------------------
+    def handle(self, method: str, raw_path: str, query_string: str, headers: dict[str, str],
+               body: bytes) -> Response:
+        if raw_path.startswith("/_sandbox"):
+            return self._control(method, raw_path, query_string)
+        parts = raw_path.lstrip("/").split("/", 1)
+        vendor = self.vendors.get(parts[0])
+        if vendor is None:
+            return Response(404, {"message": f"no emulated vendor at /{parts[0]}", "statusCode": 404})
+        query = {k: v[-1] for k, v in parse_qs(query_string, keep_blank_values=True).items()}
+        request = Request(method.upper(), "/" + (parts[1] if len(parts) > 1 else ""), query,
+                          {k.lower(): v for k, v in headers.items()}, body)
+        with self.lock:
+            self.requests[f"{parts[0]} {request.method} {_template(request.path)}"] += 1
+            fault = self._fault()
+        if fault:
+            return fault
+        if self.latency_ms:
+            time.sleep(self.latency_ms / 1000.0)
+        with self.lock:
+            try:
+                response = vendor.handle(request)
+            except ApiError as exc:
+                return Response(exc.status, exc.body)
+            if request.method != "GET" and response.status < 300:
+                self.save()
+            return response
+
+    def _fault(self) -> Response | None:
+        if not self.fault_rate or self._random.random() >= self.fault_rate:
+            return None
+        kind = self._random.choice(self.fault_kinds)
+        self.faults[kind] += 1
+        if kind == "429":
+            return Response(429, {"message": "Too Many Requests", "statusCode": 429}, {"Retry-After": "0"})
+        return Response(int(kind) if kind.isdigit() else 503, {"message": "Service Unavailable", "statusCode": 503})
+
+    def _control(self, method: str, path: str, query_string: str) -> Response:
+        with self.lock:
+            if path.rstrip("/") == "/_sandbox/stats":
+                if method.upper() == "DELETE":
+                    self.requests.clear()
+                    self.faults.clear()
+                return Response(200, {"requests": dict(self.requests), "total": sum(self.requests.values()),
+                                      "faults": dict(self.faults)})
+            if path.rstrip("/") == "/_sandbox/reset" and method.upper() == "POST":
+                self.reset()
+                return Response(200, {"ok": True})
+        return Response(404, {"message": "unknown sandbox control path"})
+
+    # -- persistence ------------------------------------------------------------------------------
+    def dump(self) -> dict[str, Any]:
+        return {name: vendor.dump() for name, vendor in self.vendors.items()}
+
+    def load(self, data: dict[str, Any]) -> None:
+        for name, vendor in self.vendors.items():
+            vendor.load(data.get(name) or {})
+
+    def reset(self) -> None:
+        self.load({})
+        self.requests.clear()
+        self.save()
+
+    def save(self) -> None:
+        if not self.data_file:
+            return
+        self.data_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.data_file.parent, prefix=".sandbox-")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(self.dump(), fh)
+        os.replace(tmp, self.data_file)
+
+
+_UUID = re.compile(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _template(path: str) -> str:
+    return _UUID.sub("/{id}", path)

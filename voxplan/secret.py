@@ -1,0 +1,95 @@
+"""Secrets are a type, so no renderer has to remember to mask them.
+
+`Secret.__str__`/`__repr__` give a placeholder, `json.dumps` refuses them, and the only ways to the
+value are `reveal()` (for the request body sent to a vendor) and `fingerprint(key)` (for state).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+MASK = "(sensitive)"
+
+
+class Secret:
+    __slots__ = ("_value", "origin")
+
+    def __init__(self, value: str, origin: str = ""):
+        self._value = value
+        self.origin = origin  # where it came from, e.g. "env:WAVIX_TRUNK_PASSWORD": safe to print
+
+    def reveal(self) -> str:
+        return self._value
+
+    def fingerprint(self, key: bytes) -> str:
+        return fingerprint(self._value, key)
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __repr__(self) -> str:
+        return f"Secret({MASK})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(("secret", hashlib.sha256(self._value.encode()).hexdigest()))
+
+    def __copy__(self) -> Secret:
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Secret cannot be pickled")
+
+
+def fingerprint(value: str, key: bytes) -> str:
+    digest = hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+    return f"hmac-sha256:{digest[:32]}"
+
+
+def reveal_all(value: Any) -> Any:
+    """A deep copy with every Secret replaced by its value: only for a request body on its way out."""
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, dict):
+        return {k: reveal_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal_all(v) for v in value]
+    return value
+
+
+def mask_all(value: Any) -> Any:
+    """A deep copy with every Secret replaced by the mask: for anything a human or a file sees."""
+    if isinstance(value, Secret):
+        return MASK
+    if isinstance(value, dict):
+        return {k: mask_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_all(v) for v in value]
+    return value
+
+
+def contains_secret(value: Any) -> bool:
+    if isinstance(value, Secret):
+        return True
+    if isinstance(value, dict):
+        return any(contains_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_secret(v) for v in value)
+    return False
+
+
+class SafeEncoder(json.JSONEncoder):
+    """A JSON encoder that refuses to write a Secret raw."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, Secret):
+            raise TypeError("refusing to serialise a Secret; mask or fingerprint it first")
+        return super().default(o)

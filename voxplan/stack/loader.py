@@ -1,0 +1,163 @@
+"""YAML → plain data with a SourceMap, and `${env:…}` / `${file:…}` interpolation.
+
+PyYAML's composer gives nodes with marks; we build the values ourselves so that every value and key
+keeps its `file:line:col`, duplicate keys are errors (PyYAML keeps the last silently), and phone numbers
+written without quotes (`+61290597521`, which YAML reads as an integer) keep their text.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from voxplan.errors import Diagnostic, Location
+from voxplan.secret import Secret
+from voxplan.stack.model import PathT, SourceMap
+
+SENSITIVE_KEYS = frozenset({"password", "api_key", "secret", "token"})
+_INTERP = re.compile(r"\$\{(env|file):([^}]*)\}")
+
+
+def _loc(file: str, node: yaml.Node) -> Location:
+    return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, file: str):
+        self.file = file
+        self.source = SourceMap(file)
+        self.diagnostics: list[Diagnostic] = []
+        self._scalars = yaml.constructor.SafeConstructor()
+
+    def build(self, node: yaml.Node, path: PathT) -> Any:
+        self.source.values[path] = _loc(self.file, node)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self.diagnostics.append(Diagnostic(_loc(self.file, key_node), "mapping keys must be scalars"))
+                    continue
+                key = str(key_node.value)
+                if key == "<<":
+                    self.diagnostics.append(Diagnostic(_loc(self.file, key_node), "YAML merge keys are not supported"))
+                    continue
+                if key in out:
+                    self.diagnostics.append(
+                        Diagnostic(_loc(self.file, key_node), f"duplicate key {key!r} (an earlier one is ignored by "
+                                   "most YAML tools)")
+                    )
+                    continue
+                self.source.keys[path + (key,)] = _loc(self.file, key_node)
+                out[key] = self.build(value_node, path + (key,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
+        value = self._scalars.construct_object(node, deep=True)
+        if isinstance(value, int | float) and not isinstance(value, bool) and node.style is None:
+            text = str(node.value)
+            if text.startswith(("+", "0")) and len(text) > 1:
+                return text  # a phone number, not arithmetic
+        if not isinstance(value, str | int | float | bool | type(None)):
+            return str(node.value)  # timestamps, binary: keep the text
+        return value
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
+    builder = _Builder(file)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        lines = text.splitlines()
+        hint = ""
+        if mark and mark.line < len(lines) and "${" in lines[mark.line]:
+            hint = 'inside { } or [ ], quote interpolations: "${env:NAME}"'
+        return None, builder.source, [Diagnostic(loc, f"YAML syntax error: {problem}", hint)]
+    except yaml.YAMLError as exc:
+        return None, builder.source, [Diagnostic(Location(file, 1, 1), f"YAML error: {exc}")]
+    if node is None:
+        return None, builder.source, [Diagnostic(Location(file, 1, 1), "the stack file is empty")]
+    data = builder.build(node, ())
+    return data, builder.source, builder.diagnostics
+
+
+def placeholder(kind: str, name: str) -> str:
+    """The stand-in the sandbox uses for an unset variable: stable, so plans stay clean."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "value"
+    return f"sandbox-{kind}-{slug}-placeholder"[:40].ljust(20, "x")
+
+
+class Interpolator:
+    def __init__(self, stack_dir: Path, env: Mapping[str, str], source: SourceMap, sandbox: bool):
+        self.stack_dir = stack_dir
+        self.env = env
+        self.source = source
+        self.sandbox = sandbox
+        self.diagnostics: list[Diagnostic] = []
+
+    def walk(self, value: Any, path: PathT) -> Any:
+        if isinstance(value, dict):
+            return {k: self.walk(v, path + (k,)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.walk(v, path + (i,)) for i, v in enumerate(value)]
+        if isinstance(value, str) and "${" in value:
+            return self._string(value, path)
+        key = path[-1] if path else ""
+        if isinstance(key, str) and key in SENSITIVE_KEYS and isinstance(value, str | int):
+            return Secret(str(value), origin="literal")
+        return value
+
+    def _string(self, text: str, path: PathT) -> Any:
+        origins: list[str] = []
+
+        def sub(match: re.Match[str]) -> str:
+            kind, ref = match.group(1), match.group(2).strip()
+            origins.append(f"{kind}:{ref}")
+            return self._resolve(kind, ref, path)
+
+        value = _INTERP.sub(sub, text)
+        leftover = value.find("${") if not origins else -1
+        if leftover >= 0:
+            self.diagnostics.append(
+                Diagnostic(self.source.at(path), f"unknown interpolation in {text!r}",
+                           hint="use ${env:NAME} or ${file:PATH}")
+            )
+        key = path[-1] if path else ""
+        if origins and (isinstance(key, str) and key in SENSITIVE_KEYS):
+            return Secret(value, origin=",".join(origins))
+        return value
+
+    def _resolve(self, kind: str, ref: str, path: PathT) -> str:
+        loc = self.source.at(path)
+        if kind == "env":
+            if ref in self.env:
+                return self.env[ref]
+            if self.sandbox:
+                self.diagnostics.append(
+                    Diagnostic(loc, f"environment variable {ref} is not set; the sandbox uses a placeholder",
+                               severity="warning")
+                )
+                return placeholder("env", ref)
+            self.diagnostics.append(Diagnostic(loc, f"environment variable {ref} is not set",
+                                               hint=f"export {ref}=... or run with --sandbox"))
+            return ""
+        file = (self.stack_dir / os.path.expanduser(ref)).resolve()
+        try:
+            return file.read_text().rstrip("\r\n")
+        except OSError as exc:
+            if self.sandbox:
+                self.diagnostics.append(
+                    Diagnostic(loc, f"cannot read {ref} ({exc.strerror}); the sandbox uses a placeholder",
+                               severity="warning")
+                )
+                return placeholder("file", ref)
+            self.diagnostics.append(Diagnostic(loc, f"cannot read file {ref}: {exc.strerror}"))
+            return ""

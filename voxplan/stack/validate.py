@@ -1,0 +1,205 @@
+"""Load a stack file and check everything that can be checked offline and without vendor knowledge.
+
+Every problem is collected (with its `file:line:col`) before failing; vendor lint runs later, in
+`voxplan.expand`, where the providers are known.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from voxplan.errors import Diagnostic, StackErrors
+from voxplan.secret import Secret, mask_all
+from voxplan.stack import e164
+from voxplan.stack.loader import Interpolator, parse_yaml
+from voxplan.stack.model import PathT, SourceMap, Stack
+
+
+@lru_cache(maxsize=1)
+def stack_schema() -> dict[str, Any]:
+    text = resources.files("voxplan").joinpath("schemas/stack.schema.json").read_text()
+    return dict(json.loads(text))
+
+
+def load_and_validate(
+    path: str | Path, *, sandbox: bool = False, env: Mapping[str, str] | None = None
+) -> tuple[Stack, list[Diagnostic]]:
+    """Returns the stack and its warnings; raises StackErrors listing every error."""
+    path = Path(path)
+    file = str(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise StackErrors([Diagnostic(None, f"{file}: cannot read stack: {exc.strerror}")]) from None
+    data, source, diags = parse_yaml(text, file)
+    if data is None:
+        raise StackErrors(diags)
+    if not isinstance(data, dict):
+        raise StackErrors([*diags, Diagnostic(source.at(()), "a stack is a mapping (version:, trunks:, …)")])
+    interp = Interpolator(path.parent, os.environ if env is None else env, source, sandbox)
+    data = interp.walk(data, ())
+    diags += interp.diagnostics
+    diags += list(_schema_errors(data, source))
+    if not _errors(diags):
+        diags += list(_semantic_errors(data, source))
+    if _errors(diags):
+        raise StackErrors(diags)
+    return Stack(path=path, data=data, source=source, sandbox=sandbox), diags
+
+
+def _errors(diags: list[Diagnostic]) -> list[Diagnostic]:
+    return [d for d in diags if d.severity == "error"]
+
+
+def _schema_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
+    validator = jsonschema.Draft202012Validator(stack_schema())
+    seen: set[tuple[PathT, str]] = set()
+    for err in sorted(validator.iter_errors(mask_all(data)), key=lambda e: list(map(str, e.absolute_path))):
+        path = tuple(err.absolute_path)
+        message = _schema_message(err)
+        if (path, message) in seen:
+            continue
+        seen.add((path, message))
+        loc = source.key_at(path + (_extra_key(err),)) if err.validator == "additionalProperties" else source.at(path)
+        yield Diagnostic(loc, message)
+
+
+def _extra_key(err: jsonschema.ValidationError) -> str:
+    if isinstance(err.instance, dict) and isinstance(err.schema, dict):
+        allowed = set(err.schema.get("properties", {}))
+        extra = [k for k in err.instance if k not in allowed]
+        if extra:
+            return str(extra[0])
+    return ""
+
+
+def _schema_message(err: jsonschema.ValidationError) -> str:
+    where = ".".join(str(p) for p in err.absolute_path) or "stack"
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = sorted(err.schema.get("properties", {})) if isinstance(err.schema, dict) else []
+        extra = [k for k in err.instance if k not in allowed]
+        return f"{where}: unknown key {extra[0]!r} (expected one of: {', '.join(allowed)})"
+    if err.validator == "oneOf" and isinstance(err.schema, dict):
+        options = [sorted(s.get("required", [])) for s in err.schema["oneOf"] if "required" in s]
+        if options:
+            names = " | ".join("/".join(o) for o in options)
+            return f"{where}: needs exactly one of {names}"
+    if err.validator == "required":
+        return f"{where}: {err.message}"
+    if err.validator == "enum" and isinstance(err.validator_value, list):
+        return f"{where}: {err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
+    return f"{where}: {err.message}"
+
+
+def _semantic_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
+    yield from _api_keys(data, source)
+    yield from _numbers(data, source)
+    yield from _references(data, source)
+    yield from _cycles(data, source)
+
+
+def _api_keys(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
+    for name, settings in (data.get("providers") or {}).items():
+        key = (settings or {}).get("api_key")
+        if isinstance(key, Secret) and key.origin == "literal":
+            yield Diagnostic(source.at(("providers", name, "api_key")),
+                             f"providers.{name}.api_key is written literally in the stack",
+                             hint=f"use ${{env:{name.upper()}_API_KEY}} or ${{file:PATH}}")
+
+
+def number_key(key: str) -> str:
+    """The canonical form of a `numbers:`/`routes:` key: E.164 without punctuation, or a SIP URI lower-cased."""
+    return key.lower() if key.lower().startswith(("sip:", "sips:")) else e164.normalise(key)
+
+
+def _numbers(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
+    seen: dict[str, str] = {}
+    for key, spec in (data.get("numbers") or {}).items():
+        loc = source.key_at(("numbers", key))
+        carrier = spec.get("carrier")
+        if carrier == "vapi":
+            if not key.lower().startswith("sip:"):
+                yield Diagnostic(loc, f"numbers.{key}: a carrier: vapi number is keyed by its SIP URI",
+                                 hint="e.g. \"sip:support@sip.vapi.ai\"")
+        elif not e164.is_e164(key):
+            yield Diagnostic(loc, f"numbers.{key}: {key!r} is not an E.164 number", hint=e164.hint(key))
+            continue
+        canon = number_key(key)
+        if canon in seen:
+            yield Diagnostic(loc, f"numbers.{key}: the same number as {seen[canon]!r} (both are {canon})",
+                             hint="declare each number once")
+        seen.setdefault(canon, key)
+    declared = {number_key(k) for k in (data.get("numbers") or {})}
+    routed: dict[str, str] = {}
+    for key in data.get("routes") or {}:
+        canon = number_key(key)
+        loc = source.key_at(("routes", key))
+        if canon not in declared:
+            yield Diagnostic(loc, f"routes.{key}: route to a number not declared under numbers:",
+                             hint=f"add {key!r} to numbers:")
+        if canon in routed:
+            yield Diagnostic(loc, f"routes.{key}: a second route for {routed[canon]!r}")
+        routed.setdefault(canon, key)
+
+
+def _references(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
+    def check(kind: str, name: object, path: PathT) -> Iterator[Diagnostic]:
+        pool = data.get(kind) or {}
+        if name not in pool:
+            known = ", ".join(sorted(pool)) or "none declared"
+            yield Diagnostic(source.at(path), f"unknown {kind[:-1]} {name!r} (known: {known})")
+
+    for aname, assistant in (data.get("assistants") or {}).items():
+        for i, tool in enumerate(assistant.get("tools") or []):
+            yield from check("tools", tool, ("assistants", aname, "tools", i))
+    for tname, tool in (data.get("tools") or {}).items():
+        for i, target in enumerate(tool.get("handoff") or []):
+            name = target["assistant"] if isinstance(target, dict) else target
+            path: PathT = ("tools", tname, "handoff", i) + (("assistant",) if isinstance(target, dict) else ())
+            yield from check("assistants", name, path)
+    for num, spec in (data.get("numbers") or {}).items():
+        if "trunk" in spec:
+            yield from check("trunks", spec["trunk"], ("numbers", num, "trunk"))
+    for num, route in (data.get("routes") or {}).items():
+        if "assistant" in route:
+            yield from check("assistants", route["assistant"], ("routes", num, "assistant"))
+
+
+def _cycles(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
+    """Assistants use tools; handoff tools name assistants by id. A loop can never be created in order."""
+    edges: dict[str, list[tuple[str, PathT]]] = {}
+    for aname, assistant in (data.get("assistants") or {}).items():
+        edges[f"assistant {aname}"] = [
+            (f"tool {t}", ("assistants", aname, "tools", i)) for i, t in enumerate(assistant.get("tools") or [])
+        ]
+    for tname, tool in (data.get("tools") or {}).items():
+        targets = [t["assistant"] if isinstance(t, dict) else t for t in tool.get("handoff") or []]
+        edges[f"tool {tname}"] = [(f"assistant {a}", ("tools", tname, "handoff", i)) for i, a in enumerate(targets)]
+    state: dict[str, int] = {}
+    reported: set[frozenset[str]] = set()
+
+    def visit(node: str, trail: list[tuple[str, PathT]]) -> Iterator[Diagnostic]:
+        state[node] = 1
+        for nxt, path in edges.get(node, []):
+            if state.get(nxt) == 1:
+                names = [n for n, _ in trail] + [node]
+                loop = names[names.index(nxt):] + [nxt]
+                if frozenset(loop) not in reported:
+                    reported.add(frozenset(loop))
+                    yield Diagnostic(source.at(path), f"reference cycle: {' -> '.join(loop)}",
+                                     hint="a handoff tool cannot name an assistant that uses it, directly or not")
+            elif state.get(nxt) is None and nxt in edges:
+                yield from visit(nxt, trail + [(node, path)])
+        state[node] = 2
+
+    for node in list(edges):
+        if node not in state:
+            yield from visit(node, [])

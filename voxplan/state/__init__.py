@@ -1,0 +1,165 @@
+"""Local state: address → remote id, keyed fingerprints of write-only secrets, last-applied bodies.
+
+One JSON file per stack (`.voxplan/<stack>.state.json` beside the stack). Every write is atomic
+(temp file, fsync, rename); an apply holds an exclusive `flock` on `<state>.lock`, released by the
+kernel if the process dies. Corrupt or unreadable state stops the run; it is never taken as empty.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import fcntl
+import json
+import os
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from voxplan.errors import LockHeld, StateError
+from voxplan.secret import SafeEncoder
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Entry:
+    kind: str
+    id: str
+    sent: dict[str, Any] = field(default_factory=dict)  # last-applied request values (no secrets)
+    seen: dict[str, Any] = field(default_factory=dict)  # the server's answer for those keys
+    fingerprints: dict[str, str] = field(default_factory=dict)  # write-only path -> keyed fingerprint
+    deps: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.id, "sent": self.sent, "seen": self.seen,
+                "fingerprints": self.fingerprints, "deps": self.deps}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Entry:
+        return cls(kind=data["kind"], id=data["id"], sent=data.get("sent") or {}, seen=data.get("seen") or {},
+                   fingerprints=data.get("fingerprints") or {}, deps=list(data.get("deps") or []))
+
+
+class State:
+    def __init__(self, path: Path, stack: str, *, key: bytes | None = None,
+                 resources: dict[str, Entry] | None = None, serial: int = 0):
+        self.path = path
+        self.stack = stack
+        self.key = key or os.urandom(32)
+        self.resources: dict[str, Entry] = resources or {}
+        self.serial = serial
+        self._lock = threading.Lock()
+        self._backed_up = False
+
+    @classmethod
+    def load(cls, path: Path, stack: str) -> State:
+        if not path.exists():
+            return cls(path, stack)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise StateError(f"{path}: state is unreadable ({exc}); refusing to treat it as empty. Restore it "
+                             f"from {path.name}.backup or fix it by hand") from None
+        if not isinstance(data, dict) or "resources" not in data:
+            raise StateError(f"{path}: not a voxplan state file")
+        if data.get("format_version", 0) > FORMAT_VERSION:
+            raise StateError(f"{path}: written by a newer voxplan (format {data['format_version']})")
+        try:
+            resources = {a: Entry.from_json(e) for a, e in data["resources"].items()}
+            key = base64.b64decode(data["fingerprint_key"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateError(f"{path}: state is corrupt ({exc})") from None
+        return cls(path, data.get("stack", stack), key=key, resources=resources, serial=int(data.get("serial", 0)))
+
+    def get(self, address: str) -> Entry | None:
+        return self.resources.get(address)
+
+    def put(self, address: str, entry: Entry) -> None:
+        with self._lock:
+            self.resources[address] = entry
+            self._save()
+
+    def remove(self, address: str) -> None:
+        with self._lock:
+            if self.resources.pop(address, None) is not None:
+                self._save()
+
+    def save(self) -> None:
+        with self._lock:
+            self._save()
+
+    def snapshot(self) -> dict[str, Entry]:
+        with self._lock:
+            return copy.deepcopy(self.resources)
+
+    def _save(self) -> None:
+        self.serial += 1
+        data = {"format_version": FORMAT_VERSION, "stack": self.stack, "serial": self.serial,
+                "fingerprint_key": base64.b64encode(self.key).decode(),
+                "resources": {a: e.to_json() for a, e in sorted(self.resources.items())}}
+        text = json.dumps(data, indent=2, cls=SafeEncoder) + "\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self._backed_up and self.path.exists():
+            # once per run: the state as it was before this run changed anything
+            _atomic_write(self.path.with_name(self.path.name + ".backup"), self.path.read_text())
+        self._backed_up = True
+        _atomic_write(self.path, text)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def state_path(stack_file: Path, stack_name: str) -> Path:
+    return stack_file.parent / ".voxplan" / f"{stack_name}.state.json"
+
+
+@contextmanager
+def locked(state_file: Path, timeout: float = 0.0) -> Iterator[None]:
+    """Hold the stack's apply lock; wait up to `timeout` seconds, then fail naming the holder."""
+    lock_file = state_file.with_name(state_file.name + ".lock")
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = _read_holder(lock_file)
+                    raise LockHeld(f"state {state_file} is locked by {holder}; wait for it, or pass "
+                                   "--lock-timeout to wait longer") from None
+                time.sleep(0.1)
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "started": datetime.now(UTC).isoformat()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _read_holder(lock_file: Path) -> str:
+    try:
+        info = json.loads(lock_file.read_text() or "{}")
+        return f"pid {info.get('pid')} on {info.get('host')} since {info.get('started')}"
+    except (OSError, ValueError):
+        return "another process"

@@ -1,0 +1,96 @@
+"""The one way through: stack → expand → graph → refresh → diff → (render) → apply.
+
+The CLI calls these; tests may too. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from voxplan import providers as registry
+from voxplan.apply import ApplyResult, apply_plan
+from voxplan.diff import make_plan
+from voxplan.errors import Diagnostic
+from voxplan.expand import expand
+from voxplan.model import Resource
+from voxplan.plan import Plan
+from voxplan.providers import Providers
+from voxplan.refresh import refresh
+from voxplan.sandbox import Sandbox, SandboxTransport
+from voxplan.stack import Stack, load_and_validate
+from voxplan.state import State, locked, state_path
+
+
+@dataclass
+class Loaded:
+    stack: Stack
+    desired: list[Resource]
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def state_file(self) -> Path:
+        return state_path(self.stack.path, self.stack.name)
+
+
+def load(path: str | Path, *, sandbox: bool = False, env: Mapping[str, str] | None = None) -> Loaded:
+    """Load, validate and expand a stack. Offline. Raises StackErrors with every problem."""
+    stack, warnings = load_and_validate(path, sandbox=sandbox, env=env)
+    desired, lint = expand(stack)
+    return Loaded(stack, desired, warnings + [d for d in lint if d.severity == "warning"])
+
+
+def sandbox_data_file(stack_file: Path) -> Path:
+    return stack_file.parent / ".voxplan" / "sandbox" / "data.json"
+
+
+@contextmanager
+def connect(loaded: Loaded, *, transport: httpx.BaseTransport | None = None,
+            env: Mapping[str, str] | None = None) -> Iterator[Providers]:
+    """Providers for the stack: the embedded sandbox under --sandbox, else the vendors (or base-URL overrides)."""
+    if transport is None and loaded.stack.sandbox:
+        transport = SandboxTransport(Sandbox(sandbox_data_file(loaded.stack.path)))
+    provs = registry.connect(loaded.stack, _provider_names(loaded), transport=transport,
+                             env=dict(os.environ if env is None else env))
+    try:
+        yield provs
+    finally:
+        provs.close()
+
+
+def _provider_names(loaded: Loaded) -> list[str]:
+    names = {registry.provider_of(r.kind) for r in loaded.desired} | {"vapi"}
+    return sorted(names)
+
+
+def plan(loaded: Loaded, provs: Providers, state: State) -> Plan:
+    kinds = {r.kind for r in loaded.desired} | {e.kind for e in state.resources.values()}
+    live = refresh(provs, kinds)
+    return make_plan(loaded.stack.name, loaded.desired, live, state, provs.adapters)
+
+
+def load_state(loaded: Loaded) -> State:
+    return State.load(loaded.state_file, loaded.stack.name)
+
+
+def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], parallelism: int = 10,
+          lock_timeout: float = 0.0, fail_fast: bool = False,
+          on_plan: Callable[[Plan], None] | None = None,
+          on_event: Callable[[str], None] | None = None) -> tuple[Plan, ApplyResult | None]:
+    """Lock, refresh, plan, confirm, apply. Returns the plan and (if confirmed) the result."""
+    with locked(loaded.state_file, timeout=lock_timeout):
+        state = load_state(loaded)
+        the_plan = plan(loaded, provs, state)
+        if on_plan:
+            on_plan(the_plan)
+        if not the_plan.has_changes and not the_plan.forget:
+            return the_plan, ApplyResult()
+        if not confirm(the_plan):
+            return the_plan, None
+        return the_plan, apply_plan(the_plan, provs, state, parallelism=parallelism, fail_fast=fail_fast,
+                                    on_event=on_event)
