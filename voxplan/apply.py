@@ -42,6 +42,7 @@ def apply_plan(plan: Plan, providers: Providers, state: State, *, parallelism: i
     runner = _Runner(plan, providers, state, on_event or (lambda _msg: None))
     for addr in plan.forget:
         state.remove(addr)
+    runner.record_imports()
     runner.run(max(1, parallelism), fail_fast)
     return runner.result
 
@@ -79,6 +80,18 @@ class _Runner:
                         waits[(phase, addr)] |= {s for s in (("apply", other.address), ("destroy", other.address))
                                                  if s in steps}
         return steps, waits
+
+    def record_imports(self) -> None:
+        """Adoptions that need no remote change are written to state at once, in one write."""
+        imports = {addr: c for (_, addr), c in self.steps.items() if c.action is Action.NOOP and c.live is not None}
+        self.state.put_many({addr: self._entry(c, c.body, c.live) for addr, c in imports.items()
+                             if c.live is not None})
+        for addr, c in imports.items():
+            del self.steps[("apply", addr)]
+            del self.waits[("apply", addr)]
+            for waits in self.waits.values():
+                waits.discard(("apply", addr))
+            self._log(f"{addr}: imported (id {c.remote_id})")
 
     def run(self, parallelism: int, fail_fast: bool) -> None:
         pending = dict(self.waits)
@@ -141,15 +154,14 @@ class _Runner:
                 assert change.remote_id
                 obj = adapter.update(change.remote_id, reveal_all({k: body[k] for k in change.send_keys}))
                 verb = "updated"
-            else:
-                assert change.live is not None
-                obj, verb = dict(change.live), "imported"
+            else:  # pragma: no cover - pure imports are recorded before the walk
+                raise AssertionError(f"{addr}: nothing to do")
         except ProviderError as exc:
             raise exc.at(addr) from None
         with self.lock:
             self.objects[addr] = obj
         self.state.put(addr, self._entry(change, body, obj))
-        if change.importing and verb != "imported":
+        if change.importing:
             verb = f"imported and {verb}"
         self._log(f"{addr}: {verb} (id {adapter.remote_id(obj)})")
 

@@ -102,7 +102,7 @@ class Sandbox:
     def handle(self, method: str, raw_path: str, query_string: str, headers: dict[str, str],
                body: bytes) -> Response:
         if raw_path.startswith("/_sandbox"):
-            return self._control(method, raw_path, query_string)
+            return self._control(method, raw_path, query_string, body)
         parts = raw_path.lstrip("/").split("/", 1)
         vendor = self.vendors.get(parts[0])
         if vendor is None:
@@ -135,8 +135,15 @@ class Sandbox:
             return Response(429, {"message": "Too Many Requests", "statusCode": 429}, {"Retry-After": "0"})
         return Response(int(kind) if kind.isdigit() else 503, {"message": "Service Unavailable", "statusCode": 503})
 
-    def _control(self, method: str, path: str, query_string: str) -> Response:
+    def _control(self, method: str, path: str, query_string: str, body: bytes = b"") -> Response:
+        """Test hooks, not any vendor's API: request counts, reset, and write-only secret checks."""
         with self.lock:
+            if path.rstrip("/") == "/_sandbox/secret" and method.upper() == "POST":
+                # {"vendor", "id", "path", "sha256"}: does the stored write-only value hash to this?
+                ask = json.loads(body or b"{}")
+                vendor = self.vendors.get(ask.get("vendor", ""))
+                stored = getattr(vendor, "secrets", {}).get(f"{ask.get('id')}:{ask.get('path')}")
+                return Response(200, {"set": stored is not None, "matches": stored == ask.get("sha256")})
             if path.rstrip("/") == "/_sandbox/stats":
                 if method.upper() == "DELETE":
                     self.requests.clear()

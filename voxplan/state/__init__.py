@@ -87,6 +87,14 @@ class State:
             self.resources[address] = entry
             self._save()
 
+    def put_many(self, entries: dict[str, Entry]) -> None:
+        """Record several entries with one write (for imports, which change nothing remotely)."""
+        if not entries:
+            return
+        with self._lock:
+            self.resources.update(entries)
+            self._save()
+
     def remove(self, address: str) -> None:
         with self._lock:
             if self.resources.pop(address, None) is not None:

@@ -1,0 +1,146 @@
+"""Shared fixtures: a real `voxplan sandbox serve` process, and a CLI runner that checks every output and
+every file it leaves for canary secrets."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+
+from voxplan.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS = ROOT / "stacks"
+
+# Canary secrets: if any of these shows up in an output or a file voxplan wrote, a secret leaked.
+CANARIES = {
+    "PBX_TRUNK_PASSWORD": "canary-pbx-7Hq2x9LmZ4",
+    "VAPI_API_KEY": "canary-vapikey-3Rt8uW1pQ6",
+    "SIP_AUTH_PASSWORD": "canary-sipauth-0123456789ab",
+}
+
+
+@dataclass
+class SandboxServer:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def vapi(self) -> httpx.Client:
+        return httpx.Client(base_url=f"{self.url}/vapi", headers={"Authorization": "Bearer inspector"}, timeout=30)
+
+    def objects(self, collection: str) -> list[dict[str, Any]]:
+        with self.vapi() as client:
+            response = client.get(f"/{collection}", params={"limit": 1000})
+            response.raise_for_status()
+            return list(response.json())
+
+    def stats(self) -> dict[str, Any]:
+        return dict(httpx.get(f"{self.url}/_sandbox/stats").json())
+
+    def clear_stats(self) -> None:
+        httpx.delete(f"{self.url}/_sandbox/stats")
+
+    def secret_matches(self, obj_id: str, path: str, value: str, vendor: str = "vapi") -> bool:
+        """Whether the emulator holds `value` as the write-only secret at `path` (only a hash is sent)."""
+        digest = hashlib.sha256(value.encode()).hexdigest()
+        answer = httpx.post(f"{self.url}/_sandbox/secret",
+                            json={"vendor": vendor, "id": obj_id, "path": path, "sha256": digest}).json()
+        return bool(answer["matches"])
+
+    def reset(self) -> None:
+        httpx.post(f"{self.url}/_sandbox/reset").raise_for_status()
+
+
+def start_server(*args: str) -> SandboxServer:
+    proc = subprocess.Popen([sys.executable, "-m", "voxplan", "sandbox", "serve", "--port", "0", *args],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    assert proc.stderr is not None
+    line = proc.stderr.readline().decode()
+    match = re.search(r"(http://[\d.]+:\d+)", line)
+    if not match:
+        proc.kill()
+        raise RuntimeError(f"sandbox did not start: {line!r}")
+    return SandboxServer(match.group(1), proc)
+
+
+def stop_server(server: SandboxServer) -> None:
+    server.process.terminate()
+    server.process.wait(timeout=10)
+    if server.process.stderr:
+        server.process.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
+    server = start_server()
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> SandboxServer:
+    sandbox_server.reset()
+    return sandbox_server
+
+
+@dataclass
+class Cli:
+    workdir: Path
+    env: dict[str, str]
+    outputs: list[str] = field(default_factory=list)
+
+    def __call__(self, *args: str, code: int | None = 0, input: str | None = None) -> Result:
+        runner = CliRunner()
+        result = runner.invoke(main, list(args), env=self.env, input=input, catch_exceptions=False)
+        self.outputs += [result.stdout, result.stderr]
+        if code is not None:
+            assert result.exit_code == code, (
+                f"voxplan {' '.join(args)} exited {result.exit_code}, expected {code}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+        return result
+
+    def edit(self, path: Path | str, old: str, new: str) -> None:
+        """Replace `old` (which must be there) by `new` in a stack file."""
+        path = Path(path)
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {path}"
+        path.write_text(text.replace(old, new))
+
+    def stack(self, name: str, text: str | None = None) -> Path:
+        """Copy stacks/<name> (or write `text`) into the work dir; returns its path."""
+        path = self.workdir / name
+        if text is None:
+            shutil.copy(STACKS / name, path)
+        else:
+            path.write_text(text)
+        return path
+
+
+@pytest.fixture
+def cli(tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    monkeypatch.chdir(tmp_path)
+    env = {"VOXPLAN_VAPI_BASE_URL": f"{sandbox.url}/vapi", "NO_COLOR": "1", **CANARIES}
+    runner = Cli(tmp_path, env)
+    yield runner
+    assert_no_canary(runner.outputs, tmp_path)
+
+
+def assert_no_canary(outputs: list[str], root: Path) -> None:
+    """No canary secret in any output, nor in any file under `root` except the sandbox's own data."""
+    texts = [("output", o) for o in outputs]
+    for path in root.rglob("*"):
+        if path.is_file() and "sandbox" not in path.parts:
+            texts.append((str(path), path.read_text(errors="replace")))
+    for where, text in texts:
+        for name, value in CANARIES.items():
+            assert value not in text, f"secret {name} leaked into {where}"
