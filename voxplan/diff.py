@@ -99,9 +99,8 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
                   prior_depends_on=tuple(entry.deps) if entry else (), origin=res.origin,
                   write_only=adapter.write_only, create_before_destroy=adapter.create_before_destroy)
     if obj is None:
-        fields = tuple(_leaves(k, None, _display(v), added=True) for k, v in body.items() if v is not None)
-        return Change(action=Action.CREATE, fields=tuple(f for group in fields for f in group),
-                      reason=reason, **common)  # type: ignore[arg-type]
+        created = [f for k, v in body.items() if v is not None for f in _leaves(k, None, _display(v), added=True)]
+        return Change(action=Action.CREATE, fields=tuple(created), reason=reason, **common)  # type: ignore[arg-type]
     baseline = None if importing or entry is None else entry
     send: list[str] = []
     fields: list[FieldChange] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from voxplan import providers
 from voxplan.errors import Diagnostic, StackErrors
 from voxplan.model import Resource
@@ -20,7 +22,7 @@ def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
         ctx.diagnostics.extend(carrier.lint(stack))
     plat.expand(ctx)
     for name, spec in stack.section("trunks").items():
-        _carrier(ctx, carriers, spec["carrier"], ("trunks", name, "carrier")) and \
+        if _carrier(ctx, carriers, spec["carrier"], ("trunks", name, "carrier")):
             carriers[spec["carrier"]].expand_trunk(ctx, name, spec)
     routes = {number_key(k): v for k, v in stack.section("routes").items()}
     for key, spec in stack.section("numbers").items():
@@ -33,7 +35,7 @@ def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
     return list(ctx.resources.values()), ctx.diagnostics
 
 
-def _carrier(ctx: ExpandContext, carriers: dict[str, object], name: str, path: tuple[str, ...]) -> bool:
+def _carrier(ctx: ExpandContext, carriers: Mapping[str, object], name: str, path: tuple[str, ...]) -> bool:
     if name in carriers:
         return True
     ctx.error(path, f"carrier {name!r} is not supported (known: {', '.join(sorted(carriers))})")

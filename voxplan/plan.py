@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from voxplan.model import PathT
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     NOOP = "no-op"
     CREATE = "create"
     UPDATE = "update"

@@ -9,7 +9,7 @@ vendor imports another.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -59,7 +59,7 @@ class Adapter(ABC):
         return None
 
     @staticmethod
-    def remote_id(obj: dict[str, Any]) -> str:
+    def remote_id(obj: Mapping[str, Any]) -> str:
         return str(obj["id"])
 
     def fill_defaults(self, key: str, value: Any) -> Any:

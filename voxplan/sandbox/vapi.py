@@ -283,7 +283,8 @@ class VapiEmulator:
         if provider not in NUMBER_FIELDS:
             raise bad_request("provider must be one of the following values: byo-phone-number, twilio, vonage, vapi, "
                               "telnyx (only byo-phone-number and vapi are emulated)")
-        errors = _unknown(body, NUMBER_FIELDS[provider] | (set(SERVER_SET) | {"status", "number"} if current else set()))
+        server_side = set(SERVER_SET) | {"status", "number"} if current else set()
+        errors = _unknown(body, NUMBER_FIELDS[provider] | server_side)
         errors += _name(body)
         errors += _server(body)
         for key in ("assistantId", "squadId", "workflowId"):

@@ -74,8 +74,11 @@ def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.context_mark and "end of stream" in (exc.problem or ""):
+            # an unclosed quote or bracket: point at where it was opened, not at the end of the file
+            mark, problem = exc.context_mark, f"{exc.context}, {problem}"
+        loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
         lines = text.splitlines()
         hint = ""
         if mark and mark.line < len(lines) and "${" in lines[mark.line]:

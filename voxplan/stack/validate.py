@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 
 from voxplan.errors import Diagnostic, StackErrors
-from voxplan.secret import Secret, mask_all
+from voxplan.secret import Secret
 from voxplan.stack import e164
 from voxplan.stack.loader import Interpolator, parse_yaml
 from voxplan.stack.model import PathT, SourceMap, Stack
@@ -62,7 +62,7 @@ def _errors(diags: list[Diagnostic]) -> list[Diagnostic]:
 def _schema_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
     validator = jsonschema.Draft202012Validator(stack_schema())
     seen: set[tuple[PathT, str]] = set()
-    for err in sorted(validator.iter_errors(mask_all(data)), key=lambda e: list(map(str, e.absolute_path))):
+    for err in sorted(validator.iter_errors(_schema_view(data)), key=lambda e: list(map(str, e.absolute_path))):
         path = tuple(err.absolute_path)
         message = _schema_message(err)
         if (path, message) in seen:
@@ -70,6 +70,17 @@ def _schema_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnost
         seen.add((path, message))
         loc = source.key_at(path + (_extra_key(err),)) if err.validator == "additionalProperties" else source.at(path)
         yield Diagnostic(loc, message)
+
+
+def _schema_view(value: Any) -> Any:
+    """Secrets as stars of the same length: length limits still apply, the value never shows."""
+    if isinstance(value, Secret):
+        return "*" * (len(value.reveal()) or 20)
+    if isinstance(value, dict):
+        return {k: _schema_view(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_schema_view(v) for v in value]
+    return value
 
 
 def _extra_key(err: jsonschema.ValidationError) -> str:
