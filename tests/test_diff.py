@@ -1,0 +1,139 @@
+"""The differ as data: desired, live, state in; the plan's actions and fields out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from voxplan.diff import Live, make_plan
+from voxplan.errors import PlanError
+from voxplan.model import UNKNOWN, Ref, Resource
+from voxplan.plan import Action
+from voxplan.providers.vapi.adapters import Assistant, Credential, PhoneNumber, Tool
+from voxplan.secret import Secret
+from voxplan.state import Entry, State
+
+ADAPTERS: dict[str, Any] = {cls.kind: cls(None) for cls in (Credential, PhoneNumber, Assistant, Tool)}  # type: ignore[arg-type]
+KEY = b"k" * 32
+
+
+def plan_of(desired: list[Resource], live: dict[str, list[dict[str, Any]]], entries: dict[str, Entry] | None = None):
+    state = State(Path("/nonexistent/state.json"), "t", key=KEY, resources=entries or {})
+    lives = {kind: Live.index(live.get(kind, []), adapter) for kind, adapter in ADAPTERS.items()}
+    return make_plan("t", desired, lives, state, ADAPTERS), state
+
+
+CRED_BODY = {"provider": "byo-sip-trunk", "name": "pbx", "gateways": [{"ip": "203.0.113.1"}]}
+CRED_LIVE = {"id": "c1", "provider": "byo-sip-trunk", "name": "pbx", "createdAt": "x",
+             "gateways": [{"ip": "203.0.113.1", "port": 5060, "netmask": 32, "inboundEnabled": True,
+                           "outboundEnabled": True, "outboundProtocol": "udp", "optionsPingEnabled": False}]}
+
+
+def test_documented_server_defaults_are_not_drift_even_without_state() -> None:
+    plan, _ = plan_of([Resource("vapi.credential", "pbx", CRED_BODY)], {"vapi.credential": [CRED_LIVE]})
+    [change] = plan.changes
+    assert change.importing and change.action is Action.NOOP
+
+
+def test_undocumented_server_addition_is_absorbed_by_the_baseline() -> None:
+    body = {"name": "A", "server": {"url": "https://x"}}
+    live = {"id": "a1", "name": "A", "server": {"url": "https://x", "timeoutSeconds": 20, "secretHeader": "srv"}}
+    entry = Entry("vapi.assistant", "a1", sent=dict(body), seen={"name": "A", "server": live["server"]})
+    plan, _ = plan_of([Resource("vapi.assistant", "a", body)], {"vapi.assistant": [live]}, {"vapi.assistant/a": entry})
+    assert plan.changes[0].action is Action.NOOP
+    # without the baseline, the whole declared object differs: one update that sends it whole
+    plan, _ = plan_of([Resource("vapi.assistant", "a", body)], {"vapi.assistant": [live]})
+    assert plan.changes[0].send_keys == ("server",)
+
+
+def test_edit_elsewhere_is_drift_and_shows_the_leaf() -> None:
+    body = {"name": "A", "model": {"provider": "openai", "model": "gpt-4o"}}
+    live = {"id": "a1", "name": "A", "model": {"provider": "openai", "model": "gpt-4o-mini"}}
+    entry = Entry("vapi.assistant", "a1", sent=dict(body), seen={"name": "A", "model": dict(body["model"])})
+    plan, _ = plan_of([Resource("vapi.assistant", "a", body)], {"vapi.assistant": [live]}, {"vapi.assistant/a": entry})
+    [change] = plan.changes
+    assert change.action is Action.UPDATE and change.send_keys == ("model",)
+    assert [(f.path, f.before, f.after) for f in change.fields] == [("model.model", "gpt-4o-mini", "gpt-4o")]
+
+
+def test_declared_null_matches_absent() -> None:
+    body = {"provider": "vapi", "sipUri": "sip:a@sip.vapi.ai", "assistantId": None, "squadId": None}
+    live = {"id": "n1", "provider": "vapi", "sipUri": "sip:a@sip.vapi.ai"}
+    plan, _ = plan_of([Resource("vapi.phone_number", "sip:a@sip.vapi.ai", body)], {"vapi.phone_number": [live]})
+    assert plan.changes[0].action is Action.NOOP
+
+
+def test_secret_compared_by_fingerprint_and_sent_with_its_whole_block() -> None:
+    body = {**CRED_BODY, "outboundAuthenticationPlan": {"authUsername": "u", "authPassword": Secret("new")}}
+    live = {**CRED_LIVE, "outboundAuthenticationPlan": {"authUsername": "u"}}
+    old = Secret("old").fingerprint(KEY)
+    entry = Entry("vapi.credential", "c1", sent={"outboundAuthenticationPlan": {"authUsername": "u"}},
+                  seen={"outboundAuthenticationPlan": {"authUsername": "u"}},
+                  fingerprints={"outboundAuthenticationPlan.authPassword": old})
+    plan, _ = plan_of([Resource("vapi.credential", "pbx", body)], {"vapi.credential": [live]},
+                      {"vapi.credential/pbx": entry})
+    [change] = plan.changes
+    assert change.send_keys == ("outboundAuthenticationPlan",)
+    assert [(f.path, f.sensitive) for f in change.fields] == [("outboundAuthenticationPlan.authPassword", True)]
+    same = Entry("vapi.credential", "c1", sent=entry.sent, seen=entry.seen,
+                 fingerprints={"outboundAuthenticationPlan.authPassword": Secret("new").fingerprint(KEY)})
+    plan, _ = plan_of([Resource("vapi.credential", "pbx", body)], {"vapi.credential": [live]},
+                      {"vapi.credential/pbx": same})
+    assert plan.changes[0].action is Action.NOOP
+
+
+def test_provider_change_forces_replacement() -> None:
+    body = {"provider": "vapi", "sipUri": "sip:a@sip.vapi.ai"}
+    live = {"id": "n1", "provider": "byo-phone-number", "number": "+15550001111", "sipUri": "sip:a@sip.vapi.ai"}
+    entry = Entry("vapi.phone_number", "n1", sent={"provider": "byo-phone-number"}, seen={"provider": "byo-phone-number"})
+    plan, _ = plan_of([Resource("vapi.phone_number", "x", body)], {"vapi.phone_number": [live]},
+                      {"vapi.phone_number/x": entry})
+    [change] = plan.changes
+    assert change.action is Action.REPLACE and "provider cannot be changed in place" in change.reason
+    assert plan.to_add == 1 and plan.to_destroy == 1
+
+
+def test_refs_to_new_resources_are_unknown_and_to_existing_ones_resolved() -> None:
+    tool = Resource("vapi.tool", "t", {"type": "transferCall", "function": {"name": "t"}})
+    assistant = Resource("vapi.assistant", "a", {"name": "A", "model": {"provider": "openai", "model": "m",
+                                                                        "toolIds": [Ref("vapi.tool/t")]}})
+    plan, _ = plan_of([assistant, tool], {})
+    assert [c.address for c in plan.changes] == ["vapi.tool/t", "vapi.assistant/a"]  # dependencies first
+    model = next(f for f in plan.changes[1].fields if f.path == "model")
+    assert model.after["toolIds"] == [UNKNOWN]
+    live_tool = {"id": "t1", "type": "transferCall", "function": {"name": "t"}}
+    plan, _ = plan_of([assistant, tool], {"vapi.tool": [live_tool]})
+    assert plan.changes[1].body["model"]["toolIds"] == ["t1"]
+
+
+def test_deletes_go_dependents_first() -> None:
+    entries = {
+        "vapi.credential/c": Entry("vapi.credential", "c1"),
+        "vapi.phone_number/+1": Entry("vapi.phone_number", "n1", deps=["vapi.credential/c"]),
+    }
+    live = {"vapi.credential": [{"id": "c1", "provider": "byo-sip-trunk"}],
+            "vapi.phone_number": [{"id": "n1", "provider": "byo-phone-number"}]}
+    plan, _ = plan_of([], live, entries)
+    assert [c.address for c in plan.changes] == ["vapi.phone_number/+1", "vapi.credential/c"]
+
+
+def test_gone_remotely_and_from_stack_is_forgotten_not_deleted() -> None:
+    plan, _ = plan_of([], {}, {"vapi.tool/x": Entry("vapi.tool", "gone")})
+    assert plan.changes == () and plan.forget == ("vapi.tool/x",)
+
+
+def test_two_adoption_candidates_stop_the_plan() -> None:
+    live = [{"id": "a1", "name": "A"}, {"id": "a2", "name": "A"}]
+    with pytest.raises(PlanError, match="2 remote objects match 'A'"):
+        plan_of([Resource("vapi.assistant", "a", {"name": "A"})], {"vapi.assistant": live})
+
+
+def test_adoption_skips_objects_already_owned_by_another_address() -> None:
+    live = [{"id": "a1", "name": "A"}]
+    entries = {"vapi.assistant/other": Entry("vapi.assistant", "a1")}
+    plan, _ = plan_of([Resource("vapi.assistant", "other", {"name": "A"}),
+                       Resource("vapi.assistant", "a", {"name": "A"})], {"vapi.assistant": live}, entries)
+    actions = {c.address: c.action for c in plan.changes}
+    assert actions == {"vapi.assistant/other": Action.NOOP, "vapi.assistant/a": Action.CREATE}

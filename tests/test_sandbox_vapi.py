@@ -1,0 +1,103 @@
+"""The Vapi emulator is true to the fact sheet (tested through its own HTTP face, not the adapters)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from voxplan.sandbox import Sandbox, SandboxTransport
+
+
+@pytest.fixture
+def vapi() -> httpx.Client:
+    return httpx.Client(transport=SandboxTransport(Sandbox()), base_url="http://sandbox/vapi",
+                        headers={"Authorization": "Bearer k"})
+
+
+CRED = {"provider": "byo-sip-trunk", "name": "t", "gateways": [{"ip": "203.0.113.1"}],
+        "outboundAuthenticationPlan": {"authUsername": "u", "authPassword": "p"}}
+
+
+def test_create_201_server_fields_defaults_and_no_password(vapi: httpx.Client) -> None:
+    r = vapi.post("/credential", json=CRED)
+    assert r.status_code == 201
+    body = r.json()
+    assert {"id", "orgId", "createdAt", "updatedAt"} <= set(body)
+    assert body["gateways"][0] == {"ip": "203.0.113.1", "port": 5060, "netmask": 32, "inboundEnabled": True,
+                                   "outboundEnabled": True, "outboundProtocol": "udp", "optionsPingEnabled": False}
+    assert body["outboundAuthenticationPlan"] == {"authUsername": "u"}
+    assert vapi.get(f"/credential/{body['id']}").status_code == 200
+
+
+def test_unknown_property_is_a_nestjs_400(vapi: httpx.Client) -> None:
+    r = vapi.post("/assistant", json={"name": "A", "serverUrl": "https://x"})
+    assert r.status_code == 400
+    assert r.json() == {"message": ["property serverUrl should not exist"], "error": "Bad Request", "statusCode": 400}
+
+
+def test_unauthenticated_is_401(vapi: httpx.Client) -> None:
+    assert vapi.get("/assistant", headers={"Authorization": ""}).status_code == 401
+
+
+def test_patch_replaces_whole_top_level_keys_and_refuses_provider(vapi: httpx.Client) -> None:
+    a = vapi.post("/assistant", json={"name": "A", "model": {"provider": "openai", "model": "m", "temperature": 1}})
+    aid = a.json()["id"]
+    r = vapi.patch(f"/assistant/{aid}", json={"model": {"provider": "openai", "model": "m2"}})
+    assert r.status_code == 200 and r.json()["model"] == {"provider": "openai", "model": "m2"}
+    c = vapi.post("/credential", json=CRED).json()
+    assert vapi.patch(f"/credential/{c['id']}", json={"provider": "byo-sip-trunk"}).status_code == 400
+
+
+def test_delete_returns_the_object_then_404(vapi: httpx.Client) -> None:
+    aid = vapi.post("/assistant", json={"name": "A"}).json()["id"]
+    r = vapi.delete(f"/assistant/{aid}")
+    assert r.status_code == 200 and r.json()["id"] == aid
+    assert vapi.delete(f"/assistant/{aid}").status_code == 404
+
+
+def test_lists_default_100_max_1000_newest_first(vapi: httpx.Client) -> None:
+    for i in range(120):
+        vapi.post("/assistant", json={"name": f"a{i}"})
+    assert len(vapi.get("/assistant").json()) == 100
+    assert vapi.get("/assistant", params={"limit": 1001}).status_code == 400
+    items = vapi.get("/assistant", params={"limit": 1000}).json()
+    assert len(items) == 120
+    assert [o["createdAt"] for o in items] == sorted((o["createdAt"] for o in items), reverse=True)
+    oldest = items[-1]["createdAt"]
+    assert all(o["createdAt"] < oldest for o in vapi.get("/assistant", params={"createdAtLt": oldest}).json())
+
+
+def test_hostname_gateway_with_inbound_fails_like_vapi(vapi: httpx.Client) -> None:
+    bad = {**CRED, "gateways": [{"ip": "sbc.example.com"}]}
+    r = vapi.post("/credential", json=bad)
+    assert r.status_code == 400 and "SIP gateway creation failed" in r.json()["message"]
+    ok = {**CRED, "gateways": [{"ip": "sbc.example.com", "inboundEnabled": False}]}
+    assert vapi.post("/credential", json=ok).status_code == 201
+
+
+def test_byo_number_needs_an_existing_credential_and_is_unique(vapi: httpx.Client) -> None:
+    missing = {"provider": "byo-phone-number", "number": "+15550001111",
+               "credentialId": "00000000-0000-4000-8000-000000000000"}
+    assert vapi.post("/phone-number", json=missing).status_code == 400
+    cid = vapi.post("/credential", json=CRED).json()["id"]
+    number = {**missing, "credentialId": cid}
+    created = vapi.post("/phone-number", json=number)
+    assert created.status_code == 201 and created.json()["numberE164CheckEnabled"] is True
+    assert vapi.post("/phone-number", json=number).status_code == 400
+    assert vapi.post("/phone-number", json={**number, "number": "15550002222"}).status_code == 400  # E.164 check
+
+
+def test_tool_gets_the_materialised_request_start_message(vapi: httpx.Client) -> None:
+    t = vapi.post("/tool", json={"type": "transferCall", "destinations": [{"type": "sip", "sipUri": "sip:a@b"}]})
+    assert t.json()["messages"] == [{"type": "request-start", "blocking": False}]
+    assert vapi.patch(f"/tool/{t.json()['id']}", json={"type": "transferCall"}).status_code == 400
+
+
+def test_persistence_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "data.json"
+    box = Sandbox(data)
+    client = httpx.Client(transport=SandboxTransport(box), base_url="http://s/vapi", headers={"Authorization": "Bearer k"})
+    aid = client.post("/assistant", json={"name": "kept"}).json()["id"]
+    again = httpx.Client(transport=SandboxTransport(Sandbox(data)), base_url="http://s/vapi",
+                         headers={"Authorization": "Bearer k"})
+    assert again.get(f"/assistant/{aid}").json()["name"] == "kept"

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voxplan.errors import StackErrors
+from voxplan.secret import Secret
+from voxplan.stack import load_and_validate
+from voxplan.stack.e164 import hint, is_e164
+from voxplan.stack.loader import parse_yaml
+
+
+def test_positions_of_values_and_keys() -> None:
+    data, source, diags = parse_yaml("version: 1\nassistants:\n  a:\n    name: X\n", "s.yaml")
+    assert not diags
+    assert str(source.at(("assistants", "a", "name"))) == "s.yaml:4:11"
+    assert str(source.key_at(("assistants", "a"))) == "s.yaml:3:3"
+    assert str(source.at(("assistants", "a", "missing", 3))) == "s.yaml:4:5"  # nearest parent
+
+
+def test_unquoted_phone_number_keeps_its_text() -> None:
+    data, _, _ = parse_yaml("numbers:\n  +61290597521: {x: 0044123}\n", "s.yaml")
+    assert data == {"numbers": {"+61290597521": {"x": "0044123"}}}
+
+
+def test_interpolation_env_file_and_secret_typing(tmp_path: Path) -> None:
+    (tmp_path / "key.txt").write_text("file-secret-value\n")
+    stack = tmp_path / "s.yaml"
+    stack.write_text(
+        "version: 1\n"
+        "providers:\n  vapi:\n    api_key: ${file:key.txt}\n"
+        "assistants:\n  a:\n    name: ${env:ANAME}\n"
+        "trunks:\n  t:\n    carrier: byo\n    gateways: [{ip: 203.0.113.1}]\n"
+        "    auth: {username: u, password: \"pre-${env:PW}\"}\n")
+    loaded, warnings = load_and_validate(stack, env={"ANAME": "Alice", "PW": "s3cret"})
+    assert loaded.data["assistants"]["a"]["name"] == "Alice"
+    key = loaded.data["providers"]["vapi"]["api_key"]
+    password = loaded.data["trunks"]["t"]["auth"]["password"]
+    assert isinstance(key, Secret) and key.reveal() == "file-secret-value"
+    assert isinstance(password, Secret) and password.reveal() == "pre-s3cret"
+    assert str(password) == "(sensitive)" and "s3cret" not in repr(loaded.data)
+
+
+def test_sandbox_placeholder_is_stable_and_warned(tmp_path: Path) -> None:
+    stack = tmp_path / "s.yaml"
+    stack.write_text("version: 1\ntrunks:\n  t:\n    carrier: byo\n    gateways: [{ip: 203.0.113.1}]\n"
+                     "    auth: {username: u, password: \"${env:NOPE_PW}\"}\n")
+    with pytest.raises(StackErrors):
+        load_and_validate(stack, env={})
+    first, warnings = load_and_validate(stack, env={}, sandbox=True)
+    second, _ = load_and_validate(stack, env={}, sandbox=True)
+    assert [w.severity for w in warnings] == ["warning"]
+    assert first.data["trunks"]["t"]["auth"]["password"] == second.data["trunks"]["t"]["auth"]["password"]
+
+
+def test_all_errors_are_reported_at_once(tmp_path: Path) -> None:
+    stack = tmp_path / "s.yaml"
+    stack.write_text("version: 1\nassistants:\n  a: {tools: [x, y]}\nroutes:\n  \"+15550001111\": {assistant: z}\n")
+    with pytest.raises(StackErrors) as exc:
+        load_and_validate(stack, env={})
+    messages = [str(d) for d in exc.value.diagnostics]
+    assert len(messages) == 4, messages  # two unknown tools, an undeclared number, an unknown assistant
+
+
+@pytest.mark.parametrize(("text", "ok", "fix"), [
+    ("+14155550100", True, ""),
+    ("+1 (415) 555-0100", True, ""),
+    ("04155550100", False, "+<country code>4155550100"),
+    ("0114155550100", False, "+4155550100"),
+    ("14155550100", False, "+14155550100"),
+    ("+0123", False, ""),
+])
+def test_e164(text: str, ok: bool, fix: str) -> None:
+    assert is_e164(text) is ok
+    if fix:
+        assert fix in hint(text)

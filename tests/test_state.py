@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli, SandboxServer
+from voxplan.errors import LockHeld, StateError
+from voxplan.state import Entry, State, locked
+
+
+def test_corrupt_state_is_an_error_never_empty(tmp_path: Path) -> None:
+    path = tmp_path / "s.state.json"
+    path.write_text('{"resources": {"a": ')
+    with pytest.raises(StateError, match="refusing to treat it as empty"):
+        State.load(path, "s")
+
+
+def test_state_round_trip_and_backup(tmp_path: Path) -> None:
+    path = tmp_path / ".voxplan" / "s.state.json"
+    state = State.load(path, "s")
+    state.put("vapi.tool/t", Entry("vapi.tool", "t1", sent={"a": 1}))
+    again = State.load(path, "s")
+    assert again.get("vapi.tool/t") == Entry("vapi.tool", "t1", sent={"a": 1})
+    assert again.key == state.key
+    again.remove("vapi.tool/t")
+    assert json.loads((path.parent / "s.state.json.backup").read_text())["resources"]  # before this run's change
+    assert State.load(path, "s").resources == {}
+
+
+def test_lock_names_its_holder_and_is_freed_when_the_holder_dies(tmp_path: Path) -> None:
+    state_file = tmp_path / "s.state.json"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from voxplan.state import locked\n"
+        f"with locked(Path({str(state_file)!r})):\n  print('held', flush=True); time.sleep(60)")],
+        stdout=subprocess.PIPE)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
+    try:
+        with pytest.raises(LockHeld, match=f"pid {holder.pid} on "):
+            with locked(state_file, timeout=0.3):
+                pass
+    finally:
+        holder.kill()  # like kill -9: the kernel drops the flock
+        holder.wait()
+        holder.stdout.close()
+    started = time.monotonic()
+    with locked(state_file, timeout=5):
+        assert time.monotonic() - started < 5
+
+
+def test_concurrent_apply_fails_cleanly_naming_the_lock(cli: Cli, sandbox: SandboxServer) -> None:
+    stack = cli.stack("byo-trunk.yaml")
+    state_file = cli.workdir / ".voxplan" / "byo-trunk.state.json"
+    with locked(state_file):
+        result = cli("apply", "--auto-approve", str(stack), code=1)
+    assert "is locked by pid" in result.stderr
+    assert sandbox.objects("assistant") == []  # nothing was done
+    cli("apply", "--auto-approve", str(stack))
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
