@@ -87,7 +87,8 @@ def test_secret_compared_by_fingerprint_and_sent_with_its_whole_block() -> None:
 def test_provider_change_forces_replacement() -> None:
     body = {"provider": "vapi", "sipUri": "sip:a@sip.vapi.ai"}
     live = {"id": "n1", "provider": "byo-phone-number", "number": "+15550001111", "sipUri": "sip:a@sip.vapi.ai"}
-    entry = Entry("vapi.phone_number", "n1", sent={"provider": "byo-phone-number"}, seen={"provider": "byo-phone-number"})
+    was = {"provider": "byo-phone-number"}
+    entry = Entry("vapi.phone_number", "n1", sent=was, seen=was)
     plan, _ = plan_of([Resource("vapi.phone_number", "x", body)], {"vapi.phone_number": [live]},
                       {"vapi.phone_number/x": entry})
     [change] = plan.changes

@@ -96,7 +96,8 @@ def test_tool_gets_the_materialised_request_start_message(vapi: httpx.Client) ->
 def test_persistence_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
     data = tmp_path / "data.json"
     box = Sandbox(data)
-    client = httpx.Client(transport=SandboxTransport(box), base_url="http://s/vapi", headers={"Authorization": "Bearer k"})
+    client = httpx.Client(transport=SandboxTransport(box), base_url="http://s/vapi",
+                          headers={"Authorization": "Bearer k"})
     aid = client.post("/assistant", json={"name": "kept"}).json()["id"]
     again = httpx.Client(transport=SandboxTransport(Sandbox(data)), base_url="http://s/vapi",
                          headers={"Authorization": "Bearer k"})
