@@ -94,8 +94,12 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
             reason = f"adopting the existing object with the same key {key!r}"
         elif entry:
             reason = "it was deleted outside voxplan"
+    if obj is None and not adapter.creatable:
+        raise PlanError(f"{res.address}: not found on the account, and voxplan adopts these, never buys or "
+                        f"creates them (looked for {adapter.natural_key(res.body)!r})")
     body = _resolve(res.body, planned)
     common = dict(address=res.address, kind=res.kind, body=body, depends_on=res.dependencies(),
+                  full_replace=adapter.full_replace,
                   prior_depends_on=tuple(entry.deps) if entry else (), origin=res.origin,
                   write_only=adapter.write_only, create_before_destroy=adapter.create_before_destroy)
     if obj is None:
@@ -113,6 +117,8 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
             replace |= forces
             fields += [FieldChange(f.path, f.before, f.after, f.sensitive, forces, f.removed, f.added)
                        for f in key_fields]
+    if send and adapter.full_replace:
+        send = list(body)
     action = Action.REPLACE if replace else Action.UPDATE if send else Action.NOOP
     if replace:
         reason = "; ".join(f"{f.path} cannot be changed in place" for f in fields if f.forces_replacement)
@@ -159,6 +165,9 @@ def secrets_under(key: str, value: Any, write_only: Sequence[str]) -> dict[str, 
 
 
 def strip_write_only(key: str, value: Any, write_only: Sequence[str]) -> Any:
+    """`value` of top-level `key` without its write-only parts (None when the key itself is write-only)."""
+    if key in write_only:
+        return None
     paths = [p.partition(".")[2] for p in write_only if p.partition(".")[0] == key]
     if not paths or not isinstance(value, dict):
         return value

@@ -53,6 +53,7 @@ class Change:
     prior_depends_on: tuple[str, ...] = ()  # dependencies recorded in state (deletes wait for dependents)
     importing: bool = False  # adopted: not in state, found remotely by natural key or `import`
     create_before_destroy: bool = True
+    full_replace: bool = False  # the update sends every declared key (a PUT)
     write_only: tuple[str, ...] = ()
     origin: PathT = ()
     reason: str = ""  # for humans

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from voxplan.diff import Live
@@ -10,7 +10,9 @@ from voxplan.errors import ProviderError
 from voxplan.providers import Providers
 
 
-def refresh(providers: Providers, kinds: Iterable[str]) -> dict[str, Live]:
+def refresh(providers: Providers, kinds: Iterable[str],
+            interest: Mapping[str, frozenset[str]] | None = None) -> dict[str, Live]:
+    """`interest`: per kind, the natural keys and remote ids the stack and state name."""
     kinds = sorted(set(kinds))
     if not kinds:
         return {}
@@ -18,7 +20,7 @@ def refresh(providers: Providers, kinds: Iterable[str]) -> dict[str, Live]:
     def one(kind: str) -> tuple[str, Live]:
         adapter = providers.adapter(kind)
         try:
-            return kind, Live.index(adapter.list(), adapter)
+            return kind, Live.index(adapter.list((interest or {}).get(kind)), adapter)
         except ProviderError as exc:
             raise exc.at(f"refresh {kind}") from None
 

@@ -54,7 +54,9 @@ def connect(loaded: Loaded, *, transport: httpx.BaseTransport | None = None,
             env: Mapping[str, str] | None = None) -> Iterator[Providers]:
     """Providers for the stack: the embedded sandbox under --sandbox, else the vendors (or base-URL overrides)."""
     if transport is None and loaded.stack.sandbox:
-        transport = SandboxTransport(Sandbox(sandbox_data_file(loaded.stack.path)))
+        box = Sandbox(sandbox_data_file(loaded.stack.path))
+        _seed_sandbox(box, loaded)
+        transport = SandboxTransport(box)
     provs = registry.connect(loaded.stack, _provider_names(loaded), transport=transport,
                              env=dict(os.environ if env is None else env))
     try:
@@ -63,14 +65,38 @@ def connect(loaded: Loaded, *, transport: httpx.BaseTransport | None = None,
         provs.close()
 
 
+def _seed_sandbox(box: Sandbox, loaded: Loaded) -> None:
+    """The embedded sandbox stands in for an account where the stack's numbers were bought and its
+    Cloudonix domains made: adopt-only objects are seeded there (never on a real or served account)."""
+    numbers: dict[str, list[str]] = {}
+    domains: list[str] = []
+    for res in loaded.desired:
+        seed = registry.adapter_class(res.kind).sandbox_seed(res.body)
+        for vendor, wanted in (seed.get("numbers") or {}).items():
+            numbers.setdefault(vendor, []).extend(wanted)
+        domains += seed.get("domains") or []
+    if numbers or domains:
+        box.seed(numbers=numbers, domains=domains)
+
+
 def _provider_names(loaded: Loaded) -> list[str]:
     names = {registry.provider_of(r.kind) for r in loaded.desired} | {"vapi"}
+    state_file = loaded.state_file
+    if state_file.exists():  # kinds only in state (removed from the stack) still need their provider
+        names |= {registry.provider_of(e.kind) for e in State.load(state_file, loaded.stack.name).resources.values()}
     return sorted(names)
 
 
 def plan(loaded: Loaded, provs: Providers, state: State) -> Plan:
     kinds = {r.kind for r in loaded.desired} | {e.kind for e in state.resources.values()}
-    live = refresh(provs, kinds)
+    interest: dict[str, set[str]] = {}
+    for res in loaded.desired:
+        key = provs.adapter(res.kind).natural_key(res.body)
+        if key is not None:
+            interest.setdefault(res.kind, set()).add(key)
+    for entry in state.resources.values():
+        interest.setdefault(entry.kind, set()).add(entry.id)
+    live = refresh(provs, kinds, {k: frozenset(v) for k, v in interest.items()})
     return make_plan(loaded.stack.name, loaded.desired, live, state, provs.adapters)
 
 

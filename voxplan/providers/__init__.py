@@ -14,18 +14,27 @@ import httpx
 
 from voxplan import errors
 from voxplan.errors import Diagnostic
-from voxplan.providers import vapi
-from voxplan.providers.base import Adapter, Carrier, ExpandContext, Platform
+from voxplan.providers import cloudonix, didlogic, openai, vapi, wavix
+from voxplan.providers.base import Adapter, Carrier, ExpandContext, Platform, RouteTarget
 from voxplan.providers.byo import ByoCarrier
 from voxplan.providers.http import ApiClient
 from voxplan.secret import Secret
 from voxplan.stack.loader import placeholder
 from voxplan.stack.model import Stack
+from voxplan.stack.validate import number_key
 
-__all__ = ["Adapter", "Carrier", "ExpandContext", "Platform", "Providers", "carriers", "connect", "platform"]
+__all__ = ["Adapter", "Carrier", "ExpandContext", "Platform", "Providers", "adapter_class", "carriers", "connect",
+           "platform", "resolve_route"]
 
-PROVIDER_OF_KIND_PREFIX = {"vapi": "vapi"}
 SANDBOX_BASE = "http://sandbox.voxplan.local"
+API_URLS = {"wavix": wavix.API_URL, "didlogic": didlogic.API_URL, "cloudonix": cloudonix.API_URL}
+ADAPTER_CLASSES: dict[str, type[Adapter]] = {
+    **{cls.kind: cls for cls in vapi.KINDS},
+    wavix.TRUNK: wavix.Trunk, wavix.NUMBER: wavix.Number,
+    didlogic.ACCOUNT: didlogic.SipAccount, didlogic.NUMBER: didlogic.Number,
+    cloudonix.DOMAIN: cloudonix.Domain, cloudonix.TRUNK: cloudonix.Trunk, cloudonix.APP: cloudonix.Application,
+    cloudonix.DNID: cloudonix.Dnid,
+}
 
 
 def platform(stack: Stack) -> vapi.VapiPlatform:
@@ -33,7 +42,28 @@ def platform(stack: Stack) -> vapi.VapiPlatform:
 
 
 def carriers(plat: vapi.VapiPlatform) -> dict[str, Carrier]:
-    return {"byo": ByoCarrier(), "vapi": vapi.VapiSipCarrier(plat)}
+    return {"byo": ByoCarrier(), "vapi": vapi.VapiSipCarrier(plat), "wavix": wavix.WavixCarrier(),
+            "didlogic": didlogic.DidlogicCarrier(), "cloudonix": cloudonix.CloudonixCarrier()}
+
+
+def adapter_class(kind: str) -> type[Adapter]:
+    return ADAPTER_CLASSES[kind]
+
+
+def resolve_route(ctx: ExpandContext, route: dict[str, Any], number: str, trunk: str, user: str) -> RouteTarget:
+    """A route's target for a carrier: OpenAI, a SIP URI, a PSTN forward, or the platform (Vapi), which
+    gets a number bound to the trunk's credential and gives back its inbound URI."""
+    if "openai" in route:
+        return RouteTarget(openai.sip_target(route["openai"], route.get("residency", "us")))
+    if "sip" in route:
+        return RouteTarget(str(route["sip"]).removeprefix("sip:"))
+    if "forward" in route:
+        return RouteTarget(str(route["forward"]).lstrip("+"), pstn=True)
+    credential = ctx.platform.credential_address(trunk)
+    spec = next((n for k, n in ctx.stack.section("numbers").items() if number_key(k) == number), {})
+    bound = ctx.platform.bind_number(ctx, number, credential=credential, route=route, origin=("numbers", number),
+                                     options=spec)
+    return RouteTarget(ctx.platform.inbound_uri(credential, user), platform_number=bound)
 
 
 def provider_of(kind: str) -> str:
@@ -70,10 +100,19 @@ def connect(stack: Stack, names: Iterable[str] = ("vapi",), *, transport: httpx.
         api_key = _api_key(name, settings, env, stack, out.warnings)
         if name == "vapi":
             client = vapi.client(base_url, api_key, transport)
-            out.clients[name] = client
             out.adapters.update(vapi.adapters(client))
+        elif name == "wavix":
+            client = wavix.client(base_url, api_key, transport)
+            out.adapters.update(wavix.adapters(client))
+        elif name == "didlogic":
+            client = didlogic.client(base_url, api_key, transport)
+            out.adapters.update(didlogic.adapters(client))
+        elif name == "cloudonix":
+            client = cloudonix.client(base_url, api_key, transport)
+            out.adapters.update(cloudonix.adapters(client, cloudonix.stack_domains(stack)))
         else:
             raise errors.PlanError(f"unknown provider {name!r}")
+        out.clients[name] = client
     return out
 
 
@@ -87,6 +126,8 @@ def _base_url(name: str, stack: Stack, settings: dict[str, Any], env: dict[str, 
         return str(settings["base_url"])
     if name == "vapi":
         return vapi.API_URLS[stack.region]
+    if name in API_URLS:
+        return API_URLS[name]
     raise errors.PlanError(f"no base URL for provider {name}")
 
 

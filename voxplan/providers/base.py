@@ -9,7 +9,7 @@ vendor imports another.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -31,13 +31,16 @@ class Adapter(ABC):
     write_only: ClassVar[tuple[str, ...]] = ()  # dotted paths the API never returns
     forces_replacement: ClassVar[tuple[str, ...]] = ()  # top-level keys that cannot be updated in place
     create_before_destroy: ClassVar[bool] = True  # False where the natural key must be free first
+    full_replace: ClassVar[bool] = False  # update is a PUT of the whole object (every declared key is sent)
+    creatable: ClassVar[bool] = True  # False: adopted only (numbers are bought, domains made, by hand)
 
     def __init__(self, client: ApiClient):
         self.client = client
 
     @abstractmethod
-    def list(self) -> list[dict[str, Any]]:
-        """Every live object of this kind, normalised."""
+    def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        """Every live object of this kind, normalised. `interest` (natural keys and ids the stack or state
+        name) lets a kind whose details cost a request per object fetch them only for those."""
 
     @abstractmethod
     def create(self, body: dict[str, Any]) -> dict[str, Any]: ...
@@ -66,11 +69,32 @@ class Adapter(ABC):
         """The desired value of top-level `key` with the server's documented defaults filled in."""
         return value
 
+    @classmethod
+    def sandbox_seed(cls, body: dict[str, Any]) -> dict[str, Any]:
+        """For an adopt-only kind: what the embedded sandbox must hold for `body` to be adoptable
+        (`{"numbers": {vendor: [e164]}}` or `{"domains": [name]}`)."""
+        return {}
+
+
+@dataclass(frozen=True)
+class RouteTarget:
+    """Where a carrier sends a number's calls: `uri` is a SIP URI without scheme (str, or a Ref known once
+    the platform credential exists), or digits for a PSTN forward; `platform_number` is the platform
+    number created for the route, which the carrier route must wait for."""
+
+    uri: Any
+    pstn: bool = False
+    platform_number: str | None = None
+
+
+RouteResolver = Callable[["ExpandContext", dict[str, Any], str, str, str], RouteTarget]
+
 
 @dataclass
 class ExpandContext:
     stack: Stack
     platform: Platform
+    resolve_route: RouteResolver | None = None
     resources: dict[str, Resource] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
@@ -82,6 +106,12 @@ class ExpandContext:
 
     def loc(self, path: PathT) -> Location:
         return self.stack.source.at(path)
+
+    def route(self, route: dict[str, Any], number: str, trunk: str, user: str) -> RouteTarget:
+        """The target of `route` for `number` (E.164) on `trunk`; `user` is how the carrier names the
+        dialled number in a SIP URI (Wavix: "[did]")."""
+        assert self.resolve_route is not None
+        return self.resolve_route(self, route, number, trunk, user)
 
     def error(self, path: PathT, message: str, hint: str = "") -> None:
         self.diagnostics.append(Diagnostic(self.loc(path), message, hint))
@@ -111,8 +141,9 @@ class Platform(Protocol):
         """A platform phone number on `credential`, answered as `route` says. Returns its address."""
         ...
 
-    def inbound_uri(self, credential: str, number: str) -> Ref:
-        """Where a carrier sends calls for `number` on `credential` (known once the credential exists)."""
+    def inbound_uri(self, credential: str, user: str) -> Ref:
+        """Where a carrier sends calls for user part `user` on `credential`, without `sip:` (a Ref: known
+        once the credential exists)."""
         ...
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]: ...

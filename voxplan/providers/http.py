@@ -12,6 +12,7 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -51,15 +52,42 @@ def default_message(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
+class RateBudget:
+    """At most `limit` requests per `window` seconds per key (e.g. per Cloudonix domain), client-side,
+    so a plan stays under a vendor's limit instead of collecting 429s."""
+
+    def __init__(self, limit: int, window: float, key: Callable[[str], str] = lambda _path: ""):
+        self.limit = limit
+        self.window = window
+        self.key = key
+        self._sent: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, path: str) -> None:
+        key = self.key(path)
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                sent = self._sent.setdefault(key, deque())
+                while sent and now - sent[0] >= self.window:
+                    sent.popleft()
+                if len(sent) < self.limit:
+                    sent.append(now)
+                    return
+                pause = self.window - (now - sent[0]) + 0.01
+            time.sleep(pause)
+
+
 class ApiClient:
     """A provider's HTTP client. Holds no secrets in anything it prints."""
 
     def __init__(self, provider: str, base_url: str, *, headers: dict[str, str] | None = None,
                  transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
-                 retry: RetryPolicy | None = None, concurrency: int = 10,
+                 retry: RetryPolicy | None = None, concurrency: int = 10, budget: RateBudget | None = None,
                  message: Callable[[httpx.Response], str] = default_message):
         self.provider = provider
         self.retry = retry or RetryPolicy()
+        self.budget = budget
         self._message = message
         self._slots = threading.BoundedSemaphore(concurrency)
         self.http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers or {}, transport=transport,
@@ -70,10 +98,14 @@ class ApiClient:
         self.http.close()
 
     def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
-                data: dict[str, Any] | None = None) -> Any:
+                data: dict[str, Any] | None = None, expect_404_empty: bool = False) -> Any:
+        """One call, retried as the module says. `expect_404_empty`: a list endpoint that answers 404 for
+        "none" (Cloudonix) returns [] instead of raising."""
         idempotent = method.upper() != "POST"
         attempt = 0
         while True:
+            if self.budget:
+                self.budget.wait(path)
             try:
                 with self._slots:
                     self.requests += 1
@@ -94,6 +126,8 @@ class ApiClient:
                           response.status_code, attempt, wait)
                 time.sleep(wait)
                 continue
+            if expect_404_empty and response.status_code == 404:
+                return []
             return self._result(method, path, response)
 
     def _result(self, method: str, path: str, response: httpx.Response) -> Any:

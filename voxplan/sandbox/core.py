@@ -84,9 +84,13 @@ class Sandbox:
 
     def __init__(self, data_file: str | Path | None = None, *, latency_ms: float = 0.0,
                  fault_rate: float = 0.0, fault_kinds: tuple[str, ...] = ("429", "503"), seed: int | None = None):
+        from voxplan.sandbox.cloudonix import CloudonixEmulator
+        from voxplan.sandbox.didlogic import DidlogicEmulator
         from voxplan.sandbox.vapi import VapiEmulator
+        from voxplan.sandbox.wavix import WavixEmulator
 
-        self.vendors: dict[str, Vendor] = {"vapi": VapiEmulator()}
+        self.vendors: dict[str, Vendor] = {"vapi": VapiEmulator(), "wavix": WavixEmulator(),
+                                           "didlogic": DidlogicEmulator(), "cloudonix": CloudonixEmulator()}
         self.lock = threading.RLock()
         self.requests: Counter[str] = Counter()
         self.latency_ms = latency_ms
@@ -150,10 +154,25 @@ class Sandbox:
                     self.faults.clear()
                 return Response(200, {"requests": dict(self.requests), "total": sum(self.requests.values()),
                                       "faults": dict(self.faults)})
+            if path.rstrip("/") == "/_sandbox/seed" and method.upper() == "POST":
+                # what the account owner did by hand: buy numbers, create a Cloudonix domain
+                ask = json.loads(body or b"{}")
+                self.seed(numbers=ask.get("numbers") or {}, domains=ask.get("domains") or [])
+                return Response(200, {"ok": True})
             if path.rstrip("/") == "/_sandbox/reset" and method.upper() == "POST":
                 self.reset()
                 return Response(200, {"ok": True})
         return Response(404, {"message": "unknown sandbox control path"})
+
+    def seed(self, *, numbers: dict[str, list[str]] | None = None, domains: list[str] | None = None) -> None:
+        """Numbers bought on a carrier ({"wavix": ["+1…"]}) and Cloudonix domains made in the cockpit."""
+        with self.lock:
+            for vendor, wanted in (numbers or {}).items():
+                for number in wanted:
+                    getattr(self.vendors[vendor], "seed_number")(number)
+            for name in domains or []:
+                getattr(self.vendors["cloudonix"], "seed_domain")(name)
+            self.save()
 
     # -- persistence ------------------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:

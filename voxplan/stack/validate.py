@@ -176,9 +176,19 @@ def _references(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]
             name = target["assistant"] if isinstance(target, dict) else target
             path: PathT = ("tools", tname, "handoff", i) + (("assistant",) if isinstance(target, dict) else ())
             yield from check("assistants", name, path)
+    trunks = data.get("trunks") or {}
     for num, spec in (data.get("numbers") or {}).items():
         if "trunk" in spec:
             yield from check("trunks", spec["trunk"], ("numbers", num, "trunk"))
+            carrier = (trunks.get(spec["trunk"]) or {}).get("carrier")
+            if carrier and carrier != spec.get("carrier"):
+                yield Diagnostic(source.at(("numbers", num, "trunk")),
+                                 f"numbers.{num}: a {spec.get('carrier')} number routed through trunk "
+                                 f"{spec['trunk']!r} of carrier {carrier}", hint="a number's carrier must match "
+                                 "its trunk's")
+        elif spec.get("carrier") not in (None, "vapi"):
+            yield Diagnostic(source.key_at(("numbers", num)), f"numbers.{num}: a {spec.get('carrier')} number "
+                             "needs trunk:", hint="name the trunks: entry that carries it")
     for num, route in (data.get("routes") or {}).items():
         if "assistant" in route:
             yield from check("assistants", route["assistant"], ("routes", num, "assistant"))

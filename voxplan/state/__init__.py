@@ -84,36 +84,38 @@ class State:
 
     def put(self, address: str, entry: Entry) -> None:
         with self._lock:
+            self._save({**self.resources, address: entry})
             self.resources[address] = entry
-            self._save()
 
     def put_many(self, entries: dict[str, Entry]) -> None:
         """Record several entries with one write (for imports, which change nothing remotely)."""
         if not entries:
             return
         with self._lock:
+            self._save({**self.resources, **entries})
             self.resources.update(entries)
-            self._save()
 
     def remove(self, address: str) -> None:
         with self._lock:
-            if self.resources.pop(address, None) is not None:
-                self._save()
+            if address in self.resources:
+                self._save({a: e for a, e in self.resources.items() if a != address})
+                del self.resources[address]
 
     def save(self) -> None:
         with self._lock:
-            self._save()
+            self._save(self.resources)
 
     def snapshot(self) -> dict[str, Entry]:
         with self._lock:
             return copy.deepcopy(self.resources)
 
-    def _save(self) -> None:
-        self.serial += 1
-        data = {"format_version": FORMAT_VERSION, "stack": self.stack, "serial": self.serial,
+    def _save(self, resources: dict[str, Entry]) -> None:
+        """Write `resources` (the caller commits them to memory only once this succeeded)."""
+        data = {"format_version": FORMAT_VERSION, "stack": self.stack, "serial": self.serial + 1,
                 "fingerprint_key": base64.b64encode(self.key).decode(),
-                "resources": {a: e.to_json() for a, e in sorted(self.resources.items())}}
+                "resources": {a: e.to_json() for a, e in sorted(resources.items())}}
         text = json.dumps(data, indent=2, cls=SafeEncoder) + "\n"
+        self.serial += 1
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self._backed_up and self.path.exists():
             # once per run: the state as it was before this run changed anything

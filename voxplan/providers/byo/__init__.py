@@ -20,18 +20,9 @@ class ByoCarrier:
                                       password=auth.get("password"), options=spec)
 
     def expand_number(self, ctx: ExpandContext, key: str, spec: dict[str, Any], route: dict[str, Any] | None) -> None:
-        trunk = spec.get("trunk")
-        if not trunk:
-            ctx.error(("numbers", key), f"numbers.{key}: a carrier: byo number needs trunk:",
-                      hint="name the trunks: entry whose gateways carry this number")
-            return
+        trunk = spec["trunk"]
         ctx.platform.bind_number(ctx, key, credential=ctx.platform.credential_address(trunk), route=route,
                                  origin=("numbers", key), options=spec)
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
-        for key, spec in stack.section("numbers").items():
-            trunk = stack.section("trunks").get(spec.get("trunk"))
-            if spec.get("carrier") == "byo" and trunk and trunk.get("carrier") != "byo":
-                yield Diagnostic(stack.source.at(("numbers", key, "trunk")),
-                                 f"numbers.{key}: trunk {spec['trunk']!r} is a {trunk.get('carrier')} trunk, "
-                                 "not byo", hint="a number's carrier must match its trunk's")
+        return ()

@@ -53,7 +53,7 @@ class VapiAdapter(Adapter):
     path: ClassVar[str]
     never_patch: ClassVar[tuple[str, ...]] = ()
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
         return [self.normalise(o) for o in list_all(self.client, self.path) if self.owns(o)]
 
     def owns(self, raw: dict[str, Any]) -> bool:

@@ -162,8 +162,8 @@ class VapiPlatform:
             body["server"] = {"url": route["server_url"]}
         return _merge(body, options.get("vapi"))
 
-    def inbound_uri(self, credential: str, number: str) -> Ref:
-        return Ref(credential, "id", template=f"{number}@{{}}.{SIP_HOSTS[self.region]}")
+    def inbound_uri(self, credential: str, user: str) -> Ref:
+        return Ref(credential, "id", template=f"{user}@{{}}.{SIP_HOSTS[self.region]}")
 
     # -- lint -------------------------------------------------------------------------------------
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:

@@ -1,0 +1,263 @@
+"""Cloudonix: the domain's border profile, its auto alias, outbound trunks, voice applications and
+DNIDs (reference/cloudonix-api.md).
+
+Quirks handled here: the domain is read, never created, and only the profile keys voxplan owns
+(`allowed-border`, `redirect-unknown-to-border`) are written, merged, never dropping keys others set;
+the `auto` alias is the Vapi credential's gateway host, outbound only (Vapi refuses a hostname gateway
+with inbound enabled); lists answer 404 when empty; a DNID create answers 204 with no body, so the
+object is found again by its `source`; trunk and application names cannot change (replacement);
+trunk passwords are readable on Cloudonix but never enter a plan or state; 10 requests per 3 s per
+domain, kept client-side.
+
+Unconfirmed, and where one change fixes it: PUT (not PATCH) for the profile (Domain.update); the DNID
+`source` form, digits without `+` (dnid_source); Cloudonix's border IPs for inbound BYO (none assumed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+
+from voxplan import errors
+from voxplan.errors import Diagnostic
+from voxplan.model import Ref, Resource
+from voxplan.providers.base import Adapter, ExpandContext
+from voxplan.providers.http import ApiClient, RateBudget
+from voxplan.stack.model import Stack
+
+API_URL = "https://api.cloudonix.io"
+OWNED_PROFILE_KEYS = ("allowed-border", "redirect-unknown-to-border")
+ALIAS_HOST = "{}.sip.cloudonix.net"
+DOMAIN, TRUNK, APP, DNID = "cloudonix.domain", "cloudonix.trunk", "cloudonix.application", "cloudonix.dnid"
+BASE = "/customers/self/domains"
+
+
+def client(base_url: str, api_key: str, transport: httpx.BaseTransport | None = None) -> ApiClient:
+    def domain_of(path: str) -> str:
+        parts = path.split("/")
+        return parts[4] if len(parts) > 4 and path.startswith(BASE) else ""
+
+    return ApiClient("cloudonix", base_url, headers={"Authorization": f"Bearer {api_key}"}, transport=transport,
+                     budget=RateBudget(10, 3.0, key=domain_of))
+
+
+def dnid_source(number: str) -> str:
+    return number.lstrip("+")
+
+
+class _DomainScoped(Adapter):
+    """A kind under /customers/self/domains/{d}/<collection>; remote ids are "<domain>/<id>"."""
+
+    collection = ""
+    immutable: tuple[str, ...] = ()
+
+    def __init__(self, api: ApiClient, domains: Iterable[str]):
+        super().__init__(api)
+        self.domains = sorted(set(domains))
+
+    def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        out = []
+        for domain in self.domains:
+            items = self.client.request("GET", f"{BASE}/{domain}/{self.collection}", expect_404_empty=True)
+            out += [self.normalise({**o, "domain": domain}) for o in items]
+        return out
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        domain = body["domain"]
+        payload = {k: v for k, v in body.items() if k != "domain"}
+        made = self.client.request("POST", f"{BASE}/{domain}/{self.collection}", json=payload)
+        return self.normalise({**made, "domain": domain})
+
+    def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        domain, oid = remote_id.split("/", 1)
+        payload = {k: v for k, v in body.items() if k not in ("domain", *self.immutable)}
+        self.client.request("PUT", f"{BASE}/{domain}/{self.collection}/{oid}", json=payload)
+        return self.normalise({**self.client.request("GET", f"{BASE}/{domain}/{self.collection}/{oid}"),
+                               "domain": domain})
+
+    def delete(self, remote_id: str) -> None:
+        domain, oid = remote_id.split("/", 1)
+        try:
+            self.client.request("DELETE", f"{BASE}/{domain}/{self.collection}/{oid}")
+        except errors.NotFound:
+            pass
+
+    @staticmethod
+    def remote_id(obj: Any) -> str:
+        return f"{obj['domain']}/{obj['id']}"
+
+    @staticmethod
+    def normalise(raw: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in raw.items() if k not in ("tenant", "application")}
+
+
+class Domain(Adapter):
+    kind = DOMAIN
+    creatable = False
+
+    def __init__(self, api: ApiClient, domains: Iterable[str]):
+        super().__init__(api)
+        self.domains = sorted(set(domains))
+
+    def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        out = []
+        for name in self.domains:
+            try:
+                out.append(self.normalise(self.client.request("GET", f"{BASE}/{name}")))
+            except errors.NotFound:
+                continue
+        return out
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        raise errors.InvalidRequest("voxplan reads Cloudonix domains; create it in the cockpit", provider="cloudonix")
+
+    def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        profile = {k: body[k] for k in OWNED_PROFILE_KEYS if k in body}  # merged server-side: others are kept
+        return self.normalise(self.client.request("PUT", f"{BASE}/{remote_id}", json={"profile": profile}))
+
+    def delete(self, remote_id: str) -> None:
+        """Never delete a domain: forgetting it hands the border settings back to the cockpit."""
+
+    @staticmethod
+    def normalise(raw: dict[str, Any]) -> dict[str, Any]:
+        profile = raw.get("profile") or {}
+        auto = next((a["alias"] for a in raw.get("aliases") or [] if a.get("type") == "auto"), None)
+        out = {"id": raw["domain"], "domain": raw["domain"], "alias": auto, "profile_keys": sorted(profile)}
+        out.update({k: profile.get(k) for k in OWNED_PROFILE_KEYS})
+        return out
+
+    @staticmethod
+    def natural_key(body: dict[str, Any]) -> str | None:
+        return body.get("domain")
+
+    @classmethod
+    def sandbox_seed(cls, body: dict[str, Any]) -> dict[str, Any]:
+        return {"domains": [body["domain"]]}
+
+
+class Trunk(_DomainScoped):
+    kind = TRUNK
+    collection = "trunks"
+    write_only = ("profile.authentication.password",)
+    forces_replacement = ("name", "domain")
+    immutable = ("name",)
+
+    @staticmethod
+    def normalise(raw: dict[str, Any]) -> dict[str, Any]:
+        obj = _DomainScoped.normalise(raw)
+        obj.pop("domainId", None)
+        if obj.get("port") is not None:
+            obj["port"] = int(obj["port"])  # round-trips as a string
+        auth = ((obj.get("profile") or {}).get("authentication") or {})
+        if "password" in auth:  # readable on Cloudonix; never let it into a plan or state
+            obj["profile"] = {**obj["profile"], "authentication": {k: v for k, v in auth.items() if k != "password"}}
+        return obj
+
+    @staticmethod
+    def natural_key(body: dict[str, Any]) -> str | None:
+        return f"{body.get('domain')}/{body.get('name')}"
+
+
+class Application(_DomainScoped):
+    kind = APP
+    collection = "applications"
+    forces_replacement = ("name", "domain")
+    immutable = ("name",)
+
+    @staticmethod
+    def normalise(raw: dict[str, Any]) -> dict[str, Any]:
+        obj = _DomainScoped.normalise(raw)
+        obj["app_id"] = raw.get("id")
+        return obj
+
+    @staticmethod
+    def natural_key(body: dict[str, Any]) -> str | None:
+        return f"{body.get('domain')}/{body.get('name')}"
+
+
+class Dnid(_DomainScoped):
+    kind = DNID
+    collection = "dnids"
+    forces_replacement = ("domain",)
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST answers 204 with no body: find what was made by its source."""
+        domain = body["domain"]
+        payload = {k: v for k, v in body.items() if k != "domain"}
+        self.client.request("POST", f"{BASE}/{domain}/dnids", json=payload)
+        for item in self.client.request("GET", f"{BASE}/{domain}/dnids", expect_404_empty=True):
+            if item.get("source") == body.get("source"):
+                return self.normalise({**item, "domain": domain})
+        raise errors.ServerError(f"POST {BASE}/{domain}/dnids: created, but no DNID with source "
+                                 f"{body.get('source')!r} is listed", provider="cloudonix")
+
+    @staticmethod
+    def natural_key(body: dict[str, Any]) -> str | None:
+        return f"{body.get('domain')}/{body.get('source')}"
+
+
+def adapters(api: ApiClient, domains: Iterable[str]) -> dict[str, Adapter]:
+    domains = list(domains)
+    return {DOMAIN: Domain(api, domains), TRUNK: Trunk(api, domains), APP: Application(api, domains),
+            DNID: Dnid(api, domains)}
+
+
+def stack_domains(stack: Stack) -> list[str]:
+    return sorted({t["domain"] for t in stack.section("trunks").values() if t.get("carrier") == "cloudonix"})
+
+
+class CloudonixCarrier:
+    name = "cloudonix"
+
+    def expand_trunk(self, ctx: ExpandContext, name: str, spec: dict[str, Any]) -> None:
+        domain_name = spec["domain"]
+        domain = f"{DOMAIN}/{domain_name}"
+        border = bool(spec.get("border", True))
+        if domain not in ctx.resources:
+            ctx.add(Resource(DOMAIN, domain_name, {"domain": domain_name, "allowed-border": border,
+                                                   "redirect-unknown-to-border": border},
+                             origin=("trunks", name, "domain")))
+        alias = {"ip": Ref(domain, "alias", template=ALIAS_HOST), "inbound": False, "outbound": True,
+                 "options_ping": spec.get("options_ping", True)}
+        auth = spec.get("auth") or {}
+        ctx.platform.trunk_credential(ctx, name, gateways=[alias, *(spec.get("gateways") or [])],
+                                      username=auth.get("username"), password=auth.get("password"),
+                                      options={"leading_plus": True, **spec})
+        out = spec.get("outbound")
+        if out:
+            body: dict[str, Any] = {"domain": domain_name, "name": out["name"], "ip": out["ip"],
+                                    "port": out.get("port", 5060), "transport": out.get("transport", "udp"),
+                                    "prefix": out.get("prefix", ""), "direction": "outbound"}
+            if out.get("auth"):
+                body["profile"] = {"authentication": {"username": out["auth"]["username"],
+                                                      "password": out["auth"]["password"]}}
+            ctx.add(Resource(TRUNK, f"{name}-{out['name']}", body, origin=("trunks", name, "outbound"),
+                             depends_on=(domain,)))
+        if spec.get("cxml_url"):
+            ctx.add(Resource(APP, name, {"domain": domain_name, "name": f"voxplan-{name}", "type": "cxml",
+                                         "url": spec["cxml_url"], "method": "POST"},
+                             origin=("trunks", name, "cxml_url"), depends_on=(domain,)))
+
+    def expand_number(self, ctx: ExpandContext, key: str, spec: dict[str, Any], route: dict[str, Any] | None) -> None:
+        trunk = ctx.stack.section("trunks").get(spec["trunk"]) or {}
+        if route is None:
+            return
+        if "assistant" not in route and "squad" not in route and "server_url" not in route:
+            ctx.error(("routes", key), f"routes.{key}: a Cloudonix number routes to Vapi only (assistant:, "
+                      "squad: or server_url:)", hint="Cloudonix hands calls over in CXML served at cxml_url")
+            return
+        if not trunk.get("cxml_url"):
+            ctx.error(("trunks", spec["trunk"]), f"trunks.{spec['trunk']}: needs cxml_url: for numbers routed "
+                      "to Vapi (Cloudonix runs a voice application to hand calls over)")
+            return
+        target = ctx.route(route, key, spec["trunk"], key)
+        ctx.add(Resource(DNID, key, {"domain": trunk["domain"], "source": dnid_source(key),
+                                     "applicationId": Ref(f"{APP}/{spec['trunk']}", "app_id"),
+                                     "prefix": False, "expression": False, "asteriskCompatible": False},
+                         origin=("numbers", key),
+                         depends_on=(target.platform_number,) if target.platform_number else ()))
+
+    def lint(self, stack: Stack) -> Iterable[Diagnostic]:
+        return ()

@@ -1,0 +1,198 @@
+"""didlogic: SIP accounts and purchased numbers' destinations (reference/didlogic-api.md).
+
+Quirks handled here: form-encoded Rails-style bodies (`sipaccount[password]=…`); the 5-digit login
+`name` is made by the server and is the path key; the password is write-only; destinations are
+immutable but for `active`/`callhunt`, and their order is append order, so a change rebuilds the list
+from the first wrong position; numbers are adopted, never bought or released; destination lists cost a
+request per number, so refresh fetches them only for numbers the stack or state names.
+
+Unconfirmed, and where one change fixes it: the proxy host (PROXY); didlogic's inbound source IPs
+(none assumed: add them as inbound gateways in the stack); whether a URI route takes a `+` in the user
+part (USER_PART); whether `sip:` is kept or stripped (destinations are written without it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+
+from voxplan import errors
+from voxplan.errors import Diagnostic
+from voxplan.model import Ref, Resource
+from voxplan.providers.base import Adapter, ExpandContext
+from voxplan.providers.http import ApiClient
+from voxplan.stack.model import Stack
+
+API_URL = "https://app.didlogic.com/api"
+PROXY = "sip.nl.didlogic.net"
+PER_PAGE = 1000
+SIP_URI, PSTN = 1, 4
+ACCOUNT, NUMBER = "didlogic.sipaccount", "didlogic.number"
+
+
+def USER_PART(number: str) -> str:  # noqa: N802 - a named assumption, see the module docstring
+    return number  # E.164 with '+', equal to the Vapi number's `number`
+
+
+def client(base_url: str, api_key: str, transport: httpx.BaseTransport | None = None) -> ApiClient:
+    return ApiClient("didlogic", base_url, headers={"Authorization": f"Bearer {api_key}"}, transport=transport,
+                     message=lambda r: _message(r))
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    return str(body.get("error") or body.get("message") or body) if isinstance(body, dict) else str(body)
+
+
+def form(root: str, body: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for key, value in body.items():
+        out[f"{root}[{key}]"] = ("1" if value else "0") if isinstance(value, bool) else str(value)
+    return out
+
+
+class SipAccount(Adapter):
+    kind = ACCOUNT
+    write_only = ("password",)
+
+    def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        body = self.client.request("GET", "/v1/sipaccounts")
+        return [self.normalise(a) for a in body.get("sipaccounts") or []]
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        answer = self.client.request("POST", "/v1/sipaccounts", data=form("sipaccount", body))
+        return self.normalise(answer["sipaccount"])
+
+    def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        answer = self.client.request("PUT", f"/v1/sipaccounts/{remote_id}", data=form("sipaccount", body))
+        return self.normalise(answer["sipaccount"])
+
+    def delete(self, remote_id: str) -> None:
+        try:
+            self.client.request("DELETE", f"/v1/sipaccounts/{remote_id}")
+        except errors.NotFound:
+            pass
+
+    @staticmethod
+    def normalise(raw: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in raw.items() if k not in ("password", "charge", "talk_time")}
+
+    @staticmethod
+    def remote_id(obj: Any) -> str:
+        return str(obj["name"])  # the login is the path key
+
+    @staticmethod
+    def natural_key(body: dict[str, Any]) -> str | None:
+        return body.get("label")
+
+
+class Number(Adapter):
+    kind = NUMBER
+    creatable = False
+
+    def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        owned: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            body = self.client.request("GET", "/v1/purchases", params={"page": page, "per_page": PER_PAGE})
+            owned += body.get("purchases") or []
+            meta = body.get("pagination") or {}
+            pages = int(meta.get("pages") or meta.get("total_pages") or 1)
+            if page >= pages or not body.get("purchases"):
+                break
+            page += 1
+        out = []
+        for item in owned:
+            obj = {"id": item["number"], "number": item["number"]}
+            if interest is None or item["number"] in interest:
+                rows = self.client.request("GET", f"/v1/purchases/{item['number']}/destinations")
+                obj["destination_rows"] = sorted(rows.get("destination") or [], key=lambda d: d["priority"])
+            out.append(self.normalise(obj))
+        return out
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        raise errors.InvalidRequest("didlogic numbers are bought in the portal, not created by voxplan",
+                                    provider="didlogic")
+
+    def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Rebuild the destination list from the first position that differs (order is append order)."""
+        path = f"/v1/purchases/{remote_id}/destinations"
+        rows = sorted(self.client.request("GET", path).get("destination") or [], key=lambda d: d["priority"])
+        wanted = body.get("destinations") or []
+        keep = 0
+        while keep < min(len(rows), len(wanted)) and _same_row(rows[keep], wanted[keep]):
+            keep += 1
+        for row in rows[keep:]:
+            self.client.request("DELETE", f"{path}/{row['id']}")
+        for dest in wanted[keep:]:
+            self.client.request("POST", path, data=form("destination", {**dest, "active": True}))
+        rows = self.client.request("GET", path).get("destination") or []
+        return self.normalise({"id": remote_id, "number": remote_id, "destination_rows": rows})
+
+    def delete(self, remote_id: str) -> None:
+        """Never release a number: removing it from a stack removes its routing."""
+        self.update(remote_id, {"destinations": []})
+
+    @staticmethod
+    def normalise(raw: dict[str, Any]) -> dict[str, Any]:
+        obj = {k: v for k, v in raw.items() if k != "destination_rows"}
+        if "destination_rows" in raw:
+            rows = sorted(raw["destination_rows"], key=lambda d: d["priority"])
+            obj["destinations"] = [{"destination": d["destination"], "transport": d["transport"]} for d in rows]
+        return obj
+
+    @staticmethod
+    def natural_key(body: dict[str, Any]) -> str | None:
+        number = body.get("number")
+        return str(number).lstrip("+") if number else None
+
+    @classmethod
+    def sandbox_seed(cls, body: dict[str, Any]) -> dict[str, Any]:
+        return {"numbers": {"didlogic": ["+" + str(body["number"])]}}
+
+
+def _same_row(row: dict[str, Any], dest: dict[str, Any]) -> bool:
+    return bool(row["destination"] == dest["destination"] and int(row["transport"]) == int(dest["transport"]))
+
+
+def adapters(api: ApiClient) -> dict[str, Adapter]:
+    return {ACCOUNT: SipAccount(api), NUMBER: Number(api)}
+
+
+class DidlogicCarrier:
+    name = "didlogic"
+
+    def expand_trunk(self, ctx: ExpandContext, name: str, spec: dict[str, Any]) -> None:
+        body: dict[str, Any] = {"label": spec.get("name") or name, "password": spec["password"]}
+        if spec.get("caller_id"):
+            body["callerid"] = str(spec["caller_id"]).lstrip("+")
+        body.update(spec.get("didlogic") or {})
+        account = ctx.add(Resource(ACCOUNT, name, body, origin=("trunks", name)))
+        proxy = {"ip": spec.get("proxy") or PROXY, "inbound": False, "protocol": spec.get("protocol", "udp")}
+        gateways = [proxy] + list(spec.get("gateways") or [])
+        ctx.platform.trunk_credential(ctx, name, gateways=gateways, username=Ref(account, "name"),
+                                      password=spec["password"], options={"leading_plus": True, **spec})
+
+    def expand_number(self, ctx: ExpandContext, key: str, spec: dict[str, Any], route: dict[str, Any] | None) -> None:
+        body: dict[str, Any] = {"number": key.lstrip("+")}
+        depends: tuple[str, ...] = ()
+        if route is not None:
+            target = ctx.route(route, key, spec["trunk"], USER_PART(key))
+            uri = target.uri.removeprefix("sip:") if isinstance(target.uri, str) and not target.pstn else target.uri
+            body["destinations"] = [{"destination": uri, "transport": PSTN if target.pstn else SIP_URI}]
+            depends = (target.platform_number,) if target.platform_number else ()
+        ctx.add(Resource(NUMBER, key, body, origin=("numbers", key), depends_on=depends))
+
+    def lint(self, stack: Stack) -> Iterable[Diagnostic]:
+        for name, spec in stack.section("trunks").items():
+            if spec.get("carrier") == "didlogic" and not any(not g.get("outbound", True) or g.get("inbound", True)
+                                                               for g in spec.get("gateways") or []):
+                yield Diagnostic(stack.source.at(("trunks", name)),
+                                 f"trunks.{name}: no inbound gateway: didlogic's proxy is a hostname, so Vapi can "
+                                 "only send calls out through it", hint="add didlogic's signalling IPs under "
+                                 "gateways: to receive calls on Vapi", severity="warning")

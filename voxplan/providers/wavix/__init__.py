@@ -1,0 +1,195 @@
+"""Wavix: SIP trunks and purchased numbers (reference/wavix-api.md).
+
+Quirks handled here: the trunk's SIP login (`name`) is made by the server, so the Vapi credential waits
+for it; trunk updates are a full-replace PUT that needs the password every time (taken from the stack,
+never from state); numbers are adopted, never bought or released (removing one from a stack clears its
+routing); numbers are digits without `+`, written as `destinations` and read as `destination`; lists page
+with `page/per_page` (max 100).
+
+Unconfirmed, and where one change fixes it: whether `[did]` expands with a `+` (DID_PLACEHOLDER);
+whether an empty `destinations` list clears routing (Number.delete); read-after-write lag on
+destinations (not modelled).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+
+from voxplan import errors
+from voxplan.errors import Diagnostic
+from voxplan.model import Ref, Resource
+from voxplan.providers.base import Adapter, ExpandContext
+from voxplan.providers.http import ApiClient
+from voxplan.stack.model import Stack
+
+API_URL = "https://api.wavix.com"
+PER_PAGE = 100  # the largest page Wavix serves
+REGIONAL_GATEWAYS = {"nl": "95.211.82.14", "us": "209.58.144.243", "sg": "23.108.101.90", "au": "173.234.106.26"}
+GATEWAY_HOSTS = {f"{region}.wavix.net" for region in REGIONAL_GATEWAYS}
+DID_PLACEHOLDER = "[did]"  # Wavix replaces it with the called number at call time
+SIP_URI, PSTN, SIP_TRUNK = 1, 4, 5
+TRUNK, NUMBER = "wavix.trunk", "wavix.number"
+
+
+def client(base_url: str, api_key: str, transport: httpx.BaseTransport | None = None) -> ApiClient:
+    return ApiClient("wavix", base_url, headers={"Authorization": f"Bearer {api_key}"}, transport=transport)
+
+
+def digits(number: str) -> str:
+    return number.lstrip("+")
+
+
+def list_pages(api: ApiClient, path: str, key: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        body = api.request("GET", path, params={"page": page, "per_page": PER_PAGE})
+        items += body.get(key) or []
+        meta = body.get("pagination") or {}
+        total_pages = int(meta.get("total_pages") or math.ceil(int(meta.get("total") or 0) / PER_PAGE) or 1)
+        if page >= total_pages or not body.get(key):
+            return items
+        page += 1
+
+
+class Trunk(Adapter):
+    kind = TRUNK
+    write_only = ("password",)
+    full_replace = True
+
+    def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        return [self.normalise(t) for t in list_pages(self.client, "/v1/trunks", "sip_trunks")]
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.normalise(self.client.request("POST", "/v1/trunks", json=body))
+
+    def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        if "password" not in body:
+            raise errors.InvalidRequest("a Wavix trunk update needs the password (PUT replaces the whole trunk)",
+                                        provider="wavix")
+        return self.normalise(self.client.request("PUT", f"/v1/trunks/{remote_id}", json=body))
+
+    def delete(self, remote_id: str) -> None:
+        try:
+            self.client.request("DELETE", f"/v1/trunks/{remote_id}")
+        except errors.NotFound:
+            pass
+
+    @staticmethod
+    def normalise(raw: dict[str, Any]) -> dict[str, Any]:
+        obj = {k: v for k, v in raw.items() if k not in ("password", "access_token", "talk_time", "charge")}
+        if obj.get("max_call_cost") is not None:
+            obj["max_call_cost"] = float(obj["max_call_cost"])
+        return obj
+
+    @staticmethod
+    def natural_key(body: dict[str, Any]) -> str | None:
+        return body.get("label")
+
+
+class Number(Adapter):
+    kind = NUMBER
+    creatable = False
+
+    def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        return [self.normalise(n) for n in list_pages(self.client, "/v1/numbers", "items")]
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        raise errors.InvalidRequest("Wavix numbers are bought in the portal, not created by voxplan",
+                                    provider="wavix")
+
+    def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        patch = {"destinations": body["destinations"]} if "destinations" in body else {}
+        return self.normalise(self.client.request("PATCH", f"/v1/numbers/{remote_id}", json=patch))
+
+    def delete(self, remote_id: str) -> None:
+        """Never release a number: removing it from a stack removes its routing."""
+        try:
+            self.client.request("PATCH", f"/v1/numbers/{remote_id}", json={"destinations": []})
+        except errors.NotFound:
+            pass
+
+    @staticmethod
+    def normalise(raw: dict[str, Any]) -> dict[str, Any]:
+        obj = {k: v for k, v in raw.items() if k not in ("destination", "doc_types")}
+        rows = sorted(raw.get("destination") or [], key=lambda d: d.get("priority") or 0)
+        obj["destinations"] = [{"destination": d.get("destination"), "transport": d.get("transport"),
+                                "priority": d.get("priority"), "trunk_id": d.get("trunk_id")} for d in rows]
+        return obj
+
+    @staticmethod
+    def natural_key(body: dict[str, Any]) -> str | None:
+        number = body.get("number")
+        return digits(str(number)) if number else None
+
+    def fill_defaults(self, key: str, value: Any) -> Any:
+        if key == "destinations" and isinstance(value, list):
+            return [{"trunk_id": None, **d} for d in value]
+        return value
+
+    @classmethod
+    def sandbox_seed(cls, body: dict[str, Any]) -> dict[str, Any]:
+        return {"numbers": {"wavix": [body["number"]]}}
+
+
+def adapters(api: ApiClient) -> dict[str, Adapter]:
+    return {TRUNK: Trunk(api), NUMBER: Number(api)}
+
+
+class WavixCarrier:
+    name = "wavix"
+
+    def expand_trunk(self, ctx: ExpandContext, name: str, spec: dict[str, Any]) -> None:
+        numbers = [k for k, n in ctx.stack.section("numbers").items() if n.get("trunk") == name]
+        caller_id = spec.get("caller_id") or (numbers[0] if numbers else None)
+        if caller_id is None:
+            ctx.error(("trunks", name), f"trunks.{name}: a Wavix trunk needs caller_id: (Wavix requires an active "
+                      "number of the account), or a number on it")
+            return
+        body: dict[str, Any] = {
+            "label": spec.get("name") or name, "password": spec["password"], "callerid": digits(str(caller_id)),
+            "ip_restrict": False, "didinfo_enabled": True, "call_restrict": False, "cost_limit": False,
+            "channels_restrict": "max_channels" in spec, "rewrite_enabled": False, "transcription_enabled": False,
+            "transcription_threshold": 6,
+        }
+        if "max_channels" in spec:
+            body["max_channels"] = spec["max_channels"]
+        body.update(spec.get("wavix") or {})
+        trunk = ctx.add(Resource(TRUNK, name, body, origin=("trunks", name)))
+        gateways = spec.get("gateways") or [{"ip": ip} for ip in REGIONAL_GATEWAYS.values()]
+        ctx.platform.trunk_credential(ctx, name, gateways=gateways, username=Ref(trunk, "name"),
+                                      password=spec["password"],
+                                      options={"leading_plus": True, **spec})
+
+    def expand_number(self, ctx: ExpandContext, key: str, spec: dict[str, Any], route: dict[str, Any] | None) -> None:
+        body: dict[str, Any] = {"number": digits(key)}
+        depends: tuple[str, ...] = ()
+        if route is not None:
+            target = ctx.route(route, key, spec["trunk"], DID_PLACEHOLDER)
+            uri = target.uri if target.pstn else (target.uri.removeprefix("sip:") if isinstance(target.uri, str)
+                                                   else target.uri)
+            body["destinations"] = [{"destination": digits(uri) if target.pstn else uri,
+                                     "transport": PSTN if target.pstn else SIP_URI, "priority": 1}]
+            depends = (target.platform_number,) if target.platform_number else ()
+        ctx.add(Resource(NUMBER, key, body, origin=("numbers", key), depends_on=depends))
+
+    def lint(self, stack: Stack) -> Iterable[Diagnostic]:
+        for name, spec in stack.section("trunks").items():
+            if spec.get("carrier") != "wavix" or "gateways" not in spec:
+                continue
+            have = {g.get("ip") for g in spec["gateways"]}
+            for region, ip in REGIONAL_GATEWAYS.items():
+                if ip not in have:
+                    yield Diagnostic(stack.source.at(("trunks", name, "gateways")),
+                                     f"trunks.{name}: Wavix gateway {ip} ({region}.wavix.net) is missing; Vapi "
+                                     "rejects inbound calls from an unlisted gateway with 401",
+                                     hint="list all four regional gateways, or leave gateways: out")
+
+
+def is_gateway_host(host: str) -> bool:
+    return host.lower() in GATEWAY_HOSTS or bool(re.fullmatch(r"[a-z]{2}\.wavix\.net", host.lower()))

@@ -1,0 +1,204 @@
+"""didlogic emulator, from reference/didlogic-api.md: SIP accounts and purchased numbers' destinations.
+
+True to: Bearer auth with **403** on a bad token; Rails-style form bodies (`sipaccount[password]=…`; a JSON
+body wrapped under the root key is accepted too); optional `.json` suffixes; server-assigned 5-digit
+login `name`; write-only `password`; `{"sipaccounts":[…]}`/`{"sipaccount":…}` envelopes; `/v1/purchases`
+paged 100 by default (max 1000); destinations listed under `destination` (singular key), created under
+`did_destination`, appended with `priority = max + 1`, and immutable except `active`/`callhunt` (422).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from voxplan.sandbox.core import ApiError, Request, Response, Router
+
+ACCOUNT_FIELDS = {"password", "callerid", "label", "rewrite_enabled", "rewrite_cond", "rewrite_prefix",
+                  "didinfo_enabled", "ip_restrict", "call_restrict", "call_limit", "channels_restrict",
+                  "max_channels", "cost_limit", "max_call_cost"}
+BOOLS = {"rewrite_enabled", "didinfo_enabled", "ip_restrict", "call_restrict", "channels_restrict", "cost_limit",
+         "callhunt", "active"}
+_BRACKET = re.compile(r"^(\w+)\[(\w+)\]$")
+
+
+def fail(status: int, message: str) -> ApiError:
+    return ApiError(status, {"error": message})
+
+
+def form(req: Request, root: str) -> dict[str, Any]:
+    """`root[field]=value` form fields (or a JSON body wrapped under `root`) as a dict."""
+    ctype = req.headers.get("content-type", "")
+    if "json" in ctype:
+        body = json.loads(req.body or b"{}")
+        return dict(body.get(root) or {})
+    out: dict[str, Any] = {}
+    for key, values in parse_qs(req.body.decode(), keep_blank_values=True).items():
+        match = _BRACKET.match(key)
+        if not match or match.group(1) != root:
+            raise fail(422, f"unexpected parameter {key}")
+        field, value = match.group(2), values[-1]
+        out[field] = value in ("1", "true") if field in BOOLS else value
+    return out
+
+
+class DidlogicEmulator:
+    name = "didlogic"
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, dict[str, Any]] = {}
+        self.numbers: dict[str, dict[str, Any]] = {}
+        self.secrets: dict[str, str] = {}
+        self._next = {"login": 10001, "account": 1, "dest": 1, "number": 501}
+        r = self.router = Router()
+        r.add("GET", "/v1/sipaccounts", lambda req: Response(200, {"sipaccounts": [self._out(a) for a in
+                                                                                    self.accounts.values()]}))
+        r.add("POST", "/v1/sipaccounts", self.create_account)
+        r.add("GET", "/v1/sipaccounts/{name}", lambda req, name: Response(200, {"sipaccount": self._out(self._acct(name))}))
+        r.add("PUT", "/v1/sipaccounts/{name}", self.update_account)
+        r.add("DELETE", "/v1/sipaccounts/{name}", self.delete_account)
+        r.add("GET", "/v1/purchases", self.list_purchases)
+        r.add("GET", "/v1/purchases/{number}/destinations", self.list_destinations)
+        r.add("POST", "/v1/purchases/{number}/destinations", self.create_destination)
+        r.add("PATCH", "/v1/purchases/{number}/destinations/{id}", self.patch_destination)
+        r.add("DELETE", "/v1/purchases/{number}/destinations/{id}", self.delete_destination)
+
+    def handle(self, request: Request) -> Response:
+        auth = request.headers.get("authorization", "")
+        if not (auth.startswith("Bearer ") and auth[7:].strip()):
+            raise fail(403, "Access denied")
+        request.path = request.path.removeprefix("/api").removesuffix(".json")
+        found = self.router.dispatch(request)
+        if found is None:
+            raise fail(404, "Not found")
+        handler, params = found
+        return handler(request, **params)
+
+    def dump(self) -> dict[str, Any]:
+        return {"accounts": self.accounts, "numbers": self.numbers, "secrets": self.secrets, "next": self._next}
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.accounts = dict(data.get("accounts") or {})
+        self.numbers = dict(data.get("numbers") or {})
+        self.secrets = dict(data.get("secrets") or {})
+        self._next = dict(data.get("next") or {"login": 10001, "account": 1, "dest": 1, "number": 501})
+
+    def seed_number(self, number: str, status: str = "active") -> dict[str, Any]:
+        digits = number.lstrip("+")
+        if digits not in self.numbers:
+            self.numbers[digits] = {"id": self._take("number"), "number": digits, "channels": 2, "country": "",
+                                    "area": "", "check_state": "checked", "destinations": []}
+        return self.numbers[digits]
+
+    # -- SIP accounts -------------------------------------------------------------------------------
+    def create_account(self, req: Request) -> Response:
+        body = form(req, "sipaccount")
+        unknown = set(body) - ACCOUNT_FIELDS
+        if unknown or not body.get("password"):
+            raise fail(422, "password is required" if not unknown else f"unknown fields: {', '.join(sorted(unknown))}")
+        name = str(self._take("login"))
+        account = {"id": self._take("account"), "name": name, "callerid": None, "label": "", "host": "dynamic",
+                   "charge": "0.0", "talk_time": 0, "rewrite_enabled": False, "rewrite_cond": "", "rewrite_prefix": "",
+                   "didinfo_enabled": False, "ip_restrict": False, "allowed_ips": [], "call_restrict": False,
+                   "call_limit": 0, "channels_restrict": False, "max_channels": 1, "cost_limit": False,
+                   "max_call_cost": "0.0", "created_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")}
+        self._apply(account, body)
+        self.accounts[name] = account
+        return Response(200, {"sipaccount": self._out(account)})
+
+    def update_account(self, req: Request, name: str) -> Response:
+        account = self._acct(name)
+        body = form(req, "sipaccount")
+        if set(body) - ACCOUNT_FIELDS:
+            raise fail(422, f"unknown fields: {', '.join(sorted(set(body) - ACCOUNT_FIELDS))}")
+        self._apply(account, body)  # a partial update: fields not sent are kept
+        return Response(200, {"sipaccount": self._out(account)})
+
+    def delete_account(self, req: Request, name: str) -> Response:
+        del self.accounts[self._acct(name)["name"]]
+        return Response(200, {"success": True})
+
+    def _apply(self, account: dict[str, Any], body: dict[str, Any]) -> None:
+        for key, value in body.items():
+            if key == "password":
+                self.secrets[f"{account['name']}:password"] = hashlib.sha256(str(value).encode()).hexdigest()
+            elif key == "max_call_cost":
+                account[key] = str(float(value or 0))
+            else:
+                account[key] = value
+
+    def _acct(self, name: str) -> dict[str, Any]:
+        if name not in self.accounts:
+            raise fail(404, "SIP account not found")
+        return self.accounts[name]
+
+    @staticmethod
+    def _out(obj: dict[str, Any]) -> dict[str, Any]:
+        return copy.deepcopy(obj)
+
+    # -- numbers and destinations ------------------------------------------------------------------
+    def list_purchases(self, req: Request) -> Response:
+        page, per_page = int(req.query.get("page", "1")), int(req.query.get("per_page", "100"))
+        if not 1 <= per_page <= 1000:
+            raise fail(422, "per_page must be between 1 and 1000")
+        items = sorted(self.numbers.values(), key=lambda n: n["id"], reverse=True)  # newest first
+        chunk = items[(page - 1) * per_page: page * per_page]
+        rows = [{k: v for k, v in n.items() if k != "destinations"} for n in chunk]
+        pages = max(1, math.ceil(len(items) / per_page))
+        return Response(200, {"purchases": rows, "pagination": {"page": page, "pages": pages, "per_page": per_page,
+                                                                "total_records": len(items)}})
+
+    def list_destinations(self, req: Request, number: str) -> Response:
+        return Response(200, {"destination": copy.deepcopy(self._num(number)["destinations"])})
+
+    def create_destination(self, req: Request, number: str) -> Response:
+        num = self._num(number)
+        body = form(req, "destination")
+        if not body.get("destination") or set(body) - {"destination", "transport", "callhunt", "active"}:
+            raise fail(422, "destination[destination] is required; only transport, callhunt and active may be given")
+        transport = int(body.get("transport", 1))
+        if transport not in (1, 4, 5):
+            raise fail(422, "transport must be 1, 4 or 5")
+        priority = max([d["priority"] for d in num["destinations"]], default=0) + 1
+        row = {"id": self._take("dest"), "destination": body["destination"], "transport": transport,
+               "priority": priority, "callhunt": bool(body.get("callhunt", False)),
+               "active": bool(body.get("active", True))}
+        num["destinations"].append(row)
+        return Response(200, {"did_destination": copy.deepcopy(row)})
+
+    def patch_destination(self, req: Request, number: str, id: str) -> Response:
+        row = self._dest(number, id)
+        body = form(req, "destination")
+        if set(body) - {"callhunt", "active"}:
+            raise fail(422, "only callhunt and active can be changed; delete and recreate the destination")
+        row.update(body)
+        return Response(200, {"did_destination": copy.deepcopy(row)})
+
+    def delete_destination(self, req: Request, number: str, id: str) -> Response:
+        num = self._num(number)
+        row = self._dest(number, id)
+        num["destinations"].remove(row)
+        return Response(200, {"success": True})
+
+    def _num(self, number: str) -> dict[str, Any]:
+        digits = number.lstrip("+")
+        if digits not in self.numbers:
+            raise fail(404, "DID not found")
+        return self.numbers[digits]
+
+    def _dest(self, number: str, dest_id: str) -> dict[str, Any]:
+        for row in self._num(number)["destinations"]:
+            if str(row["id"]) == dest_id:
+                return row
+        raise fail(404, "Destination not found")
+
+    def _take(self, counter: str) -> int:
+        value = self._next[counter]
+        self._next[counter] = value + 1
+        return value

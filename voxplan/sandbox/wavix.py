@@ -1,0 +1,207 @@
+"""Wavix emulator, from reference/wavix-api.md: SIP trunks and purchased numbers.
+
+True to: Bearer (or legacy `appid`) auth; `{"success":false,"message":…}` errors; trunk create 201 with a
+server-made 5-digit SIP login in `name`; `password` write-only; PUT full replace (omitted fields revert
+to defaults, `password` required every time); numbers paged with `page/per_page` (default 25, max 100),
+digits without `+`, written as `destinations` and read as `destination` with row ids that change on every
+rewrite; legacy `/v1/mydids` list; numbers are never created here (the account buys them: tests and the
+embedded sandbox seed them through `/_sandbox`).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from voxplan.sandbox.core import ApiError, Request, Response, Router
+
+TRUNK_REQUIRED = ("label", "password", "callerid", "ip_restrict", "didinfo_enabled", "call_restrict", "cost_limit",
+                  "channels_restrict", "rewrite_enabled", "transcription_enabled", "transcription_threshold")
+TRUNK_DEFAULTS: dict[str, Any] = {
+    "ip_restrict": False, "allowed_ips": [], "didinfo_enabled": True, "call_restrict": False, "call_limit": None,
+    "cost_limit": False, "max_call_cost": None, "channels_restrict": False, "max_channels": None,
+    "rewrite_enabled": False, "rewrite_prefix": None, "rewrite_cond": None, "call_recording_enabled": False,
+    "transcription_enabled": False, "transcription_threshold": 6, "machine_detection_enabled": False,
+    "encrypted_media": False, "multiple_numbers": False,
+}
+TRUNK_FIELDS = set(TRUNK_DEFAULTS) | {"label", "password", "callerid", "host_request"}
+NUMBER_PATCH = {"destinations", "sms_enabled", "sms_relay_url", "call_recording_enabled", "transcription_enabled",
+                "transcription_threshold", "call_status_url"}
+DEST_FIELDS = {"destination", "transport", "priority", "trunk_id"}
+
+
+def fail(status: int, message: str) -> ApiError:
+    return ApiError(status, {"success": False, "message": message})
+
+
+class WavixEmulator:
+    name = "wavix"
+
+    def __init__(self) -> None:
+        self.trunks: dict[int, dict[str, Any]] = {}
+        self.numbers: dict[int, dict[str, Any]] = {}
+        self.secrets: dict[str, str] = {}
+        self._next = {"trunk": 1, "login": 67758, "number": 1001, "dest": 1}
+        r = self.router = Router()
+        r.add("GET", "/v1/trunks", self.list_trunks)
+        r.add("POST", "/v1/trunks", self.create_trunk)
+        r.add("GET", "/v1/trunks/{id}", lambda req, id: Response(200, self._trunk_out(self._trunk(id))))
+        r.add("PUT", "/v1/trunks/{id}", self.replace_trunk)
+        r.add("DELETE", "/v1/trunks/{id}", self.delete_trunk)
+        r.add("GET", "/v1/numbers", self.list_numbers)
+        r.add("GET", "/v1/mydids", self.list_numbers)  # legacy name of the same resource
+        r.add("GET", "/v1/numbers/{id}", lambda req, id: Response(200, self._number_out(self._number(id))))
+        r.add("PATCH", "/v1/numbers/{id}", self.patch_number)
+
+    def handle(self, request: Request) -> Response:
+        auth = request.headers.get("authorization", "")
+        if not (auth.startswith("Bearer ") and auth[7:].strip()) and not request.query.get("appid"):
+            raise fail(401, "Unauthorized")
+        found = self.router.dispatch(request)
+        if found is None:
+            raise fail(404, "Not found")
+        handler, params = found
+        return handler(request, **params)
+
+    def dump(self) -> dict[str, Any]:
+        return {"trunks": self.trunks, "numbers": self.numbers, "secrets": self.secrets, "next": self._next}
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.trunks = {int(k): v for k, v in (data.get("trunks") or {}).items()}
+        self.numbers = {int(k): v for k, v in (data.get("numbers") or {}).items()}
+        self.secrets = dict(data.get("secrets") or {})
+        self._next = dict(data.get("next") or {"trunk": 1, "login": 67758, "number": 1001, "dest": 1})
+
+    # -- control (the account owner bought numbers) ---------------------------------------------
+    def seed_number(self, number: str, status: str = "active") -> dict[str, Any]:
+        digits = number.lstrip("+")
+        for existing in self.numbers.values():
+            if existing["number"] == digits:
+                return existing
+        nid = self._take("number")
+        self.numbers[nid] = {"id": nid, "number": digits, "status": status, "destination": [], "channels": 2,
+                             "country": "", "city": "", "monthly_fee": "1.00", "sms_enabled": False,
+                             "label": None}
+        return self.numbers[nid]
+
+    # -- trunks -----------------------------------------------------------------------------------
+    def list_trunks(self, req: Request) -> Response:
+        items = [dict(self._trunk_out(t), auth_method="Digest", status="active") for t in self.trunks.values()]
+        return Response(200, {"sip_trunks": self._page(items, req)[0], "pagination": self._page(items, req)[1]})
+
+    def create_trunk(self, req: Request) -> Response:
+        body = self._trunk_body(req)
+        tid = self._take("trunk")
+        trunk = {**TRUNK_DEFAULTS, **body, "id": tid, "name": str(self._take("login")), "host": "dynamic",
+                 "created_at": datetime.now(UTC).isoformat(), "access_token": hashlib.md5(str(tid).encode()).hexdigest()}
+        self._secret(trunk)
+        self.trunks[tid] = trunk
+        return Response(201, self._trunk_out(trunk))
+
+    def replace_trunk(self, req: Request, id: str) -> Response:
+        current = self._trunk(id)
+        body = self._trunk_body(req)
+        trunk = {**TRUNK_DEFAULTS, **body}  # full replace: what is not sent reverts to its default
+        trunk.update({k: current[k] for k in ("id", "name", "host", "created_at", "access_token")})
+        self._secret(trunk)
+        self.trunks[current["id"]] = trunk
+        return Response(200, self._trunk_out(trunk))
+
+    def delete_trunk(self, req: Request, id: str) -> Response:
+        trunk = self._trunk(id)
+        del self.trunks[trunk["id"]]
+        return Response(200, {"success": True})
+
+    def _trunk_body(self, req: Request) -> dict[str, Any]:
+        body = req.json()
+        if not isinstance(body, dict):
+            raise fail(400, "Invalid body")
+        missing = [k for k in TRUNK_REQUIRED if k not in body]
+        unknown = [k for k in body if k not in TRUNK_FIELDS]
+        if missing or unknown:
+            raise fail(422, "; ".join([f"{k} is required" for k in missing] + [f"{k} is not permitted" for k in unknown]))
+        if body["ip_restrict"] and not body.get("allowed_ips"):
+            raise fail(422, "allowed_ips is required when ip_restrict is true")
+        callerid = str(body.get("callerid") or "")
+        if callerid and not any(n["number"] == callerid.lstrip("+") for n in self.numbers.values()):
+            raise fail(422, "callerid must be an active or verified number on your account")
+        return copy.deepcopy(body)
+
+    def _secret(self, trunk: dict[str, Any]) -> None:
+        password = str(trunk.pop("password"))
+        self.secrets[f"{trunk['id']}:password"] = hashlib.sha256(password.encode()).hexdigest()
+
+    def _trunk(self, tid: str) -> dict[str, Any]:
+        try:
+            return self.trunks[int(tid)]
+        except (KeyError, ValueError):
+            raise fail(404, "SIP trunk not found") from None
+
+    @staticmethod
+    def _trunk_out(trunk: dict[str, Any]) -> dict[str, Any]:
+        out = copy.deepcopy(trunk)
+        if out.get("max_call_cost") is not None:
+            out["max_call_cost"] = f"{float(out['max_call_cost']):.2f}"  # money comes back as a string
+        return out
+
+    # -- numbers ----------------------------------------------------------------------------------
+    def list_numbers(self, req: Request) -> Response:
+        items = sorted(self.numbers.values(), key=lambda n: n["id"])
+        search = req.query.get("search")
+        if search:
+            items = [n for n in items if search.lstrip("+") in n["number"]]
+        page, meta = self._page([self._number_out(n) for n in items], req)
+        return Response(200, {"items": page, "doc_types": [], "pagination": meta})
+
+    def patch_number(self, req: Request, id: str) -> Response:
+        number = self._number(id)
+        body = req.json()
+        if not isinstance(body, dict) or any(k not in NUMBER_PATCH for k in body):
+            raise fail(422, "Only " + ", ".join(sorted(NUMBER_PATCH)) + " can be updated")
+        if "destinations" in body:
+            rows = []
+            for dest in body["destinations"]:
+                if not isinstance(dest, dict) or set(dest) - DEST_FIELDS or "destination" not in dest:
+                    raise fail(422, "destinations items take destination, transport, priority, trunk_id")
+                if dest.get("transport") not in (1, 4, 5):
+                    raise fail(422, "transport must be 1 (SIP URI), 4 (PSTN) or 5 (SIP trunk)")
+                rows.append({"id": self._take("dest"), "destination": dest["destination"],
+                             "transport": dest["transport"], "priority": dest.get("priority", 1),
+                             "trunk_id": dest.get("trunk_id"), "trunk_label": None, "srtp": False})
+            number["destination"] = rows  # the whole list is replaced; rows get new ids
+        for key in NUMBER_PATCH - {"destinations"}:
+            if key in body:
+                number[key] = body[key]
+        return Response(200, self._number_out(number))
+
+    def _number(self, nid: str) -> dict[str, Any]:
+        try:
+            return self.numbers[int(nid)]
+        except (KeyError, ValueError):
+            raise fail(404, "Number not found") from None
+
+    @staticmethod
+    def _number_out(number: dict[str, Any]) -> dict[str, Any]:
+        return copy.deepcopy(number)
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _take(self, counter: str) -> int:
+        value = self._next[counter]
+        self._next[counter] = value + 1
+        return value
+
+    @staticmethod
+    def _page(items: list[dict[str, Any]], req: Request) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        try:
+            page = max(1, int(req.query.get("page", "1")))
+            per_page = int(req.query.get("per_page", "25"))
+        except ValueError:
+            raise fail(422, "page and per_page must be integers") from None
+        if not 1 <= per_page <= 100:
+            raise fail(422, "per_page must be between 1 and 100")
+        total_pages = max(1, math.ceil(len(items) / per_page))
+        chunk = items[(page - 1) * per_page: page * per_page]
+        return chunk, {"current_page": page, "per_page": per_page, "total": len(items), "total_pages": total_pages}
