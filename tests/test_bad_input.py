@@ -42,7 +42,7 @@ EXPECTED = {
     "25-transfer-not-a-sip-uri.yaml": ("5:14", "does not match '^sips?:'"),
     "26-empty.yaml": ("1:1", "the stack file is empty"),
     "27-not-a-mapping.yaml": ("1:1", "a stack is a mapping"),
-    "28-vapi-number-with-trunk.yaml": ("5:50", "a carrier: vapi number has no trunk"),
+    "28-vapi-number-with-trunk.yaml": ("5:50", "routed through trunk 'pbx' of carrier byo"),
     "29-unknown-interpolation.yaml": ("5:20", "unknown interpolation"),
     "30-model-without-provider.yaml": ("5:12", "'provider' is a required property"),
     "31-sip-auth-too-short.yaml": ("5:22", "auth.username: 'short' is too short"),

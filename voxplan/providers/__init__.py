@@ -60,7 +60,7 @@ def resolve_route(ctx: ExpandContext, route: dict[str, Any], number: str, trunk:
     if "forward" in route:
         return RouteTarget(str(route["forward"]).lstrip("+"), pstn=True)
     credential = ctx.platform.credential_address(trunk)
-    spec = next((n for k, n in ctx.stack.section("numbers").items() if number_key(k) == number), {})
+    spec: dict[str, Any] = next((n for k, n in ctx.stack.section("numbers").items() if number_key(k) == number), {})
     bound = ctx.platform.bind_number(ctx, number, credential=credential, route=route, origin=("numbers", number),
                                      options=spec)
     return RouteTarget(ctx.platform.inbound_uri(credential, user), platform_number=bound)

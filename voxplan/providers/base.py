@@ -9,7 +9,7 @@ vendor imports another.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -158,3 +158,15 @@ class Carrier(Protocol):
                       route: dict[str, Any] | None) -> None: ...
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]: ...
+
+
+def transfer_reach(stack: Stack, carrier: str, is_host: Callable[[str], bool]) -> Iterator[Diagnostic]:
+    """A transfer to `sip:…@<carrier gateway>` only works through a trunk of that carrier."""
+    has_trunk = any(t.get("carrier") == carrier for t in stack.section("trunks").values())
+    for tool, spec in stack.section("tools").items():
+        for i, dest in enumerate(spec.get("transfer") or []):
+            host = str(dest.get("sip", "")).rpartition("@")[2].split(";")[0].split(":")[0]
+            if host and is_host(host) and not has_trunk:
+                yield Diagnostic(stack.source.at(("tools", tool, "transfer", i, "sip")),
+                                 f"tools.{tool}: transfer to {dest['sip']} goes through {carrier}, but no "
+                                 f"{carrier} trunk can reach it", hint=f"declare a carrier: {carrier} trunk")

@@ -207,7 +207,8 @@ class CloudonixEmulator:
             obj.setdefault("prefix", "")
             obj.setdefault("profile", {})
             obj["active"] = True
-            if current is None and any(t["name"] == obj["name"] for t in self.children[domain["domain"]]["trunks"].values()):
+            trunks = self.children[domain["domain"]]["trunks"].values()
+            if current is None and any(t["name"] == obj["name"] for t in trunks):
                 raise fail(400, "a trunk with this name already exists")
         elif kind == "applications":
             for key in ("name", "type", "url", "method"):

@@ -169,9 +169,9 @@ class Sandbox:
         with self.lock:
             for vendor, wanted in (numbers or {}).items():
                 for number in wanted:
-                    getattr(self.vendors[vendor], "seed_number")(number)
+                    self.vendors[vendor].seed_number(number)  # type: ignore[attr-defined]
             for name in domains or []:
-                getattr(self.vendors["cloudonix"], "seed_domain")(name)
+                self.vendors["cloudonix"].seed_domain(name)  # type: ignore[attr-defined]
             self.save()
 
     # -- persistence ------------------------------------------------------------------------------

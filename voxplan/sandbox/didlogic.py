@@ -60,7 +60,8 @@ class DidlogicEmulator:
         r.add("GET", "/v1/sipaccounts", lambda req: Response(200, {"sipaccounts": [self._out(a) for a in
                                                                                     self.accounts.values()]}))
         r.add("POST", "/v1/sipaccounts", self.create_account)
-        r.add("GET", "/v1/sipaccounts/{name}", lambda req, name: Response(200, {"sipaccount": self._out(self._acct(name))}))
+        r.add("GET", "/v1/sipaccounts/{name}",
+              lambda req, name: Response(200, {"sipaccount": self._out(self._acct(name))}))
         r.add("PUT", "/v1/sipaccounts/{name}", self.update_account)
         r.add("DELETE", "/v1/sipaccounts/{name}", self.delete_account)
         r.add("GET", "/v1/purchases", self.list_purchases)

@@ -96,7 +96,8 @@ class WavixEmulator:
         body = self._trunk_body(req)
         tid = self._take("trunk")
         trunk = {**TRUNK_DEFAULTS, **body, "id": tid, "name": str(self._take("login")), "host": "dynamic",
-                 "created_at": datetime.now(UTC).isoformat(), "access_token": hashlib.md5(str(tid).encode()).hexdigest()}
+                 "created_at": datetime.now(UTC).isoformat(),
+                 "access_token": hashlib.sha256(str(tid).encode()).hexdigest()[:32]}
         self._secret(trunk)
         self.trunks[tid] = trunk
         return Response(201, self._trunk_out(trunk))
@@ -122,7 +123,8 @@ class WavixEmulator:
         missing = [k for k in TRUNK_REQUIRED if k not in body]
         unknown = [k for k in body if k not in TRUNK_FIELDS]
         if missing or unknown:
-            raise fail(422, "; ".join([f"{k} is required" for k in missing] + [f"{k} is not permitted" for k in unknown]))
+            problems = [f"{k} is required" for k in missing] + [f"{k} is not permitted" for k in unknown]
+            raise fail(422, "; ".join(problems))
         if body["ip_restrict"] and not body.get("allowed_ips"):
             raise fail(422, "allowed_ips is required when ip_restrict is true")
         callerid = str(body.get("callerid") or "")

@@ -115,6 +115,7 @@ def _semantic_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagno
     yield from _numbers(data, source)
     yield from _references(data, source)
     yield from _cycles(data, source)
+    yield from _transfer_reach(data, source)
 
 
 def _api_keys(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
@@ -177,6 +178,7 @@ def _references(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]
             path: PathT = ("tools", tname, "handoff", i) + (("assistant",) if isinstance(target, dict) else ())
             yield from check("assistants", name, path)
     trunks = data.get("trunks") or {}
+    routes = {number_key(k): v for k, v in (data.get("routes") or {}).items()}
     for num, spec in (data.get("numbers") or {}).items():
         if "trunk" in spec:
             yield from check("trunks", spec["trunk"], ("numbers", num, "trunk"))
@@ -186,12 +188,30 @@ def _references(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]
                                  f"numbers.{num}: a {spec.get('carrier')} number routed through trunk "
                                  f"{spec['trunk']!r} of carrier {carrier}", hint="a number's carrier must match "
                                  "its trunk's")
-        elif spec.get("carrier") not in (None, "vapi"):
+        elif spec.get("carrier") not in (None, "vapi") and _needs_trunk(spec, routes.get(number_key(num)) or {}):
             yield Diagnostic(source.key_at(("numbers", num)), f"numbers.{num}: a {spec.get('carrier')} number "
-                             "needs trunk:", hint="name the trunks: entry that carries it")
+                             "routed to an assistant needs trunk:" if spec.get("carrier") != "byo" else
+                             f"numbers.{num}: a byo number needs trunk:", hint="name the trunks: entry that carries it")
     for num, route in (data.get("routes") or {}).items():
         if "assistant" in route:
             yield from check("assistants", route["assistant"], ("routes", num, "assistant"))
+
+
+def _needs_trunk(number: dict[str, Any], route: dict[str, Any]) -> bool:
+    """A number reaches Vapi through its trunk's credential; other routes need only the carrier."""
+    return number.get("carrier") in ("byo", "cloudonix") or bool({"assistant", "squad", "server_url"} & set(route))
+
+
+def _transfer_reach(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
+    """A transfer to a phone number is dialled out through a trunk: with none, no call can get there."""
+    if data.get("trunks"):
+        return
+    for tool, spec in (data.get("tools") or {}).items():
+        for i, dest in enumerate(spec.get("transfer") or []):
+            if "number" in dest:
+                yield Diagnostic(source.at(("tools", tool, "transfer", i, "number")),
+                                 f"tools.{tool}: transfer to {dest['number']}: no trunk in this stack can reach a "
+                                 "phone number", hint="declare a trunk, or transfer to a sip: URI")
 
 
 def _cycles(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:

@@ -21,7 +21,7 @@ import httpx
 from voxplan import errors
 from voxplan.errors import Diagnostic
 from voxplan.model import Ref, Resource
-from voxplan.providers.base import Adapter, ExpandContext
+from voxplan.providers.base import Adapter, ExpandContext, transfer_reach
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
 
@@ -182,13 +182,14 @@ class DidlogicCarrier:
         body: dict[str, Any] = {"number": key.lstrip("+")}
         depends: tuple[str, ...] = ()
         if route is not None:
-            target = ctx.route(route, key, spec["trunk"], USER_PART(key))
+            target = ctx.route(route, key, spec.get("trunk", ""), USER_PART(key))
             uri = target.uri.removeprefix("sip:") if isinstance(target.uri, str) and not target.pstn else target.uri
             body["destinations"] = [{"destination": uri, "transport": PSTN if target.pstn else SIP_URI}]
             depends = (target.platform_number,) if target.platform_number else ()
         ctx.add(Resource(NUMBER, key, body, origin=("numbers", key), depends_on=depends))
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
+        yield from transfer_reach(stack, "didlogic", lambda host: host.lower().endswith(".didlogic.net"))
         for name, spec in stack.section("trunks").items():
             if spec.get("carrier") == "didlogic" and not any(not g.get("outbound", True) or g.get("inbound", True)
                                                                for g in spec.get("gateways") or []):

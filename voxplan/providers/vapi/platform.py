@@ -189,6 +189,7 @@ class VapiPlatform:
                                      f"gateway {gw['ip']!r} is a hostname with inbound enabled; Vapi matches "
                                      "inbound calls by source IP and rejects it", hint="set inbound: false, or use "
                                      "the carrier's numeric IPv4 addresses")
+        yield from self._uris_with_keys(stack)
         for key, spec in stack.section("numbers").items():
             if "name" in spec:
                 yield from name_check(("numbers", key, "name"), spec["name"], "phone number")
@@ -203,6 +204,25 @@ class VapiPlatform:
                                      hint=f"write sip:{match.group(1)}@{host}")
                 if "trunk" in spec:
                     yield Diagnostic(src.at(("numbers", key, "trunk")), "a carrier: vapi number has no trunk")
+
+
+    def _uris_with_keys(self, stack: Stack) -> Iterator[Diagnostic]:
+        """A hand-written `…@<uuid>.sip.vapi.ai` or `?api_key=` SIP URI: didlogic's guide puts the private
+        API key there, which leaks it to every carrier log. voxplan wires the credential id itself."""
+        uris: list[tuple[PathT, str]] = [(("routes", k, "sip"), r["sip"]) for k, r in stack.section("routes").items()
+                                         if "sip" in r]
+        for tool, spec in stack.section("tools").items():
+            uris += [(("tools", tool, "transfer", i, "sip"), d["sip"]) for i, d in enumerate(spec.get("transfer") or [])
+                     if "sip" in d]
+        for path, uri in uris:
+            if _KEY_IN_URI.search(str(uri)):
+                yield Diagnostic(stack.source.at(path), f"SIP URI {str(uri)[:12]}… embeds a key or credential id "
+                                 "by hand; a Vapi private key there leaks to every carrier log",
+                                 hint="route the number to {assistant: NAME}: voxplan puts the credential id in")
+
+
+_KEY_IN_URI = re.compile(r"@[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.sip(\.eu)?\.vapi\.ai"
+                         r"|[?;&](api[_-]?key|apikey|token|key)=", re.IGNORECASE)
 
 
 def _is_ipv4(text: str) -> bool:

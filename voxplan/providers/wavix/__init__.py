@@ -23,7 +23,7 @@ import httpx
 from voxplan import errors
 from voxplan.errors import Diagnostic
 from voxplan.model import Ref, Resource
-from voxplan.providers.base import Adapter, ExpandContext
+from voxplan.providers.base import Adapter, ExpandContext, transfer_reach
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
 
@@ -170,7 +170,7 @@ class WavixCarrier:
         body: dict[str, Any] = {"number": digits(key)}
         depends: tuple[str, ...] = ()
         if route is not None:
-            target = ctx.route(route, key, spec["trunk"], DID_PLACEHOLDER)
+            target = ctx.route(route, key, spec.get("trunk", ""), DID_PLACEHOLDER)
             uri = target.uri if target.pstn else (target.uri.removeprefix("sip:") if isinstance(target.uri, str)
                                                    else target.uri)
             body["destinations"] = [{"destination": digits(uri) if target.pstn else uri,
@@ -179,6 +179,7 @@ class WavixCarrier:
         ctx.add(Resource(NUMBER, key, body, origin=("numbers", key), depends_on=depends))
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
+        yield from transfer_reach(stack, "wavix", is_gateway_host)
         for name, spec in stack.section("trunks").items():
             if spec.get("carrier") != "wavix" or "gateways" not in spec:
                 continue
