@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import time
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,7 +28,14 @@ CANARIES = {
     "PBX_TRUNK_PASSWORD": "canary-pbx-7Hq2x9LmZ4",
     "VAPI_API_KEY": "canary-vapikey-3Rt8uW1pQ6",
     "SIP_AUTH_PASSWORD": "canary-sipauth-0123456789ab",
+    "WAVIX_API_KEY": "canary-wavixkey-8Yb3nC5",
+    "WAVIX_TRUNK_PASSWORD": "canary-wavixpw-2Lk9sD4",
+    "DIDLOGIC_API_KEY": "canary-didlogickey-6Gh1",
+    "DIDLOGIC_SIP_PASSWORD": "canary-didlogicpw-4Fj7",
+    "CLOUDONIX_API_KEY": "canary-cloudonixkey-9Qw2",
+    "TELNYX_SIP_PASSWORD": "canary-telnyxpw-1Zx5",
 }
+VENDORS = ("vapi", "wavix", "didlogic", "cloudonix")
 
 
 @dataclass
@@ -56,6 +64,25 @@ class SandboxServer:
         answer = httpx.post(f"{self.url}/_sandbox/secret",
                             json={"vendor": vendor, "id": obj_id, "path": path, "sha256": digest}).json()
         return bool(answer["matches"])
+
+    def vendor(self, name: str) -> httpx.Client:
+        return httpx.Client(base_url=f"{self.url}/{name}", headers={"Authorization": "Bearer inspector"}, timeout=30)
+
+    def get(self, vendor: str, path: str, **params: Any) -> Any:
+        """A read on a vendor's own API, waiting out its rate limit (Cloudonix: 10 per 3 s)."""
+        with self.vendor(vendor) as client:
+            for _ in range(20):
+                response = client.get(path, params=params)
+                if response.status_code != 429:
+                    break
+                time.sleep(0.5)
+            response.raise_for_status()
+            return response.json()
+
+    def seed(self, numbers: dict[str, list[str]] | None = None, domains: list[str] | None = None) -> None:
+        """What the account owner did by hand: buy numbers, make a Cloudonix domain."""
+        httpx.post(f"{self.url}/_sandbox/seed", json={"numbers": numbers or {}, "domains": domains or []}
+                   ).raise_for_status()
 
     def reset(self) -> None:
         httpx.post(f"{self.url}/_sandbox/reset").raise_for_status()
@@ -129,7 +156,7 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
     monkeypatch.chdir(tmp_path)
-    env = {"VOXPLAN_VAPI_BASE_URL": f"{sandbox.url}/vapi", "NO_COLOR": "1", **CANARIES}
+    env = {**{f"VOXPLAN_{v.upper()}_BASE_URL": f"{sandbox.url}/{v}" for v in VENDORS}, "NO_COLOR": "1", **CANARIES}
     runner = Cli(tmp_path, env)
     yield runner
     assert_no_canary(runner.outputs, tmp_path)

@@ -109,7 +109,10 @@ def validate(stacks: tuple[Path, ...], sandbox: bool) -> None:
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes, 0 when it has none.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the plan as JSON here.")
 @click.option("--no-color", is_flag=True, help="No ANSI colour (also NO_COLOR, or when stdout is not a TTY).")
-def plan(stack: Path, sandbox: bool, fmt: str, detailed_exitcode: bool, out: Path | None, no_color: bool) -> None:
+@click.option("--replace", "replace", multiple=True, metavar="ADDR",
+              help="Replace this resource even if nothing forces it (repeatable).")
+def plan(stack: Path, sandbox: bool, fmt: str, detailed_exitcode: bool, out: Path | None, no_color: bool,
+         replace: tuple[str, ...]) -> None:
     """Refresh live state and show what apply would change.
 
     \b
@@ -122,7 +125,7 @@ def plan(stack: Path, sandbox: bool, fmt: str, detailed_exitcode: bool, out: Pat
         _warn(loaded.warnings)
         with workflow.connect(loaded) as provs:
             _warn(provs.warnings)
-            the_plan = workflow.plan(loaded, provs, workflow.load_state(loaded))
+            the_plan = workflow.plan(loaded, provs, workflow.load_state(loaded), replace=replace)
     click.echo(_render(the_plan, fmt, no_color), nl=False)
     if out:
         out.write_text(json.dumps(plan_to_json(the_plan), indent=2, cls=SafeEncoder) + "\n")
@@ -137,8 +140,10 @@ def plan(stack: Path, sandbox: bool, fmt: str, detailed_exitcode: bool, out: Pat
 @click.option("--lock-timeout", type=float, default=0.0, show_default=True, help="Seconds to wait for the lock.")
 @click.option("--fail-fast", is_flag=True, help="Stop starting new changes after the first failure.")
 @click.option("--no-color", is_flag=True)
+@click.option("--replace", "replace", multiple=True, metavar="ADDR",
+              help="Replace this resource even if nothing forces it (repeatable).")
 def apply(stack: Path, sandbox: bool, auto_approve: bool, parallelism: int, lock_timeout: float, fail_fast: bool,
-          no_color: bool) -> None:
+          no_color: bool, replace: tuple[str, ...]) -> None:
     """Make the live accounts match the stack.
 
     \b
@@ -160,7 +165,8 @@ def apply(stack: Path, sandbox: bool, auto_approve: bool, parallelism: int, lock
             _warn(provs.warnings)
             the_plan, result = workflow.apply(
                 loaded, provs, confirm=confirm, parallelism=parallelism, lock_timeout=lock_timeout,
-                fail_fast=fail_fast, on_plan=lambda p: click.echo(render_text(p, colour=_colour(no_color)), nl=False),
+                fail_fast=fail_fast, replace=replace,
+                on_plan=lambda p: click.echo(render_text(p, colour=_colour(no_color)), nl=False),
                 on_event=lambda line: click.echo(line))
     if result is None:
         click.echo("Apply cancelled.")

@@ -43,13 +43,17 @@ class Live:
 
 
 def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live], state: State,
-              adapters: Mapping[str, Adapter]) -> Plan:
+              adapters: Mapping[str, Adapter], *, replace: frozenset[str] = frozenset()) -> Plan:
+    """`replace`: addresses to replace even though nothing forces it (Terraform's -replace)."""
     resources = {r.address: r for r in desired}
+    unknown = sorted(replace - set(resources))
+    if unknown:
+        raise PlanError(f"--replace {unknown[0]}: no such resource in the stack")
     order = topo_order({a: r.dependencies() for a, r in resources.items()})
     claimed = {e.id for e in state.resources.values()}
     planned: dict[str, Change] = {}
     for addr in order:
-        planned[addr] = _plan_resource(resources[addr], live, state, adapters, planned, claimed)
+        planned[addr] = _plan_resource(resources[addr], live, state, adapters, planned, claimed, addr in replace)
     changes = [planned[a] for a in order]
     forget: list[str] = []
     deletes: list[Change] = []
@@ -74,7 +78,7 @@ def _dependents_first(deletes: list[Change]) -> list[Change]:
 
 
 def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapters: Mapping[str, Adapter],
-                   planned: Mapping[str, Change], claimed: set[str]) -> Change:
+                   planned: Mapping[str, Change], claimed: set[str], force_replace: bool = False) -> Change:
     adapter = adapters[res.kind]
     entry = state.get(res.address)
     kind_live = live[res.kind]
@@ -117,10 +121,13 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
             replace |= forces
             fields += [FieldChange(f.path, f.before, f.after, f.sensitive, forces, f.removed, f.added)
                        for f in key_fields]
+    if force_replace:
+        replace, reason = True, "replacement requested with --replace"
+        send = send or list(body)
     if send and adapter.full_replace:
         send = list(body)
     action = Action.REPLACE if replace else Action.UPDATE if send else Action.NOOP
-    if replace:
+    if replace and not force_replace:
         reason = "; ".join(f"{f.path} cannot be changed in place" for f in fields if f.forces_replacement)
     return Change(action=action, remote_id=adapter.remote_id(obj), send_keys=tuple(send), fields=tuple(fields),
                   importing=importing, reason=reason, live=obj, **common)  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ The CLI calls these; tests may too. Nothing here prints.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +87,7 @@ def _provider_names(loaded: Loaded) -> list[str]:
     return sorted(names)
 
 
-def plan(loaded: Loaded, provs: Providers, state: State) -> Plan:
+def plan(loaded: Loaded, provs: Providers, state: State, *, replace: Iterable[str] = ()) -> Plan:
     kinds = {r.kind for r in loaded.desired} | {e.kind for e in state.resources.values()}
     interest: dict[str, set[str]] = {}
     for res in loaded.desired:
@@ -97,7 +97,7 @@ def plan(loaded: Loaded, provs: Providers, state: State) -> Plan:
     for entry in state.resources.values():
         interest.setdefault(entry.kind, set()).add(entry.id)
     live = refresh(provs, kinds, {k: frozenset(v) for k, v in interest.items()})
-    return make_plan(loaded.stack.name, loaded.desired, live, state, provs.adapters)
+    return make_plan(loaded.stack.name, loaded.desired, live, state, provs.adapters, replace=frozenset(replace))
 
 
 def load_state(loaded: Loaded) -> State:
@@ -106,12 +106,12 @@ def load_state(loaded: Loaded) -> State:
 
 def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], parallelism: int = 10,
           lock_timeout: float = 0.0, fail_fast: bool = False,
-          on_plan: Callable[[Plan], None] | None = None,
+          on_plan: Callable[[Plan], None] | None = None, replace: Iterable[str] = (),
           on_event: Callable[[str], None] | None = None) -> tuple[Plan, ApplyResult | None]:
     """Lock, refresh, plan, confirm, apply. Returns the plan and (if confirmed) the result."""
     with locked(loaded.state_file, timeout=lock_timeout):
         state = load_state(loaded)
-        the_plan = plan(loaded, provs, state)
+        the_plan = plan(loaded, provs, state, replace=replace)
         if on_plan:
             on_plan(the_plan)
         if not the_plan.has_changes and not the_plan.forget:

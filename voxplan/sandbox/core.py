@@ -97,6 +97,7 @@ class Sandbox:
         self.fault_rate = fault_rate
         self.fault_kinds = fault_kinds
         self.faults: Counter[str] = Counter()
+        self.statuses: Counter[str] = Counter()  # "<vendor> <status>" of every answer
         self._random = random.Random(seed)
         self.data_file = Path(data_file) if data_file else None
         if self.data_file and self.data_file.exists():
@@ -125,7 +126,8 @@ class Sandbox:
             try:
                 response = vendor.handle(request)
             except ApiError as exc:
-                return Response(exc.status, exc.body)
+                response = Response(exc.status, exc.body)
+            self.statuses[f"{parts[0]} {response.status}"] += 1
             if request.method != "GET" and response.status < 300:
                 self.save()
             return response
@@ -152,8 +154,9 @@ class Sandbox:
                 if method.upper() == "DELETE":
                     self.requests.clear()
                     self.faults.clear()
+                    self.statuses.clear()
                 return Response(200, {"requests": dict(self.requests), "total": sum(self.requests.values()),
-                                      "faults": dict(self.faults)})
+                                      "faults": dict(self.faults), "statuses": dict(self.statuses)})
             if path.rstrip("/") == "/_sandbox/seed" and method.upper() == "POST":
                 # what the account owner did by hand: buy numbers, create a Cloudonix domain
                 ask = json.loads(body or b"{}")
