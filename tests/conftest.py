@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import time
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
