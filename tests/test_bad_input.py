@@ -48,6 +48,13 @@ EXPECTED = {
     "31-sip-auth-too-short.yaml": ("5:22", "auth.username: 'short' is too short"),
     "32-trunk-name-over-40.yaml": ("4:5", "is 48 characters; Vapi allows at most 40"),
     "33-number-as-yaml-integer-dup.yaml": ("6:3", "duplicate key '+61290597521'"),
+    "34-sip-uri-with-api-key.yaml": ("7:25", "embeds a key or credential id by hand"),
+    "35-wavix-missing-gateway.yaml": ("8:7", "Wavix gateway 173.234.106.26 (au.wavix.net) is missing"),
+    "36-number-on-other-carriers-trunk.yaml": ("5:46", "a didlogic number routed through trunk 'wx' of carrier wavix"),
+    "37-transfer-no-trunk.yaml": ("5:17", "no trunk in this stack can reach a phone number"),
+    "38-transfer-via-wavix-without-trunk.yaml": ("7:14", "goes through wavix, but no wavix trunk can reach it"),
+    "39-openai-bad-project.yaml": ("5:28", "does not match '^proj_[A-Za-z0-9]+$'"),
+    "40-cloudonix-without-domain.yaml": ("3:7", "'domain' is a required property"),
 }
 LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$")
 
