@@ -39,12 +39,38 @@ class ApplyResult:
 
 def apply_plan(plan: Plan, providers: Providers, state: State, *, parallelism: int = 10, fail_fast: bool = False,
                on_event: Callable[[str], None] | None = None) -> ApplyResult:
+    if plan.refresh_only:
+        return _accept_drift(plan, state, on_event or (lambda _msg: None))
     runner = _Runner(plan, providers, state, on_event or (lambda _msg: None))
     for addr in plan.forget:
         state.remove(addr)
     runner.record_imports()
     runner.run(max(1, parallelism), fail_fast)
     return runner.result
+
+
+def _accept_drift(plan: Plan, state: State, emit: Callable[[str], None]) -> ApplyResult:
+    """Record what changed outside voxplan as both sent and seen: the next plan compares the stack with
+    it, as Terraform's plan does after a refresh-only apply. Nothing remote changes."""
+    result = ApplyResult()
+    updated = {}
+    for change in plan.actionable:
+        entry = state.get(change.address)
+        if entry is None or change.live is None:
+            continue
+        changed = {f.path.split(".")[0].split("[")[0] for f in change.fields}
+        seen = {**entry.seen, **{k: change.live.get(k) for k in changed}}
+        sent = {**entry.sent, **{k: change.live.get(k) for k in changed}}
+        updated[change.address] = Entry(kind=entry.kind, id=entry.id, sent=sent, seen=seen,
+                                        fingerprints=entry.fingerprints, deps=entry.deps, protect=entry.protect)
+        result.done.append(f"{change.address}: state now records the live object")
+    state.put_many(updated)
+    for addr in plan.forget:
+        state.remove(addr)
+        result.done.append(f"{addr}: gone remotely, dropped from state")
+    for line in result.done:
+        emit(line)
+    return result
 
 
 class _Runner:
@@ -174,7 +200,8 @@ class _Runner:
                 fingerprints[path] = secret_fingerprint(secret, self.state.key)
         return Entry(kind=change.kind, id=adapter.remote_id(obj),
                      sent={k: strip_write_only(k, v, change.write_only) for k, v in body.items()},
-                     seen={k: obj.get(k) for k in body}, fingerprints=fingerprints, deps=list(change.depends_on))
+                     seen={k: obj.get(k) for k in body}, fingerprints=fingerprints, deps=list(change.depends_on),
+                     protect=change.protect)
 
     def _resolve(self, value: Any) -> Any:
         if isinstance(value, Ref):

@@ -16,7 +16,7 @@ from typing import NoReturn
 
 import click
 
-from voxplan import __version__, workflow
+from voxplan import __version__, planfile, workflow
 from voxplan.errors import Diagnostic, StackErrors, VoxplanError
 from voxplan.graph import to_dot
 from voxplan.plan import Plan
@@ -102,70 +102,100 @@ def validate(stacks: tuple[Path, ...], sandbox: bool) -> None:
     sys.exit(1 if failed else 0)
 
 
+TARGET = click.option("--target", "targets", multiple=True, metavar="ADDR",
+                      help="Only this resource and what it depends on (repeatable).")
+REPLACE = click.option("--replace", "replace", multiple=True, metavar="ADDR",
+                       help="Replace this resource even if nothing forces it (repeatable).")
+REFRESH_ONLY = click.option("--refresh-only", is_flag=True,
+                            help="Only record in state what changed outside voxplan; change nothing remote.")
+
+
 @main.command()
 @STACK
 @SANDBOX
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes, 0 when it has none.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the plan as JSON here.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Save the plan for `voxplan apply FILE` (holds no secret).")
 @click.option("--no-color", is_flag=True, help="No ANSI colour (also NO_COLOR, or when stdout is not a TTY).")
-@click.option("--replace", "replace", multiple=True, metavar="ADDR",
-              help="Replace this resource even if nothing forces it (repeatable).")
+@TARGET
+@REPLACE
+@REFRESH_ONLY
 def plan(stack: Path, sandbox: bool, fmt: str, detailed_exitcode: bool, out: Path | None, no_color: bool,
-         replace: tuple[str, ...]) -> None:
+         targets: tuple[str, ...], replace: tuple[str, ...], refresh_only: bool) -> None:
     """Refresh live state and show what apply would change.
 
     \b
     Example:
       voxplan plan --sandbox stacks/byo-trunk.yaml
-      voxplan plan --detailed-exitcode --format markdown stacks/prod.yaml > plan.md
+      voxplan plan --out plan.json --format markdown stacks/prod.yaml > comment.md
     """
+    options = workflow.PlanOptions(targets=targets, replace=replace, refresh_only=refresh_only)
     with _errors():
         loaded = workflow.load(stack, sandbox=sandbox)
         _warn(loaded.warnings)
         with workflow.connect(loaded) as provs:
             _warn(provs.warnings)
-            the_plan = workflow.plan(loaded, provs, workflow.load_state(loaded), replace=replace)
+            state = workflow.load_state(loaded)
+            the_plan = workflow.plan(loaded, provs, state, options=options)
+            if out:
+                workflow.save_plan(out, loaded, the_plan, state, options)
+    for warning in the_plan.warnings:
+        click.echo(f"Warning: {warning}", err=True)
     click.echo(_render(the_plan, fmt, no_color), nl=False)
     if out:
-        out.write_text(json.dumps(plan_to_json(the_plan), indent=2, cls=SafeEncoder) + "\n")
+        click.echo(f"Saved the plan to {out}. Apply exactly it with: voxplan apply {out}", err=True)
     sys.exit(2 if detailed_exitcode and the_plan.has_changes else 0)
 
 
 @main.command()
-@STACK
+@click.argument("target_file", metavar="STACK|PLANFILE", type=click.Path(dir_okay=False, path_type=Path))
 @SANDBOX
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
 @click.option("--parallelism", type=click.IntRange(1, 100), default=10, show_default=True)
 @click.option("--lock-timeout", type=float, default=0.0, show_default=True, help="Seconds to wait for the lock.")
 @click.option("--fail-fast", is_flag=True, help="Stop starting new changes after the first failure.")
 @click.option("--no-color", is_flag=True)
-@click.option("--replace", "replace", multiple=True, metavar="ADDR",
-              help="Replace this resource even if nothing forces it (repeatable).")
-def apply(stack: Path, sandbox: bool, auto_approve: bool, parallelism: int, lock_timeout: float, fail_fast: bool,
-          no_color: bool, replace: tuple[str, ...]) -> None:
-    """Make the live accounts match the stack.
+@TARGET
+@REPLACE
+@REFRESH_ONLY
+def apply(target_file: Path, sandbox: bool, auto_approve: bool, parallelism: int, lock_timeout: float,
+          fail_fast: bool, no_color: bool, targets: tuple[str, ...], replace: tuple[str, ...],
+          refresh_only: bool) -> None:
+    """Make the live accounts match the stack, or carry out a saved plan exactly.
+
+    A saved plan (from `plan --out`) is applied without a prompt, and refused if the stack, the state or
+    the live objects moved since it was made.
 
     \b
     Example:
       voxplan apply --sandbox --auto-approve stacks/vapi-sip.yaml
+      voxplan apply plan.json
     """
+    saved = _saved_plan(target_file)
 
     def confirm(the_plan: Plan) -> bool:
-        if auto_approve:
+        if auto_approve or saved is not None:
             return True
         if not sys.stdin.isatty():
             _fail("apply needs confirmation and stdin is not a terminal: pass --auto-approve")
         return click.confirm("Apply these changes?", default=False)
 
     with _errors():
+        if saved is not None:
+            if targets or replace or refresh_only:
+                _fail("a saved plan already fixes --target, --replace and --refresh-only")
+            stack, sandbox = Path(saved.stack_file), saved.sandbox
+            options = workflow.PlanOptions(saved.targets, saved.replace, saved.refresh_only)
+        else:
+            stack, options = target_file, workflow.PlanOptions(targets, replace, refresh_only)
         loaded = workflow.load(stack, sandbox=sandbox)
         _warn(loaded.warnings)
         with workflow.connect(loaded) as provs:
             _warn(provs.warnings)
             the_plan, result = workflow.apply(
                 loaded, provs, confirm=confirm, parallelism=parallelism, lock_timeout=lock_timeout,
-                fail_fast=fail_fast, replace=replace,
+                fail_fast=fail_fast, options=options, saved=saved,
                 on_plan=lambda p: click.echo(render_text(p, colour=_colour(no_color)), nl=False),
                 on_event=lambda line: click.echo(line))
     if result is None:
@@ -180,7 +210,76 @@ def apply(stack: Path, sandbox: bool, auto_approve: bool, parallelism: int, lock
                    "in state.", err=True)
         sys.exit(1)
     if the_plan.has_changes:
-        click.echo(f"Apply complete! {the_plan.summary().removeprefix('Plan: ')}")
+        click.echo("Apply complete! " + ("State updated." if the_plan.refresh_only else
+                                         the_plan.summary().removeprefix("Plan: ")))
+
+
+def _saved_plan(path: Path) -> planfile.SavedPlan | None:
+    """A saved plan is JSON of kind voxplan-saved-plan; anything else is a stack."""
+    try:
+        head = path.read_text()[:200]
+    except OSError:
+        return None
+    if '"voxplan-saved-plan"' not in head:
+        return None
+    with _errors():
+        return planfile.read(path)
+    return None  # pragma: no cover - _errors exits
+
+
+@main.command(name="import")
+@STACK
+@click.argument("address")
+@click.argument("remote_id")
+@SANDBOX
+@click.option("--lock-timeout", type=float, default=0.0, show_default=True)
+def import_cmd(stack: Path, address: str, remote_id: str, sandbox: bool, lock_timeout: float) -> None:
+    """Adopt an existing remote object into state as ADDRESS. Changes nothing remote.
+
+    \b
+    Example:
+      voxplan import stacks/byo-trunk.yaml vapi.assistant/front-desk 5d3c...-uuid
+    """
+    with _errors():
+        loaded = workflow.load(stack, sandbox=sandbox)
+        with workflow.connect(loaded) as provs:
+            click.echo(workflow.import_resource(loaded, provs, address, remote_id, lock_timeout=lock_timeout))
+
+
+@main.command()
+@click.argument("stacks", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@SANDBOX
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("--parallelism", type=click.IntRange(1, 32), default=4, show_default=True)
+def drift(stacks: tuple[Path, ...], sandbox: bool, fmt: str, parallelism: int) -> None:
+    """Refresh many stacks concurrently and report which drifted. Exit 2 if any did, 1 on errors.
+
+    \b
+    Example (nightly cron):
+      voxplan drift stacks/*.yaml --format markdown > drift.md
+    """
+    reports = workflow.drift(stacks, sandbox=sandbox, parallelism=parallelism)
+    if fmt == "json":
+        data = {"format_version": "1.0", "stacks": [
+            {"file": str(r.file), "stack": r.stack, "drifted": r.drifted, "error": r.error or None,
+             "plan": plan_to_json(r.plan) if r.plan else None} for r in reports]}
+        click.echo(json.dumps(data, indent=2, cls=SafeEncoder))
+    else:
+        for r in reports:
+            if r.error:
+                click.echo(f"Error: {r.file}: {r.error}", err=True)
+                continue
+            assert r.plan is not None
+            state = f"drifted ({r.plan.summary()})" if r.drifted else "no drift"
+            if fmt == "markdown":
+                click.echo(render_markdown(r.plan) if r.drifted else f"### voxplan: `{r.stack}`\n\nNo drift.\n")
+            else:
+                click.echo(f"{r.file} [{r.stack}]: {state}")
+                if r.drifted:
+                    click.echo(render_text(r.plan, colour=False))
+    if any(r.error for r in reports):
+        sys.exit(1)
+    sys.exit(2 if any(r.drifted for r in reports) else 0)
 
 
 @main.command(name="graph")

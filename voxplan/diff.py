@@ -12,6 +12,7 @@ The rules (design.md, "Rules that make it correct"):
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -69,7 +70,55 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
                               fields=tuple(FieldChange(k, before=_display(obj.get(k)), removed=True)
                                            for k in entry.sent),
                               reason="not in the stack any more"))
-    return Plan(stack=stack, changes=tuple(changes + _dependents_first(deletes)), forget=tuple(forget))
+    plan = Plan(stack=stack, changes=tuple(changes + _dependents_first(deletes)), forget=tuple(forget))
+    protected = [c.address for c in plan.changes if c.action in (Action.DELETE, Action.REPLACE) and
+                 (c.protect or (state.get(c.address) is not None and state.get(c.address).protect))]  # type: ignore[union-attr]
+    if protected:
+        verb = "destroy or replace"
+        raise PlanError(f"{protected[0]} is protected (lifecycle.protect) and this plan would {verb} it"
+                        + (f" (and {len(protected) - 1} more protected)" if len(protected) > 1 else "")
+                        + "; remove protect: true from the stack first if that is really meant")
+    return plan
+
+
+def target(plan: Plan, targets: Sequence[str]) -> Plan:
+    """Only the targets and what they depend on (Terraform's -target); the rest stays planned for later."""
+    by_address = {c.address: c for c in plan.changes}
+    unknown = [t for t in targets if t not in by_address]
+    if unknown:
+        raise PlanError(f"--target {unknown[0]}: no such resource in the stack or state")
+    keep: set[str] = set()
+    todo = list(targets)
+    while todo:
+        addr = todo.pop()
+        if addr in keep:
+            continue
+        keep.add(addr)
+        todo += [d for d in by_address[addr].depends_on if d in by_address]
+    left = sum(1 for c in plan.changes if c.is_change and c.address not in keep)
+    warning = (f"--target in effect: {left} other change(s) are not part of this plan" if left else
+               "--target in effect")
+    return dataclasses.replace(plan, changes=tuple(c for c in plan.changes if c.address in keep),
+                               forget=tuple(a for a in plan.forget if a in keep),
+                               warnings=plan.warnings + (warning,))
+
+
+def refresh_only(stack: str, live: Mapping[str, Live], state: State) -> Plan:
+    """What changed outside voxplan since the last apply, as state would record it; nothing remote."""
+    changes: list[Change] = []
+    forget: list[str] = []
+    for addr, entry in sorted(state.resources.items()):
+        obj = live[entry.kind].by_id.get(entry.id) if entry.kind in live else None
+        if obj is None:
+            forget.append(addr)
+            continue
+        fields = [f for key in entry.seen for f in
+                  (_leaves(key, entry.seen.get(key), obj.get(key)) if not _same(entry.seen.get(key), obj.get(key))
+                   else [])]
+        changes.append(Change(address=addr, kind=entry.kind, action=Action.UPDATE if fields else Action.NOOP,
+                              remote_id=entry.id, fields=tuple(fields), live=obj,
+                              reason="changed outside voxplan" if fields else ""))
+    return Plan(stack=stack, changes=tuple(changes), forget=tuple(forget), refresh_only=True)
 
 
 def _dependents_first(deletes: list[Change]) -> list[Change]:
@@ -103,6 +152,7 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
                         f"creates them (looked for {adapter.natural_key(res.body)!r})")
     body = _resolve(res.body, planned)
     common = dict(address=res.address, kind=res.kind, body=body, depends_on=res.dependencies(),
+                  protect=bool(res.lifecycle.get("protect")),
                   full_replace=adapter.full_replace,
                   prior_depends_on=tuple(entry.deps) if entry else (), origin=res.origin,
                   write_only=adapter.write_only, create_before_destroy=adapter.create_before_destroy)
@@ -110,17 +160,25 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
         created = [f for k, v in body.items() if v is not None for f in _leaves(k, None, _display(v), added=True)]
         return Change(action=Action.CREATE, fields=tuple(created), reason=reason, **common)  # type: ignore[arg-type]
     baseline = None if importing or entry is None else entry
+    ignore = [str(p) for p in res.lifecycle.get("ignore_changes") or []]
     send: list[str] = []
     fields: list[FieldChange] = []
     replace = False
     for key, value in body.items():
-        key_fields = _compare_key(adapter, key, value, obj, baseline, state.key)
+        if key in ignore:
+            continue
+        nested = [p.partition(".")[2] for p in ignore if p.partition(".")[0] == key and "." in p]
+        key_fields = _compare_key(adapter, key, value, obj, baseline, state.key, nested)
         if key_fields:
             send.append(key)
             forces = key in adapter.forces_replacement
             replace |= forces
             fields += [FieldChange(f.path, f.before, f.after, f.sensitive, forces, f.removed, f.added)
                        for f in key_fields]
+    for key in send:  # an ignored nested field keeps its live value when its object is sent
+        nested = [p.partition(".")[2] for p in ignore if p.partition(".")[0] == key and "." in p]
+        if nested:
+            body[key] = overlay(body[key], obj.get(key), nested)
     if force_replace:
         replace, reason = True, "replacement requested with --replace"
         send = send or list(body)
@@ -131,6 +189,25 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
         reason = "; ".join(f"{f.path} cannot be changed in place" for f in fields if f.forces_replacement)
     return Change(action=action, remote_id=adapter.remote_id(obj), send_keys=tuple(send), fields=tuple(fields),
                   importing=importing, reason=reason, live=obj, **common)  # type: ignore[arg-type]
+
+
+def overlay(value: Any, live: Any, paths: Sequence[str]) -> Any:
+    """`value` with each dotted path in `paths` set to its value in `live` (or removed if live lacks it)."""
+    if not isinstance(value, dict):
+        return value
+    value = copy.deepcopy(value)
+    for path in paths:
+        parts = path.split(".")
+        node, src = value, live
+        for part in parts[:-1]:
+            node = node.setdefault(part, {}) if isinstance(node, dict) else None
+            src = src.get(part) if isinstance(src, dict) else None
+        if isinstance(node, dict):
+            if isinstance(src, dict) and parts[-1] in src:
+                node[parts[-1]] = copy.deepcopy(src[parts[-1]])
+            else:
+                node.pop(parts[-1], None)
+    return value
 
 
 def _resolve(value: Any, planned: Mapping[str, Change]) -> Any:
@@ -175,7 +252,11 @@ def strip_write_only(key: str, value: Any, write_only: Sequence[str]) -> Any:
     """`value` of top-level `key` without its write-only parts (None when the key itself is write-only)."""
     if key in write_only:
         return None
-    paths = [p.partition(".")[2] for p in write_only if p.partition(".")[0] == key]
+    return strip_paths(value, [p.partition(".")[2] for p in write_only if p.partition(".")[0] == key])
+
+
+def strip_paths(value: Any, paths: Sequence[str]) -> Any:
+    """A copy of `value` without the dotted `paths` inside it."""
     if not paths or not isinstance(value, dict):
         return value
     value = copy.deepcopy(value)
@@ -194,17 +275,17 @@ def secret_fingerprint(value: Any, key: bytes) -> str:
 
 
 def _compare_key(adapter: Adapter, key: str, value: Any, obj: Mapping[str, Any], baseline: Any,
-                 fp_key: bytes) -> list[FieldChange]:
-    live_value = obj.get(key)
-    wanted = strip_write_only(key, value, adapter.write_only)
+                 fp_key: bytes, ignore: Sequence[str] = ()) -> list[FieldChange]:
+    live_value = strip_paths(obj.get(key), ignore)
+    wanted = strip_paths(strip_write_only(key, value, adapter.write_only), ignore)
     out: list[FieldChange] = []
     if has_unknown(wanted):
         out.append(FieldChange(key, _display(live_value), UNKNOWN))
     else:
         filled = adapter.fill_defaults(key, wanted)
         if not _same(filled, live_value):
-            if baseline is not None and key in baseline.sent and _same(wanted, baseline.sent[key]):
-                drifted = not _same(live_value, baseline.seen.get(key))
+            if baseline is not None and key in baseline.sent and _same(wanted, strip_paths(baseline.sent[key], ignore)):
+                drifted = not _same(live_value, strip_paths(baseline.seen.get(key), ignore))
             else:
                 drifted = True
             if drifted:

@@ -58,6 +58,7 @@ class Change:
     origin: PathT = ()
     reason: str = ""  # for humans
     live: Mapping[str, Any] | None = None  # the refreshed object, for display and stale-plan checks
+    protect: bool = False  # lifecycle.protect: apply records it in state
 
     @property
     def is_change(self) -> bool:
@@ -70,6 +71,7 @@ class Plan:
     changes: tuple[Change, ...]
     forget: tuple[str, ...] = ()  # in state, gone remotely and from the stack: dropped from state
     warnings: tuple[str, ...] = ()
+    refresh_only: bool = False  # changes are drift to accept into state; nothing remote changes
 
     def by_action(self, action: Action) -> list[Change]:
         return [c for c in self.changes if c.action is action]
@@ -99,5 +101,8 @@ class Plan:
         return [c for c in self.changes if c.is_change]
 
     def summary(self) -> str:
+        if self.refresh_only:
+            drifted = sum(1 for c in self.changes if c.is_change)
+            return f"Refresh: {drifted} object(s) changed outside voxplan; apply --refresh-only records them in state."
         head = f"{self.to_import} to import, " if self.to_import else ""
         return f"Plan: {head}{self.to_add} to add, {self.to_change} to change, {self.to_destroy} to destroy."

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from voxplan import planfile
 from voxplan import providers as registry
 from voxplan.apply import ApplyResult, apply_plan
-from voxplan.diff import make_plan
-from voxplan.errors import Diagnostic
+from voxplan.diff import make_plan, refresh_only, target
+from voxplan.errors import Diagnostic, PlanError, VoxplanError
 from voxplan.expand import expand
 from voxplan.model import Resource
 from voxplan.plan import Plan
@@ -24,7 +26,7 @@ from voxplan.providers import Providers
 from voxplan.refresh import refresh
 from voxplan.sandbox import Sandbox, SandboxTransport
 from voxplan.stack import Stack, load_and_validate
-from voxplan.state import State, locked, state_path
+from voxplan.state import Entry, State, locked, state_path
 
 
 @dataclass
@@ -87,7 +89,16 @@ def _provider_names(loaded: Loaded) -> list[str]:
     return sorted(names)
 
 
-def plan(loaded: Loaded, provs: Providers, state: State, *, replace: Iterable[str] = ()) -> Plan:
+@dataclass(frozen=True)
+class PlanOptions:
+    targets: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    refresh_only: bool = False
+
+
+def plan(loaded: Loaded, provs: Providers, state: State, *, replace: Iterable[str] = (),
+         options: PlanOptions | None = None) -> Plan:
+    options = options or PlanOptions(replace=tuple(replace))
     kinds = {r.kind for r in loaded.desired} | {e.kind for e in state.resources.values()}
     interest: dict[str, set[str]] = {}
     for res in loaded.desired:
@@ -97,21 +108,36 @@ def plan(loaded: Loaded, provs: Providers, state: State, *, replace: Iterable[st
     for entry in state.resources.values():
         interest.setdefault(entry.kind, set()).add(entry.id)
     live = refresh(provs, kinds, {k: frozenset(v) for k, v in interest.items()})
-    return make_plan(loaded.stack.name, loaded.desired, live, state, provs.adapters, replace=frozenset(replace))
+    if options.refresh_only:
+        result = refresh_only(loaded.stack.name, live, state)
+    else:
+        result = make_plan(loaded.stack.name, loaded.desired, live, state, provs.adapters,
+                           replace=frozenset(options.replace))
+    return target(result, options.targets) if options.targets else result
 
 
 def load_state(loaded: Loaded) -> State:
     return State.load(loaded.state_file, loaded.stack.name)
 
 
+def save_plan(path: Path, loaded: Loaded, the_plan: Plan, state: State, options: PlanOptions) -> None:
+    planfile.write(path, the_plan, stack_file=loaded.stack.path, state_serial=state.serial, key=state.key,
+                   sandbox=loaded.stack.sandbox, targets=options.targets, replace=options.replace)
+
+
 def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], parallelism: int = 10,
           lock_timeout: float = 0.0, fail_fast: bool = False,
           on_plan: Callable[[Plan], None] | None = None, replace: Iterable[str] = (),
-          on_event: Callable[[str], None] | None = None) -> tuple[Plan, ApplyResult | None]:
-    """Lock, refresh, plan, confirm, apply. Returns the plan and (if confirmed) the result."""
+          on_event: Callable[[str], None] | None = None, options: PlanOptions | None = None,
+          saved: planfile.SavedPlan | None = None) -> tuple[Plan, ApplyResult | None]:
+    """Lock, refresh, plan, confirm, apply. With `saved`, the fresh plan must be the reviewed one.
+    Returns the plan and (if confirmed) the result."""
+    options = options or PlanOptions(replace=tuple(replace))
     with locked(loaded.state_file, timeout=lock_timeout):
         state = load_state(loaded)
-        the_plan = plan(loaded, provs, state, replace=replace)
+        the_plan = plan(loaded, provs, state, options=options)
+        if saved is not None:
+            planfile.check(saved, the_plan, stack_file=loaded.stack.path, state_serial=state.serial, key=state.key)
         if on_plan:
             on_plan(the_plan)
         if not the_plan.has_changes and not the_plan.forget:
@@ -120,3 +146,57 @@ def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], 
             return the_plan, None
         return the_plan, apply_plan(the_plan, provs, state, parallelism=parallelism, fail_fast=fail_fast,
                                     on_event=on_event)
+
+
+def import_resource(loaded: Loaded, provs: Providers, address: str, remote_id: str, *,
+                    lock_timeout: float = 0.0) -> str:
+    """Adopt the remote object `remote_id` as `address` (Terraform's import). Changes nothing remote."""
+    resource = next((r for r in loaded.desired if r.address == address), None)
+    if resource is None:
+        known = ", ".join(sorted(r.address for r in loaded.desired)[:8])
+        raise PlanError(f"{address} is not in the stack (its addresses include: {known})")
+    provs.adapter(resource.kind)  # fails early, naming the kind, if no provider manages it
+    with locked(loaded.state_file, timeout=lock_timeout):
+        state = load_state(loaded)
+        if state.get(address) is not None:
+            raise PlanError(f"{address} is already in state (id {state.get(address).id}); "  # type: ignore[union-attr]
+                            "voxplan state rm it first to import another object")
+        owner = next((a for a, e in state.resources.items() if e.kind == resource.kind and e.id == remote_id), None)
+        if owner:
+            raise PlanError(f"{remote_id} is already managed as {owner}")
+        live = refresh(provs, [resource.kind], {resource.kind: frozenset({remote_id})})[resource.kind]
+        if remote_id not in live.by_id:
+            raise PlanError(f"{resource.kind} {remote_id!r} was not found on the account")
+        state.put(address, Entry(kind=resource.kind, id=remote_id, deps=list(resource.dependencies()),
+                                 protect=bool(resource.lifecycle.get("protect"))))
+    return f"Imported {address} (id {remote_id})."
+
+
+@dataclass
+class DriftReport:
+    file: Path
+    stack: str = ""
+    plan: Plan | None = None
+    error: str = ""
+
+    @property
+    def drifted(self) -> bool:
+        return self.plan is not None and self.plan.has_changes
+
+
+def drift(paths: Iterable[Path], *, sandbox: bool = False, parallelism: int = 4) -> list[DriftReport]:
+    """Refresh and plan many stacks concurrently; nothing is changed anywhere."""
+
+    def one(path: Path) -> DriftReport:
+        report = DriftReport(file=path)
+        try:
+            loaded = load(path, sandbox=sandbox)
+            report.stack = loaded.stack.name
+            with connect(loaded) as provs:
+                report.plan = plan(loaded, provs, load_state(loaded))
+        except VoxplanError as exc:
+            report.error = str(exc)
+        return report
+
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        return list(pool.map(one, list(paths)))

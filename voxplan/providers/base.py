@@ -8,6 +8,7 @@ vendor imports another.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -99,6 +100,11 @@ class ExpandContext:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def add(self, resource: Resource) -> str:
+        """Record a resource; it inherits the `lifecycle:` of the stack entry it came from."""
+        if len(resource.origin) >= 2 and not resource.lifecycle:
+            entry = (self.stack.data.get(str(resource.origin[0])) or {}).get(resource.origin[1]) or {}
+            if isinstance(entry, dict) and entry.get("lifecycle"):
+                resource = dataclasses.replace(resource, lifecycle=dict(entry["lifecycle"]))
         if resource.address in self.resources:
             self.error(resource.origin, f"two stack entries expand to {resource.address}")
         self.resources[resource.address] = resource

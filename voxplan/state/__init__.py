@@ -37,15 +37,18 @@ class Entry:
     seen: dict[str, Any] = field(default_factory=dict)  # the server's answer for those keys
     fingerprints: dict[str, str] = field(default_factory=dict)  # write-only path -> keyed fingerprint
     deps: list[str] = field(default_factory=list)
+    protect: bool = False  # lifecycle.protect, remembered for when the entry leaves the stack
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "id": self.id, "sent": self.sent, "seen": self.seen,
-                "fingerprints": self.fingerprints, "deps": self.deps}
+        out = {"kind": self.kind, "id": self.id, "sent": self.sent, "seen": self.seen,
+               "fingerprints": self.fingerprints, "deps": self.deps}
+        return {**out, "protect": True} if self.protect else out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Entry:
         return cls(kind=data["kind"], id=data["id"], sent=data.get("sent") or {}, seen=data.get("seen") or {},
-                   fingerprints=data.get("fingerprints") or {}, deps=list(data.get("deps") or []))
+                   fingerprints=data.get("fingerprints") or {}, deps=list(data.get("deps") or []),
+                   protect=bool(data.get("protect", False)))
 
 
 class State:

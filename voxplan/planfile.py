@@ -1,0 +1,105 @@
+"""Saved plans (`plan --out FILE`, `apply FILE`): what was reviewed, and enough to tell whether it still
+holds. The file carries no secret: write-only values appear only as keyed fingerprints (HMAC under the
+state's key, which stays in state)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from voxplan.diff import secret_fingerprint
+from voxplan.errors import PlanError
+from voxplan.model import Ref
+from voxplan.plan import Change, Plan
+from voxplan.render import plan_to_json
+from voxplan.secret import SafeEncoder, Secret
+
+KIND = "voxplan-saved-plan"
+FORMAT_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    stack_file: str
+    stack_sha256: str
+    state_serial: int
+    sandbox: bool
+    targets: tuple[str, ...]
+    replace: tuple[str, ...]
+    refresh_only: bool
+    digests: dict[str, str]
+
+
+def stack_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def change_digest(change: Change, key: bytes) -> str:
+    """What a reviewer approved for one resource: action, target id, values sent (secrets by fingerprint)."""
+
+    def canon(value: Any) -> Any:
+        if isinstance(value, Secret):
+            return {"secret": secret_fingerprint(value, key)}
+        if isinstance(value, Ref):
+            return {"ref": str(value)}
+        if isinstance(value, dict):
+            return {k: canon(v) for k, v in sorted(value.items())}
+        if isinstance(value, list):
+            return [canon(v) for v in value]
+        return value
+
+    sent = {k: change.body.get(k) for k in (change.send_keys or change.body)}
+    data = {"action": change.action.value, "id": change.remote_id, "importing": change.importing,
+            "sent": canon(sent) if change.action.value != "delete" else None}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def digests(plan: Plan, key: bytes) -> dict[str, str]:
+    return {c.address: change_digest(c, key) for c in plan.actionable} | {f"forget:{a}": "" for a in plan.forget}
+
+
+def write(path: Path, plan: Plan, *, stack_file: Path, state_serial: int, key: bytes, sandbox: bool,
+          targets: tuple[str, ...], replace: tuple[str, ...]) -> None:
+    data = {
+        "kind": KIND, "format_version": FORMAT_VERSION,
+        "stack_file": str(stack_file), "stack_file_absolute": str(stack_file.resolve()),
+        "stack_sha256": stack_sha256(stack_file), "state_serial": state_serial, "sandbox": sandbox,
+        "targets": list(targets), "replace": list(replace), "refresh_only": plan.refresh_only,
+        "digests": digests(plan, key), "plan": plan_to_json(plan),
+    }
+    path.write_text(json.dumps(data, indent=2, cls=SafeEncoder) + "\n")
+
+
+def read(path: Path) -> SavedPlan:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise PlanError(f"{path}: not a readable saved plan ({exc})") from None
+    if not isinstance(data, dict) or data.get("kind") != KIND:
+        raise PlanError(f"{path}: not a voxplan saved plan (make one with voxplan plan --out FILE)")
+    stack_file = data["stack_file"]
+    if not Path(stack_file).exists() and Path(data.get("stack_file_absolute", "")).exists():
+        stack_file = data["stack_file_absolute"]
+    return SavedPlan(stack_file=stack_file, stack_sha256=data["stack_sha256"], state_serial=int(data["state_serial"]),
+                     sandbox=bool(data.get("sandbox")), targets=tuple(data.get("targets") or ()),
+                     replace=tuple(data.get("replace") or ()), refresh_only=bool(data.get("refresh_only")),
+                     digests=dict(data["digests"]))
+
+
+def check(saved: SavedPlan, fresh: Plan, *, stack_file: Path, state_serial: int, key: bytes) -> None:
+    """Refuse a saved plan that no longer describes what apply would do, saying what moved."""
+    if stack_sha256(stack_file) != saved.stack_sha256:
+        raise PlanError(f"saved plan is stale: {stack_file} changed since the plan was made; run voxplan plan again")
+    if state_serial != saved.state_serial:
+        raise PlanError(f"saved plan is stale: state changed since the plan was made (serial {saved.state_serial} "
+                        f"-> {state_serial}: another apply ran); run voxplan plan again")
+    now = digests(fresh, key)
+    moved = sorted(a for a in set(now) | set(saved.digests) if now.get(a) != saved.digests.get(a))
+    if moved:
+        shown = ", ".join(a.removeprefix("forget:") for a in moved[:5]) + (f" and {len(moved) - 5} more"
+                                                                           if len(moved) > 5 else "")
+        raise PlanError(f"saved plan is stale: live state moved since the plan was made for {shown} (what apply "
+                        "would do there differs from what was reviewed, or a secret changed); run voxplan plan again")
