@@ -196,8 +196,7 @@ def apply(target_file: Path, sandbox: bool, auto_approve: bool, parallelism: int
             the_plan, result = workflow.apply(
                 loaded, provs, confirm=confirm, parallelism=parallelism, lock_timeout=lock_timeout,
                 fail_fast=fail_fast, options=options, saved=saved,
-                on_plan=lambda p: click.echo(render_text(p, colour=_colour(no_color)), nl=False),
-                on_event=lambda line: click.echo(line))
+                on_plan=lambda p: _show_plan(p, no_color), on_event=lambda line: click.echo(line))
     if result is None:
         click.echo("Apply cancelled.")
         sys.exit(1)
@@ -212,6 +211,12 @@ def apply(target_file: Path, sandbox: bool, auto_approve: bool, parallelism: int
     if the_plan.has_changes:
         click.echo("Apply complete! " + ("State updated." if the_plan.refresh_only else
                                          the_plan.summary().removeprefix("Plan: ")))
+
+
+def _show_plan(the_plan: Plan, no_color: bool) -> None:
+    click.echo(render_text(the_plan, colour=_colour(no_color)), nl=False)
+    for warning in the_plan.warnings:
+        click.echo(f"Warning: {warning}", err=True)
 
 
 def _saved_plan(path: Path) -> planfile.SavedPlan | None:

@@ -38,7 +38,8 @@ def stack_sha256(path: Path) -> str:
 
 
 def change_digest(change: Change, key: bytes) -> str:
-    """What a reviewer approved for one resource: action, target id, values sent (secrets by fingerprint)."""
+    """What a reviewer approved for one resource: action, target id, the live values it changes from and
+    the values sent (secrets by fingerprint)."""
 
     def canon(value: Any) -> Any:
         if isinstance(value, Secret):
@@ -52,8 +53,10 @@ def change_digest(change: Change, key: bytes) -> str:
         return value
 
     sent = {k: change.body.get(k) for k in (change.send_keys or change.body)}
+    live = change.live or {}
+    before = {k: live.get(k) for k in (change.body or live)}  # what the reviewer saw it change from
     data = {"action": change.action.value, "id": change.remote_id, "importing": change.importing,
-            "sent": canon(sent) if change.action.value != "delete" else None}
+            "sent": canon(sent) if change.action.value != "delete" else None, "before": canon(before)}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -121,6 +121,8 @@ def load_state(loaded: Loaded) -> State:
 
 
 def save_plan(path: Path, loaded: Loaded, the_plan: Plan, state: State, options: PlanOptions) -> None:
+    if not state.path.exists():
+        state.save()  # a new state's fingerprint key must outlive this process for apply to check secrets
     planfile.write(path, the_plan, stack_file=loaded.stack.path, state_serial=state.serial, key=state.key,
                    sandbox=loaded.stack.sandbox, targets=options.targets, replace=options.replace)
 
