@@ -1,0 +1,32 @@
+"""The README's quick start is true: its first command works from a fresh copy, as a real process."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_readme_quick_start_command_runs_and_converges(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Two commands"):]
+    command = re.search(r"```sh\n(voxplan [^\n]+)\n```", section)
+    assert command, "the README's first command block is gone"
+    args = command.group(1).split()
+    assert args[:2] == ["voxplan", "apply"]
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOXPLAN_") and not k.endswith("_API_KEY")}
+    run = subprocess.run([sys.executable, "-m", "voxplan", *args[1:]], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "Apply complete! 3 to add, 0 to change, 0 to destroy." in run.stdout
+    again = subprocess.run([sys.executable, "-m", "voxplan", "plan", "--sandbox", "--detailed-exitcode",
+                            args[-1]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "No changes." in again.stdout
+    test_command = re.search(r"```sh\n(python -m pytest)\n```", section)
+    assert test_command and test_command.group(1) in (ROOT / ".ci" / "run").read_text()
