@@ -20,7 +20,7 @@ from typing import Any
 from voxplan.errors import PlanError
 from voxplan.graph import topo_order
 from voxplan.model import UNKNOWN, Ref, Resource, get_path
-from voxplan.plan import Action, Change, FieldChange, Plan
+from voxplan.plan import Action, Change, FieldChange, Plan, display
 from voxplan.providers.base import Adapter
 from voxplan.secret import MASK, Secret
 from voxplan.state import State
@@ -67,7 +67,7 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
             continue
         deletes.append(Change(address=addr, kind=entry.kind, action=Action.DELETE, remote_id=entry.id,
                               prior_depends_on=tuple(entry.deps), live=obj,
-                              fields=tuple(FieldChange(k, before=_display(obj.get(k)), removed=True)
+                              fields=tuple(FieldChange(k, before=display(obj.get(k)), removed=True)
                                            for k in entry.sent),
                               reason="not in the stack any more"))
     plan = Plan(stack=stack, changes=tuple(changes + _dependents_first(deletes)), forget=tuple(forget))
@@ -157,7 +157,7 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
                   prior_depends_on=tuple(entry.deps) if entry else (), origin=res.origin,
                   write_only=adapter.write_only, create_before_destroy=adapter.create_before_destroy)
     if obj is None:
-        created = [f for k, v in body.items() if v is not None for f in _leaves(k, None, _display(v), added=True)]
+        created = [f for k, v in body.items() if v is not None for f in _leaves(k, None, display(v), added=True)]
         return Change(action=Action.CREATE, fields=tuple(created), reason=reason, **common)  # type: ignore[arg-type]
     baseline = None if importing or entry is None else entry
     ignore = [str(p) for p in res.lifecycle.get("ignore_changes") or []]
@@ -280,7 +280,7 @@ def _compare_key(adapter: Adapter, key: str, value: Any, obj: Mapping[str, Any],
     wanted = strip_paths(strip_write_only(key, value, adapter.write_only), ignore)
     out: list[FieldChange] = []
     if has_unknown(wanted):
-        out.append(FieldChange(key, _display(live_value), UNKNOWN))
+        out.append(FieldChange(key, display(live_value), UNKNOWN))
     else:
         filled = adapter.fill_defaults(key, wanted)
         if not _same(filled, live_value):
@@ -289,7 +289,7 @@ def _compare_key(adapter: Adapter, key: str, value: Any, obj: Mapping[str, Any],
             else:
                 drifted = True
             if drifted:
-                out += _leaves(key, _display(live_value), _display(filled))
+                out += _leaves(key, display(live_value), display(filled))
     for path, secret in secrets_under(key, value, adapter.write_only).items():
         recorded = baseline.fingerprints.get(path) if baseline is not None else None
         if recorded != secret_fingerprint(secret, fp_key):
@@ -306,18 +306,6 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
     return bool(a == b)
-
-
-def _display(value: Any) -> Any:
-    if isinstance(value, Secret):
-        return MASK
-    if isinstance(value, Ref):
-        return UNKNOWN
-    if isinstance(value, dict):
-        return {k: _display(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_display(v) for v in value]
-    return value
 
 
 def _leaves(path: str, before: Any, after: Any, added: bool = False) -> list[FieldChange]:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from voxplan.model import PathT
+from voxplan.model import UNKNOWN, PathT, Ref
+from voxplan.secret import MASK, Secret
 
 
 class Action(StrEnum):
@@ -106,3 +107,16 @@ class Plan:
             return f"Refresh: {drifted} object(s) changed outside voxplan; apply --refresh-only records them in state."
         head = f"{self.to_import} to import, " if self.to_import else ""
         return f"Plan: {head}{self.to_add} to add, {self.to_change} to change, {self.to_destroy} to destroy."
+
+
+def display(value: Any) -> Any:
+    """A desired value as plans show it: secrets masked, values known only after apply named so."""
+    if isinstance(value, Secret):
+        return MASK
+    if isinstance(value, Ref):
+        return UNKNOWN
+    if isinstance(value, dict):
+        return {k: display(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [display(v) for v in value]
+    return value

@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from voxplan import __version__
-from voxplan.model import UNKNOWN, Ref
-from voxplan.plan import Action, Change, Plan
+from voxplan.model import UNKNOWN
+from voxplan.plan import Action, Change, Plan, display
 from voxplan.render.values import jsonable
 
 FORMAT_VERSION = "1.0"
@@ -34,7 +34,7 @@ def _change(c: Change) -> dict[str, Any]:
         actions = ["create", "delete"]
     keys = list(c.body) or list((c.live or {}).keys())
     before = None if c.live is None else {k: jsonable(c.live.get(k)) for k in keys if k in c.live}
-    after = None if c.action is Action.DELETE else {k: jsonable(_display(v)) for k, v in c.body.items()}
+    after = None if c.action is Action.DELETE else {k: jsonable(display(v)) for k, v in c.body.items()}
     return {
         "address": c.address,
         "type": kind,
@@ -52,12 +52,3 @@ def _change(c: Change) -> dict[str, Any]:
         },
     }
 
-
-def _display(value: Any) -> Any:
-    if isinstance(value, Ref):
-        return UNKNOWN
-    if isinstance(value, dict):
-        return {k: _display(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_display(v) for v in value]
-    return value

@@ -66,6 +66,14 @@ class Router:
         regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "/?$")
         self.routes.append((method, regex, handler))
 
+    def handle(self, request: Request, missing: ApiError) -> Response:
+        """Call the handler for `request`, or raise `missing` (each vendor words its 404 its own way)."""
+        found = self.dispatch(request)
+        if found is None:
+            raise missing
+        handler, params = found
+        return handler(request, **params)
+
     def dispatch(self, request: Request) -> tuple[Callable[..., Response], dict[str, str]] | None:
         allowed = False
         for method, regex, handler in self.routes:

@@ -75,11 +75,7 @@ class DidlogicEmulator:
         if not (auth.startswith("Bearer ") and auth[7:].strip()):
             raise fail(403, "Access denied")
         request.path = request.path.removeprefix("/api").removesuffix(".json")
-        found = self.router.dispatch(request)
-        if found is None:
-            raise fail(404, "Not found")
-        handler, params = found
-        return handler(request, **params)
+        return self.router.handle(request, fail(404, "Not found"))
 
     def dump(self) -> dict[str, Any]:
         return {"accounts": self.accounts, "numbers": self.numbers, "secrets": self.secrets, "next": self._next}

@@ -122,12 +122,8 @@ class VapiEmulator:
         if not auth.startswith("Bearer ") or not auth[7:].strip():
             raise ApiError(401, {"message": "Invalid Key. Hot tip, you may be using the private key instead of "
                                  "the public key, or vice versa.", "error": "Unauthorized", "statusCode": 401})
-        found = self.router.dispatch(request)
-        if found is None:
-            raise ApiError(404, {"message": f"Cannot {request.method} {request.path}", "error": "Not Found",
-                                 "statusCode": 404})
-        handler, params = found
-        return handler(request, **params)
+        return self.router.handle(request, ApiError(404, {"message": f"Cannot {request.method} {request.path}",
+                                                          "error": "Not Found", "statusCode": 404}))
 
     def dump(self) -> dict[str, Any]:
         return {"store": self.store, "secrets": self.secrets}

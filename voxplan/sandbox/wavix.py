@@ -60,11 +60,7 @@ class WavixEmulator:
         auth = request.headers.get("authorization", "")
         if not (auth.startswith("Bearer ") and auth[7:].strip()) and not request.query.get("appid"):
             raise fail(401, "Unauthorized")
-        found = self.router.dispatch(request)
-        if found is None:
-            raise fail(404, "Not found")
-        handler, params = found
-        return handler(request, **params)
+        return self.router.handle(request, fail(404, "Not found"))
 
     def dump(self) -> dict[str, Any]:
         return {"trunks": self.trunks, "numbers": self.numbers, "secrets": self.secrets, "next": self._next}
