@@ -10,20 +10,37 @@ rest still run unless `fail_fast`.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from voxplan import errors
 from voxplan.diff import secret_fingerprint, secrets_under, strip_write_only
 from voxplan.errors import ProviderError, VoxplanError
 from voxplan.model import Ref, get_path
 from voxplan.plan import Action, Change, Plan
-from voxplan.providers import Providers
+from voxplan.providers import Adapter, Providers
 from voxplan.secret import reveal_all
 from voxplan.state import Entry, State
 
 Step = tuple[str, str]  # ("apply" | "destroy", address)
+TRANSIENT = (errors.TransportError, errors.ServerError, errors.RateLimited)
+CREATE_ATTEMPTS = 4
+T = TypeVar("T")
+
+
+def _transient_retry(call: Callable[[], T], attempts: int = 3) -> T:
+    """Run an idempotent or declarative step again after a transient failure the HTTP layer gave up on."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except TRANSIENT:
+            if attempt + 1 == attempts:
+                raise
+            time.sleep(0.2 * 2**attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass
@@ -163,7 +180,7 @@ class _Runner:
         try:
             if phase == "destroy":
                 assert change.remote_id
-                adapter.delete(change.remote_id)
+                _transient_retry(lambda: adapter.delete(change.remote_id or ""))
                 if change.action is Action.DELETE:
                     self.state.remove(addr)
                 self._log(f"{addr}: destroyed" if change.action is Action.DELETE else
@@ -173,12 +190,13 @@ class _Runner:
             if change.action is Action.CREATE or change.action is Action.REPLACE:
                 if change.action is Action.REPLACE and not change.create_before_destroy:
                     assert change.remote_id
-                    adapter.delete(change.remote_id)
-                obj = adapter.create(reveal_all(body))
+                    _transient_retry(lambda: adapter.delete(change.remote_id or ""))
+                obj = self._create(adapter, body)
                 verb = "created" if change.action is Action.CREATE else "replaced"
             elif change.send_keys:
                 assert change.remote_id
-                obj = adapter.update(change.remote_id, reveal_all({k: body[k] for k in change.send_keys}))
+                payload = reveal_all({k: body[k] for k in change.send_keys})
+                obj = _transient_retry(lambda: adapter.update(change.remote_id or "", payload))
                 verb = "updated"
             else:  # pragma: no cover - pure imports are recorded before the walk
                 raise AssertionError(f"{addr}: nothing to do")
@@ -190,6 +208,32 @@ class _Runner:
         if change.importing:
             verb = f"imported and {verb}"
         self._log(f"{addr}: {verb} (id {adapter.remote_id(obj)})")
+
+    def _create(self, adapter: Adapter, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST is not idempotent: after an answer that may hide a success (timeout, reset, 5xx), look the
+        object up by its natural key before trying again, and adopt it if it is there."""
+        payload = reveal_all(body)
+        key = adapter.natural_key(dict(body))
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                return adapter.create(payload)
+            except TRANSIENT:
+                if attempt + 1 == CREATE_ATTEMPTS:
+                    raise
+                found = self._lookup(adapter, key)
+                if found is not None:
+                    return found
+                time.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _lookup(self, adapter: Adapter, key: str | None) -> dict[str, Any] | None:
+        if key is None:
+            return None
+        owned = {e.id for e in self.state.snapshot().values() if e.kind == adapter.kind}
+        for obj in _transient_retry(lambda: adapter.list(frozenset({key}))):
+            if adapter.natural_key(obj) == key and adapter.remote_id(obj) not in owned:
+                return obj
+        return None
 
     def _entry(self, change: Change, body: Mapping[str, Any], obj: Mapping[str, Any]) -> Entry:
         adapter = self.providers.adapter(change.kind)

@@ -7,6 +7,7 @@ Exit codes, as Terraform: 0 success / no changes; 1 error; 2 changes present (pl
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -21,8 +22,8 @@ from voxplan.errors import Diagnostic, StackErrors, VoxplanError
 from voxplan.graph import to_dot
 from voxplan.plan import Plan
 from voxplan.render import plan_to_json, render_markdown, render_text
-from voxplan.secret import SafeEncoder
-from voxplan.state import State, locked
+from voxplan.secret import RedactingFilter, SafeEncoder
+from voxplan.state import State, locked, unlock
 
 STACK = click.argument("stack", type=click.Path(dir_okay=False, path_type=Path))
 SANDBOX = click.option("--sandbox", is_flag=True,
@@ -69,13 +70,23 @@ def _render(the_plan: Plan, fmt: str, no_color: bool) -> str:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="voxplan")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Log every API request (secrets and auth headers redacted).")
+@click.option("--debug-log", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the --debug log to this file instead of stderr.")
+def main(debug: bool, debug_log: Path | None) -> None:
     """Terraform for voice-AI telephony: plan and apply Vapi and carrier SIP setups from one YAML stack.
 
     \b
     Quick start, no account needed:
       voxplan apply --sandbox --auto-approve stacks/vapi-sip.yaml
     """
+    if debug or debug_log:
+        handler: logging.Handler = logging.FileHandler(debug_log) if debug_log else logging.StreamHandler(sys.stderr)
+        handler.addFilter(RedactingFilter())
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        root = logging.getLogger("voxplan")
+        root.handlers[:] = [handler]
+        root.setLevel(logging.DEBUG)
 
 
 @main.command()
@@ -346,6 +357,16 @@ def state_rm(stack: Path, addresses: tuple[str, ...]) -> None:
                 click.echo(f"Removed {addr}")
 
 
+@state.command(name="unlock")
+@STACK
+@click.option("--force", is_flag=True, help="Remove the lock file even though a process holds it.")
+def state_unlock(stack: Path, force: bool) -> None:
+    """Remove a stack's lock file (the kernel frees the lock itself when its holder dies)."""
+    with _errors():
+        loaded, _ = _state_of(stack)
+        click.echo(unlock(loaded.state_file, force=force))
+
+
 @main.group()
 def sandbox() -> None:
     """The local emulator of the vendor APIs."""
@@ -357,8 +378,11 @@ def sandbox() -> None:
 @click.option("--data", type=click.Path(dir_okay=False, path_type=Path), help="Persist the emulated accounts here.")
 @click.option("--latency-ms", type=float, default=0.0, show_default=True, help="Added to every request.")
 @click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
-@click.option("--fault-kinds", default="429,503", show_default=True, help="Comma list of 429, 502, 503, 504.")
-def serve(host: str, port: int, data: Path | None, latency_ms: float, fault_rate: float, fault_kinds: str) -> None:
+@click.option("--fault-kinds", default="429,503,reset", show_default=True,
+              help="Comma list of 429, 502, 503, 504, reset (a dropped connection, before or after the work).")
+@click.option("--seed", type=int, default=None, help="Seed the fault dice, for repeatable runs.")
+def serve(host: str, port: int, data: Path | None, latency_ms: float, fault_rate: float, fault_kinds: str,
+          seed: int | None) -> None:
     """Serve the emulators over HTTP: Vapi at http://HOST:PORT/vapi.
 
     \b
@@ -370,7 +394,7 @@ def serve(host: str, port: int, data: Path | None, latency_ms: float, fault_rate
     from voxplan.sandbox.server import make_server
 
     box = Sandbox(data, latency_ms=latency_ms, fault_rate=fault_rate,
-                  fault_kinds=tuple(k.strip() for k in fault_kinds.split(",") if k.strip()))
+                  fault_kinds=tuple(k.strip() for k in fault_kinds.split(",") if k.strip()), seed=seed)
     server = make_server(box, host, port)
     click.echo(f"voxplan sandbox listening on http://{host}:{server.server_address[1]} (vapi: /vapi)", err=True)
     try:

@@ -9,9 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
+import re
 from typing import Any
 
 MASK = "(sensitive)"
+
+
+_KNOWN: set[str] = set()  # every secret value seen, for the last line of defence in logs (redact)
 
 
 class Secret:
@@ -20,6 +25,8 @@ class Secret:
     def __init__(self, value: str, origin: str = ""):
         self._value = value
         self.origin = origin  # where it came from, e.g. "env:WAVIX_TRUNK_PASSWORD": safe to print
+        if len(value) >= 4:
+            _KNOWN.add(value)
 
     def reveal(self) -> str:
         return self._value
@@ -93,3 +100,26 @@ class SafeEncoder(json.JSONEncoder):
         if isinstance(o, Secret):
             raise TypeError("refusing to serialise a Secret; mask or fingerprint it first")
         return super().default(o)
+
+
+_BEARER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?(bearer|basic)\s+)[^\s'\",}]+")
+_FIELDS = re.compile(r"(?i)(['\"]?(password|authPassword|api_key|apiKey|secret|token|sipPassword)['\"]?\s*[:=]\s*)"
+                     r"(['\"])[^'\"]*\3")
+
+
+def redact(text: str) -> str:
+    """Text with every known secret value, auth header and secret-named field masked."""
+    for value in sorted(_KNOWN, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, MASK)
+    text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
+    return _FIELDS.sub(lambda m: f"{m.group(1)}{m.group(3)}{MASK}{m.group(3)}", text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that masks secrets in every record (message and arguments) before any handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True

@@ -6,6 +6,7 @@ Vendors never import each other; this module is the one place that knows them al
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ from voxplan.errors import Diagnostic
 from voxplan.providers import cloudonix, didlogic, openai, vapi, wavix
 from voxplan.providers.base import Adapter, Carrier, ExpandContext, Platform, RouteTarget
 from voxplan.providers.byo import ByoCarrier
-from voxplan.providers.http import ApiClient
+from voxplan.providers.http import ApiClient, RateBudget
 from voxplan.secret import Secret
 from voxplan.stack.loader import placeholder
 from voxplan.stack.model import Stack
@@ -112,8 +113,18 @@ def connect(stack: Stack, names: Iterable[str] = ("vapi",), *, transport: httpx.
             out.adapters.update(cloudonix.adapters(client, cloudonix.stack_domains(stack)))
         else:
             raise errors.PlanError(f"unknown provider {name!r}")
+        _tune(client, settings)
         out.clients[name] = client
     return out
+
+
+def _tune(client: ApiClient, settings: dict[str, Any]) -> None:
+    """The stack's per-provider budget: `rate_limit: {requests, per_seconds}` and `concurrency`."""
+    limit = settings.get("rate_limit")
+    if limit:
+        client.budget = RateBudget(int(limit["requests"]), float(limit["per_seconds"]))
+    if settings.get("concurrency"):
+        client.slots = threading.BoundedSemaphore(int(settings["concurrency"]))
 
 
 def _base_url(name: str, stack: Stack, settings: dict[str, Any], env: dict[str, str], sandbox: bool) -> str:

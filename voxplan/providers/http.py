@@ -89,7 +89,7 @@ class ApiClient:
         self.retry = retry or RetryPolicy()
         self.budget = budget
         self._message = message
-        self._slots = threading.BoundedSemaphore(concurrency)
+        self.slots = threading.BoundedSemaphore(concurrency)
         self.http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers or {}, transport=transport,
                                  timeout=timeout)
         self.requests = 0
@@ -107,7 +107,7 @@ class ApiClient:
             if self.budget:
                 self.budget.wait(path)
             try:
-                with self._slots:
+                with self.slots:
                     self.requests += 1
                     response = self.http.request(method, path, json=json, params=params, data=data)
             except httpx.TransportError as exc:
@@ -126,6 +126,8 @@ class ApiClient:
                           response.status_code, attempt, wait)
                 time.sleep(wait)
                 continue
+            log.debug("%s %s %s%s -> %s %s", self.provider, method, path, f" {params}" if params else "",
+                      response.status_code, _body_preview(json if json is not None else data))
             if expect_404_empty and response.status_code == 404:
                 return []
             return self._result(method, path, response)
@@ -158,3 +160,13 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+def _body_preview(body: Any) -> str:
+    """A short view of a request body for --debug; secret fields are masked by the log filter."""
+    if body is None:
+        return ""
+    import json as _json
+
+    text = _json.dumps(body, default=str, sort_keys=True)
+    return text if len(text) <= 400 else text[:399] + "…"

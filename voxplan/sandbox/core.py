@@ -34,6 +34,7 @@ class Response:
     status: int
     body: Any = None  # JSON-able, or None for no body
     headers: dict[str, str] = field(default_factory=dict)
+    reset: bool = False  # drop the connection instead of answering (an injected fault)
 
     def encode(self) -> bytes:
         return b"" if self.body is None else json.dumps(self.body).encode()
@@ -106,6 +107,10 @@ class Sandbox:
         self.fault_kinds = fault_kinds
         self.faults: Counter[str] = Counter()
         self.statuses: Counter[str] = Counter()  # "<vendor> <status>" of every answer
+        self.mutations = 0  # successful non-GET requests
+        self.hold_at = 0  # hold the answer to this mutation (crash tests); 0 = never
+        self.holding = threading.Event()
+        self.release = threading.Event()
         self._random = random.Random(seed)
         self.data_file = Path(data_file) if data_file else None
         if self.data_file and self.data_file.exists():
@@ -126,8 +131,8 @@ class Sandbox:
         with self.lock:
             self.requests[f"{parts[0]} {request.method} {_template(request.path)}"] += 1
             fault = self._fault()
-        if fault:
-            return fault
+        if fault is not None and not (fault.reset and fault.status == 200):
+            return fault  # refused before doing anything
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000.0)
         with self.lock:
@@ -136,18 +141,31 @@ class Sandbox:
             except ApiError as exc:
                 response = Response(exc.status, exc.body)
             self.statuses[f"{parts[0]} {response.status}"] += 1
-            if request.method != "GET" and response.status < 300:
+            mutated = request.method != "GET" and response.status < 300
+            if mutated:
                 self.save()
-            return response
+                self.mutations += 1
+            hold = mutated and self.hold_at == self.mutations
+        if hold:  # done, but the answer waits: a client killed now never learns it happened
+            self.holding.set()
+            self.release.wait(timeout=60)
+        return fault if fault is not None else response  # a reset after the work: the answer is lost
 
     def _fault(self) -> Response | None:
+        """An injected fault, or None. A `reset` drops the connection either before the request is handled
+        or after (status 200 marks "after": the work is done, the answer is lost)."""
         if not self.fault_rate or self._random.random() >= self.fault_rate:
             return None
         kind = self._random.choice(self.fault_kinds)
+        if kind == "reset":
+            after = self._random.random() < 0.5
+            self.faults["reset-after" if after else "reset"] += 1
+            return Response(200 if after else 0, reset=True)
         self.faults[kind] += 1
         if kind == "429":
             return Response(429, {"message": "Too Many Requests", "statusCode": 429}, {"Retry-After": "0"})
-        return Response(int(kind) if kind.isdigit() else 503, {"message": "Service Unavailable", "statusCode": 503})
+        status = int(kind) if kind.isdigit() else 503
+        return Response(status, {"message": "Service Unavailable", "statusCode": status})
 
     def _control(self, method: str, path: str, query_string: str, body: bytes = b"") -> Response:
         """Test hooks, not any vendor's API: request counts, reset, and write-only secret checks."""
@@ -164,11 +182,28 @@ class Sandbox:
                     self.faults.clear()
                     self.statuses.clear()
                 return Response(200, {"requests": dict(self.requests), "total": sum(self.requests.values()),
-                                      "faults": dict(self.faults), "statuses": dict(self.statuses)})
+                                      "faults": dict(self.faults), "statuses": dict(self.statuses),
+                                      "mutations": self.mutations, "holding": self.holding.is_set()})
             if path.rstrip("/") == "/_sandbox/seed" and method.upper() == "POST":
                 # what the account owner did by hand: buy numbers, create a Cloudonix domain
                 ask = json.loads(body or b"{}")
                 self.seed(numbers=ask.get("numbers") or {}, domains=ask.get("domains") or [])
+                return Response(200, {"ok": True})
+            if path.rstrip("/") == "/_sandbox/hold" and method.upper() == "POST":
+                # {"at": K}: the K-th mutation from now is done but its answer is held until /release
+                self.hold_at = self.mutations + int(json.loads(body or b"{}").get("at", 0))
+                self.holding.clear()
+                self.release.clear()
+                return Response(200, {"hold_at": self.hold_at})
+            if path.rstrip("/") == "/_sandbox/release" and method.upper() == "POST":
+                self.hold_at = 0
+                self.release.set()
+                return Response(200, {"ok": True})
+            if path.rstrip("/") == "/_sandbox/faults" and method.upper() == "POST":
+                ask = json.loads(body or b"{}")
+                self.fault_rate = float(ask.get("rate", 0))
+                self.fault_kinds = tuple(ask.get("kinds") or ("429", "503", "reset"))
+                self._random = random.Random(ask.get("seed"))
                 return Response(200, {"ok": True})
             if path.rstrip("/") == "/_sandbox/reset" and method.upper() == "POST":
                 self.reset()
@@ -196,6 +231,11 @@ class Sandbox:
     def reset(self) -> None:
         self.load({})
         self.requests.clear()
+        self.statuses.clear()
+        self.faults.clear()
+        self.fault_rate = 0.0
+        self.hold_at = 0
+        self.release.set()
         self.save()
 
     def save(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,6 +19,10 @@ def make_server(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> Thr
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else b""
             response = sandbox.handle(self.command, path, query, dict(self.headers.items()), body)
+            if response.reset:  # an injected fault: drop the connection without a word
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             payload = response.encode()
             self.send_response(response.status)
             for name, value in response.headers.items():

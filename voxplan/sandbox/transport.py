@@ -15,6 +15,8 @@ class SandboxTransport(httpx.BaseTransport):
         response = self.sandbox.handle(
             request.method, request.url.path, request.url.query.decode(), dict(request.headers), request.read()
         )
+        if response.reset:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
         headers = {"content-type": "application/json", **response.headers} if response.body is not None else \
             response.headers
         return httpx.Response(response.status, headers=headers, content=response.encode(), request=request)

@@ -176,3 +176,20 @@ def _read_holder(lock_file: Path) -> str:
         return f"pid {info.get('pid')} on {info.get('host')} since {info.get('started')}"
     except (OSError, ValueError):
         return "another process"
+
+
+def unlock(state_file: Path, *, force: bool = False) -> str:
+    """Remove the lock file, refusing while a live process holds the lock unless `force`."""
+    lock_file = state_file.with_name(state_file.name + ".lock")
+    if not lock_file.exists():
+        return f"{state_file} is not locked."
+    holder = _read_holder(lock_file)
+    try:
+        with locked(state_file, timeout=0):
+            pass
+    except LockHeld:
+        if not force:
+            raise LockHeld(f"state {state_file} is locked by {holder}, which is still running; "
+                           "pass --force to remove the lock anyway") from None
+    lock_file.unlink(missing_ok=True)
+    return f"Removed the lock on {state_file} (last holder: {holder})."
