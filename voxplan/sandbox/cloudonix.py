@@ -170,7 +170,8 @@ class CloudonixEmulator:
         body = req.json() or {}
         if "name" in body and kind in ("trunks", "applications"):
             raise fail(400, "name cannot be changed")
-        merged = {**{k: v for k, v in current.items() if k in TRUNK_FIELDS | APP_FIELDS | DNID_FIELDS}, **body}
+        fields = {"trunks": TRUNK_FIELDS, "applications": APP_FIELDS, "dnids": DNID_FIELDS}[kind]
+        merged = {**{k: v for k, v in current.items() if k in fields}, **body}
         obj = self._validate(kind, merged, current, domain)
         obj.update({k: current[k] for k in ("id", "domainId", "createdAt", "uuid") if k in current})
         obj["modifiedAt"] = _now()
