@@ -20,16 +20,34 @@ def test_corrupt_state_is_an_error_never_empty(tmp_path: Path) -> None:
         State.load(path, "s")
 
 
-def test_state_round_trip_and_backup(tmp_path: Path) -> None:
+def test_state_round_trip_journal_and_backup(tmp_path: Path) -> None:
     path = tmp_path / ".voxplan" / "s.state.json"
     state = State.load(path, "s")
     state.put("vapi.tool/t", Entry("vapi.tool", "t1", sent={"a": 1}))
-    again = State.load(path, "s")
+    journal = path.with_name("s.state.json.journal")
+    assert journal.exists() and "t1" in journal.read_text()  # one O(1) append per change
+    again = State.load(path, "s")  # what a killed run leaves: file + journal, replayed
     assert again.get("vapi.tool/t") == Entry("vapi.tool", "t1", sent={"a": 1})
-    assert again.key == state.key
+    assert again.key == state.key and again.serial == state.serial
     again.remove("vapi.tool/t")
-    assert json.loads((path.parent / "s.state.json.backup").read_text())["resources"]  # before this run's change
+    again.compact()
+    assert not journal.exists()
+    assert json.loads((path.parent / "s.state.json.backup").read_text())["resources"] == {}  # before the run
     assert State.load(path, "s").resources == {}
+
+
+def test_a_torn_last_journal_line_is_dropped_but_a_corrupt_middle_stops(tmp_path: Path) -> None:
+    path = tmp_path / "s.state.json"
+    state = State.load(path, "s")
+    state.put("vapi.tool/a", Entry("vapi.tool", "a1"))
+    state.put("vapi.tool/b", Entry("vapi.tool", "b1"))
+    journal = path.with_name("s.state.json.journal")
+    lines = journal.read_text().splitlines()
+    journal.write_text(lines[0] + "\n" + lines[1][:25])  # killed mid-write of the second change
+    assert set(State.load(path, "s").resources) == {"vapi.tool/a"}
+    journal.write_text(lines[0][:25] + "\n" + lines[1] + "\n")
+    with pytest.raises(StateError, match="line 1 is corrupt"):
+        State.load(path, "s")
 
 
 def test_lock_names_its_holder_and_is_freed_when_the_holder_dies(tmp_path: Path) -> None:

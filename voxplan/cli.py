@@ -355,6 +355,7 @@ def state_rm(stack: Path, addresses: tuple[str, ...]) -> None:
                     _fail(f"{addr} is not in state")
                 st.remove(addr)
                 click.echo(f"Removed {addr}")
+            st.compact()
 
 
 @state.command(name="unlock")

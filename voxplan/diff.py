@@ -122,8 +122,8 @@ def refresh_only(stack: str, live: Mapping[str, Live], state: State) -> Plan:
 
 
 def _dependents_first(deletes: list[Change]) -> list[Change]:
-    deps = {c.address: c.prior_depends_on for c in deletes}
-    return [next(c for c in deletes if c.address == a) for a in reversed(topo_order(deps))]
+    by_address = {c.address: c for c in deletes}
+    return [by_address[a] for a in reversed(topo_order({c.address: c.prior_depends_on for c in deletes}))]
 
 
 def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapters: Mapping[str, Adapter],

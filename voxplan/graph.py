@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping
 
 from voxplan.errors import PlanError
@@ -19,17 +20,17 @@ def topo_order(deps: Mapping[str, Iterable[str]]) -> list[str]:
     for n, ds in pending.items():
         for d in ds:
             dependents[d].append(n)
-    ready = [n for n in nodes if not pending[n]]
-    order: list[str] = []
     position = {n: i for i, n in enumerate(nodes)}
+    ready = [(position[n], n) for n in nodes if not pending[n]]
+    heapq.heapify(ready)
+    order: list[str] = []
     while ready:
-        ready.sort(key=position.__getitem__, reverse=True)
-        n = ready.pop()
+        _, n = heapq.heappop(ready)
         order.append(n)
         for m in dependents[n]:
             pending[m].discard(n)
             if not pending[m]:
-                ready.append(m)
+                heapq.heappush(ready, (position[m], m))
     if len(order) != len(nodes):
         raise PlanError(f"dependency cycle: {' -> '.join(find_cycle(pending))}")
     return order

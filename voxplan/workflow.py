@@ -146,8 +146,11 @@ def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], 
             return the_plan, ApplyResult()
         if not confirm(the_plan):
             return the_plan, None
-        return the_plan, apply_plan(the_plan, provs, state, parallelism=parallelism, fail_fast=fail_fast,
-                                    on_event=on_event)
+        try:
+            return the_plan, apply_plan(the_plan, provs, state, parallelism=parallelism, fail_fast=fail_fast,
+                                        on_event=on_event)
+        finally:
+            state.compact()
 
 
 def import_resource(loaded: Loaded, provs: Providers, address: str, remote_id: str, *,
@@ -171,6 +174,7 @@ def import_resource(loaded: Loaded, provs: Providers, address: str, remote_id: s
             raise PlanError(f"{resource.kind} {remote_id!r} was not found on the account")
         state.put(address, Entry(kind=resource.kind, id=remote_id, deps=list(resource.dependencies()),
                                  protect=bool(resource.lifecycle.get("protect"))))
+        state.compact()
     return f"Imported {address} (id {remote_id})."
 
 

@@ -108,7 +108,10 @@ class VapiEmulator:
     def __init__(self) -> None:
         self.store: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in self.collections}
         self.secrets: dict[str, str] = {}  # "<id>:<path>" -> sha256 of the write-only value
+        self._writes = 0  # bumped by every change, so derived indexes know when to rebuild
+        self._indexes: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}
         self.router = Router()
+        self.router.add("GET", "/v2/phone-number", self.list_v2)
         for coll in self.collections:
             self.router.add("GET", f"/{coll}", lambda req, c=coll: self.list(c, req))
             self.router.add("POST", f"/{coll}", lambda req, c=coll: self.create(c, req))
@@ -131,6 +134,7 @@ class VapiEmulator:
     def load(self, data: dict[str, Any]) -> None:
         self.store = {c: dict((data.get("store") or {}).get(c) or {}) for c in self.collections}
         self.secrets = dict(data.get("secrets") or {})
+        self._writes += 1
 
     # -- test helpers (not part of Vapi's API) ------------------------------------------------------
     def secret_matches(self, obj_id: str, path: str, value: str) -> bool:
@@ -161,6 +165,28 @@ class VapiEmulator:
         items.sort(key=lambda o: (o["createdAt"], o["id"]), reverse=True)
         return Response(200, [self._public(coll, o) for o in items[:limit]])
 
+    def list_v2(self, req: Request) -> Response:
+        """GET /v2/phone-number: pages with `{results, metadata}` (PhoneNumberPaginatedResponse)."""
+        try:
+            page, limit = int(req.query.get("page", "1")), int(req.query.get("limit", "100"))
+        except ValueError:
+            raise bad_request("page and limit must be numbers") from None
+        if limit > 1000 or limit < 0 or page < 1:
+            raise bad_request("limit must not be greater than 1000")
+        order = req.query.get("sortOrder", "DESC")
+        items = sorted(self.store["phone-number"].values(), key=lambda o: (o["createdAt"], o["id"]),
+                       reverse=order == "DESC")
+        search = req.query.get("search", "").lower()
+        if search:
+            items = [o for o in items if search in " ".join(str(o.get(k, "")) for k in ("name", "number", "sipUri"))
+                     .lower()]
+        total = len(items)
+        chunk = items[(page - 1) * limit: page * limit] if limit else []
+        pages = -(-total // limit) if limit else 0
+        return Response(200, {"results": [self._public("phone-number", o) for o in chunk],
+                              "metadata": {"itemsPerPage": limit, "totalItems": total, "currentPage": page,
+                                           "totalPages": pages, "hasNextPage": page < pages, "sortOrder": order}})
+
     def get(self, coll: str, obj_id: str) -> Response:
         return Response(200, self._public(coll, self._find(coll, obj_id)))
 
@@ -173,6 +199,7 @@ class VapiEmulator:
         obj.update(id=str(uuid.uuid4()), orgId=ORG_ID, createdAt=now, updatedAt=now)
         self._keep_secrets(obj)
         self.store[coll][obj["id"]] = obj
+        self._note_write(coll, obj)
         return Response(201, self._public(coll, obj))
 
     def update(self, coll: str, obj_id: str, req: Request) -> Response:
@@ -194,14 +221,27 @@ class VapiEmulator:
         obj["updatedAt"] = max(_now(), current["updatedAt"])
         self._keep_secrets(obj, replaced=set(body))
         self.store[coll][obj_id] = obj
+        self._writes += 1
         return Response(200, self._public(coll, obj))
 
     def delete(self, coll: str, obj_id: str) -> Response:
         obj = self._find(coll, obj_id)
         del self.store[coll][obj_id]
-        for key in [k for k in self.secrets if k.startswith(obj_id + ":")]:
-            del self.secrets[key]
+        self._writes += 1
+        for path in ("outboundAuthenticationPlan.authPassword", "authentication.password"):
+            self.secrets.pop(f"{obj_id}:{path}", None)
         return Response(200, self._public(coll, obj))
+
+    def _note_write(self, coll: str, obj: dict[str, Any]) -> None:
+        """A create adds to the indexes in place instead of invalidating them."""
+        if coll == "phone-number":
+            for key, (version, index) in list(self._indexes.items()):
+                if version != (len(self.store[coll]) - 1, self._writes):
+                    del self._indexes[key]  # stale already: the next check rebuilds it
+                    continue
+                if obj.get(key):
+                    index[str(obj[key]).lower().lstrip("+")] = obj["id"]
+                self._indexes[key] = ((len(self.store[coll]), self._writes), index)
 
     # -- storage helpers --------------------------------------------------------------------------
     def _find(self, coll: str, obj_id: str) -> dict[str, Any]:
@@ -327,11 +367,22 @@ class VapiEmulator:
 
     def _unique(self, body: dict[str, Any], current: dict[str, Any] | None, key: str) -> None:
         mine = str(body.get(key, "")).lower().lstrip("+")
-        for other in self.store["phone-number"].values():
-            if current and other["id"] == current["id"]:
-                continue
-            if str(other.get(key, "")).lower().lstrip("+") == mine and mine:
-                raise business_error(f"Phone number {body[key]} already exists in this organization.")
+        if not mine:
+            return
+        owner = self._number_index(key).get(mine)
+        if owner is not None and (current is None or owner != current["id"]):
+            raise business_error(f"Phone number {body[key]} already exists in this organization.")
+
+    def _number_index(self, key: str) -> dict[str, str]:
+        """number/sipUri -> id, kept in step with the store (the uniqueness check must not be O(n))."""
+        version = (len(self.store["phone-number"]), self._writes)
+        cached = self._indexes.get(key)
+        if cached is None or cached[0] != version:
+            index = {str(o.get(key, "")).lower().lstrip("+"): o["id"] for o in self.store["phone-number"].values()
+                     if o.get(key)}
+            cached = (version, index)
+            self._indexes[key] = cached
+        return cached[1]
 
     def _validate_assistant(self, body: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
         errors = _unknown(body, ASSISTANT_FIELDS | (set(SERVER_SET) | {"isServerUrlSecretSet", "latestVersion"}

@@ -19,6 +19,7 @@ from voxplan.errors import Diagnostic, Location
 from voxplan.secret import Secret
 from voxplan.stack.model import PathT, SourceMap
 
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
 SENSITIVE_KEYS = frozenset({"password", "api_key", "secret", "token"})
 _INTERP = re.compile(r"\$\{(env|file):([^}]*)\}")
 
@@ -59,7 +60,7 @@ class _Builder:
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
         value = self._scalars.construct_object(node, deep=True)
-        if isinstance(value, int | float) and not isinstance(value, bool) and node.style is None:
+        if isinstance(value, int | float) and not isinstance(value, bool) and not node.style:
             text = str(node.value)
             if text.startswith(("+", "0")) and len(text) > 1:
                 return text  # a phone number, not arithmetic
@@ -71,7 +72,7 @@ class _Builder:
 def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
     builder = _Builder(file)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"

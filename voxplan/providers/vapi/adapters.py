@@ -99,8 +99,31 @@ class Credential(VapiAdapter):
 
 
 class PhoneNumber(VapiAdapter):
+    """Listed through /v2/phone-number, whose pages say whether another follows: exactly ceil(N/1000)
+    requests, where the v1 list needs one more to learn that a full page was the last. Oldest first,
+    so a number created while paging lands on a later page instead of shifting earlier ones.
+    Unconfirmed against a live org (v2 paging semantics): `list_all(self.client, self.path)` is the
+    one-line fallback."""
+
     kind = "vapi.phone_number"
     path = "/phone-number"
+
+    def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        seen: dict[str, dict[str, Any]] = {}
+        page = 1
+        while True:
+            body = self.client.request("GET", "/v2/phone-number",
+                                       params={"limit": PAGE, "page": page, "sortOrder": "ASC"})
+            if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+                raise errors.ProviderError("GET /v2/phone-number: expected {results, metadata}", provider="vapi")
+            seen.update((o["id"], o) for o in body["results"])
+            meta = body.get("metadata") or {}
+            more = meta.get("hasNextPage")
+            if more is None:
+                more = page < int(meta.get("totalPages") or 0)
+            if not more or not body["results"]:
+                return [self.normalise(o) for o in seen.values()]
+            page += 1
     write_only = ("authentication.password",)
     forces_replacement = ("provider",)
     never_patch = ("provider",)
