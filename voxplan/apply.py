@@ -9,6 +9,7 @@ rest still run unless `fail_fast`.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -111,6 +112,10 @@ class _Runner:
                 steps[("apply", c.address)] = c
             if c.action is Action.DELETE or (c.action is Action.REPLACE and c.create_before_destroy):
                 steps[("destroy", c.address)] = c
+        users: dict[str, list[str]] = {}  # address -> changes that depend, or depended, on it
+        for c in changes.values():
+            for dep in {*c.prior_depends_on, *c.depends_on}:
+                users.setdefault(dep, []).append(c.address)
         waits: dict[Step, set[Step]] = {s: set() for s in steps}
         for (phase, addr), c in steps.items():
             if phase == "apply":
@@ -118,10 +123,9 @@ class _Runner:
             else:
                 if ("apply", addr) in steps:
                     waits[(phase, addr)].add(("apply", addr))
-                for other in changes.values():
-                    if other.address != addr and addr in (*other.prior_depends_on, *other.depends_on):
-                        waits[(phase, addr)] |= {s for s in (("apply", other.address), ("destroy", other.address))
-                                                 if s in steps}
+                for other in users.get(addr, []):
+                    if other != addr:
+                        waits[(phase, addr)] |= {s for s in (("apply", other), ("destroy", other)) if s in steps}
         return steps, waits
 
     def record_imports(self) -> None:
@@ -129,48 +133,65 @@ class _Runner:
         imports = {addr: c for (_, addr), c in self.steps.items() if c.action is Action.NOOP and c.live is not None}
         self.state.put_many({addr: self._entry(c, c.body, c.live) for addr, c in imports.items()
                              if c.live is not None})
+        gone = {("apply", addr) for addr in imports}
+        for step in gone:
+            del self.steps[step]
+            del self.waits[step]
+        for waits in self.waits.values():
+            waits -= gone
         for addr, c in imports.items():
-            del self.steps[("apply", addr)]
-            del self.waits[("apply", addr)]
-            for waits in self.waits.values():
-                waits.discard(("apply", addr))
             self._log(f"{addr}: imported (id {c.remote_id})")
 
     def run(self, parallelism: int, fail_fast: bool) -> None:
-        pending = dict(self.waits)
-        failed: set[Step] = set()
+        """Start each step once everything it waits on is done: counts and a ready queue, O(steps + edges)."""
+        remaining = {s: len(w) for s, w in self.waits.items()}
+        dependents: dict[Step, list[Step]] = {s: [] for s in self.waits}
+        for step, waits in self.waits.items():
+            for dep in waits:
+                dependents[dep].append(step)
+        order = {s: i for i, s in enumerate(self.waits)}
+        ready = [(order[s], s) for s in self.waits if remaining[s] == 0]  # a heap: plan order among the ready
+        heapq.heapify(ready)
         running: dict[Future[None], Step] = {}
-        finished: set[Step] = set()
+        settled: set[Step] = set()
         stop = False
+
+        def skip_after(step: Step) -> None:
+            todo = list(dependents[step])
+            while todo:
+                nxt = todo.pop()
+                if nxt in settled:
+                    continue
+                settled.add(nxt)
+                self.result.skipped.append(f"{nxt[1]}: skipped, because something it waits on failed")
+                todo += dependents[nxt]
+
         with ThreadPoolExecutor(max_workers=parallelism) as pool:
-            while pending or running:
-                for step in [s for s, w in pending.items() if w <= finished]:
-                    if stop:
-                        break
-                    if len(running) >= parallelism:
-                        break
-                    del pending[step]
-                    running[pool.submit(self._do, step)] = step
-                for step in [s for s, w in pending.items() if w & failed]:
-                    del pending[step]
-                    failed.add(step)
-                    self.result.skipped.append(f"{step[1]}: skipped, because something it waits on failed")
+            while ready or running:
+                while ready and not stop and len(running) < parallelism:
+                    _, step = heapq.heappop(ready)
+                    if step not in settled:
+                        running[pool.submit(self._do, step)] = step
                 if not running:
-                    if pending:  # only blocked or stopped steps remain
-                        for step in pending:
-                            self.result.skipped.append(f"{step[1]}: not attempted")
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in done:
                     step = running.pop(fut)
+                    settled.add(step)
                     exc = fut.exception()
-                    if exc is None:
-                        finished.add(step)
+                    if exc is not None:
+                        self.result.errors.append(str(exc) if isinstance(exc, VoxplanError) else
+                                                  f"{step[1]}: {type(exc).__name__}: {exc}")
+                        stop = stop or fail_fast
+                        skip_after(step)
                         continue
-                    failed.add(step)
-                    self.result.errors.append(str(exc) if isinstance(exc, VoxplanError) else
-                                              f"{step[1]}: {type(exc).__name__}: {exc}")
-                    stop = stop or fail_fast
+                    for nxt in dependents[step]:
+                        remaining[nxt] -= 1
+                        if remaining[nxt] == 0 and nxt not in settled:
+                            heapq.heappush(ready, (order[nxt], nxt))
+        for step in self.waits:
+            if step not in settled:
+                self.result.skipped.append(f"{step[1]}: not attempted")
 
     # -- one step ----------------------------------------------------------------------------------
     def _do(self, step: Step) -> None:

@@ -25,6 +25,7 @@ def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
         if _carrier(ctx, carriers, spec["carrier"], ("trunks", name, "carrier")):
             carriers[spec["carrier"]].expand_trunk(ctx, name, spec)
     routes = {number_key(k): v for k, v in stack.section("routes").items()}
+    ctx.numbers = {number_key(k): v for k, v in stack.section("numbers").items()}
     for key, spec in stack.section("numbers").items():
         canon = number_key(key)
         if _carrier(ctx, carriers, spec["carrier"], ("numbers", key, "carrier")):

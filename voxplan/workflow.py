@@ -59,8 +59,7 @@ def connect(loaded: Loaded, *, transport: httpx.BaseTransport | None = None,
         box = Sandbox(sandbox_data_file(loaded.stack.path))
         _seed_sandbox(box, loaded)
         transport = SandboxTransport(box)
-    provs = registry.connect(loaded.stack, _provider_names(loaded), transport=transport,
-                             env=dict(os.environ if env is None else env))
+    provs = registry.connect(loaded.stack, transport=transport, env=dict(os.environ if env is None else env))
     try:
         yield provs
     finally:
@@ -79,14 +78,6 @@ def _seed_sandbox(box: Sandbox, loaded: Loaded) -> None:
         domains += seed.get("domains") or []
     if numbers or domains:
         box.seed(numbers=numbers, domains=domains)
-
-
-def _provider_names(loaded: Loaded) -> list[str]:
-    names = {registry.provider_of(r.kind) for r in loaded.desired} | {"vapi"}
-    state_file = loaded.state_file
-    if state_file.exists():  # kinds only in state (removed from the stack) still need their provider
-        names |= {registry.provider_of(e.kind) for e in State.load(state_file, loaded.stack.name).resources.values()}
-    return sorted(names)
 
 
 @dataclass(frozen=True)

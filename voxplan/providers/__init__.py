@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,6 @@ from voxplan.providers.http import ApiClient, RateBudget
 from voxplan.secret import Secret
 from voxplan.stack.loader import placeholder
 from voxplan.stack.model import Stack
-from voxplan.stack.validate import number_key
 
 __all__ = ["Adapter", "Carrier", "ExpandContext", "Platform", "Providers", "adapter_class", "carriers", "connect",
            "platform", "resolve_route"]
@@ -61,7 +60,7 @@ def resolve_route(ctx: ExpandContext, route: dict[str, Any], number: str, trunk:
     if "forward" in route:
         return RouteTarget(str(route["forward"]).lstrip("+"), pstn=True)
     credential = ctx.platform.credential_address(trunk)
-    spec: dict[str, Any] = next((n for k, n in ctx.stack.section("numbers").items() if number_key(k) == number), {})
+    spec = ctx.numbers.get(number, {})
     bound = ctx.platform.bind_number(ctx, number, credential=credential, route=route, origin=("numbers", number),
                                      options=spec)
     return RouteTarget(ctx.platform.inbound_uri(credential, user), platform_number=bound)
@@ -73,48 +72,61 @@ def provider_of(kind: str) -> str:
 
 @dataclass
 class Providers:
-    """Connected adapters by kind, and the clients behind them (for request counts and closing)."""
+    """Adapters by kind, connected on first use (a provider the run never touches costs nothing)."""
 
+    factory: Callable[[str], tuple[ApiClient, dict[str, Adapter]]] | None = None
     adapters: dict[str, Adapter] = field(default_factory=dict)
     clients: dict[str, ApiClient] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def adapter(self, kind: str) -> Adapter:
-        try:
-            return self.adapters[kind]
-        except KeyError:
-            raise errors.PlanError(f"no provider manages resources of kind {kind!r}") from None
+        with self._lock:
+            if kind not in self.adapters and self.factory is not None:
+                name = provider_of(kind)
+                if name not in self.clients:
+                    client, made = self.factory(name)
+                    self.clients[name] = client
+                    self.adapters.update(made)
+            try:
+                return self.adapters[kind]
+            except KeyError:
+                raise errors.PlanError(f"no provider manages resources of kind {kind!r}") from None
 
     def close(self) -> None:
         for client in self.clients.values():
             client.close()
 
 
-def connect(stack: Stack, names: Iterable[str] = ("vapi",), *, transport: httpx.BaseTransport | None = None,
+def connect(stack: Stack, *, transport: httpx.BaseTransport | None = None,
             env: dict[str, str] | None = None) -> Providers:
-    """Clients for the named providers. `transport` (the sandbox) replaces the network for all of them."""
+    """Providers for the stack. `transport` (the sandbox) replaces the network for all of them."""
     env = dict(os.environ if env is None else env)
     out = Providers()
-    for name in names:
+
+    def make(name: str) -> tuple[ApiClient, dict[str, Adapter]]:
         settings = stack.provider_settings(name)
         base_url = _base_url(name, stack, settings, env, transport is not None)
         api_key = _api_key(name, settings, env, stack, out.warnings)
+        made: dict[str, Adapter]
         if name == "vapi":
             client = vapi.client(base_url, api_key, transport)
-            out.adapters.update(vapi.adapters(client))
+            made = dict(vapi.adapters(client))
         elif name == "wavix":
             client = wavix.client(base_url, api_key, transport)
-            out.adapters.update(wavix.adapters(client))
+            made = wavix.adapters(client)
         elif name == "didlogic":
             client = didlogic.client(base_url, api_key, transport)
-            out.adapters.update(didlogic.adapters(client))
+            made = didlogic.adapters(client)
         elif name == "cloudonix":
             client = cloudonix.client(base_url, api_key, transport)
-            out.adapters.update(cloudonix.adapters(client, cloudonix.stack_domains(stack)))
+            made = cloudonix.adapters(client, cloudonix.stack_domains(stack))
         else:
             raise errors.PlanError(f"unknown provider {name!r}")
         _tune(client, settings)
-        out.clients[name] = client
+        return client, made
+
+    out.factory = make
     return out
 
 

@@ -96,6 +96,7 @@ class ExpandContext:
     stack: Stack
     platform: Platform
     resolve_route: RouteResolver | None = None
+    numbers: dict[str, dict[str, Any]] = field(default_factory=dict)  # canonical number -> its stack entry
     resources: dict[str, Resource] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 

@@ -170,3 +170,14 @@ def _body_preview(body: Any) -> str:
 
     text = _json.dumps(body, default=str, sort_keys=True)
     return text if len(text) <= 400 else text[:399] + "…"
+
+
+def remaining_pages(total_pages: int, fetch: Callable[[int], list[Any]], workers: int = 8) -> list[Any]:
+    """Pages 2..total_pages, fetched concurrently once page 1 has told how many there are; items in
+    page order. Refresh then costs about two round trips, not one per page."""
+    if total_pages <= 1:
+        return []
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, total_pages - 1))) as pool:
+        return [item for page in pool.map(fetch, range(2, total_pages + 1)) for item in page]

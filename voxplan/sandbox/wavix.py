@@ -85,8 +85,9 @@ class WavixEmulator:
 
     # -- trunks -----------------------------------------------------------------------------------
     def list_trunks(self, req: Request) -> Response:
-        items = [dict(self._trunk_out(t), auth_method="Digest", status="active") for t in self.trunks.values()]
-        return Response(200, {"sip_trunks": self._page(items, req)[0], "pagination": self._page(items, req)[1]})
+        page, meta = self._page(list(self.trunks.values()), req)
+        items = [dict(self._trunk_out(t), auth_method="Digest", status="active") for t in page]
+        return Response(200, {"sip_trunks": items, "pagination": meta})
 
     def create_trunk(self, req: Request) -> Response:
         body = self._trunk_body(req)
@@ -151,8 +152,8 @@ class WavixEmulator:
         search = req.query.get("search")
         if search:
             items = [n for n in items if search.lstrip("+") in n["number"]]
-        page, meta = self._page([self._number_out(n) for n in items], req)
-        return Response(200, {"items": page, "doc_types": [], "pagination": meta})
+        page, meta = self._page(items, req)  # slice first: copy only the page
+        return Response(200, {"items": [self._number_out(n) for n in page], "doc_types": [], "pagination": meta})
 
     def patch_number(self, req: Request, id: str) -> Response:
         number = self._number(id)

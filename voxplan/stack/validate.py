@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -59,12 +59,35 @@ def _errors(diags: list[Diagnostic]) -> list[Diagnostic]:
     return [d for d in diags if d.severity == "error"]
 
 
+SECTIONS = {"trunks": "trunk", "tools": "tool", "assistants": "assistant", "numbers": "number", "routes": "route"}
+
+
+@cache
+def _validator(definition: str = "") -> jsonschema.Draft202012Validator:
+    root = stack_schema()
+    schema = {"$ref": f"#/$defs/{definition}", "$defs": root["$defs"]} if definition else root
+    return jsonschema.Draft202012Validator(schema)
+
+
 def _schema_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
-    validator = jsonschema.Draft202012Validator(stack_schema())
+    """The document's shape, then each entry of the map sections against its definition. Entries that are
+    alike (10,000 numbers on a few trunks) are validated once: their errors depend only on their content."""
+    view = _schema_view(data)
+    shell = {k: ({} if k in SECTIONS and isinstance(v, dict) else v) for k, v in view.items()}
+    found = [(tuple(e.absolute_path), e) for e in _validator().iter_errors(shell)]
+    for section, definition in SECTIONS.items():
+        entries = view.get(section)
+        if not isinstance(entries, dict):
+            continue
+        memo: dict[str, list[jsonschema.ValidationError]] = {}
+        for key, entry in entries.items():
+            signature = json.dumps(entry, sort_keys=True, default=str)
+            if signature not in memo:
+                memo[signature] = list(_validator(definition).iter_errors(entry))
+            found += [((section, key, *e.absolute_path), e) for e in memo[signature]]
     seen: set[tuple[PathT, str]] = set()
-    for err in sorted(validator.iter_errors(_schema_view(data)), key=lambda e: list(map(str, e.absolute_path))):
-        path = tuple(err.absolute_path)
-        message = _schema_message(err)
+    for path, err in sorted(found, key=lambda pe: list(map(str, pe[0]))):
+        message = _schema_message(err, path)
         if (path, message) in seen:
             continue
         seen.add((path, message))
@@ -92,8 +115,8 @@ def _extra_key(err: jsonschema.ValidationError) -> str:
     return ""
 
 
-def _schema_message(err: jsonschema.ValidationError) -> str:
-    where = ".".join(str(p) for p in err.absolute_path) or "stack"
+def _schema_message(err: jsonschema.ValidationError, path: PathT) -> str:
+    where = ".".join(str(p) for p in path) or "stack"
     if err.validator == "additionalProperties" and isinstance(err.instance, dict):
         allowed = sorted(err.schema.get("properties", {})) if isinstance(err.schema, dict) else []
         extra = [k for k in err.instance if k not in allowed]

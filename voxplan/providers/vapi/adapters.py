@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from voxplan import errors
 from voxplan.providers.base import Adapter
-from voxplan.providers.http import ApiClient
+from voxplan.providers.http import ApiClient, remaining_pages
 
 PAGE = 1000  # the largest `limit` Vapi accepts
 SERVER_DEFAULTS = {"timeoutSeconds": 20}
@@ -107,27 +107,24 @@ class PhoneNumber(VapiAdapter):
 
     kind = "vapi.phone_number"
     path = "/phone-number"
-
-    def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
-        seen: dict[str, dict[str, Any]] = {}
-        page = 1
-        while True:
-            body = self.client.request("GET", "/v2/phone-number",
-                                       params={"limit": PAGE, "page": page, "sortOrder": "ASC"})
-            if not isinstance(body, dict) or not isinstance(body.get("results"), list):
-                raise errors.ProviderError("GET /v2/phone-number: expected {results, metadata}", provider="vapi")
-            seen.update((o["id"], o) for o in body["results"])
-            meta = body.get("metadata") or {}
-            more = meta.get("hasNextPage")
-            if more is None:
-                more = page < int(meta.get("totalPages") or 0)
-            if not more or not body["results"]:
-                return [self.normalise(o) for o in seen.values()]
-            page += 1
     write_only = ("authentication.password",)
     forces_replacement = ("provider",)
     never_patch = ("provider",)
     create_before_destroy = False  # the number (or SIP URI) is unique in an org
+
+    def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        def page(number: int) -> tuple[list[dict[str, Any]], int]:
+            body = self.client.request("GET", "/v2/phone-number",
+                                       params={"limit": PAGE, "page": number, "sortOrder": "ASC"})
+            if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+                raise errors.ProviderError("GET /v2/phone-number: expected {results, metadata}", provider="vapi")
+            meta = body.get("metadata") or {}
+            total = int(meta.get("totalPages") or 0) or (number + 1 if meta.get("hasNextPage") else number)
+            return body["results"], total
+
+        first, total = page(1)
+        seen = {o["id"]: o for o in first + remaining_pages(total, lambda n: page(n)[0])}  # de-duplicated by id
+        return [self.normalise(o) for o in seen.values()]
 
     @staticmethod
     def normalise(raw: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from voxplan import errors
 from voxplan.errors import Diagnostic
 from voxplan.model import Ref, Resource
 from voxplan.providers.base import Adapter, ExpandContext, transfer_reach
-from voxplan.providers.http import ApiClient
+from voxplan.providers.http import ApiClient, remaining_pages
 from voxplan.stack.model import Stack
 
 API_URL = "https://api.wavix.com"
@@ -45,16 +45,16 @@ def digits(number: str) -> str:
 
 
 def list_pages(api: ApiClient, path: str, key: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    page = 1
-    while True:
-        body = api.request("GET", path, params={"page": page, "per_page": PER_PAGE})
-        items += body.get(key) or []
+    """Every item behind a page/per_page list: page 1, then the rest concurrently (total_pages is known)."""
+
+    def page(number: int) -> tuple[list[dict[str, Any]], int]:
+        body = api.request("GET", path, params={"page": number, "per_page": PER_PAGE})
         meta = body.get("pagination") or {}
-        total_pages = int(meta.get("total_pages") or math.ceil(int(meta.get("total") or 0) / PER_PAGE) or 1)
-        if page >= total_pages or not body.get(key):
-            return items
-        page += 1
+        total = int(meta.get("total_pages") or math.ceil(int(meta.get("total") or 0) / PER_PAGE) or 1)
+        return list(body.get(key) or []), total
+
+    first, total = page(1)
+    return first + remaining_pages(total, lambda n: page(n)[0])
 
 
 class Trunk(Adapter):

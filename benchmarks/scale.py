@@ -1,0 +1,222 @@
+"""Scale benchmark (a script, not a test): refresh and apply against `voxplan sandbox serve --latency-ms 20`.
+
+For N numbers (N = 100, 1,000, 10,000) on Wavix trunks (one per 100 numbers), each routed to one of
+N/100 assistants, it prints:
+
+- refresh requests vs the floor Σ ceil(N_kind / largest page), and refresh wall vs floor × RTT;
+- apply wall for the N-number create vs its bound max(DAG depth × RTT, changes × RTT / parallelism);
+- CPU seconds and peak RSS of a whole `voxplan plan` process with no latency;
+- a per-resource baseline (one GET per resource at parallelism 10, Terraform's way): requests and wall.
+
+Run: python benchmarks/scale.py [--sizes 100,1000,10000] [--rtt-ms 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from voxplan import workflow  # noqa: E402
+
+PAGES = {"wavix.number": 100, "wavix.trunk": 100, "vapi.phone_number": 1000, "vapi.credential": 1000,
+         "vapi.assistant": 1000}
+PARALLELISM = 10
+
+
+def start_server(latency_ms: float) -> tuple[subprocess.Popen[bytes], str]:
+    proc = subprocess.Popen([sys.executable, "-m", "voxplan", "sandbox", "serve", "--port", "0",
+                             "--latency-ms", str(latency_ms)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    assert proc.stderr is not None
+    match = re.search(r"(http://[\d.]+:\d+)", proc.stderr.readline().decode())
+    assert match, "sandbox did not start"
+    return proc, match.group(1)
+
+
+def stack_text(n: int) -> str:
+    groups = max(1, n // 100)
+    lines = ["version: 1", f"stack: scale-{n}", "providers:", '  vapi: {api_key: "${env:VAPI_API_KEY}"}',
+             '  wavix: {api_key: "${env:WAVIX_API_KEY}"}', "trunks:"]
+    lines += [f'  wx{g}: {{carrier: wavix, password: "${{env:WAVIX_TRUNK_PASSWORD}}", caller_id: "{number(g * 100)}"}}'
+              for g in range(groups)]
+    lines.append("assistants:")
+    lines += [f"  a{g}: {{name: Agent {g}, first_message: Hello from {g}}}" for g in range(groups)]
+    lines.append("numbers:")
+    lines += [f'  "{number(i)}": {{carrier: wavix, trunk: wx{min(i // 100, groups - 1)}}}' for i in range(n)]
+    lines.append("routes:")
+    lines += [f'  "{number(i)}": {{assistant: a{min(i // 100, groups - 1)}}}' for i in range(n)]
+    return "\n".join(lines) + "\n"
+
+
+def number(i: int) -> str:
+    return f"+1555{i:07d}"
+
+
+def stats(url: str) -> dict[str, Any]:
+    return dict(httpx.get(f"{url}/_sandbox/stats").json())
+
+
+def refresh_only_wall(stack: Path, env: dict[str, str]) -> tuple[float, int, int]:
+    """Refresh in this process (no interpreter start-up in the figure): wall, requests, objects seen."""
+    os.environ.update(env)
+    loaded = workflow.load(stack)
+    with workflow.connect(loaded) as provs:
+        state = workflow.load_state(loaded)
+        kinds = {r.kind for r in loaded.desired}
+        started = time.perf_counter()
+        live = workflow.refresh(provs, kinds)
+        wall = time.perf_counter() - started
+        requests = sum(c.requests for c in provs.clients.values())
+    del state
+    return wall, requests, sum(len(v.by_id) for v in live.values())
+
+
+def floor(counts: dict[str, int]) -> int:
+    return sum(max(1, math.ceil(n / PAGES[k])) for k, n in counts.items())
+
+
+def baseline(url: str, state_file: Path, rtt: float) -> tuple[int, float]:
+    """Terraform's refresh: one GET per resource, 10 at a time."""
+    entries = json.loads(state_file.read_text())["resources"].values()
+    paths = {"vapi.phone_number": "/vapi/phone-number/{}", "vapi.credential": "/vapi/credential/{}",
+             "vapi.assistant": "/vapi/assistant/{}", "wavix.trunk": "/wavix/v1/trunks/{}",
+             "wavix.number": "/wavix/v1/numbers/{}"}
+    urls = [url + paths[e["kind"]].format(e["id"]) for e in entries]
+    with httpx.Client(headers={"Authorization": "Bearer k"}, timeout=60,
+                      limits=httpx.Limits(max_connections=PARALLELISM)) as client:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(PARALLELISM) as pool:
+            list(pool.map(lambda u: client.get(u).raise_for_status(), urls))
+        return len(urls), time.perf_counter() - started
+
+
+def plan_cpu_rss(stack: Path, env: dict[str, str]) -> tuple[float, float]:
+    proc = subprocess.Popen([sys.executable, "-m", "voxplan", "plan", str(stack)], env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "plan failed"
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def run(n: int, rtt_ms: float, workdir: Path) -> dict[str, Any]:
+    rtt = rtt_ms / 1000
+    proc, url = start_server(rtt_ms)
+    try:
+        httpx.post(f"{url}/_sandbox/seed", json={"numbers": {"wavix": [number(i) for i in range(n)]}},
+                   timeout=120).raise_for_status()
+        stack = workdir / f"scale-{n}.yaml"
+        stack.write_text(stack_text(n))
+        env = {"VOXPLAN_VAPI_BASE_URL": f"{url}/vapi", "VOXPLAN_WAVIX_BASE_URL": f"{url}/wavix",
+               "VAPI_API_KEY": "k", "WAVIX_API_KEY": "k", "WAVIX_TRUNK_PASSWORD": "bench-password"}
+        groups = max(1, n // 100)
+
+        started = time.perf_counter()
+        applied = subprocess.run([sys.executable, "-m", "voxplan", "apply", "--auto-approve", "--parallelism",
+                                  str(PARALLELISM), str(stack)], env={**os.environ, **env}, capture_output=True,
+                                 text=True)
+        apply_wall = time.perf_counter() - started
+        assert applied.returncode == 0, applied.stderr[-2000:]
+        changes = 2 * n + 2 * groups + groups  # numbers (carrier route + Vapi number), trunks, credentials, assistants
+        depth = 4  # trunk -> credential -> Vapi number -> carrier route (assistants in parallel)
+        apply_bound = max(depth * rtt, changes * rtt / PARALLELISM)
+
+        counts = {"wavix.number": n, "wavix.trunk": groups, "vapi.phone_number": n, "vapi.credential": groups,
+                  "vapi.assistant": groups}
+        wall, requests, seen = refresh_only_wall(stack, env)
+        assert seen >= sum(counts.values()), (seen, counts)
+        base_requests, base_wall = baseline(url, workdir / ".voxplan" / f"scale-{n}.state.json", rtt)
+
+        httpx.post(f"{url}/_sandbox/faults", json={"rate": 0})  # keep the server, drop its latency:
+        proc.terminate()
+        proc.wait()
+        return {"n": n, "floor": floor(counts), "requests": requests, "wall": wall,
+                "apply_wall": apply_wall, "apply_bound": apply_bound, "changes": changes,
+                "base_requests": base_requests, "base_wall": base_wall, "rtt": rtt}
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def cpu_run(n: int, workdir: Path) -> tuple[float, float]:
+    """The same N-number account, served with no latency: CPU and peak RSS of one `voxplan plan`."""
+    proc, url = start_server(0)
+    try:
+        httpx.post(f"{url}/_sandbox/seed", json={"numbers": {"wavix": [number(i) for i in range(n)]}},
+                   timeout=120).raise_for_status()
+        stack = workdir / f"cpu-{n}.yaml"
+        stack.write_text(stack_text(n).replace(f"stack: scale-{n}", f"stack: cpu-{n}"))
+        env = {"VOXPLAN_VAPI_BASE_URL": f"{url}/vapi", "VOXPLAN_WAVIX_BASE_URL": f"{url}/wavix",
+               "VAPI_API_KEY": "k", "WAVIX_API_KEY": "k", "WAVIX_TRUNK_PASSWORD": "bench-password"}
+        subprocess.run([sys.executable, "-m", "voxplan", "apply", "--auto-approve", str(stack)],
+                       env={**os.environ, **env}, capture_output=True, check=True)
+        return plan_cpu_rss(stack, env)
+    finally:
+        proc.terminate()
+        proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--rtt-ms", type=float, default=20.0)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            row = run(n, args.rtt_ms, Path(tmp))
+            row["cpu"], row["rss"] = cpu_run(n, Path(tmp))
+            rows.append(row)
+            print(f"  measured N={n}", file=sys.stderr, flush=True)
+    print(f"voxplan scale benchmark, {date.today()}, {platform.machine()} {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, RTT {args.rtt_ms:g} ms, parallelism {PARALLELISM}\n")
+    head = ("| N | refresh req / floor | refresh wall / (floor×RTT) | apply wall / bound | plan CPU s | plan RSS MB "
+            "| baseline req / ours | baseline wall / ours |")
+    print(head)
+    print("|" + "---|" * 8)
+    for r in rows:
+        print(f"| {r['n']:,} | {r['requests']} / {r['floor']} = {r['requests'] / r['floor']:.2f} "
+              f"| {r['wall']:.2f} s / {r['floor'] * r['rtt']:.2f} s = {r['wall'] / (r['floor'] * r['rtt']):.2f} "
+              f"| {r['apply_wall']:.1f} s / {r['apply_bound']:.1f} s = {r['apply_wall'] / r['apply_bound']:.2f} "
+              f"| {r['cpu']:.2f} | {r['rss']:.0f} "
+              f"| {r['base_requests']:,} / {r['requests']} = {r['base_requests'] / r['requests']:.0f}× "
+              f"| {r['base_wall']:.2f} s / {r['wall']:.2f} s = {r['base_wall'] / r['wall']:.1f}× |")
+    print()
+    checks = []
+    for r in rows:
+        checks += [
+            (f"N={r['n']}: refresh requests ≤ 1.05 × floor", r["requests"] <= 1.05 * r["floor"]),
+            (f"N={r['n']}: refresh wall ≤ 1.3 × floor × RTT", r["wall"] <= 1.3 * r["floor"] * r["rtt"]),
+            (f"N={r['n']}: apply wall ≤ 1.3 × bound", r["apply_wall"] <= 1.3 * r["apply_bound"]),
+        ]
+        if r["n"] >= 10_000:
+            checks += [(f"N={r['n']}: plan CPU < 2 s", r["cpu"] < 2.0), (f"N={r['n']}: plan RSS < 300 MB", r["rss"] < 300)]
+        if r["n"] == 1000:
+            checks.append((f"N={r['n']}: ≥ 10× fewer requests than per-resource", r["base_requests"] >= 10 * r["requests"]))
+    for name, ok in checks:
+        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+
+
+if __name__ == "__main__":
+    main()
