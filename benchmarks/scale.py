@@ -5,7 +5,7 @@ N/100 assistants, it prints:
 
 - refresh requests vs the floor Σ ceil(N_kind / largest page), and refresh wall vs floor × RTT;
 - apply wall for the N-number create vs its bound max(DAG depth × RTT, changes × RTT / parallelism);
-- CPU seconds and peak RSS of a whole `voxplan plan` process with no latency;
+- CPU seconds and peak RSS of a whole `voxplan plan` process, the same account served with no latency;
 - a per-resource baseline (one GET per resource at parallelism 10, Terraform's way): requests and wall.
 
 Run: python benchmarks/scale.py [--sizes 100,1000,10000] [--rtt-ms 20]
@@ -106,6 +106,18 @@ def baseline(url: str, state_file: Path, rtt: float) -> tuple[int, float]:
         return len(urls), time.perf_counter() - started
 
 
+def apply_in_process(stack: Path, env: dict[str, str]) -> float:
+    """Wall time of the apply phase alone (after its refresh and plan), in this process."""
+    os.environ.update(env)
+    loaded = workflow.load(stack)
+    marks: list[float] = []
+    with workflow.connect(loaded) as provs:
+        _, result = workflow.apply(loaded, provs, confirm=lambda plan: True, parallelism=PARALLELISM,
+                                   on_plan=lambda plan: marks.append(time.perf_counter()))
+    assert result is not None and result.ok, result.errors[:3] if result else "cancelled"
+    return time.perf_counter() - marks[0]
+
+
 def plan_cpu_rss(stack: Path, env: dict[str, str]) -> tuple[float, float]:
     proc = subprocess.Popen([sys.executable, "-m", "voxplan", "plan", str(stack)], env={**os.environ, **env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -126,12 +138,7 @@ def run(n: int, rtt_ms: float, workdir: Path) -> dict[str, Any]:
                "VAPI_API_KEY": "k", "WAVIX_API_KEY": "k", "WAVIX_TRUNK_PASSWORD": "bench-password"}
         groups = max(1, n // 100)
 
-        started = time.perf_counter()
-        applied = subprocess.run([sys.executable, "-m", "voxplan", "apply", "--auto-approve", "--parallelism",
-                                  str(PARALLELISM), str(stack)], env={**os.environ, **env}, capture_output=True,
-                                 text=True)
-        apply_wall = time.perf_counter() - started
-        assert applied.returncode == 0, applied.stderr[-2000:]
+        apply_wall = apply_in_process(stack, env)
         changes = 2 * n + 2 * groups + groups  # numbers (carrier route + Vapi number), trunks, credentials, assistants
         depth = 4  # trunk -> credential -> Vapi number -> carrier route (assistants in parallel)
         apply_bound = max(depth * rtt, changes * rtt / PARALLELISM)
@@ -142,36 +149,15 @@ def run(n: int, rtt_ms: float, workdir: Path) -> dict[str, Any]:
         assert seen >= sum(counts.values()), (seen, counts)
         base_requests, base_wall = baseline(url, workdir / ".voxplan" / f"scale-{n}.state.json", rtt)
 
-        httpx.post(f"{url}/_sandbox/faults", json={"rate": 0})  # keep the server, drop its latency:
-        proc.terminate()
-        proc.wait()
-        return {"n": n, "floor": floor(counts), "requests": requests, "wall": wall,
+        httpx.post(f"{url}/_sandbox/latency", json={"ms": 0}).raise_for_status()  # same account, no latency
+        cpu, rss = plan_cpu_rss(stack, env)
+        return {"cpu": cpu, "rss": rss, "n": n, "floor": floor(counts), "requests": requests, "wall": wall,
                 "apply_wall": apply_wall, "apply_bound": apply_bound, "changes": changes,
                 "base_requests": base_requests, "base_wall": base_wall, "rtt": rtt}
     finally:
         if proc.poll() is None:
             proc.terminate()
             proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
-
-
-def cpu_run(n: int, workdir: Path) -> tuple[float, float]:
-    """The same N-number account, served with no latency: CPU and peak RSS of one `voxplan plan`."""
-    proc, url = start_server(0)
-    try:
-        httpx.post(f"{url}/_sandbox/seed", json={"numbers": {"wavix": [number(i) for i in range(n)]}},
-                   timeout=120).raise_for_status()
-        stack = workdir / f"cpu-{n}.yaml"
-        stack.write_text(stack_text(n).replace(f"stack: scale-{n}", f"stack: cpu-{n}"))
-        env = {"VOXPLAN_VAPI_BASE_URL": f"{url}/vapi", "VOXPLAN_WAVIX_BASE_URL": f"{url}/wavix",
-               "VAPI_API_KEY": "k", "WAVIX_API_KEY": "k", "WAVIX_TRUNK_PASSWORD": "bench-password"}
-        subprocess.run([sys.executable, "-m", "voxplan", "apply", "--auto-approve", str(stack)],
-                       env={**os.environ, **env}, capture_output=True, check=True)
-        return plan_cpu_rss(stack, env)
-    finally:
-        proc.terminate()
-        proc.wait()
         if proc.stderr:
             proc.stderr.close()
 
@@ -185,9 +171,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
-            row = run(n, args.rtt_ms, Path(tmp))
-            row["cpu"], row["rss"] = cpu_run(n, Path(tmp))
-            rows.append(row)
+            rows.append(run(n, args.rtt_ms, Path(tmp)))
             print(f"  measured N={n}", file=sys.stderr, flush=True)
     print(f"voxplan scale benchmark, {date.today()}, {platform.machine()} {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, RTT {args.rtt_ms:g} ms, parallelism {PARALLELISM}\n")

@@ -199,6 +199,9 @@ class Sandbox:
                 self.hold_at = 0
                 self.release.set()
                 return Response(200, {"ok": True})
+            if path.rstrip("/") == "/_sandbox/latency" and method.upper() == "POST":
+                self.latency_ms = float(json.loads(body or b"{}").get("ms", 0))
+                return Response(200, {"latency_ms": self.latency_ms})
             if path.rstrip("/") == "/_sandbox/faults" and method.upper() == "POST":
                 ask = json.loads(body or b"{}")
                 self.fault_rate = float(ask.get("rate", 0))

@@ -13,6 +13,7 @@ from voxplan.sandbox.core import Sandbox
 def make_server(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stall
 
         def _serve(self) -> None:
             path, _, query = self.path.partition("?")

@@ -65,6 +65,7 @@ class State:
         self.serial = serial
         self._lock = threading.Lock()
         self._backed_up = False
+        self._fd: int | None = None  # the journal, open for appends until compact()
 
     @classmethod
     def load(cls, path: Path, stack: str) -> State:
@@ -94,18 +95,22 @@ class State:
         self.put_many({address: entry})
 
     def put_many(self, entries: dict[str, Entry]) -> None:
-        """Record entries durably (one journal append and fsync for all of them)."""
+        """Record entries durably: one journal append under the lock, then an fsync outside it, so parallel
+        workers share disk flushes instead of queueing behind each other's."""
         if not entries:
             return
         with self._lock:
-            self._append([{"put": a, "entry": e.to_json()} for a, e in entries.items()])
+            fd = self._append([{"put": a, "entry": e.to_json()} for a, e in entries.items()])
             self.resources.update(entries)
+        os.fsync(fd)
 
     def remove(self, address: str) -> None:
         with self._lock:
-            if address in self.resources:
-                self._append([{"rm": address}])
-                del self.resources[address]
+            if address not in self.resources:
+                return
+            fd = self._append([{"rm": address}])
+            del self.resources[address]
+        os.fsync(fd)
 
     def save(self) -> None:
         """Write the whole state now (folding in any journal)."""
@@ -115,17 +120,21 @@ class State:
         """Fold the journal into the state file with one atomic replace, then drop the journal."""
         with self._lock:
             self._save(self.resources)
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
             journal_path(self.path).unlink(missing_ok=True)
 
-    def _append(self, records: list[dict[str, Any]]) -> None:
+    def _append(self, records: list[dict[str, Any]]) -> int:
+        """Write records to the journal (caller holds the lock, then fsyncs the returned descriptor)."""
         if not self.path.exists():
             self._save(self.resources)  # the key must be on disk before anything refers to it
+        if self._fd is None:
+            self._fd = os.open(journal_path(self.path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self.serial += 1
         text = "".join(json.dumps({**r, "serial": self.serial}, cls=SafeEncoder) + "\n" for r in records)
-        with open(journal_path(self.path), "a") as journal:
-            journal.write(text)
-            journal.flush()
-            os.fsync(journal.fileno())
+        os.write(self._fd, text.encode())
+        return self._fd
 
     def snapshot(self) -> dict[str, Entry]:
         with self._lock:
