@@ -195,9 +195,11 @@ def main() -> None:
             (f"N={r['n']}: apply wall ≤ 1.3 × bound", r["apply_wall"] <= 1.3 * r["apply_bound"]),
         ]
         if r["n"] >= 10_000:
-            checks += [(f"N={r['n']}: plan CPU < 2 s", r["cpu"] < 2.0), (f"N={r['n']}: plan RSS < 300 MB", r["rss"] < 300)]
+            checks += [(f"N={r['n']}: plan CPU < 2 s", r["cpu"] < 2.0),
+                       (f"N={r['n']}: plan RSS < 300 MB", r["rss"] < 300)]
         if r["n"] == 1000:
-            checks.append((f"N={r['n']}: ≥ 10× fewer requests than per-resource", r["base_requests"] >= 10 * r["requests"]))
+            checks.append((f"N={r['n']}: ≥ 10× fewer requests than per-resource",
+                           r["base_requests"] >= 10 * r["requests"]))
     for name, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
 

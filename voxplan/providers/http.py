@@ -100,7 +100,8 @@ class ApiClient:
         self.slots = threading.BoundedSemaphore(concurrency)
         self.http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers or {}, transport=transport,
                                  timeout=timeout, verify=_tls_context(),
-                                 limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency))
+                                 limits=httpx.Limits(max_connections=concurrency,
+                                                     max_keepalive_connections=concurrency))
         self.requests = 0
 
     def close(self) -> None:
