@@ -17,7 +17,7 @@ def run(*cmd: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("cmd", [
-    ("ruff", "check", "voxplan", "tests"),
+    ("ruff", "check", "voxplan", "tests", "benchmarks"),
     (sys.executable, "-m", "mypy", "voxplan"),
     ("lint-imports",),
 ])
