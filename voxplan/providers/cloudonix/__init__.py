@@ -52,6 +52,11 @@ class _DomainScoped(Adapter):
 
     collection = ""
     immutable: tuple[str, ...] = ()
+    key_field = "name"  # unique within a domain
+
+    @classmethod
+    def natural_key(cls, body: dict[str, Any]) -> str | None:  # type: ignore[override]
+        return f"{body.get('domain')}/{body.get(cls.key_field)}"
 
     def __init__(self, api: ApiClient, domains: Iterable[str]):
         super().__init__(api)
@@ -155,10 +160,6 @@ class Trunk(_DomainScoped):
             obj["profile"] = {**obj["profile"], "authentication": {k: v for k, v in auth.items() if k != "password"}}
         return obj
 
-    @staticmethod
-    def natural_key(body: dict[str, Any]) -> str | None:
-        return f"{body.get('domain')}/{body.get('name')}"
-
 
 class Application(_DomainScoped):
     kind = APP
@@ -172,15 +173,12 @@ class Application(_DomainScoped):
         obj["app_id"] = raw.get("id")
         return obj
 
-    @staticmethod
-    def natural_key(body: dict[str, Any]) -> str | None:
-        return f"{body.get('domain')}/{body.get('name')}"
-
 
 class Dnid(_DomainScoped):
     kind = DNID
     collection = "dnids"
     forces_replacement = ("domain",)
+    key_field = "source"
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST answers 204 with no body: find what was made by its source."""
@@ -192,10 +190,6 @@ class Dnid(_DomainScoped):
                 return self.normalise({**item, "domain": domain})
         raise errors.ServerError(f"POST {BASE}/{domain}/dnids: created, but no DNID with source "
                                  f"{body.get('source')!r} is listed", provider="cloudonix")
-
-    @staticmethod
-    def natural_key(body: dict[str, Any]) -> str | None:
-        return f"{body.get('domain')}/{body.get('source')}"
 
 
 def adapters(api: ApiClient, domains: Iterable[str]) -> dict[str, Adapter]:
