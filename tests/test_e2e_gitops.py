@@ -91,6 +91,7 @@ def test_protect_blocks_a_destroy_and_names_the_address(cli: Cli, sandbox: Sandb
     cli.edit(stack, '"+14067704205": {carrier: byo, trunk: office-pbx, name: Montana line}',
              '"+14067704205": {carrier: byo, trunk: office-pbx, name: Montana line, lifecycle: {protect: true}}')
     cli("apply", "--auto-approve", str(stack))
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
     cli.edit(stack, '  "+14067704205": {carrier: byo, trunk: office-pbx, name: Montana line, lifecycle: '
              '{protect: true}}\n', "")
     cli.edit(stack, '  "+14067704205": {assistant: front-desk}\n', "")
@@ -179,3 +180,4 @@ def test_json_plan_of_every_example_validates_against_its_schema(name: str, cli:
         jsonschema.validate(data, PLAN_SCHEMA)
         assert "canary" not in json.dumps(data)
         cli("apply", "--auto-approve", str(stack))
+    cli("plan", str(stack), "--detailed-exitcode", code=0)

@@ -176,6 +176,7 @@ def test_debug_log_redacts_every_secret(cli: Cli, sandbox: SandboxServer, tmp_pa
     log = tmp_path / "debug.log"
     stack = cli.stack("wavix-vapi.yaml")
     cli("--debug-log", str(log), "apply", "--auto-approve", str(stack))
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
     text = log.read_text()
     assert "POST /v1/trunks" in text and "POST /credential" in text
     assert '"password": "(sensitive)"' in text and '"authPassword": "(sensitive)"' in text
@@ -195,6 +196,7 @@ def test_wait_for_the_lock_then_proceed(cli: Cli, sandbox: SandboxServer) -> Non
     started = time.monotonic()
     cli("apply", "--auto-approve", "--lock-timeout", "30", str(stack))  # waits, then runs
     assert time.monotonic() - started >= 0.5
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
     holder.wait()
     holder.stdout.close()
     with locked(state_file, timeout=1):
