@@ -37,7 +37,7 @@ EXPECTED = {
     "20-version-missing.yaml": ("1:1", "'version' is a required property"),
     "21-missing-file.yaml": ("4:14", "cannot read file ./no-such-key-file"),
     "22-unknown-carrier.yaml": ("4:14", "'telco-of-doom' is not one of"),
-    "23-byo-number-without-trunk.yaml": ("3:3", "a byo number needs trunk:"),
+    "23-byo-number-without-trunk.yaml": ("3:19", "a byo number needs trunk:"),
     "24-route-two-targets.yaml": ("7:27", "needs exactly one of assistant | squad | server_url"),
     "25-transfer-not-a-sip-uri.yaml": ("5:14", "does not match '^sips?:'"),
     "26-empty.yaml": ("1:1", "the stack file is empty"),

@@ -28,8 +28,20 @@ def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
     ctx.numbers = {number_key(k): v for k, v in stack.section("numbers").items()}
     for key, spec in stack.section("numbers").items():
         canon = number_key(key)
-        if _carrier(ctx, carriers, spec["carrier"], ("numbers", key, "carrier")):
-            carriers[spec["carrier"]].expand_number(ctx, canon, spec, routes.get(canon))
+        if not _carrier(ctx, carriers, spec["carrier"], ("numbers", key, "carrier")):
+            continue
+        carrier = carriers[spec["carrier"]]
+        if carrier.sip_uri_numbers != canon.startswith(("sip:", "sips:")):
+            ctx.error(("numbers", key), f"numbers.{key}: a {carrier.name} number is keyed by "
+                      + ("its SIP URI" if carrier.sip_uri_numbers else "an E.164 number"),
+                      hint='e.g. "sip:support@sip.vapi.ai"' if carrier.sip_uri_numbers else "e.g. \"+14155550100\"")
+            continue
+        if carrier.needs_trunk(routes.get(canon)) and not spec.get("trunk"):
+            ctx.error(("numbers", key), f"numbers.{key}: a {carrier.name} number "
+                      + ("needs trunk:" if carrier.name == "byo" or not routes.get(canon) else
+                         "routed to an assistant needs trunk:"), hint="name the trunks: entry that carries it")
+            continue
+        carrier.expand_number(ctx, canon, spec, routes.get(canon))
     errors = [d for d in ctx.diagnostics if d.severity == "error"]
     if errors:
         raise StackErrors(ctx.diagnostics)

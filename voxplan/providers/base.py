@@ -158,6 +158,11 @@ class Platform(Protocol):
 
 class Carrier(Protocol):
     name: str
+    sip_uri_numbers: bool  # numbers of this carrier are SIP URIs (keyed "sip:…"), not E.164
+
+    def needs_trunk(self, route: dict[str, Any] | None) -> bool:
+        """Whether a number of this carrier, routed so, must name its trunk."""
+        ...
 
     def expand_trunk(self, ctx: ExpandContext, name: str, spec: dict[str, Any]) -> None: ...
 

@@ -157,13 +157,10 @@ def number_key(key: str) -> str:
 
 def _numbers(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
     seen: dict[str, str] = {}
-    for key, spec in (data.get("numbers") or {}).items():
+    for key in data.get("numbers") or {}:
         loc = source.key_at(("numbers", key))
-        carrier = spec.get("carrier")
-        if carrier == "vapi":
-            if not key.lower().startswith("sip:"):
-                yield Diagnostic(loc, f"numbers.{key}: a carrier: vapi number is keyed by its SIP URI",
-                                 hint="e.g. \"sip:support@sip.vapi.ai\"")
+        if key.lower().startswith(("sip:", "sips:")):
+            pass  # a SIP URI, not a phone number: its carrier says whether it takes one
         elif not e164.is_e164(key):
             yield Diagnostic(loc, f"numbers.{key}: {key!r} is not an E.164 number", hint=e164.hint(key))
             continue
@@ -201,7 +198,6 @@ def _references(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]
             path: PathT = ("tools", tname, "handoff", i) + (("assistant",) if isinstance(target, dict) else ())
             yield from check("assistants", name, path)
     trunks = data.get("trunks") or {}
-    routes = {number_key(k): v for k, v in (data.get("routes") or {}).items()}
     for num, spec in (data.get("numbers") or {}).items():
         if "trunk" in spec:
             yield from check("trunks", spec["trunk"], ("numbers", num, "trunk"))
@@ -211,18 +207,9 @@ def _references(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]
                                  f"numbers.{num}: a {spec.get('carrier')} number routed through trunk "
                                  f"{spec['trunk']!r} of carrier {carrier}", hint="a number's carrier must match "
                                  "its trunk's")
-        elif spec.get("carrier") not in (None, "vapi") and _needs_trunk(spec, routes.get(number_key(num)) or {}):
-            yield Diagnostic(source.key_at(("numbers", num)), f"numbers.{num}: a {spec.get('carrier')} number "
-                             "routed to an assistant needs trunk:" if spec.get("carrier") != "byo" else
-                             f"numbers.{num}: a byo number needs trunk:", hint="name the trunks: entry that carries it")
     for num, route in (data.get("routes") or {}).items():
         if "assistant" in route:
             yield from check("assistants", route["assistant"], ("routes", num, "assistant"))
-
-
-def _needs_trunk(number: dict[str, Any], route: dict[str, Any]) -> bool:
-    """A number reaches Vapi through its trunk's credential; other routes need only the carrier."""
-    return number.get("carrier") in ("byo", "cloudonix") or bool({"assistant", "squad", "server_url"} & set(route))
 
 
 def _transfer_reach(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:

@@ -13,6 +13,10 @@ from voxplan.stack.model import Stack
 
 class ByoCarrier:
     name = "byo"
+    sip_uri_numbers = False
+
+    def needs_trunk(self, route: dict[str, Any] | None) -> bool:
+        return True  # the trunk's credential is the only way a byo number reaches Vapi
 
     def expand_trunk(self, ctx: ExpandContext, name: str, spec: dict[str, Any]) -> None:
         auth = spec.get("auth") or {}

@@ -204,6 +204,10 @@ def stack_domains(stack: Stack) -> list[str]:
 
 class CloudonixCarrier:
     name = "cloudonix"
+    sip_uri_numbers = False
+
+    def needs_trunk(self, route: dict[str, Any] | None) -> bool:
+        return True  # the trunk names the Cloudonix domain
 
     def expand_trunk(self, ctx: ExpandContext, name: str, spec: dict[str, Any]) -> None:
         domain_name = spec["domain"]

@@ -166,6 +166,10 @@ def adapters(api: ApiClient) -> dict[str, Adapter]:
 
 class DidlogicCarrier:
     name = "didlogic"
+    sip_uri_numbers = False
+
+    def needs_trunk(self, route: dict[str, Any] | None) -> bool:
+        return bool(route) and bool({"assistant", "squad", "server_url"} & set(route or {}))  # Vapi via the trunk
 
     def expand_trunk(self, ctx: ExpandContext, name: str, spec: dict[str, Any]) -> None:
         body: dict[str, Any] = {"label": spec.get("name") or name, "password": spec["password"]}

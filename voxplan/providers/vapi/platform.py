@@ -237,6 +237,10 @@ class VapiSipCarrier:
     """`carrier: vapi`: a Vapi-hosted SIP URI (`provider: vapi`), no trunk."""
 
     name = "vapi"
+    sip_uri_numbers = True
+
+    def needs_trunk(self, route: dict[str, Any] | None) -> bool:
+        return False
 
     def __init__(self, platform: VapiPlatform):
         self.platform = platform

@@ -143,6 +143,10 @@ def adapters(api: ApiClient) -> dict[str, Adapter]:
 
 class WavixCarrier:
     name = "wavix"
+    sip_uri_numbers = False
+
+    def needs_trunk(self, route: dict[str, Any] | None) -> bool:
+        return bool(route) and bool({"assistant", "squad", "server_url"} & set(route or {}))  # Vapi via the trunk
 
     def expand_trunk(self, ctx: ExpandContext, name: str, spec: dict[str, Any]) -> None:
         numbers = [k for k, n in ctx.stack.section("numbers").items() if n.get("trunk") == name]
