@@ -51,11 +51,6 @@ def address(kind: str, name: str) -> str:
     return f"{kind}/{name}"
 
 
-def split_address(addr: str) -> tuple[str, str]:
-    kind, _, name = addr.partition("/")
-    return kind, name
-
-
 @dataclass(frozen=True)
 class Resource:
     """One object a provider will hold. `body` is in the vendor's own shape, holding only what the

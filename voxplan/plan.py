@@ -74,9 +74,6 @@ class Plan:
     warnings: tuple[str, ...] = ()
     refresh_only: bool = False  # changes are drift to accept into state; nothing remote changes
 
-    def by_action(self, action: Action) -> list[Change]:
-        return [c for c in self.changes if c.action is action]
-
     @property
     def to_add(self) -> int:
         return sum(1 for c in self.changes if c.action in (Action.CREATE, Action.REPLACE))

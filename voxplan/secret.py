@@ -83,16 +83,6 @@ def mask_all(value: Any) -> Any:
     return value
 
 
-def contains_secret(value: Any) -> bool:
-    if isinstance(value, Secret):
-        return True
-    if isinstance(value, dict):
-        return any(contains_secret(v) for v in value.values())
-    if isinstance(value, list):
-        return any(contains_secret(v) for v in value)
-    return False
-
-
 class SafeEncoder(json.JSONEncoder):
     """A JSON encoder that refuses to write a Secret raw."""
 

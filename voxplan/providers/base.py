@@ -123,9 +123,6 @@ class ExpandContext:
     def error(self, path: PathT, message: str, hint: str = "") -> None:
         self.diagnostics.append(Diagnostic(self.loc(path), message, hint))
 
-    def warn(self, path: PathT, message: str, hint: str = "") -> None:
-        self.diagnostics.append(Diagnostic(self.loc(path), message, hint, severity="warning"))
-
 
 class Platform(Protocol):
     """The voice-AI platform carriers hand calls to (Vapi). Carriers call it; they never import it."""

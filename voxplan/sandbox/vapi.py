@@ -136,13 +136,6 @@ class VapiEmulator:
         self.secrets = dict(data.get("secrets") or {})
         self._writes += 1
 
-    # -- test helpers (not part of Vapi's API) ------------------------------------------------------
-    def secret_matches(self, obj_id: str, path: str, value: str) -> bool:
-        return self.secrets.get(f"{obj_id}:{path}") == _hash(value)
-
-    def objects(self, collection: str) -> list[dict[str, Any]]:
-        return [self._public(collection, o) for o in self.store[collection].values()]
-
     # -- handlers ---------------------------------------------------------------------------------
     def list(self, coll: str, req: Request) -> Response:
         try:
