@@ -87,6 +87,26 @@ class RouteTarget:
     pstn: bool = False
     platform_number: str | None = None
 
+    @property
+    def destination(self) -> Any:
+        """What a carrier stores: digits for a PSTN forward, else the URI without `sip:` (or its Ref)."""
+        if self.pstn:
+            return str(self.uri).lstrip("+")
+        return self.uri.removeprefix("sip:") if isinstance(self.uri, str) else self.uri
+
+    @property
+    def waits_for(self) -> tuple[str, ...]:
+        """The carrier route must not point at the platform before its number there exists."""
+        return (self.platform_number,) if self.platform_number else ()
+
+
+PLATFORM_ROUTES = frozenset({"assistant", "squad", "server_url"})
+
+
+def routes_to_platform(route: dict[str, Any] | None) -> bool:
+    """Whether a route hands calls to the platform (Vapi), which takes the trunk's credential."""
+    return bool(route) and bool(PLATFORM_ROUTES & set(route or {}))
+
 
 RouteResolver = Callable[["ExpandContext", dict[str, Any], str, str, str], RouteTarget]
 

@@ -23,7 +23,7 @@ import httpx
 from voxplan import errors
 from voxplan.errors import Diagnostic
 from voxplan.model import Ref, Resource
-from voxplan.providers.base import Adapter, ExpandContext
+from voxplan.providers.base import Adapter, ExpandContext, routes_to_platform
 from voxplan.providers.http import ApiClient, RateBudget
 from voxplan.stack.model import Stack
 
@@ -242,7 +242,7 @@ class CloudonixCarrier:
         trunk = ctx.stack.section("trunks").get(spec["trunk"]) or {}
         if route is None:
             return
-        if "assistant" not in route and "squad" not in route and "server_url" not in route:
+        if not routes_to_platform(route):
             ctx.error(("routes", key), f"routes.{key}: a Cloudonix number routes to Vapi only (assistant:, "
                       "squad: or server_url:)", hint="Cloudonix hands calls over in CXML served at cxml_url")
             return
@@ -255,7 +255,7 @@ class CloudonixCarrier:
                                      "applicationId": Ref(f"{APP}/{spec['trunk']}", "app_id"),
                                      "prefix": False, "expression": False, "asteriskCompatible": False},
                          origin=("numbers", key),
-                         depends_on=(target.platform_number,) if target.platform_number else ()))
+                         depends_on=target.waits_for))
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
         return ()

@@ -21,7 +21,7 @@ import httpx
 from voxplan import errors
 from voxplan.errors import Diagnostic
 from voxplan.model import Ref, Resource
-from voxplan.providers.base import Adapter, ExpandContext, transfer_reach
+from voxplan.providers.base import Adapter, ExpandContext, routes_to_platform, transfer_reach
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
 
@@ -169,7 +169,7 @@ class DidlogicCarrier:
     sip_uri_numbers = False
 
     def needs_trunk(self, route: dict[str, Any] | None) -> bool:
-        return bool(route) and bool({"assistant", "squad", "server_url"} & set(route or {}))  # Vapi via the trunk
+        return routes_to_platform(route)  # Vapi is reached through the trunk's credential
 
     def expand_trunk(self, ctx: ExpandContext, name: str, spec: dict[str, Any]) -> None:
         body: dict[str, Any] = {"label": spec.get("name") or name, "password": spec["password"]}
@@ -187,16 +187,15 @@ class DidlogicCarrier:
         depends: tuple[str, ...] = ()
         if route is not None:
             target = ctx.route(route, key, spec.get("trunk", ""), USER_PART(key))
-            uri = target.uri.removeprefix("sip:") if isinstance(target.uri, str) and not target.pstn else target.uri
-            body["destinations"] = [{"destination": uri, "transport": PSTN if target.pstn else SIP_URI}]
-            depends = (target.platform_number,) if target.platform_number else ()
+            body["destinations"] = [{"destination": target.destination, "transport": PSTN if target.pstn else SIP_URI}]
+            depends = target.waits_for
         ctx.add(Resource(NUMBER, key, body, origin=("numbers", key), depends_on=depends))
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
         yield from transfer_reach(stack, "didlogic", lambda host: host.lower().endswith(".didlogic.net"))
         for name, spec in stack.section("trunks").items():
-            if spec.get("carrier") == "didlogic" and not any(not g.get("outbound", True) or g.get("inbound", True)
-                                                               for g in spec.get("gateways") or []):
+            inbound = [g for g in spec.get("gateways") or [] if g.get("inbound", True)]
+            if spec.get("carrier") == "didlogic" and not inbound:
                 yield Diagnostic(stack.source.at(("trunks", name)),
                                  f"trunks.{name}: no inbound gateway: didlogic's proxy is a hostname, so Vapi can "
                                  "only send calls out through it", hint="add didlogic's signalling IPs under "

@@ -23,7 +23,7 @@ import httpx
 from voxplan import errors
 from voxplan.errors import Diagnostic
 from voxplan.model import Ref, Resource
-from voxplan.providers.base import Adapter, ExpandContext, transfer_reach
+from voxplan.providers.base import Adapter, ExpandContext, routes_to_platform, transfer_reach
 from voxplan.providers.http import ApiClient, remaining_pages
 from voxplan.stack.model import Stack
 
@@ -146,7 +146,7 @@ class WavixCarrier:
     sip_uri_numbers = False
 
     def needs_trunk(self, route: dict[str, Any] | None) -> bool:
-        return bool(route) and bool({"assistant", "squad", "server_url"} & set(route or {}))  # Vapi via the trunk
+        return routes_to_platform(route)  # Vapi is reached through the trunk's credential
 
     def expand_trunk(self, ctx: ExpandContext, name: str, spec: dict[str, Any]) -> None:
         numbers = [k for k, n in ctx.stack.section("numbers").items() if n.get("trunk") == name]
@@ -175,11 +175,9 @@ class WavixCarrier:
         depends: tuple[str, ...] = ()
         if route is not None:
             target = ctx.route(route, key, spec.get("trunk", ""), DID_PLACEHOLDER)
-            uri = target.uri if target.pstn else (target.uri.removeprefix("sip:") if isinstance(target.uri, str)
-                                                   else target.uri)
-            body["destinations"] = [{"destination": digits(uri) if target.pstn else uri,
+            body["destinations"] = [{"destination": target.destination,
                                      "transport": PSTN if target.pstn else SIP_URI, "priority": 1}]
-            depends = (target.platform_number,) if target.platform_number else ()
+            depends = target.waits_for
         ctx.add(Resource(NUMBER, key, body, origin=("numbers", key), depends_on=depends))
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
