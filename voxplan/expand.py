@@ -34,7 +34,7 @@ def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
         if carrier.sip_uri_numbers != canon.startswith(("sip:", "sips:")):
             ctx.error(("numbers", key), f"numbers.{key}: a {carrier.name} number is keyed by "
                       + ("its SIP URI" if carrier.sip_uri_numbers else "an E.164 number"),
-                      hint='e.g. "sip:support@sip.vapi.ai"' if carrier.sip_uri_numbers else "e.g. \"+14155550100\"")
+                      hint='write "sip:USER@HOST"' if carrier.sip_uri_numbers else "e.g. \"+14155550100\"")
             continue
         if carrier.needs_trunk(routes.get(canon)) and not spec.get("trunk"):
             ctx.error(("numbers", key), f"numbers.{key}: a {carrier.name} number "

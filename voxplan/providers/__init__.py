@@ -38,7 +38,7 @@ ADAPTER_CLASSES: dict[str, type[Adapter]] = {
 
 
 def platform(stack: Stack) -> vapi.VapiPlatform:
-    return vapi.VapiPlatform(stack.region)
+    return vapi.VapiPlatform.of(stack)
 
 
 def carriers(plat: vapi.VapiPlatform) -> dict[str, Carrier]:
@@ -148,7 +148,7 @@ def _base_url(name: str, stack: Stack, settings: dict[str, Any], env: dict[str, 
     if settings.get("base_url"):
         return str(settings["base_url"])
     if name == "vapi":
-        return vapi.API_URLS[stack.region]
+        return vapi.API_URLS[vapi.region(stack)]
     if name in API_URLS:
         return API_URLS[name]
     raise errors.PlanError(f"no base URL for provider {name}")

@@ -46,10 +46,6 @@ class Stack:
     def name(self) -> str:
         return str(self.data.get("stack") or self.path.stem)
 
-    @property
-    def region(self) -> str:
-        return str((self.data.get("vapi") or {}).get("region", "us"))
-
     def section(self, name: str) -> dict[str, Any]:
         return dict(self.data.get(name) or {})
 

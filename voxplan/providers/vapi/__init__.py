@@ -6,9 +6,9 @@ import httpx
 
 from voxplan.providers.http import ApiClient
 from voxplan.providers.vapi.adapters import KINDS, VapiAdapter
-from voxplan.providers.vapi.platform import API_URLS, VapiPlatform, VapiSipCarrier
+from voxplan.providers.vapi.platform import API_URLS, VapiPlatform, VapiSipCarrier, region
 
-__all__ = ["API_URLS", "KINDS", "VapiPlatform", "VapiSipCarrier", "adapters", "client"]
+__all__ = ["API_URLS", "KINDS", "VapiPlatform", "VapiSipCarrier", "adapters", "client", "region"]
 
 
 def client(base_url: str, api_key: str, transport: httpx.BaseTransport | None = None) -> ApiClient:

@@ -52,6 +52,11 @@ class VapiPlatform:
     def __init__(self, region: str = "us"):
         self.region = region
 
+    @classmethod
+    def of(cls, stack: Stack) -> VapiPlatform:
+        """The platform as the stack's `vapi:` section sets it (region us | eu)."""
+        return cls(region(stack))
+
     # -- platform sections --------------------------------------------------------------------
     def expand(self, ctx: ExpandContext) -> None:
         for name, spec in ctx.stack.section("tools").items():
@@ -195,12 +200,12 @@ class VapiPlatform:
                 yield from name_check(("numbers", key, "name"), spec["name"], "phone number")
             if spec.get("carrier") == "vapi":
                 match = _SIP_USER.match(key)
-                host = SIP_HOSTS[stack.region]
+                host = SIP_HOSTS[self.region]
                 if not match:
                     yield Diagnostic(src.key_at(("numbers", key)), f"{key!r} is not a SIP URI sip:USER@{host}")
                 elif match.group(2).lower() != host:
                     yield Diagnostic(src.key_at(("numbers", key)),
-                                     f"{key!r} is not on the {stack.region.upper()} region's SIP host {host}",
+                                     f"{key!r} is not on the {self.region.upper()} region's SIP host {host}",
                                      hint=f"write sip:{match.group(1)}@{host}")
                 if "trunk" in spec:
                     yield Diagnostic(src.at(("numbers", key, "trunk")), "a carrier: vapi number has no trunk")
@@ -223,6 +228,10 @@ class VapiPlatform:
 
 _KEY_IN_URI = re.compile(r"@[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.sip(\.eu)?\.vapi\.ai"
                          r"|[?;&](api[_-]?key|apikey|token|key)=", re.IGNORECASE)
+
+
+def region(stack: Stack) -> str:
+    return str(stack.section("vapi").get("region", "us"))
 
 
 def _is_ipv4(text: str) -> bool:
