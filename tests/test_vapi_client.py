@@ -95,3 +95,17 @@ def test_vendor_error_names_status_and_message_but_no_secret() -> None:
     assert text == ("vapi.phone_number/+1555: HTTP 400: POST /phone-number: number must be a valid phone number "
                     "in the E.164 format")
     assert "hunter2-pw" not in text and "sk-test-key" not in text
+
+
+@respx.mock
+def test_a_vendor_echoing_a_secret_back_does_not_put_it_in_the_error() -> None:
+    from voxplan.secret import Secret
+
+    password = Secret("echoed-canary-password-77")
+    respx.post(f"{BASE}/credential").mock(return_value=httpx.Response(
+        400, json={"message": [f"authPassword {password.reveal()} is too weak"], "statusCode": 400}))
+    with pytest.raises(errors.InvalidRequest) as exc:
+        Credential(client()).create({"provider": "byo-sip-trunk", "gateways": [{"ip": "203.0.113.1"}],
+                                     "outboundAuthenticationPlan": {"authPassword": password.reveal()}})
+    assert "echoed-canary-password-77" not in str(exc.value)
+    assert "authPassword (sensitive) is too weak" in str(exc.value)

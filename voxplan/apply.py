@@ -23,7 +23,7 @@ from voxplan.errors import ProviderError, VoxplanError
 from voxplan.model import Ref, get_path
 from voxplan.plan import Action, Change, Plan
 from voxplan.providers import Adapter, Providers
-from voxplan.secret import reveal_all
+from voxplan.secret import redact, reveal_all
 from voxplan.state import Entry, State
 
 Step = tuple[str, str]  # ("apply" | "destroy", address)
@@ -180,8 +180,8 @@ class _Runner:
                     settled.add(step)
                     exc = fut.exception()
                     if exc is not None:
-                        self.result.errors.append(str(exc) if isinstance(exc, VoxplanError) else
-                                                  f"{step[1]}: {type(exc).__name__}: {exc}")
+                        self.result.errors.append(redact(str(exc) if isinstance(exc, VoxplanError) else
+                                                         f"{step[1]}: {type(exc).__name__}: {exc}"))
                         stop = stop or fail_fast
                         skip_after(step)
                         continue

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from voxplan import errors
+from voxplan.secret import redact
 
 log = logging.getLogger("voxplan.http")
 
@@ -152,7 +153,8 @@ class ApiClient:
                 return response.json()
             except ValueError:
                 return response.text
-        message = f"{method} {path}: {self._message(response) or response.reason_phrase}"
+        # a vendor that echoes a submitted value back must not carry a secret into an error line
+        message = redact(f"{method} {path}: {self._message(response) or response.reason_phrase}")
         cls: type[errors.ProviderError] = {
             400: errors.InvalidRequest, 401: errors.AuthFailed, 403: errors.AuthFailed, 404: errors.NotFound,
             409: errors.Conflict, 422: errors.InvalidRequest, 429: errors.RateLimited,
