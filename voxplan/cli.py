@@ -6,6 +6,7 @@ Exit codes, as Terraform: 0 success / no changes; 1 error; 2 changes present (pl
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -80,6 +81,10 @@ def main(debug: bool, debug_log: Path | None) -> None:
     Quick start, no account needed:
       voxplan apply --sandbox --auto-approve stacks/vapi-sip.yaml
     """
+    # A run builds ~10 objects per resource and frees few: the collector's default (a pass every 700
+    # allocations, full passes as the heap grows) took a third of a 10,000-number plan's CPU. mypy's
+    # setting: cycles are still collected, just rarely.
+    gc.set_threshold(200_000, 30, 30)
     if debug or debug_log:
         handler: logging.Handler = logging.FileHandler(debug_log) if debug_log else logging.StreamHandler(sys.stderr)
         handler.addFilter(RedactingFilter())

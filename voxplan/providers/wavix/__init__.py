@@ -149,8 +149,8 @@ class WavixCarrier:
         return routes_to_platform(route)  # Vapi is reached through the trunk's credential
 
     def expand_trunk(self, ctx: ExpandContext, name: str, spec: dict[str, Any]) -> None:
-        numbers = [k for k, n in ctx.stack.section("numbers").items() if n.get("trunk") == name]
-        caller_id = spec.get("caller_id") or (numbers[0] if numbers else None)
+        caller_id = spec.get("caller_id") or next(
+            (k for k, n in ctx.stack.section("numbers").items() if n.get("trunk") == name), None)
         if caller_id is None:
             ctx.error(("trunks", name), f"trunks.{name}: a Wavix trunk needs caller_id: (Wavix requires an active "
                       "number of the account), or a number on it")
