@@ -84,6 +84,41 @@ def test_secret_compared_by_fingerprint_and_sent_with_its_whole_block() -> None:
     assert plan.changes[0].action is Action.NOOP
 
 
+@pytest.mark.parametrize(("was", "now"), [(1, True), (True, 1), (0, False), (1, 1.5)])
+def test_unchanged_shortcut_never_hides_a_type_change(was: Any, now: Any) -> None:
+    """The no-op shortcut compares whole bodies with ==, where True == 1: the stack moving from 1 to
+    true (or back) must still be an update, as the key-by-key comparison says."""
+    live = {"id": "a1", "name": "A", "maxDurationSeconds": was}
+    entry = Entry("vapi.assistant", "a1", sent={"name": "A", "maxDurationSeconds": was},
+                  seen={"name": "A", "maxDurationSeconds": was})
+    body = {"name": "A", "maxDurationSeconds": now}
+    plan, _ = plan_of([Resource("vapi.assistant", "a", body)], {"vapi.assistant": [live]}, {"vapi.assistant/a": entry})
+    [change] = plan.changes
+    assert change.action is Action.UPDATE and change.send_keys == ("maxDurationSeconds",)
+    # and the live side: the server now answering 1 where it said true is drift too
+    entry = Entry("vapi.assistant", "a1", sent={"name": "A", "maxDurationSeconds": now},
+                  seen={"name": "A", "maxDurationSeconds": now})
+    plan, _ = plan_of([Resource("vapi.assistant", "a", body)], {"vapi.assistant": [live]}, {"vapi.assistant/a": entry})
+    assert plan.changes[0].action is Action.UPDATE
+
+
+def test_unchanged_shortcut_still_checks_secrets_and_accepts_reordered_keys() -> None:
+    body = {**CRED_BODY, "outboundAuthenticationPlan": {"authUsername": "u", "authPassword": Secret("new")}}
+    live = {**CRED_LIVE, "outboundAuthenticationPlan": {"authUsername": "u"}}
+    sent = {**CRED_BODY, "outboundAuthenticationPlan": {"authUsername": "u"}}
+    seen = {k: live.get(k) for k in body}
+    stale = Entry("vapi.credential", "c1", sent=sent, seen=seen,
+                  fingerprints={"outboundAuthenticationPlan.authPassword": Secret("old").fingerprint(KEY)})
+    plan, _ = plan_of([Resource("vapi.credential", "pbx", body)], {"vapi.credential": [live]},
+                      {"vapi.credential/pbx": stale})
+    assert plan.changes[0].send_keys == ("outboundAuthenticationPlan",)  # only the password moved
+    fresh = Entry("vapi.credential", "c1", sent=dict(reversed(sent.items())), seen=dict(reversed(seen.items())),
+                  fingerprints={"outboundAuthenticationPlan.authPassword": Secret("new").fingerprint(KEY)})
+    plan, _ = plan_of([Resource("vapi.credential", "pbx", body)], {"vapi.credential": [live]},
+                      {"vapi.credential/pbx": fresh})
+    assert plan.changes[0].action is Action.NOOP  # key order is not a change (the long way decides it)
+
+
 def test_provider_change_forces_replacement() -> None:
     body = {"provider": "vapi", "sipUri": "sip:a@sip.vapi.ai"}
     live = {"id": "n1", "provider": "byo-phone-number", "number": "+15550001111", "sipUri": "sip:a@sip.vapi.ai"}

@@ -19,11 +19,11 @@ from typing import Any
 
 from voxplan.errors import PlanError
 from voxplan.graph import topo_order
-from voxplan.model import UNKNOWN, Ref, Resource, get_path
+from voxplan.model import UNKNOWN, Ref, Resource, get_path, substitute
 from voxplan.plan import Action, Change, FieldChange, Plan, display
 from voxplan.providers.base import Adapter
 from voxplan.secret import MASK, Secret
-from voxplan.state import State
+from voxplan.state import Entry, State
 
 
 @dataclass
@@ -150,7 +150,7 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
     if obj is None and not adapter.creatable:
         raise PlanError(f"{res.address}: not found on the account, and voxplan adopts these, never buys or "
                         f"creates them (looked for {adapter.natural_key(res.body)!r})")
-    body = _resolve(res.body, planned)
+    body = substitute(res.body, res.ref_paths, lambda ref: _resolve(ref, planned))
     common = dict(address=res.address, kind=res.kind, body=body, depends_on=res.dependencies(),
                   protect=bool(res.lifecycle.get("protect")),
                   full_replace=adapter.full_replace,
@@ -161,6 +161,9 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
         return Change(action=Action.CREATE, fields=tuple(created), reason=reason, **common)  # type: ignore[arg-type]
     baseline = None if importing or entry is None else entry
     ignore = [str(p) for p in res.lifecycle.get("ignore_changes") or []]
+    if baseline is not None and not ignore and not force_replace and _unmoved(adapter, body, obj, baseline,
+                                                                              state.key):
+        return Change(action=Action.NOOP, remote_id=adapter.remote_id(obj), live=obj, **common)  # type: ignore[arg-type]
     send: list[str] = []
     fields: list[FieldChange] = []
     replace = False
@@ -191,6 +194,27 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
                   importing=importing, reason=reason, live=obj, **common)  # type: ignore[arg-type]
 
 
+def _unmoved(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], entry: Entry, fp_key: bytes) -> bool:
+    """The common case, decided without comparing key by key: nothing moved since the last apply. What
+    would be sent now is exactly what was sent then, the server shows exactly what it answered then, and
+    every write-only secret has its recorded fingerprint. "Exactly": equal, and equal in `repr` too, so
+    types count (True is not 1, 1 is not 1.0) and so does key order; a Secret or Ref never equals what
+    state holds (JSON). So this never calls equal what the full comparison would call changed; whatever
+    it cannot decide (a reordered key, null for absent) goes the long way, through `_compare_key`."""
+    write_only = adapter.write_only
+    sent = {k: strip_write_only(k, v, write_only) for k, v in body.items()} if write_only else body
+    if sent != entry.sent:
+        return False
+    seen = {k: obj.get(k) for k in body}
+    if seen != entry.seen or repr(sent) != repr(entry.sent) or repr(seen) != repr(entry.seen):
+        return False
+    for key, value in body.items() if write_only else ():
+        for path, secret in secrets_under(key, value, write_only).items():
+            if entry.fingerprints.get(path) != secret_fingerprint(secret, fp_key):
+                return False
+    return True
+
+
 def overlay(value: Any, live: Any, paths: Sequence[str]) -> Any:
     """`value` with each dotted path in `paths` set to its value in `live` (or removed if live lacks it)."""
     if not isinstance(value, dict):
@@ -210,19 +234,13 @@ def overlay(value: Any, live: Any, paths: Sequence[str]) -> Any:
     return value
 
 
-def _resolve(value: Any, planned: Mapping[str, Change]) -> Any:
-    """Refs whose target already exists (and is not being replaced) become values; others stay Refs."""
-    if isinstance(value, Ref):
-        target = planned.get(value.address)
-        if target is None or target.action in (Action.CREATE, Action.REPLACE) or target.live is None:
-            return value
-        found = get_path(target.live, value.attr)
-        return value if found is None else value.render(found)
-    if isinstance(value, dict):
-        return {k: _resolve(v, planned) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolve(v, planned) for v in value]
-    return value
+def _resolve(ref: Ref, planned: Mapping[str, Change]) -> Any:
+    """A Ref whose target already exists (and is not being replaced) becomes its value; others stay Refs."""
+    target = planned.get(ref.address)
+    if target is None or target.action in (Action.CREATE, Action.REPLACE) or target.live is None:
+        return ref
+    found = get_path(target.live, ref.attr)
+    return ref if found is None else ref.render(found)
 
 
 def has_unknown(value: Any) -> bool:

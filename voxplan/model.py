@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 PathT = tuple[str | int, ...]
@@ -63,28 +64,58 @@ class Resource:
     depends_on: tuple[str, ...] = ()  # ordering edges beyond the Refs in `body`
     lifecycle: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def address(self) -> str:
         return address(self.kind, self.name)
 
-    def refs(self) -> Iterator[Ref]:
-        yield from iter_refs(self.body)
+    def refs(self) -> list[Ref]:
+        return [ref for _, ref in self.ref_paths]
+
+    @cached_property
+    def ref_paths(self) -> tuple[tuple[PathT, Ref], ...]:
+        """Where in `body` each Ref sits, found once: resolving then copies only the containers on
+        those paths instead of rebuilding the whole body."""
+        found: list[tuple[PathT, Ref]] = []
+        _collect_refs(self.body, (), found)
+        return tuple(found)
 
     def dependencies(self) -> tuple[str, ...]:
-        seen = dict.fromkeys([r.address for r in self.refs()] + list(self.depends_on))
+        return self._dependencies
+
+    @cached_property
+    def _dependencies(self) -> tuple[str, ...]:
+        seen = dict.fromkeys([r.address for _, r in self.ref_paths] + list(self.depends_on))
         seen.pop(self.address, None)
         return tuple(seen)
 
 
-def iter_refs(value: Any) -> Iterator[Ref]:
+def _collect_refs(value: Any, path: PathT, found: list[tuple[PathT, Ref]]) -> None:
     if isinstance(value, Ref):
-        yield value
+        found.append((path, value))
     elif isinstance(value, dict):
-        for v in value.values():
-            yield from iter_refs(v)
+        for k, v in value.items():
+            if isinstance(v, dict | list | Ref):
+                _collect_refs(v, (*path, k), found)
     elif isinstance(value, list):
-        for v in value:
-            yield from iter_refs(v)
+        for i, v in enumerate(value):
+            if isinstance(v, dict | list | Ref):
+                _collect_refs(v, (*path, i), found)
+
+
+def substitute(body: dict[str, Any], ref_paths: Iterable[tuple[PathT, Ref]],
+               value_of: Callable[[Ref], Any]) -> dict[str, Any]:
+    """A copy of `body` with the Ref at each path replaced by `value_of(ref)`; containers off those paths
+    are shared with `body`, not copied."""
+    out = dict(body)
+    for path, ref in ref_paths:
+        node: Any = out
+        for step in path[:-1]:
+            child = node[step]
+            child = dict(child) if isinstance(child, dict) else list(child)
+            node[step] = child
+            node = child
+        node[path[-1]] = value_of(ref)
+    return out
 
 
 def get_path(obj: Any, dotted: str) -> Any:
