@@ -24,6 +24,49 @@ def test_unquoted_phone_number_keeps_its_text() -> None:
     assert data == {"numbers": {"+61290597521": {"x": "0044123"}}}
 
 
+TRICKY = """\
+version: 1
+plain: [a, 2, +4412, '+4413', 0044, 2020-01-01, null, ~, 1.5, true, no, 0x1F, .inf, "", '']
+nested: {a: [{b: [1, {c: d}]}], e: {}, f: []}
+block:
+  - x: 1
+    y: |
+      multi
+      line
+  - >-
+    folded
+    text
+"1": one
+2: two
++15550001111: {trunk: t}
+"""
+
+
+@pytest.mark.parametrize("text", [TRICKY, *[p.read_text() for p in sorted(Path("stacks").glob("*.yaml"))]])
+def test_fast_load_gives_what_the_positioned_build_gives(text: str) -> None:
+    from voxplan.stack.loader import _fast_load, _load_with_positions
+
+    fast = _fast_load(text)
+    assert fast is not None  # nothing here needs the slow path
+    slow, _, diags = _load_with_positions(text, "s.yaml")
+    assert not diags and fast == slow and repr(fast) == repr(slow)  # same values, types and key order
+
+
+@pytest.mark.parametrize("text", ["a: 1\na: 2\n", "a: &x {b: 1}\nc: *x\n", "? [k]\n: v\n", "a: !!str 1\n",
+                                  "<<: {a: 1}\n", "a: 1\n---\nb: 2\n", ""])
+def test_what_the_fast_load_leaves_to_the_positioned_one(text: str) -> None:
+    from voxplan.stack.loader import _fast_load
+
+    assert _fast_load(text) is None
+
+
+def test_positions_are_computed_only_when_asked() -> None:
+    data, source, diags = parse_yaml("version: 1\nnumbers:\n  +15550001111: {trunk: t}\n", "s.yaml")
+    assert not diags and not source.values  # nothing located yet
+    assert str(source.key_at(("numbers", "+15550001111"))) == "s.yaml:3:3"
+    assert str(source.at(("numbers", "+15550001111", "trunk"))) == "s.yaml:3:25"
+
+
 def test_interpolation_env_file_and_secret_typing(tmp_path: Path) -> None:
     (tmp_path / "key.txt").write_text("file-secret-value\n")
     stack = tmp_path / "s.yaml"

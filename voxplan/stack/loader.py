@@ -29,9 +29,9 @@ def _loc(file: str, node: yaml.Node) -> Location:
 
 
 class _Builder:
-    def __init__(self, file: str):
+    def __init__(self, file: str, source: SourceMap | None = None):
         self.file = file
-        self.source = SourceMap(file)
+        self.source = source or SourceMap(file)
         self.diagnostics: list[Diagnostic] = []
         self._scalars = yaml.constructor.SafeConstructor()
 
@@ -59,6 +59,9 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
+        return self.scalar(node)
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
         value = self._scalars.construct_object(node, deep=True)
         if isinstance(value, int | float) and not isinstance(value, bool) and not node.style:
             text = str(node.value)
@@ -70,6 +73,107 @@ class _Builder:
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
+    """The data, where each part came from, and the problems found. A stack with nothing to report
+    takes the fast path (libyaml events, no node tree, positions computed only if asked for)."""
+    try:
+        data = _fast_load(text)
+    except yaml.YAMLError:
+        data = None
+    if data is not None:
+        return data, SourceMap(file, locate=lambda source: _locate(text, source)), []
+    return _load_with_positions(text, file)
+
+
+def _locate(text: str, source: SourceMap) -> None:
+    node = yaml.compose(text, Loader=_LOADER)
+    if node is not None:
+        _Builder(source.file, source).build(node, ())
+
+
+class _Undecided(Exception):
+    """Something the fast path leaves to the positioned one: anchors, tags, odd keys, several documents."""
+
+
+class _Mapping:
+    __slots__ = ("data", "key")
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.key: str | None = None
+
+
+def _fast_load(text: str) -> Any:
+    """The same values as `_Builder.build` gives for a well-formed stack, without nodes or positions; None
+    whenever there is something to report or a construct it does not handle."""
+    loader = _LOADER(text)
+    get = loader.get_event
+    resolve = yaml.resolver.Resolver().resolve
+    scalar = _Builder("").scalar
+    plain: dict[str, Any] = {}  # plain scalars repeat ("wavix", "true"): resolve each text once
+    open_: list[Any] = []  # containers being filled: _Mapping or list
+    root: Any = None
+    documents = 0
+    try:
+        while True:
+            event = get()
+            kind = type(event)
+            top: Any = open_[-1] if open_ else None
+            in_key = type(top) is _Mapping and top.key is None
+            if kind is yaml.ScalarEvent:
+                if event.anchor is not None or (event.tag is not None and event.tag != "!"):
+                    raise _Undecided
+                if in_key:
+                    key = str(event.value)
+                    if key == "<<" or key in top.data:
+                        raise _Undecided  # a merge key or a duplicate: the positioned path reports it
+                    top.key = key
+                    continue
+                if not event.style:  # plain (libyaml says '', the Python parser None)
+                    value = plain.get(event.value, plain)
+                    if value is plain:
+                        tag = resolve(yaml.ScalarNode, event.value, event.implicit)
+                        value = event.value if tag == _STR else scalar(yaml.ScalarNode(tag, event.value))
+                        plain[event.value] = value
+                else:
+                    value = event.value
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                if in_key or event.anchor is not None or (event.tag is not None and event.tag != "!"):
+                    raise _Undecided
+                open_.append(_Mapping() if kind is yaml.MappingStartEvent else [])
+                continue
+            elif kind is yaml.MappingEndEvent:
+                value = open_.pop().data
+            elif kind is yaml.SequenceEndEvent:
+                value = open_.pop()
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise _Undecided
+                continue
+            elif kind is yaml.StreamEndEvent:
+                return root
+            elif kind is yaml.AliasEvent:
+                raise _Undecided
+            else:  # stream start, document end
+                continue
+            top = open_[-1] if open_ else None
+            if top is None:
+                root = value
+            elif type(top) is _Mapping:
+                top.data[top.key] = value  # type: ignore[index]
+                top.key = None
+            else:
+                top.append(value)
+    except _Undecided:
+        return None
+    finally:
+        loader.dispose()
+
+
+_STR = "tag:yaml.org,2002:str"
+
+
+def _load_with_positions(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
     builder = _Builder(file)
     try:
         node = yaml.compose(text, Loader=_LOADER)
