@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -202,17 +203,25 @@ def _unmoved(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], 
     state holds (JSON). So this never calls equal what the full comparison would call changed; whatever
     it cannot decide (a reordered key, null for absent) goes the long way, through `_compare_key`."""
     write_only = adapter.write_only
-    sent = {k: strip_write_only(k, v, write_only) for k, v in body.items()} if write_only else body
+    heads = _heads(write_only)
+    sent = {k: strip_write_only(k, v, write_only) if k in heads else v for k, v in body.items()} if any(
+        k in heads for k in body) else body
     if sent != entry.sent:
         return False
     seen = {k: obj.get(k) for k in body}
     if seen != entry.seen or repr(sent) != repr(entry.sent) or repr(seen) != repr(entry.seen):
         return False
-    for key, value in body.items() if write_only else ():
+    for key, value in body.items() if sent is not body else ():
         for path, secret in secrets_under(key, value, write_only).items():
             if entry.fingerprints.get(path) != secret_fingerprint(secret, fp_key):
                 return False
     return True
+
+
+@functools.cache
+def _heads(write_only: tuple[str, ...]) -> frozenset[str]:
+    """The top-level keys that hold write-only values."""
+    return frozenset(p.partition(".")[0] for p in write_only)
 
 
 def overlay(value: Any, live: Any, paths: Sequence[str]) -> Any:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 PathT = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ref:
     """A value known only from another resource's live object, e.g. a credential's `id`.
 
@@ -52,7 +51,7 @@ def address(kind: str, name: str) -> str:
     return f"{kind}/{name}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Resource:
     """One object a provider will hold. `body` is in the vendor's own shape, holding only what the
     stack declared; values may be `Ref` or `Secret`."""
@@ -64,42 +63,36 @@ class Resource:
     depends_on: tuple[str, ...] = ()  # ordering edges beyond the Refs in `body`
     lifecycle: dict[str, Any] = field(default_factory=dict)
 
-    @cached_property
-    def address(self) -> str:
-        return address(self.kind, self.name)
+    # derived once, when the resource is made (every plan reads them for every resource)
+    address: str = field(init=False, repr=False, compare=False)
+    ref_paths: tuple[tuple[PathT, Ref], ...] = field(init=False, repr=False, compare=False)
+    _dependencies: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        found: list[tuple[PathT, Ref]] = []
+        _collect_refs(self.body, (), found)  # where each Ref sits: resolving copies only those paths
+        own = address(self.kind, self.name)
+        deps = dict.fromkeys([r.address for _, r in found] + list(self.depends_on))
+        deps.pop(own, None)
+        object.__setattr__(self, "address", own)
+        object.__setattr__(self, "ref_paths", tuple(found))
+        object.__setattr__(self, "_dependencies", tuple(deps))
 
     def refs(self) -> list[Ref]:
         return [ref for _, ref in self.ref_paths]
 
-    @cached_property
-    def ref_paths(self) -> tuple[tuple[PathT, Ref], ...]:
-        """Where in `body` each Ref sits, found once: resolving then copies only the containers on
-        those paths instead of rebuilding the whole body."""
-        found: list[tuple[PathT, Ref]] = []
-        _collect_refs(self.body, (), found)
-        return tuple(found)
-
     def dependencies(self) -> tuple[str, ...]:
         return self._dependencies
 
-    @cached_property
-    def _dependencies(self) -> tuple[str, ...]:
-        seen = dict.fromkeys([r.address for _, r in self.ref_paths] + list(self.depends_on))
-        seen.pop(self.address, None)
-        return tuple(seen)
-
 
 def _collect_refs(value: Any, path: PathT, found: list[tuple[PathT, Ref]]) -> None:
-    if isinstance(value, Ref):
-        found.append((path, value))
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            if isinstance(v, dict | list | Ref):
-                _collect_refs(v, (*path, k), found)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            if isinstance(v, dict | list | Ref):
-                _collect_refs(v, (*path, i), found)
+    items = value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
+    for k, v in items:
+        t = type(v)
+        if t is Ref:
+            found.append(((*path, k), v))
+        elif t is dict or t is list:
+            _collect_refs(v, (*path, k), found)
 
 
 def substitute(body: dict[str, Any], ref_paths: Iterable[tuple[PathT, Ref]],

@@ -27,7 +27,7 @@ class Action(StrEnum):
         return {"no-op": " ", "create": "+", "update": "~", "replace": "-/+", "delete": "-"}[self.value]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FieldChange:
     """One leaf that changes. `before`/`after` are display values: secrets are already masked, and
     `after` may be UNKNOWN (known after apply)."""
@@ -41,7 +41,7 @@ class FieldChange:
     added: bool = False  # absent before
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     address: str
     kind: str
@@ -66,7 +66,7 @@ class Change:
         return self.action is not Action.NOOP or self.importing
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
     stack: str
     changes: tuple[Change, ...]
