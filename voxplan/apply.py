@@ -13,7 +13,6 @@ import heapq
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -143,7 +142,10 @@ class _Runner:
             self._log(f"{addr}: imported (id {c.remote_id})")
 
     def run(self, parallelism: int, fail_fast: bool) -> None:
-        """Start each step once everything it waits on is done: counts and a ready queue, O(steps + edges)."""
+        """Start each step once everything it waits on is done: counts and a ready heap, O(steps + edges).
+        The workers take the next ready step themselves as they finish one, so a free slot never waits
+        for a coordinating thread to be scheduled (at 10 in flight and 20 ms per call, that wait was a
+        fifth of the apply)."""
         remaining = {s: len(w) for s, w in self.waits.items()}
         dependents: dict[Step, list[Step]] = {s: [] for s in self.waits}
         for step, waits in self.waits.items():
@@ -152,8 +154,9 @@ class _Runner:
         order = {s: i for i, s in enumerate(self.waits)}
         ready = [(order[s], s) for s in self.waits if remaining[s] == 0]  # a heap: plan order among the ready
         heapq.heapify(ready)
-        running: dict[Future[None], Step] = {}
         settled: set[Step] = set()
+        cond = threading.Condition()
+        running = 0
         stop = False
 
         def skip_after(step: Step) -> None:
@@ -166,29 +169,59 @@ class _Runner:
                 self.result.skipped.append(f"{nxt[1]}: skipped, because something it waits on failed")
                 todo += dependents[nxt]
 
-        with ThreadPoolExecutor(max_workers=parallelism) as pool:
-            while ready or running:
-                while ready and not stop and len(running) < parallelism:
-                    _, step = heapq.heappop(ready)
-                    if step not in settled:
-                        running[pool.submit(self._do, step)] = step
-                if not running:
-                    break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    step = running.pop(fut)
-                    settled.add(step)
-                    exc = fut.exception()
-                    if exc is not None:
-                        self.result.errors.append(redact(str(exc) if isinstance(exc, VoxplanError) else
-                                                         f"{step[1]}: {type(exc).__name__}: {exc}"))
-                        stop = stop or fail_fast
-                        skip_after(step)
-                        continue
+        def take() -> Step | None:
+            """The next ready step, waiting while others run that may release one; None when done."""
+            nonlocal running
+            with cond:
+                while True:
+                    while ready and not stop:
+                        _, step = heapq.heappop(ready)
+                        if step not in settled:
+                            running += 1
+                            return step
+                    if stop or running == 0:
+                        return None
+                    cond.wait()
+
+        def finish(step: Step, exc: BaseException | None) -> None:
+            nonlocal running, stop
+            with cond:
+                running -= 1
+                settled.add(step)
+                if exc is not None:
+                    self.result.errors.append(redact(str(exc) if isinstance(exc, VoxplanError) else
+                                                     f"{step[1]}: {type(exc).__name__}: {exc}"))
+                    stop = stop or fail_fast
+                    skip_after(step)
+                else:
                     for nxt in dependents[step]:
                         remaining[nxt] -= 1
                         if remaining[nxt] == 0 and nxt not in settled:
                             heapq.heappush(ready, (order[nxt], nxt))
+                cond.notify_all()
+
+        def worker() -> None:
+            while (step := take()) is not None:
+                try:
+                    self._do(step)
+                except BaseException as exc:  # noqa: BLE001 - reported as this step's failure
+                    finish(step, exc)
+                else:
+                    finish(step, None)
+
+        threads = [threading.Thread(target=worker, name=f"voxplan-apply-{i}", daemon=True)
+                   for i in range(min(parallelism, max(1, len(self.waits))))]
+        for t in threads:
+            t.start()
+        try:
+            for t in threads:
+                t.join()
+        except KeyboardInterrupt:  # as Terraform: start nothing new, let what is in flight finish and be recorded
+            with cond:
+                stop = True
+            for t in threads:
+                t.join()
+            raise
         for step in self.waits:
             if step not in settled:
                 self.result.skipped.append(f"{step[1]}: not attempted")
