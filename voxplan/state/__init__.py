@@ -1,8 +1,13 @@
 """Local state: address → remote id, keyed fingerprints of write-only secrets, last-applied bodies.
 
 One JSON file per stack (`.voxplan/<stack>.state.json` beside the stack) plus, while an apply runs, a
-journal beside it (`<state>.journal`): each successful remote change appends one line and fsyncs it, so
-a change costs O(1) however large the state (10,000 creates no longer rewrite the file 10,000 times).
+journal beside it (`<state>.journal`): each successful remote change appends one line, so a change costs
+O(1) however large the state (10,000 creates no longer rewrite the file 10,000 times). The line is
+written before the change is reported done, so a killed process loses nothing (the kernel holds it);
+a flusher thread fsyncs behind the writers, one fsync covering every line written while the previous
+one ran, so a power cut loses at most the last millisecond or so of lines (the objects they name are
+then adopted by natural key on the next plan). Workers never wait on the disk: at 10 changes in flight
+an fsync per change added 0.8 ms to each 20 ms round trip.
 Loading replays the journal over the file; `compact()` folds it in with an atomic replace (temp file,
 fsync, rename). A torn last line (a kill mid-write) is ignored; anything else unreadable stops the run:
 state is never taken as empty. An apply holds an exclusive `flock` on `<state>.lock`, released by the
@@ -33,7 +38,7 @@ from voxplan.secret import SafeEncoder
 FORMAT_VERSION = 1
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     kind: str
     id: str
@@ -66,6 +71,10 @@ class State:
         self._lock = threading.Lock()
         self._backed_up = False
         self._fd: int | None = None  # the journal, open for appends until compact()
+        self._flush = threading.Condition(self._lock)
+        self._written = 0  # journal lines written ...
+        self._synced = 0  # ... and known to be on disk
+        self._flusher: threading.Thread | None = None
 
     @classmethod
     def load(cls, path: Path, stack: str) -> State:
@@ -95,22 +104,39 @@ class State:
         self.put_many({address: entry})
 
     def put_many(self, entries: dict[str, Entry]) -> None:
-        """Record entries durably: one journal append under the lock, then an fsync outside it, so parallel
-        workers share disk flushes instead of queueing behind each other's."""
+        """Record entries: one journal append under the lock (the flusher fsyncs it)."""
         if not entries:
             return
+        records = [{"put": a, "entry": e.to_json()} for a, e in entries.items()]
         with self._lock:
-            fd = self._append([{"put": a, "entry": e.to_json()} for a, e in entries.items()])
+            self._append(records)
             self.resources.update(entries)
-        os.fsync(fd)
 
     def remove(self, address: str) -> None:
         with self._lock:
             if address not in self.resources:
                 return
-            fd = self._append([{"rm": address}])
+            self._append([{"rm": address}])
             del self.resources[address]
-        os.fsync(fd)
+
+    def sync(self) -> None:
+        """Wait until every journal line written so far is on disk."""
+        with self._flush:
+            while self._synced < self._written:
+                self._flush.wait()
+
+    def _flush_loop(self) -> None:
+        while True:
+            with self._flush:
+                while self._synced == self._written and self._fd is not None:
+                    self._flush.wait()
+                fd, target = self._fd, self._written
+                if fd is None:
+                    return
+            os.fsync(fd)  # outside the lock: writers go on appending meanwhile
+            with self._flush:
+                self._synced = max(self._synced, target)
+                self._flush.notify_all()
 
     def save(self) -> None:
         """Write the whole state now (folding in any journal)."""
@@ -118,23 +144,32 @@ class State:
 
     def compact(self) -> None:
         """Fold the journal into the state file with one atomic replace, then drop the journal."""
+        self.sync()
         with self._lock:
             self._save(self.resources)
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+                self._synced = self._written
+                self._flush.notify_all()  # the flusher sees no journal and ends
             journal_path(self.path).unlink(missing_ok=True)
+        if self._flusher is not None:
+            self._flusher.join()
+            self._flusher = None
 
-    def _append(self, records: list[dict[str, Any]]) -> int:
-        """Write records to the journal (caller holds the lock, then fsyncs the returned descriptor)."""
-        if not self.path.exists():
-            self._save(self.resources)  # the key must be on disk before anything refers to it
+    def _append(self, records: list[dict[str, Any]]) -> None:
+        """Write records to the journal and wake the flusher (the caller holds the lock)."""
         if self._fd is None:
+            if not self.path.exists():
+                self._save(self.resources)  # the key must be on disk before anything refers to it
             self._fd = os.open(journal_path(self.path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._flusher = threading.Thread(target=self._flush_loop, name="voxplan-state-flush", daemon=True)
+            self._flusher.start()
         self.serial += 1
-        text = "".join(json.dumps({**r, "serial": self.serial}, cls=SafeEncoder) + "\n" for r in records)
+        text = "".join(_ENCODE({**r, "serial": self.serial}) + "\n" for r in records)
         os.write(self._fd, text.encode())
-        return self._fd
+        self._written += 1
+        self._flush.notify_all()
 
     def snapshot(self) -> dict[str, Entry]:
         with self._lock:
@@ -142,10 +177,9 @@ class State:
 
     def _save(self, resources: dict[str, Entry]) -> None:
         """Write `resources` (the caller commits them to memory only once this succeeded)."""
-        data = {"format_version": FORMAT_VERSION, "stack": self.stack, "serial": self.serial + 1,
-                "fingerprint_key": base64.b64encode(self.key).decode(),
-                "resources": {a: e.to_json() for a, e in sorted(resources.items())}}
-        text = json.dumps(data, indent=2, cls=SafeEncoder) + "\n"
+        head = {"format_version": FORMAT_VERSION, "stack": self.stack, "serial": self.serial + 1,
+                "fingerprint_key": base64.b64encode(self.key).decode()}
+        text = _layout(head, {a: e.to_json() for a, e in sorted(resources.items())})
         self.serial += 1
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self._backed_up and self.path.exists():
@@ -153,6 +187,16 @@ class State:
             _atomic_write(self.path.with_name(self.path.name + ".backup"), self.path.read_text())
         self._backed_up = True
         _atomic_write(self.path, text)
+
+
+_ENCODE = SafeEncoder(separators=(", ", ": ")).encode  # no indent: the C encoder (indent=2 took 10x longer)
+
+
+def _layout(head: dict[str, Any], resources: dict[str, Any]) -> str:
+    """The state as JSON with one resource per line: reviewable and diffable, written at C speed."""
+    lines = [f"  {_ENCODE(k)}: {_ENCODE(v)}," for k, v in head.items()]
+    body = ",\n".join(f"    {_ENCODE(a)}: {_ENCODE(e)}" for a, e in resources.items())
+    return "{\n" + "\n".join(lines) + '\n  "resources": {' + (f"\n{body}\n  " if body else "") + "}\n}\n"
 
 
 def journal_path(state_file: Path) -> Path:
