@@ -17,7 +17,7 @@ BASE = "https://api.vapi.test"
 
 
 def client() -> ApiClient:
-    c = vapi.client(BASE, "sk-test-key")
+    c = vapi.client(BASE, "sk-test-key", httpx.HTTPTransport())  # httpcore, where respx listens
     c.retry = RetryPolicy(attempts=3, base_delay=0.0)
     return c
 
