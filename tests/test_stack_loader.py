@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,18 @@ def test_positions_are_computed_only_when_asked() -> None:
     assert not diags and not source.values  # nothing located yet
     assert str(source.key_at(("numbers", "+15550001111"))) == "s.yaml:3:3"
     assert str(source.at(("numbers", "+15550001111", "trunk"))) == "s.yaml:3:25"
+
+
+def test_a_clean_stack_is_loaded_and_expanded_without_locating_anything(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Positions cost as much as the parse: validation, interpolation and expansion must only ask for
+    one when they report something."""
+    from voxplan import workflow
+
+    stack = Path("stacks/multi-carrier.yaml")
+    for var in re.findall(r"\$\{env:(\w+)\}", stack.read_text()):
+        monkeypatch.setenv(var, "x" * 24)
+    loaded = workflow.load(stack)
+    assert loaded.desired and not loaded.warnings and not loaded.stack.source.values
 
 
 def test_interpolation_env_file_and_secret_typing(tmp_path: Path) -> None:

@@ -244,17 +244,16 @@ class Interpolator:
         return value
 
     def _resolve(self, kind: str, ref: str, path: PathT) -> str:
-        loc = self.source.at(path)
         if kind == "env":
             if ref in self.env:
                 return self.env[ref]
             if self.sandbox:
                 self.diagnostics.append(
-                    Diagnostic(loc, f"environment variable {ref} is not set; the sandbox uses a placeholder",
-                               severity="warning")
+                    Diagnostic(self.source.at(path), f"environment variable {ref} is not set; the sandbox uses a "
+                               "placeholder", severity="warning")
                 )
                 return placeholder("env", ref)
-            self.diagnostics.append(Diagnostic(loc, f"environment variable {ref} is not set",
+            self.diagnostics.append(Diagnostic(self.source.at(path), f"environment variable {ref} is not set",
                                                hint=f"export {ref}=... or run with --sandbox"))
             return ""
         file = (self.stack_dir / os.path.expanduser(ref)).resolve()
@@ -263,9 +262,9 @@ class Interpolator:
         except OSError as exc:
             if self.sandbox:
                 self.diagnostics.append(
-                    Diagnostic(loc, f"cannot read {ref} ({exc.strerror}); the sandbox uses a placeholder",
-                               severity="warning")
+                    Diagnostic(self.source.at(path), f"cannot read {ref} ({exc.strerror}); the sandbox uses a "
+                               "placeholder", severity="warning")
                 )
                 return placeholder("file", ref)
-            self.diagnostics.append(Diagnostic(loc, f"cannot read file {ref}: {exc.strerror}"))
+            self.diagnostics.append(Diagnostic(self.source.at(path), f"cannot read file {ref}: {exc.strerror}"))
             return ""

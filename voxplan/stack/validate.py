@@ -157,28 +157,28 @@ def number_key(key: str) -> str:
 
 def _numbers(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
     seen: dict[str, str] = {}
-    for key in data.get("numbers") or {}:
-        loc = source.key_at(("numbers", key))
+    for key in data.get("numbers") or {}:  # positions only for what is reported: locating is not free
         if key.lower().startswith(("sip:", "sips:")):
             pass  # a SIP URI, not a phone number: its carrier says whether it takes one
         elif not e164.is_e164(key):
-            yield Diagnostic(loc, f"numbers.{key}: {key!r} is not an E.164 number", hint=e164.hint(key))
+            yield Diagnostic(source.key_at(("numbers", key)), f"numbers.{key}: {key!r} is not an E.164 number",
+                             hint=e164.hint(key))
             continue
         canon = number_key(key)
         if canon in seen:
-            yield Diagnostic(loc, f"numbers.{key}: the same number as {seen[canon]!r} (both are {canon})",
+            yield Diagnostic(source.key_at(("numbers", key)),
+                             f"numbers.{key}: the same number as {seen[canon]!r} (both are {canon})",
                              hint="declare each number once")
         seen.setdefault(canon, key)
     declared = {number_key(k) for k in (data.get("numbers") or {})}
     routed: dict[str, str] = {}
     for key in data.get("routes") or {}:
         canon = number_key(key)
-        loc = source.key_at(("routes", key))
         if canon not in declared:
-            yield Diagnostic(loc, f"routes.{key}: route to a number not declared under numbers:",
-                             hint=f"add {key!r} to numbers:")
+            yield Diagnostic(source.key_at(("routes", key)), f"routes.{key}: route to a number not declared under "
+                             "numbers:", hint=f"add {key!r} to numbers:")
         if canon in routed:
-            yield Diagnostic(loc, f"routes.{key}: a second route for {routed[canon]!r}")
+            yield Diagnostic(source.key_at(("routes", key)), f"routes.{key}: a second route for {routed[canon]!r}")
         routed.setdefault(canon, key)
 
 
