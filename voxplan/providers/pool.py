@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 
 def transport_for(base_url: str, *, ssl_context: ssl.SSLContext, timeout: float) -> httpx.BaseTransport:
@@ -45,20 +47,25 @@ class KeepAliveTransport(httpx.BaseTransport):
         key = (url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 80))
         body = request.read()
         target = url.raw_path.decode("ascii")
-        conn = self._checkout(key)
-        try:
-            conn.putrequest(request.method, target, skip_host=True, skip_accept_encoding=True)
-            for name, value in request.headers.raw:
-                conn.putheader(name.decode("latin-1"), value.decode("latin-1"))
-            conn.endheaders(body or None)
-            response = conn.getresponse()
-            content = response.read()
-        except Exception as exc:
-            conn.close()
-            raise _translate(exc, request) from exc
-        except BaseException:
-            conn.close()
-            raise
+        conn, reused = self._checkout(key)
+        while True:
+            try:
+                response = self._exchange(conn, request, target, body)
+                break
+            except _STALE as exc:
+                conn.close()
+                if not (reused and request.method in _IDEMPOTENT):
+                    raise _translate(exc, request) from exc
+                # a kept-alive connection the server had already closed (the race the idle check can
+                # lose): nothing was answered, so a GET/PUT/PATCH/DELETE goes again on a fresh one
+                conn, reused = self._connect(key), False
+            except Exception as exc:
+                conn.close()
+                raise _translate(exc, request) from exc
+            except BaseException:
+                conn.close()
+                raise
+        content = response.read()
         if response.will_close:
             conn.close()
         else:
@@ -68,18 +75,29 @@ class KeepAliveTransport(httpx.BaseTransport):
                               extensions={"http_version": b"HTTP/1.1",
                                           "reason_phrase": response.reason.encode("latin-1")})
 
-    def _checkout(self, key: tuple[str, str, int]) -> http.client.HTTPConnection:
+    @staticmethod
+    def _exchange(conn: http.client.HTTPConnection, request: httpx.Request, target: str,
+                  body: bytes) -> http.client.HTTPResponse:
+        conn.putrequest(request.method, target, skip_host=True, skip_accept_encoding=True)
+        for name, value in request.headers.raw:
+            conn.putheader(name.decode("latin-1"), value.decode("latin-1"))
+        conn.endheaders(body or None)
+        return conn.getresponse()
+
+    def _checkout(self, key: tuple[str, str, int]) -> tuple[http.client.HTTPConnection, bool]:
         """An idle connection the server has not closed meanwhile (a readable idle socket means EOF or
-        junk: httpcore's check too), else a new one."""
+        junk: httpcore's check too), else a new one; and whether it was reused."""
         while True:
             with self._lock:
                 idle = self._idle.get(key)
                 conn = idle.pop() if idle else None
             if conn is None:
-                break
+                return self._connect(key), False
             if conn.sock is not None and not _readable(conn.sock):
-                return conn
+                return conn, True
             conn.close()
+
+    def _connect(self, key: tuple[str, str, int]) -> http.client.HTTPConnection:
         scheme, host, port = key
         if scheme == "https":
             return http.client.HTTPSConnection(host, port, timeout=self._timeout, context=self._ssl)
