@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -24,9 +25,11 @@ from voxplan.model import Resource
 from voxplan.plan import Plan
 from voxplan.providers import Providers
 from voxplan.refresh import refresh
-from voxplan.sandbox import Sandbox, SandboxTransport
 from voxplan.stack import Stack, load_and_validate
 from voxplan.state import Entry, State, locked, state_path
+
+if TYPE_CHECKING:
+    from voxplan.sandbox import Sandbox
 
 
 @dataclass
@@ -56,6 +59,8 @@ def connect(loaded: Loaded, *, transport: httpx.BaseTransport | None = None,
             env: Mapping[str, str] | None = None) -> Iterator[Providers]:
     """Providers for the stack: the embedded sandbox under --sandbox, else the vendors (or base-URL overrides)."""
     if transport is None and loaded.stack.sandbox:
+        from voxplan.sandbox import Sandbox, SandboxTransport  # the emulators load only when asked for
+
         box = Sandbox(sandbox_data_file(loaded.stack.path))
         _seed_sandbox(box, loaded)
         transport = SandboxTransport(box)
