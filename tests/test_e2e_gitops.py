@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 
 from tests.conftest import STACKS, Cli, SandboxServer
+from voxplan.state import State
 
 PLAN_SCHEMA = json.loads((Path(__file__).parent.parent / "schemas" / "plan.schema.json").read_text())
 
@@ -131,8 +132,8 @@ def test_refresh_only_records_drift_and_the_next_plan_reverts_it(cli: Cli, sandb
     sandbox.clear_stats()
     cli("apply", "--auto-approve", "--refresh-only", str(stack))
     assert all(k.split()[1] == "GET" for k in sandbox.stats()["requests"])  # nothing remote changed
-    state = json.loads((cli.workdir / ".voxplan" / "byo-trunk.state.json").read_text())
-    assert state["resources"]["vapi.assistant/front-desk"]["seen"]["firstMessage"] == "Changed by hand"
+    entry = State.load(cli.workdir / ".voxplan" / "byo-trunk.state.json", "byo-trunk").get("vapi.assistant/front-desk")
+    assert entry is not None and entry.seen["firstMessage"] == entry.sent["firstMessage"] == "Changed by hand"
     cli("plan", str(stack), "--refresh-only", "--detailed-exitcode", code=0)
     plan = cli("plan", str(stack), "--detailed-exitcode", code=2)  # the stack still says otherwise
     assert '~ firstMessage = "Changed by hand" -> "Thanks for calling, how can I help?"' in plan.stdout

@@ -36,6 +36,24 @@ def test_state_round_trip_journal_and_backup(tmp_path: Path) -> None:
     assert State.load(path, "s").resources == {}
 
 
+def test_state_file_one_resource_per_line_and_seen_only_when_it_differs(tmp_path: Path) -> None:
+    path = tmp_path / "s.state.json"
+    state = State.load(path, "s")
+    echoed = Entry("vapi.assistant", "a1", sent={"name": "A", "on": True}, seen={"name": "A", "on": True})
+    typed = Entry("vapi.assistant", "a2", sent={"name": "B", "on": 1}, seen={"name": "B", "on": True})
+    added = Entry("wavix.number", "n1", sent={"destinations": []}, seen={"destinations": [], "x": None})
+    state.put_many({"vapi.assistant/a": echoed, "vapi.assistant/b": typed, "wavix.number/n": added})
+    state.compact()
+    text = path.read_text()
+    lines = [line for line in text.splitlines() if line.startswith('    "')]
+    assert len(lines) == 3 and all(line.rstrip(",").endswith("}") for line in lines)  # one per line
+    raw = json.loads(text)["resources"]
+    assert "seen" not in raw["vapi.assistant/a"] and "seen" in raw["vapi.assistant/b"]  # True is not 1
+    again = State.load(path, "s")
+    assert again.get("vapi.assistant/a") == echoed and again.get("vapi.assistant/b") == typed
+    assert again.get("wavix.number/n") == added
+
+
 def test_a_torn_last_journal_line_is_dropped_but_a_corrupt_middle_stops(tmp_path: Path) -> None:
     path = tmp_path / "s.state.json"
     state = State.load(path, "s")

@@ -49,13 +49,18 @@ class Entry:
     protect: bool = False  # lifecycle.protect, remembered for when the entry leaves the stack
 
     def to_json(self) -> dict[str, Any]:
-        out = {"kind": self.kind, "id": self.id, "sent": self.sent, "seen": self.seen,
-               "fingerprints": self.fingerprints, "deps": self.deps}
+        """`seen` is left out when the server answered exactly what was sent (the common case: a third
+        of a large state's bytes, and of its load time)."""
+        out: dict[str, Any] = {"kind": self.kind, "id": self.id, "sent": self.sent}
+        if self.seen != self.sent or repr(self.seen) != repr(self.sent):
+            out["seen"] = self.seen
+        out |= {"fingerprints": self.fingerprints, "deps": self.deps}
         return {**out, "protect": True} if self.protect else out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Entry:
-        return cls(kind=data["kind"], id=data["id"], sent=data.get("sent") or {}, seen=data.get("seen") or {},
+        sent = data.get("sent") or {}
+        return cls(kind=data["kind"], id=data["id"], sent=sent, seen=data["seen"] or {} if "seen" in data else sent,
                    fingerprints=data.get("fingerprints") or {}, deps=list(data.get("deps") or []),
                    protect=bool(data.get("protect", False)))
 
