@@ -129,8 +129,11 @@ def apply_in_process(stack: Path, env: dict[str, str]) -> float:
 def plan_cpu_rss(stack: Path, env: dict[str, str], runs: int = 3) -> tuple[float, float]:
     """CPU (user + system) and peak RSS of whole `voxplan plan` processes: the least CPU, the most RSS."""
     cpu, rss = [], []
+    # as installed, voxplan runs from byte-code pip compiled; a shell that sets PYTHONDONTWRITEBYTECODE
+    # would recompile every module on every run, which is not voxplan's cost
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for _ in range(runs):
-        proc = subprocess.Popen([sys.executable, "-m", "voxplan", "plan", str(stack)], env={**os.environ, **env},
+        proc = subprocess.Popen([sys.executable, "-m", "voxplan", "plan", str(stack)], env={**base, **env},
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _, status, usage = os.wait4(proc.pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0, "plan failed"

@@ -102,6 +102,15 @@ def test_unchanged_shortcut_never_hides_a_type_change(was: Any, now: Any) -> Non
     assert plan.changes[0].action is Action.UPDATE
 
 
+def test_unchanged_shortcut_never_hides_a_nested_type_change() -> None:
+    live = {"id": "a1", "name": "A", "voice": {"provider": "vapi", "speed": 1}}
+    entry = Entry("vapi.assistant", "a1", sent={"name": "A", "voice": {"provider": "vapi", "speed": 1}},
+                  seen={"name": "A", "voice": {"provider": "vapi", "speed": 1}})
+    body = {"name": "A", "voice": {"provider": "vapi", "speed": True}}
+    plan, _ = plan_of([Resource("vapi.assistant", "a", body)], {"vapi.assistant": [live]}, {"vapi.assistant/a": entry})
+    assert plan.changes[0].send_keys == ("voice",)
+
+
 def test_unchanged_shortcut_still_checks_secrets_and_accepts_reordered_keys() -> None:
     body = {**CRED_BODY, "outboundAuthenticationPlan": {"authUsername": "u", "authPassword": Secret("new")}}
     live = {**CRED_LIVE, "outboundAuthenticationPlan": {"authUsername": "u"}}
@@ -173,3 +182,11 @@ def test_adoption_skips_objects_already_owned_by_another_address() -> None:
                        Resource("vapi.assistant", "a", {"name": "A"})], {"vapi.assistant": live}, entries)
     actions = {c.address: c.action for c in plan.changes}
     assert actions == {"vapi.assistant/other": Action.NOOP, "vapi.assistant/a": Action.CREATE}
+
+
+def test_topological_order_keeps_input_order_among_ready_and_names_a_cycle() -> None:
+    from voxplan.graph import topo_order
+
+    assert topo_order({"c": ["a"], "a": [], "b": ["a", "elsewhere"], "d": ["c", "b", "b"]}) == ["a", "c", "b", "d"]
+    with pytest.raises(PlanError, match="dependency cycle: a -> b -> c -> a"):
+        topo_order({"a": ["b"], "b": ["c"], "c": ["a"], "z": []})

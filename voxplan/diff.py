@@ -161,7 +161,7 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
         created = [f for k, v in body.items() if v is not None for f in _leaves(k, None, display(v), added=True)]
         return Change(action=Action.CREATE, fields=tuple(created), reason=reason, **common)  # type: ignore[arg-type]
     baseline = None if importing or entry is None else entry
-    ignore = [str(p) for p in res.lifecycle.get("ignore_changes") or []]
+    ignore = [str(p) for p in res.lifecycle["ignore_changes"] or []] if "ignore_changes" in res.lifecycle else []
     if baseline is not None and not ignore and not force_replace and _unmoved(adapter, body, obj, baseline,
                                                                               state.key):
         return Change(action=Action.NOOP, remote_id=adapter.remote_id(obj), live=obj, **common)  # type: ignore[arg-type]
@@ -198,10 +198,10 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
 def _unmoved(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], entry: Entry, fp_key: bytes) -> bool:
     """The common case, decided without comparing key by key: nothing moved since the last apply. What
     would be sent now is exactly what was sent then, the server shows exactly what it answered then, and
-    every write-only secret has its recorded fingerprint. "Exactly": equal, and equal in `repr` too, so
-    types count (True is not 1, 1 is not 1.0) and so does key order; a Secret or Ref never equals what
-    state holds (JSON). So this never calls equal what the full comparison would call changed; whatever
-    it cannot decide (a reordered key, null for absent) goes the long way, through `_compare_key`."""
+    every write-only secret has its recorded fingerprint. "Exactly": equal, with the same key order and
+    types (True is not 1, 1 is not 1.0); a Secret or Ref never equals what state holds (JSON). So this
+    never calls equal what the full comparison would call changed; whatever it cannot decide (a
+    reordered key, null for absent) goes the long way, through `_compare_key`."""
     write_only = adapter.write_only
     heads = _heads(write_only)
     sent = {k: strip_write_only(k, v, write_only) if k in heads else v for k, v in body.items()} if any(
@@ -209,13 +209,22 @@ def _unmoved(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], 
     if sent != entry.sent:
         return False
     seen = {k: obj.get(k) for k in body}
-    if seen != entry.seen or repr(sent) != repr(entry.sent) or repr(seen) != repr(entry.seen):
+    if seen != entry.seen or not _exactly(sent, entry.sent) or not _exactly(seen, entry.seen):
         return False
     for key, value in body.items() if sent is not body else ():
         for path, secret in secrets_under(key, value, write_only).items():
             if entry.fingerprints.get(path) != secret_fingerprint(secret, fp_key):
                 return False
     return True
+
+
+def _exactly(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Given a == b: also the same key order and the same types (True == 1 for ==, not here); nested
+    values are compared by repr, which spells types out."""
+    types = tuple(map(type, a.values()))
+    if types != tuple(map(type, b.values())) or list(a) != list(b):
+        return False
+    return not (dict in types or list in types) or repr(a) == repr(b)
 
 
 @functools.cache

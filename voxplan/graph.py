@@ -13,25 +13,28 @@ def topo_order(deps: Mapping[str, Iterable[str]]) -> list[str]:
 
     Ties keep the input order, so plans are stable. Raises PlanError naming a cycle.
     """
-    nodes = list(deps)
-    known = set(nodes)
-    pending = {n: {d for d in deps[n] if d in known and d != n} for n in nodes}
-    dependents: dict[str, list[str]] = {n: [] for n in nodes}
-    for n, ds in pending.items():
-        for d in ds:
-            dependents[d].append(n)
-    position = {n: i for i, n in enumerate(nodes)}
-    ready = [(position[n], n) for n in nodes if not pending[n]]
+    position = {n: i for i, n in enumerate(deps)}
+    waiting = dict.fromkeys(position, 0)  # how many of its dependencies are not placed yet
+    dependents: dict[str, list[str]] = {n: [] for n in position}
+    for n, ds in deps.items():
+        for d in set(ds):
+            if d in position and d != n:
+                dependents[d].append(n)
+                waiting[n] += 1
+    ready = [(position[n], n) for n, count in waiting.items() if not count]
     heapq.heapify(ready)
     order: list[str] = []
     while ready:
         _, n = heapq.heappop(ready)
         order.append(n)
         for m in dependents[n]:
-            pending[m].discard(n)
-            if not pending[m]:
+            waiting[m] -= 1
+            if not waiting[m]:
                 heapq.heappush(ready, (position[m], m))
-    if len(order) != len(nodes):
+    if len(order) != len(position):
+        placed = set(order)
+        pending = {n: {d for d in deps[n] if d in position and d not in placed and d != n}
+                   for n in position if n not in placed}
         raise PlanError(f"dependency cycle: {' -> '.join(find_cycle(pending))}")
     return order
 

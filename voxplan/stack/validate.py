@@ -72,18 +72,19 @@ def _validator(definition: str = "") -> jsonschema.Draft202012Validator:
 def _schema_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
     """The document's shape, then each entry of the map sections against its definition. Entries that are
     alike (10,000 numbers on a few trunks) are validated once: their errors depend only on their content."""
-    view = _schema_view(data)
-    shell = {k: ({} if k in SECTIONS and isinstance(v, dict) else v) for k, v in view.items()}
+    shell = {k: ({} if k in SECTIONS and isinstance(v, dict) else _schema_view(v)) for k, v in data.items()}
     found = [(tuple(e.absolute_path), e) for e in _validator().iter_errors(shell)]
     for section, definition in SECTIONS.items():
-        entries = view.get(section)
+        entries = data.get(section)
         if not isinstance(entries, dict):
             continue
         memo: dict[str, list[jsonschema.ValidationError]] = {}
         for key, entry in entries.items():
-            signature = json.dumps(entry, sort_keys=True, default=str)
+            signature = repr(entry)  # C speed, and it spells out types (True is not 1)
+            if "Secret(" in signature:  # repr hides a secret's length, which the schema limits
+                signature = json.dumps(_schema_view(entry), sort_keys=True, default=str)
             if signature not in memo:
-                memo[signature] = list(_validator(definition).iter_errors(entry))
+                memo[signature] = list(_validator(definition).iter_errors(_schema_view(entry)))
             found += [((section, key, *e.absolute_path), e) for e in memo[signature]]
     seen: set[tuple[PathT, str]] = set()
     for path, err in sorted(found, key=lambda pe: list(map(str, pe[0]))):

@@ -116,8 +116,11 @@ class Number(Adapter):
 
     @staticmethod
     def normalise(raw: dict[str, Any]) -> dict[str, Any]:
-        obj = {k: v for k, v in raw.items() if k not in ("destination", "doc_types")}
-        rows = sorted(raw.get("destination") or [], key=lambda d: d.get("priority") or 0)
+        obj = dict(raw)  # runs for every number on the account: C-level copy and pops, no per-key loop
+        obj.pop("doc_types", None)
+        rows = obj.pop("destination", None) or ()
+        if len(rows) > 1:
+            rows = sorted(rows, key=lambda d: d.get("priority") or 0)
         obj["destinations"] = [{"destination": d.get("destination"), "transport": d.get("transport"),
                                 "priority": d.get("priority"), "trunk_id": d.get("trunk_id")} for d in rows]
         return obj
