@@ -15,7 +15,6 @@ import copy
 import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from voxplan.errors import PlanError
@@ -27,21 +26,29 @@ from voxplan.secret import MASK, Secret
 from voxplan.state import Entry, State
 
 
-@dataclass
 class Live:
-    """What refresh found for one kind: objects by id and by natural key."""
+    """What refresh found for one kind: objects by id, and by natural key (built on first use: a plan
+    where state knows every object never needs it)."""
 
-    by_id: dict[str, dict[str, Any]]
-    by_key: dict[str, list[dict[str, Any]]]
+    def __init__(self, by_id: dict[str, dict[str, Any]], adapter: Adapter):
+        self.by_id = by_id
+        self._adapter = adapter
+        self._by_key: dict[str, list[dict[str, Any]]] | None = None
 
     @classmethod
     def index(cls, objects: Sequence[dict[str, Any]], adapter: Adapter) -> Live:
-        by_key: dict[str, list[dict[str, Any]]] = {}
-        for obj in objects:
-            key = adapter.natural_key(obj)
-            if key is not None:
-                by_key.setdefault(key, []).append(obj)
-        return cls({adapter.remote_id(o): o for o in objects}, by_key)
+        return cls({adapter.remote_id(o): o for o in objects}, adapter)
+
+    @property
+    def by_key(self) -> dict[str, list[dict[str, Any]]]:
+        if self._by_key is None:
+            by_key: dict[str, list[dict[str, Any]]] = {}
+            for obj in self.by_id.values():
+                key = self._adapter.natural_key(obj)
+                if key is not None:
+                    by_key.setdefault(key, []).append(obj)
+            self._by_key = by_key
+        return self._by_key
 
 
 def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live], state: State,
@@ -204,8 +211,8 @@ def _unmoved(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], 
     reordered key, null for absent) goes the long way, through `_compare_key`."""
     write_only = adapter.write_only
     heads = _heads(write_only)
-    sent = {k: strip_write_only(k, v, write_only) if k in heads else v for k, v in body.items()} if any(
-        k in heads for k in body) else body
+    sent = body if heads.isdisjoint(body) else {
+        k: strip_write_only(k, v, write_only) if k in heads else v for k, v in body.items()}
     if sent != entry.sent:
         return False
     seen = {k: obj.get(k) for k in body}

@@ -112,6 +112,8 @@ def substitute(body: dict[str, Any], ref_paths: Iterable[tuple[PathT, Ref]],
 
 
 def get_path(obj: Any, dotted: str) -> Any:
+    if type(obj) is dict and "." not in dotted:  # "id", nearly always
+        return obj.get(dotted)
     for part in dotted.split("."):
         if isinstance(obj, dict):
             obj = obj.get(part)

@@ -96,13 +96,16 @@ def plan(loaded: Loaded, provs: Providers, state: State, *, replace: Iterable[st
          options: PlanOptions | None = None) -> Plan:
     options = options or PlanOptions(replace=tuple(replace))
     kinds = {r.kind for r in loaded.desired} | {e.kind for e in state.resources.values()}
-    interest: dict[str, set[str]] = {}
+    wanting = {k for k in kinds if provs.adapter(k).wants_interest}
+    interest: dict[str, set[str]] = {k: set() for k in wanting}
     for res in loaded.desired:
-        key = provs.adapter(res.kind).natural_key(res.body)
-        if key is not None:
-            interest.setdefault(res.kind, set()).add(key)
+        if res.kind in wanting:
+            key = provs.adapter(res.kind).natural_key(res.body)
+            if key is not None:
+                interest[res.kind].add(key)
     for entry in state.resources.values():
-        interest.setdefault(entry.kind, set()).add(entry.id)
+        if entry.kind in wanting:
+            interest[entry.kind].add(entry.id)
     live = refresh(provs, kinds, {k: frozenset(v) for k, v in interest.items()})
     if options.refresh_only:
         result = refresh_only(loaded.stack.name, live, state)

@@ -34,6 +34,7 @@ class Adapter(ABC):
     create_before_destroy: ClassVar[bool] = True  # False where the natural key must be free first
     full_replace: ClassVar[bool] = False  # update is a PUT of the whole object (every declared key is sent)
     creatable: ClassVar[bool] = True  # False: adopted only (numbers are bought, domains made, by hand)
+    wants_interest: ClassVar[bool] = False  # list() narrows its per-object detail requests by `interest`
 
     def __init__(self, client: ApiClient):
         self.client = client

@@ -10,7 +10,7 @@ _PUNCT = re.compile(r"[\s().\-/]")
 
 def normalise(text: str) -> str:
     """Drop the punctuation people write in numbers: '+1 (406) 770-4205' -> '+14067704205'."""
-    return _PUNCT.sub("", text)
+    return _PUNCT.sub("", text) if _PUNCT.search(text) else text  # most are written plain: no new string
 
 
 def is_e164(text: str) -> bool:

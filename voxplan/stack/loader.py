@@ -212,15 +212,20 @@ class Interpolator:
         self.diagnostics: list[Diagnostic] = []
 
     def walk(self, value: Any, path: PathT) -> Any:
-        if isinstance(value, dict):
-            return {k: self.walk(v, path + (k,)) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.walk(v, path + (i,)) for i, v in enumerate(value)]
+        """Interpolate in place (the data was just parsed and is ours): no copy of 10,000 entries, and a
+        path is built only where something is replaced."""
+        if type(value) is dict or type(value) is list:
+            container: Any = value
+            for k, v in value.items() if type(value) is dict else enumerate(value):
+                if type(v) is dict or type(v) is list:
+                    self.walk(v, (*path, k))
+                elif type(v) is str and "${" in v:
+                    container[k] = self._string(v, (*path, k))
+                elif type(k) is str and k in SENSITIVE_KEYS and isinstance(v, str | int):
+                    container[k] = Secret(str(v), origin="literal")
+            return value
         if isinstance(value, str) and "${" in value:
             return self._string(value, path)
-        key = path[-1] if path else ""
-        if isinstance(key, str) and key in SENSITIVE_KEYS and isinstance(value, str | int):
-            return Secret(str(value), origin="literal")
         return value
 
     def _string(self, text: str, path: PathT) -> Any:

@@ -153,6 +153,8 @@ def _api_keys(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
 
 def number_key(key: str) -> str:
     """The canonical form of a `numbers:`/`routes:` key: E.164 without punctuation, or a SIP URI lower-cased."""
+    if key.startswith("+"):  # the common case, settled without lower-casing
+        return e164.normalise(key)
     return key.lower() if key.lower().startswith(("sip:", "sips:")) else e164.normalise(key)
 
 

@@ -94,6 +94,7 @@ class SipAccount(Adapter):
 class Number(Adapter):
     kind = NUMBER
     creatable = False
+    wants_interest = True  # a number's destinations cost a request each: only for the stack's numbers
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
         owned: list[dict[str, Any]] = []
