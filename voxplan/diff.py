@@ -225,13 +225,26 @@ def _unmoved(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], 
     return True
 
 
-def _exactly(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """Given a == b: also the same key order and the same types (True == 1 for ==, not here); nested
-    values are compared by repr, which spells types out."""
+def _exactly(a: Any, b: Any) -> bool:
+    """Given a == b: also the same key order and the same types (True == 1 for ==, not here), at every
+    depth."""
     types = tuple(map(type, a.values()))
     if types != tuple(map(type, b.values())) or list(a) != list(b):
         return False
-    return not (dict in types or list in types) or repr(a) == repr(b)
+    if dict not in types and list not in types:
+        return True
+    return all(_exactly(x, y) if type(x) is dict else _exactly_list(x, y)
+               for x, y in zip(a.values(), b.values(), strict=True) if type(x) is dict or type(x) is list)
+
+
+def _exactly_list(a: Any, b: Any) -> bool:
+    types = tuple(map(type, a))
+    if types != tuple(map(type, b)):
+        return False
+    if dict not in types and list not in types:
+        return True
+    return all(_exactly(x, y) if type(x) is dict else _exactly_list(x, y)
+               for x, y in zip(a, b, strict=True) if type(x) is dict or type(x) is list)
 
 
 @functools.cache

@@ -128,10 +128,8 @@ class PhoneNumber(VapiAdapter):
 
     @staticmethod
     def normalise(raw: dict[str, Any]) -> dict[str, Any]:
-        obj = dict(raw)
-        if isinstance(obj.get("sipUri"), str):
-            obj["sipUri"] = obj["sipUri"].lower()
-        return obj
+        uri = raw.get("sipUri")
+        return {**raw, "sipUri": uri.lower()} if isinstance(uri, str) and not uri.islower() else raw
 
     @staticmethod
     def natural_key(body: dict[str, Any]) -> str | None:
