@@ -98,7 +98,9 @@ def test_refused_connection_is_a_transport_error_naming_the_provider() -> None:
 
 
 def test_environment_proxies_keep_httpx_transport(monkeypatch: pytest.MonkeyPatch) -> None:
-    ctx = ssl.create_default_context()
+    def ctx() -> ssl.SSLContext:
+        return ssl.create_default_context()
+
     for var in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
                 "NO_PROXY"):
         monkeypatch.delenv(var, raising=False)

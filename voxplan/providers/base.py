@@ -9,6 +9,7 @@ vendor imports another.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -123,14 +124,20 @@ class ExpandContext:
 
     def add(self, resource: Resource) -> str:
         """Record a resource; it inherits the `lifecycle:` of the stack entry it came from."""
-        if len(resource.origin) >= 2 and not resource.lifecycle:
-            entry = (self.stack.data.get(str(resource.origin[0])) or {}).get(resource.origin[1]) or {}
-            if isinstance(entry, dict) and entry.get("lifecycle"):
-                resource = dataclasses.replace(resource, lifecycle=dict(entry["lifecycle"]))
+        if len(resource.origin) >= 2 and not resource.lifecycle and resource.origin[:2] in self._lifecycles:
+            lifecycle = self._lifecycles[resource.origin[:2]]
+            resource = dataclasses.replace(resource, lifecycle=dict(lifecycle))
         if resource.address in self.resources:
             self.error(resource.origin, f"two stack entries expand to {resource.address}")
         self.resources[resource.address] = resource
         return resource.address
+
+    @functools.cached_property
+    def _lifecycles(self) -> dict[PathT, dict[str, Any]]:
+        """(section, name) -> the `lifecycle:` of that stack entry, for the few entries that have one."""
+        return {(section, name): entry["lifecycle"] for section, entries in self.stack.data.items()
+                if isinstance(entries, dict) for name, entry in entries.items()
+                if isinstance(entry, dict) and entry.get("lifecycle")}
 
     def loc(self, path: PathT) -> Location:
         return self.stack.source.at(path)

@@ -106,7 +106,7 @@ class ApiClient:
                         "Accept-Encoding": "gzip, deflate", **(headers or {})}
         # the transport is called directly: httpx's Client layer (URL merging, cookies, auth and redirect
         # machinery voxplan never uses) cost more CPU per request than the wire itself
-        self.transport = transport or pool.transport_for(self.base_url, ssl_context=_tls_context(), timeout=timeout)
+        self.transport = transport or pool.transport_for(self.base_url, ssl_context=_tls_context, timeout=timeout)
         self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
         self.requests = 0
 

@@ -15,6 +15,7 @@ import socket
 import ssl
 import threading
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -24,20 +25,21 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 
-def transport_for(base_url: str, *, ssl_context: ssl.SSLContext, timeout: float) -> httpx.BaseTransport:
+def transport_for(base_url: str, *, ssl_context: Callable[[], ssl.SSLContext],
+                  timeout: float) -> httpx.BaseTransport:
     """The lean transport for `base_url`; httpx's own through the proxy when the environment names one
     for it (HTTP(S)_PROXY / ALL_PROXY, minus NO_PROXY)."""
     url = httpx.URL(base_url)
     proxies = urllib.request.getproxies()
     proxy = proxies.get(url.scheme) or proxies.get("all")
     if proxy and not urllib.request.proxy_bypass(url.host):
-        return httpx.HTTPTransport(proxy=proxy, verify=ssl_context)
+        return httpx.HTTPTransport(proxy=proxy, verify=ssl_context())
     return KeepAliveTransport(ssl_context=ssl_context, timeout=timeout)
 
 
 class KeepAliveTransport(httpx.BaseTransport):
-    def __init__(self, *, ssl_context: ssl.SSLContext, timeout: float):
-        self._ssl = ssl_context
+    def __init__(self, *, ssl_context: Callable[[], ssl.SSLContext], timeout: float):
+        self._ssl = ssl_context  # made on the first https connection (loading the CA store costs ~30 ms)
         self._timeout = timeout
         self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
@@ -100,7 +102,7 @@ class KeepAliveTransport(httpx.BaseTransport):
     def _connect(self, key: tuple[str, str, int]) -> http.client.HTTPConnection:
         scheme, host, port = key
         if scheme == "https":
-            return http.client.HTTPSConnection(host, port, timeout=self._timeout, context=self._ssl)
+            return http.client.HTTPSConnection(host, port, timeout=self._timeout, context=self._ssl())
         return _NoDelayConnection(host, port, timeout=self._timeout)
 
     def close(self) -> None:
