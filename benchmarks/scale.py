@@ -200,6 +200,15 @@ def run(n: int, rtt_ms: float, workdir: Path) -> dict[str, Any]:
             proc.stderr.close()
 
 
+def reference_cpu() -> float:
+    """CPU seconds of a fixed pure-Python loop: how fast this (possibly shared) machine is right now."""
+    started = time.process_time()
+    total = 0
+    for i in range(5_000_000):
+        total += i
+    return time.process_time() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,1000,10000")
@@ -212,7 +221,8 @@ def main() -> None:
             rows.append(run(n, args.rtt_ms, Path(tmp)))
             print(f"  measured N={n}", file=sys.stderr, flush=True)
     print(f"voxplan scale benchmark, {date.today()}, {platform.machine()} {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, RTT {args.rtt_ms:g} ms, parallelism {PARALLELISM}\n")
+          f"Python {platform.python_version()}, RTT {args.rtt_ms:g} ms, parallelism {PARALLELISM}; "
+          f"reference loop {reference_cpu():.2f} s CPU (CPU figures scale with it)\n")
     head = ("| N | refresh req / floor | refresh wall / (floor×RTT) | apply wall / bound | plan CPU s | plan RSS MB "
             "| baseline req / ours | baseline wall / ours |")
     print(head)
