@@ -159,6 +159,15 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
         raise PlanError(f"{res.address}: not found on the account, and voxplan adopts these, never buys or "
                         f"creates them (looked for {adapter.natural_key(res.body)!r})")
     body = substitute(res.body, res.ref_paths, lambda ref: _resolve(ref, planned))
+    if (entry is not None and obj is not None and not importing and not force_replace
+            and "ignore_changes" not in res.lifecycle and _unmoved(adapter, body, obj, entry, state.key)):
+        # the common case, kept lean: nothing moved since the last apply
+        return Change(address=res.address, kind=res.kind, action=Action.NOOP, body=body,
+                      remote_id=adapter.remote_id(obj), depends_on=res.dependencies(),
+                      prior_depends_on=tuple(entry.deps), importing=False,
+                      create_before_destroy=adapter.create_before_destroy, full_replace=adapter.full_replace,
+                      write_only=adapter.write_only, origin=res.origin, live=obj,
+                      protect=bool(res.lifecycle.get("protect")))
     common = dict(address=res.address, kind=res.kind, body=body, depends_on=res.dependencies(),
                   protect=bool(res.lifecycle.get("protect")),
                   full_replace=adapter.full_replace,
@@ -168,10 +177,7 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
         created = [f for k, v in body.items() if v is not None for f in _leaves(k, None, display(v), added=True)]
         return Change(action=Action.CREATE, fields=tuple(created), reason=reason, **common)  # type: ignore[arg-type]
     baseline = None if importing or entry is None else entry
-    ignore = [str(p) for p in res.lifecycle["ignore_changes"] or []] if "ignore_changes" in res.lifecycle else []
-    if baseline is not None and not ignore and not force_replace and _unmoved(adapter, body, obj, baseline,
-                                                                              state.key):
-        return Change(action=Action.NOOP, remote_id=adapter.remote_id(obj), live=obj, **common)  # type: ignore[arg-type]
+    ignore = [str(p) for p in res.lifecycle.get("ignore_changes") or []]
     send: list[str] = []
     fields: list[FieldChange] = []
     replace = False
