@@ -3,6 +3,7 @@ every file it leaves for canary secrets."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import re
 import shutil
@@ -128,7 +129,11 @@ class Cli:
 
     def __call__(self, *args: str, code: int | None = 0, input: str | None = None) -> Result:
         runner = CliRunner()
-        result = runner.invoke(main, list(args), env=self.env, input=input, catch_exceptions=False)
+        try:
+            result = runner.invoke(main, list(args), env=self.env, input=input, catch_exceptions=False)
+        finally:  # the CLI owns its process's collector (off while planning); this process is pytest's
+            gc.unfreeze()
+            gc.enable()
         self.outputs += [result.stdout, result.stderr]
         if code is not None:
             assert result.exit_code == code, (
