@@ -151,6 +151,7 @@ def _api_keys(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
                              hint=f"use ${{env:{name.upper()}_API_KEY}} or ${{file:PATH}}")
 
 
+@lru_cache(maxsize=1 << 16)  # validation, expansion and lint each ask for every number's key
 def number_key(key: str) -> str:
     """The canonical form of a `numbers:`/`routes:` key: E.164 without punctuation, or a SIP URI lower-cased."""
     if key.startswith("+"):  # the common case, settled without lower-casing
@@ -160,20 +161,20 @@ def number_key(key: str) -> str:
 
 def _numbers(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
     seen: dict[str, str] = {}
-    for key in data.get("numbers") or {}:  # positions only for what is reported: locating is not free
-        if key.lower().startswith(("sip:", "sips:")):
+    canon_of = {key: number_key(key) for key in data.get("numbers") or {}}
+    for key, canon in canon_of.items():  # positions only for what is reported: locating is not free
+        if canon.startswith(("sip:", "sips:")):
             pass  # a SIP URI, not a phone number: its carrier says whether it takes one
-        elif not e164.is_e164(key):
+        elif not e164.is_e164(canon):
             yield Diagnostic(source.key_at(("numbers", key)), f"numbers.{key}: {key!r} is not an E.164 number",
                              hint=e164.hint(key))
             continue
-        canon = number_key(key)
         if canon in seen:
             yield Diagnostic(source.key_at(("numbers", key)),
                              f"numbers.{key}: the same number as {seen[canon]!r} (both are {canon})",
                              hint="declare each number once")
         seen.setdefault(canon, key)
-    declared = {number_key(k) for k in (data.get("numbers") or {})}
+    declared = set(canon_of.values())
     routed: dict[str, str] = {}
     for key in data.get("routes") or {}:
         canon = number_key(key)
@@ -201,17 +202,19 @@ def _references(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]
             path: PathT = ("tools", tname, "handoff", i) + (("assistant",) if isinstance(target, dict) else ())
             yield from check("assistants", name, path)
     trunks = data.get("trunks") or {}
-    for num, spec in (data.get("numbers") or {}).items():
+    for num, spec in (data.get("numbers") or {}).items():  # 10,000 of these: no generator unless reporting
         if "trunk" in spec:
-            yield from check("trunks", spec["trunk"], ("numbers", num, "trunk"))
+            if spec["trunk"] not in trunks:
+                yield from check("trunks", spec["trunk"], ("numbers", num, "trunk"))
             carrier = (trunks.get(spec["trunk"]) or {}).get("carrier")
             if carrier and carrier != spec.get("carrier"):
                 yield Diagnostic(source.at(("numbers", num, "trunk")),
                                  f"numbers.{num}: a {spec.get('carrier')} number routed through trunk "
                                  f"{spec['trunk']!r} of carrier {carrier}", hint="a number's carrier must match "
                                  "its trunk's")
+    assistants = data.get("assistants") or {}
     for num, route in (data.get("routes") or {}).items():
-        if "assistant" in route:
+        if "assistant" in route and route["assistant"] not in assistants:
             yield from check("assistants", route["assistant"], ("routes", num, "assistant"))
 
 
