@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -30,3 +31,18 @@ def test_readme_quick_start_command_runs_and_converges(tmp_path: Path) -> None:
     assert again.returncode == 0 and "No changes." in again.stdout
     test_command = re.search(r"```sh\n(python -m pytest)\n```", section)
     assert test_command and test_command.group(1) in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_real_process_exits_with_the_cli_codes_and_flushes_everything(tmp_path: Path) -> None:
+    """The entry point leaves with os._exit (no teardown of a large plan): codes and output must survive."""
+    shutil.copy(ROOT / "stacks" / "wavix-vapi.yaml", tmp_path / "s.yaml")
+    base = [sys.executable, "-m", "voxplan"]
+    plan = subprocess.run([*base, "plan", "--sandbox", "--detailed-exitcode", "--format", "json", "s.yaml"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert plan.returncode == 2, plan.stderr
+    assert json.loads(plan.stdout)["summary"]["has_changes"] is True  # the whole document, not a buffer's worth
+    missing = subprocess.run([*base, "plan", "--sandbox", "nope.yaml"], cwd=tmp_path, capture_output=True,
+                             text=True, timeout=60)
+    assert missing.returncode == 1 and "nope.yaml: cannot read stack" in missing.stderr
+    usage = subprocess.run([*base, "plan"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "Missing argument" in usage.stderr  # click's usage errors keep code 2

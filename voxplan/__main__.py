@@ -1,3 +1,3 @@
-from voxplan.cli import main
+from voxplan.cli import run
 
-main()
+run()

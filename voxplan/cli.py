@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -67,6 +67,27 @@ def _render(the_plan: Plan, fmt: str, no_color: bool) -> str:
     if fmt == "markdown":
         return render_markdown(the_plan)
     return render_text(the_plan, colour=_colour(no_color))
+
+
+def run() -> NoReturn:
+    """The console entry point: `main`, then a hard exit. Tearing down a 10,000-number plan's objects
+    one by one took 0.4 G instructions (a twentieth of the run) for memory the OS reclaims anyway; as
+    mypy does, flush what is buffered and leave. State and plan files are closed by then."""
+    try:
+        main()
+        code: Any = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (voxplan plan | head): nothing more to say
+            pass
+    os._exit(code or 0)
 
 
 def tune_gc() -> None:
