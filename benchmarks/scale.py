@@ -127,18 +127,21 @@ def apply_in_process(stack: Path, env: dict[str, str]) -> float:
     return time.perf_counter() - marks[0]
 
 
-# `voxplan plan STACK`, reporting its own peak RSS as it exits. The kernel's ru_maxrss is no use here: it
-# carries over exec, so a child forked from this (by then large) process would report this one's size.
+# `voxplan plan STACK` through the console entry point, reporting its own peak RSS on the way out. The
+# kernel's ru_maxrss is no use here: it carries over exec, so a child forked from this (by then large)
+# process would report this one's size. The entry point leaves by os._exit, so the report goes there.
 PLAN = """
-import atexit, sys
-def _peak():
+import os, sys
+exit_now = os._exit
+def report_and_exit(code):
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
-            sys.stderr.write(f"peak-rss-kb {line.split()[1]}\\n")
-atexit.register(_peak)
+            os.write(2, f"peak-rss-kb {line.split()[1]}\\n".encode())
+    exit_now(code)
+os._exit = report_and_exit
 sys.argv = ["voxplan", "plan", sys.argv[1]]
-from voxplan.cli import main
-main()
+from voxplan.cli import run
+run()
 """
 
 

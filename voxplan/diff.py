@@ -211,46 +211,25 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
 def _unmoved(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], entry: Entry, fp_key: bytes) -> bool:
     """The common case, decided without comparing key by key: nothing moved since the last apply. What
     would be sent now is exactly what was sent then, the server shows exactly what it answered then, and
-    every write-only secret has its recorded fingerprint. "Exactly": equal, with the same key order and
-    types (True is not 1, 1 is not 1.0); a Secret or Ref never equals what state holds (JSON). So this
-    never calls equal what the full comparison would call changed; whatever it cannot decide (a
+    every write-only secret has its recorded fingerprint. "Exactly" is equal `repr`: key order and types
+    count (True is not 1, 1 is not 1.0), and a Secret or Ref never matches what state holds (JSON). So
+    this never calls equal what the full comparison would call changed; whatever it cannot decide (a
     reordered key, null for absent) goes the long way, through `_compare_key`."""
     write_only = adapter.write_only
     heads = _heads(write_only)
     sent = body if heads.isdisjoint(body) else {
         k: strip_write_only(k, v, write_only) if k in heads else v for k, v in body.items()}
-    if sent != entry.sent:
+    text = repr(sent)
+    if text != repr(entry.sent):
         return False
-    seen = {k: obj.get(k) for k in body}
-    if seen != entry.seen or not _exactly(sent, entry.sent) or not _exactly(seen, entry.seen):
+    seen = repr({k: obj.get(k) for k in body})
+    if seen != (text if entry.seen is entry.sent else repr(entry.seen)):  # state shares them when equal
         return False
     for key, value in body.items() if sent is not body else ():
         for path, secret in secrets_under(key, value, write_only).items():
             if entry.fingerprints.get(path) != secret_fingerprint(secret, fp_key):
                 return False
     return True
-
-
-def _exactly(a: Any, b: Any) -> bool:
-    """Given a == b: also the same key order and the same types (True == 1 for ==, not here), at every
-    depth."""
-    types = tuple(map(type, a.values()))
-    if types != tuple(map(type, b.values())) or list(a) != list(b):
-        return False
-    if dict not in types and list not in types:
-        return True
-    return all(_exactly(x, y) if type(x) is dict else _exactly_list(x, y)
-               for x, y in zip(a.values(), b.values(), strict=True) if type(x) is dict or type(x) is list)
-
-
-def _exactly_list(a: Any, b: Any) -> bool:
-    types = tuple(map(type, a))
-    if types != tuple(map(type, b)):
-        return False
-    if dict not in types and list not in types:
-        return True
-    return all(_exactly(x, y) if type(x) is dict else _exactly_list(x, y)
-               for x, y in zip(a, b, strict=True) if type(x) is dict or type(x) is list)
 
 
 @functools.cache
