@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from voxplan import errors
 from voxplan.diff import secret_fingerprint, secrets_under, strip_write_only
 from voxplan.errors import ProviderError, VoxplanError
-from voxplan.model import Ref, get_path
+from voxplan.model import Ref, get_path, ref_paths, substitute
 from voxplan.plan import Action, Change, Plan
 from voxplan.providers import Adapter, Providers
 from voxplan.secret import redact, reveal_all
@@ -301,19 +301,17 @@ class _Runner:
                      seen={k: obj.get(k) for k in body}, fingerprints=fingerprints, deps=list(change.depends_on),
                      protect=change.protect)
 
-    def _resolve(self, value: Any) -> Any:
-        if isinstance(value, Ref):
-            with self.lock:
-                target = self.objects.get(value.address)
-            found = get_path(target, value.attr) if target is not None else None
-            if found is None:
-                raise VoxplanError(f"{value.address}.{value.attr} is not known: its change did not complete")
-            return value.render(found)
-        if isinstance(value, dict):
-            return {k: self._resolve(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._resolve(v) for v in value]
-        return value
+    def _resolve(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """`body` with each Ref replaced by the value it names in what the plan saw or apply made."""
+        return substitute(body, ref_paths(body), self._value_of)
+
+    def _value_of(self, ref: Ref) -> Any:
+        with self.lock:
+            target = self.objects.get(ref.address)
+        found = get_path(target, ref.attr) if target is not None else None
+        if found is None:
+            raise VoxplanError(f"{ref.address}.{ref.attr} is not known: its change did not complete")
+        return ref.render(found)
 
     def _log(self, line: str) -> None:
         with self.lock:

@@ -19,7 +19,7 @@ from typing import Any
 
 from voxplan.errors import PlanError
 from voxplan.graph import topo_order
-from voxplan.model import UNKNOWN, Ref, Resource, get_path, substitute
+from voxplan.model import UNKNOWN, Ref, Resource, get_path, ref_paths, substitute
 from voxplan.plan import Action, Change, FieldChange, Plan, display
 from voxplan.providers.base import Adapter
 from voxplan.secret import MASK, Secret
@@ -266,16 +266,6 @@ def _resolve(ref: Ref, planned: Mapping[str, Change]) -> Any:
     return ref if found is None else ref.render(found)
 
 
-def has_unknown(value: Any) -> bool:
-    if isinstance(value, Ref):
-        return True
-    if isinstance(value, dict):
-        return any(has_unknown(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_unknown(v) for v in value)
-    return False
-
-
 def secrets_under(key: str, value: Any, write_only: Sequence[str]) -> dict[str, Any]:
     """The write-only values declared under top-level `key`, by dotted path."""
     found = {}
@@ -320,7 +310,7 @@ def _compare_key(adapter: Adapter, key: str, value: Any, obj: Mapping[str, Any],
     live_value = strip_paths(obj.get(key), ignore)
     wanted = strip_paths(strip_write_only(key, value, adapter.write_only), ignore)
     out: list[FieldChange] = []
-    if has_unknown(wanted):
+    if ref_paths(wanted):  # a Ref left after resolving: known only after apply
         out.append(FieldChange(key, display(live_value), UNKNOWN))
     else:
         filled = adapter.fill_defaults(key, wanted)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,20 +69,25 @@ class Resource:
     _dependencies: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        found: list[tuple[PathT, Ref]] = []
-        _collect_refs(self.body, (), found)  # where each Ref sits: resolving copies only those paths
+        found = ref_paths(self.body)  # where each Ref sits: resolving copies only those paths
         own = address(self.kind, self.name)
         deps = dict.fromkeys([r.address for _, r in found] + list(self.depends_on))
         deps.pop(own, None)
         object.__setattr__(self, "address", own)
-        object.__setattr__(self, "ref_paths", tuple(found))
+        object.__setattr__(self, "ref_paths", found)
         object.__setattr__(self, "_dependencies", tuple(deps))
-
-    def refs(self) -> list[Ref]:
-        return [ref for _, ref in self.ref_paths]
 
     def dependencies(self) -> tuple[str, ...]:
         return self._dependencies
+
+
+def ref_paths(value: Any) -> tuple[tuple[PathT, Ref], ...]:
+    """Every Ref inside `value`, with its path (a Ref itself is at the empty path)."""
+    if type(value) is Ref:
+        return (((), value),)
+    found: list[tuple[PathT, Ref]] = []
+    _collect_refs(value, (), found)
+    return tuple(found)
 
 
 def _collect_refs(value: Any, path: PathT, found: list[tuple[PathT, Ref]]) -> None:
@@ -95,12 +100,12 @@ def _collect_refs(value: Any, path: PathT, found: list[tuple[PathT, Ref]]) -> No
             _collect_refs(v, (*path, k), found)
 
 
-def substitute(body: dict[str, Any], ref_paths: Iterable[tuple[PathT, Ref]],
+def substitute(body: Mapping[str, Any], paths: Iterable[tuple[PathT, Ref]],
                value_of: Callable[[Ref], Any]) -> dict[str, Any]:
     """A copy of `body` with the Ref at each path replaced by `value_of(ref)`; containers off those paths
     are shared with `body`, not copied."""
     out = dict(body)
-    for path, ref in ref_paths:
+    for path, ref in paths:
         node: Any = out
         for step in path[:-1]:
             child = node[step]

@@ -52,7 +52,7 @@ class Entry:
         """`seen` is left out when the server answered exactly what was sent (the common case: a third
         of a large state's bytes, and of its load time)."""
         out: dict[str, Any] = {"kind": self.kind, "id": self.id, "sent": self.sent}
-        if self.seen != self.sent or repr(self.seen) != repr(self.sent):
+        if repr(self.seen) != repr(self.sent):  # for JSON data, equal reprs: equal, types and order too
             out["seen"] = self.seen
         out |= {"fingerprints": self.fingerprints, "deps": self.deps}
         return {**out, "protect": True} if self.protect else out
