@@ -40,6 +40,9 @@ def test_saved_plan_refused_after_an_out_of_band_change(cli: Cli, sandbox: Sandb
     assert "saved plan is stale: live state moved since the plan was made for vapi.assistant/front-desk" \
         in result.stderr
     assert sandbox.objects("assistant")[0]["firstMessage"] == "Edited in the dashboard"  # nothing applied
+    cli("apply", "--auto-approve", str(stack))  # a fresh plan and apply take the stack's word again
+    assert sandbox.objects("assistant")[0]["firstMessage"] == "Hello!"
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
 
 
 def test_saved_plan_refused_after_the_stack_or_a_secret_changed(cli: Cli, sandbox: SandboxServer) -> None:
@@ -55,6 +58,8 @@ def test_saved_plan_refused_after_the_stack_or_a_secret_changed(cli: Cli, sandbo
     result = cli("apply", str(out), code=1)
     assert "vapi.credential/office-pbx" in result.stderr and "a secret changed" in result.stderr
     assert sandbox.objects("credential") == []
+    cli("apply", "--auto-approve", str(stack))  # reviewed again, with the new secret: it converges
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
 
 
 def test_target_applies_only_the_target_and_its_dependencies(cli: Cli, sandbox: SandboxServer) -> None:

@@ -169,6 +169,9 @@ def test_fail_fast_starts_nothing_after_the_first_failure(cli: Cli, sandbox: San
     cli.edit(stack, "    name: My SIP Assistant\n", BAD_ASSISTANT)
     cli("apply", "--auto-approve", "--fail-fast", "--parallelism", "1", str(stack), code=1)
     assert sandbox.objects("phone-number") == []  # the assistant failed first; nothing else was started
+    cli.edit(stack, BAD_ASSISTANT, "    name: My SIP Assistant\n")  # fixed, the next apply finishes the job
+    cli("apply", "--auto-approve", str(stack))
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
 
 
 def test_debug_log_redacts_every_secret(cli: Cli, sandbox: SandboxServer, tmp_path: Path) -> None:
