@@ -109,3 +109,155 @@ def test_environment_proxies_keep_httpx_transport(monkeypatch: pytest.MonkeyPatc
     assert isinstance(pool.transport_for("https://api.vapi.ai", ssl_context=ctx, timeout=5), httpx.HTTPTransport)
     monkeypatch.setenv("NO_PROXY", "api.vapi.ai")
     assert isinstance(pool.transport_for("https://api.vapi.ai", ssl_context=ctx, timeout=5), pool.KeepAliveTransport)
+
+
+# -- the wire's framing, against a server that answers with exact bytes --------------------------------
+
+class _Scripted:
+    """A loopback server that reads one request per answer in `answers` (bytes to send, or None to hang
+    up without answering) and records what it received."""
+
+    def __init__(self, answers: list[bytes | None]):
+        self.answers = answers
+        self.received: list[bytes] = []
+        self.connections = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with self.sock:
+            self._answer_all()
+
+    def _answer_all(self) -> None:
+        while self.answers:
+            conn, _ = self.sock.accept()
+            self.connections += 1
+            with conn:
+                buffer = b""
+                while self.answers:
+                    while b"\r\n\r\n" not in buffer:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        buffer += chunk
+                    if b"\r\n\r\n" not in buffer:
+                        break  # the client went away: wait for its next connection
+                    head, _, buffer = buffer.partition(b"\r\n\r\n")
+                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                                   if line.lower().startswith(b"content-length:")), 0)
+                    while len(buffer) < length:
+                        buffer += conn.recv(65536)
+                    self.received.append(head + b"\r\n\r\n" + buffer[:length])
+                    buffer = buffer[length:]
+                    answer = self.answers.pop(0)
+                    if answer is None:
+                        break
+                    conn.sendall(answer)
+                    if answer.startswith(b"HTTP/1.0") or b"connection: close" in answer.lower():
+                        break
+
+
+def _json_answer(body: bytes, *extra: str, status: str = "200 OK") -> bytes:
+    head = "".join(f"{h}\r\n" for h in extra)
+    return f"HTTP/1.1 {status}\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def test_the_wire_reads_every_framing_an_answer_may_use() -> None:
+    import zlib
+
+    raw_deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    deflated = raw_deflate.compress(b'{"f": "raw deflate"}') + raw_deflate.flush()
+    server = _Scripted([
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\n{\"a\"\r\n4\r\n: 1}\r\n0\r\nX-T: 1\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\n" + _json_answer(b'{"b": 2}'),
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        _json_answer(gzip.compress(b'{"c": 3}'), "Content-Encoding: gzip"),
+        _json_answer(zlib.compress(b'{"d": 4}'), "Content-Encoding: deflate"),
+        _json_answer(deflated, "Content-Encoding: deflate"),
+        _json_answer(b'{"e": 5}', "Set-Cookie: a=1", "set-cookie: b=2"),
+        b"HTTP/1.0 200 OK\r\n\r\n{\"until\": \"close\"}",
+    ])
+    client = ApiClient("t", server.url, retry=RetryPolicy(attempts=1))
+    assert client.request("GET", "/chunked") == {"a": 1}
+    assert client.request("POST", "/interim", json={"x": 1}) == {"b": 2}
+    assert client.request("DELETE", "/empty") is None
+    assert client.request("GET", "/gzip") == {"c": 3}
+    assert client.request("GET", "/deflate") == {"d": 4}
+    assert client.request("GET", "/raw-deflate") == {"f": "raw deflate"}
+    assert client.request("GET", "/cookies") == {"e": 5}
+    assert client.request("GET", "/until-close") == {"until": "close"}
+    assert server.connections == 1  # everything but the last answer kept the connection open
+    client.close()
+
+
+def test_the_wire_writes_what_httpx_would_send() -> None:
+    server = _Scripted([_json_answer(b"{}") for _ in range(4)])
+    client = ApiClient("t", server.url + "/base", headers={"Authorization": "Bearer k"})
+    client.request("POST", "/v1/items", json={"name": "Café", "n": 1})
+    client.request("PUT", "/v1/form", data={"a[b]": "x y", "on": True, "many": ["1", "2"], "none": None})
+    client.request("GET", "/v1/numbers/+1 555/x%2Fy", params={"q": "a&b", "flag": False, "skip": None})
+    client.request("PATCH", "/v1/empty")
+    post, form, get, patch = server.received
+    head, _, body = post.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /base/v1/items HTTP/1.1"
+    assert f"Host: {server.url.removeprefix('http://')}" in lines and "Authorization: Bearer k" in lines
+    assert "Content-Type: application/json" in lines
+    assert body == '{"name":"Café","n":1}'.encode() and f"Content-Length: {len(body)}" in lines
+    form_head, _, form_body = form.partition(b"\r\n\r\n")
+    assert b"Content-Type: application/x-www-form-urlencoded" in form_head
+    assert form_body == b"a%5Bb%5D=x+y&on=true&many=1&many=2&none="
+    assert get.split(b"\r\n")[0] == b"GET /base/v1/numbers/+1%20555/x%2Fy?q=a%26b&flag=false HTTP/1.1"
+    assert b"Content-Length: 0" in patch  # a body-carrying method says it carries none
+    client.close()
+
+
+def test_an_answer_cut_short_is_a_transport_error_and_the_connection_is_dropped() -> None:
+    server = _Scripted([b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"short\"", _json_answer(b'{"ok": 1}')])
+    client = ApiClient("t", server.url, retry=RetryPolicy(attempts=1))
+    with pytest.raises(errors.TransportError, match="GET /cut: no answer"):
+        client.request("GET", "/cut")
+    assert client.request("GET", "/next") == {"ok": 1}  # on a new connection
+    assert server.connections == 2
+    client.close()
+
+
+def test_a_post_on_a_connection_the_server_dropped_is_not_sent_twice() -> None:
+    # the server reads the POST and hangs up: the create may have happened, so it must not be repeated
+    server = _Scripted([_json_answer(b"{}"), None, _json_answer(b'{"after": 1}')])
+    client = ApiClient("t", server.url, retry=RetryPolicy(attempts=3, base_delay=0))
+    client.request("GET", "/warm")
+    with pytest.raises(errors.TransportError, match="POST /create: no answer"):
+        client.request("POST", "/create", json={"n": 1})
+    assert [r.split(b" ")[0] for r in server.received] == [b"GET", b"POST"]
+    assert client.request("GET", "/after") == {"after": 1}
+    client.close()
+
+
+def test_a_header_with_a_line_break_is_refused_without_showing_it() -> None:
+    with pytest.raises(errors.PlanError) as info:
+        ApiClient("vapi", "http://127.0.0.1:9", headers={"Authorization": "Bearer sk-canary-123\n"})
+    assert "canary" not in str(info.value) and "Authorization" in str(info.value)
+
+
+def test_the_transport_also_serves_httpx(server: tuple[str, type[_Handler]]) -> None:
+    url, handler = server
+    transport = pool.KeepAliveTransport(ssl_context=ssl.create_default_context, timeout=5)
+    with httpx.Client(transport=transport, base_url=url) as client:
+        answer = client.get("/gzip", params={"a": "b"})
+        assert answer.json() == {"path": "/gzip?a=b"} and answer.headers["content-encoding"] == "gzip"
+        assert client.get("/again").json() == {"path": "/again"}
+    assert len({r["peer"] for r in handler.seen}) == 1
+
+
+def test_a_get_on_a_connection_the_server_dropped_goes_again_on_a_new_one() -> None:
+    # the race the idle check can lose: the server hangs up as the request arrives, having answered nothing
+    server = _Scripted([_json_answer(b"{}"), None, _json_answer(b'{"again": 1}')])
+    client = ApiClient("t", server.url, retry=RetryPolicy(attempts=1))  # no retries above the pool
+    client.request("GET", "/warm")
+    assert client.request("GET", "/read") == {"again": 1}
+    assert server.connections == 2 and [r.split(b" ")[1] for r in server.received] == [b"/warm", b"/read", b"/read"]
+    client.close()

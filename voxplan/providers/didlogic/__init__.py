@@ -22,7 +22,7 @@ from voxplan import errors
 from voxplan.errors import Diagnostic
 from voxplan.model import Ref, Resource
 from voxplan.providers.base import Adapter, ExpandContext, routes_to_platform, transfer_reach
-from voxplan.providers.http import ApiClient
+from voxplan.providers.http import Answer, ApiClient
 from voxplan.stack.model import Stack
 
 API_URL = "https://app.didlogic.com/api"
@@ -38,10 +38,10 @@ def USER_PART(number: str) -> str:  # noqa: N802 - a named assumption, see the m
 
 def client(base_url: str, api_key: str, transport: httpx.BaseTransport | None = None) -> ApiClient:
     return ApiClient("didlogic", base_url, headers={"Authorization": f"Bearer {api_key}"}, transport=transport,
-                     message=lambda r: _message(r))
+                     message=_message)
 
 
-def _message(response: httpx.Response) -> str:
+def _message(response: Answer) -> str:
     try:
         body = response.json()
     except ValueError:
