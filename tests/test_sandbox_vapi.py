@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.conftest import SandboxServer
 from voxplan.sandbox import Sandbox, SandboxTransport
 
 
@@ -102,3 +103,43 @@ def test_persistence_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-de
     again = httpx.Client(transport=SandboxTransport(Sandbox(data)), base_url="http://s/vapi",
                          headers={"Authorization": "Bearer k"})
     assert again.get(f"/assistant/{aid}").json()["name"] == "kept"
+
+
+# -- the emulators' HTTP server, spoken to byte by byte --------------------------------------------------
+
+def _raw(url: str, *requests: bytes) -> bytes:
+    """Send requests on one connection and read until the server closes it."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        for request in requests:
+            sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    return out
+
+
+def test_the_sandbox_server_keeps_connections_and_frames_answers(sandbox_server: SandboxServer) -> None:
+    get = b"GET /vapi/assistant HTTP/1.1\r\nHost: s\r\nAuthorization: Bearer k\r\n\r\n"
+    body = b'{"name": "raw"}'
+    post = (b"POST /vapi/assistant HTTP/1.1\r\nHost: s\r\nAuthorization: Bearer k\r\nExpect: 100-continue\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    close = b"GET /vapi/assistant HTTP/1.1\r\nHost: s\r\nAuthorization: Bearer k\r\nConnection: close\r\n\r\n"
+    out = _raw(sandbox_server.url, get, post, close, get)  # the last is never read: the server closed
+    assert out.count(b"HTTP/1.1 200 OK\r\n") == 2 and out.count(b"HTTP/1.1 201 Created\r\n") == 1
+    assert out.count(b"HTTP/1.1 100 Continue\r\n\r\n") == 1 and out.count(b"Connection: close") == 1
+    assert out.rstrip().endswith(b"]")  # the third answer's list, and nothing after it
+    head = _raw(sandbox_server.url, b"HEAD /vapi/assistant HTTP/1.0\r\nAuthorization: Bearer k\r\n\r\n")
+    # the emulated API has no HEAD: a 405 whose body is announced, not sent; HTTP/1.0 closes after it
+    assert head.startswith(b"HTTP/1.0 405") and b"Content-Length: " in head and head.endswith(b"\r\n\r\n")
+
+
+def test_the_sandbox_server_refuses_what_it_cannot_read(sandbox_server: SandboxServer) -> None:
+    assert _raw(sandbox_server.url, b"NONSENSE\r\n\r\n").startswith(b"HTTP/1.1 400 Bad Request")
+    chunked = b"POST /vapi/assistant HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+    assert _raw(sandbox_server.url, chunked).startswith(b"HTTP/1.1 501 Not Implemented")
+    bad_length = b"POST /vapi/assistant HTTP/1.1\r\nContent-Length: x\r\n\r\n"
+    assert _raw(sandbox_server.url, bad_length).startswith(b"HTTP/1.1 400 Bad Request")
