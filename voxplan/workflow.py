@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-
 from voxplan import planfile
 from voxplan import providers as registry
 from voxplan.apply import ApplyResult, apply_plan
@@ -29,6 +27,8 @@ from voxplan.stack import Stack, load_and_validate
 from voxplan.state import Entry, State, locked, state_path
 
 if TYPE_CHECKING:
+    import httpx
+
     from voxplan.sandbox import Sandbox
 
 

@@ -9,9 +9,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from voxplan import errors
 from voxplan.errors import Diagnostic
@@ -22,6 +20,9 @@ from voxplan.providers.http import ApiClient, RateBudget
 from voxplan.secret import Secret
 from voxplan.stack.loader import placeholder
 from voxplan.stack.model import Stack
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Adapter", "Carrier", "ExpandContext", "Platform", "Providers", "adapter_class", "carriers", "connect",
            "platform", "resolve_route"]

@@ -12,20 +12,22 @@ import functools
 import json as _json
 import logging
 import random
-import ssl
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
-
-import httpx
 
 from voxplan import __version__, errors
 from voxplan.providers import pool
 from voxplan.secret import redact
+
+if TYPE_CHECKING:  # httpx is imported only where a caller hands in an httpx transport (tests, proxies)
+    import ssl
+
+    import httpx
 
 log = logging.getLogger("voxplan.http")
 
@@ -48,6 +50,8 @@ class RetryPolicy:
 @functools.lru_cache(maxsize=1)
 def _tls_context() -> ssl.SSLContext:
     """One verifying TLS context for every client (making one costs tens of milliseconds)."""
+    import ssl
+
     return ssl.create_default_context()
 
 
@@ -110,7 +114,7 @@ class ApiClient:
     """A provider's HTTP client. Holds no secrets in anything it prints."""
 
     def __init__(self, provider: str, base_url: str, *, headers: dict[str, str] | None = None,
-                 transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | pool.KeepAliveTransport | None = None, timeout: float = 30.0,
                  retry: RetryPolicy | None = None, concurrency: int = 10, budget: RateBudget | None = None,
                  message: Callable[[Answer], str] = default_message):
         self.provider = provider
@@ -128,7 +132,7 @@ class ApiClient:
         # the transport is called directly: httpx's Client layer (URL merging, cookies, auth and redirect
         # machinery voxplan never uses) cost more CPU per request than the wire itself
         self.transport = transport or pool.transport_for(self.base_url, ssl_context=_tls_context, timeout=timeout)
-        self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
+        self._timeout = timeout
         # the lean wire: requests written from parts prepared once here, answers read without httpx objects
         self._wire = self.transport if isinstance(self.transport, pool.KeepAliveTransport) else None
         base = urlsplit(self.base_url)
@@ -157,12 +161,12 @@ class ApiClient:
                 with self.slots:
                     self.requests += 1
                     response = self._send(method, path, params, json, data)
-            except httpx.TransportError as exc:
+            except pool.WireError as exc:
                 if idempotent and attempt + 1 < self.retry.attempts:
                     attempt += 1
                     time.sleep(self.retry.delay(attempt, None))
                     continue
-                raise errors.TransportError(f"{method} {path}: no answer ({type(exc).__name__})",
+                raise errors.TransportError(f"{method} {path}: no answer ({exc.kind})",
                                             provider=self.provider) from None
             if response.status_code in RETRY_STATUSES and attempt + 1 < self.retry.attempts and (
                 idempotent or response.status_code == 429
@@ -192,13 +196,19 @@ class ApiClient:
                 body, content_type = b"", None
             head = pool.request_head(method, target, self._host_header, self._header_block, body, content_type)
             return self._wire.exchange(method, self._scheme, self._host, self._port, head, body)
+        import httpx
+
+        assert not isinstance(self.transport, pool.KeepAliveTransport)
         request = httpx.Request(method, f"{self._scheme}://{self._host_header}{target}", headers=self.headers,
-                                json=json, data=data, extensions=self._extensions)
-        response = self.transport.handle_request(request)
+                                json=json, data=data, extensions={"timeout": httpx.Timeout(self._timeout).as_dict()})
         try:
-            response.read()
-        finally:
-            response.close()
+            response = self.transport.handle_request(request)
+            try:
+                response.read()
+            finally:
+                response.close()
+        except httpx.TransportError as exc:
+            raise pool.WireError(type(exc).__name__) from None
         return response
 
     def _target(self, path: str, params: dict[str, Any] | None) -> str:

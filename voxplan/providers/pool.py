@@ -13,35 +13,63 @@ proxy, httpx's own transport carries the requests instead.
 
 from __future__ import annotations
 
-import http.client
 import json
+import os
 import select
 import socket
-import ssl
+import sys
 import threading
-import urllib.request
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-import httpx
+if TYPE_CHECKING:  # httpx is imported only where its objects are really used: a plan never needs it
+    import ssl
+
+    import httpx
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
 
 
+class WireError(Exception):
+    """No complete HTTP answer. `kind` names it as httpx names its own errors (ConnectError, ReadTimeout,
+    RemoteProtocolError, ReadError, ...), whichever transport raised it."""
+
+    def __init__(self, kind: str, detail: str = ""):
+        super().__init__(f"{kind} ({detail})" if detail else kind)
+        self.kind = kind
+
+
+class ServerClosed(WireError):
+    """The server closed the connection before any answer: on a kept-alive connection, nothing was done."""
+
+    def __init__(self, detail: str = "the server closed the connection without answering"):
+        super().__init__("RemoteProtocolError", detail)
+
+
+_STALE = (ServerClosed, BrokenPipeError, ConnectionResetError)
+
+
 def transport_for(base_url: str, *, ssl_context: Callable[[], ssl.SSLContext],
-                  timeout: float) -> httpx.BaseTransport:
+                  timeout: float) -> KeepAliveTransport | httpx.BaseTransport:
     """The lean transport for `base_url`; httpx's own through the proxy when the environment names one
     for it (HTTP(S)_PROXY / ALL_PROXY, minus NO_PROXY)."""
-    url = httpx.URL(base_url)
-    proxies = urllib.request.getproxies()
-    proxy = proxies.get(url.scheme) or proxies.get("all")
-    if proxy and not urllib.request.proxy_bypass(url.host):
-        return httpx.HTTPTransport(proxy=proxy, verify=ssl_context())
+    url = urlsplit(base_url)
+    # urllib.request (and the http.client and email packages under it) is imported only when a proxy
+    # variable is set; on macOS and Windows the system settings may name one, so it is always asked there
+    if sys.platform in ("darwin", "win32") or any(k.lower().endswith("_proxy") for k in os.environ):
+        import urllib.request
+
+        proxies = urllib.request.getproxies()
+        proxy = proxies.get(url.scheme) or proxies.get("all")
+        if proxy and not urllib.request.proxy_bypass(url.hostname or ""):
+            import httpx
+
+            return httpx.HTTPTransport(proxy=proxy, verify=ssl_context())
     return KeepAliveTransport(ssl_context=ssl_context, timeout=timeout)
 
 
@@ -91,7 +119,10 @@ class _Connection:
             self.sock.close()
 
 
-class KeepAliveTransport(httpx.BaseTransport):
+class KeepAliveTransport:
+    """Idle connections per (scheme, host, port), reused while the server keeps them open. Also an httpx
+    transport (`handle_request`), without being imported from httpx."""
+
     def __init__(self, *, ssl_context: Callable[[], ssl.SSLContext], timeout: float):
         self._ssl = ssl_context  # made on the first https connection (loading the CA store costs ~30 ms)
         self._timeout = timeout
@@ -101,7 +132,7 @@ class KeepAliveTransport(httpx.BaseTransport):
     def exchange(self, method: str, scheme: str, host: str, port: int, head: bytes, body: bytes,
                  *, decode: bool = True) -> Answer:
         """Send `head` (request line and headers, blank line included) and `body`; read the answer.
-        Errors come out as the httpx errors the HTTP layer handles."""
+        Failures come out as WireError."""
         key = (scheme, host, port)
         conn, reused = self._checkout(key)
         while True:
@@ -118,6 +149,9 @@ class KeepAliveTransport(httpx.BaseTransport):
                 # a kept-alive connection the server had already closed (the race the idle check can
                 # lose): nothing was answered, so a GET/PUT/PATCH/DELETE goes again on a fresh one
                 conn, reused = self._connect(key), False
+            except WireError:
+                conn.close()
+                raise
             except Exception as exc:
                 conn.close()
                 raise _translate(exc, method, host) from exc
@@ -133,12 +167,17 @@ class KeepAliveTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """The httpx transport interface over the same wire (content decoding left to httpx)."""
+        import httpx
+
         url = request.url
         lines = [f"{request.method} {url.raw_path.decode('ascii')} HTTP/1.1"]
         lines += [f"{name.decode('latin-1')}: {value.decode('latin-1')}" for name, value in request.headers.raw]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        answer = self.exchange(request.method, url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 80),
-                               head, request.read(), decode=False)
+        try:
+            answer = self.exchange(request.method, url.scheme, url.host,
+                                   url.port or _DEFAULT_PORTS.get(url.scheme, 80), head, request.read(), decode=False)
+        except WireError as exc:
+            raise getattr(httpx, exc.kind, httpx.TransportError)(str(exc), request=request) from exc
         return httpx.Response(answer.status_code, headers=list(answer.headers.items()), content=answer.content,
                               request=request, extensions={"http_version": b"HTTP/1.1",
                                                            "reason_phrase": answer.reason_phrase.encode("latin-1")})
@@ -176,6 +215,12 @@ class KeepAliveTransport(httpx.BaseTransport):
         for conn in conns:
             conn.close()
 
+    def __enter__(self) -> KeepAliveTransport:  # as httpx.Client expects of a transport
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def request_head(method: str, target: str, host_header: str, header_block: str, body: bytes,
                  content_type: str | None) -> bytes:
@@ -191,11 +236,11 @@ def _read_answer(rfile: Any, method: str, decode: bool) -> tuple[Answer, bool]:
     while True:
         line = rfile.readline(_MAX_LINE + 1)
         if not line:
-            raise http.client.RemoteDisconnected("Remote end closed connection without response")
+            raise ServerClosed()
         version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
         code, _, reason = rest.partition(" ")
         if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
-            raise http.client.BadStatusLine(line.decode("latin-1", errors="replace")[:80])
+            raise WireError("RemoteProtocolError", "not an HTTP status line")
         status = int(code)
         headers = _read_headers(rfile)
         if 100 <= status < 200 and status != 101:
@@ -211,10 +256,10 @@ def _read_answer(rfile: Any, method: str, decode: bool) -> tuple[Answer, bool]:
         try:
             length = int(headers["content-length"].split(",")[0])
         except ValueError:
-            raise http.client.BadStatusLine("bad Content-Length") from None
+            raise WireError("RemoteProtocolError", "bad Content-Length") from None
         content = rfile.read(length)
         if len(content) < length:
-            raise http.client.IncompleteRead(content, length - len(content))
+            raise WireError("RemoteProtocolError", f"answer cut short: {len(content)} of {length} bytes")
     else:  # the body runs until the server closes
         content = rfile.read()
         keep = False
@@ -235,10 +280,10 @@ def _read_headers(rfile: Any) -> dict[str, str]:
     for _ in range(_MAX_HEADERS + 1):
         line = rfile.readline(_MAX_LINE + 1)
         if len(line) > _MAX_LINE:
-            raise http.client.LineTooLong("header line")
+            raise WireError("RemoteProtocolError", "header line too long")
         if line in (b"\r\n", b"\n", b""):
             if not line:
-                raise http.client.RemoteDisconnected("Remote end closed connection inside the headers")
+                raise WireError("RemoteProtocolError", "the server closed the connection inside the headers")
             return headers
         name, sep, value = line.decode("latin-1").partition(":")
         if not sep:
@@ -246,7 +291,7 @@ def _read_headers(rfile: Any) -> dict[str, str]:
         name = name.strip().lower()
         value = value.strip()
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    raise http.client.HTTPException(f"more than {_MAX_HEADERS} headers")
+    raise WireError("RemoteProtocolError", f"more than {_MAX_HEADERS} headers")
 
 
 def _read_chunked(rfile: Any) -> bytes:
@@ -257,12 +302,12 @@ def _read_chunked(rfile: Any) -> bytes:
         try:
             size = int(size_text, 16)
         except ValueError:
-            raise http.client.IncompleteRead(b"".join(parts)) from None
+            raise WireError("RemoteProtocolError", "bad chunk size") from None
         if size == 0:
             break
         chunk = rfile.read(size)
         if len(chunk) < size:
-            raise http.client.IncompleteRead(b"".join(parts) + chunk, size - len(chunk))
+            raise WireError("RemoteProtocolError", "chunk cut short")
         parts.append(chunk)
         rfile.readline(_MAX_LINE + 1)  # the CRLF after the chunk
     while rfile.readline(_MAX_LINE + 1) not in (b"\r\n", b"\n", b""):
@@ -278,18 +323,20 @@ def _readable(sock: socket.socket) -> bool:
 
 
 def _translate(exc: Exception, method: str, host: str) -> Exception:
-    """Socket and framing errors as the httpx errors the rest of voxplan handles. The text names the
-    error's class and the host only: nothing of the request travels with it."""
-    mapped: Any
+    """Socket, TLS and decoding errors as WireError. The text names the error's class and the host only:
+    nothing of the request travels with it."""
+    if isinstance(exc, WireError):
+        return exc
+    ssl_module = sys.modules.get("ssl")  # loaded by then if the connection is TLS
     if isinstance(exc, TimeoutError | socket.timeout):
-        mapped = httpx.ReadTimeout
-    elif isinstance(exc, ConnectionRefusedError | socket.gaierror | ssl.SSLError):
-        mapped = httpx.ConnectError
-    elif isinstance(exc, http.client.RemoteDisconnected | http.client.IncompleteRead | http.client.BadStatusLine |
-                    zlib.error):
-        mapped = httpx.RemoteProtocolError
-    elif isinstance(exc, OSError | http.client.HTTPException):
-        mapped = httpx.ReadError
+        kind = "ReadTimeout"
+    elif isinstance(exc, ConnectionRefusedError | socket.gaierror) or (
+            ssl_module is not None and isinstance(exc, ssl_module.SSLError)):
+        kind = "ConnectError"
+    elif isinstance(exc, zlib.error):
+        kind = "DecodingError"
+    elif isinstance(exc, OSError):
+        kind = "ReadError"
     else:
         return exc
-    return mapped(f"{type(exc).__name__} ({method} to {host})")
+    return WireError(kind, f"{type(exc).__name__}, {method} to {host}")

@@ -16,9 +16,7 @@ Unconfirmed, and where one change fixes it: PUT (not PATCH) for the profile (Dom
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from voxplan import errors
 from voxplan.errors import Diagnostic
@@ -26,6 +24,9 @@ from voxplan.model import Ref, Resource
 from voxplan.providers.base import Adapter, ExpandContext, routes_to_platform
 from voxplan.providers.http import ApiClient, RateBudget
 from voxplan.stack.model import Stack
+
+if TYPE_CHECKING:
+    import httpx
 
 API_URL = "https://api.cloudonix.io"
 OWNED_PROFILE_KEYS = ("allowed-border", "redirect-unknown-to-border")

@@ -14,9 +14,7 @@ part (USER_PART); whether `sip:` is kept or stripped (destinations are written w
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from voxplan import errors
 from voxplan.errors import Diagnostic
@@ -24,6 +22,9 @@ from voxplan.model import Ref, Resource
 from voxplan.providers.base import Adapter, ExpandContext, routes_to_platform, transfer_reach
 from voxplan.providers.http import Answer, ApiClient
 from voxplan.stack.model import Stack
+
+if TYPE_CHECKING:
+    import httpx
 
 API_URL = "https://app.didlogic.com/api"
 PROXY = "sip.nl.didlogic.net"

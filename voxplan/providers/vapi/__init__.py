@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
 
 from voxplan.providers.http import ApiClient
 from voxplan.providers.vapi.adapters import KINDS, VapiAdapter
 from voxplan.providers.vapi.platform import API_URLS, VapiPlatform, VapiSipCarrier, region
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["API_URLS", "KINDS", "VapiPlatform", "VapiSipCarrier", "adapters", "client", "region"]
 

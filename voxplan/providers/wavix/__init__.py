@@ -16,9 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from voxplan import errors
 from voxplan.errors import Diagnostic
@@ -26,6 +24,9 @@ from voxplan.model import Ref, Resource
 from voxplan.providers.base import Adapter, ExpandContext, routes_to_platform, transfer_reach
 from voxplan.providers.http import ApiClient, remaining_pages
 from voxplan.stack.model import Stack
+
+if TYPE_CHECKING:
+    import httpx
 
 API_URL = "https://api.wavix.com"
 PER_PAGE = 100  # the largest page Wavix serves
