@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
 
 PathT = tuple[str | int, ...]
+_T = TypeVar("_T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def value(cls: type[_T]) -> type[_T]:
+    """A value class: frozen to the type checker (mypy refuses any assignment to a field), at run time a
+    slotted dataclass, hashable by its fields as a frozen one is. A frozen dataclass's __init__ sets each
+    field through object.__setattr__: 4x the cost of plain stores, and a 10,000-number plan builds
+    ~60,000 of these (resources, refs, changes)."""
+    return dataclass(slots=True, unsafe_hash=True)(cls)
+
+
+@value
 class Ref:
     """A value known only from another resource's live object, e.g. a credential's `id`.
 
@@ -51,7 +61,7 @@ def address(kind: str, name: str) -> str:
     return f"{kind}/{name}"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Resource:
     """One object a provider will hold. `body` is in the vendor's own shape, holding only what the
     stack declared; values may be `Ref` or `Secret`."""

@@ -7,11 +7,11 @@ Counts and "has changes" are derived, never stored. A Change carries everything 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import Any
 
-from voxplan.model import UNKNOWN, PathT, Ref
+from voxplan.model import UNKNOWN, PathT, Ref, value
 from voxplan.secret import MASK, Secret
 
 
@@ -27,7 +27,7 @@ class Action(StrEnum):
         return {"no-op": " ", "create": "+", "update": "~", "replace": "-/+", "delete": "-"}[self.value]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class FieldChange:
     """One leaf that changes. `before`/`after` are display values: secrets are already masked, and
     `after` may be UNKNOWN (known after apply)."""
@@ -41,7 +41,7 @@ class FieldChange:
     added: bool = False  # absent before
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Change:
     address: str
     kind: str
@@ -66,7 +66,7 @@ class Change:
         return self.action is not Action.NOOP or self.importing
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Plan:
     stack: str
     changes: tuple[Change, ...]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from voxplan.errors import Diagnostic, Location
-from voxplan.model import PathT, Ref, Resource
+from voxplan.model import PathT, Ref, Resource, value
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
 
@@ -79,7 +79,7 @@ class Adapter(ABC):
         return {}
 
 
-@dataclass(frozen=True)
+@value
 class RouteTarget:
     """Where a carrier sends a number's calls: `uri` is a SIP URI without scheme (str, or a Ref known once
     the platform credential exists), or digits for a PSTN forward; `platform_number` is the platform
