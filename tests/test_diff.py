@@ -190,3 +190,36 @@ def test_topological_order_keeps_input_order_among_ready_and_names_a_cycle() -> 
     assert topo_order({"c": ["a"], "a": [], "b": ["a", "elsewhere"], "d": ["c", "b", "b"]}) == ["a", "c", "b", "d"]
     with pytest.raises(PlanError, match="dependency cycle: a -> b -> c -> a"):
         topo_order({"a": ["b"], "b": ["c"], "c": ["a"], "z": []})
+
+
+def test_exact_tells_types_and_order_apart_but_not_how_strings_are_stored() -> None:
+    import json
+    import sys
+
+    from voxplan.model import Ref, exact
+
+    shared = sys.intern("wavix")
+    built = {"carrier": shared, "list": [shared, shared], "n": 1}
+    decoded = json.loads(json.dumps(built))  # the same value, every string a fresh object
+    assert exact(built) == exact(decoded)
+    assert exact({"n": 1}) != exact({"n": True}) and exact({"n": 1}) != exact({"n": 1.0})
+    assert exact({"a": 1, "b": 2}) != exact({"b": 2, "a": 1}) and exact([0]) != exact([False])
+    assert exact({"p": Secret("x")}) is None and exact({"r": Ref("vapi.credential/x")}) is None
+
+
+def test_the_no_op_shortcut_decides_a_resource_loaded_from_state() -> None:
+    """The shortcut must actually fire for a body built from the stack against entries decoded from JSON
+    (shared, interned strings on one side, fresh ones on the other), or every plan goes the long way."""
+    import json
+
+    from voxplan.diff import _unmoved
+
+    body = {"name": "Agent", "firstMessage": "Hello", "maxDurationSeconds": 600}
+    live = {"id": "a1", **body, "createdAt": "2026-01-01"}
+    entry = Entry.from_json(json.loads(json.dumps(Entry("vapi.assistant", "a1", sent=dict(body), seen=dict(body))
+                                                  .to_json())))
+    assert entry.seen is entry.sent  # state shares them when the server answered what was sent
+    adapter = ADAPTERS["vapi.assistant"]
+    assert _unmoved(adapter, body, live, entry, KEY)
+    assert not _unmoved(adapter, {**body, "maxDurationSeconds": 601}, live, entry, KEY)
+    assert not _unmoved(adapter, body, {**live, "firstMessage": "Hi"}, entry, KEY)

@@ -19,7 +19,7 @@ from typing import Any
 
 from voxplan.errors import PlanError
 from voxplan.graph import topo_order
-from voxplan.model import UNKNOWN, Ref, Resource, get_path, ref_paths, substitute
+from voxplan.model import UNKNOWN, Ref, Resource, exact, get_path, ref_paths, substitute
 from voxplan.plan import Action, Change, FieldChange, Plan, display
 from voxplan.providers.base import Adapter
 from voxplan.secret import MASK, Secret
@@ -211,7 +211,7 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
 def _unmoved(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], entry: Entry, fp_key: bytes) -> bool:
     """The common case, decided without comparing key by key: nothing moved since the last apply. What
     would be sent now is exactly what was sent then, the server shows exactly what it answered then, and
-    every write-only secret has its recorded fingerprint. "Exactly" is equal `repr`: key order and types
+    every write-only secret has its recorded fingerprint. "Exactly" is `model.exact`: key order and types
     count (True is not 1, 1 is not 1.0), and a Secret or Ref never matches what state holds (JSON). So
     this never calls equal what the full comparison would call changed; whatever it cannot decide (a
     reordered key, null for absent) goes the long way, through `_compare_key`."""
@@ -219,11 +219,11 @@ def _unmoved(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], 
     heads = _heads(write_only)
     sent = body if heads.isdisjoint(body) else {
         k: strip_write_only(k, v, write_only) if k in heads else v for k, v in body.items()}
-    text = repr(sent)
-    if text != repr(entry.sent):
+    text = exact(sent)
+    if text is None or text != exact(entry.sent):
         return False
-    seen = repr({k: obj.get(k) for k in body})
-    if seen != (text if entry.seen is entry.sent else repr(entry.seen)):  # state shares them when equal
+    seen = exact({k: obj.get(k) for k in body})
+    if seen != (text if entry.seen is entry.sent else exact(entry.seen)):  # state shares them when equal
         return False
     for key, value in body.items() if sent is not body else ():
         for path, secret in secrets_under(key, value, write_only).items():

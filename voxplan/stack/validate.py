@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 
 from voxplan.errors import Diagnostic, StackErrors
+from voxplan.model import exact
 from voxplan.secret import Secret
 from voxplan.stack import e164
 from voxplan.stack.loader import Interpolator, parse_yaml
@@ -78,10 +79,10 @@ def _schema_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnost
         entries = data.get(section)
         if not isinstance(entries, dict):
             continue
-        memo: dict[str, list[jsonschema.ValidationError]] = {}
+        memo: dict[bytes | str, list[jsonschema.ValidationError]] = {}
         for key, entry in entries.items():
-            signature = repr(entry)  # C speed, and it spells out types (True is not 1)
-            if "Secret(" in signature:  # repr hides a secret's length, which the schema limits
+            signature: bytes | str | None = exact(entry)  # C speed, and types count (True is not 1)
+            if signature is None:  # it holds a Secret, whose length the schema limits: judge the masked view
                 signature = json.dumps(_schema_view(entry), sort_keys=True, default=str)
             if signature not in memo:
                 memo[signature] = list(_validator(definition).iter_errors(_schema_view(entry)))

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from voxplan.errors import LockHeld, StateError
+from voxplan.model import exact
 from voxplan.secret import SafeEncoder
 
 FORMAT_VERSION = 1
@@ -52,7 +53,8 @@ class Entry:
         """`seen` is left out when the server answered exactly what was sent (the common case: a third
         of a large state's bytes, and of its load time)."""
         out: dict[str, Any] = {"kind": self.kind, "id": self.id, "sent": self.sent}
-        if repr(self.seen) != repr(self.sent):  # for JSON data, equal reprs: equal, types and order too
+        sent = exact(self.sent)
+        if sent is None or exact(self.seen) != sent:  # equal, types and order too
             out["seen"] = self.seen
         out |= {"fingerprints": self.fingerprints, "deps": self.deps}
         return {**out, "protect": True} if self.protect else out
