@@ -9,6 +9,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -261,3 +262,48 @@ def test_a_get_on_a_connection_the_server_dropped_goes_again_on_a_new_one() -> N
     assert client.request("GET", "/read") == {"again": 1}
     assert server.connections == 2 and [r.split(b" ")[1] for r in server.received] == [b"/warm", b"/read", b"/read"]
     client.close()
+
+
+# -- TLS: a server with a certificate from a test CA (tests/tls: CA and localhost certificate, to 2126) ------
+
+TLS = Path(__file__).resolve().parent / "tls"
+
+
+@pytest.fixture()
+def tls_server() -> Iterator[tuple[int, type[_Handler]]]:
+    handler = type("H", (_Handler,), {"seen": [], "close_after": False})
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(TLS / "server.pem", TLS / "server.key")
+    srv.socket = context.wrap_socket(srv.socket, server_side=True)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv.server_address[1], handler
+    srv.shutdown()
+    srv.server_close()
+
+
+def _trusting_test_ca() -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(TLS / "ca.pem"))
+
+
+def test_https_verifies_the_server_and_keeps_the_connection(tls_server: tuple[int, type[_Handler]]) -> None:
+    port, handler = tls_server
+    wire = pool.KeepAliveTransport(ssl_context=_trusting_test_ca, timeout=5)
+    client = ApiClient("t", f"https://localhost:{port}", transport=wire)
+    assert client.request("GET", "/a") == {"path": "/a"} and client.request("GET", "/gzip") == {"path": "/gzip"}
+    assert len({r["peer"] for r in handler.seen}) == 1
+    assert handler.seen[0]["headers"]["Host"] == f"localhost:{port}"
+    client.close()
+
+
+def test_https_refuses_an_untrusted_or_misnamed_certificate(tls_server: tuple[int, type[_Handler]]) -> None:
+    port, handler = tls_server
+    untrusted = ApiClient("t", f"https://localhost:{port}", retry=RetryPolicy(attempts=1))  # the system's CAs
+    with pytest.raises(errors.TransportError, match=r"GET /a: no answer \(ConnectError\)"):
+        untrusted.request("GET", "/a")
+    wire = pool.KeepAliveTransport(ssl_context=_trusting_test_ca, timeout=5)
+    misnamed = ApiClient("t", f"https://127.0.0.1:{port}", transport=wire, retry=RetryPolicy(attempts=1))
+    with pytest.raises(errors.TransportError, match=r"ConnectError"):  # the certificate names localhost only
+        misnamed.request("GET", "/a")
+    assert handler.seen == []  # nothing reached the handler
