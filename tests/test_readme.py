@@ -46,3 +46,48 @@ def test_the_real_process_exits_with_the_cli_codes_and_flushes_everything(tmp_pa
     assert missing.returncode == 1 and "nope.yaml: cannot read stack" in missing.stderr
     usage = subprocess.run([*base, "plan"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert usage.returncode == 2 and "Missing argument" in usage.stderr  # click's usage errors keep code 2
+
+
+def _on_a_terminal(args: list[str], cwd: Path, answer: str) -> tuple[int, str]:
+    """Run voxplan with a pseudo-terminal as stdin/stdout/stderr, answer its prompt, and return the exit
+    code and everything it wrote."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOXPLAN_") and not k.endswith("_API_KEY")}
+    proc = subprocess.Popen([sys.executable, "-m", "voxplan", *args], cwd=cwd, env={**env, "NO_COLOR": "1"},
+                            stdin=follower, stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    out, answered = b"", False
+    try:
+        while True:
+            ready, _, _ = select.select([leader], [], [], 60)
+            assert ready, f"no output for 60 s: {out.decode(errors='replace')[-500:]}"
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the process closed the terminal: it has exited
+                break
+            if not chunk:
+                break
+            out += chunk
+            if not answered and b"Apply these changes? [y/N]:" in out:
+                os.write(leader, answer.encode() + b"\n")
+                answered = True
+    finally:
+        os.close(leader)
+    return proc.wait(timeout=60), out.decode(errors="replace").replace("\r\n", "\n")
+
+
+def test_apply_asks_on_a_terminal_and_does_nothing_unless_told_yes(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "stacks" / "wavix-vapi.yaml", tmp_path / "s.yaml")
+    code, out = _on_a_terminal(["apply", "--sandbox", "s.yaml"], tmp_path, "no")
+    assert code == 1 and "Apply these changes? [y/N]: no" in out and "Apply cancelled." in out, out
+    assert ": created (id" not in out and "Apply complete" not in out
+    code, out = _on_a_terminal(["apply", "--sandbox", "s.yaml"], tmp_path, "")  # Enter takes the default: no
+    assert code == 1 and "Apply cancelled." in out, out
+    code, out = _on_a_terminal(["apply", "--sandbox", "s.yaml"], tmp_path, "yes")
+    assert code == 0 and "vapi.credential/wavix-main: created (id" in out and "Apply complete!" in out, out
+    again = subprocess.run([sys.executable, "-m", "voxplan", "plan", "--sandbox", "--detailed-exitcode", "s.yaml"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "No changes." in again.stdout, again.stdout + again.stderr
