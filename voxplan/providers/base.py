@@ -81,20 +81,13 @@ class Adapter(ABC):
 
 @value
 class RouteTarget:
-    """Where a carrier sends a number's calls: `uri` is a SIP URI without scheme (str, or a Ref known once
-    the platform credential exists), or digits for a PSTN forward; `platform_number` is the platform
-    number created for the route, which the carrier route must wait for."""
+    """Where a carrier sends a number's calls, as carriers store it: `uri` is a SIP URI without scheme (str,
+    or a Ref known once the platform credential exists), or digits without `+` for a PSTN forward;
+    `platform_number` is the platform number created for the route, which the carrier route must wait for."""
 
     uri: Any
     pstn: bool = False
     platform_number: str | None = None
-
-    @property
-    def destination(self) -> Any:
-        """What a carrier stores: digits for a PSTN forward, else the URI without `sip:` (or its Ref)."""
-        if self.pstn:
-            return str(self.uri).lstrip("+")
-        return self.uri.removeprefix("sip:") if isinstance(self.uri, str) else self.uri
 
     @property
     def waits_for(self) -> tuple[str, ...]:

@@ -189,7 +189,7 @@ class DidlogicCarrier:
         depends: tuple[str, ...] = ()
         if route is not None:
             target = ctx.route(route, key, spec.get("trunk", ""), USER_PART(key))
-            body["destinations"] = [{"destination": target.destination, "transport": PSTN if target.pstn else SIP_URI}]
+            body["destinations"] = [{"destination": target.uri, "transport": PSTN if target.pstn else SIP_URI}]
             depends = target.waits_for
         ctx.add(Resource(NUMBER, key, body, origin=("numbers", key), depends_on=depends))
 

@@ -179,7 +179,7 @@ class WavixCarrier:
         depends: tuple[str, ...] = ()
         if route is not None:
             target = ctx.route(route, key, spec.get("trunk", ""), DID_PLACEHOLDER)
-            body["destinations"] = [{"destination": target.destination,
+            body["destinations"] = [{"destination": target.uri,
                                      "transport": PSTN if target.pstn else SIP_URI, "priority": 1}]
             depends = target.waits_for
         ctx.add(Resource(NUMBER, key, body, origin=("numbers", key), depends_on=depends))
