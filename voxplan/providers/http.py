@@ -17,11 +17,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from voxplan import __version__, errors
 from voxplan.providers import pool
+from voxplan.providers.pool import Answer
 from voxplan.secret import redact
 
 if TYPE_CHECKING:  # httpx is imported only where a caller hands in an httpx transport (tests, proxies)
@@ -53,22 +54,6 @@ def _tls_context() -> ssl.SSLContext:
     import ssl
 
     return ssl.create_default_context()
-
-
-class Answer(Protocol):
-    """What the HTTP layer reads of an answer: an httpx.Response, or the lean wire's pool.Answer."""
-
-    status_code: int
-
-    @property
-    def reason_phrase(self) -> str: ...
-    @property
-    def content(self) -> bytes: ...
-    @property
-    def text(self) -> str: ...
-    @property
-    def headers(self) -> Any: ...
-    def json(self) -> Any: ...
 
 
 def default_message(response: Answer) -> str:
@@ -137,7 +122,7 @@ class ApiClient:
         self._wire = self.transport if isinstance(self.transport, pool.KeepAliveTransport) else None
         base = urlsplit(self.base_url)
         self._scheme, self._host = base.scheme, base.hostname or ""
-        default_port = 443 if base.scheme == "https" else 80
+        default_port = pool.DEFAULT_PORTS.get(base.scheme, 80)
         self._port = base.port or default_port
         self._base_path = base.path
         host = f"[{self._host}]" if ":" in self._host else self._host
@@ -209,7 +194,8 @@ class ApiClient:
                 response.close()
         except httpx.TransportError as exc:
             raise pool.WireError(type(exc).__name__) from None
-        return response
+        # one kind of answer from here on (httpx joins a repeated header with ", ", as the wire does)
+        return Answer(response.status_code, response.reason_phrase, dict(response.headers), response.content)
 
     def _target(self, path: str, params: dict[str, Any] | None) -> str:
         """The request target (path and query), built here: httpx merging a relative path and params into

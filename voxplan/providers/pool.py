@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # httpx is imported only where its objects are really used: a
 
     import httpx
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_PORTS = {"http": 80, "https": 443}
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
@@ -74,8 +74,8 @@ def transport_for(base_url: str, *, ssl_context: Callable[[], ssl.SSLContext],
 
 
 class Answer:
-    """An HTTP answer read whole: the part of httpx.Response the HTTP layer and vendors' message
-    functions use (`status_code`, `reason_phrase`, `headers.get(lower-case name)`, `content`, `text`,
+    """An HTTP answer read whole, as the HTTP layer and vendors' message functions read it (names as
+    httpx.Response's: `status_code`, `reason_phrase`, `headers` by lower-case name, `content`, `text`,
     `json()`)."""
 
     __slots__ = ("status_code", "reason_phrase", "headers", "content")
@@ -175,7 +175,7 @@ class KeepAliveTransport:
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         try:
             answer = self.exchange(request.method, url.scheme, url.host,
-                                   url.port or _DEFAULT_PORTS.get(url.scheme, 80), head, request.read(), decode=False)
+                                   url.port or DEFAULT_PORTS.get(url.scheme, 80), head, request.read(), decode=False)
         except WireError as exc:
             raise getattr(httpx, exc.kind, httpx.TransportError)(str(exc), request=request) from exc
         return httpx.Response(answer.status_code, headers=list(answer.headers.items()), content=answer.content,
