@@ -197,8 +197,9 @@ def test_the_wire_reads_every_framing_an_answer_may_use() -> None:
 def test_the_wire_writes_what_httpx_would_send() -> None:
     server = _Scripted([_json_answer(b"{}") for _ in range(4)])
     client = ApiClient("t", server.url + "/base", headers={"Authorization": "Bearer k"})
-    client.request("POST", "/v1/items", json={"name": "Café", "n": 1})
-    client.request("PUT", "/v1/form", data={"a[b]": "x y", "on": True, "many": ["1", "2"], "none": None})
+    item, fields = {"name": "Café", "n": 1}, {"a[b]": "x y", "on": True, "many": ["1", "2"], "none": None}
+    client.request("POST", "/v1/items", json=item)
+    client.request("PUT", "/v1/form", data=fields)
     client.request("GET", "/v1/numbers/+1 555/x%2Fy", params={"q": "a&b", "flag": False, "skip": None})
     client.request("PATCH", "/v1/empty")
     post, form, get, patch = server.received
@@ -207,11 +208,14 @@ def test_the_wire_writes_what_httpx_would_send() -> None:
     assert lines[0] == "POST /base/v1/items HTTP/1.1"
     assert f"Host: {server.url.removeprefix('http://')}" in lines and "Authorization: Bearer k" in lines
     assert "Content-Type: application/json" in lines
-    assert body == '{"name":"Café","n":1}'.encode() and f"Content-Length: {len(body)}" in lines
+    assert body == httpx.Request("POST", "http://x", json=item).read() == '{"name":"Café","n":1}'.encode()
+    assert f"Content-Length: {len(body)}" in lines
     form_head, _, form_body = form.partition(b"\r\n\r\n")
     assert b"Content-Type: application/x-www-form-urlencoded" in form_head
+    assert form_body == httpx.Request("PUT", "http://x", data=fields).read()
     assert form_body == b"a%5Bb%5D=x+y&on=true&many=1&many=2&none="
     assert get.split(b"\r\n")[0] == b"GET /base/v1/numbers/+1%20555/x%2Fy?q=a%26b&flag=false HTTP/1.1"
+    assert httpx.URL("http://x/base/v1/numbers/+1 555/x%2Fy").raw_path == b"/base/v1/numbers/+1%20555/x%2Fy"
     assert b"Content-Length: 0" in patch  # a body-carrying method says it carries none
     client.close()
 
