@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
-from voxplan.diff import Live, make_plan
-from voxplan.errors import PlanError
-from voxplan.model import UNKNOWN, Ref, Resource
-from voxplan.plan import Action
+from voxplan.core.errors import PlanError
+from voxplan.core.live import Live
+from voxplan.core.model import UNKNOWN, Ref, Resource
+from voxplan.core.plan import Action
+from voxplan.core.secret import Secret
+from voxplan.diff import make_plan
 from voxplan.providers.vapi.adapters import Assistant, Credential, PhoneNumber, Tool
-from voxplan.secret import Secret
 from voxplan.state import Entry, State
 
 ADAPTERS: dict[str, Any] = {cls.kind: cls(None) for cls in (Credential, PhoneNumber, Assistant, Tool)}  # type: ignore[arg-type]
@@ -185,7 +186,7 @@ def test_adoption_skips_objects_already_owned_by_another_address() -> None:
 
 
 def test_topological_order_keeps_input_order_among_ready_and_names_a_cycle() -> None:
-    from voxplan.graph import topo_order
+    from voxplan.core.graph import topo_order
 
     assert topo_order({"c": ["a"], "a": [], "b": ["a", "elsewhere"], "d": ["c", "b", "b"]}) == ["a", "c", "b", "d"]
     with pytest.raises(PlanError, match="dependency cycle: a -> b -> c -> a"):
@@ -196,7 +197,7 @@ def test_exact_tells_types_and_order_apart_but_not_how_strings_are_stored() -> N
     import json
     import sys
 
-    from voxplan.model import Ref, exact
+    from voxplan.core.model import Ref, exact
 
     shared = sys.intern("wavix")
     built = {"carrier": shared, "list": [shared, shared], "n": 1}

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from voxplan import errors
+from voxplan.core import errors
 from voxplan.providers import pool
 from voxplan.providers.http import ApiClient, RetryPolicy
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from voxplan.model import UNKNOWN
-from voxplan.plan import Action, Change, FieldChange, Plan
+from voxplan.core.model import UNKNOWN
+from voxplan.core.plan import Action, Change, FieldChange, Plan
 from voxplan.render.markdown import GITHUB_LIMIT, render_markdown
 
 GOLDEN = Path(__file__).parent / "golden"

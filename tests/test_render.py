@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import json
 
-from voxplan.model import UNKNOWN
-from voxplan.plan import Action, Change, FieldChange, Plan
+from voxplan.core.model import UNKNOWN
+from voxplan.core.plan import Action, Change, FieldChange, Plan
+from voxplan.core.secret import SafeEncoder, Secret
 from voxplan.render import plan_to_json, render_markdown, render_text
-from voxplan.secret import SafeEncoder, Secret
 
 PLAN = Plan("demo", (
     Change("vapi.credential/t", "vapi.credential", Action.UPDATE, remote_id="c1",

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from voxplan.errors import StackErrors
-from voxplan.secret import Secret
+from voxplan.core.errors import StackErrors
+from voxplan.core.secret import Secret
 from voxplan.stack import load_and_validate
 from voxplan.stack.e164 import hint, is_e164
 from voxplan.stack.loader import parse_yaml

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Cli, SandboxServer
-from voxplan.errors import LockHeld, StateError
+from voxplan.core.errors import LockHeld, StateError
 from voxplan.state import Entry, State, locked
 
 

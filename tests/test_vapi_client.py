@@ -8,7 +8,7 @@ import httpx
 import pytest
 import respx
 
-from voxplan import errors
+from voxplan.core import errors
 from voxplan.providers import vapi
 from voxplan.providers.http import ApiClient, RetryPolicy
 from voxplan.providers.vapi.adapters import Assistant, Credential, PhoneNumber, Tool
@@ -99,7 +99,7 @@ def test_vendor_error_names_status_and_message_but_no_secret() -> None:
 
 @respx.mock
 def test_a_vendor_echoing_a_secret_back_does_not_put_it_in_the_error() -> None:
-    from voxplan.secret import Secret
+    from voxplan.core.secret import Secret
 
     password = Secret("echoed-canary-password-77")
     respx.post(f"{BASE}/credential").mock(return_value=httpx.Response(

@@ -16,13 +16,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from voxplan import errors
-from voxplan.diff import secret_fingerprint, secrets_under, strip_write_only
-from voxplan.errors import ProviderError, VoxplanError
-from voxplan.model import Ref, get_path, ref_paths, substitute
-from voxplan.plan import Action, Change, Plan
+from voxplan.core import errors
+from voxplan.core.errors import ProviderError, VoxplanError
+from voxplan.core.model import Ref, get_path, ref_paths, substitute
+from voxplan.core.plan import Action, Change, Plan
+from voxplan.core.secret import redact, reveal_all
+from voxplan.core.writeonly import secret_fingerprint, secrets_under, strip_write_only
 from voxplan.providers import Adapter, Providers
-from voxplan.secret import redact, reveal_all
 from voxplan.state import Entry, State
 
 Step = tuple[str, str]  # ("apply" | "destroy", address)

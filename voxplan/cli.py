@@ -19,11 +19,11 @@ from typing import Any, NoReturn
 import click
 
 from voxplan import __version__, planfile, workflow
-from voxplan.errors import Diagnostic, StackErrors, VoxplanError
-from voxplan.graph import to_dot
-from voxplan.plan import Plan
+from voxplan.core.errors import Diagnostic, StackErrors, VoxplanError
+from voxplan.core.graph import to_dot
+from voxplan.core.plan import Plan
+from voxplan.core.secret import RedactingFilter, SafeEncoder
 from voxplan.render import plan_to_json, render_markdown, render_text
-from voxplan.secret import RedactingFilter, SafeEncoder
 from voxplan.state import State, locked, unlock
 
 STACK = click.argument("stack", type=click.Path(dir_okay=False, path_type=Path))

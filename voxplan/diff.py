@@ -11,44 +11,20 @@ The rules (design.md, "Rules that make it correct"):
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from voxplan.errors import PlanError
-from voxplan.graph import topo_order
-from voxplan.model import UNKNOWN, Ref, Resource, exact, get_path, ref_paths, substitute
-from voxplan.plan import Action, Change, FieldChange, Plan, display
+from voxplan.core.errors import PlanError
+from voxplan.core.graph import topo_order
+from voxplan.core.live import Live
+from voxplan.core.model import UNKNOWN, Ref, Resource, exact, get_path, ref_paths, substitute
+from voxplan.core.plan import Action, Change, FieldChange, Plan, display
+from voxplan.core.secret import MASK
+from voxplan.core.writeonly import overlay, secret_fingerprint, secrets_under, strip_paths, strip_write_only
 from voxplan.providers.base import Adapter
-from voxplan.secret import MASK, Secret
 from voxplan.state import Entry, State
-
-
-class Live:
-    """What refresh found for one kind: objects by id, and by natural key (built on first use: a plan
-    where state knows every object never needs it)."""
-
-    def __init__(self, by_id: dict[str, dict[str, Any]], adapter: Adapter):
-        self.by_id = by_id
-        self._adapter = adapter
-        self._by_key: dict[str, list[dict[str, Any]]] | None = None
-
-    @classmethod
-    def index(cls, objects: Sequence[dict[str, Any]], adapter: Adapter) -> Live:
-        return cls({adapter.remote_id(o): o for o in objects}, adapter)
-
-    @property
-    def by_key(self) -> dict[str, list[dict[str, Any]]]:
-        if self._by_key is None:
-            by_key: dict[str, list[dict[str, Any]]] = {}
-            for obj in self.by_id.values():
-                key = self._adapter.natural_key(obj)
-                if key is not None:
-                    by_key.setdefault(key, []).append(obj)
-            self._by_key = by_key
-        return self._by_key
 
 
 def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live], state: State,
@@ -239,25 +215,6 @@ def _heads(write_only: tuple[str, ...]) -> frozenset[str]:
     return frozenset(p.partition(".")[0] for p in write_only)
 
 
-def overlay(value: Any, live: Any, paths: Sequence[str]) -> Any:
-    """`value` with each dotted path in `paths` set to its value in `live` (or removed if live lacks it)."""
-    if not isinstance(value, dict):
-        return value
-    value = copy.deepcopy(value)
-    for path in paths:
-        parts = path.split(".")
-        node, src = value, live
-        for part in parts[:-1]:
-            node = node.setdefault(part, {}) if isinstance(node, dict) else None
-            src = src.get(part) if isinstance(src, dict) else None
-        if isinstance(node, dict):
-            if isinstance(src, dict) and parts[-1] in src:
-                node[parts[-1]] = copy.deepcopy(src[parts[-1]])
-            else:
-                node.pop(parts[-1], None)
-    return value
-
-
 def _resolve(ref: Ref, planned: Mapping[str, Change]) -> Any:
     """A Ref whose target already exists (and is not being replaced) becomes its value; others stay Refs."""
     target = planned.get(ref.address)
@@ -265,45 +222,6 @@ def _resolve(ref: Ref, planned: Mapping[str, Change]) -> Any:
         return ref
     found = get_path(target.live, ref.attr)
     return ref if found is None else ref.render(found)
-
-
-def secrets_under(key: str, value: Any, write_only: Sequence[str]) -> dict[str, Any]:
-    """The write-only values declared under top-level `key`, by dotted path."""
-    found = {}
-    for path in write_only:
-        head, _, rest = path.partition(".")
-        if head != key:
-            continue
-        secret = get_path(value, rest) if rest else value
-        if secret is not None:
-            found[path] = secret
-    return found
-
-
-def strip_write_only(key: str, value: Any, write_only: Sequence[str]) -> Any:
-    """`value` of top-level `key` without its write-only parts (None when the key itself is write-only)."""
-    if key in write_only:
-        return None
-    return strip_paths(value, [p.partition(".")[2] for p in write_only if p.partition(".")[0] == key])
-
-
-def strip_paths(value: Any, paths: Sequence[str]) -> Any:
-    """A copy of `value` without the dotted `paths` inside it."""
-    if not paths or not isinstance(value, dict):
-        return value
-    value = copy.deepcopy(value)
-    for rest in paths:
-        parts = rest.split(".")
-        node = value
-        for part in parts[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(parts[-1], None)
-    return value
-
-
-def secret_fingerprint(value: Any, key: bytes) -> str:
-    return value.fingerprint(key) if isinstance(value, Secret) else Secret(str(value)).fingerprint(key)
 
 
 def _compare_key(adapter: Adapter, key: str, value: Any, obj: Mapping[str, Any], baseline: Any,

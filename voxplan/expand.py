@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from voxplan import providers
-from voxplan.errors import Diagnostic, StackErrors
-from voxplan.model import Resource
+from voxplan.core.errors import Diagnostic, StackErrors
+from voxplan.core.model import Resource
 from voxplan.providers.base import ExpandContext
 from voxplan.stack.model import Stack
 from voxplan.stack.validate import number_key

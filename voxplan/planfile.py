@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from voxplan.diff import secret_fingerprint
-from voxplan.errors import PlanError
-from voxplan.model import Ref
-from voxplan.plan import Change, Plan
+from voxplan.core.errors import PlanError
+from voxplan.core.model import Ref
+from voxplan.core.plan import Change, Plan
+from voxplan.core.secret import SafeEncoder, Secret
+from voxplan.core.writeonly import secret_fingerprint
 from voxplan.render import plan_to_json
-from voxplan.secret import SafeEncoder, Secret
 
 KIND = "voxplan-saved-plan"
 FORMAT_VERSION = "1.0"

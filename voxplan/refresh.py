@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-from voxplan.diff import Live
-from voxplan.errors import ProviderError
+from voxplan.core.errors import ProviderError
+from voxplan.core.live import Live
 from voxplan.providers import Providers
 
 

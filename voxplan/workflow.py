@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 from voxplan import planfile
 from voxplan import providers as registry
 from voxplan.apply import ApplyResult, apply_plan
+from voxplan.core.errors import Diagnostic, PlanError, VoxplanError
+from voxplan.core.model import Resource
+from voxplan.core.plan import Plan
 from voxplan.diff import make_plan, refresh_only, target
-from voxplan.errors import Diagnostic, PlanError, VoxplanError
 from voxplan.expand import expand
-from voxplan.model import Resource
-from voxplan.plan import Plan
 from voxplan.providers import Providers
 from voxplan.refresh import refresh
 from voxplan.stack import Stack, load_and_validate

@@ -11,13 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from voxplan import errors
-from voxplan.errors import Diagnostic
+from voxplan.core import errors
+from voxplan.core.errors import Diagnostic
+from voxplan.core.secret import Secret
 from voxplan.providers import cloudonix, didlogic, openai, vapi, wavix
 from voxplan.providers.base import Adapter, Carrier, ExpandContext, Platform, RouteTarget
 from voxplan.providers.byo import ByoCarrier
 from voxplan.providers.http import ApiClient, RateBudget
-from voxplan.secret import Secret
 from voxplan.stack.loader import placeholder
 from voxplan.stack.model import Stack
 

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from voxplan.errors import Diagnostic, Location
-from voxplan.model import PathT, Ref, Resource, value
+from voxplan.core.errors import Diagnostic, Location
+from voxplan.core.model import PathT, Ref, Resource, value
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
 
@@ -24,7 +24,7 @@ from voxplan.stack.model import Stack
 class Adapter(ABC):
     """CRUD for one resource kind over plain dicts.
 
-    Failure contract: every method raises `voxplan.errors.ProviderError` subclasses only. `create` is
+    Failure contract: every method raises `voxplan.core.errors.ProviderError` subclasses only. `create` is
     not idempotent: after a TransportError or ServerError the object may exist; the engine looks it up by
     `natural_key` before creating again. `delete` treats 404 as done.
     """

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from voxplan import __version__, errors
+from voxplan import __version__
+from voxplan.core import errors
+from voxplan.core.secret import redact
 from voxplan.providers import pool
 from voxplan.providers.pool import Answer
-from voxplan.secret import redact
 
 if TYPE_CHECKING:  # httpx is imported only where a caller hands in an httpx transport (tests, proxies)
     import ssl

@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from voxplan import __version__
-from voxplan.model import UNKNOWN
-from voxplan.plan import Action, Change, Plan, display
+from voxplan.core.model import UNKNOWN
+from voxplan.core.plan import Action, Change, Plan, display
 from voxplan.render.values import jsonable
 
 FORMAT_VERSION = "1.0"

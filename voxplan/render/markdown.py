@@ -6,7 +6,7 @@ sections, with a note saying how much was left out."""
 
 from __future__ import annotations
 
-from voxplan.plan import Action, Plan
+from voxplan.core.plan import Action, Plan
 from voxplan.render.text import render_text
 from voxplan.render.values import field_line, headline
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from voxplan.plan import Action, Plan
+from voxplan.core.plan import Action, Plan
 from voxplan.render.values import field_line, headline
 
 COLOURS = {"+": "32", "-": "31", "~": "33", "-/+": "35", " ": "0"}

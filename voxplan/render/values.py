@@ -3,9 +3,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from voxplan.model import UNKNOWN
-from voxplan.plan import Action, Change, FieldChange
-from voxplan.secret import MASK, mask_all
+from voxplan.core.model import UNKNOWN
+from voxplan.core.plan import Action, Change, FieldChange
+from voxplan.core.secret import MASK, mask_all
 
 HEADLINES = {
     Action.CREATE: "will be created",

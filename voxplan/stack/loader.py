@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from voxplan.errors import Diagnostic, Location
-from voxplan.secret import Secret
+from voxplan.core.errors import Diagnostic, Location
+from voxplan.core.secret import Secret
 from voxplan.stack.model import PathT, SourceMap
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it

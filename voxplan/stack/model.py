@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from voxplan.errors import Location
+from voxplan.core.errors import Location
 
 PathT = tuple[str | int, ...]
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import jsonschema
 
-from voxplan.errors import Diagnostic, StackErrors
-from voxplan.model import exact
-from voxplan.secret import Secret
+from voxplan.core.errors import Diagnostic, StackErrors
+from voxplan.core.model import exact
+from voxplan.core.secret import Secret
 from voxplan.stack import e164
 from voxplan.stack.loader import Interpolator, parse_yaml
 from voxplan.stack.model import PathT, SourceMap, Stack

@@ -32,9 +32,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from voxplan.errors import LockHeld, StateError
-from voxplan.model import exact
-from voxplan.secret import SafeEncoder
+from voxplan.core.errors import LockHeld, StateError
+from voxplan.core.model import exact
+from voxplan.core.secret import SafeEncoder
 
 FORMAT_VERSION = 1
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from voxplan.errors import Diagnostic
+from voxplan.core.errors import Diagnostic
 from voxplan.providers.base import ExpandContext
 from voxplan.stack.model import Stack
 

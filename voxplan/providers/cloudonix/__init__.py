@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from voxplan import errors
-from voxplan.errors import Diagnostic
-from voxplan.model import Ref, Resource
+from voxplan.core import errors
+from voxplan.core.errors import Diagnostic
+from voxplan.core.model import Ref, Resource
 from voxplan.providers.base import Adapter, ExpandContext, routes_to_platform
 from voxplan.providers.http import ApiClient, RateBudget
 from voxplan.stack.model import Stack

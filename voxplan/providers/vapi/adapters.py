@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any, ClassVar
 
-from voxplan import errors
+from voxplan.core import errors
 from voxplan.providers.base import Adapter
 from voxplan.providers.http import ApiClient, remaining_pages
 

@@ -11,8 +11,8 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from voxplan.errors import Diagnostic
-from voxplan.model import PathT, Ref, Resource, address
+from voxplan.core.errors import Diagnostic
+from voxplan.core.model import PathT, Ref, Resource, address
 from voxplan.providers.base import ExpandContext
 from voxplan.stack.model import Stack
 

@@ -11,8 +11,8 @@ from dataclasses import field
 from enum import StrEnum
 from typing import Any
 
-from voxplan.model import UNKNOWN, PathT, Ref, value
-from voxplan.secret import MASK, Secret
+from voxplan.core.model import UNKNOWN, PathT, Ref, value
+from voxplan.core.secret import MASK, Secret
 
 
 class Action(StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping
 
-from voxplan.errors import PlanError
+from voxplan.core.errors import PlanError
 
 
 def topo_order(deps: Mapping[str, Iterable[str]]) -> list[str]:
