@@ -36,7 +36,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from voxplan import workflow  # noqa: E402
-from voxplan.cli import resume_gc, tune_gc  # noqa: E402
 
 PAGES = {"wavix.number": 100, "wavix.trunk": 100, "vapi.phone_number": 1000, "vapi.credential": 1000,
          "vapi.assistant": 1000}
@@ -111,14 +110,12 @@ def baseline(url: str, state_file: Path, rtt: float) -> tuple[int, float]:
 
 def apply_in_process(stack: Path, env: dict[str, str]) -> float:
     """Wall time of the apply phase alone (after its refresh and plan), in this process, run as the CLI runs
-    it (garbage collection off while loading and planning)."""
-    tune_gc()
+    it."""
     os.environ.update(env)
     loaded = workflow.load(stack)
     marks: list[float] = []
     with workflow.connect(loaded) as provs:
         def confirm(plan: Any) -> bool:  # as the CLI's --auto-approve
-            resume_gc()
             return True
 
         _, result = workflow.apply(loaded, provs, confirm=confirm, parallelism=PARALLELISM,
@@ -129,19 +126,17 @@ def apply_in_process(stack: Path, env: dict[str, str]) -> float:
 
 # `voxplan plan STACK` through the console entry point, reporting its own peak RSS on the way out. The
 # kernel's ru_maxrss is no use here: it carries over exec, so a child forked from this (by then large)
-# process would report this one's size. The entry point leaves by os._exit, so the report goes there.
+# process would report this one's size. The report is written on the way out.
 PLAN = """
-import os, sys
-exit_now = os._exit
-def report_and_exit(code):
+import atexit, os, sys
+def report():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             os.write(2, f"peak-rss-kb {line.split()[1]}\\n".encode())
-    exit_now(code)
-os._exit = report_and_exit
+atexit.register(report)
 sys.argv = ["voxplan", "plan", sys.argv[1]]
-from voxplan.cli import run
-run()
+from voxplan.cli import main
+main(prog_name="voxplan")
 """
 
 

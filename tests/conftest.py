@@ -3,7 +3,6 @@ every file it leaves for canary secrets."""
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import re
 import shutil
@@ -129,11 +128,7 @@ class Cli:
 
     def __call__(self, *args: str, code: int | None = 0, input: str | None = None) -> Result:
         runner = CliRunner()
-        try:
-            result = runner.invoke(main, list(args), env=self.env, input=input, catch_exceptions=False)
-        finally:  # the CLI owns its process's collector (off while planning); this process is pytest's
-            gc.unfreeze()
-            gc.enable()
+        result = runner.invoke(main, list(args), env=self.env, input=input, catch_exceptions=False)
         self.outputs += [result.stdout, result.stderr]
         if code is not None:
             assert result.exit_code == code, (
@@ -176,3 +171,10 @@ def assert_no_canary(outputs: list[str], root: Path) -> None:
     for where, text in texts:
         for name, value in CANARIES.items():
             assert value not in text, f"secret {name} leaked into {where}"
+
+
+@pytest.fixture(autouse=True)
+def _own_fingerprint_key(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test has its own config dir (and so its own fingerprint key file), never the developer's."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+    monkeypatch.delenv("VOXPLAN_FINGERPRINT_KEY", raising=False)

@@ -14,14 +14,14 @@ from voxplan.core.plan import Action
 from voxplan.core.secret import Secret
 from voxplan.diff import make_plan
 from voxplan.providers.vapi.adapters import Assistant, Credential, PhoneNumber, Tool
-from voxplan.state import Entry, State
+from voxplan.state import Entry, LocalStore, State
 
 ADAPTERS: dict[str, Any] = {cls.kind: cls(None) for cls in (Credential, PhoneNumber, Assistant, Tool)}  # type: ignore[arg-type]
 KEY = b"k" * 32
 
 
 def plan_of(desired: list[Resource], live: dict[str, list[dict[str, Any]]], entries: dict[str, Entry] | None = None):
-    state = State(Path("/nonexistent/state.json"), "t", key=KEY, resources=entries or {})
+    state = State(LocalStore(Path("/nonexistent/state.json"), "t"), key=KEY, resources=entries or {})
     lives = {kind: Live.index(live.get(kind, []), adapter) for kind, adapter in ADAPTERS.items()}
     return make_plan("t", desired, lives, state, ADAPTERS), state
 
@@ -193,19 +193,21 @@ def test_topological_order_keeps_input_order_among_ready_and_names_a_cycle() -> 
         topo_order({"a": ["b"], "b": ["c"], "c": ["a"], "z": []})
 
 
-def test_exact_tells_types_and_order_apart_but_not_how_strings_are_stored() -> None:
+def test_json_equal_tells_types_apart_but_not_key_order_or_string_identity() -> None:
     import json
     import sys
 
-    from voxplan.core.model import Ref, exact
+    from voxplan.core.model import Ref, json_equal
 
     shared = sys.intern("wavix")
     built = {"carrier": shared, "list": [shared, shared], "n": 1}
-    decoded = json.loads(json.dumps(built))  # the same value, every string a fresh object
-    assert exact(built) == exact(decoded)
-    assert exact({"n": 1}) != exact({"n": True}) and exact({"n": 1}) != exact({"n": 1.0})
-    assert exact({"a": 1, "b": 2}) != exact({"b": 2, "a": 1}) and exact([0]) != exact([False])
-    assert exact({"p": Secret("x")}) is None and exact({"r": Ref("vapi.credential/x")}) is None
+    assert json_equal(built, json.loads(json.dumps(built)))  # the same value, every string a fresh object
+    assert not json_equal({"n": 1}, {"n": True}) and not json_equal({"n": 1}, {"n": 1.0})
+    assert not json_equal([0], [False]) and not json_equal({"n": "1"}, {"n": 1}) and not json_equal(None, {})
+    assert json_equal({"a": 1, "b": 2}, {"b": 2, "a": 1})  # JSON objects are unordered
+    assert not json_equal({"a": 1}, {"a": 1, "b": None}) and not json_equal([1, 2], [2, 1])
+    assert not json_equal({"p": Secret("x")}, {"p": "x"})
+    assert not json_equal({"r": Ref("vapi.credential/x")}, {"r": "x"})
 
 
 def test_the_no_op_shortcut_decides_a_resource_loaded_from_state() -> None:

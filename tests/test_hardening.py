@@ -187,13 +187,13 @@ def test_debug_log_redacts_every_secret(cli: Cli, sandbox: SandboxServer, tmp_pa
 
 
 def test_wait_for_the_lock_then_proceed(cli: Cli, sandbox: SandboxServer) -> None:
-    from voxplan.state import locked
+    from voxplan.state import LocalStore
 
     stack = cli.stack("vapi-sip.yaml")
     state_file = cli.workdir / ".voxplan" / "vapi-sip.state.json"
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import time; from pathlib import Path; from voxplan.state import locked\n"
-        f"with locked(Path({str(state_file)!r})):\n  print('held', flush=True); time.sleep(1.5)")],
+        "import time; from pathlib import Path; from voxplan.state import LocalStore\n"
+        f"with LocalStore(Path({str(state_file)!r}), 's').lock():\n  print('held', flush=True); time.sleep(1.5)")],
         stdout=subprocess.PIPE)
     assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
     started = time.monotonic()
@@ -202,7 +202,7 @@ def test_wait_for_the_lock_then_proceed(cli: Cli, sandbox: SandboxServer) -> Non
     cli("plan", str(stack), "--detailed-exitcode", code=0)
     holder.wait()
     holder.stdout.close()
-    with locked(state_file, timeout=1):
+    with LocalStore(state_file, 's').lock(timeout=1):
         pass
     result = cli("state", "unlock", str(stack))
     assert "Removed the lock" in result.stdout

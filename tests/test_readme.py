@@ -34,7 +34,7 @@ def test_readme_quick_start_command_runs_and_converges(tmp_path: Path) -> None:
 
 
 def test_the_real_process_exits_with_the_cli_codes_and_flushes_everything(tmp_path: Path) -> None:
-    """The entry point leaves with os._exit (no teardown of a large plan): codes and output must survive."""
+    """The real process: exit codes and complete output, as a user and a pipeline see them."""
     shutil.copy(ROOT / "stacks" / "wavix-vapi.yaml", tmp_path / "s.yaml")
     base = [sys.executable, "-m", "voxplan"]
     plan = subprocess.run([*base, "plan", "--sandbox", "--detailed-exitcode", "--format", "json", "s.yaml"],

@@ -134,12 +134,13 @@ def test_e164(text: str, ok: bool, fix: str) -> None:
 
 
 def test_didlogic_trunk_without_inbound_gateways_is_a_warning_not_an_error(tmp_path: Path) -> None:
+    from voxplan.core.context import RunContext
     from voxplan.workflow import load
 
     stack = tmp_path / "s.yaml"
     body = "version: 1\ntrunks:\n  dl:\n    carrier: didlogic\n    password: \"${env:PW}\"\n"
     stack.write_text(body)
-    warnings = [str(w) for w in load(stack, env={"PW": "x" * 12}).warnings]
+    warnings = [str(w) for w in load(stack, RunContext(env={"PW": "x" * 12})).warnings]
     assert any("no inbound gateway" in w and w.startswith(f"{stack}:4:5: warning:") for w in warnings), warnings
     stack.write_text(body + "    gateways: [{ip: 198.51.100.20, outbound: false}]\n")
-    assert not [w for w in load(stack, env={"PW": "x" * 12}).warnings if "inbound" in str(w)]
+    assert not [w for w in load(stack, RunContext(env={"PW": "x" * 12})).warnings if "inbound" in str(w)]

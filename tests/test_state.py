@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import Cli, SandboxServer
 from voxplan.core.errors import LockHeld, StateError
-from voxplan.state import Entry, State, locked
+from voxplan.state import Entry, LocalStore, State
 
 
 def test_corrupt_state_is_an_error_never_empty(tmp_path: Path) -> None:
@@ -71,29 +71,29 @@ def test_a_torn_last_journal_line_is_dropped_but_a_corrupt_middle_stops(tmp_path
 def test_lock_names_its_holder_and_is_freed_when_the_holder_dies(tmp_path: Path) -> None:
     state_file = tmp_path / "s.state.json"
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from voxplan.state import locked\n"
-        f"with locked(Path({str(state_file)!r})):\n  print('held', flush=True); time.sleep(60)")],
+        "import sys, time; from pathlib import Path; from voxplan.state import LocalStore\n"
+        f"with LocalStore(Path({str(state_file)!r}), 's').lock():\n  print('held', flush=True); time.sleep(60)")],
         stdout=subprocess.PIPE)
     assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
     try:
-        with pytest.raises(LockHeld, match=f"pid {holder.pid} on "):
-            with locked(state_file, timeout=0.3):
+        with pytest.raises(LockHeld, match=rf"\(pid {holder.pid}\)"):
+            with LocalStore(state_file, 's').lock(timeout=0.3):
                 pass
     finally:
         holder.kill()  # like kill -9: the kernel drops the flock
         holder.wait()
         holder.stdout.close()
     started = time.monotonic()
-    with locked(state_file, timeout=5):
+    with LocalStore(state_file, 's').lock(timeout=5):
         assert time.monotonic() - started < 5
 
 
 def test_concurrent_apply_fails_cleanly_naming_the_lock(cli: Cli, sandbox: SandboxServer) -> None:
     stack = cli.stack("byo-trunk.yaml")
     state_file = cli.workdir / ".voxplan" / "byo-trunk.state.json"
-    with locked(state_file):
+    with LocalStore(state_file, 's').lock():
         result = cli("apply", "--auto-approve", str(stack), code=1)
-    assert "is locked by pid" in result.stderr
+    assert "is locked by" in result.stderr and "(pid " in result.stderr
     assert sandbox.objects("assistant") == []  # nothing was done
     cli("apply", "--auto-approve", str(stack))
     cli("plan", str(stack), "--detailed-exitcode", code=0)

@@ -1,3 +1,3 @@
-from voxplan.cli import run
+from voxplan.cli import main
 
-run()
+main(prog_name="voxplan")

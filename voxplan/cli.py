@@ -6,7 +6,6 @@ Exit codes, as Terraform: 0 success / no changes; 1 error; 2 changes present (pl
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import os
@@ -14,17 +13,18 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 
 from voxplan import __version__, planfile, workflow
+from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic, StackErrors, VoxplanError
 from voxplan.core.graph import to_dot
 from voxplan.core.plan import Plan
 from voxplan.core.secret import RedactingFilter, SafeEncoder
 from voxplan.render import plan_to_json, render_markdown, render_text
-from voxplan.state import State, locked, unlock
+from voxplan.state import LocalStore, State
 
 STACK = click.argument("stack", type=click.Path(dir_okay=False, path_type=Path))
 SANDBOX = click.option("--sandbox", is_flag=True,
@@ -69,43 +69,9 @@ def _render(the_plan: Plan, fmt: str, no_color: bool) -> str:
     return render_text(the_plan, colour=_colour(no_color))
 
 
-_KEEP: list[BaseException] = []
-
-
-def run() -> NoReturn:
-    """The console entry point: `main`, then a hard exit. Tearing down a 10,000-number plan's objects
-    one by one took 0.4 G instructions (a twentieth of the run) for memory the OS reclaims anyway; as
-    mypy does, flush what is buffered and leave. State and plan files are closed by then."""
-    try:
-        main()
-        code: Any = 0
-    except SystemExit as exc:
-        code = exc.code
-        _KEEP.append(exc)  # its traceback holds the command's frames: letting go frees the plan object by object
-    if code is not None and not isinstance(code, int):
-        print(code, file=sys.stderr)
-        code = 1
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe (voxplan plan | head): nothing more to say
-            pass
-    os._exit(code or 0)
-
-
-def tune_gc() -> None:
-    """Loading, refreshing and planning build ~50 objects per resource and free almost none: the cyclic
-    collector's passes (every 700 allocations, full ones as the heap grows) took a third of a
-    10,000-number plan's CPU and found nothing to free. It is off until an apply starts its remote
-    changes (`resume_gc`); `sandbox serve` turns it back on. (The benchmark does the same.)"""
-    gc.disable()
-
-
-def resume_gc() -> None:
-    """Collect cycles again, leaving out of every pass what was built so far (it lives to the end)."""
-    gc.freeze()
-    gc.enable()
+def context(sandbox: bool = False, *, offline: bool = False) -> RunContext:
+    """The run context, built once per command from its options and the environment."""
+    return RunContext(sandbox=sandbox, offline=offline)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -120,7 +86,6 @@ def main(debug: bool, debug_log: Path | None) -> None:
     Quick start, no account needed:
       voxplan apply --sandbox --auto-approve stacks/vapi-sip.yaml
     """
-    tune_gc()
     if debug or debug_log:
         handler: logging.Handler = logging.FileHandler(debug_log) if debug_log else logging.StreamHandler(sys.stderr)
         handler.addFilter(RedactingFilter())
@@ -143,7 +108,7 @@ def validate(stacks: tuple[Path, ...], sandbox: bool) -> None:
     failed = False
     for path in stacks:
         try:
-            loaded = workflow.load(path, sandbox=sandbox)
+            loaded = workflow.load(path, context(sandbox))
         except StackErrors as exc:
             failed = True
             for d in exc.diagnostics:
@@ -184,7 +149,7 @@ def plan(stack: Path, sandbox: bool, fmt: str, detailed_exitcode: bool, out: Pat
     """
     options = workflow.PlanOptions(targets=targets, replace=replace, refresh_only=refresh_only)
     with _errors():
-        loaded = workflow.load(stack, sandbox=sandbox)
+        loaded = workflow.load(stack, context(sandbox))
         _warn(loaded.warnings)
         with workflow.connect(loaded) as provs:
             _warn(provs.warnings)
@@ -232,7 +197,6 @@ def apply(target_file: Path, sandbox: bool, auto_approve: bool, parallelism: int
                 _fail("apply needs confirmation and stdin is not a terminal: pass --auto-approve")
             if not click.confirm("Apply these changes?", default=False):
                 return False
-        resume_gc()  # an apply may run for minutes: from here on, cycles are collected
         return True
 
     with _errors():
@@ -243,7 +207,7 @@ def apply(target_file: Path, sandbox: bool, auto_approve: bool, parallelism: int
             options = workflow.PlanOptions(saved.targets, saved.replace, saved.refresh_only)
         else:
             stack, options = target_file, workflow.PlanOptions(targets, replace, refresh_only)
-        loaded = workflow.load(stack, sandbox=sandbox)
+        loaded = workflow.load(stack, context(sandbox))
         _warn(loaded.warnings)
         with workflow.connect(loaded) as provs:
             _warn(provs.warnings)
@@ -300,7 +264,7 @@ def import_cmd(stack: Path, address: str, remote_id: str, sandbox: bool, lock_ti
       voxplan import stacks/byo-trunk.yaml vapi.assistant/front-desk 5d3c...-uuid
     """
     with _errors():
-        loaded = workflow.load(stack, sandbox=sandbox)
+        loaded = workflow.load(stack, context(sandbox))
         with workflow.connect(loaded) as provs:
             click.echo(workflow.import_resource(loaded, provs, address, remote_id, lock_timeout=lock_timeout))
 
@@ -317,7 +281,7 @@ def drift(stacks: tuple[Path, ...], sandbox: bool, fmt: str, parallelism: int) -
     Example (nightly cron):
       voxplan drift stacks/*.yaml --format markdown > drift.md
     """
-    reports = workflow.drift(stacks, sandbox=sandbox, parallelism=parallelism)
+    reports = workflow.drift(stacks, context(sandbox), parallelism=parallelism)
     if fmt == "json":
         data = {"format_version": "1.0", "stacks": [
             {"file": str(r.file), "stack": r.stack, "drifted": r.drifted, "error": r.error or None,
@@ -347,7 +311,7 @@ def drift(stacks: tuple[Path, ...], sandbox: bool, fmt: str, parallelism: int) -
 def graph_cmd(stack: Path, sandbox: bool) -> None:
     """Print the dependency graph of the stack's resources (Graphviz DOT)."""
     with _errors():
-        loaded = workflow.load(stack, sandbox=sandbox)
+        loaded = workflow.load(stack, context(sandbox))
     click.echo(to_dot({r.address: r.dependencies() for r in loaded.desired}), nl=False)
 
 
@@ -357,7 +321,7 @@ def state() -> None:
 
 
 def _state_of(stack: Path) -> tuple[workflow.Loaded, State]:
-    loaded = workflow.load(stack, sandbox=True)
+    loaded = workflow.load(stack, context(sandbox=True))
     return loaded, workflow.load_state(loaded)
 
 
@@ -391,7 +355,7 @@ def state_rm(stack: Path, addresses: tuple[str, ...]) -> None:
     """Forget resources without deleting them remotely."""
     with _errors():
         loaded, _ = _state_of(stack)
-        with locked(loaded.state_file):
+        with loaded.store.lock():
             st = workflow.load_state(loaded)
             for addr in addresses:
                 if st.get(addr) is None:
@@ -408,7 +372,9 @@ def state_unlock(stack: Path, force: bool) -> None:
     """Remove a stack's lock file (the kernel frees the lock itself when its holder dies)."""
     with _errors():
         loaded, _ = _state_of(stack)
-        click.echo(unlock(loaded.state_file, force=force))
+        if not isinstance(loaded.store, LocalStore):
+            _fail(f"the {loaded.store.name} backend frees its lock when the holder's session ends: nothing to remove")
+        click.echo(loaded.store.unlock(force=force))
 
 
 @main.group()
@@ -436,8 +402,6 @@ def serve(host: str, port: int, data: Path | None, latency_ms: float, fault_rate
     """
     from voxplan.sandbox import Sandbox
     from voxplan.sandbox.server import make_server
-
-    resume_gc()  # a server runs until stopped
 
     box = Sandbox(data, latency_ms=latency_ms, fault_rate=fault_rate,
                   fault_kinds=tuple(k.strip() for k in fault_kinds.split(",") if k.strip()), seed=seed)

@@ -19,7 +19,7 @@ from typing import Any
 from voxplan.core.errors import PlanError
 from voxplan.core.graph import topo_order
 from voxplan.core.live import Live
-from voxplan.core.model import UNKNOWN, Ref, Resource, exact, get_path, ref_paths, substitute
+from voxplan.core.model import UNKNOWN, Ref, Resource, get_path, json_equal, ref_paths, substitute
 from voxplan.core.plan import Action, Change, FieldChange, Plan, display
 from voxplan.core.secret import MASK
 from voxplan.core.writeonly import overlay, secret_fingerprint, secrets_under, strip_paths, strip_write_only
@@ -187,20 +187,16 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
 
 def _unmoved(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], entry: Entry, fp_key: bytes) -> bool:
     """The common case, decided without comparing key by key: nothing moved since the last apply. What
-    would be sent now is exactly what was sent then, the server shows exactly what it answered then, and
-    every write-only secret has its recorded fingerprint. "Exactly" is `model.exact`: key order and types
-    count (True is not 1, 1 is not 1.0), and a Secret or Ref never matches what state holds (JSON). So
-    this never calls equal what the full comparison would call changed; whatever it cannot decide (a
-    reordered key, null for absent) goes the long way, through `_compare_key`."""
+    would be sent now is what was sent then, the server shows what it answered then, and every write-only
+    secret has its recorded fingerprint, all by `json_equal` (types count: True is not 1), so this never
+    calls equal what the full comparison would call changed; whatever it cannot decide goes the long way."""
     write_only = adapter.write_only
     heads = _heads(write_only)
     sent = body if heads.isdisjoint(body) else {
         k: strip_write_only(k, v, write_only) if k in heads else v for k, v in body.items()}
-    text = exact(sent)
-    if text is None or text != exact(entry.sent):
+    if not json_equal(dict(sent), entry.sent):
         return False
-    seen = exact({k: obj.get(k) for k in body})
-    if seen != (text if entry.seen is entry.sent else exact(entry.seen)):  # state shares them when equal
+    if not json_equal({k: obj.get(k) for k in body}, entry.seen):
         return False
     for key, value in body.items() if sent is not body else ():
         for path, secret in secrets_under(key, value, write_only).items():

@@ -1,12 +1,11 @@
 """The one way through: stack → expand → graph → refresh → diff → (render) → apply.
 
-The CLI calls these; tests may too. Nothing here prints.
+The CLI calls these with a `RunContext` it builds once; tests may too. Nothing here prints.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 from voxplan import planfile
 from voxplan import providers as registry
 from voxplan.apply import ApplyResult, apply_plan
+from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic, PlanError, VoxplanError
 from voxplan.core.model import Resource
 from voxplan.core.plan import Plan
@@ -24,11 +24,10 @@ from voxplan.expand import expand
 from voxplan.providers import Providers
 from voxplan.refresh import refresh
 from voxplan.stack import Stack, load_and_validate
-from voxplan.state import Entry, State, locked, state_path
+from voxplan.state import Entry, State, StateStore
+from voxplan.state.backends import open_store
 
 if TYPE_CHECKING:
-    import httpx
-
     from voxplan.sandbox import Sandbox
 
 
@@ -36,18 +35,25 @@ if TYPE_CHECKING:
 class Loaded:
     stack: Stack
     desired: list[Resource]
+    ctx: RunContext = field(default_factory=RunContext)
     warnings: list[Diagnostic] = field(default_factory=list)
+    _store: StateStore | None = None
 
     @property
-    def state_file(self) -> Path:
-        return state_path(self.stack.path, self.stack.name)
+    def store(self) -> StateStore:
+        """The state backend: --backend, else VOXPLAN_BACKEND, else the stack's `backend:`, else local."""
+        if self._store is None:
+            spec = self.ctx.backend_spec or self.stack.data.get("backend")
+            self._store = open_store(spec, stack_file=self.stack.path, stack=self.stack.name, env=self.ctx.env_name)
+        return self._store
 
 
-def load(path: str | Path, *, sandbox: bool = False, env: Mapping[str, str] | None = None) -> Loaded:
+def load(path: str | Path, ctx: RunContext | None = None) -> Loaded:
     """Load, validate and expand a stack. Offline. Raises StackErrors with every problem."""
-    stack, warnings = load_and_validate(path, sandbox=sandbox, env=env)
+    ctx = ctx or RunContext()
+    stack, warnings = load_and_validate(path, ctx)
     desired, lint = expand(stack)
-    return Loaded(stack, desired, warnings + [d for d in lint if d.severity == "warning"])
+    return Loaded(stack, desired, ctx, warnings + [d for d in lint if d.severity == "warning"])
 
 
 def sandbox_data_file(stack_file: Path) -> Path:
@@ -55,16 +61,17 @@ def sandbox_data_file(stack_file: Path) -> Path:
 
 
 @contextmanager
-def connect(loaded: Loaded, *, transport: httpx.BaseTransport | None = None,
-            env: Mapping[str, str] | None = None) -> Iterator[Providers]:
-    """Providers for the stack: the embedded sandbox under --sandbox, else the vendors (or base-URL overrides)."""
-    if transport is None and loaded.stack.sandbox:
+def connect(loaded: Loaded) -> Iterator[Providers]:
+    """Providers for the stack: the context's transport, the embedded sandbox under --sandbox, else the
+    vendors (or base-URL overrides)."""
+    transport = loaded.ctx.transport
+    if transport is None and loaded.ctx.sandbox:
         from voxplan.sandbox import Sandbox, SandboxTransport  # the emulators load only when asked for
 
         box = Sandbox(sandbox_data_file(loaded.stack.path))
         _seed_sandbox(box, loaded)
         transport = SandboxTransport(box)
-    provs = registry.connect(loaded.stack, transport=transport, env=dict(os.environ if env is None else env))
+    provs = registry.connect(loaded.stack, loaded.ctx, transport=transport)
     try:
         yield provs
     finally:
@@ -92,9 +99,8 @@ class PlanOptions:
     refresh_only: bool = False
 
 
-def plan(loaded: Loaded, provs: Providers, state: State, *, replace: Iterable[str] = (),
-         options: PlanOptions | None = None) -> Plan:
-    options = options or PlanOptions(replace=tuple(replace))
+def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions | None = None) -> Plan:
+    options = options or PlanOptions()
     kinds = {r.kind for r in loaded.desired} | {e.kind for e in state.resources.values()}
     wanting = {k for k in kinds if provs.adapter(k).wants_interest}
     interest: dict[str, set[str]] = {k: set() for k in wanting}
@@ -116,25 +122,23 @@ def plan(loaded: Loaded, provs: Providers, state: State, *, replace: Iterable[st
 
 
 def load_state(loaded: Loaded) -> State:
-    return State.load(loaded.state_file, loaded.stack.name)
+    return State.open(loaded.store, env=loaded.ctx.env)
 
 
 def save_plan(path: Path, loaded: Loaded, the_plan: Plan, state: State, options: PlanOptions) -> None:
-    if not state.path.exists():
-        state.save()  # a new state's fingerprint key must outlive this process for apply to check secrets
     planfile.write(path, the_plan, stack_file=loaded.stack.path, state_serial=state.serial, key=state.key,
-                   sandbox=loaded.stack.sandbox, targets=options.targets, replace=options.replace)
+                   sandbox=loaded.ctx.sandbox, targets=options.targets, replace=options.replace)
 
 
 def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], parallelism: int = 10,
           lock_timeout: float = 0.0, fail_fast: bool = False,
-          on_plan: Callable[[Plan], None] | None = None, replace: Iterable[str] = (),
+          on_plan: Callable[[Plan], None] | None = None,
           on_event: Callable[[str], None] | None = None, options: PlanOptions | None = None,
           saved: planfile.SavedPlan | None = None) -> tuple[Plan, ApplyResult | None]:
     """Lock, refresh, plan, confirm, apply. With `saved`, the fresh plan must be the reviewed one.
     Returns the plan and (if confirmed) the result."""
-    options = options or PlanOptions(replace=tuple(replace))
-    with locked(loaded.state_file, timeout=lock_timeout):
+    options = options or PlanOptions()
+    with loaded.store.lock(timeout=lock_timeout):
         state = load_state(loaded)
         the_plan = plan(loaded, provs, state, options=options)
         if saved is not None:
@@ -160,10 +164,11 @@ def import_resource(loaded: Loaded, provs: Providers, address: str, remote_id: s
         known = ", ".join(sorted(r.address for r in loaded.desired)[:8])
         raise PlanError(f"{address} is not in the stack (its addresses include: {known})")
     provs.adapter(resource.kind)  # fails early, naming the kind, if no provider manages it
-    with locked(loaded.state_file, timeout=lock_timeout):
+    with loaded.store.lock(timeout=lock_timeout):
         state = load_state(loaded)
-        if state.get(address) is not None:
-            raise PlanError(f"{address} is already in state (id {state.get(address).id}); "  # type: ignore[union-attr]
+        existing = state.get(address)
+        if existing is not None:
+            raise PlanError(f"{address} is already in state (id {existing.id}); "
                             "voxplan state rm it first to import another object")
         owner = next((a for a, e in state.resources.items() if e.kind == resource.kind and e.id == remote_id), None)
         if owner:
@@ -189,13 +194,13 @@ class DriftReport:
         return self.plan is not None and self.plan.has_changes
 
 
-def drift(paths: Iterable[Path], *, sandbox: bool = False, parallelism: int = 4) -> list[DriftReport]:
+def drift(paths: Iterable[Path], ctx: RunContext | None = None, *, parallelism: int = 4) -> list[DriftReport]:
     """Refresh and plan many stacks concurrently; nothing is changed anywhere."""
 
     def one(path: Path) -> DriftReport:
         report = DriftReport(file=path)
         try:
-            loaded = load(path, sandbox=sandbox)
+            loaded = load(path, ctx)
             report.stack = loaded.stack.name
             with connect(loaded) as provs:
                 report.plan = plan(loaded, provs, load_state(loaded))

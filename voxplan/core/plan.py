@@ -7,11 +7,11 @@ Counts and "has changes" are derived, never stored. A Change carries everything 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from voxplan.core.model import UNKNOWN, PathT, Ref, value
+from voxplan.core.model import UNKNOWN, PathT, Ref
 from voxplan.core.secret import MASK, Secret
 
 
@@ -27,7 +27,7 @@ class Action(StrEnum):
         return {"no-op": " ", "create": "+", "update": "~", "replace": "-/+", "delete": "-"}[self.value]
 
 
-@value
+@dataclass(frozen=True, slots=True)
 class FieldChange:
     """One leaf that changes. `before`/`after` are display values: secrets are already masked, and
     `after` may be UNKNOWN (known after apply)."""
@@ -41,7 +41,7 @@ class FieldChange:
     added: bool = False  # absent before
 
 
-@value
+@dataclass(frozen=True, slots=True)
 class Change:
     address: str
     kind: str
@@ -61,18 +61,22 @@ class Change:
     live: Mapping[str, Any] | None = None  # the refreshed object, for display and stale-plan checks
     protect: bool = False  # lifecycle.protect: apply records it in state
 
+    __hash__ = None  # type: ignore[assignment]  # it holds the body and live objects: compared by value
+
     @property
     def is_change(self) -> bool:
         return self.action is not Action.NOOP or self.importing
 
 
-@value
+@dataclass(frozen=True, slots=True)
 class Plan:
     stack: str
     changes: tuple[Change, ...]
     forget: tuple[str, ...] = ()  # in state, gone remotely and from the stack: dropped from state
     warnings: tuple[str, ...] = ()
     refresh_only: bool = False  # changes are drift to accept into state; nothing remote changes
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def to_add(self) -> int:

@@ -5,13 +5,13 @@ Vendors never import each other; this module is the one place that knows them al
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from voxplan.core import errors
+from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic
 from voxplan.core.secret import Secret
 from voxplan.providers import cloudonix, didlogic, openai, vapi, wavix
@@ -99,16 +99,15 @@ class Providers:
             client.close()
 
 
-def connect(stack: Stack, *, transport: httpx.BaseTransport | None = None,
-            env: dict[str, str] | None = None) -> Providers:
-    """Providers for the stack. `transport` (the sandbox) replaces the network for all of them."""
-    env = dict(os.environ if env is None else env)
+def connect(stack: Stack, ctx: RunContext, *, transport: httpx.BaseTransport | None = None) -> Providers:
+    """Providers for the stack. `transport` (the sandbox, a test) replaces the network for all of them."""
+    env = dict(ctx.env)
     out = Providers()
 
     def make(name: str) -> tuple[ApiClient, dict[str, Adapter]]:
         settings = stack.provider_settings(name)
         base_url = _base_url(name, stack, settings, env, transport is not None)
-        api_key = _api_key(name, settings, env, stack, out.warnings)
+        api_key = _api_key(name, settings, env, ctx.sandbox)
         made: dict[str, Adapter]
         if name == "vapi":
             client = vapi.client(base_url, api_key, transport)
@@ -155,8 +154,7 @@ def _base_url(name: str, stack: Stack, settings: dict[str, Any], env: dict[str, 
     raise errors.PlanError(f"no base URL for provider {name}")
 
 
-def _api_key(name: str, settings: dict[str, Any], env: dict[str, str], stack: Stack,
-             warnings: list[Diagnostic]) -> str:
+def _api_key(name: str, settings: dict[str, Any], env: dict[str, str], sandbox: bool) -> str:
     key = settings.get("api_key")
     if isinstance(key, Secret):
         return key.reveal()
@@ -165,7 +163,7 @@ def _api_key(name: str, settings: dict[str, Any], env: dict[str, str], stack: St
     var = f"{name.upper()}_API_KEY"
     if env.get(var):
         return env[var]
-    if stack.sandbox:
+    if sandbox:
         return placeholder("env", var)
     raise errors.PlanError(f"no API key for {name}: set providers.{name}.api_key: ${{env:{var}}} in the stack "
                            f"or export {var}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from voxplan.core.errors import Diagnostic, Location
-from voxplan.core.model import PathT, Ref, Resource, value
+from voxplan.core.model import PathT, Ref, Resource
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
 
@@ -79,7 +79,7 @@ class Adapter(ABC):
         return {}
 
 
-@value
+@dataclass(frozen=True, slots=True)
 class RouteTarget:
     """Where a carrier sends a number's calls, as carriers store it: `uri` is a SIP URI without scheme (str,
     or a Ref known once the platform credential exists), or digits without `+` for a PSTN forward;

@@ -52,7 +52,6 @@ class Stack:
     path: Path
     data: dict[str, Any]
     source: SourceMap
-    sandbox: bool = False
 
     @property
     def name(self) -> str:

@@ -7,7 +7,6 @@ Every problem is collected (with its `file:line:col`) before failing; vendor lin
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Mapping
 from functools import cache, lru_cache
 from importlib import resources
@@ -16,8 +15,8 @@ from typing import Any
 
 import jsonschema
 
+from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic, StackErrors
-from voxplan.core.model import exact
 from voxplan.core.secret import Secret
 from voxplan.stack import e164
 from voxplan.stack.loader import Interpolator, parse_yaml
@@ -30,10 +29,12 @@ def stack_schema() -> dict[str, Any]:
     return dict(json.loads(text))
 
 
-def load_and_validate(
-    path: str | Path, *, sandbox: bool = False, env: Mapping[str, str] | None = None
-) -> tuple[Stack, list[Diagnostic]]:
-    """Returns the stack and its warnings; raises StackErrors listing every error."""
+def load_and_validate(path: str | Path, ctx: RunContext | None = None, *, sandbox: bool = False,
+                      env: Mapping[str, str] | None = None) -> tuple[Stack, list[Diagnostic]]:
+    """Returns the stack and its warnings; raises StackErrors listing every error. Without `ctx`, one is
+    made from `sandbox` and `env` (for tools and tests)."""
+    if ctx is None:
+        ctx = RunContext(sandbox=sandbox) if env is None else RunContext(sandbox=sandbox, env=dict(env))
     path = Path(path)
     file = str(path)
     try:
@@ -45,7 +46,7 @@ def load_and_validate(
         raise StackErrors(diags)
     if not isinstance(data, dict):
         raise StackErrors([*diags, Diagnostic(source.at(()), "a stack is a mapping (version:, trunks:, …)")])
-    interp = Interpolator(path.parent, os.environ if env is None else env, source, sandbox)
+    interp = Interpolator(path.parent, ctx.env, source, ctx.sandbox)
     data = interp.walk(data, ())
     diags += interp.diagnostics
     diags += list(_schema_errors(data, source))
@@ -53,7 +54,7 @@ def load_and_validate(
         diags += list(_semantic_errors(data, source))
     if _errors(diags):
         raise StackErrors(diags)
-    return Stack(path=path, data=data, source=source, sandbox=sandbox), diags
+    return Stack(path=path, data=data, source=source), diags
 
 
 def _errors(diags: list[Diagnostic]) -> list[Diagnostic]:
@@ -81,9 +82,8 @@ def _schema_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnost
             continue
         memo: dict[bytes | str, list[jsonschema.ValidationError]] = {}
         for key, entry in entries.items():
-            signature: bytes | str | None = exact(entry)  # C speed, and types count (True is not 1)
-            if signature is None:  # it holds a Secret, whose length the schema limits: judge the masked view
-                signature = json.dumps(_schema_view(entry), sort_keys=True, default=str)
+            # alike entries share their errors; JSON text tells them apart with their types (true is not 1)
+            signature = json.dumps(_schema_view(entry), sort_keys=True, default=str)
             if signature not in memo:
                 memo[signature] = list(_validator(definition).iter_errors(_schema_view(entry)))
             found += [((section, key, *e.absolute_path), e) for e in memo[signature]]

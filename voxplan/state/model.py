@@ -1,0 +1,175 @@
+"""State in memory: address → remote id, last-applied values, keyed fingerprints of write-only secrets.
+
+Where it is kept is a `StateStore`'s business (voxplan.state.store). `State` journals every change
+through its store before the change counts as done, and folds the journal into a snapshot on `compact()`.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from voxplan.core.errors import StateError
+from voxplan.core.model import json_equal
+from voxplan.state import keys
+from voxplan.state.store import StateStore
+
+FORMAT_VERSION = 2  # 2: the fingerprint key left the state (only its id stays); lineage
+
+
+@dataclass(slots=True)
+class Entry:
+    kind: str
+    id: str
+    sent: dict[str, Any] = field(default_factory=dict)  # last-applied request values (no secrets)
+    seen: dict[str, Any] = field(default_factory=dict)  # the server's answer for those keys
+    fingerprints: dict[str, str] = field(default_factory=dict)  # write-only path -> keyed fingerprint
+    deps: list[str] = field(default_factory=list)
+    protect: bool = False  # lifecycle.protect, remembered for when the entry leaves the stack
+
+    def to_json(self) -> dict[str, Any]:
+        """`seen` is left out when the server answered exactly what was sent (types count: True is not 1)."""
+        out: dict[str, Any] = {"kind": self.kind, "id": self.id, "sent": self.sent}
+        if not json_equal(self.seen, self.sent):
+            out["seen"] = self.seen
+        out |= {"fingerprints": self.fingerprints, "deps": self.deps}
+        return {**out, "protect": True} if self.protect else out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Entry:
+        sent = data.get("sent") or {}
+        return cls(kind=data["kind"], id=data["id"], sent=sent, seen=(data["seen"] or {}) if "seen" in data else sent,
+                   fingerprints=data.get("fingerprints") or {}, deps=list(data.get("deps") or []),
+                   protect=bool(data.get("protect", False)))
+
+
+class State:
+    def __init__(self, store: StateStore, *, key: bytes, resources: dict[str, Entry] | None = None,
+                 serial: int = 0, lineage: str = "", exists: bool = False):
+        self.store = store
+        self.stack = store.stack
+        self.key = key
+        self.resources: dict[str, Entry] = resources or {}
+        self.serial = serial
+        self.lineage = lineage or uuid.uuid4().hex
+        self.exists = exists  # a snapshot or journal was found
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, store: StateStore, *, key: bytes | None = None, env: Mapping[str, str] | None = None) -> State:
+        """The store's state, checked: it must be this stack's, and its fingerprints must be under `key`."""
+        snap = store.load()
+        head = snap.head
+        if snap.exists:
+            if head.get("format_version", 0) > FORMAT_VERSION:
+                raise StateError(f"{store.describe()}: written by a newer voxplan (format {head['format_version']})")
+            owner = head.get("stack")
+            if owner and owner != store.stack:
+                raise StateError(f"{store.describe()}: this state belongs to stack {owner!r}, not {store.stack!r}; "
+                                 "refusing to use another stack's state (copied by mistake?)")
+        try:
+            resources = {a: Entry.from_json(e) for a, e in snap.entries.items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise StateError(f"{store.describe()}: state is corrupt ({exc})") from None
+        key = key if key is not None else _key_for(head, store, env)
+        recorded = head.get("key_id")
+        if recorded and recorded != keys.key_id(key) and any(e.fingerprints for e in resources.values()):
+            raise StateError(f"{store.describe()}: its secret fingerprints were made with fingerprint key {recorded}, "
+                             f"but this run has key {keys.key_id(key)}; set {keys.ENV} to the key the last apply used "
+                             "(a fresh key would re-send every secret)")
+        return cls(store, key=key, resources=resources, serial=int(head.get("serial", 0)),
+                   lineage=str(head.get("lineage") or ""), exists=snap.exists)
+
+    @classmethod
+    def load(cls, path: Any, stack: str, **kw: Any) -> State:
+        """A local state file (a convenience for tools and tests)."""
+        from voxplan.state.local import LocalStore
+
+        return cls.open(LocalStore(path, stack), **kw)
+
+    def head(self) -> dict[str, Any]:
+        return {"format_version": FORMAT_VERSION, "stack": self.stack, "env": self.store.env,
+                "lineage": self.lineage, "serial": self.serial, "key_id": keys.key_id(self.key)}
+
+    def get(self, address: str) -> Entry | None:
+        return self.resources.get(address)
+
+    def put(self, address: str, entry: Entry) -> None:
+        self.put_many({address: entry})
+
+    def put_many(self, entries: dict[str, Entry]) -> None:
+        """Record entries: one journal append (durable through the store) before they count."""
+        if not entries:
+            return
+        with self._lock:
+            self._append([{"put": a, "entry": e.to_json()} for a, e in entries.items()])
+            self.resources.update(entries)
+
+    def remove(self, address: str) -> None:
+        with self._lock:
+            if address not in self.resources:
+                return
+            self._append([{"rm": address}])
+            del self.resources[address]
+
+    def _append(self, records: list[dict[str, Any]]) -> None:
+        if not self.exists:  # the head (lineage, key id) must be stored before anything refers to it
+            self.store.commit(self.head(), {})
+            self.exists = True
+        self.serial += 1
+        self.store.append([{**r, "serial": self.serial} for r in records])
+
+    def sync(self) -> None:
+        self.store.sync()
+
+    def compact(self) -> None:
+        """Fold the journal into a new snapshot, atomically."""
+        self.store.sync()
+        with self._lock:
+            self.serial += 1
+            self.store.commit(self.head(), {a: e.to_json() for a, e in sorted(self.resources.items())})
+            self.exists = True
+
+    save = compact
+
+    def snapshot(self) -> dict[str, Entry]:
+        with self._lock:
+            return copy.deepcopy(self.resources)
+
+
+def replay(records: list[dict[str, Any]], entries: dict[str, dict[str, Any]], serial: int) -> int:
+    """Apply journal records to snapshot entries; returns the last serial."""
+    for record in records:
+        if "put" in record:
+            entries[record["put"]] = record["entry"]
+        elif "rm" in record:
+            entries.pop(record["rm"], None)
+        serial = max(serial, int(record.get("serial", serial)))
+    return serial
+
+
+def _key_for(head: Mapping[str, Any], store: StateStore, env: Mapping[str, str] | None) -> bytes:
+    """The configured key. A format-1 state carried its own key: it moves to the key file once, if that
+    file does not exist yet; otherwise the two must agree."""
+    import base64
+    import os
+
+    legacy = head.get("fingerprint_key")
+    env = os.environ if env is None else env
+    if legacy and keys.ENV not in env and not keys.key_file(env).exists():
+        raw = base64.b64decode(legacy)
+        path = keys.key_file(env)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(raw.hex() + "\n")
+        return raw
+    key = keys.load_key(env)
+    if legacy and base64.b64decode(legacy) != key:
+        raise StateError(f"{store.describe()}: a format-1 state with its own fingerprint key, which differs from "
+                         f"the configured one; set {keys.ENV} to the state's key once to move it")
+    return key

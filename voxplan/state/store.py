@@ -1,0 +1,123 @@
+"""The seam between the engine and where state lives: the `StateStore` protocol.
+
+A store holds one state per (stack, environment): a snapshot (head + one JSON entry per address) and a
+journal of remote changes recorded since the snapshot. The engine never touches files or tables; it calls
+
+    load()              the snapshot with the journal replayed over it (never "empty" for unreadable data)
+    lock(timeout)       exclusive for a whole apply; released if the process dies; LockHeld names the holder
+    append(records)     one remote change, durable before the change counts as done
+    sync()              wait until every appended record is durable
+    commit(head, ents)  fold the journal into a new snapshot in one atomic step
+    record_history(run) an apply's summary and each change's outcome (the history hook)
+    history()           those records, oldest first
+    owners(objects)     which other (stack, env) claims each remote object (empty for the local store)
+    claim(objects)      claim remote objects for this (stack, env)
+
+Backends are listed once, in `voxplan.state.backends`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a lock (or made an apply): printed in LockHeld and kept in history."""
+
+    user: str
+    host: str
+    pid: int
+    since: str
+    ci_url: str = ""
+
+    @classmethod
+    def current(cls, env: Mapping[str, str] | None = None) -> Holder:
+        env = os.environ if env is None else env
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # no passwd entry (containers)
+            user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+        return cls(user=user, host=socket.gethostname(), pid=os.getpid(),
+                   since=datetime.now(UTC).isoformat(timespec="seconds"), ci_url=ci_url(env))
+
+    def describe(self) -> str:
+        ci = f", CI job {self.ci_url}" if self.ci_url else ""
+        return f"{self.user} on {self.host} (pid {self.pid}{ci}) since {self.since}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Holder:
+        return cls(user=str(data.get("user", "?")), host=str(data.get("host", "?")), pid=int(data.get("pid") or 0),
+                   since=str(data.get("since") or data.get("started") or "?"), ci_url=str(data.get("ci_url") or ""))
+
+
+def ci_url(env: Mapping[str, str]) -> str:
+    """The CI job's URL, when the CI says it (GitHub Actions, GitLab, Jenkins, Buildkite)."""
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL") or "https://github.com"
+        return f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    for name in ("CI_JOB_URL", "BUILD_URL", "BUILDKITE_BUILD_URL"):
+        if env.get(name):
+            return env[name]
+    return ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What `load` gives: the head (stack, lineage, serial, key id, …) and entries as JSON, journal replayed."""
+
+    head: dict[str, Any] = field(default_factory=dict)
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    exists: bool = False
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A remote object as ownership speaks of it."""
+
+    vendor: str
+    account: str
+    kind: str
+    remote_id: str
+
+
+class StateStore(Protocol):
+    name: str  # the backend: "local", "postgres"
+    stack: str
+    env: str
+
+    def describe(self) -> str:
+        """Where the state lives, for messages (a path, or a database and key)."""
+        ...
+
+    def load(self) -> Snapshot: ...
+
+    def lock(self, timeout: float = 0.0) -> AbstractContextManager[None]: ...
+
+    def append(self, records: list[dict[str, Any]]) -> None: ...
+
+    def sync(self) -> None: ...
+
+    def commit(self, head: dict[str, Any], entries: dict[str, dict[str, Any]]) -> None: ...
+
+    def record_history(self, run: dict[str, Any]) -> None: ...
+
+    def history(self) -> list[dict[str, Any]]: ...
+
+    def owners(self, objects: Iterable[Claim]) -> dict[Claim, str]:
+        """Objects another (stack, env) claims, with that owner's name."""
+        ...
+
+    def claim(self, objects: Iterable[Claim], *, take_over: bool = False) -> None: ...
+
+    def close(self) -> None: ...
