@@ -54,14 +54,14 @@ def test_1500_remote_assistants_1200_declared_all_seen_none_duplicated(cli: Cli,
 
 def test_paging_past_boundary_ties_in_process(tmp_path: Path) -> None:
     """The adapter's pager against the emulator directly: 2,500 objects, ties at both page edges."""
-    from voxplan.providers import vapi
+    from voxplan import providers
     from voxplan.providers.vapi.adapters import Assistant
     from voxplan.sandbox import Sandbox, SandboxTransport
 
     data = tmp_path / "seed.json"
     _seed(data, 2500, tie_at=1000, tie_size=40)
     box = Sandbox(data)
-    client = vapi.client("http://sandbox/vapi", "key", SandboxTransport(box))
+    client = providers.client("vapi", "http://sandbox/vapi", "key", SandboxTransport(box))
     seen = Assistant(client).list()
     assert len(seen) == 2500 and len({o["id"] for o in seen}) == 2500
     assert box.requests["vapi GET /assistant"] == 3

@@ -30,23 +30,3 @@ def test_refresh_is_one_paged_list_per_kind_at_the_floor(cli: Cli, sandbox: Sand
     assert all(not key.endswith("{id}") and "/v1/numbers/" not in key for key in requests)  # never one per resource
     resources = 2 * n + 2 + 2 + 2
     assert resources >= 10 * floor  # what a per-resource refresh would send, vs ours
-
-
-def test_a_plan_process_never_imports_httpx_or_the_email_based_http_stack(cli: Cli, sandbox: SandboxServer) -> None:
-    # the lean wire is the whole network path of a plan; httpx and http.client (with urllib.request and the
-    # email package under them) cost a tenth of a large plan's CPU just to import
-    import os
-    import subprocess
-
-    sandbox.seed(numbers={"wavix": [number(i) for i in range(3)]})
-    stack = cli.stack("scale.yaml", stack_text(3))
-    cli.env.update(WAVIX_TRUNK_PASSWORD="bench-password")
-    cli("apply", "--auto-approve", str(stack))
-    probe = ("import sys, voxplan.cli as c\nsys.argv = ['voxplan', 'plan', '--detailed-exitcode', sys.argv[1]]\n"
-             "try:\n    c.main()\nexcept SystemExit as exc:\n    code = exc.code\n"
-             "print('EXIT', code, sorted(m for m in ('httpx', 'http.client', 'urllib.request', 'email.parser', 'ssl')"
-             " if m in sys.modules))")
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    out = subprocess.run([sys.executable, "-c", probe, str(stack)], env={**env, **cli.env}, cwd=cli.workdir,
-                         capture_output=True, text=True, timeout=120)
-    assert out.stdout.strip().splitlines()[-1] == "EXIT 0 []", out.stdout[-2000:] + out.stderr[-2000:]

@@ -8,8 +8,8 @@ import httpx
 import pytest
 import respx
 
+from voxplan import providers
 from voxplan.core import errors
-from voxplan.providers import vapi
 from voxplan.providers.http import ApiClient, RetryPolicy
 from voxplan.providers.vapi.adapters import Assistant, Credential, PhoneNumber, Tool
 
@@ -17,7 +17,7 @@ BASE = "https://api.vapi.test"
 
 
 def client() -> ApiClient:
-    c = vapi.client(BASE, "sk-test-key", httpx.HTTPTransport())  # httpcore, where respx listens
+    c = providers.client("vapi", BASE, "sk-test-key", httpx.HTTPTransport())  # httpcore, where respx listens
     c.retry = RetryPolicy(attempts=3, base_delay=0.0)
     return c
 

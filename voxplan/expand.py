@@ -16,7 +16,7 @@ def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
     """The desired resources of `stack` and the lint warnings; raises StackErrors on lint errors."""
     plat = providers.platform(stack)
     carriers = providers.carriers(plat)
-    ctx = ExpandContext(stack=stack, platform=plat, resolve_route=providers.resolve_route)
+    ctx = ExpandContext(stack=stack, platform=plat, resolve_route=providers.router())
     ctx.diagnostics.extend(plat.lint(stack))
     for carrier in carriers.values():
         ctx.diagnostics.extend(carrier.lint(stack))

@@ -12,6 +12,7 @@
         ├── InvalidRequest     400/422
         ├── RateLimited        429 (retry_after)
         ├── ServerError        5xx
+        ├── InvalidAnswer      a 2xx whose body does not parse
         └── TransportError     no HTTP answer (timeout, reset, refused)
 
 Messages never carry request bodies, headers or secret values: provider errors are built from the
@@ -129,6 +130,10 @@ class RateLimited(ProviderError):
 
 class ServerError(ProviderError):
     pass
+
+
+class InvalidAnswer(ProviderError):
+    """The vendor said yes, in a form voxplan cannot read: nothing is recorded for that resource."""
 
 
 class TransportError(ProviderError):

@@ -1,6 +1,8 @@
-"""The composition root of providers: which carriers exist, which kinds, and how to connect them.
+"""The composition root of providers: the registry of vendors, and how to connect them.
 
-Vendors never import each other; this module is the one place that knows them all.
+Each vendor package exports one `Provider` descriptor (voxplan.providers.base); REGISTRY lists them, and
+everything here iterates it. Vendors never import each other; this module is the one place that knows
+them all. Adding a carrier: its folder, its emulator (voxplan/sandbox/<name>.py), the schema, one line here.
 """
 
 from __future__ import annotations
@@ -13,58 +15,42 @@ from typing import TYPE_CHECKING, Any
 from voxplan.core import errors
 from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic
-from voxplan.core.secret import Secret
-from voxplan.providers import cloudonix, didlogic, openai, vapi, wavix
-from voxplan.providers.base import Adapter, Carrier, ExpandContext, Platform, RouteTarget
-from voxplan.providers.byo import ByoCarrier
-from voxplan.providers.http import ApiClient, RateBudget
+from voxplan.providers import byo, cloudonix, didlogic, openai, vapi, wavix
+from voxplan.providers.base import Adapter, Carrier, ExpandContext, Platform, Provider, RouteTarget
+from voxplan.providers.http import ApiClient, Pacer, default_message
+from voxplan.providers.routes import Router
 from voxplan.stack.loader import placeholder
 from voxplan.stack.model import Stack
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["Adapter", "Carrier", "ExpandContext", "Platform", "Providers", "adapter_class", "carriers", "connect",
-           "platform", "resolve_route"]
+__all__ = ["REGISTRY", "Adapter", "Carrier", "ExpandContext", "Platform", "Provider", "Providers", "RouteTarget",
+           "adapter_class", "carriers", "connect", "platform", "router"]
 
+REGISTRY: tuple[Provider, ...] = (vapi.PROVIDER, byo.PROVIDER, wavix.PROVIDER, didlogic.PROVIDER, cloudonix.PROVIDER,
+                                  openai.PROVIDER)
+BY_NAME = {p.name: p for p in REGISTRY}
+ADAPTER_CLASSES: dict[str, type[Adapter]] = {cls.kind: cls for p in REGISTRY for cls in p.kinds}
 SANDBOX_BASE = "http://sandbox.voxplan.local"
-API_URLS = {"wavix": wavix.API_URL, "didlogic": didlogic.API_URL, "cloudonix": cloudonix.API_URL}
-ADAPTER_CLASSES: dict[str, type[Adapter]] = {
-    **{cls.kind: cls for cls in vapi.KINDS},
-    wavix.TRUNK: wavix.Trunk, wavix.NUMBER: wavix.Number,
-    didlogic.ACCOUNT: didlogic.SipAccount, didlogic.NUMBER: didlogic.Number,
-    cloudonix.DOMAIN: cloudonix.Domain, cloudonix.TRUNK: cloudonix.Trunk, cloudonix.APP: cloudonix.Application,
-    cloudonix.DNID: cloudonix.Dnid,
-}
 
 
-def platform(stack: Stack) -> vapi.VapiPlatform:
-    return vapi.VapiPlatform.of(stack)
+def platform(stack: Stack) -> Platform:
+    """The voice platform (the one provider that declares one)."""
+    make = next(p.platform for p in REGISTRY if p.platform is not None)
+    return make(stack)
 
 
-def carriers(plat: vapi.VapiPlatform) -> dict[str, Carrier]:
-    return {"byo": ByoCarrier(), "vapi": vapi.VapiSipCarrier(plat), "wavix": wavix.WavixCarrier(),
-            "didlogic": didlogic.DidlogicCarrier(), "cloudonix": cloudonix.CloudonixCarrier()}
+def carriers(plat: Platform) -> dict[str, Carrier]:
+    return {p.name: p.carrier(plat) for p in REGISTRY if p.carrier is not None}
+
+
+def router() -> Router:
+    return Router({key: target for p in REGISTRY for key, target in p.route_targets.items()})
 
 
 def adapter_class(kind: str) -> type[Adapter]:
     return ADAPTER_CLASSES[kind]
-
-
-def resolve_route(ctx: ExpandContext, route: dict[str, Any], number: str, trunk: str, user: str) -> RouteTarget:
-    """A route's target for a carrier: OpenAI, a SIP URI, a PSTN forward, or the platform (Vapi), which
-    gets a number bound to the trunk's credential and gives back its inbound URI."""
-    if "openai" in route:
-        return RouteTarget(openai.sip_target(route["openai"], route.get("residency", "us")))
-    if "sip" in route:
-        return RouteTarget(str(route["sip"]).removeprefix("sip:"))
-    if "forward" in route:
-        return RouteTarget(str(route["forward"]).lstrip("+"), pstn=True)
-    credential = ctx.platform.credential_address(trunk)
-    spec = ctx.numbers.get(number, {})
-    bound = ctx.platform.bind_number(ctx, number, credential=credential, route=route, origin=("numbers", number),
-                                     options=spec)
-    return RouteTarget(ctx.platform.inbound_uri(credential, user), platform_number=bound)
 
 
 def provider_of(kind: str) -> str:
@@ -101,69 +87,69 @@ class Providers:
 
 def connect(stack: Stack, ctx: RunContext, *, transport: httpx.BaseTransport | None = None) -> Providers:
     """Providers for the stack. `transport` (the sandbox, a test) replaces the network for all of them."""
-    env = dict(ctx.env)
     out = Providers()
 
     def make(name: str) -> tuple[ApiClient, dict[str, Adapter]]:
-        settings = stack.provider_settings(name)
-        base_url = _base_url(name, stack, settings, env, transport is not None)
-        api_key = _api_key(name, settings, env, ctx.sandbox)
-        made: dict[str, Adapter]
-        if name == "vapi":
-            client = vapi.client(base_url, api_key, transport)
-            made = dict(vapi.adapters(client))
-        elif name == "wavix":
-            client = wavix.client(base_url, api_key, transport)
-            made = wavix.adapters(client)
-        elif name == "didlogic":
-            client = didlogic.client(base_url, api_key, transport)
-            made = didlogic.adapters(client)
-        elif name == "cloudonix":
-            client = cloudonix.client(base_url, api_key, transport)
-            made = cloudonix.adapters(client, cloudonix.stack_domains(stack))
-        else:
+        spec = BY_NAME.get(name)
+        if spec is None or spec.adapters is None:
             raise errors.PlanError(f"unknown provider {name!r}")
-        _tune(client, settings)
-        return client, made
+        settings = stack.provider_settings(name)
+        base_url = _base_url(spec, stack, settings, ctx, transport is not None)
+        api = client(name, base_url, _api_key(name, settings, ctx), transport, settings)
+        return api, dict(spec.adapters(api, stack))
 
     out.factory = make
     return out
 
 
-def _tune(client: ApiClient, settings: dict[str, Any]) -> None:
-    """The stack's per-provider budget: `rate_limit: {requests, per_seconds}` and `concurrency`."""
+def client(name: str, base_url: str, api_key: str, transport: httpx.BaseTransport | None = None,
+           settings: dict[str, Any] | None = None) -> ApiClient:
+    """The HTTP client of provider `name`: its auth header, error text and pacing."""
+    spec, settings = BY_NAME[name], settings or {}
+    return ApiClient(name, base_url, headers=spec.headers(api_key), transport=transport, pacer=_pacer(spec, settings),
+                     concurrency=int(settings.get("concurrency") or 10), message=spec.message or default_message)
+
+
+def _pacer(spec: Provider, settings: dict[str, Any]) -> Pacer | None:
+    """The stack's `rate_limit: {requests, per_seconds}` over the vendor's default budget; `rate_limit: off`
+    turns pacing off (a vendor that publishes none and an account known to take more)."""
     limit = settings.get("rate_limit")
+    key = spec.budget[2] if spec.budget else None
+    if limit == "off":
+        return None
     if limit:
-        client.budget = RateBudget(int(limit["requests"]), float(limit["per_seconds"]))
-    if settings.get("concurrency"):
-        client.slots = threading.BoundedSemaphore(int(settings["concurrency"]))
+        return Pacer(int(limit["requests"]), float(limit["per_seconds"]), **({"key": key} if key else {}))
+    if spec.budget:
+        return Pacer(spec.budget[0], spec.budget[1], **({"key": key} if key else {}))
+    return None
 
 
-def _base_url(name: str, stack: Stack, settings: dict[str, Any], env: dict[str, str], sandbox: bool) -> str:
-    if sandbox:
-        return f"{SANDBOX_BASE}/{name}"
-    override = env.get(f"VOXPLAN_{name.upper()}_BASE_URL")
+def _base_url(spec: Provider, stack: Stack, settings: dict[str, Any], ctx: RunContext, transported: bool) -> str:
+    if transported:
+        return f"{SANDBOX_BASE}/{spec.name}"
+    override = ctx.env.get(f"VOXPLAN_{spec.name.upper()}_BASE_URL")
     if override:
         return override
     if settings.get("base_url"):
         return str(settings["base_url"])
-    if name == "vapi":
-        return vapi.API_URLS[vapi.region(stack)]
-    if name in API_URLS:
-        return API_URLS[name]
-    raise errors.PlanError(f"no base URL for provider {name}")
+    url = spec.base_url(stack)
+    if not url:
+        raise errors.PlanError(f"no base URL for provider {spec.name}")
+    return url
 
 
-def _api_key(name: str, settings: dict[str, Any], env: dict[str, str], sandbox: bool) -> str:
+def _api_key(name: str, settings: dict[str, Any], ctx: RunContext) -> str:
+    from voxplan.core.secret import Secret
+
     key = settings.get("api_key")
     if isinstance(key, Secret):
         return key.reveal()
     if isinstance(key, str) and key:
         return key
     var = f"{name.upper()}_API_KEY"
-    if env.get(var):
-        return env[var]
-    if sandbox:
+    if ctx.env.get(var):
+        return ctx.env[var]
+    if ctx.sandbox:
         return placeholder("env", var)
     raise errors.PlanError(f"no API key for {name}: set providers.{name}.api_key: ${{env:{var}}} in the stack "
                            f"or export {var}")

@@ -145,6 +145,33 @@ class ExpandContext:
         self.diagnostics.append(Diagnostic(self.loc(path), message, hint))
 
 
+@dataclass(frozen=True)
+class Provider:
+    """What a vendor package offers the root, as data: its one export, `PROVIDER`.
+
+    `kinds` are its adapter classes; `adapters` builds them on a connected client (given the stack, for
+    the few that need its settings); `carrier` makes its carrier rules on the platform; `platform` is set
+    by the voice platform alone (Vapi). `api_url` is the default base URL (a function of the stack where
+    it depends on it, e.g. a region). `budget` is the default pacing, (requests, per seconds, key of the
+    path that a budget is kept per), from the vendor's fact sheet; a stack's `rate_limit:` overrides it.
+    `route_targets` turns a route naming this vendor (`{openai: proj_…}`) into a SIP destination. The
+    vendor's emulator is `voxplan/sandbox/<name>.py` (found there by the sandbox, never imported here)."""
+
+    name: str
+    api_url: str | Callable[[Stack], str] = ""
+    kinds: tuple[type[Adapter], ...] = ()
+    adapters: Callable[[ApiClient, Stack], Mapping[str, Adapter]] | None = None
+    carrier: Callable[[Platform], Carrier] | None = None
+    platform: Callable[[Stack], Platform] | None = None
+    budget: tuple[int, float, Callable[[str], str] | None] | None = None
+    headers: Callable[[str], dict[str, str]] = lambda key: {"Authorization": f"Bearer {key}"}
+    message: Callable[[Any], str] | None = None  # the vendor's error text, from an error answer
+    route_targets: Mapping[str, Callable[[dict[str, Any]], str]] = field(default_factory=dict)
+
+    def base_url(self, stack: Stack) -> str:
+        return self.api_url(stack) if callable(self.api_url) else self.api_url
+
+
 class Platform(Protocol):
     """The voice-AI platform carriers hand calls to (Vapi). Carriers call it; they never import it."""
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from voxplan.core.errors import Diagnostic
-from voxplan.providers.base import ExpandContext
+from voxplan.providers.base import ExpandContext, Provider
 from voxplan.stack.model import Stack
 
 
@@ -30,3 +30,6 @@ class ByoCarrier:
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
         return ()
+
+
+PROVIDER = Provider(name="byo", carrier=lambda platform: ByoCarrier())  # no API: the stack gives everything

@@ -16,17 +16,14 @@ Unconfirmed, and where one change fixes it: PUT (not PATCH) for the profile (Dom
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from voxplan.core import errors
 from voxplan.core.errors import Diagnostic
 from voxplan.core.model import Ref, Resource
-from voxplan.providers.base import Adapter, ExpandContext, routes_to_platform
-from voxplan.providers.http import ApiClient, RateBudget
+from voxplan.providers.base import Adapter, ExpandContext, Provider, routes_to_platform
+from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
-
-if TYPE_CHECKING:
-    import httpx
 
 API_URL = "https://api.cloudonix.io"
 OWNED_PROFILE_KEYS = ("allowed-border", "redirect-unknown-to-border")
@@ -35,13 +32,10 @@ DOMAIN, TRUNK, APP, DNID = "cloudonix.domain", "cloudonix.trunk", "cloudonix.app
 BASE = "/customers/self/domains"
 
 
-def client(base_url: str, api_key: str, transport: httpx.BaseTransport | None = None) -> ApiClient:
-    def domain_of(path: str) -> str:
-        parts = path.split("/")
-        return parts[4] if len(parts) > 4 and path.startswith(BASE) else ""
-
-    return ApiClient("cloudonix", base_url, headers={"Authorization": f"Bearer {api_key}"}, transport=transport,
-                     budget=RateBudget(10, 3.0, key=domain_of))
+def domain_of(path: str) -> str:
+    """Cloudonix limits requests per domain: the budget is kept per domain of the path."""
+    parts = path.split("/")
+    return parts[4] if len(parts) > 4 and path.startswith(BASE) else ""
 
 
 def dnid_source(number: str) -> str:
@@ -193,8 +187,8 @@ class Dnid(_DomainScoped):
                                  f"{body.get('source')!r} is listed", provider="cloudonix")
 
 
-def adapters(api: ApiClient, domains: Iterable[str]) -> dict[str, Adapter]:
-    domains = list(domains)
+def adapters(api: ApiClient, stack: Stack) -> dict[str, Adapter]:
+    domains = stack_domains(stack)
     return {DOMAIN: Domain(api, domains), TRUNK: Trunk(api, domains), APP: Application(api, domains),
             DNID: Dnid(api, domains)}
 
@@ -260,3 +254,9 @@ class CloudonixCarrier:
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
         return ()
+
+
+# "a 10-per-3-s per-domain token bucket returning 429" (reference/cloudonix-api.md)
+BUDGET = (10, 3.0, domain_of)
+PROVIDER = Provider(name="cloudonix", api_url=API_URL, kinds=(Domain, Trunk, Application, Dnid), adapters=adapters,
+                    carrier=lambda platform: CloudonixCarrier(), budget=BUDGET)

@@ -14,17 +14,14 @@ part (USER_PART); whether `sip:` is kept or stripped (destinations are written w
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from voxplan.core import errors
 from voxplan.core.errors import Diagnostic
 from voxplan.core.model import Ref, Resource
-from voxplan.providers.base import Adapter, ExpandContext, routes_to_platform, transfer_reach
-from voxplan.providers.http import Answer, ApiClient
+from voxplan.providers.base import Adapter, ExpandContext, Provider, routes_to_platform, transfer_reach
+from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
-
-if TYPE_CHECKING:
-    import httpx
 
 API_URL = "https://app.didlogic.com/api"
 PROXY = "sip.nl.didlogic.net"
@@ -37,12 +34,7 @@ def USER_PART(number: str) -> str:  # noqa: N802 - a named assumption, see the m
     return number  # E.164 with '+', equal to the Vapi number's `number`
 
 
-def client(base_url: str, api_key: str, transport: httpx.BaseTransport | None = None) -> ApiClient:
-    return ApiClient("didlogic", base_url, headers={"Authorization": f"Bearer {api_key}"}, transport=transport,
-                     message=_message)
-
-
-def _message(response: Answer) -> str:
+def _message(response: Any) -> str:
     try:
         body = response.json()
     except ValueError:
@@ -162,7 +154,7 @@ def _same_row(row: dict[str, Any], dest: dict[str, Any]) -> bool:
     return bool(row["destination"] == dest["destination"] and int(row["transport"]) == int(dest["transport"]))
 
 
-def adapters(api: ApiClient) -> dict[str, Adapter]:
+def adapters(api: ApiClient, stack: Stack | None = None) -> dict[str, Adapter]:
     return {ACCOUNT: SipAccount(api), NUMBER: Number(api)}
 
 
@@ -202,3 +194,9 @@ class DidlogicCarrier:
                                  f"trunks.{name}: no inbound gateway: didlogic's proxy is a hostname, so Vapi can "
                                  "only send calls out through it", hint="add didlogic's signalling IPs under "
                                  "gateways: to receive calls on Vapi", severity="warning")
+
+
+# didlogic documents no rate limits (reference/didlogic-api.md §9): a gentle default.
+BUDGET = (5, 1.0, None)
+PROVIDER = Provider(name="didlogic", api_url=API_URL, kinds=(SipAccount, Number), adapters=adapters,
+                    carrier=lambda platform: DidlogicCarrier(), budget=BUDGET, message=_message)

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
+from voxplan.providers.base import Provider
 from voxplan.providers.http import ApiClient
 from voxplan.providers.vapi.adapters import KINDS, VapiAdapter
 from voxplan.providers.vapi.platform import API_URLS, VapiPlatform, VapiSipCarrier, region
+from voxplan.stack.model import Stack
 
-if TYPE_CHECKING:
-    import httpx
+__all__ = ["API_URLS", "KINDS", "PROVIDER", "VapiPlatform", "VapiSipCarrier", "adapters", "region"]
 
-__all__ = ["API_URLS", "KINDS", "VapiPlatform", "VapiSipCarrier", "adapters", "client", "region"]
-
-
-def client(base_url: str, api_key: str, transport: httpx.BaseTransport | None = None) -> ApiClient:
-    return ApiClient("vapi", base_url, headers={"Authorization": f"Bearer {api_key}"}, transport=transport)
+# Vapi publishes no numbers (each org's limit shows in its dashboard); its own client spaces requests
+# 700 ms apart, one at a time. 10 per second keeps a plan's parallel reads and an apply's writes well
+# inside what a default org takes; raise it with `providers.vapi.rate_limit` (reference/vapi-api.md §9).
+BUDGET = (10, 1.0, None)
 
 
-def adapters(api: ApiClient) -> dict[str, VapiAdapter]:
+def adapters(api: ApiClient, stack: Stack | None = None) -> dict[str, VapiAdapter]:
     return {cls.kind: cls(api) for cls in KINDS}
+
+
+def _carrier(platform: Any) -> VapiSipCarrier:
+    return VapiSipCarrier(platform)
+
+
+PROVIDER = Provider(name="vapi", api_url=lambda stack: API_URLS[region(stack)], kinds=KINDS, adapters=adapters,
+                    carrier=_carrier, platform=VapiPlatform.of, budget=BUDGET)

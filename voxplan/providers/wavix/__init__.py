@@ -16,17 +16,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from voxplan.core import errors
 from voxplan.core.errors import Diagnostic
 from voxplan.core.model import Ref, Resource
-from voxplan.providers.base import Adapter, ExpandContext, routes_to_platform, transfer_reach
+from voxplan.providers.base import Adapter, ExpandContext, Provider, routes_to_platform, transfer_reach
 from voxplan.providers.http import ApiClient, remaining_pages
 from voxplan.stack.model import Stack
-
-if TYPE_CHECKING:
-    import httpx
 
 API_URL = "https://api.wavix.com"
 PER_PAGE = 100  # the largest page Wavix serves
@@ -35,10 +32,6 @@ GATEWAY_HOSTS = {f"{region}.wavix.net" for region in REGIONAL_GATEWAYS}
 DID_PLACEHOLDER = "[did]"  # Wavix replaces it with the called number at call time
 SIP_URI, PSTN, SIP_TRUNK = 1, 4, 5
 TRUNK, NUMBER = "wavix.trunk", "wavix.number"
-
-
-def client(base_url: str, api_key: str, transport: httpx.BaseTransport | None = None) -> ApiClient:
-    return ApiClient("wavix", base_url, headers={"Authorization": f"Bearer {api_key}"}, transport=transport)
 
 
 def digits(number: str) -> str:
@@ -141,7 +134,7 @@ class Number(Adapter):
         return {"numbers": {"wavix": [body["number"]]}}
 
 
-def adapters(api: ApiClient) -> dict[str, Adapter]:
+def adapters(api: ApiClient, stack: Stack | None = None) -> dict[str, Adapter]:
     return {TRUNK: Trunk(api), NUMBER: Number(api)}
 
 
@@ -200,3 +193,9 @@ class WavixCarrier:
 
 def is_gateway_host(host: str) -> bool:
     return host.lower() in GATEWAY_HOSTS or bool(re.fullmatch(r"[a-z]{2}\.wavix\.net", host.lower()))
+
+
+# Wavix documents no limits for trunks and numbers (reference/wavix-api.md §11), only that 429s come back.
+BUDGET = (10, 1.0, None)
+PROVIDER = Provider(name="wavix", api_url=API_URL, kinds=(Trunk, Number), adapters=adapters,
+                    carrier=lambda platform: WavixCarrier(), budget=BUDGET)
