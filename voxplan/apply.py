@@ -271,9 +271,12 @@ class _Runner:
         for attempt in range(CREATE_ATTEMPTS):
             try:
                 return adapter.create(payload)
-            except TRANSIENT:
+            except TRANSIENT as exc:
                 if attempt + 1 == CREATE_ATTEMPTS:
                     raise
+                if isinstance(exc, errors.RateLimited):  # a 429 means the server did nothing: no lookup
+                    time.sleep(exc.retry_after if exc.retry_after is not None else 0.2 * 2**attempt)
+                    continue
                 found = self._lookup(adapter, key)
                 if found is not None:
                     return found
