@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -91,3 +93,29 @@ def test_apply_asks_on_a_terminal_and_does_nothing_unless_told_yes(tmp_path: Pat
     again = subprocess.run([sys.executable, "-m", "voxplan", "plan", "--sandbox", "--detailed-exitcode", "s.yaml"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "No changes." in again.stdout, again.stdout + again.stderr
+
+
+def readme_yaml_blocks() -> list[tuple[int, str]]:
+    text = (ROOT / "README.md").read_text()
+    return [(text[:m.start()].count("\n") + 2, m.group(1)) for m in re.finditer(r"```yaml\n(.*?)```", text, re.S)]
+
+
+def test_the_readme_has_yaml_blocks_to_check() -> None:
+    assert len(readme_yaml_blocks()) >= 2
+
+
+@pytest.mark.parametrize(("line", "block"), readme_yaml_blocks(), ids=lambda v: str(v) if isinstance(v, int) else "")
+def test_every_yaml_block_in_the_readme_is_a_valid_stack(line: int, block: str, tmp_path: Path) -> None:
+    """Each block, as a user would paste it, passes validation (unset variables get the sandbox's
+    placeholders, as `--sandbox` gives them)."""
+    from voxplan import workflow
+    from voxplan.core.context import RunContext
+    from voxplan.core.errors import StackErrors
+
+    stack = tmp_path / "readme.yaml"
+    stack.write_text(block)
+    try:
+        loaded = workflow.load(stack, RunContext(sandbox=True, env={}))
+    except StackErrors as exc:
+        pytest.fail(f"README.md block at line {line}:\n" + "\n".join(map(str, exc.diagnostics)))
+    assert loaded.desired

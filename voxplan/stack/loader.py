@@ -1,12 +1,21 @@
 """YAML → plain data with a SourceMap, and `${env:…}` / `${file:…}` interpolation.
 
-PyYAML's composer gives nodes with marks; we build the values ourselves so that every value and key
-keeps its `file:line:col`, duplicate keys are errors (PyYAML keeps the last silently), and phone numbers
-written without quotes (`+61290597521`, which YAML reads as an integer) keep their text.
+One path: PyYAML composes the node tree (libyaml's C composer where the wheel has it) and we build the
+values from the nodes, so every value and key keeps its `file:line:col` and duplicate keys are errors
+(PyYAML keeps the last silently). Scalars resolve exactly as PyYAML's SafeLoader resolves them (YAML 1.1:
+`0.3` is a float, `yes` a bool, `0x1F` 31, `~` null), with one deliberate rule for phone numbers:
+
+    A plain scalar that YAML would read as an integer but that is written with a leading `+` or `0`
+    followed by more digits keeps the text written. `+61290597521` is an E.164 number, not 61290597521;
+    `0290597521` is a national number to report with its fix, not an octal integer.
+
+Values that JSON cannot carry (dates, timestamps, binary, sets) and tags other than the standard ones are
+located errors: quote them if they are text.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 from collections.abc import Mapping
@@ -22,6 +31,10 @@ from voxplan.stack.model import PathT, SourceMap
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
 SENSITIVE_KEYS = frozenset({"password", "api_key", "secret", "token"})
 _INTERP = re.compile(r"\$\{(env|file):([^}]*)\}")
+_PHONE_LIKE = re.compile(r"^[+0][0-9]+$")  # the one rule (see the module docstring)
+_INT_TAG = "tag:yaml.org,2002:int"
+_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
+_JSON_SCALARS = (str, int, float, bool, type(None))
 
 
 def _loc(file: str, node: yaml.Node) -> Location:
@@ -29,29 +42,29 @@ def _loc(file: str, node: yaml.Node) -> Location:
 
 
 class _Builder:
-    def __init__(self, file: str, source: SourceMap | None = None):
+    def __init__(self, file: str):
         self.file = file
-        self.source = source or SourceMap(file)
+        self.source = SourceMap(file)
         self.diagnostics: list[Diagnostic] = []
         self._scalars = yaml.constructor.SafeConstructor()
 
     def build(self, node: yaml.Node, path: PathT) -> Any:
         self.source.values[path] = _loc(self.file, node)
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _COLLECTION_TAGS:
+            self._error(node, f"the tag {node.tag!r} is not supported here")
+            return None
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode):
-                    self.diagnostics.append(Diagnostic(_loc(self.file, key_node), "mapping keys must be scalars"))
+                    self._error(key_node, "mapping keys must be scalars")
                     continue
                 key = str(key_node.value)
-                if key == "<<":
-                    self.diagnostics.append(Diagnostic(_loc(self.file, key_node), "YAML merge keys are not supported"))
+                if key == "<<" and key_node.tag == "tag:yaml.org,2002:merge":
+                    self._error(key_node, "YAML merge keys are not supported")
                     continue
                 if key in out:
-                    self.diagnostics.append(
-                        Diagnostic(_loc(self.file, key_node), f"duplicate key {key!r} (an earlier one is ignored by "
-                                   "most YAML tools)")
-                    )
+                    self._error(key_node, f"duplicate key {key!r} (an earlier one is ignored by most YAML tools)")
                     continue
                 self.source.keys[path + (key,)] = _loc(self.file, key_node)
                 out[key] = self.build(value_node, path + (key,))
@@ -62,118 +75,26 @@ class _Builder:
         return self.scalar(node)
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
-        value = self._scalars.construct_object(node, deep=True)
-        if isinstance(value, int | float) and not isinstance(value, bool) and not node.style:
-            text = str(node.value)
-            if text.startswith(("+", "0")) and len(text) > 1:
-                return text  # a phone number, not arithmetic
-        if not isinstance(value, str | int | float | bool | type(None)):
-            return str(node.value)  # timestamps, binary: keep the text
+        if node.tag == _INT_TAG and not node.style and _PHONE_LIKE.match(node.value) and len(node.value) > 1:
+            return node.value  # a phone number, not arithmetic
+        try:
+            value = self._scalars.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self._error(node, f"YAML error: {getattr(exc, 'problem', None) or exc}")
+            return None
+        if not isinstance(value, _JSON_SCALARS):
+            kind = "date" if isinstance(value, datetime.date) else type(value).__name__
+            self._error(node, f"{node.value!r} is read as a {kind}, which no vendor API takes",
+                        hint=f'quote it if it is text: "{node.value}"')
+            return None
         return value
+
+    def _error(self, node: yaml.Node, message: str, hint: str = "") -> None:
+        self.diagnostics.append(Diagnostic(_loc(self.file, node), message, hint))
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
-    """The data, where each part came from, and the problems found. A stack with nothing to report
-    takes the fast path (libyaml events, no node tree, positions computed only if asked for)."""
-    try:
-        data = _fast_load(text)
-    except yaml.YAMLError:
-        data = None
-    if data is not None:
-        return data, SourceMap(file, locate=lambda source: _locate(text, source)), []
-    return _load_with_positions(text, file)
-
-
-def _locate(text: str, source: SourceMap) -> None:
-    node = yaml.compose(text, Loader=_LOADER)
-    if node is not None:
-        _Builder(source.file, source).build(node, ())
-
-
-class _Undecided(Exception):
-    """Something the fast path leaves to the positioned one: anchors, tags, odd keys, several documents."""
-
-
-class _Mapping:
-    __slots__ = ("data", "key")
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-        self.key: str | None = None
-
-
-def _fast_load(text: str) -> Any:
-    """The same values as `_Builder.build` gives for a well-formed stack, without nodes or positions; None
-    whenever there is something to report or a construct it does not handle."""
-    loader = _LOADER(text)
-    get = loader.get_event
-    resolve = yaml.resolver.Resolver().resolve
-    scalar = _Builder("").scalar
-    plain: dict[str, Any] = {}  # plain scalars repeat ("wavix", "true"): resolve each text once
-    open_: list[Any] = []  # containers being filled: _Mapping or list
-    root: Any = None
-    documents = 0
-    try:
-        while True:
-            event = get()
-            kind = type(event)
-            top: Any = open_[-1] if open_ else None
-            in_key = type(top) is _Mapping and top.key is None
-            if kind is yaml.ScalarEvent:
-                if event.anchor is not None or (event.tag is not None and event.tag != "!"):
-                    raise _Undecided
-                if in_key:
-                    key = str(event.value)
-                    if key == "<<" or key in top.data:
-                        raise _Undecided  # a merge key or a duplicate: the positioned path reports it
-                    top.key = key
-                    continue
-                if not event.style:  # plain (libyaml says '', the Python parser None)
-                    value = plain.get(event.value, plain)
-                    if value is plain:
-                        tag = resolve(yaml.ScalarNode, event.value, event.implicit)
-                        value = event.value if tag == _STR else scalar(yaml.ScalarNode(tag, event.value))
-                        plain[event.value] = value
-                else:
-                    value = event.value
-            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-                if in_key or event.anchor is not None or (event.tag is not None and event.tag != "!"):
-                    raise _Undecided
-                open_.append(_Mapping() if kind is yaml.MappingStartEvent else [])
-                continue
-            elif kind is yaml.MappingEndEvent:
-                value = open_.pop().data
-            elif kind is yaml.SequenceEndEvent:
-                value = open_.pop()
-            elif kind is yaml.DocumentStartEvent:
-                documents += 1
-                if documents > 1:
-                    raise _Undecided
-                continue
-            elif kind is yaml.StreamEndEvent:
-                return root
-            elif kind is yaml.AliasEvent:
-                raise _Undecided
-            else:  # stream start, document end
-                continue
-            top = open_[-1] if open_ else None
-            if top is None:
-                root = value
-            elif type(top) is _Mapping:
-                top.data[top.key] = value  # type: ignore[index]
-                top.key = None
-            else:
-                top.append(value)
-    except _Undecided:
-        return None
-    finally:
-        loader.dispose()
-
-
-_STR = "tag:yaml.org,2002:str"
-
-
-def _load_with_positions(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
+    """The data, where each part came from, and the problems found."""
     builder = _Builder(file)
     try:
         node = yaml.compose(text, Loader=_LOADER)
