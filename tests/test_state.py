@@ -97,3 +97,48 @@ def test_concurrent_apply_fails_cleanly_naming_the_lock(cli: Cli, sandbox: Sandb
     assert sandbox.objects("assistant") == []  # nothing was done
     cli("apply", "--auto-approve", str(stack))
     cli("plan", str(stack), "--detailed-exitcode", code=0)
+
+
+def test_a_state_of_another_stack_is_refused_naming_both(tmp_path: Path) -> None:
+    path = tmp_path / ".voxplan" / "prod.state.json"
+    state = State.load(path, "prod")
+    state.put("vapi.tool/t", Entry("vapi.tool", "t1"))
+    state.compact()
+    copied = tmp_path / ".voxplan" / "staging.state.json"
+    copied.write_text(path.read_text())
+    with pytest.raises(StateError, match="belongs to stack 'prod', not 'staging'"):
+        State.load(copied, "staging")
+
+
+def test_the_fingerprint_key_is_not_in_state_and_another_key_is_refused(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.state.json"
+    monkeypatch.setenv("VOXPLAN_FINGERPRINT_KEY", "ab" * 32)
+    state = State.load(path, "s")
+    state.put("vapi.credential/c", Entry("vapi.credential", "c1", fingerprints={"password": "hmac-sha256:x"}))
+    state.compact()
+    text = path.read_text()
+    assert "ab" * 16 not in text and "fingerprint_key" not in text and '"key_id": "k1:' in text
+    assert (path.stat().st_mode & 0o777) == 0o600
+    monkeypatch.setenv("VOXPLAN_FINGERPRINT_KEY", "cd" * 32)
+    with pytest.raises(StateError, match="made with fingerprint key k1:"):
+        State.load(path, "s")
+    for bad in ("", "not a key", "ab" * 8):
+        monkeypatch.setenv("VOXPLAN_FINGERPRINT_KEY", bad)
+        with pytest.raises(StateError, match="VOXPLAN_FINGERPRINT_KEY"):
+            State.load(path, "s")
+    monkeypatch.delenv("VOXPLAN_FINGERPRINT_KEY")
+    with pytest.raises(StateError, match="made with fingerprint key"):  # the key file holds a third key
+        State.load(path, "s")
+
+
+def test_backend_setting_and_override(tmp_path: Path) -> None:
+    from voxplan.state.backends import open_store
+
+    stack = tmp_path / "s.yaml"
+    assert open_store(None, stack_file=stack, stack="s", env="default").describe() == str(
+        tmp_path / ".voxplan" / "s.state.json")
+    store = open_store({"local": {"dir": "state"}}, stack_file=stack, stack="s", env="staging")
+    assert store.describe() == str(tmp_path / "state" / "s.staging.state.json")
+    with pytest.raises(StateError, match="backend 'ftp' is not known"):
+        open_store("ftp", stack_file=stack, stack="s", env="default")

@@ -23,7 +23,7 @@ from voxplan.core.errors import Diagnostic, StackErrors, VoxplanError
 from voxplan.core.graph import to_dot
 from voxplan.core.plan import Plan
 from voxplan.core.secret import RedactingFilter, SafeEncoder
-from voxplan.render import plan_to_json, render_markdown, render_text
+from voxplan.render import FORMATS, DriftItem, render_text
 from voxplan.state import LocalStore, State
 
 STACK = click.argument("stack", type=click.Path(dir_okay=False, path_type=Path))
@@ -62,11 +62,10 @@ def _colour(no_color: bool) -> bool:
 
 
 def _render(the_plan: Plan, fmt: str, no_color: bool) -> str:
-    if fmt == "json":
-        return json.dumps(plan_to_json(the_plan), indent=2, cls=SafeEncoder) + "\n"
-    if fmt == "markdown":
-        return render_markdown(the_plan)
-    return render_text(the_plan, colour=_colour(no_color))
+    return FORMATS[fmt].plan(the_plan, _colour(no_color))
+
+
+FORMAT = click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="text", show_default=True)
 
 
 def context(sandbox: bool = False, *, offline: bool = False) -> RunContext:
@@ -130,7 +129,7 @@ REFRESH_ONLY = click.option("--refresh-only", is_flag=True,
 @main.command()
 @STACK
 @SANDBOX
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@FORMAT
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes, 0 when it has none.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the plan for `voxplan apply FILE` (holds no secret).")
@@ -272,7 +271,7 @@ def import_cmd(stack: Path, address: str, remote_id: str, sandbox: bool, lock_ti
 @main.command()
 @click.argument("stacks", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @SANDBOX
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@FORMAT
 @click.option("--parallelism", type=click.IntRange(1, 32), default=4, show_default=True)
 def drift(stacks: tuple[Path, ...], sandbox: bool, fmt: str, parallelism: int) -> None:
     """Refresh many stacks concurrently and report which drifted. Exit 2 if any did, 1 on errors.
@@ -282,24 +281,11 @@ def drift(stacks: tuple[Path, ...], sandbox: bool, fmt: str, parallelism: int) -
       voxplan drift stacks/*.yaml --format markdown > drift.md
     """
     reports = workflow.drift(stacks, context(sandbox), parallelism=parallelism)
-    if fmt == "json":
-        data = {"format_version": "1.0", "stacks": [
-            {"file": str(r.file), "stack": r.stack, "drifted": r.drifted, "error": r.error or None,
-             "plan": plan_to_json(r.plan) if r.plan else None} for r in reports]}
-        click.echo(json.dumps(data, indent=2, cls=SafeEncoder))
-    else:
-        for r in reports:
-            if r.error:
-                click.echo(f"Error: {r.file}: {r.error}", err=True)
-                continue
-            assert r.plan is not None
-            state = f"drifted ({r.plan.summary()})" if r.drifted else "no drift"
-            if fmt == "markdown":
-                click.echo(render_markdown(r.plan) if r.drifted else f"### voxplan: `{r.stack}`\n\nNo drift.\n")
-            else:
-                click.echo(f"{r.file} [{r.stack}]: {state}")
-                if r.drifted:
-                    click.echo(render_text(r.plan, colour=False))
+    items = [DriftItem(str(r.file), r.stack, r.plan, r.error) for r in reports]
+    click.echo(FORMATS[fmt].drift(items, _colour(False)), nl=False)
+    for r in reports:
+        if r.error:
+            click.echo(f"Error: {r.file}: {r.error}", err=True)
     if any(r.error for r in reports):
         sys.exit(1)
     sys.exit(2 if any(r.drifted for r in reports) else 0)
@@ -355,14 +341,8 @@ def state_rm(stack: Path, addresses: tuple[str, ...]) -> None:
     """Forget resources without deleting them remotely."""
     with _errors():
         loaded, _ = _state_of(stack)
-        with loaded.store.lock():
-            st = workflow.load_state(loaded)
-            for addr in addresses:
-                if st.get(addr) is None:
-                    _fail(f"{addr} is not in state")
-                st.remove(addr)
-                click.echo(f"Removed {addr}")
-            st.compact()
+        for line in workflow.forget(loaded, addresses):
+            click.echo(line)
 
 
 @state.command(name="unlock")

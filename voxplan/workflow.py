@@ -182,6 +182,19 @@ def import_resource(loaded: Loaded, provs: Providers, address: str, remote_id: s
     return f"Imported {address} (id {remote_id})."
 
 
+def forget(loaded: Loaded, addresses: Iterable[str], *, lock_timeout: float = 0.0) -> list[str]:
+    """Drop resources from state without touching them remotely (`voxplan state rm`); all or none."""
+    with loaded.store.lock(timeout=lock_timeout):
+        state = load_state(loaded)
+        missing = [a for a in addresses if state.get(a) is None]
+        if missing:
+            raise PlanError(f"{missing[0]} is not in state")
+        for addr in addresses:
+            state.remove(addr)
+        state.compact()
+    return [f"Removed {a}" for a in addresses]
+
+
 @dataclass
 class DriftReport:
     file: Path

@@ -256,3 +256,6 @@ class CloudonixEmulator:
     def _take(self) -> int:
         self._next += 1
         return self._next
+
+
+EMULATOR = CloudonixEmulator  # found by voxplan.sandbox.core.emulators()

@@ -59,6 +59,22 @@ class Vendor(Protocol):
 Route = tuple[str, re.Pattern[str], Callable[..., Response]]
 
 
+def emulators() -> list[type[Any]]:
+    """Every emulator: each module of this package that names one as `EMULATOR` (a new vendor's emulator
+    is its module; no list to keep)."""
+    import importlib
+    import pkgutil
+
+    import voxplan.sandbox as package
+
+    found = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        if hasattr(module, "EMULATOR"):
+            found.append(module.EMULATOR)
+    return found
+
+
 class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
@@ -93,13 +109,7 @@ class Sandbox:
 
     def __init__(self, data_file: str | Path | None = None, *, latency_ms: float = 0.0,
                  fault_rate: float = 0.0, fault_kinds: tuple[str, ...] = ("429", "503"), seed: int | None = None):
-        from voxplan.sandbox.cloudonix import CloudonixEmulator
-        from voxplan.sandbox.didlogic import DidlogicEmulator
-        from voxplan.sandbox.vapi import VapiEmulator
-        from voxplan.sandbox.wavix import WavixEmulator
-
-        self.vendors: dict[str, Vendor] = {"vapi": VapiEmulator(), "wavix": WavixEmulator(),
-                                           "didlogic": DidlogicEmulator(), "cloudonix": CloudonixEmulator()}
+        self.vendors: dict[str, Vendor] = {cls.name: cls() for cls in emulators()}
         self.lock = threading.RLock()
         self.requests: Counter[str] = Counter()
         self.latency_ms = latency_ms

@@ -199,3 +199,6 @@ class DidlogicEmulator:
         value = self._next[counter]
         self._next[counter] = value + 1
         return value
+
+
+EMULATOR = DidlogicEmulator  # found by voxplan.sandbox.core.emulators()

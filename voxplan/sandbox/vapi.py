@@ -486,3 +486,6 @@ def _parse_time(text: str) -> datetime:
 
 def _cmp(value: datetime, op: str, bound: datetime) -> bool:
     return {"Gt": value > bound, "Lt": value < bound, "Ge": value >= bound, "Le": value <= bound}[op]
+
+
+EMULATOR = VapiEmulator  # found by voxplan.sandbox.core.emulators()

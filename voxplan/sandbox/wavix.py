@@ -204,3 +204,6 @@ class WavixEmulator:
         total_pages = max(1, math.ceil(len(items) / per_page))
         chunk = items[(page - 1) * per_page: page * per_page]
         return chunk, {"current_page": page, "per_page": per_page, "total": len(items), "total_pages": total_pages}
+
+
+EMULATOR = WavixEmulator  # found by voxplan.sandbox.core.emulators()
