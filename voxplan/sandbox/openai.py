@@ -153,8 +153,8 @@ class OpenAIEmulator:
         if missing:
             raise fail(400, f"Missing required parameter: '{missing[0]}'.", "missing_required_parameter")
         now = int(time.time())
-        endpoint = {"id": "we_" + secrets.token_hex(12), "object": "webhook_endpoint", "created_at": now,
-                    "updated_at": now, "secrets": []}
+        endpoint: dict[str, Any] = {"id": "we_" + secrets.token_hex(12), "object": "webhook_endpoint",
+                                    "created_at": now, "updated_at": now, "secrets": []}
         self._write(endpoint, body)
         secret = self._new_secret(endpoint)
         self.endpoints[endpoint["id"]] = endpoint
