@@ -421,3 +421,65 @@ def serve(host: str, port: int, data: Path | None, latency_ms: float, fault_rate
 
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # leave serve_forever through its own finally
+
+
+@main.command(name="serve")
+@STACK
+@click.option("--host", default="127.0.0.1", show_default=True, help="Listen here (0.0.0.0 behind a TLS proxy).")
+@click.option("--port", type=int, default=8080, show_default=True)
+def serve_cmd(stack: Path, host: str, port: int) -> None:
+    """Answer OpenAI Realtime SIP calls as the stack routes them: POST /openai/webhook, GET /healthz.
+
+    Each verified realtime.call.incoming is accepted with the agent of the dialled number, or rejected
+    with providers.openai.reject_status (603). The stack is read at start and again on SIGHUP.
+
+    \b
+    Example:
+      OPENAI_API_KEY=sk-... voxplan serve stacks/wavix-openai.yaml --port 8080
+    """
+    import signal
+
+    from voxplan.providers.openai.calls import ERRORS, CallControl
+    from voxplan.serve import Receiver, load_config, make_server
+
+    resume_gc()  # a server runs until stopped
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    serve_log = logging.getLogger("voxplan.serve")
+    serve_log.addHandler(handler)
+    serve_log.setLevel(logging.INFO)
+    with _errors():
+        config = load_config(stack)
+        control = CallControl(config.api_key, config.base_url, webhook_secret=config.webhook_secret)
+        if config.webhook_secret is None:  # a webhook voxplan manages: its secret is ours by rotation
+            try:
+                control.webhook_secret = control.endpoint_secret(config.webhook_urls[0])
+            except ERRORS as exc:
+                _fail(f"cannot get the webhook's signing secret from OpenAI: {type(exc).__name__}")
+    receiver = Receiver(config, control)
+    server = make_server(receiver, host, port)
+
+    def reload(_signum: int, _frame: object) -> None:
+        try:
+            fresh = load_config(stack)
+        except VoxplanError as exc:
+            serve_log.error(json.dumps({"event": "reload_failed", "error": str(exc)}))
+            return
+        if fresh.webhook_secret is not None and fresh.webhook_secret != control.webhook_secret:
+            control.webhook_secret = fresh.webhook_secret
+        receiver.reload(fresh)
+        serve_log.info(json.dumps({"event": "reloaded", "generation": receiver.generation}))
+
+    signal.signal(signal.SIGHUP, reload)
+    signal.signal(signal.SIGTERM, _interrupt)
+    click.echo(f"voxplan serve listening on http://{host}:{server.server_address[1]} "
+               "(POST /openai/webhook, GET /healthz)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        receiver.close()
