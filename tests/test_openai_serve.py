@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from tests.conftest import Cli, SandboxServer
+from tests.test_openai_stack import spec_schema
 
 PROJECT = "proj_XnGzQBp38qGPqjV5GaYVXVGY"
 SEED_URL = "https://voice.example.com/openai/webhook"
@@ -162,6 +163,9 @@ def test_seed_003_converges_and_serves_calls(openai_cli: Cli, sandbox: SandboxSe
     record = wait_for(lambda: (r := call(sandbox, transfer["call_id"]))["state"] == "ended" and r,
                       "the transferred call did not end")
     [accepted] = actions(record, "accept")
+    assert list(spec_schema("RealtimeSessionCreateRequestGA").iter_errors(accepted)) == []
+    delivered = json.loads(transfer["deliveries"][0]["request"]["body"])
+    assert list(spec_schema("WebhookRealtimeCallIncoming").iter_errors(delivered)) == []
     assert accepted["model"] == "gpt-realtime"
     assert accepted["audio"]["output"]["voice"] == "marin"
     assert accepted["instructions"] == "You are Alex, a friendly support agent for Wavix."
@@ -265,6 +269,7 @@ def test_each_number_gets_its_agent_and_forged_stale_or_replayed_deliveries_acce
     wait_for(lambda: serve.health()["generation"] == 2, "serve did not reload")
     again = incoming(sandbox, "+14155550100")
     serve.idle_after(5)
-    assert actions(call(sandbox, again["call_id"]), "accept")[0]["instructions"] == "You are Sam, sales, now in Spanish."
+    [reread] = actions(call(sandbox, again["call_id"]), "accept")
+    assert reread["instructions"] == "You are Sam, sales, now in Spanish."
     openai_cli.outputs += serve.lines
     assert_no_signing_secret(openai_cli)
