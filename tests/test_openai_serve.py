@@ -21,12 +21,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Cli, SandboxServer
+from tests.conftest import CANARIES, Cli, SandboxServer
 from tests.test_openai_stack import spec_schema
 
 PROJECT = "proj_XnGzQBp38qGPqjV5GaYVXVGY"
 SEED_URL = "https://voice.example.com/openai/webhook"
-OPENAI_KEY = "canary-openaikey-5Tg8"
+OPENAI_KEY = CANARIES["OPENAI_API_KEY"]
 
 
 def wait_for(what: Callable[[], Any], message: str, deadline: float = 30.0) -> Any:
@@ -68,8 +68,8 @@ class Serve:
 
 
 @pytest.fixture
-def openai_cli(cli: Cli, sandbox: SandboxServer) -> Cli:
-    cli.env.update(VOXPLAN_OPENAI_BASE_URL=f"{sandbox.url}/openai/v1", OPENAI_API_KEY=OPENAI_KEY)
+def openai_cli(cli: Cli) -> Cli:
+    assert cli.env["OPENAI_API_KEY"] == OPENAI_KEY and cli.env["VOXPLAN_OPENAI_BASE_URL"].endswith("/openai/v1")
     return cli
 
 

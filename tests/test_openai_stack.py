@@ -77,7 +77,6 @@ routes:
   "+14067704205": {openai: proj_XnGzQBp38qGPqjV5GaYVXVGY, agent: suport}
   "sip:desk@sip.vapi.ai": {openai: proj_XnGzQBp38qGPqjV5GaYVXVGY, agent: support}
 """)
-    cli.env["OPENAI_API_KEY"] = "canary-openaikey-5Tg8"
     lines = cli("validate", str(stack), code=1).stderr.splitlines()
     assert any(line.startswith(f"{stack}:14:66: ") and "unknown agent 'suport' (known: support)" in line
                for line in lines), lines

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voxplan.providers.openai import agents as agent_body
-from voxplan.providers.openai.calls import ERRORS, TOLERANCE, CallControl, Incoming, InvalidDelivery, dialled_number
+from voxplan.providers.openai.calls import TOLERANCE, CallControl, Incoming, InvalidDelivery, dialled_number
 from voxplan.serve.config import Config
 
 log = logging.getLogger("voxplan.serve")
@@ -94,34 +94,39 @@ class Receiver:
 
     # -- one call -------------------------------------------------------------------------------------
     def _call(self, incoming: Incoming, config: Config, received: float) -> None:
+        """Accept or reject, on a pool worker. A call with tools is then followed on a thread of its own,
+        so long calls never hold up the accepting of new ones."""
         line: dict[str, Any] = {"event": "call", "call_id": incoming.call_id}
+        agent: Mapping[str, Any] | None = None
         try:
             number = dialled_number(incoming.sip_headers, config.number_headers)
             agent_name = config.routes.get(number, "") if number else ""
             line.update(number=number, agent=agent_name or None)
             agent = config.agents.get(agent_name) if agent_name else None
-            try:
-                if agent is None:
-                    self.control.reject(incoming.call_id, config.reject_status)
-                    line.update(outcome="rejected", status=config.reject_status)
-                else:
-                    self.control.accept(incoming.call_id, agent_body.accept_body(agent))
-                    line.update(outcome="accepted")
-                line["latency_ms"] = round((time.monotonic() - received) * 1000, 1)
-                if agent is not None and agent_body.tools_of(agent):
-                    line.update(self._follow(incoming.call_id, agent))
-            except ERRORS as exc:
-                line.update(outcome=line.get("outcome", "failed"), error=_error(exc))
-                line.setdefault("latency_ms", round((time.monotonic() - received) * 1000, 1))
-        finally:
-            with self.stats.lock:
-                self.stats.in_flight -= 1
-                self.stats.calls += 1
-            log.info(json.dumps(line))
+            if agent is None:
+                self.control.reject(incoming.call_id, config.reject_status)
+                line.update(outcome="rejected", status=config.reject_status)
+            else:
+                self.control.accept(incoming.call_id, agent_body.accept_body(agent))
+                line.update(outcome="accepted")
+        except Exception as exc:  # a worker's boundary: every call gets its line, whatever went wrong
+            line.update(outcome="failed", error=_error(exc))
+        line["latency_ms"] = round((time.monotonic() - received) * 1000, 1)
+        if agent is not None and line["outcome"] == "accepted" and agent_body.tools_of(agent):
+            threading.Thread(target=self._follow, args=(incoming.call_id, agent, line), daemon=True,
+                             name=f"voxplan-sideband-{incoming.call_id}").start()
+        else:
+            self._done(line)
 
-    def _follow(self, call_id: str, agent: Mapping[str, Any]) -> dict[str, Any]:
-        """Watch the sideband until the call ends or a tool ends it; what was done, for the log line."""
-        done: dict[str, Any] = {"action": None}
+    def _done(self, line: dict[str, Any]) -> None:
+        with self.stats.lock:
+            self.stats.in_flight -= 1
+            self.stats.calls += 1
+        log.info(json.dumps(line))
+
+    def _follow(self, call_id: str, agent: Mapping[str, Any], line: dict[str, Any]) -> None:
+        """Watch the sideband until the call ends or a tool ends it; then the call's log line."""
+        line["action"] = None
 
         def on_tool(name: str, arguments: str) -> bool:
             step = agent_body.tool_action(agent, name, arguments)
@@ -131,14 +136,18 @@ class Receiver:
             if action == "refer":
                 assert target is not None
                 self.control.refer(call_id, target)
-                done.update(action="refer", target=target)
+                line.update(action="refer", target=target)
             else:
                 self.control.hangup(call_id)
-                done.update(action="hangup")
+                line.update(action="hangup")
             return True
 
-        self.control.watch(call_id, on_tool)
-        return done
+        try:
+            self.control.watch(call_id, on_tool)
+        except Exception as exc:  # the sideband thread's boundary, as in _call
+            line["error"] = _error(exc)
+        finally:
+            self._done(line)
 
 
 def _error(exc: BaseException) -> str:
