@@ -4,6 +4,7 @@ webhook step, and the accept body every agent maps to, checked against OpenAI's 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -109,3 +110,12 @@ webhooks:
             "webhook with URL https://voice.example.com/openai/webhook and event type realtime.call.incoming"
             ) in plan.stderr
     assert "openai.webhook_endpoint" not in plan.stdout
+
+
+def test_the_readme_openai_recipe_is_a_valid_stack(cli: Cli) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## OpenAI Realtime"):readme.index("### Running `serve` in production")]
+    [block] = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    stack = cli.stack("support-openai.yaml", block)
+    result = cli("validate", str(stack))
+    assert "valid (3 resources)" in result.stdout  # two Wavix numbers and the webhook endpoint

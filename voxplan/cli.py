@@ -393,7 +393,7 @@ def sandbox() -> None:
 @click.option("--seed", type=int, default=None, help="Seed the fault dice, for repeatable runs.")
 def serve(host: str, port: int, data: Path | None, latency_ms: float, fault_rate: float, fault_kinds: str,
           seed: int | None) -> None:
-    """Serve the emulators over HTTP: /vapi, /wavix, /didlogic and /cloudonix under http://HOST:PORT.
+    """Serve the emulators over HTTP: /vapi, /wavix, /didlogic, /cloudonix and /openai under http://HOST:PORT.
 
     \b
     Example:
@@ -407,7 +407,7 @@ def serve(host: str, port: int, data: Path | None, latency_ms: float, fault_rate
                   fault_kinds=tuple(k.strip() for k in fault_kinds.split(",") if k.strip()), seed=seed)
     server = make_server(box, host, port)
     click.echo(f"voxplan sandbox listening on http://{host}:{server.server_address[1]} "
-               "(/vapi /wavix /didlogic /cloudonix)", err=True)
+               "(/vapi /wavix /didlogic /cloudonix /openai)", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
