@@ -184,6 +184,7 @@ def test_seed_003_converges_and_serves_calls(openai_cli: Cli, sandbox: SandboxSe
     assert actions(record, "reject") == [{"status_code": 603}] and actions(record, "accept") == []
 
     serve.idle_after(3)
+    openai_cli("plan", str(stack), "--detailed-exitcode", code=0)  # serve's secret rotation is no drift
     lines = {line["call_id"]: line for line in serve.call_lines()}
     assert len(serve.call_lines()) == 3  # one line per call
     assert lines[transfer["call_id"]]["outcome"] == "accepted" and lines[transfer["call_id"]]["action"] == "refer"
@@ -271,5 +272,21 @@ def test_each_number_gets_its_agent_and_forged_stale_or_replayed_deliveries_acce
     serve.idle_after(5)
     [reread] = actions(call(sandbox, again["call_id"]), "accept")
     assert reread["instructions"] == "You are Sam, sales, now in Spanish."
+    # a stack that no longer validates is logged and ignored: serve keeps answering as before
+    openai_cli.edit(stack, "agent: sales}", "agent: nobody}")
+    serve.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: any('"reload_failed"' in line and "unknown agent 'nobody'" in line for line in serve.lines),
+             "the failed reload was not logged")
+    assert serve.health()["generation"] == 2
     openai_cli.outputs += serve.lines
     assert_no_signing_secret(openai_cli)
+
+
+def test_serve_refuses_to_start_on_an_invalid_stack(openai_cli: Cli) -> None:
+    stack = openai_cli.stack("bad.yaml", TWO_AGENTS.replace("PORT", "8080").replace("agent: sales}", "agent: sale}"))
+    run = subprocess.run([sys.executable, "-m", "voxplan", "serve", str(stack), "--port", "0"], cwd=openai_cli.workdir,
+                         env={**os.environ, **openai_cli.env}, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert re.search(rf"^{re.escape(str(stack))}:\d+:\d+: unknown agent 'sale' \(known: sales, support\)$", run.stderr,
+                     re.M), run.stderr
+    assert "listening" not in run.stderr
