@@ -441,45 +441,21 @@ def serve_cmd(stack: Path, host: str, port: int) -> None:
     """
     import signal
 
-    from voxplan.providers.openai.calls import ERRORS, CallControl
-    from voxplan.serve import Receiver, load_config, make_server
+    from voxplan.serve import Service
 
     resume_gc()  # a server runs until stopped
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
-    serve_log = logging.getLogger("voxplan.serve")
-    serve_log.addHandler(handler)
-    serve_log.setLevel(logging.INFO)
+    logging.getLogger("voxplan.serve").addHandler(handler)
+    logging.getLogger("voxplan.serve").setLevel(logging.INFO)
     with _errors():
-        config = load_config(stack)
-        control = CallControl(config.api_key, config.base_url, webhook_secret=config.webhook_secret)
-        if config.webhook_secret is None:  # a webhook voxplan manages: its secret is ours by rotation
-            try:
-                control.webhook_secret = control.endpoint_secret(config.webhook_urls[0])
-            except ERRORS as exc:
-                _fail(f"cannot get the webhook's signing secret from OpenAI: {type(exc).__name__}")
-    receiver = Receiver(config, control)
-    server = make_server(receiver, host, port)
-
-    def reload(_signum: int, _frame: object) -> None:
-        try:
-            fresh = load_config(stack)
-        except VoxplanError as exc:
-            serve_log.error(json.dumps({"event": "reload_failed", "error": str(exc)}))
-            return
-        if fresh.webhook_secret is not None and fresh.webhook_secret != control.webhook_secret:
-            control.webhook_secret = fresh.webhook_secret
-        receiver.reload(fresh)
-        serve_log.info(json.dumps({"event": "reloaded", "generation": receiver.generation}))
-
-    signal.signal(signal.SIGHUP, reload)
+        service = Service(stack, host, port)
+    signal.signal(signal.SIGHUP, lambda *_: service.reload())
     signal.signal(signal.SIGTERM, _interrupt)
-    click.echo(f"voxplan serve listening on http://{host}:{server.server_address[1]} "
-               "(POST /openai/webhook, GET /healthz)", err=True)
+    click.echo(f"voxplan serve listening on {service.url} (POST /openai/webhook, GET /healthz)", err=True)
     try:
-        server.serve_forever()
+        service.server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
-        receiver.close()
+        service.close()

@@ -21,7 +21,9 @@ Test hooks (not OpenAI's API), under `/_sandbox/openai`:
   tool calls the model makes once the sideband connects: `[{"name": "transfer_call", "arguments": {...}}]`.
 - `GET calls/{call_id}`: the call's state and every call-control request it received.
 
-A simplification: the emulated account is one project, so every endpoint hears every project's calls.
+Simplifications: the emulated account is one project, so every endpoint hears every project's calls; and
+deliveries are made while the sandbox handles the trigger, so a receiver that calls the sandbox before it
+answers the delivery waits until it has (OpenAI asks for that fast answer anyway).
 """
 
 from __future__ import annotations

@@ -10,10 +10,12 @@ end-call tool a hang-up. One JSON log line per call; no secret is ever logged.
     config.py    the stack, read into what the receiver needs (routes, agents, headers, secrets)
     receiver.py  verify, dedupe, decide, call control, log
     http.py      the HTTP server around the receiver
+    service.py   one running serve: all of the above, and the reload SIGHUP asks for
 """
 
 from voxplan.serve.config import Config, load_config
 from voxplan.serve.http import make_server
 from voxplan.serve.receiver import Receiver
+from voxplan.serve.service import Service
 
-__all__ = ["Config", "Receiver", "load_config", "make_server"]
+__all__ = ["Config", "Receiver", "Service", "load_config", "make_server"]
