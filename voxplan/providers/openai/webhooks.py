@@ -25,6 +25,7 @@ from voxplan.stack.model import Stack
 
 WEBHOOK_ENDPOINT = "openai.webhook_endpoint"
 CALL_INCOMING = "realtime.call.incoming"
+LIVE_INCOMING = ("live.transport.incoming", "live.call.incoming")  # GPT-Live's events for the same calls
 PAGE = 100
 SECRET_FIELDS = ("signing_secret",)
 
@@ -89,6 +90,12 @@ def lint(stack: Stack) -> Iterator[Diagnostic]:
                              f"webhooks.{name} is a manual step: in the OpenAI dashboard (Settings → Project → "
                              f"Webhooks) create a webhook with URL {spec['url']} and event type {events}, then "
                              "give its signing secret to voxplan serve as providers.openai.webhook_secret",
+                             severity="warning")
+        both = [e for e in LIVE_INCOMING if e in (spec.get("events") or [])]
+        if both and CALL_INCOMING in (spec.get("events") or [CALL_INCOMING]):
+            yield Diagnostic(stack.source.at(("webhooks", name, "events")),
+                             f"webhooks.{name}: {CALL_INCOMING} and {both[0]} announce the same calls, and only the "
+                             "first accept wins", hint=f"subscribe to one of them (serve answers {CALL_INCOMING})",
                              severity="warning")
         if str(spec["url"]).startswith("http://"):
             yield Diagnostic(stack.source.at(("webhooks", name, "url")),
