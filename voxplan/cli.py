@@ -443,13 +443,12 @@ def serve_cmd(stack: Path, host: str, port: int) -> None:
 
     from voxplan.serve import Service
 
-    resume_gc()  # a server runs until stopped
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
     logging.getLogger("voxplan.serve").addHandler(handler)
     logging.getLogger("voxplan.serve").setLevel(logging.INFO)
     with _errors():
-        service = Service(stack, host, port)
+        service = Service(stack, host, port, context())
     signal.signal(signal.SIGHUP, lambda *_: service.reload())
     signal.signal(signal.SIGTERM, _interrupt)
     click.echo(f"voxplan serve listening on {service.url} (POST /openai/webhook, GET /healthz)", err=True)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from voxplan import providers, workflow
+from voxplan.core.context import RunContext
 from voxplan.core.errors import PlanError
 from voxplan.core.secret import Secret
 from voxplan.providers.openai import DEFAULT_REJECT_STATUS, routed_agents
@@ -28,10 +27,11 @@ class Config:
     webhook_urls: tuple[str, ...] = ()  # managed endpoints subscribed to calls
 
 
-def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+def load_config(path: Path, ctx: RunContext | None = None) -> Config:
     """Raises StackErrors (located) for an invalid stack, PlanError for one `serve` cannot answer."""
-    env = dict(os.environ if env is None else env)
-    loaded = workflow.load(path, env=env)
+    ctx = ctx or RunContext()
+    env = ctx.env
+    loaded = workflow.load(path, ctx)
     stack = loaded.stack
     settings = stack.provider_settings("openai")
     carrier_map = providers.carriers(providers.platform(stack))

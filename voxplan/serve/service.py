@@ -7,6 +7,7 @@ import json
 import logging
 from pathlib import Path
 
+from voxplan.core.context import RunContext
 from voxplan.core.errors import PlanError, VoxplanError
 from voxplan.providers.openai.calls import ERRORS, CallControl
 from voxplan.serve.config import load_config
@@ -17,10 +18,11 @@ log = logging.getLogger("voxplan.serve")
 
 
 class Service:
-    def __init__(self, stack: Path, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, stack: Path, host: str = "127.0.0.1", port: int = 0, ctx: RunContext | None = None):
         """Reads and checks the stack (StackErrors, located) and gets the signing secret (PlanError)."""
         self.stack = stack
-        config = load_config(stack)
+        self.ctx = ctx or RunContext()
+        config = load_config(stack, self.ctx)
         self.control = CallControl(config.api_key, config.base_url, webhook_secret=config.webhook_secret)
         if config.webhook_secret is None:  # a webhook voxplan manages: its secret is ours, by rotation
             try:
@@ -39,7 +41,7 @@ class Service:
     def reload(self) -> None:
         """Read the stack again; a stack that no longer loads is logged and the running config kept."""
         try:
-            fresh = load_config(self.stack)
+            fresh = load_config(self.stack, self.ctx)
         except VoxplanError as exc:
             log.error(json.dumps({"event": "reload_failed", "error": str(exc)}))
             return
