@@ -9,9 +9,9 @@ from typing import Any
 from voxplan import providers, workflow
 from voxplan.core.context import RunContext
 from voxplan.core.errors import PlanError
-from voxplan.core.secret import Secret
-from voxplan.providers.openai import DEFAULT_REJECT_STATUS, routed_agents
-from voxplan.providers.openai.calls import API_URL
+from voxplan.core.secret import reveal_all
+from voxplan.providers.openai import API_URL, DEFAULT_REJECT_STATUS, routed_agents
+from voxplan.providers.openai.webhooks import CALL_INCOMING
 from voxplan.stack.validate import number_key
 
 
@@ -46,7 +46,7 @@ def load_config(path: Path, ctx: RunContext | None = None) -> Config:
         raise PlanError("no API key for openai: set providers.openai.api_key: ${env:OPENAI_API_KEY} or export "
                         "OPENAI_API_KEY")
     urls = tuple(w["url"] for w in stack.section("webhooks").values() if not w.get("manual")
-                 and "realtime.call.incoming" in (w.get("events") or ["realtime.call.incoming"]))
+                 and CALL_INCOMING in (w.get("events") or [CALL_INCOMING]))
     secret = _reveal(settings.get("webhook_secret")) or None
     if secret is None and not urls:
         raise PlanError("serve needs the webhook's signing secret: set providers.openai.webhook_secret: "
@@ -58,6 +58,4 @@ def load_config(path: Path, ctx: RunContext | None = None) -> Config:
 
 
 def _reveal(value: Any) -> str:
-    if isinstance(value, Secret):
-        return value.reveal()
-    return str(value) if value else ""
+    return str(reveal_all(value) or "")

@@ -26,9 +26,9 @@ import openai
 from openai.resources.realtime.calls import Calls
 
 from voxplan.core import errors
+from voxplan.providers.openai import API_URL
 from voxplan.providers.openai.webhooks import CALL_INCOMING
 
-API_URL = "https://api.openai.com/v1"
 TOLERANCE = 300  # seconds, the SDK's and OpenAI's replay window
 _NUMBER = re.compile(r"^\+?[1-9]\d{6,14}$")
 
