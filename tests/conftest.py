@@ -36,7 +36,7 @@ CANARIES = {
     "TELNYX_SIP_PASSWORD": "canary-telnyxpw-1Zx5",
     "OPENAI_API_KEY": "canary-openaikey-5Tg8",
 }
-VENDORS = ("vapi", "wavix", "didlogic", "cloudonix")
+VENDORS = ("vapi", "wavix", "didlogic", "cloudonix", "openai")
 
 
 @dataclass
@@ -157,8 +157,7 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
     monkeypatch.chdir(tmp_path)
-    env = {**{f"VOXPLAN_{v.upper()}_BASE_URL": f"{sandbox.url}/{v}" for v in VENDORS}, "NO_COLOR": "1", **CANARIES,
-           "VOXPLAN_OPENAI_BASE_URL": f"{sandbox.url}/openai/v1"}  # the SDK's base URL carries the /v1
+    env = {**{f"VOXPLAN_{v.upper()}_BASE_URL": f"{sandbox.url}/{v}" for v in VENDORS}, "NO_COLOR": "1", **CANARIES}
     runner = Cli(tmp_path, env)
     yield runner
     assert_no_canary(runner.outputs, tmp_path)

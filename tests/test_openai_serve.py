@@ -69,7 +69,7 @@ class Serve:
 
 @pytest.fixture
 def openai_cli(cli: Cli) -> Cli:
-    assert cli.env["OPENAI_API_KEY"] == OPENAI_KEY and cli.env["VOXPLAN_OPENAI_BASE_URL"].endswith("/openai/v1")
+    assert cli.env["OPENAI_API_KEY"] == OPENAI_KEY and cli.env["VOXPLAN_OPENAI_BASE_URL"].endswith("/openai")
     return cli
 
 

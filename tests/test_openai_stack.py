@@ -7,12 +7,16 @@ import json
 import re
 from pathlib import Path
 
+import httpx
 import jsonschema
 import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from tests.conftest import ROOT, Cli
+from voxplan import providers
+from voxplan.core.errors import AuthFailed
+from voxplan.providers import openai as provider
 from voxplan.providers.openai import agents
 
 SPEC = ROOT / "voxplan" / "providers" / "openai" / "realtime-sip.openapi.json"
@@ -122,17 +126,12 @@ def test_the_readme_openai_recipe_is_a_valid_stack(cli: Cli) -> None:
 
 
 def test_a_refused_webhook_api_says_how_to_fall_back_to_the_dashboard() -> None:
-    import httpx
-
-    from voxplan.core.errors import AuthFailed
-    from voxplan.providers import openai as provider
-
     def refuse(request: httpx.Request) -> httpx.Response:
         assert request.headers["authorization"] == "Bearer sk-project"
         return httpx.Response(403, json={"error": {"message": "You have insufficient permissions for this operation.",
                                                    "type": "invalid_request_error"}})
 
-    api = provider.client("https://api.openai.com/v1", "sk-project", transport=httpx.MockTransport(refuse))
+    api = providers.client("openai", provider.API_URL, "sk-project", transport=httpx.MockTransport(refuse))
     with pytest.raises(AuthFailed) as refused:
         provider.WebhookEndpoint(api).list()
     assert "insufficient permissions" in str(refused.value) and "set manual: true" in str(refused.value)
@@ -140,15 +139,11 @@ def test_a_refused_webhook_api_says_how_to_fall_back_to_the_dashboard() -> None:
 
 
 def test_create_drops_the_signing_secret_at_the_adapter_edge() -> None:
-    import httpx
-
-    from voxplan.providers import openai as provider
-
     def create(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"id": "we_1", "object": "webhook_endpoint", **json.loads(request.content),
                                          "signing_secret": "whsec_c2VjcmV0", "signing_secret_hint": "whsec_…cmV0"})
 
-    api = provider.client("https://api.openai.com/v1", "sk-project", transport=httpx.MockTransport(create))
+    api = providers.client("openai", provider.API_URL, "sk-project", transport=httpx.MockTransport(create))
     made = provider.WebhookEndpoint(api).create({"url": "https://x.example/h", "name": "calls",
                                                  "event_types": ["realtime.call.incoming"]})
     assert "signing_secret" not in made and made["id"] == "we_1"

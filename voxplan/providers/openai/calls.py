@@ -63,14 +63,20 @@ def _user_part(value: str) -> str:
     return re.sub(r"^(sips?|tel):", "", inner.strip()).split("@", 1)[0].split(";", 1)[0]
 
 
-class CallControl:
-    """One OpenAI project's call control. `base_url` is the SDK's (…/v1); the sideband URL is derived from
-    it by the SDK (ws:// for http://, wss:// for https://)."""
+def sdk_base_url(api_root: str) -> str:
+    """The SDK's base URL for an API root (`VOXPLAN_OPENAI_BASE_URL` names the root, as for every vendor:
+    `http://127.0.0.1:8787/openai` for the sandbox). A root given with its `/v1` is taken as it is."""
+    return api_root.rstrip("/").removesuffix("/v1") + "/v1"
 
-    def __init__(self, api_key: str, base_url: str = API_URL, *, webhook_secret: str | None = None,
+
+class CallControl:
+    """One OpenAI project's call control, on the API at `api_root`; the SDK derives the sideband's URL
+    from it (ws:// for http://, wss:// for https://)."""
+
+    def __init__(self, api_key: str, api_root: str = API_URL, *, webhook_secret: str | None = None,
                  timeout: float = 10.0):
         self.webhook_secret = webhook_secret
-        self.client = openai.OpenAI(api_key=api_key, base_url=base_url, webhook_secret=webhook_secret,
+        self.client = openai.OpenAI(api_key=api_key, base_url=sdk_base_url(api_root), webhook_secret=webhook_secret,
                                     timeout=timeout, max_retries=2)
 
     def close(self) -> None:
