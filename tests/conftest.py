@@ -34,8 +34,9 @@ CANARIES = {
     "DIDLOGIC_SIP_PASSWORD": "canary-didlogicpw-4Fj7",
     "CLOUDONIX_API_KEY": "canary-cloudonixkey-9Qw2",
     "TELNYX_SIP_PASSWORD": "canary-telnyxpw-1Zx5",
+    "OPENAI_API_KEY": "canary-openaikey-5Tg8",
 }
-VENDORS = ("vapi", "wavix", "didlogic", "cloudonix")
+VENDORS = ("vapi", "wavix", "didlogic", "cloudonix", "openai")
 
 
 @dataclass

@@ -57,7 +57,8 @@ def test_seed_003_wavix_openai(cli: Cli, sandbox: SandboxServer) -> None:
     assert [d["destination"] for d in number["destination"]] == [
         "proj_XnGzQBp38qGPqjV5GaYVXVGY@sip.api.openai.com;transport=tls"]
     assert sandbox.objects("phone-number") == []  # OpenAI is a routing target only
-    cli.edit(stack, "{openai: proj_XnGzQBp38qGPqjV5GaYVXVGY}", "{openai: proj_XnGzQBp38qGPqjV5GaYVXVGY, residency: eu}")
+    cli.edit(stack, "{openai: proj_XnGzQBp38qGPqjV5GaYVXVGY, agent: support}",
+             "{openai: proj_XnGzQBp38qGPqjV5GaYVXVGY, agent: support, residency: eu}")
     _converge(cli, stack)
     assert _wavix_numbers(sandbox)["14067704205"]["destination"][0]["destination"].endswith(
         "@sip-eu.api.openai.com;transport=tls")
@@ -212,7 +213,7 @@ def test_removing_a_number_clears_its_routing_but_never_releases_it(cli: Cli, sa
     sandbox.seed(numbers={"wavix": ["+14067704205"]})
     stack = cli.stack("wavix-openai.yaml")
     _converge(cli, stack)
-    cli.edit(stack, '  "+14067704205": {openai: proj_XnGzQBp38qGPqjV5GaYVXVGY}\n', "")
+    cli.edit(stack, '  "+14067704205": {openai: proj_XnGzQBp38qGPqjV5GaYVXVGY, agent: support}\n', "")
     cli.edit(stack, '  "+14067704205": {carrier: wavix}\n', "")
     plan = cli("plan", str(stack), "--detailed-exitcode", code=2)
     assert "wavix.number/+14067704205 will be destroyed" in plan.stdout

@@ -42,6 +42,8 @@ def remote_inventory(sandbox: SandboxServer) -> dict[str, list[tuple[str, str]]]
         "wavix.trunk": [(str(t["id"]), t["label"]) for t in sandbox.get("wavix", "/v1/trunks")["sip_trunks"]],
         "didlogic.sipaccount": [(a["name"], a["label"]) for a in
                                 sandbox.get("didlogic", "/api/v1/sipaccounts")["sipaccounts"]],
+        "openai.webhook_endpoint": [(e["id"], e["url"]) for e in
+                                    sandbox.get("openai", "/v1/webhook_endpoints", limit=100)["data"]],
     }
     with sandbox.vendor("cloudonix") as cx:
         for kind, coll, key in (("cloudonix.trunk", "trunks", "name"), ("cloudonix.dnid", "dnids", "source"),

@@ -373,7 +373,7 @@ def sandbox() -> None:
 @click.option("--seed", type=int, default=None, help="Seed the fault dice, for repeatable runs.")
 def serve(host: str, port: int, data: Path | None, latency_ms: float, fault_rate: float, fault_kinds: str,
           seed: int | None) -> None:
-    """Serve the emulators over HTTP: /vapi, /wavix, /didlogic and /cloudonix under http://HOST:PORT.
+    """Serve the emulators over HTTP: /vapi, /wavix, /didlogic, /cloudonix and /openai under http://HOST:PORT.
 
     \b
     Example:
@@ -387,7 +387,7 @@ def serve(host: str, port: int, data: Path | None, latency_ms: float, fault_rate
                   fault_kinds=tuple(k.strip() for k in fault_kinds.split(",") if k.strip()), seed=seed)
     server = make_server(box, host, port)
     click.echo(f"voxplan sandbox listening on http://{host}:{server.server_address[1]} "
-               "(/vapi /wavix /didlogic /cloudonix)", err=True)
+               "(/vapi /wavix /didlogic /cloudonix /openai)", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -401,3 +401,40 @@ def serve(host: str, port: int, data: Path | None, latency_ms: float, fault_rate
 
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # leave serve_forever through its own finally
+
+
+@main.command(name="serve")
+@STACK
+@click.option("--host", default="127.0.0.1", show_default=True, help="Listen here (0.0.0.0 behind a TLS proxy).")
+@click.option("--port", type=int, default=8080, show_default=True)
+def serve_cmd(stack: Path, host: str, port: int) -> None:
+    """Answer OpenAI Realtime SIP calls as the stack routes them: POST /openai/webhook, GET /healthz.
+
+    Each verified realtime.call.incoming is accepted with the agent of the dialled number, or rejected
+    with providers.openai.reject_status (603). The stack is read at start and again on SIGHUP.
+
+    \b
+    Example:
+      OPENAI_API_KEY=sk-... voxplan serve stacks/wavix-openai.yaml --port 8080
+    """
+    import signal
+
+    from voxplan.serve import Service
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    logging.getLogger("voxplan.serve").addHandler(handler)
+    logging.getLogger("voxplan.serve").setLevel(logging.INFO)
+    with _errors():
+        service = Service(stack, host, port, context())
+    signal.signal(signal.SIGHUP, lambda *_: service.reload())
+    signal.signal(signal.SIGTERM, _interrupt)
+    click.echo(f"voxplan serve listening on {service.url} (POST /openai/webhook, GET /healthz)", err=True)
+    try:
+        service.server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.close()

@@ -21,6 +21,7 @@ def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
     for carrier in carriers.values():
         ctx.diagnostics.extend(carrier.lint(stack))
     plat.expand(ctx)
+    providers.expand_sections(ctx, carriers)
     for name, spec in stack.section("trunks").items():
         if _carrier(ctx, carriers, spec["carrier"], ("trunks", name, "carrier")):
             carriers[spec["carrier"]].expand_trunk(ctx, name, spec)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = ["REGISTRY", "Adapter", "Carrier", "ExpandContext", "Platform", "Provider", "Providers", "RouteTarget",
-           "adapter_class", "carriers", "connect", "platform", "router"]
+           "adapter_class", "carriers", "connect", "expand_sections", "number_headers", "platform", "router"]
 
 REGISTRY: tuple[Provider, ...] = (vapi.PROVIDER, byo.PROVIDER, wavix.PROVIDER, didlogic.PROVIDER, cloudonix.PROVIDER,
                                   openai.PROVIDER)
@@ -43,6 +43,19 @@ def platform(stack: Stack) -> Platform:
 
 def carriers(plat: Platform) -> dict[str, Carrier]:
     return {p.name: p.carrier(plat) for p in REGISTRY if p.carrier is not None}
+
+
+def expand_sections(ctx: ExpandContext, carrier_map: dict[str, Carrier]) -> None:
+    """Stack sections that belong to one vendor alone (OpenAI's agents: and webhooks:)."""
+    for p in REGISTRY:
+        if p.sections is not None:
+            p.sections(ctx, carrier_map)
+
+
+def number_headers(carrier_map: dict[str, Carrier]) -> dict[str, str]:
+    """carrier -> the SIP header in which it tells a SIP-URI destination which number was dialled."""
+    found = {name: getattr(c, "number_header", None) for name, c in carrier_map.items()}
+    return {name: header for name, header in found.items() if header}
 
 
 def router() -> Router:

@@ -154,8 +154,10 @@ class Provider:
     by the voice platform alone (Vapi). `api_url` is the default base URL (a function of the stack where
     it depends on it, e.g. a region). `budget` is the default pacing, (requests, per seconds, key of the
     path that a budget is kept per), from the vendor's fact sheet; a stack's `rate_limit:` overrides it.
-    `route_targets` turns a route naming this vendor (`{openai: proj_…}`) into a SIP destination. The
-    vendor's emulator is `voxplan/sandbox/<name>.py` (found there by the sandbox, never imported here)."""
+    `route_targets` turns a route naming this vendor (`{openai: proj_…}`) into a SIP destination;
+    `sections` lints and expands the stack sections that are this vendor's alone (OpenAI: agents,
+    webhooks). The vendor's emulator is `voxplan/sandbox/<name>.py` (found there by the sandbox, never
+    imported here)."""
 
     name: str
     api_url: str | Callable[[Stack], str] = ""
@@ -167,6 +169,7 @@ class Provider:
     headers: Callable[[str], dict[str, str]] = lambda key: {"Authorization": f"Bearer {key}"}
     message: Callable[[Any], str] | None = None  # the vendor's error text, from an error answer
     route_targets: Mapping[str, Callable[[dict[str, Any]], str]] = field(default_factory=dict)
+    sections: Callable[[ExpandContext, Mapping[str, Carrier]], None] | None = None  # its own stack sections
 
     def base_url(self, stack: Stack) -> str:
         return self.api_url(stack) if callable(self.api_url) else self.api_url

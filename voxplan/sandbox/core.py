@@ -35,6 +35,7 @@ class Response:
     body: Any = None  # JSON-able, or None for no body
     headers: dict[str, str] = field(default_factory=dict)
     reset: bool = False  # drop the connection instead of answering (an injected fault)
+    upgrade: Callable[[Any], None] | None = None  # 101: run this on the WebSocket (HTTP server only)
 
     def encode(self) -> bytes:
         return b"" if self.body is None else json.dumps(self.body).encode()
@@ -221,6 +222,10 @@ class Sandbox:
             if path.rstrip("/") == "/_sandbox/reset" and method.upper() == "POST":
                 self.reset()
                 return Response(200, {"ok": True})
+            vendor_name, _, rest = path.removeprefix("/_sandbox/").partition("/")
+            control = getattr(self.vendors.get(vendor_name), "control", None)
+            if control is not None:  # a vendor's own hooks: /_sandbox/<vendor>/...
+                return control(method.upper(), "/" + rest.rstrip("/"), body)  # type: ignore[no-any-return]
         return Response(404, {"message": "unknown sandbox control path"})
 
     def seed(self, *, numbers: dict[str, list[str]] | None = None, domains: list[str] | None = None) -> None:

@@ -45,6 +45,12 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # an emulator bug: say so, as a vendor's 500, and show it where the server runs
             traceback.print_exc()
             return self._answer(Response(500, {"message": "sandbox error (traceback on its stderr)"}), close=True)
+        if response.upgrade is not None:  # a WebSocket: the library takes the connection from here
+            from voxplan.sandbox.websocket import serve_upgrade
+
+            self.close_connection = True
+            serve_upgrade(self.connection, self.path, dict(self.headers.items()), response.upgrade)
+            return None
         if response.reset:  # an injected fault: drop the connection without a word
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)

@@ -29,7 +29,7 @@ from voxplan.core.secret import Secret
 from voxplan.stack.model import PathT, SourceMap
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
-SENSITIVE_KEYS = frozenset({"password", "api_key", "secret", "token"})
+SENSITIVE_KEYS = frozenset({"password", "api_key", "secret", "token", "webhook_secret"})
 _INTERP = re.compile(r"\$\{(env|file):([^}]*)\}")
 _PHONE_LIKE = re.compile(r"^[+0][0-9]+$")  # the one rule (see the module docstring)
 _INT_TAG = "tag:yaml.org,2002:int"

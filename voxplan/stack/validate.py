@@ -61,7 +61,8 @@ def _errors(diags: list[Diagnostic]) -> list[Diagnostic]:
     return [d for d in diags if d.severity == "error"]
 
 
-SECTIONS = {"trunks": "trunk", "tools": "tool", "assistants": "assistant", "numbers": "number", "routes": "route"}
+SECTIONS = {"trunks": "trunk", "tools": "tool", "assistants": "assistant", "numbers": "number", "routes": "route",
+            "agents": "agent", "webhooks": "webhook"}
 
 
 @cache
@@ -214,9 +215,12 @@ def _references(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]
                                  f"{spec['trunk']!r} of carrier {carrier}", hint="a number's carrier must match "
                                  "its trunk's")
     assistants = data.get("assistants") or {}
+    agents = data.get("agents") or {}
     for num, route in (data.get("routes") or {}).items():
         if "assistant" in route and route["assistant"] not in assistants:
             yield from check("assistants", route["assistant"], ("routes", num, "assistant"))
+        if "agent" in route and route["agent"] not in agents:
+            yield from check("agents", route["agent"], ("routes", num, "agent"))
 
 
 def _transfer_reach(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:

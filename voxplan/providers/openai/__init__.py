@@ -1,24 +1,97 @@
-"""OpenAI Realtime SIP: a routing target only. There is no provisioning API for the SIP side; a project
-id alone names the target (reference/openai-sip.md)."""
+"""OpenAI Realtime SIP (reference/openai-sip.md).
+
+There is no provisioning API for the SIP side: a project id alone names the carrier's target
+(`sip_target`). What the stack declares for OpenAI is a webhook endpoint (`webhooks.py`, a resource like
+any other) and agents (`agents.py`: data for `voxplan serve`, which accepts each call with its agent
+through the SDK, `calls.py`, imported only by `serve`).
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-from voxplan.providers.base import Provider
+from voxplan.core.errors import Diagnostic
+from voxplan.core.secret import Secret
+from voxplan.providers.base import Carrier, ExpandContext, Provider
+from voxplan.providers.http import default_message
+from voxplan.providers.openai import agents, webhooks
+from voxplan.providers.openai.webhooks import WEBHOOK_ENDPOINT, WebhookEndpoint
+from voxplan.stack.model import Stack
+from voxplan.stack.validate import number_key
 
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["API_URL", "HOSTS", "PROJECT", "PROVIDER", "WEBHOOK_ENDPOINT", "WebhookEndpoint", "agents", "lint",
+           "routed_agents", "sip_target"]
+
+API_URL = "https://api.openai.com"  # the API root, as for every vendor; paths carry the /v1
 HOSTS = {"us": "sip.api.openai.com", "eu": "sip-eu.api.openai.com"}
 PROJECT = re.compile(r"^proj_[A-Za-z0-9]+$")
-
+DEFAULT_REJECT_STATUS = 603  # SIP 603 Decline, OpenAI's own default for reject
 
 def sip_target(project: str, residency: str = "us") -> str:
     """The carrier destination, without `sip:`: TLS signalling is mandatory."""
     return f"{project}@{HOSTS[residency]};transport=tls"
 
-
 def route_target(route: dict[str, Any]) -> str:
     return sip_target(route["openai"], route.get("residency", "us"))
 
+def message(response: httpx.Response) -> str:
+    """OpenAI's error text: `{"error": {"message": …}}`."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return str(body["error"].get("message") or "")
+    return default_message(response)
 
-PROVIDER = Provider(name="openai", route_targets={"openai": route_target})
+def lint(stack: Stack, tls_signalling: Mapping[str, bool | None]) -> Iterator[Diagnostic]:
+    """Agents and webhooks, and every OpenAI route: it names a known agent, and its number's carrier can
+    signal TLS (`tls_signalling`: carrier -> True, False, or None where that is unconfirmed)."""
+    yield from agents.lint(stack)
+    yield from webhooks.lint(stack)
+    secret = stack.provider_settings("openai").get("webhook_secret")
+    if isinstance(secret, Secret) and secret.origin == "literal":
+        yield Diagnostic(stack.source.at(("providers", "openai", "webhook_secret")),
+                         "providers.openai.webhook_secret is written literally in the stack",
+                         hint="use ${env:OPENAI_WEBHOOK_SECRET} or ${file:PATH}")
+    answered = bool(stack.section("agents") or stack.section("webhooks"))  # i.e. voxplan serve answers
+    numbers = {number_key(k): v for k, v in stack.section("numbers").items()}
+    for key, route in stack.section("routes").items():
+        if "openai" not in route:
+            if "agent" in route:
+                yield Diagnostic(stack.source.at(("routes", key, "agent")),
+                                 f"routes.{key}: agent: answers OpenAI routes only", hint="add openai: proj_…")
+            continue
+        if answered and not route.get("agent"):
+            yield Diagnostic(stack.source.at(("routes", key)), f"routes.{key}: no agent: voxplan serve rejects its "
+                             "calls", hint="add agent: NAME", severity="warning")
+        carrier = (numbers.get(number_key(key)) or {}).get("carrier")
+        tls = tls_signalling.get(carrier or "")
+        if tls is False:
+            yield Diagnostic(stack.source.at(("routes", key, "openai")),
+                             f"routes.{key}: OpenAI takes SIP over TLS only, and a {carrier} number cannot send "
+                             "its calls over TLS", hint="route it through a carrier that can (e.g. wavix)")
+        elif tls is None and carrier:
+            yield Diagnostic(stack.source.at(("routes", key, "openai")),
+                             f"routes.{key}: whether {carrier} can send calls over TLS (which OpenAI requires) is "
+                             "unconfirmed; place a test call", severity="warning")
+
+def sections(ctx: ExpandContext, carriers: Mapping[str, Carrier]) -> None:
+    """The stack sections that are OpenAI's alone: agents (lint only) and webhooks (resources)."""
+    ctx.diagnostics.extend(lint(ctx.stack, {name: getattr(c, "tls_signalling", None) for name, c in carriers.items()}))
+    webhooks.expand(ctx)
+
+def routed_agents(stack: Stack) -> Iterable[tuple[str, str | None]]:
+    """(route key, agent name or None) for every OpenAI route."""
+    for key, route in stack.section("routes").items():
+        if "openai" in route:
+            yield key, route.get("agent")
+
+PROVIDER = Provider(name="openai", api_url=API_URL, kinds=(WebhookEndpoint,),
+                    adapters=lambda api, stack: webhooks.adapters(api), message=message,
+                    route_targets={"openai": route_target}, sections=sections)

@@ -247,6 +247,7 @@ class VapiSipCarrier:
 
     name = "vapi"
     sip_uri_numbers = True
+    tls_signalling = False  # a Vapi SIP number answers calls itself; it forwards to no other SIP target
 
     def needs_trunk(self, route: dict[str, Any] | None) -> bool:
         return False

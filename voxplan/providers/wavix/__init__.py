@@ -141,6 +141,8 @@ def adapters(api: ApiClient, stack: Stack | None = None) -> dict[str, Adapter]:
 class WavixCarrier:
     name = "wavix"
     sip_uri_numbers = False
+    tls_signalling = True  # a SIP URI destination may carry ;transport=tls (seed 003)
+    number_header = "x-number"  # the dialled number, in the INVITE Wavix sends to a SIP URI (seed 003)
 
     def needs_trunk(self, route: dict[str, Any] | None) -> bool:
         return routes_to_platform(route)  # Vapi is reached through the trunk's credential

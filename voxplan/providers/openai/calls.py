@@ -1,0 +1,132 @@
+"""Call control at run time, through the official `openai` SDK: verify a `realtime.call.incoming`
+delivery, accept or reject the call, watch its sideband WebSocket for the agent's tool calls, refer and
+hang up. `voxplan serve` drives this; nothing here decides which agent answers.
+
+Quirks handled here: the dialled number is no field of the event: it is read from the carrier's own SIP
+header (`x-number` on Wavix), else from the user part of `To` (which is the project id when the carrier
+does not put the number there, so it matches no route and the call is rejected, never misrouted). A
+function call counts only in a completed `response.done` (an interrupted response also emits
+`response.function_call_arguments.done`). The signing secret for an endpoint voxplan manages is never
+kept anywhere: `serve` rotates it at start, keeping the previous one valid for 24 hours, so a restart
+or a rolling deploy drops no delivery.
+
+Unconfirmed, and where one change fixes it: whether OpenAI retries a delivery with the same
+`webhook-id` after it was acknowledged (the receiver dedupes within the 300 s signature window).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+from openai.resources.realtime.calls import Calls
+
+from voxplan.core import errors
+from voxplan.providers.openai import API_URL
+from voxplan.providers.openai.webhooks import CALL_INCOMING
+
+TOLERANCE = 300  # seconds, the SDK's and OpenAI's replay window
+_NUMBER = re.compile(r"^\+?[1-9]\d{6,14}$")
+
+
+class InvalidDelivery(errors.VoxplanError):
+    """A webhook delivery that is not OpenAI's: bad or missing signature, or a timestamp out of window."""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    event_id: str
+    call_id: str
+    sip_headers: tuple[tuple[str, str], ...]
+
+
+def dialled_number(sip_headers: Iterable[tuple[str, str]], number_headers: Iterable[str]) -> str | None:
+    """The E.164 number the caller dialled: the first carrier header that holds one, else `To`'s user part."""
+    headers = [(name.lower(), value) for name, value in sip_headers]
+    for wanted in [h.lower() for h in number_headers] + ["to"]:
+        for name, value in headers:
+            if name != wanted:
+                continue
+            text = _user_part(value) if wanted == "to" else value.strip()
+            if _NUMBER.match(text):
+                return "+" + text.lstrip("+")
+    return None
+
+
+def _user_part(value: str) -> str:
+    """`"Name" <sip:+14155550100@host;transport=tls>;tag=x` -> `+14155550100`."""
+    inner = value.split("<", 1)[1].split(">", 1)[0] if "<" in value else value
+    return re.sub(r"^(sips?|tel):", "", inner.strip()).split("@", 1)[0].split(";", 1)[0]
+
+
+def sdk_base_url(api_root: str) -> str:
+    """The SDK's base URL for an API root (`VOXPLAN_OPENAI_BASE_URL` names the root, as for every vendor:
+    `http://127.0.0.1:8787/openai` for the sandbox). A root given with its `/v1` is taken as it is."""
+    return api_root.rstrip("/").removesuffix("/v1") + "/v1"
+
+
+class CallControl:
+    """One OpenAI project's call control, on the API at `api_root`; the SDK derives the sideband's URL
+    from it (ws:// for http://, wss:// for https://)."""
+
+    def __init__(self, api_key: str, api_root: str = API_URL, *, webhook_secret: str | None = None,
+                 timeout: float = 10.0):
+        self.webhook_secret = webhook_secret
+        self.client = openai.OpenAI(api_key=api_key, base_url=sdk_base_url(api_root), webhook_secret=webhook_secret,
+                                    timeout=timeout, max_retries=2)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> Incoming | None:
+        """The call a delivery announces, or None for another event type. Raises InvalidDelivery."""
+        try:
+            event = self.client.webhooks.unwrap(body, dict(headers), secret=self.webhook_secret)
+        except (openai.InvalidWebhookSignatureError, ValueError) as exc:  # ValueError: a header is missing
+            raise InvalidDelivery(str(exc)) from None
+        if getattr(event, "type", None) != CALL_INCOMING:
+            return None
+        data: Any = event.data  # type: ignore[union-attr]
+        return Incoming(event.id, data.call_id, tuple((h.name, h.value) for h in data.sip_headers))
+
+    def accept(self, call_id: str, body: Mapping[str, Any]) -> None:
+        known = _ACCEPT_PARAMS & set(body)
+        self.client.realtime.calls.accept(call_id, **{k: body[k] for k in known},
+                                          extra_body={k: v for k, v in body.items() if k not in known} or None)
+
+    def reject(self, call_id: str, status_code: int) -> None:
+        self.client.realtime.calls.reject(call_id, status_code=status_code)
+
+    def refer(self, call_id: str, target_uri: str) -> None:
+        self.client.realtime.calls.refer(call_id, target_uri=target_uri)
+
+    def hangup(self, call_id: str) -> None:
+        self.client.realtime.calls.hangup(call_id)
+
+    def watch(self, call_id: str, on_tool: Callable[[str, str], bool]) -> None:
+        """Follow the call's sideband until it closes or `on_tool(name, arguments)` says the call is done."""
+        with self.client.realtime.connect(call_id=call_id) as connection:
+            for event in connection:
+                if event.type != "response.done" or event.response.status != "completed":
+                    continue
+                for item in event.response.output or []:
+                    if item.type == "function_call" and on_tool(str(item.name), str(item.arguments or "")):
+                        return
+
+    def endpoint_secret(self, url: str) -> str:
+        """A signing secret for the endpoint at `url`, by rotation (the old one stays valid 24 h)."""
+        for endpoint in self.client.webhooks.list(limit=100):
+            if endpoint.url == url:
+                rotated = self.client.webhooks.rotate_secret(endpoint.id, keep_old_secret_active_for_24_hours=True)
+                return str(rotated.signing_secret)
+        raise errors.PlanError(f"no OpenAI webhook endpoint has URL {url}: run voxplan apply first")
+
+
+_ACCEPT_PARAMS = frozenset(inspect.signature(Calls.accept).parameters) - {
+    "self", "call_id", "extra_headers", "extra_query", "extra_body", "timeout"}
+
+ERRORS: tuple[type[Exception], ...] = (openai.OpenAIError, OSError)  # what a call-control step may raise
