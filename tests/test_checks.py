@@ -28,3 +28,12 @@ def test_static_check(cmd: tuple[str, ...]) -> None:
     exe = str(tool) if tool.exists() else cmd[0]
     result = run(exe, *cmd[1:])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_cli_imports_on_a_machine_without_fcntl() -> None:
+    """Windows has no fcntl: the POSIX lock is chosen when a lock is taken, not on import."""
+    probe = ("import sys; sys.modules['fcntl'] = None\n"
+             "import voxplan.cli, voxplan.workflow, voxplan.state.local\n"
+             "print('ok')")
+    result = run(sys.executable, "-c", probe)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
