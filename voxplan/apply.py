@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from voxplan.core import errors
 from voxplan.core.errors import ProviderError, VoxplanError
-from voxplan.core.model import Ref, get_path, ref_paths, substitute
+from voxplan.core.model import Ref, base_address, deposed, get_path, ref_paths, substitute
 from voxplan.core.plan import Action, Change, Plan
 from voxplan.core.secret import redact, reveal_all
 from voxplan.core.writeonly import secret_fingerprint, secrets_under, strip_write_only
@@ -62,7 +62,10 @@ def apply_plan(plan: Plan, providers: Providers, state: State, *, parallelism: i
     for addr in plan.forget:
         state.remove(addr)
     runner.record_imports()
-    runner.run(max(1, parallelism), fail_fast)
+    try:
+        runner.run(max(1, parallelism), fail_fast)
+    finally:
+        runner.settle_lost_posts()
     return runner.result
 
 
@@ -102,6 +105,7 @@ class _Runner:
         self.objects: dict[str, Mapping[str, Any]] = {c.address: c.live for c in plan.changes if c.live is not None
                                                       and c.action is not Action.REPLACE}
         self.steps, self.waits = self._graph()
+        self.lost_posts: list[tuple[Change, dict[str, Any], str]] = []  # creates whose POST got no answer
 
     def _graph(self) -> tuple[dict[Step, Change], dict[Step, set[Step]]]:
         changes = {c.address: c for c in self.plan.actionable}
@@ -115,6 +119,9 @@ class _Runner:
         for c in changes.values():
             for dep in {*c.prior_depends_on, *c.depends_on}:
                 users.setdefault(dep, []).append(c.address)
+        for addr in changes:  # a deposed object waits for whatever stops using the resource it was
+            if base_address(addr) != addr:
+                users[addr] = users.get(base_address(addr), [])
         waits: dict[Step, set[Step]] = {s: set() for s in steps}
         for (phase, addr), c in steps.items():
             if phase == "apply":
@@ -237,6 +244,8 @@ class _Runner:
                 _transient_retry(lambda: adapter.delete(change.remote_id or ""))
                 if change.action is Action.DELETE:
                     self.state.remove(addr)
+                else:  # the old object of a replacement: gone now, so no longer deposed
+                    self.state.remove(deposed(addr, change.remote_id))
                 self._log(f"{addr}: destroyed" if change.action is Action.DELETE else
                           f"{addr}: old object {change.remote_id} destroyed")
                 return
@@ -245,7 +254,9 @@ class _Runner:
                 if change.action is Action.REPLACE and not change.create_before_destroy:
                     assert change.remote_id
                     _transient_retry(lambda: adapter.delete(change.remote_id or ""))
-                obj = self._create(adapter, body)
+                elif change.action is Action.REPLACE and change.remote_id:
+                    self._depose(change)
+                obj = self._create(adapter, body, change)
                 verb = "created" if change.action is Action.CREATE else "replaced"
             elif change.send_keys:
                 assert change.remote_id
@@ -263,15 +274,29 @@ class _Runner:
             verb = f"imported and {verb}"
         self._log(f"{addr}: {verb} (id {adapter.remote_id(obj)})")
 
-    def _create(self, adapter: Adapter, body: Mapping[str, Any]) -> dict[str, Any]:
+    def _depose(self, change: Change) -> None:
+        """Before a replacement's create: the old object moves to its deposed address in state, durably,
+        so whatever happens next (a kill, SIGTERM, a 5xx on its DELETE) the next plan deletes it."""
+        assert change.remote_id
+        old = self.state.get(change.address)
+        self.state.put(deposed(change.address, change.remote_id),
+                       Entry(kind=change.kind, id=change.remote_id, deps=list(old.deps) if old else [],
+                             sent={}, seen={}, fingerprints={}))
+
+    def _create(self, adapter: Adapter, body: Mapping[str, Any], change: Change) -> dict[str, Any]:
         """POST is not idempotent: after an answer that may hide a success (timeout, reset, 5xx), look the
-        object up by its natural key before trying again, and adopt it if it is there."""
+        object up by its natural key before trying again, and adopt it if it is there. A POST that got no
+        answer at all is remembered: the vendor may still complete it after we gave up, so the run looks
+        again before it ends (`settle_lost_posts`)."""
         payload = reveal_all(body)
         key = adapter.natural_key(dict(body))
         for attempt in range(CREATE_ATTEMPTS):
             try:
                 return adapter.create(payload)
             except TRANSIENT as exc:
+                if isinstance(exc, errors.TransportError) and key is not None:
+                    with self.lock:
+                        self.lost_posts.append((change, dict(body), key))
                 if attempt + 1 == CREATE_ATTEMPTS:
                     raise
                 if isinstance(exc, errors.RateLimited):  # a 429 means the server did nothing: no lookup
@@ -282,6 +307,31 @@ class _Runner:
                     return found
                 time.sleep(0.2 * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def settle_lost_posts(self) -> None:
+        """For each create whose POST once got no answer: list by its natural key. An object there that no
+        state entry holds was made by that POST after all (a vendor finishing after our timeout). If the
+        resource is in state by now (a retry or a lookup got it), the extra object is a duplicate and is
+        deleted; if not (the create failed in the end), the object is adopted."""
+        unique = {(c.address, k): (c, b, k) for c, b, k in self.lost_posts}
+        for change, body, key in unique.values():
+            adapter = self.providers.adapter(change.kind)
+            try:
+                owned = {e.id for e in self.state.snapshot().values() if e.kind == change.kind}
+                strays = [o for o in _transient_retry(lambda: adapter.list(frozenset({key})))  # noqa: B023
+                          if adapter.natural_key(o) == key and adapter.remote_id(o) not in owned]
+                for obj in strays:
+                    if self.state.get(change.address) is None:
+                        self.state.put(change.address, self._entry(change, body, obj))
+                        self._log(f"{change.address}: a create that got no answer had happened after all; "
+                                  f"adopted (id {adapter.remote_id(obj)})")
+                    else:
+                        _transient_retry(lambda: adapter.delete(adapter.remote_id(obj)))  # noqa: B023
+                        self._log(f"{change.address}: deleted {adapter.remote_id(obj)}, a duplicate that a create "
+                                  "without an answer made after all")
+            except ProviderError as exc:
+                with self.lock:
+                    self.result.errors.append(redact(str(exc.at(change.address))))
 
     def _lookup(self, adapter: Adapter, key: str | None) -> dict[str, Any] | None:
         if key is None:

@@ -19,7 +19,7 @@ from typing import Any
 from voxplan.core.errors import PlanError
 from voxplan.core.graph import topo_order
 from voxplan.core.live import Live
-from voxplan.core.model import UNKNOWN, Ref, Resource, get_path, json_equal, ref_paths, substitute
+from voxplan.core.model import UNKNOWN, Ref, Resource, base_address, get_path, json_equal, ref_paths, substitute
 from voxplan.core.plan import Action, Change, FieldChange, Plan, display
 from voxplan.core.secret import MASK
 from voxplan.core.writeonly import overlay, secret_fingerprint, secrets_under, strip_paths, strip_write_only
@@ -53,7 +53,8 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
                               prior_depends_on=tuple(entry.deps), live=obj,
                               fields=tuple(FieldChange(k, before=display(obj.get(k)), removed=True)
                                            for k in entry.sent),
-                              reason="not in the stack any more"))
+                              reason="left by a replacement that did not finish" if base_address(addr) != addr
+                              else "not in the stack any more"))
     plan = Plan(stack=stack, changes=tuple(changes + _dependents_first(deletes)), forget=tuple(forget))
     protected = [c.address for c in plan.changes if c.action in (Action.DELETE, Action.REPLACE) and
                  (c.protect or (state.get(c.address) is not None and state.get(c.address).protect))]  # type: ignore[union-attr]

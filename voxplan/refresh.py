@@ -1,4 +1,7 @@
-"""Read live state: one paged list per kind, every kind concurrently. Never a GET per resource."""
+"""Read live state: one paged list per kind, every kind concurrently. Never a GET per resource, except
+to confirm that an object state tracks is really gone: a list that omits it once (a vendor's paging or
+consistency slip) must not make voxplan create a second copy, so the missing object is fetched by id,
+and only a 404 (the adapter's None) makes it vanish."""
 
 from __future__ import annotations
 
@@ -10,9 +13,10 @@ from voxplan.core.live import Live
 from voxplan.providers import Providers
 
 
-def refresh(providers: Providers, kinds: Iterable[str],
-            interest: Mapping[str, frozenset[str]] | None = None) -> dict[str, Live]:
-    """`interest`: per kind, the natural keys and remote ids the stack and state name."""
+def refresh(providers: Providers, kinds: Iterable[str], interest: Mapping[str, frozenset[str]] | None = None,
+            tracked: Mapping[str, Iterable[str]] | None = None) -> dict[str, Live]:
+    """`interest`: per kind, the natural keys and remote ids the stack and state name. `tracked`: per
+    kind, the ids state holds; any a list leaves out is fetched by id before it counts as gone."""
     kinds = sorted(set(kinds))
     if not kinds:
         return {}
@@ -20,7 +24,13 @@ def refresh(providers: Providers, kinds: Iterable[str],
     def one(kind: str) -> tuple[str, Live]:
         adapter = providers.adapter(kind)
         try:
-            return kind, Live.index(adapter.list((interest or {}).get(kind)), adapter)
+            live = Live.index(adapter.list((interest or {}).get(kind)), adapter)
+            for remote_id in sorted(set((tracked or {}).get(kind, ())) - set(live.by_id)):
+                found = adapter.get(remote_id)
+                if found is not None:
+                    live.by_id[adapter.remote_id(found)] = found
+                    live.relisted.append(remote_id)
+            return kind, live
         except ProviderError as exc:
             raise exc.at(f"refresh {kind}") from None
 

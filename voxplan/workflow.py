@@ -5,6 +5,7 @@ The CLI calls these with a `RunContext` it builds once; tests may too. Nothing h
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -112,12 +113,19 @@ def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions
     for entry in state.resources.values():
         if entry.kind in wanting:
             interest[entry.kind].add(entry.id)
-    live = refresh(provs, kinds, {k: frozenset(v) for k, v in interest.items()})
+    tracked: dict[str, set[str]] = {}
+    for entry in state.resources.values():
+        tracked.setdefault(entry.kind, set()).add(entry.id)
+    live = refresh(provs, kinds, {k: frozenset(v) for k, v in interest.items()}, tracked)
+    slips = [f"{kind}: the list left out {', '.join(v.relisted)}, which a GET by id found; nothing is planned "
+             "for it as gone" for kind, v in live.items() if v.relisted]
     if options.refresh_only:
         result = refresh_only(loaded.stack.name, live, state)
     else:
         result = make_plan(loaded.stack.name, loaded.desired, live, state, provs.adapters,
                            replace=frozenset(options.replace))
+    if slips:
+        result = dataclasses.replace(result, warnings=result.warnings + tuple(slips))
     return target(result, options.targets) if options.targets else result
 
 

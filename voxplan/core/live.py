@@ -21,6 +21,7 @@ class Live:
     def __init__(self, by_id: dict[str, dict[str, Any]], adapter: Keyed):
         self.by_id = by_id
         self._adapter = adapter
+        self.relisted: list[str] = []  # tracked ids the list left out, found by a GET by id
         self._by_key: dict[str, list[dict[str, Any]]] | None = None
 
     @classmethod

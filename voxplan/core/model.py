@@ -51,6 +51,20 @@ def address(kind: str, name: str) -> str:
     return f"{kind}/{name}"
 
 
+_DEPOSED = " (deposed "
+
+
+def deposed(addr: str, remote_id: str) -> str:
+    """The state address of `addr`'s old object while a replacement runs (Terraform's "deposed"): it stays
+    in state until its DELETE succeeds, so a kill or a vendor error leaves it for the next plan to delete."""
+    return f"{addr}{_DEPOSED}{remote_id})"
+
+
+def base_address(addr: str) -> str:
+    """The resource a (possibly deposed) state address belongs to."""
+    return addr.split(_DEPOSED, 1)[0]
+
+
 @dataclass(frozen=True, slots=True)
 class Resource:
     """One object a provider will hold. `body` is in the vendor's own shape, holding only what the

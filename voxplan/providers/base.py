@@ -45,6 +45,12 @@ class Adapter(ABC):
         """Every live object of this kind, normalised. `interest` (natural keys and ids the stack or state
         name) lets a kind whose details cost a request per object fetch them only for those."""
 
+    def get(self, remote_id: str) -> dict[str, Any] | None:
+        """One object by id, normalised, or None when the vendor says it does not exist (404). Refresh asks
+        this before it takes a tracked object missing from a list as gone. This default lists the kind
+        once more; kinds with a GET by id override it."""
+        return next((o for o in self.list(frozenset({remote_id})) if self.remote_id(o) == remote_id), None)
+
     @abstractmethod
     def create(self, body: dict[str, Any]) -> dict[str, Any]: ...
 

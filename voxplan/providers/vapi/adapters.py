@@ -59,6 +59,13 @@ class VapiAdapter(Adapter):
     def owns(self, raw: dict[str, Any]) -> bool:
         return True
 
+    def get(self, remote_id: str) -> dict[str, Any] | None:
+        try:
+            raw = self.client.request("GET", f"{self.path}/{remote_id}")
+        except errors.NotFound:
+            return None
+        return self.normalise(raw) if isinstance(raw, dict) and self.owns(raw) else None
+
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.normalise(self.client.request("POST", self.path, json=body))
 
