@@ -47,7 +47,10 @@ def test_the_real_process_exits_with_the_cli_codes_and_flushes_everything(tmp_pa
                              text=True, timeout=60)
     assert missing.returncode == 1 and "nope.yaml: cannot read stack" in missing.stderr
     usage = subprocess.run([*base, "plan"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert usage.returncode == 2 and "Missing argument" in usage.stderr  # click's usage errors keep code 2
+    assert usage.returncode == 1 and "Missing argument" in usage.stderr  # 2 would read as "changes present"
+    typo = subprocess.run([*base, "plan", "--detailed-exitcod", "s.yaml"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert typo.returncode == 1 and "No such option" in typo.stderr
 
 
 def _on_a_terminal(args: list[str], cwd: Path, answer: str) -> tuple[int, str]:

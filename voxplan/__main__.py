@@ -1,3 +1,3 @@
-from voxplan.cli import main
+from voxplan.entry import run
 
-main(prog_name="voxplan")
+run()

@@ -1,0 +1,90 @@
+"""The console entry point: the command line with signals, usage errors and internal errors handled as
+a pipeline needs them. Imports nothing heavy before it has its handlers in place.
+
+- SIGTERM is handled like Ctrl-C: nothing new starts, changes in flight finish and are recorded, exit 143.
+- Ctrl-C exits 130, at any point (start-up included), without a traceback.
+- Usage errors (an unknown flag, a missing argument) exit 1 — 2 means "changes present" (Terraform).
+- Any other exception is an internal error: one line naming a crash file, which holds the (redacted)
+  details, exit 1. Never a traceback on the terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from types import FrameType
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that an apply stops as on Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+def crash_file(exc: BaseException) -> str:
+    """Write the details of an internal error, redacted, to a 0600 file; return its path."""
+    from voxplan.core.secret import redact
+
+    directory = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    directory = os.path.join(directory, "voxplan")
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except OSError:
+        directory = tempfile.gettempdir()
+    path = os.path.join(directory, f"crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.txt")
+    text = redact("".join(traceback.format_exception(exc)))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"voxplan {' '.join(sys.argv[1:])}\n{text}")
+    return path
+
+
+def run(argv: list[str] | None = None) -> None:
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    code = 1
+    try:
+        import click
+
+        from voxplan.cli import main
+
+        try:
+            main.main(args=argv, prog_name="voxplan", standalone_mode=False)
+            code = 0
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        except click.ClickException as exc:
+            exc.show()
+            code = 1  # usage errors too: 2 is "changes present"
+        except click.exceptions.Abort as exc:  # click turns a KeyboardInterrupt (or our SIGTERM) into Abort
+            if isinstance(exc.__cause__, KeyboardInterrupt):
+                raise exc.__cause__ from None
+            print("Aborted.", file=sys.stderr)
+            code = 1
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
+    except Terminated:
+        print("Terminated: nothing new was started; what was in flight finished and is recorded in state.",
+              file=sys.stderr)
+        code = 143
+    except KeyboardInterrupt:
+        print("Interrupted: nothing new was started; what was in flight finished and is recorded in state.",
+              file=sys.stderr)
+        code = 130
+    except BrokenPipeError:  # voxplan plan | head: nothing more to say
+        code = 0
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, details in a file
+        try:
+            where = f"details in {crash_file(exc)}"
+        except OSError:
+            where = "no crash file could be written"
+        print(f"voxplan: internal error ({type(exc).__name__}); {where}. Please report it.", file=sys.stderr)
+        code = 1
+    sys.exit(code)
