@@ -142,3 +142,15 @@ def test_backend_setting_and_override(tmp_path: Path) -> None:
     assert store.describe() == str(tmp_path / "state" / "s.staging.state.json")
     with pytest.raises(StateError, match="backend 'ftp' is not known"):
         open_store("ftp", stack_file=stack, stack="s", env="default")
+
+
+def test_a_move_is_one_journal_record_replayed_after_a_kill(tmp_path: Path) -> None:
+    path = tmp_path / "s.state.json"
+    state = State.load(path, "s")
+    state.put("vapi.credential/c", Entry("vapi.credential", "old"))
+    state.move("vapi.credential/c", "vapi.credential/c (deposed old)")
+    journal = path.with_name("s.state.json.journal")
+    assert len(journal.read_text().splitlines()) == 2  # one put, one move: never a put without its rm
+    again = State.load(path, "s")
+    assert set(again.resources) == {"vapi.credential/c (deposed old)"} and again.get(
+        "vapi.credential/c (deposed old)") == Entry("vapi.credential", "old")

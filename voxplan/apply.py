@@ -275,13 +275,15 @@ class _Runner:
         self._log(f"{addr}: {verb} (id {adapter.remote_id(obj)})")
 
     def _depose(self, change: Change) -> None:
-        """Before a replacement's create: the old object moves to its deposed address in state, durably,
-        so whatever happens next (a kill, SIGTERM, a 5xx on its DELETE) the next plan deletes it."""
+        """Before a replacement's create, the old object moves to its deposed address in state (one journal
+        record), so whatever happens next — a kill, SIGTERM, a 5xx on its DELETE — the next plan deletes
+        it, and adopts or creates the new one (the address is then not in state, and the old object, still
+        claimed by its deposed entry, is never the one adopted)."""
         assert change.remote_id
-        old = self.state.get(change.address)
-        self.state.put(deposed(change.address, change.remote_id),
-                       Entry(kind=change.kind, id=change.remote_id, deps=list(old.deps) if old else [],
-                             sent={}, seen={}, fingerprints={}))
+        if self.state.get(change.address) is not None:
+            self.state.move(change.address, deposed(change.address, change.remote_id))
+        else:  # adopted in this plan: nothing in state yet
+            self.state.put(deposed(change.address, change.remote_id), Entry(kind=change.kind, id=change.remote_id))
 
     def _create(self, adapter: Adapter, body: Mapping[str, Any], change: Change) -> dict[str, Any]:
         """POST is not idempotent: after an answer that may hide a success (timeout, reset, 5xx), look the

@@ -120,7 +120,8 @@ def client(name: str, base_url: str, api_key: str, transport: httpx.BaseTranspor
     """The HTTP client of provider `name`: its auth header, error text and pacing."""
     spec, settings = BY_NAME[name], settings or {}
     return ApiClient(name, base_url, headers=spec.headers(api_key), transport=transport, pacer=_pacer(spec, settings),
-                     concurrency=int(settings.get("concurrency") or 10), message=spec.message or default_message)
+                     concurrency=int(settings.get("concurrency") or 10), message=spec.message or default_message,
+                     timeout=float(settings.get("timeout") or 30.0))
 
 
 def _pacer(spec: Provider, settings: dict[str, Any]) -> Pacer | None:

@@ -104,7 +104,7 @@ class LocalStore:
             try:
                 record = json.loads(line)
                 if not isinstance(record, dict) or not ("put" in record and isinstance(record.get("entry"), dict)
-                                                        or "rm" in record):
+                                                        or "rm" in record or "mv" in record and "to" in record):
                     raise ValueError("not a journal record")
                 records.append(record)
             except ValueError as exc:

@@ -109,6 +109,16 @@ class State:
             self._append([{"put": a, "entry": e.to_json()} for a, e in entries.items()])
             self.resources.update(entries)
 
+    def move(self, source: str, target: str) -> None:
+        """Move an entry to another address, in one journal record: a kill leaves it at one or the other."""
+        with self._lock:
+            entry = self.resources.get(source)
+            if entry is None:
+                return
+            self._append([{"mv": source, "to": target}])
+            self.resources[target] = entry
+            del self.resources[source]
+
     def remove(self, address: str) -> None:
         with self._lock:
             if address not in self.resources:
@@ -148,6 +158,8 @@ def replay(records: list[dict[str, Any]], entries: dict[str, dict[str, Any]], se
             entries[record["put"]] = record["entry"]
         elif "rm" in record:
             entries.pop(record["rm"], None)
+        elif "mv" in record and record["mv"] in entries:
+            entries[record["to"]] = entries.pop(record["mv"])
         serial = max(serial, int(record.get("serial", serial)))
     return serial
 

@@ -1,0 +1,138 @@
+"""A vendor that breaks its contract (tests/misbehave.py, a proxy in front of the served sandbox): a list
+that leaves a tracked object out, a DELETE answered with a redirect, the old object's DELETE failing
+during a replacement, a POST the vendor completes after the client gave up, a 200 whose body is cut.
+Each: 0 duplicates, 0 orphans, a clear error where one is due, and the second plan empty once it behaves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import Cli, SandboxServer
+from tests.misbehave import Rule, misbehaving
+from tests.test_hardening import assert_no_duplicates_or_orphans
+
+STACK = "byo-trunk.yaml"
+
+
+def _through(cli: Cli, proxy_url: str) -> None:
+    cli.env["VOXPLAN_VAPI_BASE_URL"] = f"{proxy_url}/vapi"
+
+
+def _behaves(cli: Cli, sandbox: SandboxServer, stack: Path) -> None:
+    cli.env["VOXPLAN_VAPI_BASE_URL"] = f"{sandbox.url}/vapi"
+    cli("apply", "--auto-approve", str(stack))
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
+    assert_no_duplicates_or_orphans(cli, sandbox)
+
+
+def test_a_list_that_leaves_out_a_tracked_object_once_plans_nothing(cli: Cli, sandbox: SandboxServer) -> None:
+    stack = cli.stack(STACK)
+    cli("apply", "--auto-approve", str(stack))
+    with misbehaving(sandbox.url) as box:
+        box.rules.append(Rule("GET", r"^/vapi/assistant$", "drop-list-item"))
+        _through(cli, box.url)
+        result = cli("plan", str(stack), "--detailed-exitcode", code=0)
+        assert box.log == ["drop-list-item GET /vapi/assistant"]
+        assert "a GET by id found" in result.stderr and "No changes." in result.stdout
+        cli("apply", "--auto-approve", str(stack))  # nothing to create: no second copy
+    _behaves(cli, sandbox, stack)
+
+
+def test_a_delete_answered_with_a_redirect_is_an_error_and_stays_in_state(cli: Cli, sandbox: SandboxServer) -> None:
+    stack = cli.stack(STACK)
+    cli("apply", "--auto-approve", str(stack))
+    cli.edit(stack, "    tools: [to-reception]\n", "")
+    cli.edit(stack, "tools:\n  to-reception:", "unused:\n  to-reception:")
+    text = stack.read_text()
+    stack.write_text(text[:text.index("unused:")] + text[text.index("assistants:"):])
+    with misbehaving(sandbox.url) as box:
+        box.rules.append(Rule("DELETE", r"^/vapi/tool/", "redirect", times=10))
+        _through(cli, box.url)
+        result = cli("apply", "--auto-approve", str(stack), code=1)
+        assert "vapi.tool/to-reception" in result.stderr and "answered 302 (a redirect)" in result.stderr
+        assert len(sandbox.objects("tool")) == 1  # not deleted, and state still says so:
+        assert "vapi.tool/to-reception" in cli("state", "list", str(stack)).stdout
+    _behaves(cli, sandbox, stack)
+    assert sandbox.objects("tool") == []
+
+
+def test_the_old_objects_delete_failing_during_a_replacement_leaves_it_deposed(cli: Cli,
+                                                                              sandbox: SandboxServer) -> None:
+    stack = cli.stack(STACK)
+    cli("apply", "--auto-approve", str(stack))
+    old = sandbox.objects("credential")[0]["id"]
+    with misbehaving(sandbox.url) as box:
+        box.rules.append(Rule("DELETE", rf"^/vapi/credential/{old}$", "fail-503", times=100))
+        _through(cli, box.url)
+        result = cli("apply", "--auto-approve", "--replace", "vapi.credential/office-pbx", str(stack), code=1)
+        assert "vapi.credential/office-pbx" in result.stderr and "HTTP 503" in result.stderr
+        listed = cli("state", "list", str(stack)).stdout
+        assert f"vapi.credential/office-pbx (deposed {old})\t{old}" in listed
+        plan = cli("plan", str(stack), "--detailed-exitcode", code=2).stdout
+        assert f"- vapi.credential/office-pbx (deposed {old})" in plan and "did not finish" in plan
+    _behaves(cli, sandbox, stack)
+    assert [c["id"] for c in sandbox.objects("credential")] != [old]
+
+
+def test_a_post_the_vendor_completes_after_the_client_gave_up_leaves_no_duplicate(cli: Cli,
+                                                                                 sandbox: SandboxServer) -> None:
+    stack = cli.stack(STACK)
+    cli.edit(stack, "    api_key: ${env:VAPI_API_KEY}\n", "    api_key: ${env:VAPI_API_KEY}\n    timeout: 1\n")
+    with misbehaving(sandbox.url) as box:
+        box.rules.append(Rule("POST", r"^/vapi/assistant$", "late-answer", delay=1.3))
+        _through(cli, box.url)
+        result = cli("apply", "--auto-approve", str(stack), code=None)
+        assert box.log == ["late-answer POST /vapi/assistant"]
+        assert result.exit_code == 0, result.stdout + result.stderr
+        assert len(sandbox.objects("assistant")) == 1, "a late POST left a duplicate"
+    _behaves(cli, sandbox, stack)
+
+
+def test_a_200_whose_body_is_cut_stops_that_resource_and_the_rerun_adopts_it(cli: Cli,
+                                                                             sandbox: SandboxServer) -> None:
+    stack = cli.stack(STACK)
+    with misbehaving(sandbox.url) as box:
+        box.rules.append(Rule("POST", r"^/vapi/tool$", "malformed-200"))
+        _through(cli, box.url)
+        result = cli("apply", "--auto-approve", str(stack), code=1)
+        assert "vapi.tool/to-reception" in result.stderr and "not JSON" in result.stderr
+        assert "vapi.tool/to-reception" not in cli("state", "list", str(stack)).stdout
+    _behaves(cli, sandbox, stack)
+    assert len(sandbox.objects("tool")) == 1  # adopted by name, not made twice
+
+
+def test_kill_9_at_every_step_of_a_replacement_leaves_no_orphan_and_no_duplicate(cli: Cli,
+                                                                               sandbox: SandboxServer) -> None:
+    """--replace of the credential both numbers hang on: create the new one, move both numbers to it,
+    delete the old one. A kill -9 at each step (the vendor did it, the client never heard), then a plain
+    apply: 0 orphans, 0 duplicates, and the second plan empty."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    stack = cli.stack(STACK)
+    cli("apply", "--auto-approve", str(stack))
+    before = sandbox.stats()["mutations"]
+    cli("apply", "--auto-approve", "--replace", "vapi.credential/office-pbx", str(stack))
+    steps = sandbox.stats()["mutations"] - before
+    assert steps == 4  # POST credential, PATCH two numbers, DELETE the old credential
+    for k in range(1, steps + 1):
+        httpx.post(f"{sandbox.url}/_sandbox/hold", json={"at": k}).raise_for_status()
+        proc = subprocess.Popen([sys.executable, "-m", "voxplan", "apply", "--auto-approve", "--replace",
+                                 "vapi.credential/office-pbx", str(stack)], cwd=cli.workdir,
+                                env={**os.environ, **cli.env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not sandbox.stats()["holding"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sandbox.stats()["holding"], f"step {k} never happened"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        httpx.post(f"{sandbox.url}/_sandbox/release").raise_for_status()
+        cli("apply", "--auto-approve", str(stack))
+        cli("plan", str(stack), "--detailed-exitcode", code=0)
+        assert_no_duplicates_or_orphans(cli, sandbox)
+        assert len(sandbox.objects("credential")) == 1, f"after a kill at step {k}"
