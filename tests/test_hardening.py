@@ -119,10 +119,18 @@ def _kill_after(cli: Cli, sandbox: SandboxServer, name: str, k: int) -> None:
         state.unlink()
     seed(sandbox)
     stack = cli.stack(name)
+    kill_at_mutation(cli, sandbox, k, "apply", "--auto-approve", str(stack))
+    cli("apply", "--auto-approve", str(stack))
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
+    assert_no_duplicates_or_orphans(cli, sandbox)
+
+
+def kill_at_mutation(cli: Cli, sandbox: SandboxServer, k: int, *args: str) -> None:
+    """Run `voxplan ARGS` as a real process; once the vendor has done its k-th mutation (its answer held),
+    kill -9 the process before it hears back, and let the vendor go on."""
     httpx.post(f"{sandbox.url}/_sandbox/hold", json={"at": k}).raise_for_status()
-    proc = subprocess.Popen([sys.executable, "-m", "voxplan", "apply", "--auto-approve", str(stack)],
-                            cwd=cli.workdir, env={**os.environ, **cli.env}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "voxplan", *args], cwd=cli.workdir, env={**os.environ, **cli.env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while not sandbox.stats()["holding"] and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -130,9 +138,6 @@ def _kill_after(cli: Cli, sandbox: SandboxServer, name: str, k: int) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     httpx.post(f"{sandbox.url}/_sandbox/release").raise_for_status()
-    cli("apply", "--auto-approve", str(stack))
-    cli("plan", str(stack), "--detailed-exitcode", code=0)
-    assert_no_duplicates_or_orphans(cli, sandbox)
 
 
 @pytest.mark.parametrize("name", ["byo-trunk.yaml", "wavix-vapi.yaml"])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.conftest import Cli, SandboxServer
 from tests.misbehave import Rule, misbehaving
-from tests.test_hardening import assert_no_duplicates_or_orphans
+from tests.test_hardening import assert_no_duplicates_or_orphans, kill_at_mutation
 
 STACK = "byo-trunk.yaml"
 
@@ -106,14 +106,6 @@ def test_kill_9_at_every_step_of_a_replacement_leaves_no_orphan_and_no_duplicate
     """--replace of the credential both numbers hang on: create the new one, move both numbers to it,
     delete the old one. A kill -9 at each step (the vendor did it, the client never heard), then a plain
     apply: 0 orphans, 0 duplicates, and the second plan empty."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    import httpx
-
     stack = cli.stack(STACK)
     cli("apply", "--auto-approve", str(stack))
     before = sandbox.stats()["mutations"]
@@ -121,17 +113,8 @@ def test_kill_9_at_every_step_of_a_replacement_leaves_no_orphan_and_no_duplicate
     steps = sandbox.stats()["mutations"] - before
     assert steps == 4  # POST credential, PATCH two numbers, DELETE the old credential
     for k in range(1, steps + 1):
-        httpx.post(f"{sandbox.url}/_sandbox/hold", json={"at": k}).raise_for_status()
-        proc = subprocess.Popen([sys.executable, "-m", "voxplan", "apply", "--auto-approve", "--replace",
-                                 "vapi.credential/office-pbx", str(stack)], cwd=cli.workdir,
-                                env={**os.environ, **cli.env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while not sandbox.stats()["holding"] and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert sandbox.stats()["holding"], f"step {k} never happened"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        httpx.post(f"{sandbox.url}/_sandbox/release").raise_for_status()
+        kill_at_mutation(cli, sandbox, k, "apply", "--auto-approve", "--replace", "vapi.credential/office-pbx",
+                         str(stack))
         cli("apply", "--auto-approve", str(stack))
         cli("plan", str(stack), "--detailed-exitcode", code=0)
         assert_no_duplicates_or_orphans(cli, sandbox)
