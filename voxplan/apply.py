@@ -111,9 +111,9 @@ class _Runner:
         changes = {c.address: c for c in self.plan.actionable}
         steps: dict[Step, Change] = {}
         for c in changes.values():
-            if c.action is not Action.DELETE:
+            if c.action not in (Action.DELETE, Action.UNROUTE):
                 steps[("apply", c.address)] = c
-            if c.action is Action.DELETE or (c.action is Action.REPLACE and c.create_before_destroy):
+            if c.action in (Action.DELETE, Action.UNROUTE) or (c.action is Action.REPLACE and c.create_before_destroy):
                 steps[("destroy", c.address)] = c
         users: dict[str, list[str]] = {}  # address -> changes that depend, or depended, on it
         for c in changes.values():
@@ -135,10 +135,18 @@ class _Runner:
         return steps, waits
 
     def record_imports(self) -> None:
-        """Adoptions that need no remote change are written to state at once, in one write."""
+        """Adoptions and lifecycle changes that need no remote change are written to state at once, in one
+        write."""
         imports = {addr: c for (_, addr), c in self.steps.items() if c.action is Action.NOOP and c.live is not None}
-        self.state.put_many({addr: self._entry(c, c.body, c.live) for addr, c in imports.items()
-                             if c.live is not None})
+        entries = {}
+        for addr, c in imports.items():
+            previous = self.state.get(addr)
+            if c.importing or previous is None:
+                entries[addr] = self._entry(c, c.body, c.live or {})
+            else:  # only lifecycle moved: the rest of the entry stays as the last apply left it
+                entries[addr] = Entry(kind=previous.kind, id=previous.id, sent=previous.sent, seen=previous.seen,
+                                      fingerprints=previous.fingerprints, deps=previous.deps, protect=c.protect)
+        self.state.put_many(entries)
         gone = {("apply", addr) for addr in imports}
         for step in gone:
             del self.steps[step]
@@ -146,7 +154,8 @@ class _Runner:
         for waits in self.waits.values():
             waits -= gone
         for addr, c in imports.items():
-            self._log(f"{addr}: imported (id {c.remote_id})")
+            self._log(f"{addr}: imported (id {c.remote_id})" if c.importing else
+                      f"{addr}: lifecycle.protect = {str(c.protect).lower()} recorded in state")
 
     def run(self, parallelism: int, fail_fast: bool) -> None:
         """Start each step once everything it waits on is done: counts and a ready heap, O(steps + edges).
@@ -242,11 +251,12 @@ class _Runner:
             if phase == "destroy":
                 assert change.remote_id
                 _transient_retry(lambda: adapter.delete(change.remote_id or ""))
-                if change.action is Action.DELETE:
+                if change.action in (Action.DELETE, Action.UNROUTE):
                     self.state.remove(addr)
                 else:  # the old object of a replacement: gone now, so no longer deposed
                     self.state.remove(deposed(addr, change.remote_id))
                 self._log(f"{addr}: destroyed" if change.action is Action.DELETE else
+                          f"{addr}: unrouted (id {change.remote_id} kept)" if change.action is Action.UNROUTE else
                           f"{addr}: old object {change.remote_id} destroyed")
                 return
             body = self._resolve(change.body)
@@ -351,9 +361,10 @@ class _Runner:
         for key, value in body.items():
             for path, secret in secrets_under(key, value, change.write_only).items():
                 fingerprints[path] = secret_fingerprint(secret, self.state.key)
+        kept = [k for k in body if k not in change.clears]  # a cleared key is no longer voxplan's to watch
         return Entry(kind=change.kind, id=adapter.remote_id(obj),
-                     sent={k: strip_write_only(k, v, change.write_only) for k, v in body.items()},
-                     seen={k: obj.get(k) for k in body}, fingerprints=fingerprints, deps=list(change.depends_on),
+                     sent={k: strip_write_only(k, body[k], change.write_only) for k in kept},
+                     seen={k: obj.get(k) for k in kept}, fingerprints=fingerprints, deps=list(change.depends_on),
                      protect=change.protect)
 
     def _resolve(self, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -56,7 +56,8 @@ def change_digest(change: Change, key: bytes) -> str:
     live = change.live or {}
     before = {k: live.get(k) for k in (change.body or live)}  # what the reviewer saw it change from
     data = {"action": change.action.value, "id": change.remote_id, "importing": change.importing,
-            "sent": canon(sent) if change.action.value != "delete" else None, "before": canon(before)}
+            "protect": change.protect,
+            "sent": canon(sent) if change.action.value not in ("delete", "unroute") else None, "before": canon(before)}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -21,6 +21,16 @@ from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
 
 
+class _Omitted:
+    """In a `cleared` table: the key is cleared by leaving it out of a full-replace PUT."""
+
+    def __repr__(self) -> str:
+        return "OMITTED"
+
+
+OMITTED: Any = _Omitted()
+
+
 class Adapter(ABC):
     """CRUD for one resource kind over plain dicts.
 
@@ -36,6 +46,15 @@ class Adapter(ABC):
     full_replace: ClassVar[bool] = False  # update is a PUT of the whole object (every declared key is sent)
     creatable: ClassVar[bool] = True  # False: adopted only (numbers are bought, domains made, by hand)
     wants_interest: ClassVar[bool] = False  # list() narrows its per-object detail requests by `interest`
+    # What "cleared" means for each optional top-level key this kind sends: the value an update sends once
+    # the stack stops declaring a key voxplan sent before (null, an empty list, the vendor's documented
+    # default, or OMITTED for a full-replace PUT). A key not listed is cleared with null.
+    cleared: ClassVar[Mapping[str, Any]] = {}
+    delete_unroutes: ClassVar[bool] = False  # delete only clears routing: the object itself is kept
+
+    def clear_value(self, key: str) -> Any:
+        """What an update sends to clear top-level `key` (see `cleared`)."""
+        return self.cleared.get(key)
 
     def __init__(self, client: ApiClient):
         self.client = client

@@ -11,7 +11,7 @@ FORMAT_VERSION = "1.0"
 
 ACTIONS = {
     Action.NOOP: ["no-op"], Action.CREATE: ["create"], Action.UPDATE: ["update"],
-    Action.DELETE: ["delete"], Action.REPLACE: ["delete", "create"],
+    Action.DELETE: ["delete"], Action.REPLACE: ["delete", "create"], Action.UNROUTE: ["unroute"],
 }
 
 
@@ -23,7 +23,8 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "stack": plan.stack,
         "resource_changes": [_change(c) for c in plan.changes],
         "summary": {"import": plan.to_import, "add": plan.to_add, "change": plan.to_change,
-                    "destroy": plan.to_destroy, "has_changes": plan.has_changes},
+                    "destroy": plan.to_destroy, "unroute": plan.to_unroute, "record": plan.to_record,
+                    "has_changes": plan.has_changes},
     }
 
 
@@ -34,7 +35,8 @@ def _change(c: Change) -> dict[str, Any]:
         actions = ["create", "delete"]
     keys = list(c.body) or list((c.live or {}).keys())
     before = None if c.live is None else {k: jsonable(c.live.get(k)) for k in keys if k in c.live}
-    after = None if c.action is Action.DELETE else {k: jsonable(display(v)) for k, v in c.body.items()}
+    gone = c.action in (Action.DELETE, Action.UNROUTE)
+    after = None if gone else {k: jsonable(display(v)) for k, v in c.body.items()}
     return {
         "address": c.address,
         "type": kind,
@@ -42,6 +44,8 @@ def _change(c: Change) -> dict[str, Any]:
         "remote_id": c.remote_id,
         "importing": c.importing,
         "reason": c.reason or None,
+        "lifecycle": {"protect": c.protect, "protect_before": c.prior_protect},
+        "clears": list(c.clears),
         "change": {
             "actions": actions,
             "before": before,
