@@ -107,7 +107,7 @@ def validate(stacks: tuple[Path, ...], sandbox: bool) -> None:
     failed = False
     for path in stacks:
         try:
-            loaded = workflow.load(path, context(sandbox))
+            loaded = workflow.load(path, context(sandbox, offline=True))
         except StackErrors as exc:
             failed = True
             for d in exc.diagnostics:
