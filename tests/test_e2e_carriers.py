@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -139,15 +140,17 @@ def test_replaced_credential_ripples_into_every_route_in_one_apply(cli: Cli, san
     assert "# vapi.credential/wavix-main must be replaced" in plan.stdout
     assert "# wavix.number/+61290597521 will be updated in-place" in plan.stdout  # the ripple, shown
     assert "# vapi.phone_number/+61290597521 will be updated in-place" in plan.stdout
-    assert "destinations = " in plan.stdout and "(known after apply)" in plan.stdout
+    unknown_id = r"~ destinations\[0\]\.destination = \"\[did\]@[0-9a-f-]+\.sip\.vapi\.ai\" -> \(known after apply\)"
+    assert re.search(unknown_id, plan.stdout), plan.stdout  # unknown only where the new id goes
     result = cli("apply", "--auto-approve", "--replace", "vapi.credential/wavix-main", str(stack))
     [new] = sandbox.objects("credential")
     assert new["id"] != old["id"]
     assert _wavix_numbers(sandbox)["61290597521"]["destination"][0]["destination"] == f"[did]@{new['id']}.sip.vapi.ai"
     assert sandbox.objects("phone-number")[0]["credentialId"] == new["id"]
     lines = result.stdout.splitlines()
-    route_done = next(i for i, line in enumerate(lines) if line.startswith("wavix.number/+61290597521: updated"))
-    old_gone = next(i for i, line in enumerate(lines) if "old object" in line and "wavix-main" in line)
+    route_done = next(i for i, line in enumerate(lines)
+                      if line.startswith("wavix.number/+61290597521: Modifications complete"))
+    old_gone = next(i for i, line in enumerate(lines) if "Destruction complete" in line and "wavix-main" in line)
     assert route_done < old_gone  # no moment routes to a deleted credential
     cli("plan", str(stack), "--detailed-exitcode", code=0)
 
@@ -160,8 +163,10 @@ def test_number_moved_from_assistant_to_openai_reroutes_before_deleting(cli: Cli
     assert "Plan: 0 to add, 1 to change, 1 to destroy." in plan.stdout
     result = cli("apply", "--auto-approve", str(stack))
     lines = result.stdout.splitlines()
-    rerouted = next(i for i, line in enumerate(lines) if line.startswith("wavix.number/+61290597521: updated"))
-    deleted = next(i for i, line in enumerate(lines) if line.startswith("vapi.phone_number/+61290597521: destroyed"))
+    rerouted = next(i for i, line in enumerate(lines)
+                    if line.startswith("wavix.number/+61290597521: Modifications complete"))
+    deleted = next(i for i, line in enumerate(lines)
+                   if line.startswith("vapi.phone_number/+61290597521: Destruction complete"))
     assert rerouted < deleted
     assert sandbox.objects("phone-number") == []
     assert "sip.api.openai.com" in _wavix_numbers(sandbox)["61290597521"]["destination"][0]["destination"]
@@ -216,7 +221,11 @@ def test_removing_a_number_clears_its_routing_but_never_releases_it(cli: Cli, sa
     cli.edit(stack, '  "+14067704205": {openai: proj_XnGzQBp38qGPqjV5GaYVXVGY, agent: support}\n', "")
     cli.edit(stack, '  "+14067704205": {carrier: wavix}\n', "")
     plan = cli("plan", str(stack), "--detailed-exitcode", code=2)
-    assert "wavix.number/+14067704205 will be destroyed" in plan.stdout
+    assert "# wavix.number/+14067704205 will be unrouted" in plan.stdout and "will be destroyed" not in plan.stdout
+    assert "-~ wavix.number/+14067704205 (id " in plan.stdout and "- number = " not in plan.stdout
+    assert "Plan: 0 to add, 0 to change, 0 to destroy, 1 to unroute." in plan.stdout
+    md = cli("plan", str(stack), "--format", "markdown", code=0).stdout
+    assert "⚪ unroute" in md and "[!WARNING]" not in md and "destroy" not in md.replace("0 to destroy", "")
     _converge(cli, stack)
     number = _wavix_numbers(sandbox)["14067704205"]
     assert number["destination"] == []  # still owned, no longer routed

@@ -20,6 +20,7 @@ from voxplan.core import errors
 from voxplan.core.errors import ProviderError, VoxplanError
 from voxplan.core.model import Ref, base_address, deposed, get_path, ref_paths, substitute
 from voxplan.core.plan import Action, Change, Plan
+from voxplan.core.progress import Progress
 from voxplan.core.secret import redact, reveal_all
 from voxplan.core.writeonly import secret_fingerprint, secrets_under, strip_write_only
 from voxplan.providers import Adapter, Providers
@@ -55,18 +56,45 @@ class ApplyResult:
 
 
 def apply_plan(plan: Plan, providers: Providers, state: State, *, parallelism: int = 10, fail_fast: bool = False,
-               on_event: Callable[[str], None] | None = None) -> ApplyResult:
+               on_event: Callable[[str], None] | None = None, on_progress: Callable[[Progress], None] | None = None,
+               still_every: float = 10.0) -> ApplyResult:
     if plan.refresh_only:
         return _accept_drift(plan, state, on_event or (lambda _msg: None))
-    runner = _Runner(plan, providers, state, on_event or (lambda _msg: None))
+    runner = _Runner(plan, providers, state, on_event or (lambda _msg: None), on_progress or (lambda _p: None))
     for addr in plan.forget:
         state.remove(addr)
     runner.record_imports()
     try:
-        runner.run(max(1, parallelism), fail_fast)
+        with _Ticker(runner, still_every):
+            runner.run(max(1, parallelism), fail_fast)
     finally:
         runner.settle_lost_posts()
     return runner.result
+
+
+class _Ticker:
+    """Reports each step still in flight every `every` seconds ("Still creating… [10s elapsed]")."""
+
+    def __init__(self, runner: _Runner, every: float):
+        self.runner, self.every = runner, every
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="voxplan-apply-ticker", daemon=True)
+
+    def __enter__(self) -> _Ticker:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.every):
+            now = time.monotonic()
+            with self.runner.lock:
+                flying = list(self.runner.flying.items())
+            for (address, action, remote_id), started in flying:
+                self.runner.progress(Progress(address, "still", action, now - started, remote_id))
 
 
 def _accept_drift(plan: Plan, state: State, emit: Callable[[str], None]) -> ApplyResult:
@@ -94,11 +122,14 @@ def _accept_drift(plan: Plan, state: State, emit: Callable[[str], None]) -> Appl
 
 
 class _Runner:
-    def __init__(self, plan: Plan, providers: Providers, state: State, emit: Callable[[str], None]):
+    def __init__(self, plan: Plan, providers: Providers, state: State, emit: Callable[[str], None],
+                 progress: Callable[[Progress], None] = lambda _p: None):
         self.plan = plan
         self.providers = providers
         self.state = state
         self.emit = emit
+        self.progress = progress
+        self.flying: dict[tuple[str, str, str | None], float] = {}  # (address, action, id) -> start
         self.result = ApplyResult()
         self.lock = threading.Lock()
         # live objects by address, for resolving Refs: what the plan saw, then what apply made
@@ -246,6 +277,26 @@ class _Runner:
     def _do(self, step: Step) -> None:
         phase, addr = step
         change = self.steps[step]
+        action = "destroy" if phase == "destroy" and change.action is Action.REPLACE else change.action.value
+        key = (addr, action, change.remote_id)
+        started = time.monotonic()
+        self.progress(Progress(addr, "start", action, 0.0, change.remote_id))
+        with self.lock:
+            self.flying[key] = started
+        try:
+            remote_id = self._step(step, change)
+        except BaseException as exc:
+            elapsed = time.monotonic() - started
+            self.progress(Progress(addr, "error", action, elapsed, change.remote_id, redact(str(exc))))
+            raise
+        finally:
+            with self.lock:
+                self.flying.pop(key, None)
+        self.progress(Progress(addr, "done", action, time.monotonic() - started, remote_id))
+
+    def _step(self, step: Step, change: Change) -> str | None:
+        """One remote change; returns the remote id it left."""
+        phase, addr = step
         adapter = self.providers.adapter(change.kind)
         try:
             if phase == "destroy":
@@ -257,8 +308,8 @@ class _Runner:
                     self.state.remove(deposed(addr, change.remote_id))
                 self._log(f"{addr}: destroyed" if change.action is Action.DELETE else
                           f"{addr}: unrouted (id {change.remote_id} kept)" if change.action is Action.UNROUTE else
-                          f"{addr}: old object {change.remote_id} destroyed")
-                return
+                          f"{addr}: old object {change.remote_id} destroyed", remote=True)
+                return change.remote_id
             body = self._resolve(change.body)
             if change.action is Action.CREATE or change.action is Action.REPLACE:
                 if change.action is Action.REPLACE and not change.create_before_destroy:
@@ -282,7 +333,8 @@ class _Runner:
         self.state.put(addr, self._entry(change, body, obj))
         if change.importing:
             verb = f"imported and {verb}"
-        self._log(f"{addr}: {verb} (id {adapter.remote_id(obj)})")
+        self._log(f"{addr}: {verb} (id {adapter.remote_id(obj)})", remote=True)
+        return adapter.remote_id(obj)
 
     def _depose(self, change: Change) -> None:
         """Before a replacement's create, the old object moves to its deposed address in state (one journal
@@ -379,7 +431,9 @@ class _Runner:
             raise VoxplanError(f"{ref.address}.{ref.attr} is not known: its change did not complete")
         return ref.render(found)
 
-    def _log(self, line: str) -> None:
+    def _log(self, line: str, remote: bool = False) -> None:
+        """Record a finished change; a remote one is reported by its Progress events instead of `emit`."""
         with self.lock:
             self.result.done.append(line)
-        self.emit(line)
+        if not remote:
+            self.emit(line)

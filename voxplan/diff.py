@@ -49,11 +49,16 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
         if obj is None:
             forget.append(addr)
             continue
-        unroutes = entry.kind in adapters and adapters[entry.kind].delete_unroutes and base_address(addr) == addr
+        adapter = adapters.get(entry.kind)
+        unroutes = adapter is not None and adapter.delete_unroutes and base_address(addr) == addr
+        if unroutes:  # only what the adapter's delete clears changes; the number itself stays
+            assert adapter is not None
+            gone = tuple(FieldChange(k, before=display(obj.get(k)), after=display(adapter.clear_value(k)),
+                                     removed=True) for k in entry.sent if k in adapter.cleared)
+        else:
+            gone = tuple(FieldChange(k, before=display(obj.get(k)), removed=True) for k in entry.sent)
         deletes.append(Change(address=addr, kind=entry.kind, action=Action.UNROUTE if unroutes else Action.DELETE,
-                              remote_id=entry.id, prior_depends_on=tuple(entry.deps), live=obj,
-                              fields=tuple(FieldChange(k, before=display(obj.get(k)), removed=True)
-                                           for k in entry.sent),
+                              remote_id=entry.id, prior_depends_on=tuple(entry.deps), live=obj, fields=gone,
                               protect=entry.protect, prior_protect=entry.protect,
                               reason="left by a replacement that did not finish" if base_address(addr) != addr
                               else "not in the stack any more: its routing is cleared, the object is kept"

@@ -15,7 +15,7 @@ from voxplan.core.model import Ref
 from voxplan.core.plan import Change, Plan
 from voxplan.core.secret import SafeEncoder, Secret
 from voxplan.core.writeonly import secret_fingerprint
-from voxplan.render import plan_to_json
+from voxplan.render import plan_from_json, plan_to_json
 
 KIND = "voxplan-saved-plan"
 FORMAT_VERSION = "1.0"
@@ -77,13 +77,24 @@ def write(path: Path, plan: Plan, *, stack_file: Path, state_serial: int, key: b
     path.write_text(json.dumps(data, indent=2, cls=SafeEncoder) + "\n")
 
 
-def read(path: Path) -> SavedPlan:
+def _load(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise PlanError(f"{path}: not a readable saved plan ({exc})") from None
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise PlanError(f"{path}: not a voxplan saved plan (make one with voxplan plan --out FILE)")
+    return data
+
+
+def reviewed(path: Path) -> tuple[Plan, dict[str, Any]]:
+    """The plan a saved file shows a reviewer, and its JSON form, without touching stack, state or network."""
+    data = _load(path)
+    return plan_from_json(data["plan"]), dict(data["plan"])
+
+
+def read(path: Path) -> SavedPlan:
+    data = _load(path)
     stack_file = data["stack_file"]
     if not Path(stack_file).exists() and Path(data.get("stack_file_absolute", "")).exists():
         stack_file = data["stack_file_absolute"]
