@@ -114,7 +114,10 @@ def text_pieces(text: str) -> list[str]:
     """A string as the lines it is diffed by: its own lines; a long line is cut at sentence ends, and a
     long sentence at words, so an edit changes few pieces."""
     out: list[str] = []
-    for line in text.split("\n"):
+    lines = text.split("\n")
+    if len(lines) > 1 and lines[-1] == "":  # a final line break ends the last line, as in a heredoc
+        lines.pop()
+    for line in lines:
         if len(line) <= WRAP:
             out.append(line)
             continue
