@@ -105,9 +105,23 @@ def _value_lines(symbol: str, head: str, value: Any, tail: str) -> list[Line]:
     """`head` + the value, over several lines when it is an object or a list."""
     if not _is_block(value):
         return [(symbol, f"{head}{fmt(value)}{tail}")]
-    text = json.dumps(jsonable(value), ensure_ascii=False, indent=2).splitlines()
-    return [(symbol, head + text[0])] + [(symbol, "  " + line) for line in text[1:-1]] + [
-        (symbol, text[-1] + tail)]
+    text = json.dumps(_marked(value), ensure_ascii=False, indent=2).replace(_UNKNOWN_JSON, str(UNKNOWN)).splitlines()
+    return [(symbol, head + text[0])] + [(symbol, line) for line in text[1:-1]] + [(symbol, text[-1] + tail)]
+
+
+_UNKNOWN_MARK = "\x00unknown\x00"
+_UNKNOWN_JSON = json.dumps(_UNKNOWN_MARK)
+
+
+def _marked(value: Any) -> Any:
+    """`jsonable`, with unknowns as a mark that becomes a bare `(known after apply)`, never a quoted string."""
+    if value is UNKNOWN:
+        return _UNKNOWN_MARK
+    if isinstance(value, dict):
+        return {k: _marked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_marked(v) for v in value]
+    return mask_all(value)
 
 
 def text_pieces(text: str) -> list[str]:
