@@ -55,6 +55,7 @@ EXPECTED = {
     "38-transfer-via-wavix-without-trunk.yaml": ("7:14", "goes through wavix, but no wavix trunk can reach it"),
     "39-openai-bad-project.yaml": ("5:28", "does not match '^proj_[A-Za-z0-9]+$'"),
     "40-cloudonix-without-domain.yaml": ("3:7", "'domain' is a required property"),
+    "41-transfer-to-unrouted-carrier-number.yaml": ("7:14", "+14067704205 has no route in this stack"),
 }
 # validate is offline and needs no secret: there, an unset variable or unreadable file is a warning
 ONLY_ONLINE = {"07-missing-env-var.yaml", "21-missing-file.yaml"}

@@ -49,3 +49,22 @@ def _invoke(args: list[str], env: dict[str, str | None]) -> Result:
 
 def _env_names(text: str) -> set[str]:
     return set(re.findall(r"\$\{env:([A-Za-z0-9_]+)\}", text))
+
+
+def test_a_transfer_to_a_carrier_number_outside_the_stack_needs_a_reason(tmp_path: Path) -> None:
+    stack = tmp_path / "s.yaml"
+    base = """version: 1
+trunks:
+  wx: {carrier: wavix, password: "pw-not-a-secret-000", caller_id: "+61290597521"}
+tools:
+  to-human:
+    transfer:
+      - sip: sip:14155550100@us.wavix.net
+"""
+    stack.write_text(base + "numbers:\n  \"+61290597521\": {carrier: wavix, trunk: wx}\n")
+    refused = _invoke(["validate", str(stack)], {})
+    assert refused.exit_code == 1 and f"{stack}:7:14: " in refused.stderr
+    assert "+14155550100 is not a wavix number of this stack" in refused.stderr and "external:" in refused.stderr
+    stack.write_text(base.replace("us.wavix.net\n", "us.wavix.net\n        external: the office PBX, routed in "
+                                  "the Wavix portal\n") + "numbers:\n  \"+61290597521\": {carrier: wavix, trunk: wx}\n")
+    assert _invoke(["validate", str(stack)], {}).exit_code == 0

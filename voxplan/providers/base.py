@@ -246,12 +246,38 @@ class Carrier(Protocol):
 
 
 def transfer_reach(stack: Stack, carrier: str, is_host: Callable[[str], bool]) -> Iterator[Diagnostic]:
-    """A transfer to `sip:…@<carrier gateway>` only works through a trunk of that carrier."""
+    """A transfer to `sip:…@<carrier gateway>` only works through a trunk of that carrier, and the carrier
+    delivers it as an inbound call to that number: so the number must be one of the stack's, with a route,
+    unless the destination says why it is reached anyway (`external:`)."""
     has_trunk = any(t.get("carrier") == carrier for t in stack.section("trunks").values())
+    numbers = {_e164_of(k): spec for k, spec in stack.section("numbers").items()}
+    routed = {_e164_of(k) for k in stack.section("routes")}
     for tool, spec in stack.section("tools").items():
         for i, dest in enumerate(spec.get("transfer") or []):
-            host = str(dest.get("sip", "")).rpartition("@")[2].split(";")[0].split(":")[0]
-            if host and is_host(host) and not has_trunk:
-                yield Diagnostic(stack.source.at(("tools", tool, "transfer", i, "sip")),
-                                 f"tools.{tool}: transfer to {dest['sip']} goes through {carrier}, but no "
+            uri = str(dest.get("sip", ""))
+            host = uri.rpartition("@")[2].split(";")[0].split(":")[0]
+            if not host or not is_host(host):
+                continue
+            where = stack.source.at(("tools", tool, "transfer", i, "sip"))
+            if not has_trunk:
+                yield Diagnostic(where, f"tools.{tool}: transfer to {uri} goes through {carrier}, but no "
                                  f"{carrier} trunk can reach it", hint=f"declare a carrier: {carrier} trunk")
+                continue
+            user = uri.partition(":")[2].rpartition("@")[0].lstrip("+")
+            if not user.isdigit() or dest.get("external"):
+                continue
+            number = f"+{user}"
+            if number not in numbers or numbers[number].get("carrier") != carrier:
+                problem = f"+{user} is not a {carrier} number of this stack"
+            elif number not in routed:
+                problem = f"{number} has no route in this stack"
+            else:
+                continue
+            yield Diagnostic(where, f"tools.{tool}: transfer to {uri}: {carrier} delivers it as an inbound call "
+                             f"to {number}, but {problem}, so the transfer would reach nothing",
+                             hint=f'declare {number} under numbers: and routes:, or say why it is reached: '
+                                  f'external: "routed in the {carrier} portal"')
+
+
+def _e164_of(key: str) -> str:
+    return key.replace(" ", "").replace("-", "").replace("(", "").replace(")", "") if key.startswith("+") else key
