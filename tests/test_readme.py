@@ -125,3 +125,24 @@ def test_every_yaml_block_in_the_readme_is_a_valid_stack(line: int, block: str, 
     except StackErrors as exc:
         pytest.fail(f"README.md block at line {line}:\n" + "\n".join(map(str, exc.diagnostics)))
     assert loaded.desired
+
+
+def test_every_link_in_the_readme_is_a_file_of_the_repository() -> None:
+    readme = (ROOT / "README.md").read_text()
+    links = [m for m in re.findall(r"\]\(([^)#]+)\)", readme) if "://" not in m]
+    assert links, "the README links nothing?"
+    for link in links:
+        target = (ROOT / link).resolve()
+        assert target.is_relative_to(ROOT) and target.exists(), f"README links {link}, outside the repository or gone"
+
+
+def test_the_readme_installs_only_what_exists() -> None:
+    readme = (ROOT / "README.md").read_text()
+    workflow = (ROOT / "examples" / "github-actions.yml").read_text()
+    for text in (readme, workflow):
+        assert not re.search(r"^[\s-]*(run:\s*)?pip install voxplan\b", text, re.M)  # a command; not on PyPI
+    assert "_VOXPLAN_COMPLETE=bash_source voxplan" in readme
+    command = Path(sys.executable).parent / "voxplan"  # the installed entry point, named as users call it
+    script = subprocess.run([str(command)], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "_VOXPLAN_COMPLETE": "bash_source"})
+    assert script.returncode == 0 and "_VOXPLAN_COMPLETE=bash_complete" in script.stdout, script.stderr
