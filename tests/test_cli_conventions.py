@@ -19,7 +19,7 @@ from voxplan.core.progress import Progress
 from voxplan.providers import Providers
 from voxplan.providers.base import Adapter
 from voxplan.render.events import progress_line
-from voxplan.state import State
+from voxplan.state import LocalStore, State
 
 
 def _cli(*args: str) -> Result:
@@ -87,7 +87,8 @@ def test_a_change_in_flight_is_reported_as_still_running(tmp_path: Path) -> None
 
     plan = Plan("t", (Change("test.slow/a", "test.slow", Action.CREATE, body={"name": "a"}),))
     providers = Providers(adapters={"test.slow": _Slow(None)})  # type: ignore[arg-type]
-    result = apply_plan(plan, providers, State(tmp_path / "s.json", "t"), on_progress=on_progress, still_every=0.01)
+    state = State(LocalStore(tmp_path / "s.json", "t"), key=b"k" * 32)
+    result = apply_plan(plan, providers, state, on_progress=on_progress, still_every=0.01)
     assert result.ok, result.errors
     phases = [p.phase for p in seen]
     assert phases[0] == "start" and "still" in phases and phases[-1] == "done"
