@@ -65,6 +65,11 @@ def test_seed_003_wavix_openai(cli: Cli, sandbox: SandboxServer) -> None:
         "@sip-eu.api.openai.com;transport=tls")
 
 
+def _didlogic_destinations(sandbox: SandboxServer) -> list[str]:
+    dests = sandbox.get("didlogic", "/api/v1/purchases/31201234567/destinations")["destination"]
+    return [d["destination"] for d in sorted(dests, key=lambda d: d["priority"])]
+
+
 def test_seed_004_didlogic_vapi_puts_the_vapi_uri_first(cli: Cli, sandbox: SandboxServer) -> None:
     sandbox.seed(numbers={"didlogic": ["+31201234567"]})
     with sandbox.vendor("didlogic") as dl:  # a forward the owner set by hand, ahead of where Vapi must be
@@ -76,14 +81,24 @@ def test_seed_004_didlogic_vapi_puts_the_vapi_uri_first(cli: Cli, sandbox: Sandb
     _converge(cli, stack)
     [account] = sandbox.get("didlogic", "/api/v1/sipaccounts")["sipaccounts"]
     [cred] = sandbox.objects("credential")
-    dests = sandbox.get("didlogic", "/api/v1/purchases/31201234567/destinations")["destination"]
-    assert [d["destination"] for d in sorted(dests, key=lambda d: d["priority"])] == [
-        f"+31201234567@{cred['id']}.sip.vapi.ai"]
+    # the guide: Vapi's destination "at the top of the list", the owner's forward kept after it
+    assert _didlogic_destinations(sandbox) == [f"+31201234567@{cred['id']}.sip.vapi.ai", "+31612345678"]
     assert len(account["name"]) == 5 and cred["outboundAuthenticationPlan"]["authUsername"] == account["name"]
     proxy = cred["gateways"][0]
     assert proxy["ip"] == "sip.nl.didlogic.net" and proxy["inboundEnabled"] is False
     [vnum] = sandbox.objects("phone-number")
     assert vnum["credentialId"] == cred["id"]
+    # a route change replaces voxplan's destination only; removing the number clears only voxplan's
+    cli.edit(stack, '"+31201234567": {assistant: receptionist}', '"+31201234567": {sip: "sip:desk@pbx.example.com"}')
+    _converge(cli, stack)
+    assert _didlogic_destinations(sandbox) == ["desk@pbx.example.com", "+31612345678"]
+    cli.edit(stack, '  "+31201234567": {sip: "sip:desk@pbx.example.com"}\n', "")
+    cli.edit(stack, '  "+31201234567": {carrier: didlogic, trunk: didlogic-nl}\n', "")
+    plan = cli("plan", str(stack), "--detailed-exitcode", code=2)
+    assert "# didlogic.number/+31201234567 will be unrouted" in plan.stdout
+    assert '"+31612345678"' in plan.stdout.split("will be unrouted")[1]
+    _converge(cli, stack)
+    assert _didlogic_destinations(sandbox) == ["+31612345678"]
 
 
 def test_seed_001_cloudonix_vapi_keeps_other_profile_keys_and_stays_under_the_rate_limit(

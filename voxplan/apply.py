@@ -301,7 +301,11 @@ class _Runner:
         try:
             if phase == "destroy":
                 assert change.remote_id
-                _transient_retry(lambda: adapter.delete(change.remote_id or ""))
+                if change.action is Action.UNROUTE and change.send_keys:  # others' entries stay
+                    kept = reveal_all({k: change.body[k] for k in change.send_keys})
+                    _transient_retry(lambda: adapter.update(change.remote_id or "", kept))
+                else:
+                    _transient_retry(lambda: adapter.delete(change.remote_id or ""))
                 if change.action in (Action.DELETE, Action.UNROUTE):
                     self.state.remove(addr)
                 else:  # the old object of a replacement: gone now, so no longer deposed
@@ -414,8 +418,10 @@ class _Runner:
             for path, secret in secrets_under(key, value, change.write_only).items():
                 fingerprints[path] = secret_fingerprint(secret, self.state.key)
         kept = [k for k in body if k not in change.clears]  # a cleared key is no longer voxplan's to watch
+        # a shared list: state records voxplan's entries (the first ones, resolved), not the others' after them
+        own = {k: body[k][:len(v)] for k, v in change.declared.items()}
         return Entry(kind=change.kind, id=adapter.remote_id(obj),
-                     sent={k: strip_write_only(k, body[k], change.write_only) for k in kept},
+                     sent={k: strip_write_only(k, own.get(k, body[k]), change.write_only) for k in kept},
                      seen={k: obj.get(k) for k in kept}, fingerprints=fingerprints, deps=list(change.depends_on),
                      protect=change.protect)
 

@@ -51,14 +51,18 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
             continue
         adapter = adapters.get(entry.kind)
         unroutes = adapter is not None and adapter.delete_unroutes and base_address(addr) == addr
+        kept: dict[str, Any] = {}
         if unroutes:  # only what the adapter's delete clears changes; the number itself stays
             assert adapter is not None
-            gone = tuple(FieldChange(k, before=display(obj.get(k)), after=display(adapter.clear_value(k)),
+            kept = {k: others for k in adapter.shared_lists if k in entry.sent and isinstance(obj.get(k), list)
+                    and (others := _others(adapter, k, [], obj[k], entry))}
+            gone = tuple(FieldChange(k, before=display(obj.get(k)), after=display(kept.get(k, adapter.clear_value(k))),
                                      removed=True) for k in entry.sent if k in adapter.cleared)
         else:
             gone = tuple(FieldChange(k, before=display(obj.get(k)), removed=True) for k in entry.sent)
         deletes.append(Change(address=addr, kind=entry.kind, action=Action.UNROUTE if unroutes else Action.DELETE,
                               remote_id=entry.id, prior_depends_on=tuple(entry.deps), live=obj, fields=gone,
+                              body=kept, send_keys=tuple(kept),
                               protect=entry.protect, prior_protect=entry.protect,
                               reason="left by a replacement that did not finish" if base_address(addr) != addr
                               else "not in the stack any more: its routing is cleared, the object is kept"
@@ -163,6 +167,7 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
         created = [f for k, v in body.items() if v is not None for f in _leaves(k, None, display(v), added=True)]
         return Change(action=Action.CREATE, fields=tuple(created), reason=reason, **common)  # type: ignore[arg-type]
     baseline = None if importing or entry is None else entry
+    declared = _share(adapter, body, obj, baseline)
     ignore = [str(p) for p in res.lifecycle.get("ignore_changes") or []]
     send: list[str] = []
     fields: list[FieldChange] = []
@@ -203,8 +208,29 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
         reason = "; ".join(f"{f.path} cannot be changed in place" for f in fields if f.forces_replacement)
     send = [k for k in send if k in body]
     return Change(action=action, remote_id=adapter.remote_id(obj), send_keys=tuple(send), fields=tuple(fields),
-                  importing=importing, reason=reason, live=obj, clears=tuple(clears),
+                  importing=importing, reason=reason, live=obj, clears=tuple(clears), declared=declared,
                   **common)  # type: ignore[arg-type]
+
+
+def _share(adapter: Adapter, body: dict[str, Any], obj: Mapping[str, Any], baseline: Entry | None) -> dict[str, Any]:
+    """For each shared list (`Adapter.shared_lists`), the body sends voxplan's entries first, then the live
+    entries voxplan never sent (someone else's), in their order. Returns voxplan's own, for state."""
+    declared: dict[str, Any] = {}
+    for key in adapter.shared_lists:
+        wanted, live_value = body.get(key), obj.get(key)
+        if not isinstance(wanted, list) or not isinstance(live_value, list):
+            continue
+        others = _others(adapter, key, wanted, live_value, baseline)
+        if others:
+            declared[key] = wanted
+            body[key] = [*wanted, *others]
+    return declared
+
+
+def _others(adapter: Adapter, key: str, wanted: list[Any], live_value: list[Any], baseline: Entry | None) -> list[Any]:
+    """Live entries of a shared list that voxplan neither wants now nor sent before."""
+    ours = [*adapter.fill_defaults(key, wanted), *((baseline.sent.get(key) or []) if baseline else [])]
+    return [x for x in live_value if not any(_same(x, o) for o in ours)]
 
 
 def _clears(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], baseline: Entry | None,

@@ -69,6 +69,8 @@ class Change:
     protect: bool = False  # lifecycle.protect: apply records it in state
     prior_protect: bool = False  # lifecycle.protect as state recorded it
     clears: tuple[str, ...] = ()  # top-level keys sent before, no longer declared: the update clears them
+    declared: Mapping[str, Any] = field(default_factory=dict)  # for a shared list: voxplan's own entries,
+    # which state records (the body sends them followed by the entries others keep there)
 
     @property
     def protect_changed(self) -> bool:

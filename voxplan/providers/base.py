@@ -51,6 +51,9 @@ class Adapter(ABC):
     # default, or OMITTED for a full-replace PUT). A key not listed is cleared with null.
     cleared: ClassVar[Mapping[str, Any]] = {}
     delete_unroutes: ClassVar[bool] = False  # delete only clears routing: the object itself is kept
+    # Top-level lists the vendor shares with entries voxplan never sent (a number's destinations that were
+    # there before): voxplan's entries go first, the others are kept after them, and clearing keeps them.
+    shared_lists: ClassVar[tuple[str, ...]] = ()
 
     def clear_value(self, key: str) -> Any:
         """What an update sends to clear top-level `key` (see `cleared`)."""

@@ -90,6 +90,7 @@ class Number(Adapter):
     creatable = False
     delete_unroutes = True  # delete() clears destinations; numbers are never released
     cleared = {"destinations": []}
+    shared_lists = ("destinations",)  # seed 004: Vapi's "at the top of the list", the user's others kept
     wants_interest = True  # a number's destinations cost a request each: only for the stack's numbers
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
