@@ -287,3 +287,20 @@ def test_adding_or_removing_protect_alone_is_a_change_recorded_in_state() -> Non
         [change] = plan.changes
         assert change.action is Action.NOOP and change.protect_changed and plan.has_changes
         assert plan.to_record == 1 and "1 lifecycle change(s) to record in state" in plan.summary()
+
+
+def test_a_full_replace_put_clears_by_leaving_the_key_out_and_says_so() -> None:
+    from voxplan.providers.wavix import Trunk
+
+    adapters = {**ADAPTERS, "wavix.trunk": Trunk(None)}  # type: ignore[arg-type]
+    sent = {"label": "t", "channels_restrict": True, "max_channels": 10}
+    live = {"id": "1", **sent}
+    state = State(LocalStore(Path("/nonexistent/state.json"), "t"), key=KEY, resources={
+        "wavix.trunk/t": Entry("wavix.trunk", "1", sent=dict(sent), seen=dict(sent))})
+    lives = {"wavix.trunk": Live.index([live], adapters["wavix.trunk"])}
+    body = {"label": "t", "channels_restrict": False}
+    plan = make_plan("t", [Resource("wavix.trunk", "t", body)], lives, state, adapters)
+    [change] = plan.changes
+    assert change.action is Action.UPDATE and "max_channels" not in change.body
+    assert set(change.send_keys) == {"label", "channels_restrict"} and change.clears == ("max_channels",)
+    assert ("max_channels", 10, None, True) in [(f.path, f.before, f.after, f.removed) for f in change.fields]
