@@ -100,6 +100,9 @@ def test_a_week_of_edits(cli: Cli, sandbox: SandboxServer) -> None:
     sandbox.clear_stats()
     shown = cli("show", "plan.bin").stdout
     shown_md = cli("show", "plan.bin", "--format", "markdown").stdout
+    shown_json = json.loads(cli("show", "plan.bin", "--format", "json").stdout)
+    [content] = [f for c in shown_json["resource_changes"] for f in c["change"]["fields"]]
+    assert content["after"].endswith("Rule 7: Never promise discounts.\n" + "\n".join(RULES[7:]) + "\n")
     assert sandbox.stats()["total"] == 0  # show reads the file alone
     assert shown == text and "+     Rule 7: Never promise discounts." in shown_md
     _step(cli, stack, "Plan: 0 to add, 1 to change, 0 to destroy.")
