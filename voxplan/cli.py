@@ -239,7 +239,7 @@ def apply(target_file: Path, sandbox: bool, auto_approve: bool, parallelism: int
                 fail_fast=fail_fast, options=options, saved=saved,
                 on_plan=(lambda p: _emit_all(events.planned(p, "apply", summary=False))) if json_lines
                 else (lambda p: _show_plan(p, no_color)),
-                on_event=(lambda line: None) if json_lines else (lambda line: click.echo(line)),
+                on_event=lambda line: click.echo(events.log_json(line) if json_lines else line),
                 on_progress=lambda p: click.echo(events.progress_json(p) if json_lines else events.progress_line(p)))
     if result is None:
         click.echo("Apply cancelled.")
@@ -349,9 +349,8 @@ def drift(stacks: tuple[Path, ...], sandbox: bool, fmt: str, parallelism: int, j
     if json_lines:
         for r in reports:
             click.echo(events.drift_json(str(r.file), r.stack, r.plan, r.error))
-        click.echo(json.dumps({"@level": "info", "type": "drift_summary", "stacks": len(reports),
-                               "drifted": sum(r.drifted for r in reports),
-                               "errors": sum(1 for r in reports if r.error)}))
+        click.echo(events.drift_summary_json(len(reports), sum(r.drifted for r in reports),
+                                             sum(1 for r in reports if r.error)))
     else:
         items = [DriftItem(str(r.file), r.stack, r.plan, r.error) for r in reports]
         click.echo(FORMATS[fmt].drift(items, _colour(False)), nl=False)

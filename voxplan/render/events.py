@@ -67,6 +67,16 @@ def drift_json(file: str, stack: str, plan: Plan | None, error: str, now: float 
                   "summary": plan.summary() if plan else None})
 
 
+def drift_summary_json(stacks: int, drifted: int, errors: int, now: float | None = None) -> str:
+    return _line("drift_summary", f"{drifted} of {stacks} stack(s) drifted, {errors} error(s)", now,
+                 {"stacks": stacks, "drifted": drifted, "errors": errors})
+
+
+def log_json(message: str, now: float | None = None) -> str:
+    """A line of apply's that is no remote change (an adoption, a lifecycle change recorded in state)."""
+    return _line("log", message, now, {})
+
+
 def _line(kind: str, message: str, now: float | None, fields: dict[str, Any]) -> str:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if now is None else now))
     return json.dumps({"@level": "error" if kind == "apply_errored" else "info", "@message": message,
