@@ -304,3 +304,16 @@ def test_a_full_replace_put_clears_by_leaving_the_key_out_and_says_so() -> None:
     assert change.action is Action.UPDATE and "max_channels" not in change.body
     assert set(change.send_keys) == {"label", "channels_restrict"} and change.clears == ("max_channels",)
     assert ("max_channels", 10, None, True) in [(f.path, f.before, f.after, f.removed) for f in change.fields]
+
+
+def test_protect_follows_the_stack_while_declared_and_state_once_gone() -> None:
+    live = {"id": "n1", "provider": "byo-phone-number", "number": "+1"}
+    entry = Entry("vapi.phone_number", "n1", sent={"provider": "byo-phone-number"},
+                  seen={"provider": "byo-phone-number"}, protect=True)
+    state = {"vapi.phone_number/+1": entry}
+    with pytest.raises(PlanError, match="is protected"):  # gone from the stack: state's protect holds
+        plan_of([], {"vapi.phone_number": [live]}, state)
+    # still declared, protect taken out, and a replacement forced in the same edit: the stack decides
+    body = {"provider": "vapi", "sipUri": "sip:x@sip.vapi.ai"}
+    plan, _ = plan_of([Resource("vapi.phone_number", "+1", body)], {"vapi.phone_number": [live]}, state)
+    assert plan.changes[0].action is Action.REPLACE and not plan.changes[0].protect

@@ -68,8 +68,9 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
                               else "not in the stack any more: its routing is cleared, the object is kept"
                               if unroutes else "not in the stack any more"))
     plan = Plan(stack=stack, changes=tuple(changes + _dependents_first(deletes)), forget=tuple(forget))
-    protected = [c.address for c in plan.changes if c.action in (Action.DELETE, Action.REPLACE, Action.UNROUTE)
-                 and (c.protect or c.prior_protect)]
+    # in the stack, the stack's lifecycle decides (as Terraform's config does); gone from it, state's
+    protected = [c.address for c in plan.changes if (c.action is Action.REPLACE and c.protect)
+                 or (c.action in (Action.DELETE, Action.UNROUTE) and c.prior_protect)]
     if protected:
         verb = "destroy, replace or unroute"
         raise PlanError(f"{protected[0]} is protected (lifecycle.protect) and this plan would {verb} it"
