@@ -65,8 +65,7 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
                               body=kept, send_keys=tuple(kept),
                               protect=entry.protect, prior_protect=entry.protect,
                               reason="left by a replacement that did not finish" if base_address(addr) != addr
-                              else "not in the stack any more: its routing is cleared, the object is kept"
-                              if unroutes else "not in the stack any more"))
+                              else "not in the stack any more"))
     plan = Plan(stack=stack, changes=tuple(changes + _dependents_first(deletes)), forget=tuple(forget))
     # in the stack, the stack's lifecycle decides (as Terraform's config does); gone from it, state's
     protected = [c.address for c in plan.changes if (c.action is Action.REPLACE and c.protect)
