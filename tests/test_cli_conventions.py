@@ -103,3 +103,12 @@ def test_a_change_in_flight_is_reported_as_still_running(tmp_path: Path) -> None
         "s elapsed]")
     assert progress_line(seen[-1]).startswith("test.slow/a: Creation complete after ")
     assert progress_line(seen[-1]).endswith("[id=s-1]")
+
+
+def test_progress_lines_read_as_terraforms() -> None:
+    update = Progress("vapi.assistant/a", "still", "update", 20.4, "a-1")
+    assert progress_line(update) == "vapi.assistant/a: Still modifying... [id=a-1, 20s elapsed]"
+    unroute = Progress("wavix.number/+1", "start", "unroute", 0, "1")
+    assert progress_line(unroute) == "wavix.number/+1: Unrouting... [id=1]"
+    assert progress_line(Progress("vapi.tool/t", "done", "delete", 1.2, "t-1")) == (
+        "vapi.tool/t: Destruction complete after 1s [id=t-1]")

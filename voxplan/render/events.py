@@ -26,8 +26,9 @@ def progress_line(p: Progress) -> str:
     elapsed = f"{int(p.elapsed)}s"
     if p.phase == "start":
         return f"{p.address}: {doing}...{ident if p.action != 'create' else ''}"
-    if p.phase == "still":
-        return f"{p.address}: Still {doing.lower()}...{ident if p.action != 'create' else ''} [{elapsed} elapsed]"
+    if p.phase == "still":  # as Terraform: "[10s elapsed]", or "[id=…, 10s elapsed]" for an existing object
+        shown = f"id={p.remote_id}, " if p.remote_id and p.action != "create" else ""
+        return f"{p.address}: Still {doing.lower()}... [{shown}{elapsed} elapsed]"
     if p.phase == "done":
         return f"{p.address}: {done} complete after {elapsed}{ident}"
     return f"{p.address}: {doing} failed after {elapsed}"
