@@ -108,6 +108,19 @@ def stop_server(server: SandboxServer) -> None:
         server.process.stderr.close()
 
 
+def _checkout_state() -> dict[str, tuple[int, int]]:
+    own = STACKS / ".voxplan"
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in own.rglob("*")} if own.exists() else {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_state_untouched() -> Iterator[None]:
+    """No test writes the checkout's stacks/.voxplan/ (the README's quick start leaves one there)."""
+    before = _checkout_state()
+    yield
+    assert _checkout_state() == before, "a test wrote the checkout's stacks/.voxplan/"
+
+
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[SandboxServer]:
     server = start_server()

@@ -226,3 +226,94 @@ def test_the_no_op_shortcut_decides_a_resource_loaded_from_state() -> None:
     assert _unmoved(adapter, body, live, entry, KEY)
     assert not _unmoved(adapter, {**body, "maxDurationSeconds": 601}, live, entry, KEY)
     assert not _unmoved(adapter, body, {**live, "firstMessage": "Hi"}, entry, KEY)
+
+
+# -- declared means managed, absence included ------------------------------------------------------
+
+def test_a_key_no_longer_declared_is_cleared_with_the_adapters_value() -> None:
+    sent = {"name": "A", "firstMessage": "Hi", "metadata": {"team": "x"}}
+    live = {"id": "a1", **sent}
+    entry = Entry("vapi.assistant", "a1", sent=dict(sent), seen=dict(sent))
+    plan, _ = plan_of([Resource("vapi.assistant", "a", {"name": "A"})], {"vapi.assistant": [live]},
+                      {"vapi.assistant/a": entry})
+    [change] = plan.changes
+    assert change.action is Action.UPDATE
+    assert change.clears == ("firstMessage", "metadata")
+    assert {k: change.body[k] for k in change.send_keys} == {"firstMessage": None, "metadata": None}
+    assert [(f.path, f.before, f.after, f.removed) for f in change.fields] == [
+        ("firstMessage", "Hi", None, True), ("metadata", {"team": "x"}, None, True)]
+
+
+def test_a_key_already_clear_live_is_not_planned_again() -> None:
+    sent = {"name": "A", "firstMessage": "Hi"}
+    entry = Entry("vapi.assistant", "a1", sent=dict(sent), seen=dict(sent))
+    live = {"id": "a1", "name": "A", "firstMessage": None}
+    plan, _ = plan_of([Resource("vapi.assistant", "a", {"name": "A"})], {"vapi.assistant": [live]},
+                      {"vapi.assistant/a": entry})
+    assert plan.changes[0].action is Action.NOOP and not plan.has_changes
+
+
+def test_a_route_change_clears_what_the_old_route_set() -> None:
+    old = {"provider": "vapi", "sipUri": "sip:a@sip.vapi.ai", "assistantId": None, "server": {"url": "https://x"}}
+    live = {"id": "n1", **old, "server": {"url": "https://x", "timeoutSeconds": 20}}
+    entry = Entry("vapi.phone_number", "n1", sent=dict(old), seen={k: live[k] for k in old})
+    new = {"provider": "vapi", "sipUri": "sip:a@sip.vapi.ai", "assistantId": "a1"}
+    plan, _ = plan_of([Resource("vapi.phone_number", "sip:a@sip.vapi.ai", new)], {"vapi.phone_number": [live]},
+                      {"vapi.phone_number/sip:a@sip.vapi.ai": entry})
+    [change] = plan.changes
+    assert set(change.send_keys) == {"assistantId", "server"} and change.body["server"] is None
+    shown = [(f.path, f.before, f.after) for f in change.fields]
+    assert ("server", {"url": "https://x", "timeoutSeconds": 20}, None) in shown
+
+
+def test_an_unknown_tool_id_is_unknown_only_at_its_path() -> None:
+    body = {"name": "A", "model": {"provider": "openai", "model": "gpt-4o", "toolIds": [Ref("vapi.tool/t")]}}
+    live = {"id": "a1", "name": "A", "model": {"provider": "openai", "model": "gpt-4o", "toolIds": ["t-old"]}}
+    entry = Entry("vapi.assistant", "a1", sent={"name": "A", "model": dict(live["model"])},
+                  seen={"name": "A", "model": dict(live["model"])})
+    plan, _ = plan_of([Resource("vapi.tool", "t", {"type": "transferCall", "destinations": []}),
+                       Resource("vapi.assistant", "a", body)], {"vapi.assistant": [live]}, {"vapi.assistant/a": entry})
+    change = next(c for c in plan.changes if c.address == "vapi.assistant/a")
+    assert [(f.path, f.before, f.after) for f in change.fields] == [("model.toolIds[0]", "t-old", UNKNOWN)]
+
+
+def test_adding_or_removing_protect_alone_is_a_change_recorded_in_state() -> None:
+    body = {"name": "A"}
+    live = {"id": "a1", "name": "A"}
+    for before, after in ((False, {"protect": True}), (True, {})):
+        entry = Entry("vapi.assistant", "a1", sent=dict(body), seen=dict(body), protect=before)
+        plan, _ = plan_of([Resource("vapi.assistant", "a", body, lifecycle=after)], {"vapi.assistant": [live]},
+                          {"vapi.assistant/a": entry})
+        [change] = plan.changes
+        assert change.action is Action.NOOP and change.protect_changed and plan.has_changes
+        assert plan.to_record == 1 and "1 lifecycle change(s) to record in state" in plan.summary()
+
+
+def test_a_full_replace_put_clears_by_leaving_the_key_out_and_says_so() -> None:
+    from voxplan.providers.wavix import Trunk
+
+    adapters = {**ADAPTERS, "wavix.trunk": Trunk(None)}  # type: ignore[arg-type]
+    sent = {"label": "t", "channels_restrict": True, "max_channels": 10}
+    live = {"id": "1", **sent}
+    state = State(LocalStore(Path("/nonexistent/state.json"), "t"), key=KEY, resources={
+        "wavix.trunk/t": Entry("wavix.trunk", "1", sent=dict(sent), seen=dict(sent))})
+    lives = {"wavix.trunk": Live.index([live], adapters["wavix.trunk"])}
+    body = {"label": "t", "channels_restrict": False}
+    plan = make_plan("t", [Resource("wavix.trunk", "t", body)], lives, state, adapters)
+    [change] = plan.changes
+    assert change.action is Action.UPDATE and "max_channels" not in change.body
+    assert set(change.send_keys) == {"label", "channels_restrict"} and change.clears == ("max_channels",)
+    assert ("max_channels", 10, None, True) in [(f.path, f.before, f.after, f.removed) for f in change.fields]
+
+
+def test_protect_follows_the_stack_while_declared_and_state_once_gone() -> None:
+    live = {"id": "n1", "provider": "byo-phone-number", "number": "+1"}
+    entry = Entry("vapi.phone_number", "n1", sent={"provider": "byo-phone-number"},
+                  seen={"provider": "byo-phone-number"}, protect=True)
+    state = {"vapi.phone_number/+1": entry}
+    with pytest.raises(PlanError, match="is protected"):  # gone from the stack: state's protect holds
+        plan_of([], {"vapi.phone_number": [live]}, state)
+    # still declared, protect taken out, and a replacement forced in the same edit: the stack decides
+    body = {"provider": "vapi", "sipUri": "sip:x@sip.vapi.ai"}
+    plan, _ = plan_of([Resource("vapi.phone_number", "+1", body)], {"vapi.phone_number": [live]}, state)
+    assert plan.changes[0].action is Action.REPLACE and not plan.changes[0].protect

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -64,6 +65,11 @@ def test_seed_003_wavix_openai(cli: Cli, sandbox: SandboxServer) -> None:
         "@sip-eu.api.openai.com;transport=tls")
 
 
+def _didlogic_destinations(sandbox: SandboxServer) -> list[str]:
+    dests = sandbox.get("didlogic", "/api/v1/purchases/31201234567/destinations")["destination"]
+    return [d["destination"] for d in sorted(dests, key=lambda d: d["priority"])]
+
+
 def test_seed_004_didlogic_vapi_puts_the_vapi_uri_first(cli: Cli, sandbox: SandboxServer) -> None:
     sandbox.seed(numbers={"didlogic": ["+31201234567"]})
     with sandbox.vendor("didlogic") as dl:  # a forward the owner set by hand, ahead of where Vapi must be
@@ -75,14 +81,24 @@ def test_seed_004_didlogic_vapi_puts_the_vapi_uri_first(cli: Cli, sandbox: Sandb
     _converge(cli, stack)
     [account] = sandbox.get("didlogic", "/api/v1/sipaccounts")["sipaccounts"]
     [cred] = sandbox.objects("credential")
-    dests = sandbox.get("didlogic", "/api/v1/purchases/31201234567/destinations")["destination"]
-    assert [d["destination"] for d in sorted(dests, key=lambda d: d["priority"])] == [
-        f"+31201234567@{cred['id']}.sip.vapi.ai"]
+    # the guide: Vapi's destination "at the top of the list", the owner's forward kept after it
+    assert _didlogic_destinations(sandbox) == [f"+31201234567@{cred['id']}.sip.vapi.ai", "+31612345678"]
     assert len(account["name"]) == 5 and cred["outboundAuthenticationPlan"]["authUsername"] == account["name"]
     proxy = cred["gateways"][0]
     assert proxy["ip"] == "sip.nl.didlogic.net" and proxy["inboundEnabled"] is False
     [vnum] = sandbox.objects("phone-number")
     assert vnum["credentialId"] == cred["id"]
+    # a route change replaces voxplan's destination only; removing the number clears only voxplan's
+    cli.edit(stack, '"+31201234567": {assistant: receptionist}', '"+31201234567": {sip: "sip:desk@pbx.example.com"}')
+    _converge(cli, stack)
+    assert _didlogic_destinations(sandbox) == ["desk@pbx.example.com", "+31612345678"]
+    cli.edit(stack, '  "+31201234567": {sip: "sip:desk@pbx.example.com"}\n', "")
+    cli.edit(stack, '  "+31201234567": {carrier: didlogic, trunk: didlogic-nl}\n', "")
+    plan = cli("plan", str(stack), "--detailed-exitcode", code=2)
+    assert "# didlogic.number/+31201234567 will be unrouted" in plan.stdout
+    assert '"+31612345678"' in plan.stdout.split("will be unrouted")[1]
+    _converge(cli, stack)
+    assert _didlogic_destinations(sandbox) == ["+31612345678"]
 
 
 def test_seed_001_cloudonix_vapi_keeps_other_profile_keys_and_stays_under_the_rate_limit(
@@ -139,15 +155,17 @@ def test_replaced_credential_ripples_into_every_route_in_one_apply(cli: Cli, san
     assert "# vapi.credential/wavix-main must be replaced" in plan.stdout
     assert "# wavix.number/+61290597521 will be updated in-place" in plan.stdout  # the ripple, shown
     assert "# vapi.phone_number/+61290597521 will be updated in-place" in plan.stdout
-    assert "destinations = " in plan.stdout and "(known after apply)" in plan.stdout
+    unknown_id = r"~ destinations\[0\]\.destination = \"\[did\]@[0-9a-f-]+\.sip\.vapi\.ai\" -> \(known after apply\)"
+    assert re.search(unknown_id, plan.stdout), plan.stdout  # unknown only where the new id goes
     result = cli("apply", "--auto-approve", "--replace", "vapi.credential/wavix-main", str(stack))
     [new] = sandbox.objects("credential")
     assert new["id"] != old["id"]
     assert _wavix_numbers(sandbox)["61290597521"]["destination"][0]["destination"] == f"[did]@{new['id']}.sip.vapi.ai"
     assert sandbox.objects("phone-number")[0]["credentialId"] == new["id"]
     lines = result.stdout.splitlines()
-    route_done = next(i for i, line in enumerate(lines) if line.startswith("wavix.number/+61290597521: updated"))
-    old_gone = next(i for i, line in enumerate(lines) if "old object" in line and "wavix-main" in line)
+    route_done = next(i for i, line in enumerate(lines)
+                      if line.startswith("wavix.number/+61290597521: Modifications complete"))
+    old_gone = next(i for i, line in enumerate(lines) if "Destruction complete" in line and "wavix-main" in line)
     assert route_done < old_gone  # no moment routes to a deleted credential
     cli("plan", str(stack), "--detailed-exitcode", code=0)
 
@@ -160,8 +178,10 @@ def test_number_moved_from_assistant_to_openai_reroutes_before_deleting(cli: Cli
     assert "Plan: 0 to add, 1 to change, 1 to destroy." in plan.stdout
     result = cli("apply", "--auto-approve", str(stack))
     lines = result.stdout.splitlines()
-    rerouted = next(i for i, line in enumerate(lines) if line.startswith("wavix.number/+61290597521: updated"))
-    deleted = next(i for i, line in enumerate(lines) if line.startswith("vapi.phone_number/+61290597521: destroyed"))
+    rerouted = next(i for i, line in enumerate(lines)
+                    if line.startswith("wavix.number/+61290597521: Modifications complete"))
+    deleted = next(i for i, line in enumerate(lines)
+                   if line.startswith("vapi.phone_number/+61290597521: Destruction complete"))
     assert rerouted < deleted
     assert sandbox.objects("phone-number") == []
     assert "sip.api.openai.com" in _wavix_numbers(sandbox)["61290597521"]["destination"][0]["destination"]
@@ -216,7 +236,11 @@ def test_removing_a_number_clears_its_routing_but_never_releases_it(cli: Cli, sa
     cli.edit(stack, '  "+14067704205": {openai: proj_XnGzQBp38qGPqjV5GaYVXVGY, agent: support}\n', "")
     cli.edit(stack, '  "+14067704205": {carrier: wavix}\n', "")
     plan = cli("plan", str(stack), "--detailed-exitcode", code=2)
-    assert "wavix.number/+14067704205 will be destroyed" in plan.stdout
+    assert "# wavix.number/+14067704205 will be unrouted" in plan.stdout and "will be destroyed" not in plan.stdout
+    assert "-~ wavix.number/+14067704205 (id " in plan.stdout and "- number = " not in plan.stdout
+    assert "Plan: 0 to add, 0 to change, 0 to destroy, 1 to unroute." in plan.stdout
+    md = cli("plan", str(stack), "--format", "markdown", code=0).stdout
+    assert "⚪ unroute" in md and "[!WARNING]" not in md and "destroy" not in md.replace("0 to destroy", "")
     _converge(cli, stack)
     number = _wavix_numbers(sandbox)["14067704205"]
     assert number["destination"] == []  # still owned, no longer routed

@@ -70,8 +70,10 @@ def test_tool_removed_updates_the_assistant_before_deleting_the_tool(cli: Cli, s
     assert "Plan: 0 to add, 1 to change, 1 to destroy." in plan.stdout
     result = cli("apply", "--auto-approve", stack)
     lines = result.stdout.splitlines()
-    updated = next(i for i, line in enumerate(lines) if line.startswith("vapi.assistant/front-desk: updated"))
-    destroyed = next(i for i, line in enumerate(lines) if line.startswith("vapi.tool/to-reception: destroyed"))
+    updated = next(i for i, line in enumerate(lines) if line.startswith("vapi.assistant/front-desk: Modifications "
+                                                                          "complete"))
+    destroyed = next(i for i, line in enumerate(lines) if line.startswith("vapi.tool/to-reception: Destruction "
+                                                                            "complete"))
     assert updated < destroyed  # never a dangling toolId
     assert sandbox.objects("tool") == []
     cli("plan", stack, "--detailed-exitcode", code=0)

@@ -22,7 +22,8 @@ def test_readme_quick_start_command_runs_and_converges(tmp_path: Path) -> None:
     assert command, "the README's first command block is gone"
     args = command.group(1).split()
     assert args[:2] == ["voxplan", "apply"]
-    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    # never the checkout's stacks/.voxplan/ (the README's own first command leaves one there)
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks", ignore=shutil.ignore_patterns(".voxplan"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOXPLAN_") and not k.endswith("_API_KEY")}
     run = subprocess.run([sys.executable, "-m", "voxplan", *args[1:]], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=120)
@@ -76,7 +77,7 @@ def _on_a_terminal(args: list[str], cwd: Path, answer: str) -> tuple[int, str]:
             if not chunk:
                 break
             out += chunk
-            if not answered and b"Apply these changes? [y/N]:" in out:
+            if not answered and b"Enter a value:" in out:
                 os.write(leader, answer.encode() + b"\n")
                 answered = True
     finally:
@@ -87,12 +88,14 @@ def _on_a_terminal(args: list[str], cwd: Path, answer: str) -> tuple[int, str]:
 def test_apply_asks_on_a_terminal_and_does_nothing_unless_told_yes(tmp_path: Path) -> None:
     shutil.copy(ROOT / "stacks" / "wavix-vapi.yaml", tmp_path / "s.yaml")
     code, out = _on_a_terminal(["apply", "--sandbox", "s.yaml"], tmp_path, "no")
-    assert code == 1 and "Apply these changes? [y/N]: no" in out and "Apply cancelled." in out, out
-    assert ": created (id" not in out and "Apply complete" not in out
-    code, out = _on_a_terminal(["apply", "--sandbox", "s.yaml"], tmp_path, "")  # Enter takes the default: no
-    assert code == 1 and "Apply cancelled." in out, out
+    assert code == 1 and "Only 'yes' will be accepted to approve." in out and "Enter a value: no" in out, out
+    assert "Apply cancelled." in out and "Creation complete" not in out and "Apply complete" not in out
+    for answer in ("", "y", "Y", "yes please"):  # as Terraform: only the word yes approves
+        code, out = _on_a_terminal(["apply", "--sandbox", "s.yaml"], tmp_path, answer)
+        assert code == 1 and "Apply cancelled." in out and "Creation complete" not in out, (answer, out)
     code, out = _on_a_terminal(["apply", "--sandbox", "s.yaml"], tmp_path, "yes")
-    assert code == 0 and "vapi.credential/wavix-main: created (id" in out and "Apply complete!" in out, out
+    assert code == 0 and "vapi.credential/wavix-main: Creating..." in out and "Apply complete!" in out, out
+    assert re.search(r"vapi.credential/wavix-main: Creation complete after \d+s \[id=[0-9a-f-]{36}\]", out), out
     again = subprocess.run([sys.executable, "-m", "voxplan", "plan", "--sandbox", "--detailed-exitcode", "s.yaml"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "No changes." in again.stdout, again.stdout + again.stderr
@@ -122,3 +125,24 @@ def test_every_yaml_block_in_the_readme_is_a_valid_stack(line: int, block: str, 
     except StackErrors as exc:
         pytest.fail(f"README.md block at line {line}:\n" + "\n".join(map(str, exc.diagnostics)))
     assert loaded.desired
+
+
+def test_every_link_in_the_readme_is_a_file_of_the_repository() -> None:
+    readme = (ROOT / "README.md").read_text()
+    links = [m for m in re.findall(r"\]\(([^)#]+)\)", readme) if "://" not in m]
+    assert links, "the README links nothing?"
+    for link in links:
+        target = (ROOT / link).resolve()
+        assert target.is_relative_to(ROOT) and target.exists(), f"README links {link}, outside the repository or gone"
+
+
+def test_the_readme_installs_only_what_exists() -> None:
+    readme = (ROOT / "README.md").read_text()
+    workflow = (ROOT / "examples" / "github-actions.yml").read_text()
+    for text in (readme, workflow):
+        assert not re.search(r"^[\s-]*(run:\s*)?pip install voxplan\b", text, re.M)  # a command; not on PyPI
+    assert "_VOXPLAN_COMPLETE=bash_source voxplan" in readme
+    command = Path(sys.executable).parent / "voxplan"  # the installed entry point, named as users call it
+    script = subprocess.run([str(command)], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "_VOXPLAN_COMPLETE": "bash_source"})
+    assert script.returncode == 0 and "_VOXPLAN_COMPLETE=bash_complete" in script.stdout, script.stderr

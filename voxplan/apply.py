@@ -20,6 +20,7 @@ from voxplan.core import errors
 from voxplan.core.errors import ProviderError, VoxplanError
 from voxplan.core.model import Ref, base_address, deposed, get_path, ref_paths, substitute
 from voxplan.core.plan import Action, Change, Plan
+from voxplan.core.progress import Progress
 from voxplan.core.secret import redact, reveal_all
 from voxplan.core.writeonly import secret_fingerprint, secrets_under, strip_write_only
 from voxplan.providers import Adapter, Providers
@@ -55,18 +56,45 @@ class ApplyResult:
 
 
 def apply_plan(plan: Plan, providers: Providers, state: State, *, parallelism: int = 10, fail_fast: bool = False,
-               on_event: Callable[[str], None] | None = None) -> ApplyResult:
+               on_event: Callable[[str], None] | None = None, on_progress: Callable[[Progress], None] | None = None,
+               still_every: float = 10.0) -> ApplyResult:
     if plan.refresh_only:
         return _accept_drift(plan, state, on_event or (lambda _msg: None))
-    runner = _Runner(plan, providers, state, on_event or (lambda _msg: None))
+    runner = _Runner(plan, providers, state, on_event or (lambda _msg: None), on_progress or (lambda _p: None))
     for addr in plan.forget:
         state.remove(addr)
     runner.record_imports()
     try:
-        runner.run(max(1, parallelism), fail_fast)
+        with _Ticker(runner, still_every):
+            runner.run(max(1, parallelism), fail_fast)
     finally:
         runner.settle_lost_posts()
     return runner.result
+
+
+class _Ticker:
+    """Reports each step still in flight every `every` seconds ("Still creating… [10s elapsed]")."""
+
+    def __init__(self, runner: _Runner, every: float):
+        self.runner, self.every = runner, every
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="voxplan-apply-ticker", daemon=True)
+
+    def __enter__(self) -> _Ticker:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.every):
+            now = time.monotonic()
+            with self.runner.lock:
+                flying = list(self.runner.flying.items())
+            for (address, action, remote_id), started in flying:
+                self.runner.progress(Progress(address, "still", action, now - started, remote_id))
 
 
 def _accept_drift(plan: Plan, state: State, emit: Callable[[str], None]) -> ApplyResult:
@@ -94,11 +122,14 @@ def _accept_drift(plan: Plan, state: State, emit: Callable[[str], None]) -> Appl
 
 
 class _Runner:
-    def __init__(self, plan: Plan, providers: Providers, state: State, emit: Callable[[str], None]):
+    def __init__(self, plan: Plan, providers: Providers, state: State, emit: Callable[[str], None],
+                 progress: Callable[[Progress], None] = lambda _p: None):
         self.plan = plan
         self.providers = providers
         self.state = state
         self.emit = emit
+        self.progress = progress
+        self.flying: dict[tuple[str, str, str | None], float] = {}  # (address, action, id) -> start
         self.result = ApplyResult()
         self.lock = threading.Lock()
         # live objects by address, for resolving Refs: what the plan saw, then what apply made
@@ -111,9 +142,9 @@ class _Runner:
         changes = {c.address: c for c in self.plan.actionable}
         steps: dict[Step, Change] = {}
         for c in changes.values():
-            if c.action is not Action.DELETE:
+            if c.action not in (Action.DELETE, Action.UNROUTE):
                 steps[("apply", c.address)] = c
-            if c.action is Action.DELETE or (c.action is Action.REPLACE and c.create_before_destroy):
+            if c.action in (Action.DELETE, Action.UNROUTE) or (c.action is Action.REPLACE and c.create_before_destroy):
                 steps[("destroy", c.address)] = c
         users: dict[str, list[str]] = {}  # address -> changes that depend, or depended, on it
         for c in changes.values():
@@ -135,10 +166,18 @@ class _Runner:
         return steps, waits
 
     def record_imports(self) -> None:
-        """Adoptions that need no remote change are written to state at once, in one write."""
+        """Adoptions and lifecycle changes that need no remote change are written to state at once, in one
+        write."""
         imports = {addr: c for (_, addr), c in self.steps.items() if c.action is Action.NOOP and c.live is not None}
-        self.state.put_many({addr: self._entry(c, c.body, c.live) for addr, c in imports.items()
-                             if c.live is not None})
+        entries = {}
+        for addr, c in imports.items():
+            previous = self.state.get(addr)
+            if c.importing or previous is None:
+                entries[addr] = self._entry(c, c.body, c.live or {})
+            else:  # only lifecycle moved: the rest of the entry stays as the last apply left it
+                entries[addr] = Entry(kind=previous.kind, id=previous.id, sent=previous.sent, seen=previous.seen,
+                                      fingerprints=previous.fingerprints, deps=previous.deps, protect=c.protect)
+        self.state.put_many(entries)
         gone = {("apply", addr) for addr in imports}
         for step in gone:
             del self.steps[step]
@@ -146,7 +185,8 @@ class _Runner:
         for waits in self.waits.values():
             waits -= gone
         for addr, c in imports.items():
-            self._log(f"{addr}: imported (id {c.remote_id})")
+            self._log(f"{addr}: imported (id {c.remote_id})" if c.importing else
+                      f"{addr}: lifecycle.protect = {str(c.protect).lower()} recorded in state")
 
     def run(self, parallelism: int, fail_fast: bool) -> None:
         """Start each step once everything it waits on is done: counts and a ready heap, O(steps + edges).
@@ -237,18 +277,43 @@ class _Runner:
     def _do(self, step: Step) -> None:
         phase, addr = step
         change = self.steps[step]
+        action = "destroy" if phase == "destroy" and change.action is Action.REPLACE else change.action.value
+        key = (addr, action, change.remote_id)
+        started = time.monotonic()
+        self.progress(Progress(addr, "start", action, 0.0, change.remote_id))
+        with self.lock:
+            self.flying[key] = started
+        try:
+            remote_id = self._step(step, change)
+        except BaseException as exc:
+            elapsed = time.monotonic() - started
+            self.progress(Progress(addr, "error", action, elapsed, change.remote_id, redact(str(exc))))
+            raise
+        finally:
+            with self.lock:
+                self.flying.pop(key, None)
+        self.progress(Progress(addr, "done", action, time.monotonic() - started, remote_id))
+
+    def _step(self, step: Step, change: Change) -> str | None:
+        """One remote change; returns the remote id it left."""
+        phase, addr = step
         adapter = self.providers.adapter(change.kind)
         try:
             if phase == "destroy":
                 assert change.remote_id
-                _transient_retry(lambda: adapter.delete(change.remote_id or ""))
-                if change.action is Action.DELETE:
+                if change.action is Action.UNROUTE and change.send_keys:  # others' entries stay
+                    kept = reveal_all({k: change.body[k] for k in change.send_keys})
+                    _transient_retry(lambda: adapter.update(change.remote_id or "", kept))
+                else:
+                    _transient_retry(lambda: adapter.delete(change.remote_id or ""))
+                if change.action in (Action.DELETE, Action.UNROUTE):
                     self.state.remove(addr)
                 else:  # the old object of a replacement: gone now, so no longer deposed
                     self.state.remove(deposed(addr, change.remote_id))
                 self._log(f"{addr}: destroyed" if change.action is Action.DELETE else
-                          f"{addr}: old object {change.remote_id} destroyed")
-                return
+                          f"{addr}: unrouted (id {change.remote_id} kept)" if change.action is Action.UNROUTE else
+                          f"{addr}: old object {change.remote_id} destroyed", remote=True)
+                return change.remote_id
             body = self._resolve(change.body)
             if change.action is Action.CREATE or change.action is Action.REPLACE:
                 if change.action is Action.REPLACE and not change.create_before_destroy:
@@ -272,7 +337,8 @@ class _Runner:
         self.state.put(addr, self._entry(change, body, obj))
         if change.importing:
             verb = f"imported and {verb}"
-        self._log(f"{addr}: {verb} (id {adapter.remote_id(obj)})")
+        self._log(f"{addr}: {verb} (id {adapter.remote_id(obj)})", remote=True)
+        return adapter.remote_id(obj)
 
     def _depose(self, change: Change) -> None:
         """Before a replacement's create, the old object moves to its deposed address in state (one journal
@@ -351,9 +417,12 @@ class _Runner:
         for key, value in body.items():
             for path, secret in secrets_under(key, value, change.write_only).items():
                 fingerprints[path] = secret_fingerprint(secret, self.state.key)
+        kept = [k for k in body if k not in change.clears]  # a cleared key is no longer voxplan's to watch
+        # a shared list: state records voxplan's entries (the first ones, resolved), not the others' after them
+        own = {k: body[k][:len(v)] for k, v in change.declared.items()}
         return Entry(kind=change.kind, id=adapter.remote_id(obj),
-                     sent={k: strip_write_only(k, v, change.write_only) for k, v in body.items()},
-                     seen={k: obj.get(k) for k in body}, fingerprints=fingerprints, deps=list(change.depends_on),
+                     sent={k: strip_write_only(k, own.get(k, body[k]), change.write_only) for k in kept},
+                     seen={k: obj.get(k) for k in kept}, fingerprints=fingerprints, deps=list(change.depends_on),
                      protect=change.protect)
 
     def _resolve(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -368,7 +437,9 @@ class _Runner:
             raise VoxplanError(f"{ref.address}.{ref.attr} is not known: its change did not complete")
         return ref.render(found)
 
-    def _log(self, line: str) -> None:
+    def _log(self, line: str, remote: bool = False) -> None:
+        """Record a finished change; a remote one is reported by its Progress events instead of `emit`."""
         with self.lock:
             self.result.done.append(line)
-        self.emit(line)
+        if not remote:
+            self.emit(line)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -23,7 +23,8 @@ from voxplan.core.errors import Diagnostic, StackErrors, VoxplanError
 from voxplan.core.graph import to_dot
 from voxplan.core.plan import Plan
 from voxplan.core.secret import RedactingFilter, SafeEncoder
-from voxplan.render import FORMATS, DriftItem, render_text
+from voxplan.render import FORMAT_VERSION as PLAN_FORMAT
+from voxplan.render import FORMATS, DriftItem, events, render_text
 from voxplan.state import LocalStore, State
 
 STACK = click.argument("stack", type=click.Path(dir_okay=False, path_type=Path))
@@ -73,8 +74,20 @@ def context(sandbox: bool = False, *, offline: bool = False) -> RunContext:
     return RunContext(sandbox=sandbox, offline=offline)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="voxplan")
+class _Voxplan(click.Group):
+    """`--version --json` prints the version as JSON (click's version option knows only text)."""
+
+    def main(self, args: Any = None, *rest: Any, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if "--version" in argv and "--json" in argv:
+            click.echo(json.dumps({"voxplan_version": __version__, "plan_format_version": PLAN_FORMAT,
+                                   "python": sys.version.split()[0]}))
+            sys.exit(0)
+        return super().main(args, *rest, **extra)
+
+
+@click.group(cls=_Voxplan, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="voxplan", help="Show the version (with --json: as JSON) and exit.")
 @click.option("--debug", is_flag=True, help="Log every API request (secrets and auth headers redacted).")
 @click.option("--debug-log", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the --debug log to this file instead of stderr.")
@@ -107,7 +120,7 @@ def validate(stacks: tuple[Path, ...], sandbox: bool) -> None:
     failed = False
     for path in stacks:
         try:
-            loaded = workflow.load(path, context(sandbox))
+            loaded = workflow.load(path, context(sandbox, offline=True))
         except StackErrors as exc:
             failed = True
             for d in exc.diagnostics:
@@ -124,6 +137,9 @@ REPLACE = click.option("--replace", "replace", multiple=True, metavar="ADDR",
                        help="Replace this resource even if nothing forces it (repeatable).")
 REFRESH_ONLY = click.option("--refresh-only", is_flag=True,
                             help="Only record in state what changed outside voxplan; change nothing remote.")
+JSON_LINES = click.option("--json", "json_lines", is_flag=True,
+                          help="Stream JSON lines for CI tooling: one event per change (and, on apply, per start and "
+                               "finish), then the summary.")
 
 
 @main.command()
@@ -137,8 +153,9 @@ REFRESH_ONLY = click.option("--refresh-only", is_flag=True,
 @TARGET
 @REPLACE
 @REFRESH_ONLY
+@JSON_LINES
 def plan(stack: Path, sandbox: bool, fmt: str, detailed_exitcode: bool, out: Path | None, no_color: bool,
-         targets: tuple[str, ...], replace: tuple[str, ...], refresh_only: bool) -> None:
+         targets: tuple[str, ...], replace: tuple[str, ...], refresh_only: bool, json_lines: bool) -> None:
     """Refresh live state and show what apply would change.
 
     \b
@@ -158,7 +175,11 @@ def plan(stack: Path, sandbox: bool, fmt: str, detailed_exitcode: bool, out: Pat
                 workflow.save_plan(out, loaded, the_plan, state, options)
     for warning in the_plan.warnings:
         click.echo(f"Warning: {warning}", err=True)
-    click.echo(_render(the_plan, fmt, no_color), nl=False)
+    if json_lines:
+        for line in events.planned(the_plan, "plan"):
+            click.echo(line)
+    else:
+        click.echo(_render(the_plan, fmt, no_color), nl=False)
     if out:
         click.echo(f"Saved the plan to {out}. Apply exactly it with: voxplan apply {out}", err=True)
     sys.exit(2 if detailed_exitcode and the_plan.has_changes else 0)
@@ -175,9 +196,10 @@ def plan(stack: Path, sandbox: bool, fmt: str, detailed_exitcode: bool, out: Pat
 @TARGET
 @REPLACE
 @REFRESH_ONLY
+@JSON_LINES
 def apply(target_file: Path, sandbox: bool, auto_approve: bool, parallelism: int, lock_timeout: float,
           fail_fast: bool, no_color: bool, targets: tuple[str, ...], replace: tuple[str, ...],
-          refresh_only: bool) -> None:
+          refresh_only: bool, json_lines: bool) -> None:
     """Make the live accounts match the stack, or carry out a saved plan exactly.
 
     A saved plan (from `plan --out`) is applied without a prompt, and refused if the stack, the state or
@@ -189,12 +211,14 @@ def apply(target_file: Path, sandbox: bool, auto_approve: bool, parallelism: int
       voxplan apply plan.json
     """
     saved = _saved_plan(target_file)
+    if json_lines and not (auto_approve or saved is not None):
+        _fail("--json needs --auto-approve (or a saved plan): a JSON stream cannot be asked")
 
     def confirm(the_plan: Plan) -> bool:
         if not (auto_approve or saved is not None):
             if not sys.stdin.isatty():
                 _fail("apply needs confirmation and stdin is not a terminal: pass --auto-approve")
-            if not click.confirm("Apply these changes?", default=False):
+            if not _approved():
                 return False
         return True
 
@@ -213,7 +237,10 @@ def apply(target_file: Path, sandbox: bool, auto_approve: bool, parallelism: int
             the_plan, result = workflow.apply(
                 loaded, provs, confirm=confirm, parallelism=parallelism, lock_timeout=lock_timeout,
                 fail_fast=fail_fast, options=options, saved=saved,
-                on_plan=lambda p: _show_plan(p, no_color), on_event=lambda line: click.echo(line))
+                on_plan=(lambda p: _emit_all(events.planned(p, "apply", summary=False))) if json_lines
+                else (lambda p: _show_plan(p, no_color)),
+                on_event=lambda line: click.echo(events.log_json(line) if json_lines else line),
+                on_progress=lambda p: click.echo(events.progress_json(p) if json_lines else events.progress_line(p)))
     if result is None:
         click.echo("Apply cancelled.")
         sys.exit(1)
@@ -221,13 +248,30 @@ def apply(target_file: Path, sandbox: bool, auto_approve: bool, parallelism: int
         click.echo(line, err=True)
     for line in result.errors:
         click.echo(f"Error: {line}", err=True)
+    if json_lines:
+        click.echo(events.summary_json(the_plan, "apply", ok=result.ok, errors=len(result.errors),
+                                       done=len(result.done)))
     if not result.ok:
         click.echo(f"Apply failed: {len(result.errors)} error(s), {len(result.done)} change(s) made and saved "
                    "in state.", err=True)
         sys.exit(1)
+    if json_lines:
+        return
     if the_plan.has_changes:
         click.echo("Apply complete! " + ("State updated." if the_plan.refresh_only else
                                          the_plan.summary().removeprefix("Plan: ")))
+
+
+def _emit_all(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(line)
+
+
+def _approved() -> bool:
+    """As Terraform: only the word `yes` approves (a bare `y` or Enter does not)."""
+    click.echo("\nDo you want to perform these actions?\n  voxplan will perform the actions described above.\n"
+               "  Only 'yes' will be accepted to approve.\n")
+    return str(click.prompt("  Enter a value", default="", show_default=False)).strip() == "yes"
 
 
 def _show_plan(the_plan: Plan, no_color: bool) -> None:
@@ -247,6 +291,26 @@ def _saved_plan(path: Path) -> planfile.SavedPlan | None:
     with _errors():
         return planfile.read(path)
     return None  # pragma: no cover - _errors exits
+
+
+@main.command()
+@click.argument("plan_file", metavar="PLANFILE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@FORMAT
+@click.option("--no-color", is_flag=True)
+def show(plan_file: Path, fmt: str, no_color: bool) -> None:
+    """Show a saved plan (from `plan --out`) without applying it. Reads only the file: no stack, state or
+    request.
+
+    \b
+    Example:
+      voxplan plan --out plan.bin stacks/prod.yaml && voxplan show plan.bin --format markdown
+    """
+    with _errors():
+        the_plan, data = planfile.reviewed(plan_file)
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, cls=SafeEncoder))
+    else:
+        click.echo(_render(the_plan, fmt, no_color), nl=False)
 
 
 @main.command(name="import")
@@ -273,7 +337,8 @@ def import_cmd(stack: Path, address: str, remote_id: str, sandbox: bool, lock_ti
 @SANDBOX
 @FORMAT
 @click.option("--parallelism", type=click.IntRange(1, 32), default=4, show_default=True)
-def drift(stacks: tuple[Path, ...], sandbox: bool, fmt: str, parallelism: int) -> None:
+@JSON_LINES
+def drift(stacks: tuple[Path, ...], sandbox: bool, fmt: str, parallelism: int, json_lines: bool) -> None:
     """Refresh many stacks concurrently and report which drifted. Exit 2 if any did, 1 on errors.
 
     \b
@@ -281,11 +346,17 @@ def drift(stacks: tuple[Path, ...], sandbox: bool, fmt: str, parallelism: int) -
       voxplan drift stacks/*.yaml --format markdown > drift.md
     """
     reports = workflow.drift(stacks, context(sandbox), parallelism=parallelism)
-    items = [DriftItem(str(r.file), r.stack, r.plan, r.error) for r in reports]
-    click.echo(FORMATS[fmt].drift(items, _colour(False)), nl=False)
-    for r in reports:
-        if r.error:
-            click.echo(f"Error: {r.file}: {r.error}", err=True)
+    if json_lines:
+        for r in reports:
+            click.echo(events.drift_json(str(r.file), r.stack, r.plan, r.error))
+        click.echo(events.drift_summary_json(len(reports), sum(r.drifted for r in reports),
+                                             sum(1 for r in reports if r.error)))
+    else:
+        items = [DriftItem(str(r.file), r.stack, r.plan, r.error) for r in reports]
+        click.echo(FORMATS[fmt].drift(items, _colour(False)), nl=False)
+        for r in reports:
+            if r.error:
+                click.echo(f"Error: {r.file}: {r.error}", err=True)
     if any(r.error for r in reports):
         sys.exit(1)
     sys.exit(2 if any(r.drifted for r in reports) else 0)

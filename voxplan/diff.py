@@ -23,7 +23,7 @@ from voxplan.core.model import UNKNOWN, Ref, Resource, base_address, get_path, j
 from voxplan.core.plan import Action, Change, FieldChange, Plan, display
 from voxplan.core.secret import MASK
 from voxplan.core.writeonly import overlay, secret_fingerprint, secrets_under, strip_paths, strip_write_only
-from voxplan.providers.base import Adapter
+from voxplan.providers.base import OMITTED, Adapter
 from voxplan.state import Entry, State
 
 
@@ -49,17 +49,29 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
         if obj is None:
             forget.append(addr)
             continue
-        deletes.append(Change(address=addr, kind=entry.kind, action=Action.DELETE, remote_id=entry.id,
-                              prior_depends_on=tuple(entry.deps), live=obj,
-                              fields=tuple(FieldChange(k, before=display(obj.get(k)), removed=True)
-                                           for k in entry.sent),
+        adapter = adapters.get(entry.kind)
+        unroutes = adapter is not None and adapter.delete_unroutes and base_address(addr) == addr
+        kept: dict[str, Any] = {}
+        if unroutes:  # only what the adapter's delete clears changes; the number itself stays
+            assert adapter is not None
+            kept = {k: others for k in adapter.shared_lists if k in entry.sent and isinstance(obj.get(k), list)
+                    and (others := _others(adapter, k, [], obj[k], entry))}
+            gone = tuple(FieldChange(k, before=display(obj.get(k)), after=display(kept.get(k, adapter.clear_value(k))),
+                                     removed=True) for k in entry.sent if k in adapter.cleared)
+        else:
+            gone = tuple(FieldChange(k, before=display(obj.get(k)), removed=True) for k in entry.sent)
+        deletes.append(Change(address=addr, kind=entry.kind, action=Action.UNROUTE if unroutes else Action.DELETE,
+                              remote_id=entry.id, prior_depends_on=tuple(entry.deps), live=obj, fields=gone,
+                              body=kept, send_keys=tuple(kept),
+                              protect=entry.protect, prior_protect=entry.protect,
                               reason="left by a replacement that did not finish" if base_address(addr) != addr
                               else "not in the stack any more"))
     plan = Plan(stack=stack, changes=tuple(changes + _dependents_first(deletes)), forget=tuple(forget))
-    protected = [c.address for c in plan.changes if c.action in (Action.DELETE, Action.REPLACE) and
-                 (c.protect or (state.get(c.address) is not None and state.get(c.address).protect))]  # type: ignore[union-attr]
+    # in the stack, the stack's lifecycle decides (as Terraform's config does); gone from it, state's
+    protected = [c.address for c in plan.changes if (c.action is Action.REPLACE and c.protect)
+                 or (c.action in (Action.DELETE, Action.UNROUTE) and c.prior_protect)]
     if protected:
-        verb = "destroy or replace"
+        verb = "destroy, replace or unroute"
         raise PlanError(f"{protected[0]} is protected (lifecycle.protect) and this plan would {verb} it"
                         + (f" (and {len(protected) - 1} more protected)" if len(protected) > 1 else "")
                         + "; remove protect: true from the stack first if that is really meant")
@@ -145,9 +157,9 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
                       prior_depends_on=tuple(entry.deps), importing=False,
                       create_before_destroy=adapter.create_before_destroy, full_replace=adapter.full_replace,
                       write_only=adapter.write_only, origin=res.origin, live=obj,
-                      protect=bool(res.lifecycle.get("protect")))
+                      protect=bool(res.lifecycle.get("protect")), prior_protect=entry.protect)
     common = dict(address=res.address, kind=res.kind, body=body, depends_on=res.dependencies(),
-                  protect=bool(res.lifecycle.get("protect")),
+                  protect=bool(res.lifecycle.get("protect")), prior_protect=bool(entry and entry.protect),
                   full_replace=adapter.full_replace,
                   prior_depends_on=tuple(entry.deps) if entry else (), origin=res.origin,
                   write_only=adapter.write_only, create_before_destroy=adapter.create_before_destroy)
@@ -155,6 +167,7 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
         created = [f for k, v in body.items() if v is not None for f in _leaves(k, None, display(v), added=True)]
         return Change(action=Action.CREATE, fields=tuple(created), reason=reason, **common)  # type: ignore[arg-type]
     baseline = None if importing or entry is None else entry
+    declared = _share(adapter, body, obj, baseline)
     ignore = [str(p) for p in res.lifecycle.get("ignore_changes") or []]
     send: list[str] = []
     fields: list[FieldChange] = []
@@ -170,6 +183,12 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
             replace |= forces
             fields += [FieldChange(f.path, f.before, f.after, f.sensitive, forces, f.removed, f.added)
                        for f in key_fields]
+    clears = _clears(adapter, body, obj, baseline, ignore)
+    for key, (value, key_fields) in clears.items():
+        send.append(key)
+        fields += key_fields
+        if value is not OMITTED:
+            body[key] = value
     for key in send:  # an ignored nested field keeps its live value when its object is sent
         nested = [p.partition(".")[2] for p in ignore if p.partition(".")[0] == key and "." in p]
         if nested:
@@ -180,10 +199,58 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
     if send and adapter.full_replace:
         send = list(body)
     action = Action.REPLACE if replace else Action.UPDATE if send else Action.NOOP
+    if action is Action.REPLACE:  # a new object: nothing of the old one's to clear
+        for key in clears:
+            body.pop(key, None)
+        fields = [f for f in fields if f.path.partition(".")[0].partition("[")[0] not in clears]
+        clears = {}
     if replace and not force_replace:
         reason = "; ".join(f"{f.path} cannot be changed in place" for f in fields if f.forces_replacement)
+    send = [k for k in send if k in body]
     return Change(action=action, remote_id=adapter.remote_id(obj), send_keys=tuple(send), fields=tuple(fields),
-                  importing=importing, reason=reason, live=obj, **common)  # type: ignore[arg-type]
+                  importing=importing, reason=reason, live=obj, clears=tuple(clears), declared=declared,
+                  **common)  # type: ignore[arg-type]
+
+
+def _share(adapter: Adapter, body: dict[str, Any], obj: Mapping[str, Any], baseline: Entry | None) -> dict[str, Any]:
+    """For each shared list (`Adapter.shared_lists`), the body sends voxplan's entries first, then the live
+    entries voxplan never sent (someone else's), in their order. Returns voxplan's own, for state."""
+    declared: dict[str, Any] = {}
+    for key in adapter.shared_lists:
+        wanted, live_value = body.get(key), obj.get(key)
+        if not isinstance(wanted, list) or not isinstance(live_value, list):
+            continue
+        others = _others(adapter, key, wanted, live_value, baseline)
+        if others:
+            declared[key] = wanted
+            body[key] = [*wanted, *others]
+    return declared
+
+
+def _others(adapter: Adapter, key: str, wanted: list[Any], live_value: list[Any], baseline: Entry | None) -> list[Any]:
+    """Live entries of a shared list that voxplan neither wants now nor sent before."""
+    ours = [*adapter.fill_defaults(key, wanted), *((baseline.sent.get(key) or []) if baseline else [])]
+    return [x for x in live_value if not any(_same(x, o) for o in ours)]
+
+
+def _clears(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], baseline: Entry | None,
+            ignore: Sequence[str]) -> dict[str, tuple[Any, list[FieldChange]]]:
+    """Declared means managed, absence included: each top-level key voxplan sent before and the stack no
+    longer declares is cleared (the adapter's `cleared` table says with what), unless it already is."""
+    out: dict[str, tuple[Any, list[FieldChange]]] = {}
+    if baseline is None:
+        return out
+    for key in baseline.sent:
+        if key in body or key in ignore:
+            continue
+        value = adapter.clear_value(key)
+        live_value = obj.get(key)
+        target = None if value is OMITTED else adapter.fill_defaults(key, value)
+        if live_value is None or _same(target, live_value):
+            continue
+        shown = None if value is OMITTED else display(value)
+        out[key] = (value, [FieldChange(key, display(live_value), shown, removed=True)])
+    return out
 
 
 def _unmoved(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], entry: Entry, fp_key: bytes) -> bool:
@@ -226,8 +293,9 @@ def _compare_key(adapter: Adapter, key: str, value: Any, obj: Mapping[str, Any],
     live_value = strip_paths(obj.get(key), ignore)
     wanted = strip_paths(strip_write_only(key, value, adapter.write_only), ignore)
     out: list[FieldChange] = []
-    if ref_paths(wanted):  # a Ref left after resolving: known only after apply
-        out.append(FieldChange(key, display(live_value), UNKNOWN))
+    if ref_paths(wanted):  # a Ref left after resolving: known only after apply, at its own paths
+        out += _leaves(key, display(live_value), display(adapter.fill_defaults(key, wanted))) or [
+            FieldChange(key, display(live_value), UNKNOWN)]
     else:
         filled = adapter.fill_defaults(key, wanted)
         if not _same(filled, live_value):
@@ -263,11 +331,15 @@ def _leaves(path: str, before: Any, after: Any, added: bool = False) -> list[Fie
             if not _same(before.get(k), after.get(k)):
                 out += _leaves(f"{path}.{k}", before.get(k), after.get(k))
         return out
-    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+    if isinstance(before, list) and isinstance(after, list):
         out = []
-        for i, (b, a) in enumerate(zip(before, after, strict=True)):
-            if not _same(b, a):
-                out += _leaves(f"{path}[{i}]", b, a)
+        for i in range(max(len(before), len(after))):
+            if i >= len(after):
+                out.append(FieldChange(f"{path}[{i}]", before[i], None, removed=True))
+            elif i >= len(before):
+                out.append(FieldChange(f"{path}[{i}]", None, after[i], added=True))
+            elif not _same(before[i], after[i]):
+                out += _leaves(f"{path}[{i}]", before[i], after[i])
         return out
     if before is None and not added and after is None:
         return []

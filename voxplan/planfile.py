@@ -15,7 +15,7 @@ from voxplan.core.model import Ref
 from voxplan.core.plan import Change, Plan
 from voxplan.core.secret import SafeEncoder, Secret
 from voxplan.core.writeonly import secret_fingerprint
-from voxplan.render import plan_to_json
+from voxplan.render import plan_from_json, plan_to_json
 
 KIND = "voxplan-saved-plan"
 FORMAT_VERSION = "1.0"
@@ -56,7 +56,8 @@ def change_digest(change: Change, key: bytes) -> str:
     live = change.live or {}
     before = {k: live.get(k) for k in (change.body or live)}  # what the reviewer saw it change from
     data = {"action": change.action.value, "id": change.remote_id, "importing": change.importing,
-            "sent": canon(sent) if change.action.value != "delete" else None, "before": canon(before)}
+            "protect": change.protect,
+            "sent": canon(sent) if change.action.value not in ("delete", "unroute") else None, "before": canon(before)}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -76,13 +77,24 @@ def write(path: Path, plan: Plan, *, stack_file: Path, state_serial: int, key: b
     path.write_text(json.dumps(data, indent=2, cls=SafeEncoder) + "\n")
 
 
-def read(path: Path) -> SavedPlan:
+def _load(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise PlanError(f"{path}: not a readable saved plan ({exc})") from None
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise PlanError(f"{path}: not a voxplan saved plan (make one with voxplan plan --out FILE)")
+    return data
+
+
+def reviewed(path: Path) -> tuple[Plan, dict[str, Any]]:
+    """The plan a saved file shows a reviewer, and its JSON form, without touching stack, state or network."""
+    data = _load(path)
+    return plan_from_json(data["plan"]), dict(data["plan"])
+
+
+def read(path: Path) -> SavedPlan:
+    data = _load(path)
     stack_file = data["stack_file"]
     if not Path(stack_file).exists() and Path(data.get("stack_file_absolute", "")).exists():
         stack_file = data["stack_file_absolute"]

@@ -20,6 +20,7 @@ from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic, PlanError, VoxplanError
 from voxplan.core.model import Resource
 from voxplan.core.plan import Plan
+from voxplan.core.progress import Progress
 from voxplan.diff import make_plan, refresh_only, target
 from voxplan.expand import expand
 from voxplan.providers import Providers
@@ -142,7 +143,8 @@ def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], 
           lock_timeout: float = 0.0, fail_fast: bool = False,
           on_plan: Callable[[Plan], None] | None = None,
           on_event: Callable[[str], None] | None = None, options: PlanOptions | None = None,
-          saved: planfile.SavedPlan | None = None) -> tuple[Plan, ApplyResult | None]:
+          saved: planfile.SavedPlan | None = None,
+          on_progress: Callable[[Progress], None] | None = None) -> tuple[Plan, ApplyResult | None]:
     """Lock, refresh, plan, confirm, apply. With `saved`, the fresh plan must be the reviewed one.
     Returns the plan and (if confirmed) the result."""
     options = options or PlanOptions()
@@ -159,7 +161,7 @@ def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], 
             return the_plan, None
         try:
             return the_plan, apply_plan(the_plan, provs, state, parallelism=parallelism, fail_fast=fail_fast,
-                                        on_event=on_event)
+                                        on_event=on_event, on_progress=on_progress)
         finally:
             state.compact()
 

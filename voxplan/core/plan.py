@@ -21,10 +21,17 @@ class Action(StrEnum):
     UPDATE = "update"
     REPLACE = "replace"
     DELETE = "delete"
+    UNROUTE = "unroute"  # the adapter's delete only clears routing: the object (a number) is kept
 
     @property
     def symbol(self) -> str:
-        return {"no-op": " ", "create": "+", "update": "~", "replace": "-/+", "delete": "-"}[self.value]
+        return {"no-op": " ", "create": "+", "update": "~", "replace": "-/+", "delete": "-",
+                "unroute": "-~"}[self.value]
+
+    @property
+    def destroys(self) -> bool:
+        """Whether a remote object really goes away (an unroute keeps it)."""
+        return self in (Action.DELETE, Action.REPLACE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +67,21 @@ class Change:
     reason: str = ""  # for humans
     live: Mapping[str, Any] | None = None  # the refreshed object, for display and stale-plan checks
     protect: bool = False  # lifecycle.protect: apply records it in state
+    prior_protect: bool = False  # lifecycle.protect as state recorded it
+    clears: tuple[str, ...] = ()  # top-level keys sent before, no longer declared: the update clears them
+    declared: Mapping[str, Any] = field(default_factory=dict)  # for a shared list: voxplan's own entries,
+    # which state records (the body sends them followed by the entries others keep there)
+
+    @property
+    def protect_changed(self) -> bool:
+        """lifecycle.protect differs from state: apply records it even when nothing remote changes."""
+        return self.protect != self.prior_protect and self.action in (Action.NOOP, Action.UPDATE)
 
     __hash__ = None  # type: ignore[assignment]  # it holds the body and live objects: compared by value
 
     @property
     def is_change(self) -> bool:
-        return self.action is not Action.NOOP or self.importing
+        return self.action is not Action.NOOP or self.importing or self.protect_changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +104,16 @@ class Plan:
 
     @property
     def to_destroy(self) -> int:
-        return sum(1 for c in self.changes if c.action in (Action.DELETE, Action.REPLACE))
+        return sum(1 for c in self.changes if c.action.destroys)
+
+    @property
+    def to_unroute(self) -> int:
+        return sum(1 for c in self.changes if c.action is Action.UNROUTE)
+
+    @property
+    def to_record(self) -> int:
+        """Changes of lifecycle only: recorded in state, nothing remote."""
+        return sum(1 for c in self.changes if c.protect_changed and c.action is Action.NOOP and not c.importing)
 
     @property
     def to_import(self) -> int:
@@ -107,7 +132,9 @@ class Plan:
             drifted = sum(1 for c in self.changes if c.is_change)
             return f"Refresh: {drifted} object(s) changed outside voxplan; apply --refresh-only records them in state."
         head = f"{self.to_import} to import, " if self.to_import else ""
-        return f"Plan: {head}{self.to_add} to add, {self.to_change} to change, {self.to_destroy} to destroy."
+        tail = f", {self.to_unroute} to unroute" if self.to_unroute else ""
+        tail += f", {self.to_record} lifecycle change(s) to record in state" if self.to_record else ""
+        return f"Plan: {head}{self.to_add} to add, {self.to_change} to change, {self.to_destroy} to destroy{tail}."
 
 
 def display(value: Any) -> Any:

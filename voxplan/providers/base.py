@@ -21,6 +21,16 @@ from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
 
 
+class _Omitted:
+    """In a `cleared` table: the key is cleared by leaving it out of a full-replace PUT."""
+
+    def __repr__(self) -> str:
+        return "OMITTED"
+
+
+OMITTED: Any = _Omitted()
+
+
 class Adapter(ABC):
     """CRUD for one resource kind over plain dicts.
 
@@ -36,6 +46,18 @@ class Adapter(ABC):
     full_replace: ClassVar[bool] = False  # update is a PUT of the whole object (every declared key is sent)
     creatable: ClassVar[bool] = True  # False: adopted only (numbers are bought, domains made, by hand)
     wants_interest: ClassVar[bool] = False  # list() narrows its per-object detail requests by `interest`
+    # What "cleared" means for each optional top-level key this kind sends: the value an update sends once
+    # the stack stops declaring a key voxplan sent before (null, an empty list, the vendor's documented
+    # default, or OMITTED for a full-replace PUT). A key not listed is cleared with null.
+    cleared: ClassVar[Mapping[str, Any]] = {}
+    delete_unroutes: ClassVar[bool] = False  # delete only clears routing: the object itself is kept
+    # Top-level lists the vendor shares with entries voxplan never sent (a number's destinations that were
+    # there before): voxplan's entries go first, the others are kept after them, and clearing keeps them.
+    shared_lists: ClassVar[tuple[str, ...]] = ()
+
+    def clear_value(self, key: str) -> Any:
+        """What an update sends to clear top-level `key` (see `cleared`)."""
+        return self.cleared.get(key)
 
     def __init__(self, client: ApiClient):
         self.client = client
@@ -227,12 +249,38 @@ class Carrier(Protocol):
 
 
 def transfer_reach(stack: Stack, carrier: str, is_host: Callable[[str], bool]) -> Iterator[Diagnostic]:
-    """A transfer to `sip:…@<carrier gateway>` only works through a trunk of that carrier."""
+    """A transfer to `sip:…@<carrier gateway>` only works through a trunk of that carrier, and the carrier
+    delivers it as an inbound call to that number: so the number must be one of the stack's, with a route,
+    unless the destination says why it is reached anyway (`external:`)."""
     has_trunk = any(t.get("carrier") == carrier for t in stack.section("trunks").values())
+    numbers = {_e164_of(k): spec for k, spec in stack.section("numbers").items()}
+    routed = {_e164_of(k) for k in stack.section("routes")}
     for tool, spec in stack.section("tools").items():
         for i, dest in enumerate(spec.get("transfer") or []):
-            host = str(dest.get("sip", "")).rpartition("@")[2].split(";")[0].split(":")[0]
-            if host and is_host(host) and not has_trunk:
-                yield Diagnostic(stack.source.at(("tools", tool, "transfer", i, "sip")),
-                                 f"tools.{tool}: transfer to {dest['sip']} goes through {carrier}, but no "
+            uri = str(dest.get("sip", ""))
+            host = uri.rpartition("@")[2].split(";")[0].split(":")[0]
+            if not host or not is_host(host):
+                continue
+            where = stack.source.at(("tools", tool, "transfer", i, "sip"))
+            if not has_trunk:
+                yield Diagnostic(where, f"tools.{tool}: transfer to {uri} goes through {carrier}, but no "
                                  f"{carrier} trunk can reach it", hint=f"declare a carrier: {carrier} trunk")
+                continue
+            user = uri.partition(":")[2].rpartition("@")[0].lstrip("+")
+            if not user.isdigit() or dest.get("external"):
+                continue
+            number = f"+{user}"
+            if number not in numbers or numbers[number].get("carrier") != carrier:
+                problem = f"+{user} is not a {carrier} number of this stack"
+            elif number not in routed:
+                problem = f"{number} has no route in this stack"
+            else:
+                continue
+            yield Diagnostic(where, f"tools.{tool}: transfer to {uri}: {carrier} delivers it as an inbound call "
+                             f"to {number}, but {problem}, so the transfer would reach nothing",
+                             hint=f'declare {number} under numbers: and routes:, or say why it is reached: '
+                                  f'external: "routed in the {carrier} portal"')
+
+
+def _e164_of(key: str) -> str:
+    return key.replace(" ", "").replace("-", "").replace("(", "").replace(")", "") if key.startswith("+") else key

@@ -4,14 +4,14 @@ from typing import Any
 
 from voxplan import __version__
 from voxplan.core.model import UNKNOWN
-from voxplan.core.plan import Action, Change, Plan, display
+from voxplan.core.plan import Action, Change, FieldChange, Plan, display
 from voxplan.render.values import jsonable
 
 FORMAT_VERSION = "1.0"
 
 ACTIONS = {
     Action.NOOP: ["no-op"], Action.CREATE: ["create"], Action.UPDATE: ["update"],
-    Action.DELETE: ["delete"], Action.REPLACE: ["delete", "create"],
+    Action.DELETE: ["delete"], Action.REPLACE: ["delete", "create"], Action.UNROUTE: ["unroute"],
 }
 
 
@@ -22,8 +22,11 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "voxplan_version": __version__,
         "stack": plan.stack,
         "resource_changes": [_change(c) for c in plan.changes],
+        "warnings": list(plan.warnings),
+        "refresh_only": plan.refresh_only,
         "summary": {"import": plan.to_import, "add": plan.to_add, "change": plan.to_change,
-                    "destroy": plan.to_destroy, "has_changes": plan.has_changes},
+                    "destroy": plan.to_destroy, "unroute": plan.to_unroute, "record": plan.to_record,
+                    "has_changes": plan.has_changes},
     }
 
 
@@ -34,7 +37,8 @@ def _change(c: Change) -> dict[str, Any]:
         actions = ["create", "delete"]
     keys = list(c.body) or list((c.live or {}).keys())
     before = None if c.live is None else {k: jsonable(c.live.get(k)) for k in keys if k in c.live}
-    after = None if c.action is Action.DELETE else {k: jsonable(display(v)) for k, v in c.body.items()}
+    gone = c.action in (Action.DELETE, Action.UNROUTE)
+    after = None if gone else {k: jsonable(display(v)) for k, v in c.body.items()}
     return {
         "address": c.address,
         "type": kind,
@@ -42,13 +46,44 @@ def _change(c: Change) -> dict[str, Any]:
         "remote_id": c.remote_id,
         "importing": c.importing,
         "reason": c.reason or None,
+        "lifecycle": {"protect": c.protect, "protect_before": c.prior_protect},
+        "clears": list(c.clears),
         "change": {
             "actions": actions,
             "before": before,
             "after": after,
             "fields": [{"path": f.path, "before": jsonable(f.before), "after": jsonable(f.after),
                         "sensitive": f.sensitive, "unknown": f.after is UNKNOWN,
-                        "forces_replacement": f.forces_replacement} for f in c.fields],
+                        "forces_replacement": f.forces_replacement, "added": f.added, "removed": f.removed}
+                       for f in c.fields],
         },
     }
 
+
+
+def plan_from_json(data: dict[str, Any]) -> Plan:
+    """The plan `plan_to_json` wrote, for showing a saved plan again (`voxplan show`): values are the
+    display values it holds (secrets masked, unknowns named), enough to render, never to apply."""
+    changes = []
+    for rc in data.get("resource_changes") or []:
+        ch = rc["change"]
+        actions = list(ch["actions"])
+        action = Action.REPLACE if len(actions) == 2 else Action(actions[0])
+        fields = tuple(FieldChange(f["path"], _value(f["before"]), UNKNOWN if f.get("unknown") else _value(f["after"]),
+                                   sensitive=bool(f.get("sensitive")),
+                                   forces_replacement=bool(f.get("forces_replacement")),
+                                   removed=bool(f.get("removed")), added=bool(f.get("added")))
+                       for f in ch.get("fields") or [])
+        life = rc.get("lifecycle") or {}
+        changes.append(Change(address=rc["address"], kind=rc["type"], action=action, remote_id=rc.get("remote_id"),
+                              fields=fields, importing=bool(rc.get("importing")), reason=rc.get("reason") or "",
+                              body=dict(ch.get("after") or {}), live=ch.get("before"),
+                              create_before_destroy=actions != ["delete", "create"],
+                              protect=bool(life.get("protect")), prior_protect=bool(life.get("protect_before")),
+                              clears=tuple(rc.get("clears") or ())))
+    return Plan(stack=data.get("stack", ""), changes=tuple(changes), warnings=tuple(data.get("warnings") or ()),
+                refresh_only=bool(data.get("refresh_only")))
+
+
+def _value(value: Any) -> Any:
+    return UNKNOWN if value == "(known after apply)" else value

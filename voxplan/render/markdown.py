@@ -6,13 +6,14 @@ sections, with a note saying how much was left out."""
 
 from __future__ import annotations
 
-from voxplan.core.plan import Action, Plan
+from voxplan.core.plan import Action, Change, Plan
 from voxplan.render.text import render_text
-from voxplan.render.values import field_line, headline
+from voxplan.render.values import change_lines, headline
 
 GITHUB_LIMIT = 65_536
 ACTION_ICON = {Action.CREATE: "🟢 create", Action.UPDATE: "🟡 update", Action.REPLACE: "🔴 replace",
-               Action.DELETE: "🔴 destroy", Action.NOOP: "🔵 import"}
+               Action.DELETE: "🔴 destroy", Action.UNROUTE: "⚪ unroute", Action.NOOP: "🔵 import"}
+DIFF_MARK = {"~": "!", "+": "+", "-": "-", " ": " "}  # a ```diff block colours + and -, and ! as a change
 
 
 def render_markdown(plan: Plan, *, limit: int = GITHUB_LIMIT) -> str:
@@ -21,7 +22,7 @@ def render_markdown(plan: Plan, *, limit: int = GITHUB_LIMIT) -> str:
         head.append("**No changes.** The live accounts match the stack.")
         return "\n".join(head) + "\n"
     head.append(f"**{plan.summary()}**")
-    destroyed = [c.address for c in plan.changes if c.action in (Action.DELETE, Action.REPLACE)]
+    destroyed = [c.address for c in plan.changes if c.action.destroys]
     if destroyed:
         shown = ", ".join(f"`{a}`" for a in destroyed[:20]) + (f" and {len(destroyed) - 20} more"
                                                                   if len(destroyed) > 20 else "")
@@ -30,21 +31,26 @@ def render_markdown(plan: Plan, *, limit: int = GITHUB_LIMIT) -> str:
         head += ["", f"> [!NOTE]\n> {warning}"]
     head += ["", "| action | resource | reason |", "|---|---|---|"]
     changes = plan.actionable
-    rows = [f"| {ACTION_ICON[c.action]} | `{c.address}` | {_cell(c.reason)} |" for c in changes]
+    rows = [f"| {_icon(c)} | `{c.address}` | {_cell(c.reason)} |" for c in changes]
     sections = []
     for c in changes:
         lines = ["", f"#### `{c.address}` {headline(c)}"]
         if c.reason:
             lines.append(f"_{c.reason}_")
         lines += ["", "```diff"]
-        for f in c.fields:
-            sym, text = field_line(f)
-            lines.append(f"{'!' if sym == '~' else sym} {text}")
+        for sym, text in change_lines(c):
+            lines.append(f"{DIFF_MARK[sym]} {text}")
         lines.append("```")
         sections.append("\n".join(lines))
     full = ["", "<details><summary>Full plan</summary>", "", "```text", render_text(plan).rstrip("\n"), "```",
             "</details>"]
     return _fit(head, rows, sections, full, limit, len(changes))
+
+
+def _icon(change: Change) -> str:
+    if change.action is Action.NOOP and not change.importing:
+        return "🔵 lifecycle"
+    return ACTION_ICON[change.action]
 
 
 def _cell(text: str) -> str:

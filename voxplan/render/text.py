@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from voxplan.core.plan import Action, Plan
-from voxplan.render.values import field_line, headline
+from voxplan.render.values import change_lines, headline
 
-COLOURS = {"+": "32", "-": "31", "~": "33", "-/+": "35", " ": "0"}
+COLOURS = {"+": "32", "-": "31", "~": "33", "-/+": "35", "-~": "36", " ": "0"}
 
 
 def render_text(plan: Plan, *, colour: bool = False) -> str:
@@ -21,15 +21,14 @@ def render_text(plan: Plan, *, colour: bool = False) -> str:
         return "\n".join(lines) + "\n"
     lines.append("voxplan will perform the following actions:")
     for change in plan.actionable:
-        symbol = "+" if change.importing and change.action is Action.NOOP else change.action.symbol
+        symbol = ("+" if change.importing else "~") if change.action is Action.NOOP else change.action.symbol
         lines.append("")
         lines.append(f"  # {change.address} {headline(change)}")
         if change.reason:
             lines.append(f"  # ({change.reason})")
         ident = f" (id {change.remote_id})" if change.remote_id else ""
         lines.append(paint(symbol, f"  {symbol} {change.address}{ident}"))
-        for f in change.fields:
-            sym, text = field_line(f)
+        for sym, text in change_lines(change):
             lines.append(paint(sym, f"      {sym} {text}"))
     lines.append("")
     lines.append(plan.summary())

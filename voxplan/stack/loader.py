@@ -125,11 +125,13 @@ def placeholder(kind: str, name: str) -> str:
 
 
 class Interpolator:
-    def __init__(self, stack_dir: Path, env: Mapping[str, str], source: SourceMap, sandbox: bool):
+    def __init__(self, stack_dir: Path, env: Mapping[str, str], source: SourceMap, sandbox: bool,
+                 offline: bool = False):
         self.stack_dir = stack_dir
         self.env = env
         self.source = source
         self.sandbox = sandbox
+        self.offline = offline  # validate: nothing is sent, so an unset value is a warning, not an error
         self.diagnostics: list[Diagnostic] = []
 
     def walk(self, value: Any, path: PathT) -> Any:
@@ -173,10 +175,11 @@ class Interpolator:
         if kind == "env":
             if ref in self.env:
                 return self.env[ref]
-            if self.sandbox:
+            if self.sandbox or self.offline:
                 self.diagnostics.append(
-                    Diagnostic(self.source.at(path), f"environment variable {ref} is not set; the sandbox uses a "
-                               "placeholder", severity="warning")
+                    Diagnostic(self.source.at(path), f"environment variable {ref} is not set; " + (
+                        "the sandbox uses a placeholder" if self.sandbox else "plan and apply will need it"),
+                        severity="warning")
                 )
                 return placeholder("env", ref)
             self.diagnostics.append(Diagnostic(self.source.at(path), f"environment variable {ref} is not set",
@@ -186,10 +189,11 @@ class Interpolator:
         try:
             return file.read_text().rstrip("\r\n")
         except OSError as exc:
-            if self.sandbox:
+            if self.sandbox or self.offline:
                 self.diagnostics.append(
                     Diagnostic(self.source.at(path), f"cannot read {ref} ({exc.strerror}); the sandbox uses a "
-                               "placeholder", severity="warning")
+                               "placeholder" if self.sandbox else f"cannot read file {ref}: {exc.strerror}; plan "
+                               "and apply will need it", severity="warning")
                 )
                 return placeholder("file", ref)
             self.diagnostics.append(Diagnostic(self.source.at(path), f"cannot read file {ref}: {exc.strerror}"))

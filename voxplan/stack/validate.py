@@ -46,7 +46,7 @@ def load_and_validate(path: str | Path, ctx: RunContext | None = None, *, sandbo
         raise StackErrors(diags)
     if not isinstance(data, dict):
         raise StackErrors([*diags, Diagnostic(source.at(()), "a stack is a mapping (version:, trunks:, …)")])
-    interp = Interpolator(path.parent, ctx.env, source, ctx.sandbox)
+    interp = Interpolator(path.parent, ctx.env, source, ctx.sandbox, ctx.offline)
     data = interp.walk(data, ())
     diags += interp.diagnostics
     diags += list(_schema_errors(data, source))

@@ -52,6 +52,7 @@ def form(root: str, body: dict[str, Any]) -> dict[str, str]:
 class SipAccount(Adapter):
     kind = ACCOUNT
     write_only = ("password",)
+    cleared = {"callerid": ""}  # form-encoded: an empty value, never the text "None"
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
         body = self.client.request("GET", "/v1/sipaccounts")
@@ -87,6 +88,9 @@ class SipAccount(Adapter):
 class Number(Adapter):
     kind = NUMBER
     creatable = False
+    delete_unroutes = True  # delete() clears destinations; numbers are never released
+    cleared = {"destinations": []}
+    shared_lists = ("destinations",)  # seed 004: Vapi's "at the top of the list", the user's others kept
     wants_interest = True  # a number's destinations cost a request each: only for the stack's numbers
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:

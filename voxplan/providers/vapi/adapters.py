@@ -89,6 +89,8 @@ class Credential(VapiAdapter):
     kind = "vapi.credential"
     path = "/credential"
     write_only = ("outboundAuthenticationPlan.authPassword",)
+    cleared = {"outboundLeadingPlusEnabled": False,  # the documented default
+               "techPrefix": None, "sipDiversionHeader": None, "outboundAuthenticationPlan": None}
     forces_replacement = ("provider",)
     never_patch = ("provider",)
 
@@ -118,6 +120,9 @@ class PhoneNumber(VapiAdapter):
     forces_replacement = ("provider",)
     never_patch = ("provider",)
     create_before_destroy = False  # the number (or SIP URI) is unique in an org
+    # null unassigns (§10: the docs PATCH `assistantId: null`); a route change clears what the old one set
+    cleared = {"assistantId": None, "squadId": None, "server": None, "name": None, "authentication": None,
+               "fallbackDestination": None}
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
         def page(number: int) -> tuple[list[dict[str, Any]], int]:
@@ -153,6 +158,9 @@ class PhoneNumber(VapiAdapter):
 class Assistant(VapiAdapter):
     kind = "vapi.assistant"
     path = "/assistant"
+    # §10: null clears a field (leaving a key out of a PATCH leaves it unchanged)
+    cleared = {"firstMessage": None, "firstMessageMode": None, "metadata": None, "server": None, "voice": None,
+               "transcriber": None, "maxDurationSeconds": None, "endCallMessage": None, "model": None}
 
     @staticmethod
     def natural_key(body: dict[str, Any]) -> str | None:
@@ -164,6 +172,7 @@ class Tool(VapiAdapter):
     path = "/tool"
     forces_replacement = ("type",)
     never_patch = ("type",)
+    cleared = {"function": None, "messages": [], "destinations": []}
 
     def owns(self, raw: dict[str, Any]) -> bool:
         return raw.get("type") in ("transferCall", "handoff")

@@ -145,7 +145,7 @@ class VapiPlatform:
     def bind_number(self, ctx: ExpandContext, number: str, *, credential: str, route: dict[str, Any] | None,
                     origin: PathT, options: dict[str, Any]) -> str:
         body: dict[str, Any] = {"provider": "byo-phone-number", "number": number,
-                                "numberE164CheckEnabled": number.startswith("+"), "credentialId": Ref(credential)}
+                                "numberE164CheckEnabled": False, "credentialId": Ref(credential)}
         return ctx.add(Resource(NUMBER, number, self._routed(body, route, options), origin=origin))
 
     def sip_number(self, ctx: ExpandContext, uri: str, *, auth: dict[str, Any] | None, route: dict[str, Any] | None,

@@ -21,7 +21,7 @@ from typing import Any
 from voxplan.core import errors
 from voxplan.core.errors import Diagnostic
 from voxplan.core.model import Ref, Resource
-from voxplan.providers.base import Adapter, ExpandContext, Provider, routes_to_platform, transfer_reach
+from voxplan.providers.base import OMITTED, Adapter, ExpandContext, Provider, routes_to_platform, transfer_reach
 from voxplan.providers.http import ApiClient, remaining_pages
 from voxplan.stack.model import Stack
 
@@ -56,6 +56,9 @@ class Trunk(Adapter):
     write_only = ("password",)
     full_replace = True
 
+    def clear_value(self, key: str) -> Any:
+        return OMITTED  # the PUT replaces the whole trunk: a key left out is reset by Wavix
+
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
         return [self.normalise(t) for t in list_pages(self.client, "/v1/trunks", "sip_trunks")]
 
@@ -89,6 +92,8 @@ class Trunk(Adapter):
 class Number(Adapter):
     kind = NUMBER
     creatable = False
+    delete_unroutes = True  # delete() clears destinations; numbers are never released
+    cleared = {"destinations": []}  # no route: no destination (Number.delete)
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
         return [self.normalise(n) for n in list_pages(self.client, "/v1/numbers", "items")]
