@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import uuid
 import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from typing import Any
 
 from voxplan import providers
 from voxplan.core.errors import Diagnostic, StackErrors
@@ -46,7 +48,30 @@ def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
     errors = [d for d in ctx.diagnostics if d.severity == "error"]
     if errors:
         raise StackErrors(ctx.diagnostics)
-    return list(ctx.resources.values()), ctx.diagnostics
+    return environment_names(list(ctx.resources.values()), stack.environment), ctx.diagnostics
+
+
+def environment_names(resources: list[Resource], environment: str) -> list[Resource]:
+    """In a named environment, the name each kind is adopted by (its adapter's `env_named`) carries
+    `-<env>`: staging and prod can share an account and never match each other's objects by name."""
+    if environment == "default":
+        return resources
+    out = []
+    for res in resources:
+        path = providers.adapter_class(res.kind).env_named if res.kind in providers.ADAPTER_CLASSES else None
+        if path:
+            res = dataclasses.replace(res, body=_suffixed(res.body, path.split("."), f"-{environment}"))
+        out.append(res)
+    return out
+
+
+def _suffixed(body: dict[str, Any], path: list[str], suffix: str) -> dict[str, Any]:
+    value = body.get(path[0])
+    if len(path) > 1:
+        return {**body, path[0]: _suffixed(value, path[1:], suffix)} if isinstance(value, dict) else body
+    if isinstance(value, str) and not value.endswith(suffix):
+        return {**body, path[0]: value + suffix}
+    return body
 
 
 def _carrier(ctx: ExpandContext, carriers: Mapping[str, object], name: str, path: tuple[str, ...]) -> bool:

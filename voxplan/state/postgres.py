@@ -17,8 +17,8 @@ server releases it when that session ends, so a runner killed with -9 (or cut of
 `lock(timeout)` polls `pg_try_advisory_lock` until the deadline, then raises LockHeld naming the holder.
 
 Documents are `json`, not `jsonb`: kept as written (key order included), exactly as the local files keep
-them; nothing queries inside them. The journal and the claims are written on one autocommit connection shared by apply's threads (psycopg
-serialises its use); every append is its own committed transaction.
+them; nothing queries inside them. The journal and the claims are written on one autocommit connection
+shared by apply's threads (psycopg serialises its use); every append is its own committed transaction.
 """
 
 from __future__ import annotations
