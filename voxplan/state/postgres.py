@@ -18,7 +18,7 @@ server releases it when that session ends, so a runner killed with -9 (or cut of
 
 Documents are `json`, not `jsonb`: kept as written (key order included), exactly as the local files keep
 them; nothing queries inside them. The journal and the claims are written on one autocommit connection
-shared by apply's threads (psycopg serialises its use); every append is its own committed transaction.
+shared by apply's threads, one block at a time; every append is its own committed transaction.
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ class PostgresStore:
         self.env = env
         self._conn: psycopg.Connection[Any] | None = None
         self._guard = threading.Lock()
+        self._using = threading.RLock()  # one block (a transaction) at a time on the shared connection
 
     @classmethod
     def open(cls, settings: dict[str, Any], *, stack_file: Path, stack: str, env: str) -> PostgresStore:
@@ -133,12 +134,14 @@ class PostgresStore:
 
     @contextmanager
     def _sql(self) -> Iterator[psycopg.Connection[Any]]:
-        """The shared connection, with database errors turned into one-line StateErrors."""
+        """The shared connection, for one block at a time (apply's threads append concurrently), with
+        database errors turned into one-line StateErrors."""
         conn = self.conn
-        try:
-            yield conn
-        except psycopg.Error as exc:
-            raise StateError(f"{self.describe()}: {_first_line(exc)}") from None
+        with self._using:
+            try:
+                yield conn
+            except psycopg.Error as exc:
+                raise StateError(f"{self.describe()}: {_first_line(exc)}") from None
 
     def close(self) -> None:
         with self._guard:
