@@ -140,6 +140,8 @@ class Interpolator:
     def walk(self, value: Any, path: PathT) -> Any:
         """Interpolate in place (the data was just parsed and is ours): no copy of 10,000 entries, and a
         path is built only where something is replaced."""
+        if type(value) is dict and any(type(k) is str and "${" in k for k in value):
+            self._keys(value, path)  # `"sip:${var:line}@sip.vapi.ai": …`: environments differ in keys too
         if type(value) is dict or type(value) is list:
             container: Any = value
             for k, v in value.items() if type(value) is dict else enumerate(value):
@@ -153,6 +155,16 @@ class Interpolator:
         if isinstance(value, str) and "${" in value:
             return self._string(value, path)
         return value
+
+    def _keys(self, mapping: dict[str, Any], path: PathT) -> None:
+        """Interpolate mapping keys in place, keeping their order."""
+        items = list(mapping.items())
+        mapping.clear()
+        for key, item in items:
+            if type(key) is str and "${" in key:
+                text = self._string(key, (*path, key))
+                key = text.reveal() if isinstance(text, Secret) else str(text)
+            mapping[key] = item
 
     def _string(self, text: str, path: PathT) -> Any:
         origins: list[str] = []
