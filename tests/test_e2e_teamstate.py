@@ -287,3 +287,21 @@ def test_history_lists_applies_and_state_pull_push_round_trip_refusing_a_foreign
     team("plan", str(stack), "--detailed-exitcode", code=0)  # postgres still holds its own
     team("plan", "--backend", "local", "--env", "prod", str(other), "--detailed-exitcode", code=0)
     assert pg_url in team.env["VOXPLAN_BACKEND"]
+
+
+def test_the_local_backend_never_adopts_an_assistant_another_stack_marked(cli: Cli, sandbox: SandboxServer) -> None:
+    prod = cli.stack("vapi-sip.yaml")
+    cli("apply", "--auto-approve", str(prod))
+    [assistant] = sandbox.objects("assistant")
+    assert assistant["metadata"] == {"voxplan": "vapi-sip"}
+    (cli.workdir / "copy").mkdir()
+    copy = cli.stack("copy/staging.yaml", prod.read_text().replace("stack: vapi-sip", "stack: staging-copy")
+                     .replace("you've reached me over SIP.", "STAGING build 42 greeting"))
+    sandbox.clear_stats()
+    result = cli("plan", str(copy), code=1)
+    [line] = result.stderr.strip().splitlines()
+    assert f"vapi.assistant/sip-assistant: vapi.assistant {assistant['id']} is marked as owned by stack " \
+           "'vapi-sip' (its metadata.voxplan), and this plan would adopt it; nothing was sent" in line
+    assert changing(sandbox) == []
+    assert sandbox.objects("assistant")[0]["firstMessage"] == assistant["firstMessage"]
+    cli("plan", str(prod), "--detailed-exitcode", code=0)

@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from voxplan.core.errors import Owned
+from voxplan.core.model import get_path
 from voxplan.core.plan import Action, Change, Plan
-from voxplan.providers import Providers, provider_of
+from voxplan.providers import Providers, adapter_class, provider_of
 from voxplan.state import Claim, Entry, State, StateStore
 
 
@@ -33,8 +34,18 @@ def _verb(change: Change) -> str:
     return {Action.DELETE: "delete", Action.REPLACE: "replace"}.get(change.action, "change")
 
 
-def check(plan: Plan, store: StateStore, provs: Providers, *, stack_file: str = "STACK") -> None:
-    """Raise Owned for the first change (in plan order) on an object another (stack, env) claims."""
+def check(plan: Plan, store: StateStore, provs: Providers, *, stack_file: str = "STACK", owner: str = "") -> None:
+    """Raise Owned for the first change (in plan order) on an object another (stack, env) claims, or,
+    being adopted, is marked as another's (`owner`: this run's tag, as voxplan.expand.owner_tag makes it)."""
+    for change in plan.changes:
+        marker = adapter_class(change.kind).owner_marker if change.importing and change.live else None
+        found = get_path(change.live, marker) if marker else None
+        if found and owner and found != owner:
+            name = str(found).partition("/")
+            theirs = f"stack {name[0]!r}" + (f" (environment {name[2]!r})" if name[2] else "")
+            raise Owned(f"{change.address}: {change.kind} {change.remote_id} is marked as owned by {theirs} (its "
+                        f"{marker}), and this plan would adopt it; nothing was sent (to take it over: voxplan "
+                        f"import {stack_file} {change.address} {change.remote_id} --take-over)", owner=theirs)
     touched = [(c, claim_of(provs, c.kind, c.remote_id)) for c in plan.changes if c.is_change and c.remote_id]
     if not touched:
         return

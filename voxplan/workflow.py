@@ -22,7 +22,7 @@ from voxplan.core.model import Resource
 from voxplan.core.plan import Plan
 from voxplan.core.progress import Progress
 from voxplan.diff import make_plan, refresh_only, target
-from voxplan.expand import expand
+from voxplan.expand import expand, owner_tag
 from voxplan.providers import Providers
 from voxplan.refresh import refresh
 from voxplan.stack import Stack, load_and_validate
@@ -132,7 +132,8 @@ def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions
         result = dataclasses.replace(result, warnings=result.warnings + tuple(slips))
     result = target(result, options.targets) if options.targets else result
     if not options.refresh_only:
-        ownership.check(result, loaded.store, provs, stack_file=str(loaded.stack.path))
+        ownership.check(result, loaded.store, provs, stack_file=str(loaded.stack.path),
+                        owner=owner_tag(loaded.stack.name, loaded.ctx.env_name))
     return result
 
 

@@ -160,6 +160,7 @@ class Assistant(VapiAdapter):
     kind = "vapi.assistant"
     path = "/assistant"
     env_named = "name"
+    owner_marker = "metadata.voxplan"  # §6: metadata is free-form; the only Vapi kind here that has it
     # §10: null clears a field (leaving a key out of a PATCH leaves it unchanged)
     cleared = {"firstMessage": None, "firstMessageMode": None, "metadata": None, "server": None, "voice": None,
                "transcriber": None, "maxDurationSeconds": None, "endCallMessage": None, "model": None}
