@@ -195,6 +195,8 @@ def _own_fingerprint_key(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     """Each test has its own config dir (and so its own fingerprint key file), never the developer's."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
     monkeypatch.delenv("VOXPLAN_FINGERPRINT_KEY", raising=False)
+    for name in ("VOXPLAN_BACKEND", "VOXPLAN_ENV"):  # a developer's own settings never steer a test
+        monkeypatch.delenv(name, raising=False)
 
 
 PG_ENV = "VOXPLAN_TEST_PG_URL"
