@@ -118,7 +118,17 @@ def connect(stack: Stack, ctx: RunContext, *, transport: httpx.BaseTransport | N
         return api, dict(spec.adapters(api, stack))
 
     out.factory = make
-    out.account_of = lambda name: _base_url(name, stack, stack.provider_settings(name), env, transport is not None)
+
+    def account(name: str) -> str:
+        spec = BY_NAME.get(name)
+        if spec is None:
+            return name
+        try:
+            return _base_url(spec, stack, stack.provider_settings(name), ctx, transport is not None)
+        except errors.PlanError:
+            return name
+
+    out.account_of = account
     return out
 
 
