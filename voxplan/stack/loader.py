@@ -189,6 +189,11 @@ class Interpolator:
     def _resolve(self, kind: str, ref: str, path: PathT) -> str:
         if kind == "var":
             if ref not in self.variables:
+                if self.sandbox:
+                    self.diagnostics.append(Diagnostic(self.source.at(path), f"variable {ref} is not set for "
+                                                       f"environment {self.environment!r}; the sandbox uses a "
+                                                       "placeholder", severity="warning"))
+                    return placeholder("var", ref)
                 self.diagnostics.append(Diagnostic(self.source.at(path), f"variable {ref} is not set for environment "
                                                    f"{self.environment!r}", hint=f"set it under environments: "
                                                    f"{self.environment}: or in the stack's var file"))
