@@ -45,6 +45,30 @@ def test_a_fresh_runner_plans_nothing_and_resends_no_password(team: Cli, sandbox
     team("plan", str(stack), "--detailed-exitcode", code=0)
 
 
+def claimed(pg_url: str, stack: str) -> set[tuple[str, str]]:
+    with psycopg.connect(pg_url) as conn:
+        return {(k, r) for k, r in conn.execute("SELECT kind, remote_id FROM voxplan_claims WHERE stack = %s",
+                                                (stack,))}
+
+
+def test_claims_follow_what_apply_creates_and_deletes(team: Cli, sandbox: SandboxServer, pg_url: str) -> None:
+    stack = team.stack("byo-trunk.yaml")
+    team("apply", "--auto-approve", str(stack))
+    live = {("vapi.tool", o["id"]) for o in sandbox.objects("tool")} | \
+        {("vapi.assistant", o["id"]) for o in sandbox.objects("assistant")} | \
+        {("vapi.credential", o["id"]) for o in sandbox.objects("credential")} | \
+        {("vapi.phone_number", o["id"]) for o in sandbox.objects("phone-number")}
+    assert claimed(pg_url, "byo-trunk") == live and len(live) == 5
+    [tool] = sandbox.objects("tool")
+    team.edit(stack, "    tools: [to-reception]\n", "")
+    text = stack.read_text()
+    stack.write_text(text[:text.index("tools:\n")] + text[text.index("assistants:\n"):])
+    team("apply", "--auto-approve", str(stack))
+    assert sandbox.objects("tool") == []
+    assert claimed(pg_url, "byo-trunk") == live - {("vapi.tool", tool["id"])}  # released with the delete
+    team("plan", str(stack), "--detailed-exitcode", code=0)
+
+
 def test_a_stack_declaring_another_stacks_number_stops_naming_the_owner(team: Cli, sandbox: SandboxServer) -> None:
     sandbox.seed(numbers={"wavix": ["+61290597521", "+14067704205"]})
     a = team.stack("wavix-vapi.yaml")
