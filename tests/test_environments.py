@@ -74,3 +74,17 @@ def test_an_unknown_environment_or_unset_variable_is_an_error(tmp_path: Path, en
     with pytest.raises(StackErrors) as caught:
         bodies(path, environment)
     assert any(message in d.message for d in caught.value.diagnostics), caught.value
+
+
+def test_a_state_copied_from_another_environment_is_refused_naming_both(tmp_path: Path) -> None:
+    from voxplan.core.errors import StateError
+    from voxplan.state import Entry, LocalStore, State
+
+    staging = tmp_path / "support.staging.state.json"
+    State.open(LocalStore(staging, "support", "staging"), key=bytes(32)).put("vapi.tool/t", Entry("vapi.tool", "t1"))
+    copied = tmp_path / "support.prod.state.json"
+    copied.write_text(staging.read_text())
+    (tmp_path / "support.prod.state.json.journal").write_text(
+        (tmp_path / "support.staging.state.json.journal").read_text())
+    with pytest.raises(StateError, match="belongs to environment 'staging' of stack 'support', not 'prod'"):
+        State.open(LocalStore(copied, "support", "prod"), key=bytes(32))

@@ -48,6 +48,10 @@ def copy(src: StateStore, dst: StateStore, stack: str, *, force: bool = False, l
     owner = snap.head.get("stack")
     if owner and owner != stack:
         raise StateError(f"{src.describe()} belongs to stack {owner!r}, not {stack!r}; refusing to copy it")
+    environment = snap.head.get("env")
+    if environment and environment != dst.env:
+        raise StateError(f"{src.describe()} is environment {environment!r}'s state, not {dst.env!r}'s; refusing "
+                         "to copy it")
     lineage = str(snap.head.get("lineage") or "")
     with dst.lock(timeout=lock_timeout):
         there = dst.load()

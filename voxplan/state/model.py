@@ -73,6 +73,10 @@ class State:
             if owner and owner != store.stack:
                 raise StateError(f"{store.describe()}: this state belongs to stack {owner!r}, not {store.stack!r}; "
                                  "refusing to use another stack's state (copied by mistake?)")
+            environment = head.get("env")
+            if environment and environment != store.env:
+                raise StateError(f"{store.describe()}: this state belongs to environment {environment!r} of stack "
+                                 f"{store.stack!r}, not {store.env!r}; refusing to use another environment's state")
         try:
             resources = {a: Entry.from_json(e) for a, e in snap.entries.items()}
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
