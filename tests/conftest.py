@@ -209,7 +209,7 @@ def pg_server() -> str:
     url = os.environ.get(PG_ENV)
     if not url:
         pytest.fail(f"{PG_ENV} is not set: the postgres backend tests need a real server. Start a throwaway one "
-                    f'with: eval "$(.ci/pg start /tmp/voxplan-pg)" (see the README, "Tests")', pytrace=False)
+                    f'with: eval "$(.ci/pg start /tmp/voxplan-pg)" (see the README, "Development")', pytrace=False)
     return url
 
 
