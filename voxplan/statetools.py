@@ -22,7 +22,7 @@ def move(loaded: Loaded, src: str, dst: str, *, lock_timeout: float = 0.0) -> di
         if not todo:
             raise PlanError(f"nothing in state at {src}" + ("" if "/" in src else " (looked for "
                             + ", ".join(moves.expand_move(src, dst, loaded.desired, state.resources)) + ")"))
-        state.move(todo)
+        state.rename(todo)
         state.compact()
     return todo
 

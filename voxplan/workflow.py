@@ -175,7 +175,7 @@ def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], 
         moved = moves.carried_out(the_plan)
         result = ApplyResult()
         try:
-            state.move(moved)
+            state.rename(moved)
             result = apply_plan(moves.unmark(the_plan), provs, state, parallelism=parallelism, fail_fast=fail_fast,
                                 on_event=on_event, on_progress=on_progress)
             if on_event:

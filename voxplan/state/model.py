@@ -137,18 +137,15 @@ class State:
         if self.listener is not None:
             self.listener([(before, None)])
 
-    def move(self, moves: Mapping[str, str]) -> None:
-        """Rename entries (from → to) in one journal append; remote ids, and so claims, stay as they are."""
+    def rename(self, moves: Mapping[str, str]) -> None:
+        """Rename entries (from → to) in one journal append of `mv` records; remote ids, and so claims, stay."""
         with self._lock:
             todo = {a: b for a, b in moves.items() if a in self.resources}
             taken = sorted(b for b in todo.values() if b in self.resources)
             if taken:
                 raise StateError(f"cannot move to {taken[0]}: state already has it")
-            records: list[dict[str, Any]] = []
-            for src, dst in todo.items():
-                records += [{"rm": src}, {"put": dst, "entry": self.resources[src].to_json()}]
-            if records:
-                self._append(records)
+            if todo:
+                self._append([{"mv": src, "to": dst} for src, dst in todo.items()])
             for src, dst in todo.items():
                 self.resources[dst] = self.resources.pop(src)
 
