@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from tests.conftest import STACKS, VENDORS, Cli, SandboxServer, start_server, stop_server
+from voxplan.state import Entry, LocalStore, State
 
 KEY = "7e" * 32
 
@@ -301,15 +302,19 @@ def test_history_lists_applies_and_state_pull_push_round_trip_refusing_a_foreign
     assert local.exists()
     team("plan", "--backend", "local", str(stack), "--detailed-exitcode", code=0)  # the pulled copy is whole
     team("state", "push", str(stack))  # same lineage and serial: accepted
-    other = team.stack("other.yaml", ENVIRONMENTS.replace("stack: support", "stack: byo-trunk"))
-    team("apply", "--auto-approve", "--backend", "local", "--env", "prod", str(other))
-    made = tmp_path / ".voxplan" / "byo-trunk.prod.state.json"  # another state under the same stack name
+    made = tmp_path / "elsewhere" / "byo-trunk.state.json"  # another state under the same stack name
+    made.parent.mkdir()
+    other = State.open(LocalStore(made, "byo-trunk"), key=bytes.fromhex(KEY))
+    other.put("vapi.tool/to-reception", Entry(kind="vapi.tool", id="not-ours"))
+    other.compact()
     refused = team("state", "push", str(stack), str(made), code=1)
-    assert "holds state lineage" in refused.stderr and "two different states of stack 'byo-trunk'" in refused.stderr
+    assert f"is lineage {other.lineage}" in refused.stderr and "two different states of stack 'byo-trunk'" \
+        in refused.stderr
     refused = team("state", "pull", "--out", str(made), str(stack), code=1)
-    assert "two different states of stack 'byo-trunk'" in refused.stderr
+    assert "two different states of stack 'byo-trunk'" in refused.stderr and other.lineage in refused.stderr
+    staging = team("state", "push", "--env", "staging", str(stack), code=1)  # no such local state
+    assert "holds no state to copy" in staging.stderr
     team("plan", str(stack), "--detailed-exitcode", code=0)  # postgres still holds its own
-    team("plan", "--backend", "local", "--env", "prod", str(other), "--detailed-exitcode", code=0)
     assert pg_url in team.env["VOXPLAN_BACKEND"]
 
 
