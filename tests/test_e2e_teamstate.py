@@ -101,6 +101,9 @@ routes:
     team("state", "rm", str(a), "wavix.number/+14067704205")
     team.edit(a, '  "+14067704205": {carrier: wavix, trunk: wavix-main}\n', "")
     team.edit(a, '  "+14067704205": {forward: "+61280000000"}', "")
+    team.edit(a, "    tools: [to-human]\n", "")  # its transfer went to that number
+    text = a.read_text()
+    a.write_text(text[:text.index("tools:\n")] + text[text.index("assistants:\n"):])
     team("apply", "--auto-approve", str(a))
     team("plan", str(a), "--detailed-exitcode", code=0)
     team("plan", str(b), "--detailed-exitcode", code=0)
