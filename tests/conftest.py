@@ -4,17 +4,20 @@ every file it leaves for canary secrets."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
@@ -192,3 +195,35 @@ def _own_fingerprint_key(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     """Each test has its own config dir (and so its own fingerprint key file), never the developer's."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
     monkeypatch.delenv("VOXPLAN_FINGERPRINT_KEY", raising=False)
+    for name in ("VOXPLAN_BACKEND", "VOXPLAN_ENV"):  # a developer's own settings never steer a test
+        monkeypatch.delenv(name, raising=False)
+
+
+PG_ENV = "VOXPLAN_TEST_PG_URL"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The PostgreSQL server the backend tests use for real: its URL from VOXPLAN_TEST_PG_URL (.ci/run starts
+    one). Missing, the tests that need it fail: a green run must have exercised the postgres backend."""
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.fail(f"{PG_ENV} is not set: the postgres backend tests need a real server. Start a throwaway one "
+                    f'with: eval "$(.ci/pg start /tmp/voxplan-pg)" (see the README, "Development")', pytrace=False)
+    return url
+
+
+def database_url(server: str, name: str) -> str:
+    base, _, _ = server.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A database of this test's own (isolation: tables, claims and advisory locks are per database)."""
+    name = f"voxplan_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield database_url(pg_server, name)
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

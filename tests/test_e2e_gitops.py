@@ -84,8 +84,10 @@ def test_import_of_an_existing_object_then_plan_is_clean(cli: Cli, sandbox: Sand
     assert f"Imported vapi.assistant/sip-assistant (id {remote_id})" in result.stdout
     cli("state", "list", str(stack))
     plan = cli("plan", str(stack), "--detailed-exitcode", code=2)
-    assert "vapi.assistant/sip-assistant" not in plan.stdout  # imported and already matching
-    assert "Plan: 2 to add, 0 to change, 0 to destroy." in plan.stdout
+    marker = plan.stdout[plan.stdout.index("# vapi.assistant/sip-assistant"):].split("\n\n")[0]
+    assert "+ metadata" in marker and '"voxplan": "vapi-sip"' in marker  # imported: only the owner marker is added
+    assert "firstMessage" not in marker
+    assert "Plan: 2 to add, 1 to change, 0 to destroy." in plan.stdout
     again = cli("import", str(stack), "vapi.assistant/sip-assistant", remote_id, code=1)
     assert "already in state" in again.stderr
     missing = cli("import", str(stack), "vapi.phone_number/sip:voxplan-demo@sip.vapi.ai", "nope", code=1)

@@ -23,7 +23,8 @@ def _seed(path: Path, n: int, tie_at: int, tie_size: int) -> None:
         when = stamp.strftime("%Y-%m-%dT%H:%M:%S.000Z")
         oid = f"00000000-0000-4000-8000-{i:012d}"
         store[oid] = {"id": oid, "orgId": ORG, "createdAt": when, "updatedAt": when, "name": f"agent-{i:04d}",
-                      "firstMessage": f"Hi from {i}", "isServerUrlSecretSet": False, "latestVersion": None}
+                      "firstMessage": f"Hi from {i}", "isServerUrlSecretSet": False, "latestVersion": None,
+                      "metadata": {"voxplan": "many"}}  # marked as stack "many"'s already: adopting sends nothing
     path.write_text(json.dumps({"vapi": {"store": {"assistant": store}}}))
 
 

@@ -126,14 +126,14 @@ def test_a_week_of_edits(cli: Cli, sandbox: SandboxServer) -> None:
     live = _vapi_number(sandbox, "+61290597521")
     assert live["assistantId"] is None and live["server"]["url"] == "https://hooks.example.com/assistant-request"
 
-    # Wednesday: first_message and metadata removed from the stack are cleared live
+    # Wednesday: first_message and metadata removed from the stack are cleared live (all but voxplan's owner marker)
     cli.edit(stack, "    first_message: Hello, you've reached support.\n", "")
     cli.edit(stack, "    metadata: {team: support, tier: gold}\n", "")
     plan = _step(cli, stack, "Plan: 0 to add, 1 to change, 0 to destroy.")
     assert "- firstMessage = \"Hello, you've reached support.\" -> null" in plan
-    assert '- metadata = {\n' in plan and '"tier": "gold"' in plan
+    assert '- metadata.tier = "gold" -> null' in plan and '- metadata.team = "support" -> null' in plan
     [assistant] = sandbox.objects("assistant")
-    assert assistant.get("firstMessage") is None and assistant.get("metadata") is None
+    assert assistant.get("firstMessage") is None and assistant.get("metadata") == {"voxplan": "week"}
     assert assistant["name"] == "Support Desk" and assistant["model"]["model"] == "gpt-4o"
 
     # Thursday: rotate the trunk password: Wavix and Vapi in one apply, never shown

@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -31,6 +31,13 @@ STACK = click.argument("stack", type=click.Path(dir_okay=False, path_type=Path))
 SANDBOX = click.option("--sandbox", is_flag=True,
                        help="Run against the embedded emulator (data under .voxplan/sandbox/); unset secrets "
                             "fall back to placeholders.")
+BACKEND = click.option("--backend", metavar="URL", default=None,
+                       help="State backend, overriding the stack's backend: and VOXPLAN_BACKEND "
+                            "(local, or postgresql://user@host/db).")
+ENVIRONMENT = click.option("--env", "environment", metavar="NAME", default="",
+                           help="Environment (its own state, claims and ${var:…} values); else VOXPLAN_ENV.")
+LOCK_TIMEOUT = click.option("--lock-timeout", type=float, default=0.0, show_default=True,
+                            help="Seconds to wait for the state lock.")
 
 
 def _fail(message: str) -> NoReturn:
@@ -69,9 +76,10 @@ def _render(the_plan: Plan, fmt: str, no_color: bool) -> str:
 FORMAT = click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="text", show_default=True)
 
 
-def context(sandbox: bool = False, *, offline: bool = False) -> RunContext:
+def context(sandbox: bool = False, *, offline: bool = False, backend: str | None = None,
+            environment: str = "") -> RunContext:
     """The run context, built once per command from its options and the environment."""
-    return RunContext(sandbox=sandbox, offline=offline)
+    return RunContext(sandbox=sandbox, offline=offline, backend=backend or None, environment=environment)
 
 
 class _Voxplan(click.Group):
@@ -110,7 +118,8 @@ def main(debug: bool, debug_log: Path | None) -> None:
 @main.command()
 @click.argument("stacks", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @SANDBOX
-def validate(stacks: tuple[Path, ...], sandbox: bool) -> None:
+@ENVIRONMENT
+def validate(stacks: tuple[Path, ...], sandbox: bool, environment: str) -> None:
     """Check stacks offline: YAML, schema, references, telephony lint. Sends no request.
 
     \b
@@ -120,7 +129,7 @@ def validate(stacks: tuple[Path, ...], sandbox: bool) -> None:
     failed = False
     for path in stacks:
         try:
-            loaded = workflow.load(path, context(sandbox, offline=True))
+            loaded = workflow.load(path, context(sandbox, offline=True, environment=environment))
         except StackErrors as exc:
             failed = True
             for d in exc.diagnostics:
@@ -154,8 +163,14 @@ JSON_LINES = click.option("--json", "json_lines", is_flag=True,
 @REPLACE
 @REFRESH_ONLY
 @JSON_LINES
+@BACKEND
+@ENVIRONMENT
+@click.option("--lock", type=click.BOOL, default=True, show_default=True, metavar="BOOL",
+              help="Hold the state lock while planning; --lock=false for read-only jobs.")
+@LOCK_TIMEOUT
 def plan(stack: Path, sandbox: bool, fmt: str, detailed_exitcode: bool, out: Path | None, no_color: bool,
-         targets: tuple[str, ...], replace: tuple[str, ...], refresh_only: bool, json_lines: bool) -> None:
+         targets: tuple[str, ...], replace: tuple[str, ...], refresh_only: bool, backend: str | None,
+         environment: str, lock: bool, lock_timeout: float, json_lines: bool) -> None:
     """Refresh live state and show what apply would change.
 
     \b
@@ -165,9 +180,9 @@ def plan(stack: Path, sandbox: bool, fmt: str, detailed_exitcode: bool, out: Pat
     """
     options = workflow.PlanOptions(targets=targets, replace=replace, refresh_only=refresh_only)
     with _errors():
-        loaded = workflow.load(stack, context(sandbox))
+        loaded = workflow.load(stack, context(sandbox, backend=backend, environment=environment))
         _warn(loaded.warnings)
-        with workflow.connect(loaded) as provs:
+        with workflow.connect(loaded) as provs, (loaded.store.lock(lock_timeout) if lock else nullcontext()):
             _warn(provs.warnings)
             state = workflow.load_state(loaded)
             the_plan = workflow.plan(loaded, provs, state, options=options)
@@ -190,16 +205,18 @@ def plan(stack: Path, sandbox: bool, fmt: str, detailed_exitcode: bool, out: Pat
 @SANDBOX
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
 @click.option("--parallelism", type=click.IntRange(1, 100), default=10, show_default=True)
-@click.option("--lock-timeout", type=float, default=0.0, show_default=True, help="Seconds to wait for the lock.")
+@LOCK_TIMEOUT
 @click.option("--fail-fast", is_flag=True, help="Stop starting new changes after the first failure.")
 @click.option("--no-color", is_flag=True)
 @TARGET
 @REPLACE
 @REFRESH_ONLY
 @JSON_LINES
+@BACKEND
+@ENVIRONMENT
 def apply(target_file: Path, sandbox: bool, auto_approve: bool, parallelism: int, lock_timeout: float,
           fail_fast: bool, no_color: bool, targets: tuple[str, ...], replace: tuple[str, ...],
-          refresh_only: bool, json_lines: bool) -> None:
+          refresh_only: bool, backend: str | None, environment: str, json_lines: bool) -> None:
     """Make the live accounts match the stack, or carry out a saved plan exactly.
 
     A saved plan (from `plan --out`) is applied without a prompt, and refused if the stack, the state or
@@ -228,9 +245,13 @@ def apply(target_file: Path, sandbox: bool, auto_approve: bool, parallelism: int
                 _fail("a saved plan already fixes --target, --replace and --refresh-only")
             stack, sandbox = Path(saved.stack_file), saved.sandbox
             options = workflow.PlanOptions(saved.targets, saved.replace, saved.refresh_only)
+            chosen = context(environment=environment).env_name
+            if (environment or "VOXPLAN_ENV" in os.environ) and chosen != saved.environment:
+                _fail(f"{target_file} was planned for environment {saved.environment!r}, not {chosen!r}")
+            environment = saved.environment
         else:
             stack, options = target_file, workflow.PlanOptions(targets, replace, refresh_only)
-        loaded = workflow.load(stack, context(sandbox))
+        loaded = workflow.load(stack, context(sandbox, backend=backend, environment=environment))
         _warn(loaded.warnings)
         with workflow.connect(loaded) as provs:
             _warn(provs.warnings)
@@ -318,18 +339,25 @@ def show(plan_file: Path, fmt: str, no_color: bool) -> None:
 @click.argument("address")
 @click.argument("remote_id")
 @SANDBOX
-@click.option("--lock-timeout", type=float, default=0.0, show_default=True)
-def import_cmd(stack: Path, address: str, remote_id: str, sandbox: bool, lock_timeout: float) -> None:
+@LOCK_TIMEOUT
+@BACKEND
+@ENVIRONMENT
+@click.option("--take-over", is_flag=True,
+              help="Take the object over even though another stack (or environment) owns it.")
+def import_cmd(stack: Path, address: str, remote_id: str, sandbox: bool, lock_timeout: float, backend: str | None,
+               environment: str, take_over: bool) -> None:
     """Adopt an existing remote object into state as ADDRESS. Changes nothing remote.
 
     \b
     Example:
       voxplan import stacks/byo-trunk.yaml vapi.assistant/front-desk 5d3c...-uuid
+      voxplan import --take-over stacks/b.yaml wavix.number/+61290597521 7001
     """
     with _errors():
-        loaded = workflow.load(stack, context(sandbox))
+        loaded = workflow.load(stack, context(sandbox, backend=backend, environment=environment))
         with workflow.connect(loaded) as provs:
-            click.echo(workflow.import_resource(loaded, provs, address, remote_id, lock_timeout=lock_timeout))
+            click.echo(workflow.import_resource(loaded, provs, address, remote_id, lock_timeout=lock_timeout,
+                                                take_over=take_over))
 
 
 @main.command()
@@ -338,14 +366,18 @@ def import_cmd(stack: Path, address: str, remote_id: str, sandbox: bool, lock_ti
 @FORMAT
 @click.option("--parallelism", type=click.IntRange(1, 32), default=4, show_default=True)
 @JSON_LINES
-def drift(stacks: tuple[Path, ...], sandbox: bool, fmt: str, parallelism: int, json_lines: bool) -> None:
+@BACKEND
+@ENVIRONMENT
+def drift(stacks: tuple[Path, ...], sandbox: bool, fmt: str, parallelism: int, backend: str | None,
+          environment: str, json_lines: bool) -> None:
     """Refresh many stacks concurrently and report which drifted. Exit 2 if any did, 1 on errors.
 
     \b
     Example (nightly cron):
       voxplan drift stacks/*.yaml --format markdown > drift.md
     """
-    reports = workflow.drift(stacks, context(sandbox), parallelism=parallelism)
+    reports = workflow.drift(stacks, context(sandbox, backend=backend, environment=environment),
+                             parallelism=parallelism)
     if json_lines:
         for r in reports:
             click.echo(events.drift_json(str(r.file), r.stack, r.plan, r.error))
@@ -377,17 +409,29 @@ def state() -> None:
     """Inspect and edit a stack's state."""
 
 
-def _state_of(stack: Path) -> tuple[workflow.Loaded, State]:
-    loaded = workflow.load(stack, context(sandbox=True))
+def _state_of(stack: Path, backend: str | None = None, environment: str = "") -> tuple[workflow.Loaded, State]:
+    loaded = workflow.load(stack, context(sandbox=True, backend=backend, environment=environment))
     return loaded, workflow.load_state(loaded)
+
+
+@contextmanager
+def _loaded(stack: Path, backend: str | None, environment: str) -> Iterator[workflow.Loaded]:
+    """The stack, for a state command (secrets never needed: placeholders stand in), its store closed after."""
+    loaded = workflow.load(stack, context(sandbox=True, backend=backend, environment=environment))
+    try:
+        yield loaded
+    finally:
+        loaded.store.close()
 
 
 @state.command(name="list")
 @STACK
-def state_list(stack: Path) -> None:
+@BACKEND
+@ENVIRONMENT
+def state_list(stack: Path, backend: str | None, environment: str) -> None:
     """Addresses in state, with their remote ids."""
-    with _errors():
-        _, st = _state_of(stack)
+    with _errors(), _loaded(stack, backend, environment) as loaded:
+        st = workflow.load_state(loaded)
     for addr, entry in sorted(st.resources.items()):
         click.echo(f"{addr}\t{entry.id}")
 
@@ -395,11 +439,12 @@ def state_list(stack: Path) -> None:
 @state.command(name="show")
 @STACK
 @click.argument("address")
-def state_show(stack: Path, address: str) -> None:
+@BACKEND
+@ENVIRONMENT
+def state_show(stack: Path, address: str, backend: str | None, environment: str) -> None:
     """One state entry as JSON (secrets appear only as fingerprints)."""
-    with _errors():
-        _, st = _state_of(stack)
-        entry = st.get(address)
+    with _errors(), _loaded(stack, backend, environment) as loaded:
+        entry = workflow.load_state(loaded).get(address)
         if entry is None:
             _fail(f"{address} is not in state")
     click.echo(json.dumps(entry.to_json(), indent=2, cls=SafeEncoder))
@@ -408,12 +453,88 @@ def state_show(stack: Path, address: str) -> None:
 @state.command(name="rm")
 @STACK
 @click.argument("addresses", nargs=-1, required=True)
-def state_rm(stack: Path, addresses: tuple[str, ...]) -> None:
-    """Forget resources without deleting them remotely."""
-    with _errors():
-        loaded, _ = _state_of(stack)
-        for line in workflow.forget(loaded, addresses):
+@BACKEND
+@ENVIRONMENT
+@LOCK_TIMEOUT
+def state_rm(stack: Path, addresses: tuple[str, ...], backend: str | None, environment: str,
+             lock_timeout: float) -> None:
+    """Forget resources without deleting them remotely (and give up this stack's claim on them)."""
+    with _errors(), _loaded(stack, backend, environment) as loaded:
+        for line in workflow.forget(loaded, addresses, lock_timeout=lock_timeout):
             click.echo(line)
+
+
+@state.command(name="mv")
+@STACK
+@click.argument("source", metavar="FROM")
+@click.argument("destination", metavar="TO")
+@BACKEND
+@ENVIRONMENT
+@LOCK_TIMEOUT
+def state_mv(stack: Path, source: str, destination: str, backend: str | None, environment: str,
+             lock_timeout: float) -> None:
+    """Rename resources in state; nothing remote changes, remote ids stay.
+
+    FROM and TO are addresses (vapi.assistant/a) or stack entries (assistants.a: every resource it
+    expands to, e.g. a trunk's carrier objects and its Vapi credential). A `moved:` entry in the stack
+    does the same at the next apply.
+
+    \b
+    Example:
+      voxplan state mv stacks/prod.yaml assistants.front-desk assistants.reception
+    """
+    from voxplan import statetools
+
+    with _errors(), _loaded(stack, backend, environment) as loaded:
+        for src, dst in statetools.move(loaded, source, destination, lock_timeout=lock_timeout).items():
+            click.echo(f"Moved {src} to {dst}")
+
+
+@state.command(name="pull")
+@STACK
+@click.option("--out", "file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Local state file to write (default: the local backend's file for this stack).")
+@click.option("--force", is_flag=True, help="Overwrite a newer local state of the same lineage.")
+@BACKEND
+@ENVIRONMENT
+@LOCK_TIMEOUT
+def state_pull(stack: Path, file: Path | None, force: bool, backend: str | None, environment: str,
+               lock_timeout: float) -> None:
+    """Copy the stack's state from its backend (postgres) into a local state file.
+
+    Refuses a state of another stack or another lineage.
+
+    \b
+    Example:
+      VOXPLAN_BACKEND=postgresql://ci@db/voxplan voxplan state pull stacks/prod.yaml
+    """
+    from voxplan import statetools
+
+    with _errors(), _loaded(stack, backend, environment) as loaded:
+        click.echo(statetools.pull(loaded, file, force=force, lock_timeout=lock_timeout))
+
+
+@state.command(name="push")
+@STACK
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite a newer state of the same lineage in the backend.")
+@BACKEND
+@ENVIRONMENT
+@LOCK_TIMEOUT
+def state_push(stack: Path, file: Path | None, force: bool, backend: str | None, environment: str,
+               lock_timeout: float) -> None:
+    """Copy a local state file (default: the local backend's) into the stack's backend, claiming its objects.
+
+    Refuses a state of another stack or another lineage, and objects another stack owns there.
+
+    \b
+    Example:
+      voxplan state push --backend postgresql://ci@db/voxplan stacks/prod.yaml
+    """
+    from voxplan import statetools
+
+    with _errors(), _loaded(stack, backend, environment) as loaded:
+        click.echo(statetools.push(loaded, file, force=force, lock_timeout=lock_timeout))
 
 
 @state.command(name="unlock")
@@ -423,9 +544,62 @@ def state_unlock(stack: Path, force: bool) -> None:
     """Remove a stack's lock file (the kernel frees the lock itself when its holder dies)."""
     with _errors():
         loaded, _ = _state_of(stack)
+        loaded.store.close()
         if not isinstance(loaded.store, LocalStore):
             _fail(f"the {loaded.store.name} backend frees its lock when the holder's session ends: nothing to remove")
         click.echo(loaded.store.unlock(force=force))
+
+
+@main.command(name="history", context_settings={"ignore_unknown_options": False})
+@click.argument("args", nargs=-1, required=True, metavar="STACK | show STACK N")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@BACKEND
+@ENVIRONMENT
+def history_cmd(args: tuple[str, ...], fmt: str, backend: str | None, environment: str) -> None:
+    """Every apply of a stack: when, who, git commit, CI run, summary; `show STACK N`: that apply's changes.
+
+    \b
+    Example:
+      voxplan history stacks/prod.yaml
+      voxplan history show stacks/prod.yaml 3 --format json
+    """
+    from voxplan import statetools
+
+    show = args[0] == "show"
+    if (show and len(args) != 3) or (not show and len(args) != 1):
+        _fail("usage: voxplan history STACK, or voxplan history show STACK N")
+    if show and not args[2].isdigit():
+        _fail(f"N is an apply's number from voxplan history, not {args[2]!r}")
+    stack = Path(args[1] if show else args[0])
+    with _errors(), _loaded(stack, backend, environment) as loaded:
+        runs = statetools.history(loaded)
+    if show:
+        run = next((r for r in runs if int(r["n"]) == int(args[2])), None)
+        if run is None:
+            _fail(f"{stack}: no apply number {args[2]} (there are {len(runs)})")
+        if fmt == "json":
+            click.echo(json.dumps(run, indent=2))
+            return
+        click.echo(f"Apply {run['n']}: {run.get('started')} by {run.get('user')}@{run.get('host')}"
+                   + (f", commit {run['git_commit']}" if run.get("git_commit") else "")
+                   + (f", {run['ci_url']}" if run.get("ci_url") else ""))
+        click.echo(run.get("summary", ""))
+        for change in run.get("changes") or []:
+            what = change["action"] + (" (import)" if change.get("importing") else "") + \
+                (f" (moved from {change['moved_from']})" if change.get("moved_from") else "")
+            click.echo(f"  {change['outcome']:<13} {what:<10} {change['address']}"
+                       + (f" (id {change['remote_id']})" if change.get("remote_id") else ""))
+        return
+    if fmt == "json":
+        click.echo(json.dumps(runs, indent=2))
+        return
+    if not runs:
+        click.echo(f"{stack}: no apply recorded yet.")
+    for run in runs:
+        commit = (run.get("git_commit") or "")[:10] or "-"
+        status = "" if run.get("ok", True) else "  [failed]"
+        click.echo(f"{run['n']:>4}  {run.get('started', '?')}  {run.get('user')}@{run.get('host')}  {commit}  "
+                   f"{run.get('summary', '')}{status}")
 
 
 @main.group()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from typing import Any
 
 from voxplan import providers
 from voxplan.core.errors import Diagnostic, StackErrors
@@ -46,7 +48,45 @@ def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
     errors = [d for d in ctx.diagnostics if d.severity == "error"]
     if errors:
         raise StackErrors(ctx.diagnostics)
-    return list(ctx.resources.values()), ctx.diagnostics
+    return owned(list(ctx.resources.values()), stack.name, stack.environment), ctx.diagnostics
+
+
+def owner_tag(stack: str, environment: str) -> str:
+    """How an owner marker names a (stack, environment)."""
+    return stack if environment == "default" else f"{stack}/{environment}"
+
+
+def owned(resources: list[Resource], stack: str, environment: str) -> list[Resource]:
+    """Each resource as its owner makes it: in a named environment, the name its kind is adopted by (the
+    adapter's `env_named`) carries `-<env>`, so staging and prod can share an account and never match each
+    other's objects by name; where the kind has a free-form field for it (`owner_marker`), the owner is
+    written there, so another stack never adopts the object by name (whatever its backend)."""
+    out = []
+    for res in resources:
+        adapter = providers.adapter_class(res.kind) if res.kind in providers.ADAPTER_CLASSES else None
+        body = res.body
+        if adapter is not None and adapter.env_named and environment != "default":
+            body = _suffixed(body, adapter.env_named.split("."), f"-{environment}")
+        if adapter is not None and adapter.owner_marker:
+            body = _marked(body, adapter.owner_marker.split("."), owner_tag(stack, environment))
+        out.append(res if body is res.body else dataclasses.replace(res, body=body))
+    return out
+
+
+def _marked(body: dict[str, Any], path: list[str], tag: str) -> dict[str, Any]:
+    if len(path) == 1:
+        return {**body, path[0]: tag}
+    inner = body.get(path[0])
+    return {**body, path[0]: _marked(inner if isinstance(inner, dict) else {}, path[1:], tag)}
+
+
+def _suffixed(body: dict[str, Any], path: list[str], suffix: str) -> dict[str, Any]:
+    value = body.get(path[0])
+    if len(path) > 1:
+        return {**body, path[0]: _suffixed(value, path[1:], suffix)} if isinstance(value, dict) else body
+    if isinstance(value, str) and not value.endswith(suffix):
+        return {**body, path[0]: value + suffix}
+    return body
 
 
 def _carrier(ctx: ExpandContext, carriers: Mapping[str, object], name: str, path: tuple[str, ...]) -> bool:

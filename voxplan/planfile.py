@@ -31,6 +31,8 @@ class SavedPlan:
     replace: tuple[str, ...]
     refresh_only: bool
     digests: dict[str, str]
+    environment: str = "default"  # the --env it was made for: apply runs there
+    lineage: str = ""  # the state it was made against: another state (same stack name) is refused
 
 
 def stack_sha256(path: Path) -> str:
@@ -57,6 +59,7 @@ def change_digest(change: Change, key: bytes) -> str:
     before = {k: live.get(k) for k in (change.body or live)}  # what the reviewer saw it change from
     data = {"action": change.action.value, "id": change.remote_id, "importing": change.importing,
             "protect": change.protect,
+            "moved_from": change.moved_from or None,
             "sent": canon(sent) if change.action.value not in ("delete", "unroute") else None, "before": canon(before)}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -66,13 +69,14 @@ def digests(plan: Plan, key: bytes) -> dict[str, str]:
 
 
 def write(path: Path, plan: Plan, *, stack_file: Path, state_serial: int, key: bytes, sandbox: bool,
-          targets: tuple[str, ...], replace: tuple[str, ...]) -> None:
+          targets: tuple[str, ...], replace: tuple[str, ...], environment: str = "default",
+          lineage: str = "") -> None:
     data = {
         "kind": KIND, "format_version": FORMAT_VERSION,
         "stack_file": str(stack_file), "stack_file_absolute": str(stack_file.resolve()),
         "stack_sha256": stack_sha256(stack_file), "state_serial": state_serial, "sandbox": sandbox,
         "targets": list(targets), "replace": list(replace), "refresh_only": plan.refresh_only,
-        "digests": digests(plan, key), "plan": plan_to_json(plan),
+        "digests": digests(plan, key), "environment": environment, "lineage": lineage, "plan": plan_to_json(plan),
     }
     path.write_text(json.dumps(data, indent=2, cls=SafeEncoder) + "\n")
 
@@ -101,11 +105,16 @@ def read(path: Path) -> SavedPlan:
     return SavedPlan(stack_file=stack_file, stack_sha256=data["stack_sha256"], state_serial=int(data["state_serial"]),
                      sandbox=bool(data.get("sandbox")), targets=tuple(data.get("targets") or ()),
                      replace=tuple(data.get("replace") or ()), refresh_only=bool(data.get("refresh_only")),
-                     digests=dict(data["digests"]))
+                     digests=dict(data["digests"]), environment=str(data.get("environment") or "default"),
+                     lineage=str(data.get("lineage") or ""))
 
 
-def check(saved: SavedPlan, fresh: Plan, *, stack_file: Path, state_serial: int, key: bytes) -> None:
+def check(saved: SavedPlan, fresh: Plan, *, stack_file: Path, state_serial: int, key: bytes,
+          lineage: str = "") -> None:
     """Refuse a saved plan that no longer describes what apply would do, saying what moved."""
+    if saved.lineage and lineage and saved.lineage != lineage:
+        raise PlanError(f"saved plan was made against state lineage {saved.lineage}, but this state has lineage "
+                        f"{lineage}: another state of the same stack; run voxplan plan again")
     if stack_sha256(stack_file) != saved.stack_sha256:
         raise PlanError(f"saved plan is stale: {stack_file} changed since the plan was made; run voxplan plan again")
     if state_serial != saved.state_serial:

@@ -13,16 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from voxplan import planfile
+from voxplan import history, moves, ownership, planfile
 from voxplan import providers as registry
 from voxplan.apply import ApplyResult, apply_plan
 from voxplan.core.context import RunContext
-from voxplan.core.errors import Diagnostic, PlanError, VoxplanError
+from voxplan.core.errors import Diagnostic, Owned, PlanError, VoxplanError
 from voxplan.core.model import Resource
 from voxplan.core.plan import Plan
 from voxplan.core.progress import Progress
 from voxplan.diff import make_plan, refresh_only, target
-from voxplan.expand import expand
+from voxplan.expand import expand, owner_tag
 from voxplan.providers import Providers
 from voxplan.refresh import refresh
 from voxplan.stack import Stack, load_and_validate
@@ -78,6 +78,8 @@ def connect(loaded: Loaded) -> Iterator[Providers]:
         yield provs
     finally:
         provs.close()
+        if loaded._store is not None:
+            loaded._store.close()
 
 
 def _seed_sandbox(box: Sandbox, loaded: Loaded) -> None:
@@ -123,11 +125,16 @@ def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions
     if options.refresh_only:
         result = refresh_only(loaded.stack.name, live, state)
     else:
-        result = make_plan(loaded.stack.name, loaded.desired, live, state, provs.adapters,
-                           replace=frozenset(options.replace))
+        todo = moves.pending(moves.declared(loaded.stack, loaded.desired), state)
+        result = moves.mark(make_plan(loaded.stack.name, loaded.desired, live, moves.view(state, todo),
+                                      provs.adapters, replace=frozenset(options.replace)), todo)
     if slips:
         result = dataclasses.replace(result, warnings=result.warnings + tuple(slips))
-    return target(result, options.targets) if options.targets else result
+    result = target(result, options.targets) if options.targets else result
+    if not options.refresh_only:
+        ownership.check(result, loaded.store, provs, stack_file=str(loaded.stack.path),
+                        owner=owner_tag(loaded.stack.name, loaded.ctx.env_name))
+    return result
 
 
 def load_state(loaded: Loaded) -> State:
@@ -136,7 +143,8 @@ def load_state(loaded: Loaded) -> State:
 
 def save_plan(path: Path, loaded: Loaded, the_plan: Plan, state: State, options: PlanOptions) -> None:
     planfile.write(path, the_plan, stack_file=loaded.stack.path, state_serial=state.serial, key=state.key,
-                   sandbox=loaded.ctx.sandbox, targets=options.targets, replace=options.replace)
+                   sandbox=loaded.ctx.sandbox, targets=options.targets, replace=options.replace,
+                   environment=loaded.ctx.env_name, lineage=state.lineage if state.exists else "")
 
 
 def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], parallelism: int = 10,
@@ -152,22 +160,40 @@ def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], 
         state = load_state(loaded)
         the_plan = plan(loaded, provs, state, options=options)
         if saved is not None:
-            planfile.check(saved, the_plan, stack_file=loaded.stack.path, state_serial=state.serial, key=state.key)
+            planfile.check(saved, the_plan, stack_file=loaded.stack.path, state_serial=state.serial, key=state.key,
+                           lineage=state.lineage)
         if on_plan:
             on_plan(the_plan)
         if not the_plan.has_changes and not the_plan.forget:
             return the_plan, ApplyResult()
         if not confirm(the_plan):
             return the_plan, None
+        started = history.now()
+        store = loaded.store
+        ownership.claim_plan(the_plan, store, provs)  # before anything is sent: a racing claimant stops here
+        ownership.track(state, store, provs)
+        moved = moves.carried_out(the_plan)
+        result = ApplyResult()
         try:
-            return the_plan, apply_plan(the_plan, provs, state, parallelism=parallelism, fail_fast=fail_fast,
-                                        on_event=on_event, on_progress=on_progress)
+            state.rename(moved)
+            result = apply_plan(moves.unmark(the_plan), provs, state, parallelism=parallelism, fail_fast=fail_fast,
+                                on_event=on_event, on_progress=on_progress)
+            if on_event:
+                for src, dst in moved.items():
+                    on_event(f"{dst}: moved from {src} in state (id unchanged)")
+            return the_plan, result
+        except BaseException as exc:
+            result.errors.append(f"apply stopped: {type(exc).__name__}: {exc}")
+            raise
         finally:
             state.compact()
+            store.record_history(history.record(
+                the_plan, started=started, environment=loaded.ctx.env_name, stack_file=loaded.stack.path,
+                env=loaded.ctx.env, done=result.done, errors=result.errors, skipped=result.skipped, moved=moved))
 
 
 def import_resource(loaded: Loaded, provs: Providers, address: str, remote_id: str, *,
-                    lock_timeout: float = 0.0) -> str:
+                    lock_timeout: float = 0.0, take_over: bool = False) -> str:
     """Adopt the remote object `remote_id` as `address` (Terraform's import). Changes nothing remote."""
     resource = next((r for r in loaded.desired if r.address == address), None)
     if resource is None:
@@ -186,16 +212,25 @@ def import_resource(loaded: Loaded, provs: Providers, address: str, remote_id: s
         live = refresh(provs, [resource.kind], {resource.kind: frozenset({remote_id})})[resource.kind]
         if remote_id not in live.by_id:
             raise PlanError(f"{resource.kind} {remote_id!r} was not found on the account")
+        claim = ownership.claim_of(provs, resource.kind, remote_id)
+        owner = loaded.store.owners([claim]).get(claim)
+        if owner and not take_over:
+            raise Owned(f"{resource.kind} {remote_id} is owned by {owner}; pass --take-over to make it this "
+                        "stack's (the owner's next plan will then stop until it drops it with voxplan state rm)",
+                        owner=owner)
+        loaded.store.claim([claim], take_over=take_over)
         state.put(address, Entry(kind=resource.kind, id=remote_id, deps=list(resource.dependencies()),
                                  protect=bool(resource.lifecycle.get("protect"))))
         state.compact()
-    return f"Imported {address} (id {remote_id})."
+    return f"Imported {address} (id {remote_id})" + (f", taken over from {owner}." if owner else ".")
 
 
 def forget(loaded: Loaded, addresses: Iterable[str], *, lock_timeout: float = 0.0) -> list[str]:
-    """Drop resources from state without touching them remotely (`voxplan state rm`); all or none."""
+    """Drop resources from state without touching them remotely (`voxplan state rm`); all or none. This
+    stack's claims on them go too."""
     with loaded.store.lock(timeout=lock_timeout):
         state = load_state(loaded)
+        ownership.track(state, loaded.store, registry.connect(loaded.stack, loaded.ctx))  # no request: accounts
         missing = [a for a in addresses if state.get(a) is None]
         if missing:
             raise PlanError(f"{missing[0]} is not in state")

@@ -3,6 +3,7 @@
     VoxplanError
     ├── StackErrors            one or more problems found in stack files (carries Diagnostics)
     ├── PlanError              the stack is valid but cannot be planned (ambiguous adoption, protect, ...)
+    │   └── Owned              a remote object the plan touches is owned by another stack (or environment)
     ├── StateError             state is corrupt, locked, or written by a newer voxplan
     │   └── LockHeld
     └── ProviderError          an API call failed; raised at the adapter edge
@@ -65,6 +66,14 @@ class StackErrors(VoxplanError):
 
 class PlanError(VoxplanError):
     pass
+
+
+class Owned(PlanError):
+    """Another (stack, environment) claims an object this run would adopt, change or delete."""
+
+    def __init__(self, message: str, *, owner: str = ""):
+        super().__init__(message)
+        self.owner = owner
 
 
 class StateError(VoxplanError):

@@ -67,6 +67,7 @@ class Change:
     reason: str = ""  # for humans
     live: Mapping[str, Any] | None = None  # the refreshed object, for display and stale-plan checks
     protect: bool = False  # lifecycle.protect: apply records it in state
+    moved_from: str = ""  # the address state keeps it under now (a `moved:` entry): apply renames it there
     prior_protect: bool = False  # lifecycle.protect as state recorded it
     clears: tuple[str, ...] = ()  # top-level keys sent before, no longer declared: the update clears them
     declared: Mapping[str, Any] = field(default_factory=dict)  # for a shared list: voxplan's own entries,
@@ -81,7 +82,7 @@ class Change:
 
     @property
     def is_change(self) -> bool:
-        return self.action is not Action.NOOP or self.importing or self.protect_changed
+        return (self.action is not Action.NOOP or self.importing or self.protect_changed or bool(self.moved_from))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,10 @@ class Plan:
         return sum(1 for c in self.changes if c.importing)
 
     @property
+    def to_move(self) -> int:
+        return sum(1 for c in self.changes if c.moved_from)
+
+    @property
     def has_changes(self) -> bool:
         return any(c.is_change for c in self.changes)
 
@@ -132,6 +137,7 @@ class Plan:
             drifted = sum(1 for c in self.changes if c.is_change)
             return f"Refresh: {drifted} object(s) changed outside voxplan; apply --refresh-only records them in state."
         head = f"{self.to_import} to import, " if self.to_import else ""
+        head += f"{self.to_move} to move, " if self.to_move else ""
         tail = f", {self.to_unroute} to unroute" if self.to_unroute else ""
         tail += f", {self.to_record} lifecycle change(s) to record in state" if self.to_record else ""
         return f"Plan: {head}{self.to_add} to add, {self.to_change} to change, {self.to_destroy} to destroy{tail}."

@@ -78,7 +78,13 @@ class Providers:
     adapters: dict[str, Adapter] = field(default_factory=dict)
     clients: dict[str, ApiClient] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
+    account_of: Callable[[str], str] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def account(self, vendor: str) -> str:
+        """The account a vendor's objects live in, as ownership claims name it: the API's base URL (each
+        vendor's object ids are unique within its API). Known without a request."""
+        return self.account_of(vendor) if self.account_of is not None else vendor
 
     def adapter(self, kind: str) -> Adapter:
         with self._lock:
@@ -112,6 +118,17 @@ def connect(stack: Stack, ctx: RunContext, *, transport: httpx.BaseTransport | N
         return api, dict(spec.adapters(api, stack))
 
     out.factory = make
+
+    def account(name: str) -> str:
+        spec = BY_NAME.get(name)
+        if spec is None:
+            return name
+        try:
+            return _base_url(spec, stack, stack.provider_settings(name), ctx, transport is not None)
+        except errors.PlanError:
+            return name
+
+    out.account_of = account
     return out
 
 

@@ -46,6 +46,10 @@ class Adapter(ABC):
     full_replace: ClassVar[bool] = False  # update is a PUT of the whole object (every declared key is sent)
     creatable: ClassVar[bool] = True  # False: adopted only (numbers are bought, domains made, by hand)
     wants_interest: ClassVar[bool] = False  # list() narrows its per-object detail requests by `interest`
+    env_named: ClassVar[str | None] = None  # dotted path of the name it is adopted by: `-<env>` is appended
+    # to it in a named environment, so two environments sharing an account never adopt each other's object
+    owner_marker: ClassVar[str | None] = None  # dotted path of a free-form field where voxplan writes its
+    # owner ("stack" or "stack/env"): an object marked by another owner is never adopted, whatever the backend
     # What "cleared" means for each optional top-level key this kind sends: the value an update sends once
     # the stack stops declaring a key voxplan sent before (null, an empty list, the vendor's documented
     # default, or OMITTED for a full-replace PUT). A key not listed is cleared with null.

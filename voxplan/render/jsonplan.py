@@ -24,7 +24,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "resource_changes": [_change(c) for c in plan.changes],
         "warnings": list(plan.warnings),
         "refresh_only": plan.refresh_only,
-        "summary": {"import": plan.to_import, "add": plan.to_add, "change": plan.to_change,
+        "summary": {"import": plan.to_import, "move": plan.to_move, "add": plan.to_add, "change": plan.to_change,
                     "destroy": plan.to_destroy, "unroute": plan.to_unroute, "record": plan.to_record,
                     "has_changes": plan.has_changes},
     }
@@ -45,6 +45,7 @@ def _change(c: Change) -> dict[str, Any]:
         "name": name,
         "remote_id": c.remote_id,
         "importing": c.importing,
+        "previous_address": c.moved_from or None,
         "reason": c.reason or None,
         "lifecycle": {"protect": c.protect, "protect_before": c.prior_protect},
         "clears": list(c.clears),

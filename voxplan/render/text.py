@@ -3,7 +3,7 @@ from __future__ import annotations
 from voxplan.core.plan import Action, Plan
 from voxplan.render.values import change_lines, headline
 
-COLOURS = {"+": "32", "-": "31", "~": "33", "-/+": "35", "-~": "36", " ": "0"}
+COLOURS = {"+": "32", "-": "31", "~": "33", "-/+": "35", "-~": "36", " ": "0", ">": "36"}
 
 
 def render_text(plan: Plan, *, colour: bool = False) -> str:
@@ -22,6 +22,7 @@ def render_text(plan: Plan, *, colour: bool = False) -> str:
     lines.append("voxplan will perform the following actions:")
     for change in plan.actionable:
         symbol = ("+" if change.importing else "~") if change.action is Action.NOOP else change.action.symbol
+        symbol = ">" if change.moved_from and change.action is Action.NOOP and not change.importing else symbol
         lines.append("")
         lines.append(f"  # {change.address} {headline(change)}")
         if change.reason:

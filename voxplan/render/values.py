@@ -35,6 +35,8 @@ def headline(change: Change) -> str:
     if change.action is Action.NOOP and not change.importing and change.protect_changed:
         return "lifecycle changes: recorded in state, nothing remote changes"
     text = HEADLINES[change.action]
+    if change.moved_from and change.action is Action.NOOP and not change.importing:
+        return f"has moved from {change.moved_from}"
     if change.importing and change.action is not Action.NOOP:
         text = f"will be imported and {'updated in-place' if change.action is Action.UPDATE else text[8:]}"
     return text

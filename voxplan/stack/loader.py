@@ -1,4 +1,4 @@
-"""YAML → plain data with a SourceMap, and `${env:…}` / `${file:…}` interpolation.
+"""YAML → plain data with a SourceMap, and `${env:…}` / `${file:…}` / `${var:…}` interpolation.
 
 One path: PyYAML composes the node tree (libyaml's C composer where the wheel has it) and we build the
 values from the nodes, so every value and key keeps its `file:line:col` and duplicate keys are errors
@@ -30,7 +30,7 @@ from voxplan.stack.model import PathT, SourceMap
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
 SENSITIVE_KEYS = frozenset({"password", "api_key", "secret", "token", "webhook_secret"})
-_INTERP = re.compile(r"\$\{(env|file):([^}]*)\}")
+_INTERP = re.compile(r"\$\{(env|file|var):([^}]*)\}")
 _PHONE_LIKE = re.compile(r"^[+0][0-9]+$")  # the one rule (see the module docstring)
 _INT_TAG = "tag:yaml.org,2002:int"
 _COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
@@ -126,17 +126,22 @@ def placeholder(kind: str, name: str) -> str:
 
 class Interpolator:
     def __init__(self, stack_dir: Path, env: Mapping[str, str], source: SourceMap, sandbox: bool,
-                 offline: bool = False):
+                 offline: bool = False, *, variables: Mapping[str, str] | None = None,
+                 environment: str = "default"):
         self.stack_dir = stack_dir
         self.env = env
         self.source = source
         self.sandbox = sandbox
         self.offline = offline  # validate: nothing is sent, so an unset value is a warning, not an error
+        self.variables = variables or {}  # the chosen environment's `${var:…}` values (voxplan.stack.environments)
+        self.environment = environment
         self.diagnostics: list[Diagnostic] = []
 
     def walk(self, value: Any, path: PathT) -> Any:
         """Interpolate in place (the data was just parsed and is ours): no copy of 10,000 entries, and a
         path is built only where something is replaced."""
+        if type(value) is dict and any(type(k) is str and "${" in k for k in value):
+            self._keys(value, path)  # `"sip:${var:line}@sip.vapi.ai": …`: environments differ in keys too
         if type(value) is dict or type(value) is list:
             container: Any = value
             for k, v in value.items() if type(value) is dict else enumerate(value):
@@ -151,6 +156,16 @@ class Interpolator:
             return self._string(value, path)
         return value
 
+    def _keys(self, mapping: dict[str, Any], path: PathT) -> None:
+        """Interpolate mapping keys in place, keeping their order."""
+        items = list(mapping.items())
+        mapping.clear()
+        for key, item in items:
+            if type(key) is str and "${" in key:
+                text = self._string(key, (*path, key))
+                key = text.reveal() if isinstance(text, Secret) else str(text)
+            mapping[key] = item
+
     def _string(self, text: str, path: PathT) -> Any:
         origins: list[str] = []
 
@@ -164,7 +179,7 @@ class Interpolator:
         if leftover >= 0:
             self.diagnostics.append(
                 Diagnostic(self.source.at(path), f"unknown interpolation in {text!r}",
-                           hint="use ${env:NAME} or ${file:PATH}")
+                           hint="use ${env:NAME}, ${file:PATH} or ${var:NAME}")
             )
         key = path[-1] if path else ""
         if origins and (isinstance(key, str) and key in SENSITIVE_KEYS):
@@ -172,6 +187,20 @@ class Interpolator:
         return value
 
     def _resolve(self, kind: str, ref: str, path: PathT) -> str:
+        if kind == "var":
+            if ref not in self.variables:
+                if self.sandbox:
+                    self.diagnostics.append(Diagnostic(self.source.at(path), f"variable {ref} is not set for "
+                                                       f"environment {self.environment!r}; the sandbox uses a "
+                                                       "placeholder", severity="warning"))
+                    return placeholder("var", ref)
+                self.diagnostics.append(Diagnostic(self.source.at(path), f"variable {ref} is not set for environment "
+                                                   f"{self.environment!r}", hint=f"set it under environments: "
+                                                   f"{self.environment}: or in the stack's var file"))
+                return ""
+            value = self.variables[ref]  # it may use ${env:…} and ${file:…} itself, not ${var:…}
+            return _INTERP.sub(lambda m: m.group(0) if m.group(1) == "var" else
+                               self._resolve(m.group(1), m.group(2).strip(), path), value)
         if kind == "env":
             if ref in self.env:
                 return self.env[ref]

@@ -40,6 +40,7 @@ class Stack:
     path: Path
     data: dict[str, Any]
     source: SourceMap
+    environment: str = "default"  # --env / VOXPLAN_ENV: picks `${var:…}` values, state and claims
 
     @property
     def name(self) -> str:

@@ -18,7 +18,7 @@ import jsonschema
 from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic, StackErrors
 from voxplan.core.secret import Secret
-from voxplan.stack import e164
+from voxplan.stack import e164, environments
 from voxplan.stack.loader import Interpolator, parse_yaml
 from voxplan.stack.model import PathT, SourceMap, Stack
 
@@ -46,15 +46,21 @@ def load_and_validate(path: str | Path, ctx: RunContext | None = None, *, sandbo
         raise StackErrors(diags)
     if not isinstance(data, dict):
         raise StackErrors([*diags, Diagnostic(source.at(()), "a stack is a mapping (version:, trunks:, …)")])
-    interp = Interpolator(path.parent, ctx.env, source, ctx.sandbox, ctx.offline)
+    variables, var_diags = environments.variables(data, source, path, ctx.env_name)
+    diags += var_diags
+    declared_envs = data.pop("environments", None)  # raw: only the chosen environment's values are used
+    interp = Interpolator(path.parent, ctx.env, source, ctx.sandbox, ctx.offline, variables=variables,
+                          environment=ctx.env_name)
     data = interp.walk(data, ())
+    if declared_envs is not None:
+        data["environments"] = declared_envs
     diags += interp.diagnostics
     diags += list(_schema_errors(data, source))
     if not _errors(diags):
         diags += list(_semantic_errors(data, source))
     if _errors(diags):
         raise StackErrors(diags)
-    return Stack(path=path, data=data, source=source), diags
+    return Stack(path=path, data=data, source=source, environment=ctx.env_name), diags
 
 
 def _errors(diags: list[Diagnostic]) -> list[Diagnostic]:

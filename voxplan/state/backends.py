@@ -12,8 +12,9 @@ from voxplan.state.store import StateStore
 
 BACKENDS: dict[str, str] = {
     "local": "voxplan.state.local:LocalStore",
+    "postgres": "voxplan.state.postgres:PostgresStore",
 }
-URL_SCHEMES: dict[str, str] = {}  # an override URL's scheme -> backend name
+URL_SCHEMES: dict[str, str] = {"postgresql": "postgres", "postgres": "postgres"}  # a URL's scheme -> backend
 
 
 def parse(spec: Any) -> tuple[str, dict[str, Any]]:

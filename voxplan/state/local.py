@@ -206,6 +206,9 @@ class LocalStore:
     def claim(self, objects: Iterable[Claim], *, take_over: bool = False) -> None:
         return None
 
+    def release(self, objects: Iterable[Claim]) -> None:
+        return None
+
     # -- locking ------------------------------------------------------------------------------------
     @contextmanager
     def lock(self, timeout: float = 0.0) -> Iterator[None]:

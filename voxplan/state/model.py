@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,8 @@ class State:
         self.lineage = lineage or uuid.uuid4().hex
         self.exists = exists  # a snapshot or journal was found
         self._lock = threading.Lock()
+        # told (before, after) of every recorded change, once it is durable: ownership claims new ids there
+        self.listener: Callable[[list[tuple[Entry | None, Entry | None]]], None] | None = None
 
     @classmethod
     def open(cls, store: StateStore, *, key: bytes | None = None, env: Mapping[str, str] | None = None) -> State:
@@ -71,6 +73,10 @@ class State:
             if owner and owner != store.stack:
                 raise StateError(f"{store.describe()}: this state belongs to stack {owner!r}, not {store.stack!r}; "
                                  "refusing to use another stack's state (copied by mistake?)")
+            environment = head.get("env")
+            if environment and environment != store.env:
+                raise StateError(f"{store.describe()}: this state belongs to environment {environment!r} of stack "
+                                 f"{store.stack!r}, not {store.env!r}; refusing to use another environment's state")
         try:
             resources = {a: Entry.from_json(e) for a, e in snap.entries.items()}
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -106,8 +112,11 @@ class State:
         if not entries:
             return
         with self._lock:
+            before = [self.resources.get(a) for a in entries]
             self._append([{"put": a, "entry": e.to_json()} for a, e in entries.items()])
             self.resources.update(entries)
+        if self.listener is not None:
+            self.listener(list(zip(before, entries.values(), strict=True)))
 
     def move(self, source: str, target: str) -> None:
         """Move an entry to another address, in one journal record: a kill leaves it at one or the other."""
@@ -124,7 +133,21 @@ class State:
             if address not in self.resources:
                 return
             self._append([{"rm": address}])
-            del self.resources[address]
+            before = self.resources.pop(address)
+        if self.listener is not None:
+            self.listener([(before, None)])
+
+    def rename(self, moves: Mapping[str, str]) -> None:
+        """Rename entries (from → to) in one journal append of `mv` records; remote ids, and so claims, stay."""
+        with self._lock:
+            todo = {a: b for a, b in moves.items() if a in self.resources}
+            taken = sorted(b for b in todo.values() if b in self.resources)
+            if taken:
+                raise StateError(f"cannot move to {taken[0]}: state already has it")
+            if todo:
+                self._append([{"mv": src, "to": dst} for src, dst in todo.items()])
+            for src, dst in todo.items():
+                self.resources[dst] = self.resources.pop(src)
 
     def _append(self, records: list[dict[str, Any]]) -> None:
         if not self.exists:  # the head (lineage, key id) must be stored before anything refers to it

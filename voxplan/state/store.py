@@ -11,7 +11,8 @@ journal of remote changes recorded since the snapshot. The engine never touches 
     record_history(run) an apply's summary and each change's outcome (the history hook)
     history()           those records, oldest first
     owners(objects)     which other (stack, env) claims each remote object (empty for the local store)
-    claim(objects)      claim remote objects for this (stack, env)
+    claim(objects)      claim remote objects for this (stack, env); Owned if another holds one
+    release(objects)    drop this (stack, env)'s claims (the objects were deleted or forgotten)
 
 Backends are listed once, in `voxplan.state.backends`.
 """
@@ -119,5 +120,7 @@ class StateStore(Protocol):
         ...
 
     def claim(self, objects: Iterable[Claim], *, take_over: bool = False) -> None: ...
+
+    def release(self, objects: Iterable[Claim]) -> None: ...
 
     def close(self) -> None: ...

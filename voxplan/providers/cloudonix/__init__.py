@@ -140,6 +140,7 @@ class Domain(Adapter):
 class Trunk(_DomainScoped):
     kind = TRUNK
     collection = "trunks"
+    env_named = "name"
     write_only = ("profile.authentication.password",)
     forces_replacement = ("name", "domain")
     immutable = ("name",)
@@ -159,6 +160,7 @@ class Trunk(_DomainScoped):
 class Application(_DomainScoped):
     kind = APP
     collection = "applications"
+    env_named = "name"
     forces_replacement = ("name", "domain")
     immutable = ("name",)
 

@@ -53,6 +53,7 @@ class SipAccount(Adapter):
     kind = ACCOUNT
     write_only = ("password",)
     cleared = {"callerid": ""}  # form-encoded: an empty value, never the text "None"
+    env_named = "label"
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
         body = self.client.request("GET", "/v1/sipaccounts")

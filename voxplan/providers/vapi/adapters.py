@@ -88,6 +88,7 @@ class VapiAdapter(Adapter):
 class Credential(VapiAdapter):
     kind = "vapi.credential"
     path = "/credential"
+    env_named = "name"
     write_only = ("outboundAuthenticationPlan.authPassword",)
     cleared = {"outboundLeadingPlusEnabled": False,  # the documented default
                "techPrefix": None, "sipDiversionHeader": None, "outboundAuthenticationPlan": None}
@@ -158,6 +159,8 @@ class PhoneNumber(VapiAdapter):
 class Assistant(VapiAdapter):
     kind = "vapi.assistant"
     path = "/assistant"
+    env_named = "name"
+    owner_marker = "metadata.voxplan"  # §6: metadata is free-form; the only Vapi kind here that has it
     # §10: null clears a field (leaving a key out of a PATCH leaves it unchanged)
     cleared = {"firstMessage": None, "firstMessageMode": None, "metadata": None, "server": None, "voice": None,
                "transcriber": None, "maxDurationSeconds": None, "endCallMessage": None, "model": None}
@@ -170,6 +173,7 @@ class Assistant(VapiAdapter):
 class Tool(VapiAdapter):
     kind = "vapi.tool"
     path = "/tool"
+    env_named = "function.name"
     forces_replacement = ("type",)
     never_patch = ("type",)
     cleared = {"function": None, "messages": [], "destinations": []}

@@ -54,6 +54,7 @@ def list_pages(api: ApiClient, path: str, key: str) -> list[dict[str, Any]]:
 class Trunk(Adapter):
     kind = TRUNK
     write_only = ("password",)
+    env_named = "label"
     full_replace = True
 
     def clear_value(self, key: str) -> Any:

@@ -1,0 +1,85 @@
+"""Ownership: every remote object has one owning (stack, environment), kept as claims by the state backend
+(design.md, "Ownership is explicit").
+
+    check(plan)        before anything is sent: a change that would adopt, change or delete an object another
+                       (stack, env) claims stops the run with one line naming the owner
+    claim_plan(plan)   under the apply lock, before anything is sent: claim what the plan keeps or adopts
+                       (a race with another stack's apply fails here, not after a request)
+    track(state)       as apply records objects it made, claim them; as it deletes or forgets them, release
+
+A claim names (vendor, account, kind, remote id); the account is the vendor API's base URL
+(`Providers.account`). The local backend keeps no claims: `owners` answers nothing and `claim` does
+nothing, so the checks here cost nothing there (see the README, "Ownership", for what that leaves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from voxplan.core.errors import Owned
+from voxplan.core.model import get_path
+from voxplan.core.plan import Action, Change, Plan
+from voxplan.providers import Providers, adapter_class, provider_of
+from voxplan.state import Claim, Entry, State, StateStore
+
+
+def claim_of(provs: Providers, kind: str, remote_id: str) -> Claim:
+    vendor = provider_of(kind)
+    return Claim(vendor=vendor, account=provs.account(vendor), kind=kind, remote_id=remote_id)
+
+
+def _verb(change: Change) -> str:
+    if change.importing:
+        return "adopt"
+    return {Action.DELETE: "delete", Action.REPLACE: "replace"}.get(change.action, "change")
+
+
+def check(plan: Plan, store: StateStore, provs: Providers, *, stack_file: str = "STACK", owner: str = "") -> None:
+    """Raise Owned for the first change (in plan order) on an object another (stack, env) claims, or,
+    being adopted, is marked as another's (`owner`: this run's tag, as voxplan.expand.owner_tag makes it)."""
+    for change in plan.changes:
+        marker = adapter_class(change.kind).owner_marker if change.importing and change.live else None
+        found = get_path(change.live, marker) if marker else None
+        if found and owner and found != owner:
+            name = str(found).partition("/")
+            theirs = f"stack {name[0]!r}" + (f" (environment {name[2]!r})" if name[2] else "")
+            raise Owned(f"{change.address}: {change.kind} {change.remote_id} is marked as owned by {theirs} (its "
+                        f"{marker}), and this plan would adopt it; nothing was sent (to take it over: voxplan "
+                        f"import {stack_file} {change.address} {change.remote_id} --take-over)", owner=theirs)
+    touched = [(c, claim_of(provs, c.kind, c.remote_id)) for c in plan.changes if c.is_change and c.remote_id]
+    if not touched:
+        return
+    owners = store.owners(claim for _, claim in touched)
+    for change, claim in touched:
+        if claim in owners:
+            raise Owned(f"{change.address}: {change.kind} {change.remote_id} is owned by {owners[claim]}, and this "
+                        f"plan would {_verb(change)} it; nothing was sent (to take it over: voxplan import "
+                        f"{stack_file} {change.address} {change.remote_id} --take-over)", owner=owners[claim])
+
+
+def claim_plan(plan: Plan, store: StateStore, provs: Providers) -> None:
+    """Claim every existing object the plan keeps, changes or adopts (deletes are released as they happen)."""
+    store.claim(claim_of(provs, c.kind, c.remote_id) for c in plan.changes
+                if c.remote_id and c.action is not Action.DELETE)
+
+
+def claim_state(state: State, store: StateStore, provs: Providers, *, take_over: bool = False) -> None:
+    store.claim((claim_of(provs, e.kind, e.id) for e in state.resources.values()), take_over=take_over)
+
+
+def track(state: State, store: StateStore, provs: Providers) -> None:
+    """Keep claims in step with what `state` records from now on."""
+
+    def on_record(pairs: Iterable[tuple[Entry | None, Entry | None]]) -> None:
+        made, gone = [], []
+        for before, after in pairs:
+            if after is not None and (before is None or before.id != after.id):
+                made.append(claim_of(provs, after.kind, after.id))
+            if before is not None and (after is None or after.id != before.id):
+                gone.append(claim_of(provs, before.kind, before.id))
+        if made:
+            store.claim(made)
+        if gone:
+            store.release(gone)
+
+    state.listener = on_record

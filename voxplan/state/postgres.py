@@ -1,0 +1,324 @@
+"""The `postgres` backend: state in a PostgreSQL database, for teams and CI runners (psycopg 3).
+
+`backend: {postgres: {url: "${env:VOXPLAN_PG_URL}"}}` in the stack, or `VOXPLAN_BACKEND=postgresql://…`.
+voxplan creates its tables on first use and migrates them forward (`voxplan_schema` holds the version;
+a newer schema than this voxplan knows stops the run):
+
+    voxplan_state    (stack, env) → head, entries           the snapshot; replaced whole by `commit`
+    voxplan_journal  id, stack, env, record                 one row per remote change, committed before
+                                                            `append` returns; folded in by `commit`
+    voxplan_history  (stack, env, n) → at, run              one row per apply
+    voxplan_lock     (stack, env) → holder, backend pid     who holds the lock, written with it
+    voxplan_claims   (vendor, account, kind, remote_id) → stack, env     which (stack, env) owns an object
+
+Locking is a session-level advisory lock on a connection of its own, held for the whole apply. The
+server releases it when that session ends, so a runner killed with -9 (or cut off) frees it; its
+`voxplan_lock` row then names a holder that no longer holds anything and is overwritten by the next.
+`lock(timeout)` polls `pg_try_advisory_lock` until the deadline, then raises LockHeld naming the holder.
+
+Documents are `json`, not `jsonb`: kept as written (key order included), exactly as the local files keep
+them; nothing queries inside them. The journal and the claims are written on one autocommit connection
+shared by apply's threads, one block at a time; every append is its own committed transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg.types.json import Json
+
+from voxplan.core.errors import LockHeld, Owned, StateError
+from voxplan.core.secret import SafeEncoder
+from voxplan.state.model import replay
+from voxplan.state.store import Claim, Holder, Snapshot
+
+_DUMPS = SafeEncoder(separators=(",", ":")).encode  # refuses a raw Secret, as the local files do
+CONNECT_TIMEOUT = 10
+POLL_SECONDS = 0.2
+_MIGRATE_KEY = 0x766F78706C616E  # "voxplan": serialises schema migrations across runners
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: state, journal, history, lock holders, claims
+    """
+    CREATE TABLE voxplan_state (
+        stack text NOT NULL, env text NOT NULL, head json NOT NULL, entries json NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (stack, env));
+    CREATE TABLE voxplan_journal (
+        id bigserial PRIMARY KEY, stack text NOT NULL, env text NOT NULL, record json NOT NULL,
+        at timestamptz NOT NULL DEFAULT now());
+    CREATE INDEX voxplan_journal_state ON voxplan_journal (stack, env, id);
+    CREATE TABLE voxplan_history (
+        stack text NOT NULL, env text NOT NULL, n integer NOT NULL, at timestamptz NOT NULL DEFAULT now(),
+        run json NOT NULL, PRIMARY KEY (stack, env, n));
+    CREATE TABLE voxplan_lock (
+        stack text NOT NULL, env text NOT NULL, holder json NOT NULL, backend_pid integer NOT NULL,
+        PRIMARY KEY (stack, env));
+    CREATE TABLE voxplan_claims (
+        vendor text NOT NULL, account text NOT NULL, kind text NOT NULL, remote_id text NOT NULL,
+        stack text NOT NULL, env text NOT NULL, claimed_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (vendor, account, kind, remote_id));
+    CREATE INDEX voxplan_claims_owner ON voxplan_claims (stack, env);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+
+
+def owner_name(stack: str, env: str) -> str:
+    return f"stack {stack!r}" + ("" if env == "default" else f" (environment {env!r})")
+
+
+class PostgresStore:
+    name = "postgres"
+
+    def __init__(self, url: str, stack: str, env: str = "default"):
+        if not url:
+            raise StateError("the postgres backend needs a URL: backend: {postgres: {url: ...}} or "
+                             "VOXPLAN_BACKEND=postgresql://user@host/db")
+        self.url = url
+        self.stack = stack
+        self.env = env
+        self._conn: psycopg.Connection[Any] | None = None
+        self._guard = threading.Lock()
+        self._using = threading.RLock()  # one block (a transaction) at a time on the shared connection
+
+    @classmethod
+    def open(cls, settings: dict[str, Any], *, stack_file: Path, stack: str, env: str) -> PostgresStore:
+        url = settings.get("url")
+        reveal = getattr(url, "reveal", None)  # `${env:…}` makes it a Secret (it may hold a password)
+        return cls(str(reveal() if callable(reveal) else url or ""), stack, env)
+
+    def describe(self) -> str:
+        parts = urlsplit(self.url)
+        where = f"{parts.hostname or 'localhost'}{':' + str(parts.port) if parts.port else ''}{parts.path or '/'}"
+        return f"postgres {where} state {self.stack}/{self.env}"
+
+    # -- connections and schema ---------------------------------------------------------------------
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
+                                   application_name=f"voxplan {self.stack}/{self.env}")
+        except psycopg.Error as exc:
+            raise StateError(f"cannot reach the state database {redact_url(self.url)}: "
+                             f"{_first_line(exc)}") from None
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        with self._guard:
+            if self._conn is None or self._conn.closed:
+                conn = self._connect()
+                try:
+                    migrate(conn)
+                except BaseException:
+                    conn.close()
+                    raise
+                self._conn = conn
+            return self._conn
+
+    @contextmanager
+    def _sql(self) -> Iterator[psycopg.Connection[Any]]:
+        """The shared connection, for one block at a time (apply's threads append concurrently), with
+        database errors turned into one-line StateErrors."""
+        conn = self.conn
+        with self._using:
+            try:
+                yield conn
+            except psycopg.Error as exc:
+                raise StateError(f"{self.describe()}: {_first_line(exc)}") from None
+
+    def close(self) -> None:
+        with self._guard:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # -- snapshot and journal -----------------------------------------------------------------------
+    def load(self) -> Snapshot:
+        with self._sql() as conn, conn.transaction():  # one consistent read of snapshot and journal
+            row = conn.execute("SELECT head, entries FROM voxplan_state WHERE stack = %s AND env = %s",
+                               (self.stack, self.env)).fetchone()
+            records = [r[0] for r in conn.execute(
+                "SELECT record FROM voxplan_journal WHERE stack = %s AND env = %s ORDER BY id",
+                (self.stack, self.env))]
+        if row is None:
+            if records:
+                raise StateError(f"{self.describe()}: journal rows without a snapshot; refusing to guess")
+            return Snapshot()
+        head, entries = row
+        if not isinstance(head, dict) or not isinstance(entries, dict):
+            raise StateError(f"{self.describe()}: not a voxplan state")
+        serial = replay(records, entries, int(head.get("serial", 0)))
+        return Snapshot(head={**head, "serial": serial}, entries=entries, exists=True)
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        rows = [(self.stack, self.env, Json(r, dumps=_DUMPS)) for r in records]
+        with self._sql() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.executemany("INSERT INTO voxplan_journal (stack, env, record) VALUES (%s, %s, %s)", rows)
+
+    def sync(self) -> None:
+        """Nothing to wait for: `append` returns once its rows are committed."""
+
+    def commit(self, head: dict[str, Any], entries: dict[str, dict[str, Any]]) -> None:
+        """The new snapshot and the end of the journal it folds in, in one transaction."""
+        with self._sql() as conn, conn.transaction():
+            conn.execute(
+                "INSERT INTO voxplan_state (stack, env, head, entries) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (stack, env) DO UPDATE SET head = EXCLUDED.head, entries = EXCLUDED.entries, "
+                "updated_at = now()",
+                (self.stack, self.env, Json(head, dumps=_DUMPS), Json(entries, dumps=_DUMPS)))
+            conn.execute("DELETE FROM voxplan_journal WHERE stack = %s AND env = %s", (self.stack, self.env))
+
+    # -- history --------------------------------------------------------------------------------------
+    def record_history(self, run: dict[str, Any]) -> None:
+        with self._sql() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_key("history", self.stack, self.env),))
+            conn.execute(
+                "INSERT INTO voxplan_history (stack, env, n, run) SELECT %s, %s, coalesce(max(n), 0) + 1, %s "
+                "FROM voxplan_history WHERE stack = %s AND env = %s",
+                (self.stack, self.env, Json(run, dumps=_DUMPS), self.stack, self.env))
+
+    def history(self) -> list[dict[str, Any]]:
+        with self._sql() as conn:
+            rows = conn.execute("SELECT n, run FROM voxplan_history WHERE stack = %s AND env = %s ORDER BY n",
+                                (self.stack, self.env)).fetchall()
+        return [{**run, "n": n} for n, run in rows]
+
+    # -- ownership ------------------------------------------------------------------------------------
+    def owners(self, objects: Iterable[Claim]) -> dict[Claim, str]:
+        wanted = list(dict.fromkeys(objects))
+        if not wanted:
+            return {}
+        with self._sql() as conn:
+            return self._owners(conn, wanted)
+
+    def _owners(self, conn: psycopg.Connection[Any], wanted: list[Claim]) -> dict[Claim, str]:
+        rows = conn.execute(
+            "SELECT c.vendor, c.account, c.kind, c.remote_id, c.stack, c.env FROM voxplan_claims c "
+            "JOIN unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS w(vendor, account, kind, remote_id) "
+            "USING (vendor, account, kind, remote_id) WHERE NOT (c.stack = %s AND c.env = %s)",
+            ([c.vendor for c in wanted], [c.account for c in wanted], [c.kind for c in wanted],
+             [c.remote_id for c in wanted], self.stack, self.env)).fetchall()
+        return {Claim(v, a, k, r): owner_name(s, e) for v, a, k, r, s, e in rows}
+
+    def claim(self, objects: Iterable[Claim], *, take_over: bool = False) -> None:
+        """Claim `objects` for this (stack, env) in one transaction; without `take_over`, an object another
+        (stack, env) claims stops it (raising Owned) and nothing is claimed."""
+        wanted = list(dict.fromkeys(objects))
+        if not wanted:
+            return
+        cols = ([c.vendor for c in wanted], [c.account for c in wanted], [c.kind for c in wanted],
+                [c.remote_id for c in wanted])
+        with self._sql() as conn, conn.transaction():
+            conn.execute(
+                "INSERT INTO voxplan_claims (vendor, account, kind, remote_id, stack, env) "
+                "SELECT w.*, %s, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) "
+                "AS w(vendor, account, kind, remote_id) ON CONFLICT DO NOTHING",
+                (self.stack, self.env, *cols))
+            others = self._owners(conn, wanted)
+            if others and not take_over:
+                claim, owner = next(iter(others.items()))
+                raise Owned(f"{claim.kind} {claim.remote_id} is owned by {owner}; nothing was claimed", owner=owner)
+            if others:
+                conn.execute(
+                    "UPDATE voxplan_claims c SET stack = %s, env = %s, claimed_at = now() "
+                    "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS w(vendor, account, kind, "
+                    "remote_id) WHERE (c.vendor, c.account, c.kind, c.remote_id) = "
+                    "(w.vendor, w.account, w.kind, w.remote_id)", (self.stack, self.env, *cols))
+
+    def release(self, objects: Iterable[Claim]) -> None:
+        """Drop this (stack, env)'s claims on `objects` (deleted, or forgotten); others' claims stay."""
+        wanted = list(dict.fromkeys(objects))
+        if not wanted:
+            return
+        with self._sql() as conn:
+            conn.execute(
+                "DELETE FROM voxplan_claims c USING unnest(%s::text[], %s::text[], %s::text[], %s::text[]) "
+                "AS w(vendor, account, kind, remote_id) WHERE (c.vendor, c.account, c.kind, c.remote_id) = "
+                "(w.vendor, w.account, w.kind, w.remote_id) AND c.stack = %s AND c.env = %s",
+                ([c.vendor for c in wanted], [c.account for c in wanted], [c.kind for c in wanted],
+                 [c.remote_id for c in wanted], self.stack, self.env))
+
+    def claims(self) -> list[Claim]:
+        """This (stack, env)'s claims."""
+        with self._sql() as conn:
+            rows = conn.execute("SELECT vendor, account, kind, remote_id FROM voxplan_claims "
+                                "WHERE stack = %s AND env = %s ORDER BY kind, remote_id",
+                                (self.stack, self.env)).fetchall()
+        return [Claim(*r) for r in rows]
+
+    # -- locking --------------------------------------------------------------------------------------
+    @contextmanager
+    def lock(self, timeout: float = 0.0) -> Iterator[None]:
+        """Hold the (stack, env) advisory lock on a connection of its own for the block; wait up to
+        `timeout` seconds for it, then fail naming the holder."""
+        self.conn  # noqa: B018 - the schema exists before anyone waits on a lock
+        key = _key("state", self.stack, self.env)
+        conn = self._connect()
+        try:
+            deadline = time.monotonic() + timeout
+            while not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
+                if time.monotonic() >= deadline:
+                    raise LockHeld(f"{self.describe()} is locked by {self._holder(conn)}; wait for it, or pass "
+                                   "--lock-timeout SECONDS to wait longer")
+                time.sleep(POLL_SECONDS)
+            conn.execute(
+                "INSERT INTO voxplan_lock (stack, env, holder, backend_pid) VALUES (%s, %s, %s, pg_backend_pid()) "
+                "ON CONFLICT (stack, env) DO UPDATE SET holder = EXCLUDED.holder, backend_pid = EXCLUDED.backend_pid",
+                (self.stack, self.env, Json(Holder.current().to_json())))
+            yield
+            conn.execute("DELETE FROM voxplan_lock WHERE stack = %s AND env = %s AND backend_pid = pg_backend_pid()",
+                         (self.stack, self.env))
+        except psycopg.Error as exc:
+            raise StateError(f"{self.describe()}: lock: {_first_line(exc)}") from None
+        finally:
+            conn.close()  # ends the session: the server releases the advisory lock
+
+    def _holder(self, conn: psycopg.Connection[Any]) -> str:
+        row = conn.execute("SELECT holder FROM voxplan_lock WHERE stack = %s AND env = %s",
+                           (self.stack, self.env)).fetchone()
+        return Holder.from_json(row[0]).describe() if row else "another session (holder not recorded yet)"
+
+
+def migrate(conn: psycopg.Connection[Any]) -> int:
+    """Bring voxplan's tables up to SCHEMA_VERSION, one runner at a time; returns the version."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_KEY,))
+        conn.execute("CREATE TABLE IF NOT EXISTS voxplan_schema (version integer NOT NULL, "
+                     "applied_at timestamptz NOT NULL DEFAULT now())")
+        row = conn.execute("SELECT coalesce(max(version), 0) FROM voxplan_schema").fetchone()
+        current = int(row[0]) if row else 0
+        if current > SCHEMA_VERSION:
+            raise StateError(f"the state database has voxplan schema version {current}, newer than this "
+                             f"voxplan's {SCHEMA_VERSION}: upgrade voxplan")
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            conn.execute(MIGRATIONS[version - 1])  # type: ignore[arg-type]  # our own constant SQL
+            conn.execute("INSERT INTO voxplan_schema (version) VALUES (%s)", (version,))
+    return SCHEMA_VERSION
+
+
+def _key(*parts: str) -> int:
+    """A signed 64-bit advisory-lock key for `parts`."""
+    digest = hashlib.sha256("\0".join(("voxplan", *parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
