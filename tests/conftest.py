@@ -4,10 +4,12 @@ every file it leaves for canary secrets."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,7 +20,9 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
+from tests import contract
 from voxplan.cli import main
+from voxplan.sandbox.core import OBSERVER_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ROOT / "stacks"
@@ -37,6 +41,23 @@ CANARIES = {
     "OPENAI_API_KEY": "canary-openaikey-5Tg8",
 }
 VENDORS = ("vapi", "wavix", "didlogic", "cloudonix", "openai")
+
+# Every emulator, in this process and in each `voxplan sandbox serve` started below, holds its traffic to
+# the vendors' OpenAPI documents (tests/contract.py); a violation fails the test that caused it.
+os.environ[OBSERVER_ENV] = "tests.contract:observe"
+os.environ.setdefault(contract.LOG_ENV, os.path.join(tempfile.mkdtemp(prefix="voxplan-contract-"), "violations"))
+
+
+@pytest.fixture(autouse=True)
+def spec_contract() -> Iterator[None]:
+    """Fails the test if any emulator saw a request, or gave an answer, that its vendor's spec forbids.
+    A test that sends a forbidden request on purpose takes the violations itself (`contract.take()`)."""
+    contract.take()
+    yield
+    found = contract.take()
+    if found:
+        listed = "\n".join(f"  {v}" for v in found[:20])
+        pytest.fail(f"{len(found)} OpenAPI contract violation(s):\n{listed}", pytrace=False)
 
 
 @dataclass
@@ -90,8 +111,9 @@ class SandboxServer:
 
 
 def start_server(*args: str) -> SandboxServer:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen([sys.executable, "-m", "voxplan", "sandbox", "serve", "--port", "0", *args],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
     assert proc.stderr is not None
     line = proc.stderr.readline().decode()
     match = re.search(r"(http://[\d.]+:\d+)", line)
