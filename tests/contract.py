@@ -200,7 +200,11 @@ def _describe(error: ValidationError) -> str:
         branches: dict[Any, list[ValidationError]] = {}
         for sub in error.context:
             branches.setdefault(sub.relative_schema_path[0], []).append(sub)
-        closest = min(branches.values(), key=len)
+        def distance(errors: list[ValidationError]) -> tuple[int, int]:  # a wrong discriminator is farthest
+            wrong_kind = any(e.validator == "enum" and list(e.path)[-1:] in (["provider"], ["type"]) for e in errors)
+            return int(wrong_kind), len(errors)
+
+        closest = min(branches.values(), key=distance)
         return "; ".join(_describe(sub) for sub in closest[:3])
     where = "/".join(str(p) for p in error.absolute_path) or "(body)"
     return f"{where}: {error.message[:200]}"

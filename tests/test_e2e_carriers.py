@@ -126,7 +126,7 @@ def test_seed_001_cloudonix_vapi_keeps_other_profile_keys_and_stays_under_the_ra
     assert cred["gateways"][0]["ip"] == f"{alias}.sip.cloudonix.net"
     assert cred["gateways"][0]["inboundEnabled"] is False and cred["gateways"][0]["optionsPingEnabled"] is True
     [trunk] = sandbox.get("cloudonix", "/customers/self/domains/cxguide.cloudonix.net/trunks")
-    assert trunk["direction"] == "outbound" and trunk["ip"] == "sip.telnyx.com"
+    assert trunk["direction"] == "public-outbound" and trunk["ip"] == "sip.telnyx.com"  # as Cloudonix answers
     apps = sandbox.get("cloudonix", "/customers/self/domains/cxguide.cloudonix.net/applications")
     app = next(a for a in apps if a["name"] == "voxplan-cloudonix")
     dnids = {d["source"]: d for d in sandbox.get("cloudonix", "/customers/self/domains/cxguide.cloudonix.net/dnids")}

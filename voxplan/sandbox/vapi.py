@@ -4,8 +4,12 @@ What it is true to: 201 on create, 200 otherwise; DELETE returns the object; ser
 id/orgId/createdAt/updatedAt; documented server defaults added to stored bodies; write-only secrets
 (`authPassword`, SIP `authentication.password`) stored as hashes and never returned; unknown properties
 rejected with NestJS's 400 body; bare-array lists with default limit 100, max 1000, newest first, and
-the createdAt/updatedAt filters; PATCH replacing each top-level key it receives; `provider` and tool
-`type` refused on PATCH (fact sheet §9.4).
+the createdAt/updatedAt filters; PATCH replacing each top-level key it receives. Never stricter than
+Vapi (fact sheet §12, Corrections): `provider` and tool `type` are accepted on PATCH (the 2026-08 Update
+DTOs declare them and the SDK sends them; only a different value is refused, since no PATCH changes a
+kind), `limit` and `page` may come as floats (`2.0`); a routing id (`assistantId`, …) sent as null is
+unset, as the docs' PATCH examples use it, and is left out of answers rather than shown as null (the
+spec types these as plain strings).
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ SIP_URI = re.compile(r"^sip:[^@\s]+@sip\.(eu\.)?vapi\.ai$", re.IGNORECASE)
 BYO_NUMBER = re.compile(r"^\+?[a-zA-Z0-9]+$")
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+ROUTING_IDS = ("assistantId", "squadId", "workflowId")
 LIST_FILTERS = ("createdAtGt", "createdAtLt", "createdAtGe", "createdAtLe",
                 "updatedAtGt", "updatedAtLt", "updatedAtGe", "updatedAtLe")
 
@@ -90,6 +95,20 @@ def business_error(message: str, status: int = 400) -> ApiError:
 
 def _unknown(body: dict[str, Any], allowed: set[str], prefix: str = "") -> list[str]:
     return [f"property {prefix}{k} should not exist" for k in body if k not in allowed]
+
+
+def _count(req: Request, key: str, default: int) -> int:
+    """A numeric query parameter; the SDK types `limit` and `page` as floats and may send `2.0`."""
+    text = req.query.get(key)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise bad_request(f"{key} must be a number conforming to the specified constraints") from None
+    if not value.is_integer():
+        raise bad_request(f"{key} must be an integer number")
+    return int(value)
 
 
 def _now() -> str:
@@ -138,10 +157,7 @@ class VapiEmulator:
 
     # -- handlers ---------------------------------------------------------------------------------
     def list(self, coll: str, req: Request) -> Response:
-        try:
-            limit = int(req.query.get("limit", "100"))
-        except ValueError:
-            raise bad_request("limit must be a number conforming to the specified constraints") from None
+        limit = _count(req, "limit", 100)
         if limit > 1000:
             raise bad_request("limit must not be greater than 1000")
         if limit < 0:
@@ -160,10 +176,7 @@ class VapiEmulator:
 
     def list_v2(self, req: Request) -> Response:
         """GET /v2/phone-number: pages with `{results, metadata}` (PhoneNumberPaginatedResponse)."""
-        try:
-            page, limit = int(req.query.get("page", "1")), int(req.query.get("limit", "100"))
-        except ValueError:
-            raise bad_request("page and limit must be numbers") from None
+        page, limit = _count(req, "page", 1), _count(req, "limit", 100)
         if limit > 1000 or limit < 0 or page < 1:
             raise bad_request("limit must not be greater than 1000")
         order = req.query.get("sortOrder", "DESC")
@@ -190,6 +203,7 @@ class VapiEmulator:
         obj = getattr(self, f"_validate_{coll.replace('-', '_')}")(copy.deepcopy(body), None)
         now = _now()
         obj.update(id=str(uuid.uuid4()), orgId=ORG_ID, createdAt=now, updatedAt=now)
+        _unset_nulls(obj)
         self._keep_secrets(obj)
         self.store[coll][obj["id"]] = obj
         self._note_write(coll, obj)
@@ -200,10 +214,9 @@ class VapiEmulator:
         body = req.json()
         if not isinstance(body, dict):
             raise bad_request("body must be an object")
-        if "provider" in body and coll in ("credential", "phone-number"):
-            raise bad_request("property provider should not exist")
-        if "type" in body and coll == "tool":
-            raise bad_request("property type should not exist")
+        kind_key = {"credential": "provider", "phone-number": "provider", "tool": "type"}.get(coll)
+        if kind_key is not None and kind_key in body and body[kind_key] != current.get(kind_key):
+            raise bad_request(f"{kind_key} cannot be changed: delete and create the {coll} again")
         server_set = [k for k in body if k in READ_ONLY]
         if server_set:
             raise bad_request(*(f"property {k} should not exist" for k in server_set))
@@ -212,6 +225,7 @@ class VapiEmulator:
         obj = getattr(self, f"_validate_{coll.replace('-', '_')}")(merged, current)
         obj.update({k: current[k] for k in SERVER_SET})
         obj["updatedAt"] = max(_now(), current["updatedAt"])
+        _unset_nulls(obj)
         self._keep_secrets(obj, replaced=set(body))
         self.store[coll][obj_id] = obj
         self._writes += 1
@@ -435,6 +449,12 @@ class VapiEmulator:
             body.setdefault("messages", [{"type": "request-start", "blocking": False}])
         body.setdefault("latestVersion", None)
         return body
+
+
+def _unset_nulls(obj: dict[str, Any]) -> None:
+    for key in ROUTING_IDS:
+        if key in obj and obj[key] is None:
+            del obj[key]
 
 
 def _name(body: dict[str, Any]) -> list[str]:
