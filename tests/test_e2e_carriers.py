@@ -210,8 +210,40 @@ def test_wavix_trunk_update_resends_the_password_put_replaces_everything(cli: Cl
     _converge(cli, stack)
     cli.edit(stack, "    caller_id: \"+61290597521\"\n", "    caller_id: \"+61290597521\"\n    max_channels: 4\n")
     _converge(cli, stack)  # the emulator answers 422 to a PUT without the password
-    [trunk] = sandbox.get("wavix", "/v1/trunks")["sip_trunks"]
+    [summary] = sandbox.get("wavix", "/v1/trunks")["sip_trunks"]
+    trunk = sandbox.get("wavix", f"/v1/trunks/{summary['id']}")  # list items are summaries, without these
     assert trunk["channels_restrict"] is True and trunk["max_channels"] == 4
+
+
+def test_wavix_settings_made_in_the_portal_survive_a_password_rotation(cli: Cli, sandbox: SandboxServer) -> None:
+    """PUT replaces the whole trunk: voxplan starts from the live object, so what it does not declare stays.
+    On the code before, the rotation turned SRTP and recording off and cleared allowed_ips, and every plan
+    after apply showed ip_restrict and five more fields changing (list items are SIPTrunkSummary)."""
+    stack = _seed_000(cli, sandbox)
+    _converge(cli, stack)
+    [summary] = sandbox.get("wavix", "/v1/trunks")["sip_trunks"]
+    path = f"/v1/trunks/{summary['id']}"
+    live = sandbox.get("wavix", path)
+    portal = {k: v for k, v in live.items() if k in ("label", "callerid", "ip_restrict", "didinfo_enabled",
+                                                      "call_restrict", "cost_limit", "channels_restrict",
+                                                      "rewrite_enabled", "transcription_enabled",
+                                                      "transcription_threshold")}
+    with sandbox.vendor("wavix") as wavix:  # what the owner sets in the portal, not in the stack
+        wavix.put(path, json={**portal, "password": cli.env["WAVIX_TRUNK_PASSWORD"], "encrypted_media": True,
+                              "call_recording_enabled": True, "allowed_ips": [{"ip": "198.51.100.7"}]}
+                  ).raise_for_status()
+    cli("plan", str(stack), "--detailed-exitcode", code=0)  # undeclared settings are not drift
+    cli.env["WAVIX_TRUNK_PASSWORD"] = "canary-wavixpw-rotated-7Jm3"
+    plan = cli("plan", str(stack), "--detailed-exitcode", code=2)
+    assert "~ password = (sensitive)" in plan.stdout
+    assert "encrypted_media" not in plan.stdout  # the PUT changes nothing the plan does not show
+    cli("apply", "--auto-approve", str(stack))
+    after = sandbox.get("wavix", path)
+    assert after["encrypted_media"] is True and after["call_recording_enabled"] is True
+    assert [row["ip"] for row in after["allowed_ips"]] == ["198.51.100.7"]
+    assert sandbox.secret_matches(str(summary["id"]), "password", "canary-wavixpw-rotated-7Jm3", vendor="wavix")
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
+    cli("drift", str(stack), code=0)
 
 
 def test_wavix_numbers_past_the_first_page_are_found(cli: Cli, sandbox: SandboxServer) -> None:
