@@ -106,7 +106,8 @@ def test_seed_001_cloudonix_vapi_keeps_other_profile_keys_and_stays_under_the_ra
     sandbox.seed(domains=["cxguide.cloudonix.net"])
     with sandbox.vendor("cloudonix") as cx:  # settings someone else made in the cockpit
         cx.put("/customers/self/domains/cxguide.cloudonix.net",
-               json={"profile": {"call-timeout": 45, "cdr-endpoint": "https://cdr.example.com"}}).raise_for_status()
+               json={"domain": "cxguide.cloudonix.net",
+                     "profile": {"call-timeout": 45, "cdr-endpoint": "https://cdr.example.com"}}).raise_for_status()
     time.sleep(3.2)  # let the domain's rate window empty, then watch one apply alone
     sandbox.clear_stats()
     stack = cli.stack("cloudonix-vapi.yaml")
@@ -129,8 +130,8 @@ def test_seed_001_cloudonix_vapi_keeps_other_profile_keys_and_stays_under_the_ra
     assert trunk["direction"] == "public-outbound" and trunk["ip"] == "sip.telnyx.com"  # as Cloudonix answers
     apps = sandbox.get("cloudonix", "/customers/self/domains/cxguide.cloudonix.net/applications")
     app = next(a for a in apps if a["name"] == "voxplan-cloudonix")
-    dnids = {d["source"]: d for d in sandbox.get("cloudonix", "/customers/self/domains/cxguide.cloudonix.net/dnids")}
-    assert sorted(dnids) == sorted(["12127773456"] + [n[1:] for n in extra])
+    dnids = {d["dnid"]: d for d in sandbox.get("cloudonix", "/customers/self/domains/cxguide.cloudonix.net/dnids")}
+    assert sorted(dnids) == sorted(f"^\\+?{n[1:]}$" for n in ["+12127773456", *extra])  # with or without +
     assert {d["applicationId"] for d in dnids.values()} == {app["id"]}
     vnum = next(n for n in sandbox.objects("phone-number") if n["number"] == "+12127773456")
     assert vnum["credentialId"] == cred["id"] and vnum["assistantId"] == sandbox.objects("assistant")[0]["id"]
@@ -276,3 +277,23 @@ def test_removing_a_number_clears_its_routing_but_never_releases_it(cli: Cli, sa
     _converge(cli, stack)
     number = _wavix_numbers(sandbox)["14067704205"]
     assert number["destination"] == []  # still owned, no longer routed
+
+
+def test_cloudonix_cxml_url_change_applies_with_the_body_the_spec_requires(cli: Cli, sandbox: SandboxServer) -> None:
+    """An application PUT needs type, url and method; the code before sent {url} alone and the apply
+    stopped half way on a 400 (the emulator, like Cloudonix, now refuses it)."""
+    sandbox.seed(domains=["cxguide.cloudonix.net"])
+    stack = cli.stack("cloudonix-vapi.yaml")
+    _converge(cli, stack)
+    base = "/customers/self/domains/cxguide.cloudonix.net/applications"
+    [app] = [a for a in sandbox.get("cloudonix", base) if a["name"] == "voxplan-cloudonix"]
+    with sandbox.vendor("cloudonix") as cx:  # a profile key another tool keeps on the application
+        cx.put(f"{base}/{app['id']}", json={"type": "cxml", "url": app["url"], "method": app["method"],
+                                            "profile": {"owner": "crm"}}).raise_for_status()
+    cli.edit(stack, "to-vapi.xml", "to-vapi-v2.xml")
+    plan = cli("plan", str(stack), "--detailed-exitcode", code=2)
+    assert "~ url = " in plan.stdout and "Plan: 0 to add, 1 to change, 0 to destroy." in plan.stdout
+    _converge(cli, stack)
+    after = sandbox.get("cloudonix", f"{base}/{app['id']}")
+    assert after["url"] == "https://hooks.example.com/cloudonix/to-vapi-v2.xml"
+    assert after["type"] == "cxml" and after["method"] == "POST" and after["profile"] == {"owner": "crm"}

@@ -46,7 +46,7 @@ def remote_inventory(sandbox: SandboxServer) -> dict[str, list[tuple[str, str]]]
                                     sandbox.get("openai", "/v1/webhook_endpoints", limit=100)["data"]],
     }
     with sandbox.vendor("cloudonix") as cx:
-        for kind, coll, key in (("cloudonix.trunk", "trunks", "name"), ("cloudonix.dnid", "dnids", "source"),
+        for kind, coll, key in (("cloudonix.trunk", "trunks", "name"), ("cloudonix.dnid", "dnids", "dnid"),
                                 ("cloudonix.application", "applications", "name")):
             for _ in range(20):
                 r = cx.get(f"/customers/self/domains/cxguide.cloudonix.net/{coll}")

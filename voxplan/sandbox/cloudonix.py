@@ -181,6 +181,10 @@ class CloudonixEmulator:
             raise fail(400, f"{', '.join(missing)} required")
         fields = {"trunks": TRUNK_FIELDS, "applications": APP_FIELDS, "dnids": DNID_FIELDS}[kind]
         merged = {**{k: v for k, v in current.items() if k in fields}, **body}
+        if kind == "dnids" and "dnid" in body:
+            merged.pop("source", None)  # one pattern: a dnid sent replaces the source
+        elif kind == "dnids" and "source" in merged:
+            merged.pop("dnid", None)  # recompiled from the source
         obj = self._validate(kind, merged, current, domain)
         obj.update({k: current[k] for k in ("id", "domainId", "createdAt", "uuid") if k in current})
         obj["modifiedAt"] = _now()

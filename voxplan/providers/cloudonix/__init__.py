@@ -2,15 +2,20 @@
 DNIDs (reference/cloudonix-api.md).
 
 Quirks handled here: the domain is read, never created, and only the profile keys voxplan owns
-(`allowed-border`, `redirect-unknown-to-border`) are written, merged, never dropping keys others set;
+(`allowed-border`, `redirect-unknown-to-border`) are changed: the profile is read, merged and written
+whole with the `domain` the spec requires, so keys other tools set survive whether PUT merges or
+replaces (unconfirmed); bodies are typed as the spec types them: an application PUT carries `type`, `url`
+and `method` (it is a 400 without; the live profile goes along), a trunk's `port` is a string, a DNID is
+created with the `dnid` the spec requires; a trunk POSTed as `outbound` reads back as `public-outbound`;
 the `auto` alias is the Vapi credential's gateway host, outbound only (Vapi refuses a hostname gateway
 with inbound enabled); lists answer 404 when empty; a DNID create answers 204 with no body, so the
 object is found again by its `source`; trunk and application names cannot change (replacement);
 trunk passwords are readable on Cloudonix but never enter a plan or state; 10 requests per 3 s per
 domain, kept client-side.
 
-Unconfirmed, and where one change fixes it: PUT (not PATCH) for the profile (Domain.update); the DNID
-`source` form, digits without `+` (dnid_source); Cloudonix's border IPs for inbound BYO (none assumed).
+Unconfirmed, and where one change fixes it: PUT (not PATCH) for the profile (Domain.update); whether
+DNID matching sees the number with `+` (dnid_pattern matches both); Cloudonix's border IPs for inbound
+BYO (none assumed).
 """
 
 from __future__ import annotations
@@ -38,8 +43,14 @@ def domain_of(path: str) -> str:
     return parts[4] if len(parts) > 4 and path.startswith(BASE) else ""
 
 
-def dnid_source(number: str) -> str:
-    return number.lstrip("+")
+def dnid_pattern(number: str) -> str:
+    """The DNID regex for one number, with or without the leading `+` (which Cloudonix sees is unconfirmed)."""
+    return "^\\+?" + number.lstrip("+") + "$"
+
+
+def dnid_number(pattern: str) -> str:
+    """The digits a DNID matches, from our regex, a plain `source` or Cloudonix's compiled form."""
+    return pattern.removeprefix("^").removeprefix("\\+?").removeprefix("\\+").removeprefix("+").removesuffix("$")
 
 
 class _DomainScoped(Adapter):
@@ -114,8 +125,12 @@ class Domain(Adapter):
         raise errors.InvalidRequest("voxplan reads Cloudonix domains; create it in the cockpit", provider="cloudonix")
 
     def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        profile = {k: body[k] for k in OWNED_PROFILE_KEYS if k in body}  # merged server-side: others are kept
-        return self.normalise(self.client.request("PUT", f"{BASE}/{remote_id}", json={"profile": profile}))
+        """Read, merge, write: the whole profile goes back with our keys changed, so keys other tools own
+        survive whether PUT merges the profile or replaces it (unconfirmed)."""
+        live = self.client.request("GET", f"{BASE}/{remote_id}")
+        profile = {**(live.get("profile") or {}), **{k: body[k] for k in OWNED_PROFILE_KEYS if k in body}}
+        return self.normalise(self.client.request("PUT", f"{BASE}/{remote_id}",
+                                                  json={"domain": live.get("domain", remote_id), "profile": profile}))
 
     def delete(self, remote_id: str) -> None:
         """Never delete a domain: forgetting it hands the border settings back to the cockpit."""
@@ -149,7 +164,9 @@ class Trunk(_DomainScoped):
         obj = _DomainScoped.normalise(raw)
         obj.pop("domainId", None)
         if obj.get("port") is not None:
-            obj["port"] = int(obj["port"])  # round-trips as a string
+            obj["port"] = str(obj["port"])  # typed string in the spec; docs show a number
+        if str(obj.get("direction", "")).startswith("public-"):
+            obj["direction"] = obj["direction"].removeprefix("public-")  # POSTed outbound reads public-outbound
         auth = ((obj.get("profile") or {}).get("authentication") or {})
         if "password" in auth:  # readable on Cloudonix; never let it into a plan or state
             obj["profile"] = {**obj["profile"], "authentication": {k: v for k, v in auth.items() if k != "password"}}
@@ -162,6 +179,18 @@ class Application(_DomainScoped):
     forces_replacement = ("name", "domain")
     immutable = ("name",)
 
+    def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """PUT requires `type`, `url` and `method` (voiceApplicationUpdateObject); the live application
+        fills what the change does not name, its profile included (as Cloudonix's own clients send it)."""
+        domain, oid = remote_id.split("/", 1)
+        path = f"{BASE}/{domain}/applications/{oid}"
+        live = self.client.request("GET", path)
+        payload = {"type": "cxml" if live.get("type") != "cxml" else live["type"], "url": live.get("url"),
+                   "method": live.get("method"), "profile": live.get("profile") or {}}
+        payload.update({k: v for k, v in body.items() if k not in ("domain", *self.immutable)})
+        self.client.request("PUT", path, json=payload)
+        return self.normalise({**self.client.request("GET", path), "domain": domain})
+
     @staticmethod
     def normalise(raw: dict[str, Any]) -> dict[str, Any]:
         obj = _DomainScoped.normalise(raw)
@@ -173,18 +202,23 @@ class Dnid(_DomainScoped):
     kind = DNID
     collection = "dnids"
     forces_replacement = ("domain",)
-    key_field = "source"
+
+    @classmethod
+    def natural_key(cls, body: dict[str, Any]) -> str | None:  # type: ignore[override]
+        pattern = body.get("dnid") or body.get("source")
+        return f"{body.get('domain')}/{dnid_number(str(pattern))}" if pattern else None
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        """POST answers 204 with no body: find what was made by its source."""
+        """POST answers 204 with no body: find what was made by the number it matches."""
         domain = body["domain"]
         payload = {k: v for k, v in body.items() if k != "domain"}
         self.client.request("POST", f"{BASE}/{domain}/dnids", json=payload)
+        key = self.natural_key(body)
         for item in self.client.request("GET", f"{BASE}/{domain}/dnids", expect_404_empty=True):
-            if item.get("source") == body.get("source"):
+            if self.natural_key({**item, "domain": domain}) == key:
                 return self.normalise({**item, "domain": domain})
-        raise errors.ServerError(f"POST {BASE}/{domain}/dnids: created, but no DNID with source "
-                                 f"{body.get('source')!r} is listed", provider="cloudonix")
+        raise errors.ServerError(f"POST {BASE}/{domain}/dnids: created, but no DNID for "
+                                 f"{body.get('dnid')!r} is listed", provider="cloudonix")
 
 
 def adapters(api: ApiClient, stack: Stack) -> dict[str, Adapter]:
@@ -221,7 +255,7 @@ class CloudonixCarrier:
         out = spec.get("outbound")
         if out:
             body: dict[str, Any] = {"domain": domain_name, "name": out["name"], "ip": out["ip"],
-                                    "port": out.get("port", 5060), "transport": out.get("transport", "udp"),
+                                    "port": str(out.get("port", 5060)), "transport": out.get("transport", "udp"),
                                     "prefix": out.get("prefix", ""), "direction": "outbound"}
             if out.get("auth"):
                 body["profile"] = {"authentication": {"username": out["auth"]["username"],
@@ -246,9 +280,8 @@ class CloudonixCarrier:
                       "to Vapi (Cloudonix runs a voice application to hand calls over)")
             return
         target = ctx.route(route, key, spec["trunk"], key)
-        ctx.add(Resource(DNID, key, {"domain": trunk["domain"], "source": dnid_source(key),
-                                     "applicationId": Ref(f"{APP}/{spec['trunk']}", "app_id"),
-                                     "prefix": False, "expression": False, "asteriskCompatible": False},
+        ctx.add(Resource(DNID, key, {"domain": trunk["domain"], "dnid": dnid_pattern(key),
+                                     "applicationId": Ref(f"{APP}/{spec['trunk']}", "app_id")},
                          origin=("numbers", key),
                          depends_on=target.waits_for))
 
