@@ -67,7 +67,10 @@ class VapiAdapter(Adapter):
         return self.normalise(raw) if isinstance(raw, dict) and self.owns(raw) else None
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.normalise(self.client.request("POST", self.path, json=body))
+        """A null top-level value means "unset" (the docs PATCH `assistantId: null` to clear a route); the
+        Create DTOs type those fields as plain strings, so a new object is sent without them."""
+        payload = {k: v for k, v in body.items() if v is not None}
+        return self.normalise(self.client.request("POST", self.path, json=payload))
 
     def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
         payload = {k: v for k, v in body.items() if k not in self.never_patch}
