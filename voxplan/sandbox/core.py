@@ -251,6 +251,15 @@ class Sandbox:
                 self.fault_kinds = tuple(ask.get("kinds") or ("429", "503", "reset"))
                 self._random = random.Random(ask.get("seed"))
                 return Response(200, {"ok": True})
+            if path.rstrip("/") == "/_sandbox/quirks" and method.upper() == "POST":
+                # {"vapi": {"list_order": "oldest"}}: answers no source settles, switched (see each emulator)
+                for name, wanted in json.loads(body or b"{}").items():
+                    quirks = getattr(self.vendors.get(name), "quirks", None)
+                    unknown = set(wanted) - set(quirks or {})
+                    if quirks is None or unknown:
+                        return Response(400, {"message": f"no such quirk: {name} {sorted(unknown)}"})
+                    quirks.update(wanted)
+                return Response(200, {n: getattr(v, "quirks", {}) for n, v in self.vendors.items()})
             if path.rstrip("/") == "/_sandbox/reset" and method.upper() == "POST":
                 self.reset()
                 return Response(200, {"ok": True})
@@ -280,6 +289,9 @@ class Sandbox:
 
     def reset(self) -> None:
         self.load({})
+        for vendor in self.vendors.values():
+            if hasattr(vendor, "QUIRKS"):
+                vendor.quirks = dict(vendor.QUIRKS)  # type: ignore[attr-defined]
         self.requests.clear()
         self.statuses.clear()
         self.faults.clear()

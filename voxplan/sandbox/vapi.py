@@ -121,10 +121,19 @@ def _hash(secret: str) -> str:
 
 
 class VapiEmulator:
+    """`quirks` are the answers no source settles (fact sheet §12), each switchable so a client can be
+    tested against either: `list_order` of the v1 lists ("newest" or "oldest" first), `total_pages` (whether
+    /v2/phone-number metadata carries totalPages and hasNextPage, which the spec marks optional) and
+    `echo_write_only` (answers carry write-only values in clear, as the SDK's SipAuthentication model
+    allows)."""
+
     name = "vapi"
     collections = ("credential", "phone-number", "assistant", "tool")
+    QUIRKS: dict[str, Any] = {"list_order": "newest", "total_pages": True, "echo_write_only": False}
 
     def __init__(self) -> None:
+        self.quirks = dict(self.QUIRKS)
+        self._clear: dict[str, str] = {}  # write-only values in clear, kept only while echo_write_only is on
         self.store: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in self.collections}
         self.secrets: dict[str, str] = {}  # "<id>:<path>" -> sha256 of the write-only value
         self._writes = 0  # bumped by every change, so derived indexes know when to rebuild
@@ -171,7 +180,7 @@ class VapiEmulator:
                 field, op = key[:9], key[9:]
                 bound = _parse_time(req.query[key])
                 items = [o for o in items if _cmp(_parse_time(o[field]), op, bound)]
-        items.sort(key=lambda o: (o["createdAt"], o["id"]), reverse=True)
+        items.sort(key=lambda o: (o["createdAt"], o["id"]), reverse=self.quirks["list_order"] == "newest")
         return Response(200, [self._public(coll, o) for o in items[:limit]])
 
     def list_v2(self, req: Request) -> Response:
@@ -180,6 +189,8 @@ class VapiEmulator:
         if limit > 1000 or limit < 0 or page < 1:
             raise bad_request("limit must not be greater than 1000")
         order = req.query.get("sortOrder", "DESC")
+        if req.query.get("sortBy", "createdAt") != "createdAt":
+            raise bad_request("only sortBy=createdAt is emulated")
         items = sorted(self.store["phone-number"].values(), key=lambda o: (o["createdAt"], o["id"]),
                        reverse=order == "DESC")
         search = req.query.get("search", "").lower()
@@ -189,9 +200,10 @@ class VapiEmulator:
         total = len(items)
         chunk = items[(page - 1) * limit: page * limit] if limit else []
         pages = -(-total // limit) if limit else 0
-        return Response(200, {"results": [self._public("phone-number", o) for o in chunk],
-                              "metadata": {"itemsPerPage": limit, "totalItems": total, "currentPage": page,
-                                           "totalPages": pages, "hasNextPage": page < pages, "sortOrder": order}})
+        meta: dict[str, Any] = {"itemsPerPage": limit, "totalItems": total, "currentPage": page, "sortOrder": order}
+        if self.quirks["total_pages"]:  # optional in PaginationMeta
+            meta.update(totalPages=pages, hasNextPage=page < pages)
+        return Response(200, {"results": [self._public("phone-number", o) for o in chunk], "metadata": meta})
 
     def get(self, coll: str, obj_id: str) -> Response:
         return Response(200, self._public(coll, self._find(coll, obj_id)))
@@ -267,10 +279,19 @@ class VapiEmulator:
             if replaced is not None and parent in replaced:
                 self.secrets.pop(ref, None)  # the block was replaced whole: a missing password is cleared
             if isinstance(block, dict) and key in block:
-                self.secrets[ref] = _hash(str(block.pop(key)))
+                value = str(block.pop(key))
+                self.secrets[ref] = _hash(value)
+                if self.quirks["echo_write_only"]:
+                    self._clear[ref] = value
 
     def _public(self, coll: str, obj: dict[str, Any]) -> dict[str, Any]:
-        return copy.deepcopy(obj)
+        out = copy.deepcopy(obj)
+        if self.quirks["echo_write_only"]:
+            for parent, key in self.WRITE_ONLY:
+                value = self._clear.get(f"{obj['id']}:{parent}.{key}")
+                if value is not None and isinstance(out.get(parent), dict):
+                    out[parent][key] = value
+        return out
 
     # -- validation and server defaults, per collection ------------------------------------------
     def _validate_credential(self, body: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
