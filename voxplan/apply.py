@@ -22,7 +22,7 @@ from voxplan.core.model import Ref, base_address, deposed, get_path, ref_paths, 
 from voxplan.core.plan import Action, Change, Plan
 from voxplan.core.progress import Progress
 from voxplan.core.secret import redact, reveal_all
-from voxplan.core.writeonly import secret_fingerprint, secrets_under, strip_write_only
+from voxplan.core.writeonly import drop_echoed, secret_fingerprint, secrets_under, strip_write_only
 from voxplan.providers import Adapter, Providers
 from voxplan.state import Entry, State
 
@@ -332,6 +332,7 @@ class _Runner:
                 raise AssertionError(f"{addr}: nothing to do")
         except ProviderError as exc:
             raise exc.at(addr) from None
+        obj = drop_echoed(obj, adapter.write_only)  # before state, Refs or output see it
         with self.lock:
             self.objects[addr] = obj
         self.state.put(addr, self._entry(change, body, obj))
