@@ -7,8 +7,9 @@ from the first wrong position; numbers are adopted, never bought or released; de
 request per number, so refresh fetches them only for numbers the stack or state names.
 
 Unconfirmed, and where one change fixes it: the proxy host (PROXY); didlogic's inbound source IPs
-(none assumed: add them as inbound gateways in the stack); whether a URI route takes a `+` in the user
-part (USER_PART); whether `sip:` is kept or stripped (destinations are written without it).
+(none assumed: add them as inbound gateways in the stack); whether `sip:` is kept or stripped (destinations
+are written without it). The user part of the Vapi URI is digits without `+`, as didlogic's and Vapi's
+didlogic guides write it (USER_PART_PLUS).
 """
 
 from __future__ import annotations
@@ -30,8 +31,13 @@ SIP_URI, PSTN = 1, 4
 ACCOUNT, NUMBER = "didlogic.sipaccount", "didlogic.number"
 
 
-def USER_PART(number: str) -> str:  # noqa: N802 - a named assumption, see the module docstring
-    return number  # E.164 with '+', equal to the Vapi number's `number`
+USER_PART_PLUS = False  # didlogic's and Vapi's didlogic guides write the user part as digits: 31203691111@…
+
+
+def user_part(number: str) -> str:
+    """How a didlogic destination names the dialled number in a Vapi URI (`<user>@<credential>.sip.vapi.ai`)."""
+    digits = number.lstrip("+")
+    return "+" + digits if USER_PART_PLUS else digits
 
 
 def _message(response: Any) -> str:
@@ -184,7 +190,7 @@ class DidlogicCarrier:
         body: dict[str, Any] = {"number": key.lstrip("+")}
         depends: tuple[str, ...] = ()
         if route is not None:
-            target = ctx.route(route, key, spec.get("trunk", ""), USER_PART(key))
+            target = ctx.route(route, key, spec.get("trunk", ""), user_part(key))
             body["destinations"] = [{"destination": target.uri, "transport": PSTN if target.pstn else SIP_URI}]
             depends = target.waits_for
         ctx.add(Resource(NUMBER, key, body, origin=("numbers", key), depends_on=depends))
