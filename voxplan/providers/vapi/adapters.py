@@ -244,6 +244,12 @@ class Tool(VapiAdapter):
 
     @staticmethod
     def natural_key(body: dict[str, Any]) -> str | None:
+        """A handoff tool by its function name; a transferCall tool, which the current DTO gives no name
+        (nor `function`), by where it transfers to."""
+        if body.get("type") == "transferCall":
+            targets = [str(d.get("sipUri") or d.get("number") or "") for d in body.get("destinations") or []
+                       if isinstance(d, dict)]
+            return "transfer:" + "|".join(targets) if targets else None
         fn = body.get("function")
         return fn.get("name") if isinstance(fn, dict) else None
 
