@@ -45,6 +45,7 @@ VENDORS = ("vapi", "wavix", "didlogic", "cloudonix", "openai")
 # Every emulator, in this process and in each `voxplan sandbox serve` started below, holds its traffic to
 # the vendors' OpenAPI documents (tests/contract.py); a violation fails the test that caused it.
 os.environ[OBSERVER_ENV] = "tests.contract:observe"
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))  # any cwd
 os.environ.setdefault(contract.LOG_ENV, os.path.join(tempfile.mkdtemp(prefix="voxplan-contract-"), "violations"))
 
 
@@ -111,9 +112,8 @@ class SandboxServer:
 
 
 def start_server(*args: str) -> SandboxServer:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen([sys.executable, "-m", "voxplan", "sandbox", "serve", "--port", "0", *args],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
     assert proc.stderr is not None
     line = proc.stderr.readline().decode()
     match = re.search(r"(http://[\d.]+:\d+)", line)
