@@ -26,7 +26,7 @@ from typing import Any
 from voxplan.core import errors
 from voxplan.core.errors import Diagnostic
 from voxplan.core.model import Ref, Resource
-from voxplan.providers.base import Adapter, ExpandContext, Provider, routes_to_platform
+from voxplan.providers.base import Adapter, ExpandContext, Finding, Provider, routes_to_platform, run_probes
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
 
@@ -227,6 +227,41 @@ def adapters(api: ApiClient, stack: Stack) -> dict[str, Adapter]:
             DNID: Dnid(api, domains)}
 
 
+def probe(api: ApiClient, domains: Iterable[str]) -> list[Finding]:
+    """Read-only probes of the assumptions no Cloudonix source settles, for `voxplan doctor`."""
+    domains = sorted(set(domains))
+
+    def trunk_shapes(client: ApiClient) -> Finding:
+        seen: dict[str, set[str]] = {"direction": set(), "port": set()}
+        for domain in domains:
+            for trunk in client.request("GET", f"{BASE}/{domain}/trunks", expect_404_empty=True):
+                seen["direction"].add(str(trunk.get("direction")))
+                seen["port"].add(type(trunk.get("port")).__name__)
+        found = (f"directions {sorted(seen['direction'])}, port as {sorted(seen['port'])}" if seen["port"]
+                 else "no trunk in the stack's domains")
+        return Finding("cloudonix", "a trunk POSTed outbound reads back public-outbound; port is a string",
+                       "voxplan/providers/cloudonix/__init__.py: Trunk.normalise", found,
+                       "sends port as a string and compares outbound and public-outbound as one")
+
+    def dnid_forms(client: ApiClient) -> Finding:
+        forms = set()
+        for domain in domains:
+            for dnid in client.request("GET", f"{BASE}/{domain}/dnids", expect_404_empty=True):
+                forms.add("source" if dnid.get("source") else "dnid")
+        return Finding("cloudonix", "DNID matching sees the number with or without +",
+                       "voxplan/providers/cloudonix/__init__.py: dnid_pattern",
+                       f"DNIDs on the account are given by {sorted(forms)}; the + is not probed (it takes a call)"
+                       if forms else "no DNID in the stack's domains; the + is not probed (it takes a call)",
+                       "writes the regex ^\\+?<digits>$, which matches either")
+
+    def profile_merge(client: ApiClient) -> Finding:
+        return Finding("cloudonix", "a domain PUT merges the profile rather than replacing it",
+                       "voxplan/providers/cloudonix/__init__.py: Domain.update", "not probed: it takes a write",
+                       "reads the profile, merges its own two keys in and writes it whole")
+
+    return run_probes("cloudonix", api, (trunk_shapes, dnid_forms, profile_merge))
+
+
 def stack_domains(stack: Stack) -> list[str]:
     return sorted({t["domain"] for t in stack.section("trunks").values() if t.get("carrier") == "cloudonix"})
 
@@ -292,4 +327,5 @@ class CloudonixCarrier:
 # "a 10-per-3-s per-domain token bucket returning 429" (reference/cloudonix-api.md)
 BUDGET = (10, 3.0, domain_of)
 PROVIDER = Provider(name="cloudonix", api_url=API_URL, kinds=(Domain, Trunk, Application, Dnid), adapters=adapters,
-                    carrier=lambda platform: CloudonixCarrier(), budget=BUDGET)
+                    carrier=lambda platform: CloudonixCarrier(), budget=BUDGET,
+                    probes=lambda client, stack: probe(client, stack_domains(stack)))

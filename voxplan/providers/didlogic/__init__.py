@@ -20,7 +20,15 @@ from typing import Any
 from voxplan.core import errors
 from voxplan.core.errors import Diagnostic
 from voxplan.core.model import Ref, Resource
-from voxplan.providers.base import Adapter, ExpandContext, Provider, routes_to_platform, transfer_reach
+from voxplan.providers.base import (
+    Adapter,
+    ExpandContext,
+    Finding,
+    Provider,
+    routes_to_platform,
+    run_probes,
+    transfer_reach,
+)
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
 
@@ -168,6 +176,24 @@ def adapters(api: ApiClient, stack: Stack | None = None) -> dict[str, Adapter]:
     return {ACCOUNT: SipAccount(api), NUMBER: Number(api)}
 
 
+def probe(api: ApiClient) -> list[Finding]:
+    """Read-only probes of the assumptions no didlogic source settles, for `voxplan doctor`."""
+
+    def purchases_paging(client: ApiClient) -> Finding:
+        meta = client.request("GET", "/v1/purchases", params={"page": 1, "per_page": 1}).get("pagination") or {}
+        return Finding("didlogic", "/v1/purchases pages say pages or total_pages",
+                       "voxplan/providers/didlogic/__init__.py: Number.list",
+                       f"pagination keys {sorted(meta)}" if meta else "no pagination in the answer",
+                       "reads either, and stops at an empty page")
+
+    def uri_user_part(client: ApiClient) -> Finding:
+        return Finding("didlogic", "Vapi matches the URI's user part written as digits without +",
+                       "voxplan/providers/didlogic/__init__.py: USER_PART_PLUS", "not probed: it takes a call",
+                       "writes digits, as didlogic's and Vapi's didlogic guides do")
+
+    return run_probes("didlogic", api, (purchases_paging, uri_user_part))
+
+
 class DidlogicCarrier:
     name = "didlogic"
     sip_uri_numbers = False
@@ -209,4 +235,5 @@ class DidlogicCarrier:
 # didlogic documents no rate limits (reference/didlogic-api.md §9): a gentle default.
 BUDGET = (5, 1.0, None)
 PROVIDER = Provider(name="didlogic", api_url=API_URL, kinds=(SipAccount, Number), adapters=adapters,
-                    carrier=lambda platform: DidlogicCarrier(), budget=BUDGET, message=_message)
+                    carrier=lambda platform: DidlogicCarrier(), budget=BUDGET, message=_message,
+                    probes=lambda client, _stack: probe(client))

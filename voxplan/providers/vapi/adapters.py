@@ -54,7 +54,7 @@ def list_all(client: ApiClient, path: str) -> list[dict[str, Any]]:
         seen.update((o["id"], o) for o in page)
         if len(page) < PAGE:
             return list(seen.values())
-        order = _order(page)
+        order = page_order(page)
         if order is None or (direction is not None and order not in (direction, "tied")):
             raise errors.ProviderError(
                 f"GET {path}: a full page of {PAGE} is not sorted by createdAt"
@@ -76,7 +76,7 @@ def _when(obj: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(str(obj["createdAt"]).replace("Z", "+00:00"))
 
 
-def _order(page: list[dict[str, Any]]) -> str | None:
+def page_order(page: list[dict[str, Any]]) -> str | None:
     """"newest" or "oldest" (first), "tied" when every createdAt is the same, None when unsorted."""
     stamps = [_when(o) for o in page]
     pairs = list(zip(stamps, stamps[1:], strict=False))

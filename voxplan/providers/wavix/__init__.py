@@ -27,7 +27,16 @@ from typing import Any
 from voxplan.core import errors
 from voxplan.core.errors import Diagnostic
 from voxplan.core.model import Ref, Resource
-from voxplan.providers.base import OMITTED, Adapter, ExpandContext, Provider, routes_to_platform, transfer_reach
+from voxplan.providers.base import (
+    OMITTED,
+    Adapter,
+    ExpandContext,
+    Finding,
+    Provider,
+    routes_to_platform,
+    run_probes,
+    transfer_reach,
+)
 from voxplan.providers.http import ApiClient, remaining_pages
 from voxplan.stack.model import Stack
 
@@ -181,6 +190,35 @@ def adapters(api: ApiClient, stack: Stack | None = None) -> dict[str, Adapter]:
     return {TRUNK: Trunk(api), NUMBER: Number(api)}
 
 
+COMPARED_ONLY_IN_FULL = ("ip_restrict", "didinfo_enabled", "call_restrict", "cost_limit", "channels_restrict",
+                         "rewrite_enabled")
+
+
+def probe(api: ApiClient) -> list[Finding]:
+    """Read-only probes of the assumptions no Wavix source settles, for `voxplan doctor`."""
+
+    def list_fields(client: ApiClient) -> Finding:
+        items = client.request("GET", "/v1/trunks", params={"page": 1, "per_page": 1}).get("sip_trunks") or []
+        found = ("no trunk on the account to look at" if not items else
+                 "list items carry " + (", ".join(k for k in COMPARED_ONLY_IN_FULL if k in items[0]) or "none")
+                 + " of " + ", ".join(COMPARED_ONLY_IN_FULL))
+        return Finding("wavix", "GET /v1/trunks items are summaries without the settings voxplan compares",
+                       "voxplan/providers/wavix/__init__.py: Trunk.list", found,
+                       "reads each declared trunk in full (one GET each) and updates it read-modify-write")
+
+    def did_expansion(client: ApiClient) -> Finding:
+        return Finding("wavix", "[did] expands to the dialled number's digits, with or without +",
+                       "voxplan/providers/wavix/__init__.py: DID_PLACEHOLDER",
+                       "not probed: only a test call shows it", "writes [did]@<credential id>.sip.vapi.ai")
+
+    def empty_destinations(client: ApiClient) -> Finding:
+        return Finding("wavix", "destinations: [] clears a number's routing; a list sent replaces the whole list",
+                       "voxplan/providers/wavix/__init__.py: Number.delete, Number.update",
+                       "not probed: it takes a write", "sends the whole list, [] to clear")
+
+    return run_probes("wavix", api, (list_fields, did_expansion, empty_destinations))
+
+
 class WavixCarrier:
     name = "wavix"
     sip_uri_numbers = False
@@ -243,4 +281,5 @@ def is_gateway_host(host: str) -> bool:
 # Wavix documents no limits for trunks and numbers (reference/wavix-api.md §11), only that 429s come back.
 BUDGET = (10, 1.0, None)
 PROVIDER = Provider(name="wavix", api_url=API_URL, kinds=(Trunk, Number), adapters=adapters,
-                    carrier=lambda platform: WavixCarrier(), budget=BUDGET)
+                    carrier=lambda platform: WavixCarrier(), budget=BUDGET,
+                    probes=lambda client, _stack: probe(client))
