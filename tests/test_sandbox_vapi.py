@@ -164,3 +164,12 @@ def test_the_sandbox_server_refuses_what_it_cannot_read(sandbox_server: SandboxS
     assert _raw(sandbox_server.url, chunked).startswith(b"HTTP/1.1 501 Not Implemented")
     bad_length = b"POST /vapi/assistant HTTP/1.1\r\nContent-Length: x\r\n\r\n"
     assert _raw(sandbox_server.url, bad_length).startswith(b"HTTP/1.1 400 Bad Request")
+
+
+def test_a_sip_number_with_auth_is_answered_within_the_spec_echoed_or_not(vapi: httpx.Client) -> None:
+    auth = {"username": "front-desk-user-0123456", "password": "front-desk-pass-0123456"}
+    made = vapi.post("/phone-number", json={"provider": "vapi", "sipUri": "sip:desk@sip.vapi.ai",
+                                            "authentication": auth})
+    assert made.status_code == 201 and made.json()["authentication"] == {"username": auth["username"]}
+    assert vapi.post("/phone-number", json={"provider": "vapi", "sipUri": "sip:desk2@sip.vapi.ai",
+                                            "authentication": {"username": auth["username"]}}).status_code == 400
