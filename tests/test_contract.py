@@ -90,3 +90,11 @@ def test_every_example_applies_edits_and_destroys_within_the_vendor_specs(name: 
     cli("plan", str(stack), "--detailed-exitcode", code=0)
     _destroy_all(cli, name)
     assert sandbox.stats()["statuses"]  # the traffic above went through the checked emulators
+
+
+def test_the_emulators_are_never_stricter_than_the_specs(sandbox: SandboxServer) -> None:
+    sandbox.seed(numbers={"wavix": [f"+1555000{i:04d}" for i in range(120)]})
+    page = sandbox.get("wavix", "/v1/numbers", per_page=500)  # the spec sets no maximum
+    assert page["pagination"]["per_page"] == 100 and len(page["items"]) == 100
+    assert page["pagination"]["total_pages"] == 2
+    assert len(sandbox.get("vapi", "/assistant", limit="2.0")) == 0  # the SDK sends floats

@@ -230,8 +230,9 @@ class WavixEmulator:
             per_page = int(req.query.get("per_page", "25"))
         except ValueError:
             raise fail(422, "page and per_page must be integers") from None
-        if not 1 <= per_page <= 100:
-            raise fail(422, "per_page must be between 1 and 100")
+        if per_page < 1:
+            raise fail(422, "per_page must be positive")
+        per_page = min(per_page, 100)  # the SDK's maximum; the spec sets none, so a larger ask is served 100
         total_pages = max(1, math.ceil(len(items) / per_page))
         chunk = items[(page - 1) * per_page: page * per_page]
         return chunk, {"current_page": page, "per_page": per_page, "total": len(items), "total_pages": total_pages}
