@@ -37,8 +37,11 @@ def test_a_create_refused_with_429_is_retried_without_a_lookup(tmp_path: Path) -
     loaded = workflow.load(stack, RunContext(transport=transport, env={"VAPI_API_KEY": "k"}))
     with workflow.connect(loaded) as provs:
         _, result = workflow.apply(loaded, provs, confirm=lambda _plan: True)
+        applied = list(transport.log)
+        again = workflow.plan(loaded, provs, workflow.load_state(loaded))
+    assert not again.has_changes
     assert result is not None and result.ok, result and result.errors
-    first_post = next(i for i, entry in enumerate(transport.log) if entry[0] == "POST")
-    after = transport.log[first_post:]
+    first_post = next(i for i, entry in enumerate(applied) if entry[0] == "POST")
+    after = applied[first_post:]
     assert [e for e in after if e[0] == "GET"] == []  # no lookup: the server said it did nothing
     assert after[-1] == ("POST", "/vapi/assistant", 201)

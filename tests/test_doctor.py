@@ -21,6 +21,7 @@ def test_doctor_reports_each_assumption_and_changes_nothing(cli: Cli, sandbox: S
     assert "list items carry none of ip_restrict" in out
     assert "voxplan/providers/wavix/__init__.py: DID_PLACEHOLDER" in out and "not probed" in out
     assert out.count("  voxplan: ") == out.count("  found:   ") == 6
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
 
 
 def test_doctor_sees_an_echoed_password_without_printing_it(cli: Cli, sandbox: SandboxServer) -> None:
@@ -30,3 +31,4 @@ def test_doctor_sees_an_echoed_password_without_printing_it(cli: Cli, sandbox: S
     out = cli("doctor", str(stack)).stdout
     assert "outboundAuthenticationPlan.authPassword returned on 1 of 1 credentials" in out
     assert cli.env["PBX_TRUNK_PASSWORD"] not in out  # and conftest looks for every canary everywhere
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
