@@ -6,6 +6,9 @@ import re
 import time
 from pathlib import Path
 
+import httpx
+import pytest
+
 from tests.conftest import Cli, SandboxServer
 
 WAVIX_GATEWAYS = ["95.211.82.14", "209.58.144.243", "23.108.101.90", "173.234.106.26"]
@@ -280,21 +283,30 @@ def test_removing_a_number_clears_its_routing_but_never_releases_it(cli: Cli, sa
     assert number["destination"] == []  # still owned, no longer routed
 
 
-def test_cloudonix_cxml_url_change_applies_with_the_body_the_spec_requires(cli: Cli, sandbox: SandboxServer) -> None:
+@pytest.mark.parametrize("key", ["both", "id", "name"])  # which path key Cloudonix takes is unconfirmed
+def test_cloudonix_cxml_url_change_applies_with_the_body_the_spec_requires(cli: Cli, sandbox: SandboxServer,
+                                                                           key: str) -> None:
     """An application PUT needs type, url and method; the code before sent {url} alone and the apply
-    stopped half way on a 400 (the emulator, like Cloudonix, now refuses it)."""
+    stopped half way on a 400 (the emulator, like Cloudonix, now refuses it). Whether
+    …/applications/{key} takes the id or the name, the update and the destroy reach the application."""
     sandbox.seed(domains=["cxguide.cloudonix.net"])
+    httpx.post(f"{sandbox.url}/_sandbox/quirks", json={"cloudonix": {"application_key": key}}).raise_for_status()
     stack = cli.stack("cloudonix-vapi.yaml")
     _converge(cli, stack)
     base = "/customers/self/domains/cxguide.cloudonix.net/applications"
     [app] = [a for a in sandbox.get("cloudonix", base) if a["name"] == "voxplan-cloudonix"]
+    ref = app["name"] if key == "name" else app["id"]
     with sandbox.vendor("cloudonix") as cx:  # a profile key another tool keeps on the application
-        cx.put(f"{base}/{app['id']}", json={"type": "cxml", "url": app["url"], "method": app["method"],
+        cx.put(f"{base}/{ref}", json={"type": "cxml", "url": app["url"], "method": app["method"],
                                             "profile": {"owner": "crm"}}).raise_for_status()
     cli.edit(stack, "to-vapi.xml", "to-vapi-v2.xml")
     plan = cli("plan", str(stack), "--detailed-exitcode", code=2)
     assert "~ url = " in plan.stdout and "Plan: 0 to add, 1 to change, 0 to destroy." in plan.stdout
     _converge(cli, stack)
-    after = sandbox.get("cloudonix", f"{base}/{app['id']}")
+    after = sandbox.get("cloudonix", f"{base}/{ref}")
     assert after["url"] == "https://hooks.example.com/cloudonix/to-vapi-v2.xml"
     assert after["type"] == "cxml" and after["method"] == "POST" and after["profile"] == {"owner": "crm"}
+    text = stack.read_text().split("\nnumbers:")[0]  # no numbers, no application: its DNIDs go first
+    cli.stack("cloudonix-vapi.yaml", "\n".join(line for line in text.splitlines() if "cxml_url" not in line) + "\n")
+    _converge(cli, stack)  # destroyed: the application is gone whichever key the API takes
+    assert [a["name"] for a in sandbox.get("cloudonix", base) if a["type"] == "cxml"] == []

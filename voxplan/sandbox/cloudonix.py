@@ -51,9 +51,15 @@ def compile_source(source: str, prefix: bool, expression: bool, asterisk: bool) 
 
 
 class CloudonixEmulator:
+    """`quirks`: `application_key`, which path key `…/applications/{key}` answers to: "both" (id or name,
+    the default), "id" or "name" (which of the two Cloudonix takes is unconfirmed; opbx addresses an
+    application by name and reconciles on 404)."""
+
     name = "cloudonix"
+    QUIRKS: dict[str, Any] = {"application_key": "both"}
 
     def __init__(self, rate: tuple[int, float] = RATE) -> None:
+        self.quirks = dict(self.QUIRKS)
         self.domains: dict[str, dict[str, Any]] = {}
         self.children: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}  # domain -> kind -> id -> obj
         self.rate = rate
@@ -259,8 +265,10 @@ class CloudonixEmulator:
 
     def _child(self, d: str, kind: str, ref: str) -> dict[str, Any]:
         pool = self.children[self._domain(d)["domain"]][kind]
+        keys = {"both": ("id", "name", "uuid"), "id": ("id", "uuid"), "name": ("name",)}[
+            self.quirks["application_key"] if kind == "applications" else "both"]
         for obj in pool.values():
-            if ref in (str(obj["id"]), str(obj.get("name")), str(obj.get("uuid"))):
+            if ref in (str(obj.get(k)) for k in keys):
                 return obj
         raise fail(404, f"{kind[:-1]} not found")
 

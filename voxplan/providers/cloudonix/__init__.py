@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 from voxplan.core import errors
 from voxplan.core.errors import Diagnostic
@@ -183,13 +184,35 @@ class Application(_DomainScoped):
         """PUT requires `type`, `url` and `method` (voiceApplicationUpdateObject); the live application
         fills what the change does not name, its profile included (as Cloudonix's own clients send it)."""
         domain, oid = remote_id.split("/", 1)
-        path = f"{BASE}/{domain}/applications/{oid}"
-        live = self.client.request("GET", path)
-        payload = {"type": "cxml" if live.get("type") != "cxml" else live["type"], "url": live.get("url"),
-                   "method": live.get("method"), "profile": live.get("profile") or {}}
+        live, path = self._find(domain, oid)
+        payload = {"type": "cxml", "url": live.get("url"), "method": live.get("method"),  # the one type PUT takes
+                   "profile": live.get("profile") or {}}
         payload.update({k: v for k, v in body.items() if k not in ("domain", *self.immutable)})
         self.client.request("PUT", path, json=payload)
         return self.normalise({**self.client.request("GET", path), "domain": domain})
+
+    def delete(self, remote_id: str) -> None:
+        domain, oid = remote_id.split("/", 1)
+        try:
+            _, path = self._find(domain, oid)
+            self.client.request("DELETE", path)
+        except errors.NotFound:
+            pass
+
+    def _find(self, domain: str, oid: str) -> tuple[dict[str, Any], str]:
+        """The application and the path that reaches it. Whether `…/applications/{key}` takes the id or the
+        name is unconfirmed (opbx addresses it by name and reconciles on 404): the id first, then, on a
+        404, the name the listing gives that id. Raises NotFound if the listing has no such id either."""
+        path = f"{BASE}/{domain}/applications/{oid}"
+        try:
+            return dict(self.client.request("GET", path)), path
+        except errors.NotFound:
+            listed = self.client.request("GET", f"{BASE}/{domain}/applications", expect_404_empty=True)
+            app = next((a for a in listed if str(a.get("id")) == oid), None)
+            if app is None:
+                raise
+            by_name = f"{BASE}/{domain}/applications/{quote(str(app['name']), safe='')}"
+            return dict(self.client.request("GET", by_name)), by_name
 
     @staticmethod
     def normalise(raw: dict[str, Any]) -> dict[str, Any]:
