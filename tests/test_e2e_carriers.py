@@ -306,7 +306,6 @@ def test_cloudonix_cxml_url_change_applies_with_the_body_the_spec_requires(cli: 
     after = sandbox.get("cloudonix", f"{base}/{ref}")
     assert after["url"] == "https://hooks.example.com/cloudonix/to-vapi-v2.xml"
     assert after["type"] == "cxml" and after["method"] == "POST" and after["profile"] == {"owner": "crm"}
-    text = stack.read_text().split("\nnumbers:")[0]  # no numbers, no application: its DNIDs go first
-    cli.stack("cloudonix-vapi.yaml", "\n".join(line for line in text.splitlines() if "cxml_url" not in line) + "\n")
+    cli.stack("cloudonix-vapi.yaml", stack.read_text().split("\ntrunks:")[0] + "\n")  # everything removed
     _converge(cli, stack)  # destroyed: the application is gone whichever key the API takes
     assert [a["name"] for a in sandbox.get("cloudonix", base) if a["type"] == "cxml"] == []

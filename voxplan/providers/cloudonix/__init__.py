@@ -55,11 +55,14 @@ def dnid_number(pattern: str) -> str:
 
 
 class _DomainScoped(Adapter):
-    """A kind under /customers/self/domains/{d}/<collection>; remote ids are "<domain>/<id>"."""
+    """A kind under /customers/self/domains/{d}/<collection>; remote ids are "<domain>/<id>". Listed in
+    the stack's domains and in every domain state still names (`interest`), so what a stack no longer
+    declares is found, and deleted, rather than forgotten."""
 
     collection = ""
     immutable: tuple[str, ...] = ()
     key_field = "name"  # unique within a domain
+    wants_interest = True
 
     @classmethod
     def natural_key(cls, body: dict[str, Any]) -> str | None:  # type: ignore[override]
@@ -71,7 +74,8 @@ class _DomainScoped(Adapter):
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
         out = []
-        for domain in self.domains:
+        named = {i.split("/", 1)[0] for i in interest or () if "/" in i} - {"None", ""}
+        for domain in sorted(set(self.domains) | named):
             items = self.client.request("GET", f"{BASE}/{domain}/{self.collection}", expect_404_empty=True)
             out += [self.normalise({**o, "domain": domain}) for o in items]
         return out
@@ -108,6 +112,7 @@ class _DomainScoped(Adapter):
 class Domain(Adapter):
     kind = DOMAIN
     creatable = False
+    wants_interest = True  # a domain state still names is read too
 
     def __init__(self, api: ApiClient, domains: Iterable[str]):
         super().__init__(api)
@@ -115,7 +120,7 @@ class Domain(Adapter):
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
         out = []
-        for name in self.domains:
+        for name in sorted(set(self.domains) | {i for i in interest or () if i and "/" not in i}):
             try:
                 out.append(self.normalise(self.client.request("GET", f"{BASE}/{name}")))
             except errors.NotFound:
