@@ -218,6 +218,19 @@ def test_wavix_trunk_update_resends_the_password_put_replaces_everything(cli: Cl
     [summary] = sandbox.get("wavix", "/v1/trunks")["sip_trunks"]
     trunk = sandbox.get("wavix", f"/v1/trunks/{summary['id']}")  # list items are summaries, without these
     assert trunk["channels_restrict"] is True and trunk["max_channels"] == 4
+    with sandbox.vendor("wavix") as wavix:  # a portal setting voxplan never declared
+        wavix.put(f"/v1/trunks/{summary['id']}", json={
+            **{k: trunk[k] for k in ("label", "callerid", "ip_restrict", "didinfo_enabled", "call_restrict",
+                                     "cost_limit", "channels_restrict", "max_channels", "rewrite_enabled",
+                                     "transcription_enabled", "transcription_threshold")},
+            "password": cli.env["WAVIX_TRUNK_PASSWORD"], "encrypted_media": True}).raise_for_status()
+    cli.edit(stack, "    max_channels: 4\n", "")
+    plan = cli("plan", str(stack), "--detailed-exitcode", code=2)
+    assert "- max_channels = 4" in plan.stdout  # cleared: the PUT leaves it out, Wavix resets it
+    _converge(cli, stack)
+    trunk = sandbox.get("wavix", f"/v1/trunks/{summary['id']}")
+    assert trunk["channels_restrict"] is False and trunk["max_channels"] is None  # reset, as the plan said
+    assert trunk["encrypted_media"] is True  # what voxplan never sent is kept
 
 
 def test_wavix_settings_made_in_the_portal_survive_a_password_rotation(cli: Cli, sandbox: SandboxServer) -> None:

@@ -24,6 +24,7 @@ from voxplan.core.progress import Progress
 from voxplan.core.secret import redact, reveal_all
 from voxplan.core.writeonly import drop_echoed, secret_fingerprint, secrets_under, strip_write_only
 from voxplan.providers import Adapter, Providers
+from voxplan.providers.base import OMITTED
 from voxplan.state import Entry, State
 
 Step = tuple[str, str]  # ("apply" | "destroy", address)
@@ -326,6 +327,9 @@ class _Runner:
             elif change.send_keys:
                 assert change.remote_id
                 payload = reveal_all({k: body[k] for k in change.send_keys})
+                # a key a full-replace PUT clears by leaving it out reaches the adapter as OMITTED, so one
+                # that starts from the live object (Wavix trunks) leaves it out too
+                payload.update({k: OMITTED for k in change.clears if k not in payload})
                 obj = _transient_retry(lambda: adapter.update(change.remote_id or "", payload))
                 verb = "updated"
             else:  # pragma: no cover - pure imports are recorded before the walk

@@ -76,8 +76,12 @@ SUMMARY_ONLY = ("auth_method", "host_request", "status", "talk_time", "charge", 
 
 def replacement(live: dict[str, Any], declared: dict[str, Any]) -> dict[str, Any]:
     """The PUT body that changes only `declared`: every writable setting as the live full object
-    (SIPTrunkResponse) has it, in the request's types, with the declared keys over it."""
-    body: dict[str, Any] = {k: live[k] for k in WRITABLE if live.get(k) is not None}
+    (SIPTrunkResponse) has it, in the request's types, with the declared keys over it. A declared key
+    whose value is OMITTED (voxplan sent it before, the stack no longer does) is left out, so Wavix
+    resets it to its default, as the plan says."""
+    cleared = {k for k, v in declared.items() if v is OMITTED}
+    declared = {k: v for k, v in declared.items() if k not in cleared}
+    body: dict[str, Any] = {k: live[k] for k in WRITABLE if live.get(k) is not None and k not in cleared}
     if body.get("allowed_ips"):
         body["allowed_ips"] = [{"ip": row["ip"]} for row in body["allowed_ips"]]
     if body.get("max_call_cost") is not None:
