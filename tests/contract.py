@@ -54,10 +54,6 @@ SPEC_ERRATA: dict[str, list[tuple[str, str, Any, str]]] = {
          "the spec (and the SDK) require `password` in answers too; whether Vapi returns it is unconfirmed "
          "(vapi-api.md §12): the emulator keeps it write-only by default and echoes it as a variant, and the "
          "emulator, not this table, still refuses a create without it"),
-        *((dto, f"/properties/{key}", {"type": "string", "nullable": True},
-           "the docs PATCH `assistantId: null` to unassign a number (vapi-api.md §4, §11.10)")
-          for dto in ("UpdateByoPhoneNumberDTO", "UpdateVapiPhoneNumberDTO")
-          for key in ("assistantId", "squadId", "workflowId")),
     ],
 }
 
@@ -120,6 +116,16 @@ def _hoist_required(node: Any) -> None:
             _hoist_required(value)
 
 
+def _null_clears(schemas: dict[str, Any]) -> None:
+    """A Vapi PATCH clears a top-level key with null (the docs PATCH `assistantId: null` to unassign a
+    number; leaving a key out leaves it unchanged: vapi-api.md §4, §11.10), though the Update DTOs do not
+    mark their properties nullable. Each top-level property of an Update…DTO also takes null."""
+    for name, schema in schemas.items():
+        if name.startswith("Update") and name.endswith("DTO"):
+            for key, prop in (schema.get("properties") or {}).items():
+                schema["properties"][key] = {"anyOf": [prop, {"enum": [None]}]}
+
+
 def _set_pointer(doc: dict[str, Any], pointer: str, value: Any) -> None:
     parts = pointer.strip("/").split("/")
     node = doc
@@ -172,6 +178,8 @@ def spec(vendor: str) -> Spec:
         raise KeyError(vendor)
     for schema, pointer, value, _why in SPEC_ERRATA.get(vendor, []):
         _set_pointer(doc["components"]["schemas"][schema], pointer, value)
+    if vendor == "vapi":
+        _null_clears(doc["components"]["schemas"])
     for (v, method, path), (request, response, _why) in SUPPLEMENTS.items():
         if v != vendor:
             continue

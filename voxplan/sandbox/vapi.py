@@ -7,9 +7,9 @@ rejected with NestJS's 400 body; bare-array lists with default limit 100, max 10
 the createdAt/updatedAt filters; PATCH replacing each top-level key it receives. Never stricter than
 Vapi (fact sheet §12, Corrections): `provider` and tool `type` are accepted on PATCH (the 2026-08 Update
 DTOs declare them and the SDK sends them; only a different value is refused, since no PATCH changes a
-kind), `limit` and `page` may come as floats (`2.0`); a routing id (`assistantId`, …) sent as null is
-unset, as the docs' PATCH examples use it, and is left out of answers rather than shown as null (the
-spec types these as plain strings).
+kind), `limit` and `page` may come as floats (`2.0`); a key sent as null is cleared, as the docs' PATCH
+examples use it (`assistantId: null`), and is left out of answers rather than shown as null (the spec
+types these fields as non-null).
 """
 
 from __future__ import annotations
@@ -79,7 +79,6 @@ SIP_URI = re.compile(r"^sip:[^@\s]+@sip\.(eu\.)?vapi\.ai$", re.IGNORECASE)
 BYO_NUMBER = re.compile(r"^\+?[a-zA-Z0-9]+$")
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-ROUTING_IDS = ("assistantId", "squadId", "workflowId")
 LIST_FILTERS = ("createdAtGt", "createdAtLt", "createdAtGe", "createdAtLe",
                 "updatedAtGt", "updatedAtLt", "updatedAtGe", "updatedAtLe")
 
@@ -473,9 +472,10 @@ class VapiEmulator:
 
 
 def _unset_nulls(obj: dict[str, Any]) -> None:
-    for key in ROUTING_IDS:
-        if key in obj and obj[key] is None:
-            del obj[key]
+    """A top-level key PATCHed to null is cleared: answered absent, not as a null the spec does not allow
+    (`latestVersion` alone is nullable there)."""
+    for key in [k for k, v in obj.items() if v is None and k != "latestVersion"]:
+        del obj[key]
 
 
 def _name(body: dict[str, Any]) -> list[str]:
