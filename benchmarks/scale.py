@@ -95,7 +95,9 @@ def refresh_only_wall(stack: Path, env: dict[str, str]) -> tuple[float, int, int
 
 
 def floor(counts: dict[str, int]) -> int:
-    return sum(max(1, math.ceil(n / PAGES[k])) for k, n in counts.items())
+    """Σ ceil(objects / page) per kind, plus one GET per Wavix trunk: its list items are summaries without
+    the fields voxplan compares, so each declared trunk is read in full."""
+    return sum(max(1, math.ceil(n / PAGES[k])) for k, n in counts.items()) + counts.get("wavix.trunk", 0)
 
 
 def baseline(url: str, state_file: Path, rtt: float) -> tuple[int, float]:

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +22,9 @@ import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
+from tests import contract
 from voxplan.cli import main
+from voxplan.sandbox.core import OBSERVER_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ROOT / "stacks"
@@ -40,6 +43,24 @@ CANARIES = {
     "OPENAI_API_KEY": "canary-openaikey-5Tg8",
 }
 VENDORS = ("vapi", "wavix", "didlogic", "cloudonix", "openai")
+
+# Every emulator, in this process and in each `voxplan sandbox serve` started below, holds its traffic to
+# the vendors' OpenAPI documents (tests/contract.py); a violation fails the test that caused it.
+os.environ[OBSERVER_ENV] = "tests.contract:observe"
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))  # any cwd
+os.environ.setdefault(contract.LOG_ENV, os.path.join(tempfile.mkdtemp(prefix="voxplan-contract-"), "violations"))
+
+
+@pytest.fixture(autouse=True)
+def spec_contract() -> Iterator[None]:
+    """Fails the test if any emulator saw a request, or gave an answer, that its vendor's spec forbids.
+    A test that sends a forbidden request on purpose takes the violations itself (`contract.take()`)."""
+    contract.take()
+    yield
+    found = contract.take()
+    if found:
+        listed = "\n".join(f"  {v}" for v in found[:20])
+        pytest.fail(f"{len(found)} OpenAPI contract violation(s):\n{listed}", pytrace=False)
 
 
 @dataclass

@@ -22,7 +22,7 @@ def test_vapi_sip_stack_converges_to_seed_002(cli: Cli, sandbox: SandboxServer) 
     assert set(numbers) == {"sip:voxplan-demo@sip.vapi.ai", "sip:voxplan-router@sip.vapi.ai"}
     demo, router = numbers["sip:voxplan-demo@sip.vapi.ai"], numbers["sip:voxplan-router@sip.vapi.ai"]
     assert demo["provider"] == "vapi" and demo["assistantId"] == assistant["id"]
-    assert router["assistantId"] is None
+    assert router.get("assistantId") is None  # unset: answered without it (the spec has no null there)
     assert router["server"]["url"] == "https://example.com/vapi/assistant-request"
 
 
@@ -50,8 +50,10 @@ def test_byo_trunk_stack_wires_credential_assistant_and_tool(cli: Cli, sandbox: 
         assert number["assistantId"] == assistant["id"]
     assert assistant["model"]["toolIds"] == [tool["id"]]
     assert tool["type"] == "transferCall"
+    assert "function" not in tool  # not in CreateTransferCallToolDTO (2026-08) nor the SDK's models
     assert tool["destinations"][0]["sipUri"] == "sip:reception@203.0.113.10"
     assert tool["destinations"][0]["transferPlan"]["mode"] == "blind-transfer"
+    assert tool["destinations"][0]["description"] == "The caller asks for a person or the front desk."
 
 
 def test_trunk_password_reaches_vapi_and_rotation_is_one_sensitive_update(cli: Cli, sandbox: SandboxServer) -> None:

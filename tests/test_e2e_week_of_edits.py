@@ -114,7 +114,7 @@ def test_a_week_of_edits(cli: Cli, sandbox: SandboxServer) -> None:
     assert re.search(r'- assistantId = "[0-9a-f-]{36}" -> null', plan), plan
     assert '+ server = {\n' in plan and '+   "url": "https://hooks.example.com/assistant-request"' in plan, plan
     live = _vapi_number(sandbox, "+61290597521")
-    assert live["assistantId"] is None and live["server"]["url"] == "https://hooks.example.com/assistant-request"
+    assert live.get("assistantId") is None and live["server"]["url"] == "https://hooks.example.com/assistant-request"
     cli.edit(stack, SERVER_ROUTE, ASSISTANT_ROUTE)
     plan = _step(cli, stack, "Plan: 0 to add, 1 to change, 0 to destroy.")
     assert re.search(r"- server = \{\n.*\"url\": \"https://hooks.example.com/assistant-request\"", plan), plan
@@ -124,7 +124,7 @@ def test_a_week_of_edits(cli: Cli, sandbox: SandboxServer) -> None:
     cli.edit(stack, ASSISTANT_ROUTE, SERVER_ROUTE)
     _step(cli, stack, "Plan: 0 to add, 1 to change, 0 to destroy.")
     live = _vapi_number(sandbox, "+61290597521")
-    assert live["assistantId"] is None and live["server"]["url"] == "https://hooks.example.com/assistant-request"
+    assert live.get("assistantId") is None and live["server"]["url"] == "https://hooks.example.com/assistant-request"
 
     # Wednesday: first_message and metadata removed from the stack are cleared live (all but voxplan's owner marker)
     cli.edit(stack, "    first_message: Hello, you've reached support.\n", "")

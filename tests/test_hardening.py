@@ -36,7 +36,8 @@ def remote_inventory(sandbox: SandboxServer) -> dict[str, list[tuple[str, str]]]
     out: dict[str, list[tuple[str, str]]] = {
         "vapi.credential": [(o["id"], o.get("name", "")) for o in sandbox.objects("credential")],
         "vapi.assistant": [(o["id"], o.get("name", "")) for o in sandbox.objects("assistant")],
-        "vapi.tool": [(o["id"], (o.get("function") or {}).get("name", "")) for o in sandbox.objects("tool")],
+        "vapi.tool": [(o["id"], (o.get("function") or {}).get("name") or json.dumps(o.get("destinations")))
+                      for o in sandbox.objects("tool")],
         "vapi.phone_number": [(o["id"], o.get("number") or o.get("sipUri", ""))
                               for o in sandbox.objects("phone-number")],
         "wavix.trunk": [(str(t["id"]), t["label"]) for t in sandbox.get("wavix", "/v1/trunks")["sip_trunks"]],
@@ -46,7 +47,7 @@ def remote_inventory(sandbox: SandboxServer) -> dict[str, list[tuple[str, str]]]
                                     sandbox.get("openai", "/v1/webhook_endpoints", limit=100)["data"]],
     }
     with sandbox.vendor("cloudonix") as cx:
-        for kind, coll, key in (("cloudonix.trunk", "trunks", "name"), ("cloudonix.dnid", "dnids", "source"),
+        for kind, coll, key in (("cloudonix.trunk", "trunks", "name"), ("cloudonix.dnid", "dnids", "dnid"),
                                 ("cloudonix.application", "applications", "name")):
             for _ in range(20):
                 r = cx.get(f"/customers/self/domains/cxguide.cloudonix.net/{coll}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests import contract
 from tests.conftest import SandboxServer
 from voxplan.sandbox import Sandbox, SandboxTransport
 
@@ -40,13 +41,17 @@ def test_unauthenticated_is_401(vapi: httpx.Client) -> None:
     assert vapi.get("/assistant", headers={"Authorization": ""}).status_code == 401
 
 
-def test_patch_replaces_whole_top_level_keys_and_refuses_provider(vapi: httpx.Client) -> None:
-    a = vapi.post("/assistant", json={"name": "A", "model": {"provider": "openai", "model": "m", "temperature": 1}})
+def test_patch_replaces_whole_top_level_keys_and_takes_provider_but_never_changes_it(vapi: httpx.Client) -> None:
+    model = {"provider": "openai", "model": "gpt-4o", "temperature": 1}
+    a = vapi.post("/assistant", json={"name": "A", "model": model})
     aid = a.json()["id"]
-    r = vapi.patch(f"/assistant/{aid}", json={"model": {"provider": "openai", "model": "m2"}})
-    assert r.status_code == 200 and r.json()["model"] == {"provider": "openai", "model": "m2"}
+    r = vapi.patch(f"/assistant/{aid}", json={"model": {"provider": "openai", "model": "gpt-4o-mini"}})
+    assert r.status_code == 200 and r.json()["model"] == {"provider": "openai", "model": "gpt-4o-mini"}
     c = vapi.post("/credential", json=CRED).json()
-    assert vapi.patch(f"/credential/{c['id']}", json={"provider": "byo-sip-trunk"}).status_code == 400
+    # the 2026-08 Update DTOs declare `provider` and the SDK sends it: the vendor takes it, so must the sandbox
+    assert vapi.patch(f"/credential/{c['id']}", json={"provider": "byo-sip-trunk"}).status_code == 200
+    assert vapi.patch(f"/credential/{c['id']}", json={"provider": "twilio"}).status_code == 400
+    assert {v.where for v in contract.take()} == {"request"}  # sent on purpose: the spec forbids it too
 
 
 def test_delete_returns_the_object_then_404(vapi: httpx.Client) -> None:
@@ -61,6 +66,7 @@ def test_lists_default_100_max_1000_newest_first(vapi: httpx.Client) -> None:
         vapi.post("/assistant", json={"name": f"a{i}"})
     assert len(vapi.get("/assistant").json()) == 100
     assert vapi.get("/assistant", params={"limit": 1001}).status_code == 400
+    assert {v.where for v in contract.take()} == {"query"}  # sent on purpose: over the spec's maximum
     items = vapi.get("/assistant", params={"limit": 1000}).json()
     assert len(items) == 120
     assert [o["createdAt"] for o in items] == sorted((o["createdAt"] for o in items), reverse=True)
@@ -91,7 +97,17 @@ def test_byo_number_needs_an_existing_credential_and_is_unique(vapi: httpx.Clien
 def test_tool_gets_the_materialised_request_start_message(vapi: httpx.Client) -> None:
     t = vapi.post("/tool", json={"type": "transferCall", "destinations": [{"type": "sip", "sipUri": "sip:a@b"}]})
     assert t.json()["messages"] == [{"type": "request-start", "blocking": False}]
-    assert vapi.patch(f"/tool/{t.json()['id']}", json={"type": "transferCall"}).status_code == 400
+    assert vapi.patch(f"/tool/{t.json()['id']}", json={"type": "transferCall"}).status_code == 200
+    assert vapi.patch(f"/tool/{t.json()['id']}", json={"type": "handoff"}).status_code == 400
+
+
+def test_limit_and_page_may_be_floats_as_the_sdk_sends_them(vapi: httpx.Client) -> None:
+    for i in range(3):
+        vapi.post("/assistant", json={"name": f"a{i}"})
+    assert len(vapi.get("/assistant", params={"limit": "2.0"}).json()) == 2
+    page = vapi.get("/v2/phone-number", params={"limit": "2.0", "page": "1.0"})
+    assert page.status_code == 200 and page.json()["metadata"]["itemsPerPage"] == 2
+    assert vapi.get("/assistant", params={"limit": "2.5"}).status_code == 400
 
 
 def test_persistence_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -136,6 +152,7 @@ def test_the_sandbox_server_keeps_connections_and_frames_answers(sandbox_server:
     assert out.count(b"HTTP/1.1 100 Continue\r\n\r\n") == 1
     assert out.rstrip().endswith(b"]")  # the third answer's list, and nothing after it: Connection: close held
     head = _raw(sandbox_server.url, b"HEAD /vapi/assistant HTTP/1.0\r\nAuthorization: Bearer k\r\n\r\n")
+    assert {v.where for v in contract.take()} == {"operation"}  # on purpose: Vapi documents no HEAD
     # the emulated API has no HEAD: a 405 whose body is announced, not sent; HTTP/1.0 closes after it
     assert head.startswith(b"HTTP/1.1 405") and b"Content-Length: " in head and head.endswith(b"\r\n\r\n")
 
@@ -147,3 +164,12 @@ def test_the_sandbox_server_refuses_what_it_cannot_read(sandbox_server: SandboxS
     assert _raw(sandbox_server.url, chunked).startswith(b"HTTP/1.1 501 Not Implemented")
     bad_length = b"POST /vapi/assistant HTTP/1.1\r\nContent-Length: x\r\n\r\n"
     assert _raw(sandbox_server.url, bad_length).startswith(b"HTTP/1.1 400 Bad Request")
+
+
+def test_a_sip_number_with_auth_is_answered_within_the_spec_echoed_or_not(vapi: httpx.Client) -> None:
+    auth = {"username": "front-desk-user-0123456", "password": "front-desk-pass-0123456"}
+    made = vapi.post("/phone-number", json={"provider": "vapi", "sipUri": "sip:desk@sip.vapi.ai",
+                                            "authentication": auth})
+    assert made.status_code == 201 and made.json()["authentication"] == {"username": auth["username"]}
+    assert vapi.post("/phone-number", json={"provider": "vapi", "sipUri": "sip:desk2@sip.vapi.ai",
+                                            "authentication": {"username": auth["username"]}}).status_code == 400

@@ -22,8 +22,9 @@ from voxplan.core.model import Ref, base_address, deposed, get_path, ref_paths, 
 from voxplan.core.plan import Action, Change, Plan
 from voxplan.core.progress import Progress
 from voxplan.core.secret import redact, reveal_all
-from voxplan.core.writeonly import secret_fingerprint, secrets_under, strip_write_only
+from voxplan.core.writeonly import drop_echoed, secret_fingerprint, secrets_under, strip_write_only
 from voxplan.providers import Adapter, Providers
+from voxplan.providers.base import OMITTED
 from voxplan.state import Entry, State
 
 Step = tuple[str, str]  # ("apply" | "destroy", address)
@@ -326,12 +327,16 @@ class _Runner:
             elif change.send_keys:
                 assert change.remote_id
                 payload = reveal_all({k: body[k] for k in change.send_keys})
+                # a key a full-replace PUT clears by leaving it out reaches the adapter as OMITTED, so one
+                # that starts from the live object (Wavix trunks) leaves it out too
+                payload.update({k: OMITTED for k in change.clears if k not in payload})
                 obj = _transient_retry(lambda: adapter.update(change.remote_id or "", payload))
                 verb = "updated"
             else:  # pragma: no cover - pure imports are recorded before the walk
                 raise AssertionError(f"{addr}: nothing to do")
         except ProviderError as exc:
             raise exc.at(addr) from None
+        obj = drop_echoed(obj, adapter.write_only)  # before state, Refs or output see it
         with self.lock:
             self.objects[addr] = obj
         self.state.put(addr, self._entry(change, body, obj))

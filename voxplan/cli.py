@@ -394,6 +394,25 @@ def drift(stacks: tuple[Path, ...], sandbox: bool, fmt: str, parallelism: int, b
     sys.exit(2 if any(r.drifted for r in reports) else 0)
 
 
+@main.command()
+@STACK
+@SANDBOX
+def doctor(stack: Path, sandbox: bool) -> None:
+    """Probe, read-only, each vendor behaviour voxplan assumes but no vendor source settles, and say what
+    voxplan does about it. Nothing is changed.
+
+    Example: voxplan doctor stacks/wavix-vapi.yaml
+    """
+    with _errors():
+        loaded = workflow.load(stack, context(sandbox))
+        _warn(loaded.warnings)
+        findings = workflow.doctor(loaded)
+    for f in findings:
+        click.echo(f"[{f.vendor}] {f.assumption}" + (f"  ({f.where})" if f.where else ""))
+        click.echo(f"  found:   {f.found}")
+        click.echo(f"  voxplan: {f.does}")
+
+
 @main.command(name="graph")
 @STACK
 @SANDBOX

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from voxplan.core.errors import ProviderError
 from voxplan.core.live import Live
+from voxplan.core.writeonly import drop_echoed
 from voxplan.providers import Providers
 
 
@@ -24,11 +25,12 @@ def refresh(providers: Providers, kinds: Iterable[str], interest: Mapping[str, f
     def one(kind: str) -> tuple[str, Live]:
         adapter = providers.adapter(kind)
         try:
-            live = Live.index(adapter.list((interest or {}).get(kind)), adapter)
+            found = adapter.list((interest or {}).get(kind))
+            live = Live.index([drop_echoed(o, adapter.write_only) for o in found], adapter)
             for remote_id in sorted(set((tracked or {}).get(kind, ())) - set(live.by_id)):
-                found = adapter.get(remote_id)
-                if found is not None:
-                    live.by_id[adapter.remote_id(found)] = found
+                one_more = adapter.get(remote_id)
+                if one_more is not None:
+                    live.by_id[adapter.remote_id(one_more)] = drop_echoed(one_more, adapter.write_only)
                     live.relisted.append(remote_id)
             return kind, live
         except ProviderError as exc:

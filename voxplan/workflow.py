@@ -240,6 +240,12 @@ def forget(loaded: Loaded, addresses: Iterable[str], *, lock_timeout: float = 0.
     return [f"Removed {a}" for a in addresses]
 
 
+def doctor(loaded: Loaded) -> list[registry.Finding]:
+    """Probe, read-only, each unconfirmed vendor assumption behind the stack's resources."""
+    with connect(loaded) as provs:
+        return registry.doctor(provs, loaded.stack, {r.kind for r in loaded.desired})
+
+
 @dataclass
 class DriftReport:
     file: Path

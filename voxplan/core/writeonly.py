@@ -67,3 +67,20 @@ def overlay(value: Any, live: Any, paths: Sequence[str]) -> Any:
             else:
                 node.pop(parts[-1], None)
     return value
+
+
+def drop_echoed(obj: dict[str, Any], write_only: Sequence[str]) -> dict[str, Any]:
+    """A live object without the write-only values a vendor echoed (Vapi's SDK models a SIP number's
+    `authentication.password` as returned): dropped as it arrives, before any state, plan or output
+    can hold it. Objects without them are returned as they are."""
+    if not write_only or not any(_has(obj, path.split(".")) for path in write_only):
+        return obj
+    return dict(strip_paths(obj, list(write_only)))
+
+
+def _has(node: Any, parts: list[str]) -> bool:
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True

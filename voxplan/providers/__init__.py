@@ -8,7 +8,7 @@ them all. Adding a carrier: its folder, its emulator (voxplan/sandbox/<name>.py)
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,7 @@ from voxplan.core import errors
 from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic
 from voxplan.providers import byo, cloudonix, didlogic, openai, vapi, wavix
-from voxplan.providers.base import Adapter, Carrier, ExpandContext, Platform, Provider, RouteTarget
+from voxplan.providers.base import Adapter, Carrier, ExpandContext, Finding, Platform, Provider, RouteTarget
 from voxplan.providers.http import ApiClient, Pacer, default_message
 from voxplan.providers.routes import Router
 from voxplan.stack.loader import placeholder
@@ -25,8 +25,9 @@ from voxplan.stack.model import Stack
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["REGISTRY", "Adapter", "Carrier", "ExpandContext", "Platform", "Provider", "Providers", "RouteTarget",
-           "adapter_class", "carriers", "connect", "expand_sections", "number_headers", "platform", "router"]
+__all__ = ["REGISTRY", "Adapter", "Carrier", "ExpandContext", "Finding", "Platform", "Provider", "Providers",
+           "RouteTarget", "adapter_class", "carriers", "connect", "doctor", "expand_sections", "number_headers",
+           "platform", "router"]
 
 REGISTRY: tuple[Provider, ...] = (vapi.PROVIDER, byo.PROVIDER, wavix.PROVIDER, didlogic.PROVIDER, cloudonix.PROVIDER,
                                   openai.PROVIDER)
@@ -102,6 +103,20 @@ class Providers:
     def close(self) -> None:
         for client in self.clients.values():
             client.close()
+
+
+def doctor(providers: Providers, stack: Stack, kinds: Iterable[str]) -> list[Finding]:
+    """Read-only probes of every unconfirmed assumption of the vendors behind `kinds` (each vendor's
+    `Provider.probes`)."""
+    kinds = sorted(set(kinds))
+    findings: list[Finding] = []
+    for spec in REGISTRY:
+        mine = [k for k in kinds if provider_of(k) == spec.name]
+        if spec.probes is None or not mine:
+            continue
+        providers.adapter(mine[0])  # connects the vendor
+        findings += spec.probes(providers.clients[spec.name], stack)
+    return findings
 
 
 def connect(stack: Stack, ctx: RunContext, *, transport: httpx.BaseTransport | None = None) -> Providers:

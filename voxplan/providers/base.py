@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from voxplan.core.errors import Diagnostic, Location
+from voxplan.core.errors import Diagnostic, Location, ProviderError
 from voxplan.core.model import PathT, Ref, Resource
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
@@ -127,6 +127,30 @@ class RouteTarget:
         return (self.platform_number,) if self.platform_number else ()
 
 
+@dataclass(frozen=True)
+class Finding:
+    """What `voxplan doctor` learnt about one assumption no vendor source settles: where voxplan keeps it,
+    what a read-only probe of the account found, and what voxplan does about it."""
+
+    vendor: str
+    assumption: str
+    where: str  # the one place in the code that holds the assumption
+    found: str  # what the probe saw; "not probed: …" when no read-only request can tell
+    does: str  # what voxplan does, whatever the answer
+
+
+def run_probes(vendor: str, client: ApiClient, probes: Iterable[Callable[[ApiClient], Finding]]) -> list[Finding]:
+    """Each probe on its own: a key that may not read one endpoint still learns the rest."""
+    out = []
+    for probe in probes:
+        try:
+            out.append(probe(client))
+        except ProviderError as exc:
+            name = probe.__name__.strip("_").replace("_", " ")
+            out.append(Finding(vendor, name, "", f"probe failed: {exc}", "keeps its safe default"))
+    return out
+
+
 PLATFORM_ROUTES = frozenset({"assistant", "squad", "server_url"})
 
 
@@ -202,6 +226,8 @@ class Provider:
     message: Callable[[Any], str] | None = None  # the vendor's error text, from an error answer
     route_targets: Mapping[str, Callable[[dict[str, Any]], str]] = field(default_factory=dict)
     sections: Callable[[ExpandContext, Mapping[str, Carrier]], None] | None = None  # its own stack sections
+    probes: Callable[[ApiClient, Stack], list[Finding]] | None = None  # `voxplan doctor`: read-only, each
+    # assumption no vendor source settles
 
     def base_url(self, stack: Stack) -> str:
         return self.api_url(stack) if callable(self.api_url) else self.api_url

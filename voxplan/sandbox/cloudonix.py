@@ -7,6 +7,10 @@ apps; plain-array lists that answer **404 when empty**; profile updates that **m
 key); DNID create/update answering **204 with no body**; `source` compiled to `dnid`; 400 for both
 `dnid` and `source` or two mode flags; deletes 204; **10 requests per 3 s per domain**, then 429; trunk
 `profile.authentication.password` readable (a known Cloudonix trait that adapters must mask).
+From the Corrections (checked against the OpenAPI document and live-verified client code): an
+application PUT needs `type`, `url` and `method` (400 otherwise); a trunk POSTed as `outbound` reads back
+as `public-outbound`; `defaultApplication` is an integer, absent while none is set; a domain PUT may carry
+`domain` (the spec requires it) or not (live clients send `{profile}` alone).
 """
 
 from __future__ import annotations
@@ -47,9 +51,15 @@ def compile_source(source: str, prefix: bool, expression: bool, asterisk: bool) 
 
 
 class CloudonixEmulator:
+    """`quirks`: `application_key`, which path key `…/applications/{key}` answers to: "both" (id or name,
+    the default), "id" or "name" (which of the two Cloudonix takes is unconfirmed; opbx addresses an
+    application by name and reconciles on 404)."""
+
     name = "cloudonix"
+    QUIRKS: dict[str, Any] = {"application_key": "both"}
 
     def __init__(self, rate: tuple[int, float] = RATE) -> None:
+        self.quirks = dict(self.QUIRKS)
         self.domains: dict[str, dict[str, Any]] = {}
         self.children: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}  # domain -> kind -> id -> obj
         self.rate = rate
@@ -109,7 +119,7 @@ class CloudonixEmulator:
         did = self._take()
         alias = str(uuid.uuid5(uuid.NAMESPACE_DNS, name))
         self.domains[name] = {"id": did, "uuid": str(uuid.uuid4()), "domain": name, "active": True,
-                              "registrationFree": False, "defaultApplication": None, "profile": {},
+                              "registrationFree": False, "profile": {},
                               "aliases": [{"id": self._take(), "domainId": did, "alias": alias, "active": True,
                                            "type": "auto"}], "createdAt": _now(), "modifiedAt": _now()}
         self.children[name] = {"trunks": {}, "applications": {}, "dnids": {}}
@@ -132,8 +142,10 @@ class CloudonixEmulator:
     def update_domain(self, req: Request, d: str) -> Response:
         domain = self._domain(d)
         body = req.json() or {}
-        if set(body) - {"profile", "defaultApplication", "registrationFree", "active"}:
+        if set(body) - {"domain", "profile", "defaultApplication", "registrationFree", "active"}:
             raise fail(400, "Invalid domain property")
+        if body.get("domain", domain["domain"]) != domain["domain"]:
+            raise fail(400, "a domain cannot be renamed")
         for key, value in (body.get("profile") or {}).items():
             if value is None:
                 domain["profile"].pop(key, None)  # null deletes the key
@@ -170,8 +182,15 @@ class CloudonixEmulator:
         body = req.json() or {}
         if "name" in body and kind in ("trunks", "applications"):
             raise fail(400, "name cannot be changed")
+        missing = [k for k in ("type", "url", "method") if kind == "applications" and k not in body]
+        if missing:  # voiceApplicationUpdateObject: required [type, url, method]
+            raise fail(400, f"{', '.join(missing)} required")
         fields = {"trunks": TRUNK_FIELDS, "applications": APP_FIELDS, "dnids": DNID_FIELDS}[kind]
         merged = {**{k: v for k, v in current.items() if k in fields}, **body}
+        if kind == "dnids" and "dnid" in body:
+            merged.pop("source", None)  # one pattern: a dnid sent replaces the source
+        elif kind == "dnids" and "source" in merged:
+            merged.pop("dnid", None)  # recompiled from the source
         obj = self._validate(kind, merged, current, domain)
         obj.update({k: current[k] for k in ("id", "domainId", "createdAt", "uuid") if k in current})
         obj["modifiedAt"] = _now()
@@ -196,14 +215,16 @@ class CloudonixEmulator:
         if kind == "trunks":
             if not obj.get("name") or not obj.get("ip"):
                 raise fail(400, "name and ip are required")
-            if obj.get("direction", "outbound") not in ("inbound", "outbound"):
-                raise fail(400, "direction must be inbound or outbound")
+            if obj.get("direction", "outbound") not in ("inbound", "outbound", "public-inbound", "public-outbound"):
+                raise fail(400, "direction must be inbound, outbound, public-inbound or public-outbound")
             if obj.get("transport", "udp") not in ("udp", "tcp", "tls"):
                 raise fail(400, "transport must be udp, tcp or tls")
             obj.setdefault("port", 5060)
             obj["port"] = str(obj["port"])  # round-trips as a string
             obj.setdefault("transport", "udp")
             obj.setdefault("direction", "outbound")
+            if obj["direction"] == "outbound":
+                obj["direction"] = "public-outbound"  # as Cloudonix answers it (live-verified by opbx)
             obj.setdefault("metric", 10)
             obj.setdefault("prefix", "")
             obj.setdefault("profile", {})
@@ -244,14 +265,19 @@ class CloudonixEmulator:
 
     def _child(self, d: str, kind: str, ref: str) -> dict[str, Any]:
         pool = self.children[self._domain(d)["domain"]][kind]
+        keys = {"both": ("id", "name", "uuid"), "id": ("id", "uuid"), "name": ("name",)}[
+            self.quirks["application_key"] if kind == "applications" else "both"]
         for obj in pool.values():
-            if ref in (str(obj["id"]), str(obj.get("name")), str(obj.get("uuid"))):
+            if ref in (str(obj.get(k)) for k in keys):
                 return obj
         raise fail(404, f"{kind[:-1]} not found")
 
     @staticmethod
     def _out(obj: dict[str, Any]) -> dict[str, Any]:
-        return copy.deepcopy(obj)
+        out = copy.deepcopy(obj)
+        if out.get("defaultApplication", 0) is None:  # data saved before it was left out while unset
+            del out["defaultApplication"]
+        return out
 
     def _take(self) -> int:
         self._next += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import random
@@ -39,6 +40,34 @@ class Response:
 
     def encode(self) -> bytes:
         return b"" if self.body is None else json.dumps(self.body).encode()
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request an emulator received and the answer it gave, as an observer sees them."""
+
+    vendor: str
+    method: str
+    path: str  # without the vendor prefix
+    query_string: str
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    response: Response
+
+
+Observer = Callable[[Exchange], None]
+OBSERVER_ENV = "VOXPLAN_SANDBOX_OBSERVER"
+
+
+def observers_from_env() -> list[Observer]:
+    """`module:function` names in VOXPLAN_SANDBOX_OBSERVER (comma-separated): callables that see every
+    exchange. The test suite hangs its OpenAPI contract check here, in the served sandbox too; nothing
+    in voxplan sets it."""
+    found: list[Observer] = []
+    for name in filter(None, (n.strip() for n in os.environ.get(OBSERVER_ENV, "").split(","))):
+        module, _, attr = name.partition(":")
+        found.append(getattr(importlib.import_module(module), attr))
+    return found
 
 
 class ApiError(Exception):
@@ -123,6 +152,7 @@ class Sandbox:
         self.holding = threading.Event()
         self.release = threading.Event()
         self._random = random.Random(seed)
+        self.observers: list[Observer] = observers_from_env()
         self.data_file = Path(data_file) if data_file else None
         if self.data_file and self.data_file.exists():
             self.load(json.loads(self.data_file.read_text()))
@@ -157,6 +187,8 @@ class Sandbox:
                 self.save()
                 self.mutations += 1
             hold = mutated and self.hold_at == self.mutations
+        for observe in self.observers:
+            observe(Exchange(parts[0], request.method, request.path, query_string, request.headers, body, response))
         if hold:  # done, but the answer waits: a client killed now never learns it happened
             self.holding.set()
             self.release.wait(timeout=60)
@@ -219,6 +251,15 @@ class Sandbox:
                 self.fault_kinds = tuple(ask.get("kinds") or ("429", "503", "reset"))
                 self._random = random.Random(ask.get("seed"))
                 return Response(200, {"ok": True})
+            if path.rstrip("/") == "/_sandbox/quirks" and method.upper() == "POST":
+                # {"vapi": {"list_order": "oldest"}}: answers no source settles, switched (see each emulator)
+                for name, wanted in json.loads(body or b"{}").items():
+                    quirks = getattr(self.vendors.get(name), "quirks", None)
+                    unknown = set(wanted) - set(quirks or {})
+                    if quirks is None or unknown:
+                        return Response(400, {"message": f"no such quirk: {name} {sorted(unknown)}"})
+                    quirks.update(wanted)
+                return Response(200, {n: getattr(v, "quirks", {}) for n, v in self.vendors.items()})
             if path.rstrip("/") == "/_sandbox/reset" and method.upper() == "POST":
                 self.reset()
                 return Response(200, {"ok": True})
@@ -248,6 +289,9 @@ class Sandbox:
 
     def reset(self) -> None:
         self.load({})
+        for vendor in self.vendors.values():
+            if hasattr(vendor, "QUIRKS"):
+                vendor.quirks = dict(vendor.QUIRKS)  # type: ignore[attr-defined]
         self.requests.clear()
         self.statuses.clear()
         self.faults.clear()

@@ -4,8 +4,12 @@ What it is true to: 201 on create, 200 otherwise; DELETE returns the object; ser
 id/orgId/createdAt/updatedAt; documented server defaults added to stored bodies; write-only secrets
 (`authPassword`, SIP `authentication.password`) stored as hashes and never returned; unknown properties
 rejected with NestJS's 400 body; bare-array lists with default limit 100, max 1000, newest first, and
-the createdAt/updatedAt filters; PATCH replacing each top-level key it receives; `provider` and tool
-`type` refused on PATCH (fact sheet §9.4).
+the createdAt/updatedAt filters; PATCH replacing each top-level key it receives. Never stricter than
+Vapi (fact sheet §12, Corrections): `provider` and tool `type` are accepted on PATCH (the 2026-08 Update
+DTOs declare them and the SDK sends them; only a different value is refused, since no PATCH changes a
+kind), `limit` and `page` may come as floats (`2.0`); a key sent as null is cleared, as the docs' PATCH
+examples use it (`assistantId: null`), and is left out of answers rather than shown as null (the spec
+types these fields as non-null).
 """
 
 from __future__ import annotations
@@ -92,6 +96,20 @@ def _unknown(body: dict[str, Any], allowed: set[str], prefix: str = "") -> list[
     return [f"property {prefix}{k} should not exist" for k in body if k not in allowed]
 
 
+def _count(req: Request, key: str, default: int) -> int:
+    """A numeric query parameter; the SDK types `limit` and `page` as floats and may send `2.0`."""
+    text = req.query.get(key)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise bad_request(f"{key} must be a number conforming to the specified constraints") from None
+    if not value.is_integer():
+        raise bad_request(f"{key} must be an integer number")
+    return int(value)
+
+
 def _now() -> str:
     now = datetime.now(UTC)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
@@ -102,10 +120,19 @@ def _hash(secret: str) -> str:
 
 
 class VapiEmulator:
+    """`quirks` are the answers no source settles (fact sheet §12), each switchable so a client can be
+    tested against either: `list_order` of the v1 lists ("newest" or "oldest" first), `total_pages` (whether
+    /v2/phone-number metadata carries totalPages and hasNextPage, which the spec marks optional) and
+    `echo_write_only` (answers carry write-only values in clear, as the SDK's SipAuthentication model
+    allows)."""
+
     name = "vapi"
     collections = ("credential", "phone-number", "assistant", "tool")
+    QUIRKS: dict[str, Any] = {"list_order": "newest", "total_pages": True, "echo_write_only": False}
 
     def __init__(self) -> None:
+        self.quirks = dict(self.QUIRKS)
+        self._clear: dict[str, str] = {}  # write-only values in clear, kept only while echo_write_only is on
         self.store: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in self.collections}
         self.secrets: dict[str, str] = {}  # "<id>:<path>" -> sha256 of the write-only value
         self._writes = 0  # bumped by every change, so derived indexes know when to rebuild
@@ -138,10 +165,7 @@ class VapiEmulator:
 
     # -- handlers ---------------------------------------------------------------------------------
     def list(self, coll: str, req: Request) -> Response:
-        try:
-            limit = int(req.query.get("limit", "100"))
-        except ValueError:
-            raise bad_request("limit must be a number conforming to the specified constraints") from None
+        limit = _count(req, "limit", 100)
         if limit > 1000:
             raise bad_request("limit must not be greater than 1000")
         if limit < 0:
@@ -155,18 +179,17 @@ class VapiEmulator:
                 field, op = key[:9], key[9:]
                 bound = _parse_time(req.query[key])
                 items = [o for o in items if _cmp(_parse_time(o[field]), op, bound)]
-        items.sort(key=lambda o: (o["createdAt"], o["id"]), reverse=True)
+        items.sort(key=lambda o: (o["createdAt"], o["id"]), reverse=self.quirks["list_order"] == "newest")
         return Response(200, [self._public(coll, o) for o in items[:limit]])
 
     def list_v2(self, req: Request) -> Response:
         """GET /v2/phone-number: pages with `{results, metadata}` (PhoneNumberPaginatedResponse)."""
-        try:
-            page, limit = int(req.query.get("page", "1")), int(req.query.get("limit", "100"))
-        except ValueError:
-            raise bad_request("page and limit must be numbers") from None
+        page, limit = _count(req, "page", 1), _count(req, "limit", 100)
         if limit > 1000 or limit < 0 or page < 1:
             raise bad_request("limit must not be greater than 1000")
         order = req.query.get("sortOrder", "DESC")
+        if req.query.get("sortBy", "createdAt") != "createdAt":
+            raise bad_request("only sortBy=createdAt is emulated")
         items = sorted(self.store["phone-number"].values(), key=lambda o: (o["createdAt"], o["id"]),
                        reverse=order == "DESC")
         search = req.query.get("search", "").lower()
@@ -176,9 +199,10 @@ class VapiEmulator:
         total = len(items)
         chunk = items[(page - 1) * limit: page * limit] if limit else []
         pages = -(-total // limit) if limit else 0
-        return Response(200, {"results": [self._public("phone-number", o) for o in chunk],
-                              "metadata": {"itemsPerPage": limit, "totalItems": total, "currentPage": page,
-                                           "totalPages": pages, "hasNextPage": page < pages, "sortOrder": order}})
+        meta: dict[str, Any] = {"itemsPerPage": limit, "totalItems": total, "currentPage": page, "sortOrder": order}
+        if self.quirks["total_pages"]:  # optional in PaginationMeta
+            meta.update(totalPages=pages, hasNextPage=page < pages)
+        return Response(200, {"results": [self._public("phone-number", o) for o in chunk], "metadata": meta})
 
     def get(self, coll: str, obj_id: str) -> Response:
         return Response(200, self._public(coll, self._find(coll, obj_id)))
@@ -190,6 +214,7 @@ class VapiEmulator:
         obj = getattr(self, f"_validate_{coll.replace('-', '_')}")(copy.deepcopy(body), None)
         now = _now()
         obj.update(id=str(uuid.uuid4()), orgId=ORG_ID, createdAt=now, updatedAt=now)
+        _unset_nulls(obj)
         self._keep_secrets(obj)
         self.store[coll][obj["id"]] = obj
         self._note_write(coll, obj)
@@ -200,10 +225,9 @@ class VapiEmulator:
         body = req.json()
         if not isinstance(body, dict):
             raise bad_request("body must be an object")
-        if "provider" in body and coll in ("credential", "phone-number"):
-            raise bad_request("property provider should not exist")
-        if "type" in body and coll == "tool":
-            raise bad_request("property type should not exist")
+        kind_key = {"credential": "provider", "phone-number": "provider", "tool": "type"}.get(coll)
+        if kind_key is not None and kind_key in body and body[kind_key] != current.get(kind_key):
+            raise bad_request(f"{kind_key} cannot be changed: delete and create the {coll} again")
         server_set = [k for k in body if k in READ_ONLY]
         if server_set:
             raise bad_request(*(f"property {k} should not exist" for k in server_set))
@@ -212,6 +236,7 @@ class VapiEmulator:
         obj = getattr(self, f"_validate_{coll.replace('-', '_')}")(merged, current)
         obj.update({k: current[k] for k in SERVER_SET})
         obj["updatedAt"] = max(_now(), current["updatedAt"])
+        _unset_nulls(obj)
         self._keep_secrets(obj, replaced=set(body))
         self.store[coll][obj_id] = obj
         self._writes += 1
@@ -253,10 +278,19 @@ class VapiEmulator:
             if replaced is not None and parent in replaced:
                 self.secrets.pop(ref, None)  # the block was replaced whole: a missing password is cleared
             if isinstance(block, dict) and key in block:
-                self.secrets[ref] = _hash(str(block.pop(key)))
+                value = str(block.pop(key))
+                self.secrets[ref] = _hash(value)
+                if self.quirks["echo_write_only"]:
+                    self._clear[ref] = value
 
     def _public(self, coll: str, obj: dict[str, Any]) -> dict[str, Any]:
-        return copy.deepcopy(obj)
+        out = copy.deepcopy(obj)
+        if self.quirks["echo_write_only"]:
+            for parent, key in self.WRITE_ONLY:
+                value = self._clear.get(f"{obj['id']}:{parent}.{key}")
+                if value is not None and isinstance(out.get(parent), dict):
+                    out[parent][key] = value
+        return out
 
     # -- validation and server defaults, per collection ------------------------------------------
     def _validate_credential(self, body: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
@@ -435,6 +469,13 @@ class VapiEmulator:
             body.setdefault("messages", [{"type": "request-start", "blocking": False}])
         body.setdefault("latestVersion", None)
         return body
+
+
+def _unset_nulls(obj: dict[str, Any]) -> None:
+    """A top-level key PATCHed to null is cleared: answered absent, not as a null the spec does not allow
+    (`latestVersion` alone is nullable there)."""
+    for key in [k for k, v in obj.items() if v is None and k != "latestVersion"]:
+        del obj[key]
 
 
 def _name(body: dict[str, Any]) -> list[str]:

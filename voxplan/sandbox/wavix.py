@@ -23,11 +23,22 @@ TRUNK_REQUIRED = ("label", "password", "callerid", "ip_restrict", "didinfo_enabl
 TRUNK_DEFAULTS: dict[str, Any] = {
     "ip_restrict": False, "allowed_ips": [], "didinfo_enabled": True, "call_restrict": False, "call_limit": None,
     "cost_limit": False, "max_call_cost": None, "channels_restrict": False, "max_channels": None,
-    "rewrite_enabled": False, "rewrite_prefix": None, "rewrite_cond": None, "call_recording_enabled": False,
+    "rewrite_enabled": False, "rewrite_prefix": "", "rewrite_cond": "", "call_recording_enabled": False,
     "transcription_enabled": False, "transcription_threshold": 6, "machine_detection_enabled": False,
     "encrypted_media": False, "multiple_numbers": False,
 }
 TRUNK_FIELDS = set(TRUNK_DEFAULTS) | {"label", "password", "callerid", "host_request"}
+# GET /v1/trunks items are SIPTrunkSummary (additionalProperties: false): not the full object
+SUMMARY_FIELDS = ("id", "name", "callerid", "label", "multiple_numbers", "passthrough", "encrypted_media",
+                  "call_recording_enabled", "machine_detection_enabled", "transcription_enabled",
+                  "transcription_threshold", "access_token")
+NUMBER_DEFAULTS: dict[str, Any] = {  # the spec's required Number fields, as a freshly bought number has them
+    "activation_fee": "0.00", "monthly_fee": "1.00", "per_min": "0.01", "city": "", "state": None, "country": "",
+    "country_short_name": "", "channels": 2, "require_docs": [], "documents": [], "label": None, "seconds": "0",
+    "paid_until": "2027-01-01", "sms_enabled": False, "sms_relay_url": None, "cnam": None,
+    "call_recording_enabled": False, "transcription_enabled": False, "transcription_threshold": 6,
+    "domestic_cli": False, "call_status_url": None,
+}
 NUMBER_PATCH = {"destinations", "sms_enabled", "sms_relay_url", "call_recording_enabled", "transcription_enabled",
                 "transcription_threshold", "call_status_url"}
 DEST_FIELDS = {"destination", "transport", "priority", "trunk_id"}
@@ -78,23 +89,22 @@ class WavixEmulator:
             if existing["number"] == digits:
                 return existing
         nid = self._take("number")
-        self.numbers[nid] = {"id": nid, "number": digits, "status": status, "destination": [], "channels": 2,
-                             "country": "", "city": "", "monthly_fee": "1.00", "sms_enabled": False,
-                             "label": None}
+        self.numbers[nid] = {**copy.deepcopy(NUMBER_DEFAULTS), "id": nid, "number": digits, "status": status,
+                             "destination": [], "added": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
         return self.numbers[nid]
 
     # -- trunks -----------------------------------------------------------------------------------
     def list_trunks(self, req: Request) -> Response:
         page, meta = self._page(list(self.trunks.values()), req)
-        items = [dict(self._trunk_out(t), auth_method="Digest", status="active") for t in page]
-        return Response(200, {"sip_trunks": items, "pagination": meta})
+        return Response(200, {"sip_trunks": [self._summary(t) for t in page], "pagination": meta})
 
     def create_trunk(self, req: Request) -> Response:
         body = self._trunk_body(req)
         tid = self._take("trunk")
         trunk = {**TRUNK_DEFAULTS, **body, "id": tid, "name": str(self._take("login")), "host": "dynamic",
-                 "created_at": datetime.now(UTC).isoformat(),
+                 "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"), "passthrough": False,
                  "access_token": hashlib.sha256(str(tid).encode()).hexdigest()[:32]}
+        self._number_ips(trunk)
         self._secret(trunk)
         self.trunks[tid] = trunk
         return Response(201, self._trunk_out(trunk))
@@ -103,7 +113,8 @@ class WavixEmulator:
         current = self._trunk(id)
         body = self._trunk_body(req)
         trunk = {**TRUNK_DEFAULTS, **body}  # full replace: what is not sent reverts to its default
-        trunk.update({k: current[k] for k in ("id", "name", "host", "created_at", "access_token")})
+        trunk.update({k: current.get(k) for k in ("id", "name", "host", "created_at", "access_token", "passthrough")})
+        self._number_ips(trunk)
         self._secret(trunk)
         self.trunks[current["id"]] = trunk
         return Response(200, self._trunk_out(trunk))
@@ -139,11 +150,29 @@ class WavixEmulator:
         except (KeyError, ValueError):
             raise fail(404, "SIP trunk not found") from None
 
+    def _number_ips(self, trunk: dict[str, Any]) -> None:
+        """allowed_ips come back as [{id, ip}]; host_request is kept (IP auth), never shown on the trunk."""
+        trunk["allowed_ips"] = [{"id": self._take("dest"), "ip": row["ip"]} for row in trunk.get("allowed_ips") or []]
+
     @staticmethod
     def _trunk_out(trunk: dict[str, Any]) -> dict[str, Any]:
-        out = copy.deepcopy(trunk)
+        """SIPTrunkResponse: every field of the trunk, money as a string, no host_request."""
+        out = {k: copy.deepcopy(v) for k, v in trunk.items() if k != "host_request"}
+        out.setdefault("passthrough", False)
         if out.get("max_call_cost") is not None:
             out["max_call_cost"] = f"{float(out['max_call_cost']):.2f}"  # money comes back as a string
+        for key in ("rewrite_prefix", "rewrite_cond"):
+            out[key] = out.get(key) or ""
+        return out
+
+    @staticmethod
+    def _summary(trunk: dict[str, Any]) -> dict[str, Any]:
+        out = {k: copy.deepcopy(trunk.get(k)) for k in SUMMARY_FIELDS}
+        out["passthrough"] = bool(out["passthrough"])
+        request = trunk.get("host_request")
+        out.update(auth_method="IP auth" if request else "Digest", talk_time=0, charge="0.000",
+                   host_request={"host": request["host"], "status": "pending"} if request else None,
+                   status="pending" if request else "active")
         return out
 
     # -- numbers ----------------------------------------------------------------------------------
@@ -167,9 +196,11 @@ class WavixEmulator:
                     raise fail(422, "destinations items take destination, transport, priority, trunk_id")
                 if dest.get("transport") not in (1, 4, 5):
                     raise fail(422, "transport must be 1 (SIP URI), 4 (PSTN) or 5 (SIP trunk)")
+                trunk = self.trunks.get(dest.get("trunk_id") or 0)
                 rows.append({"id": self._take("dest"), "destination": dest["destination"],
                              "transport": dest["transport"], "priority": dest.get("priority", 1),
-                             "trunk_id": dest.get("trunk_id"), "trunk_label": None, "srtp": False})
+                             "trunk_id": dest.get("trunk_id"), "trunk_label": trunk["label"] if trunk else None,
+                             "srtp": False})
             number["destination"] = rows  # the whole list is replaced; rows get new ids
         for key in NUMBER_PATCH - {"destinations"}:
             if key in body:
@@ -184,7 +215,7 @@ class WavixEmulator:
 
     @staticmethod
     def _number_out(number: dict[str, Any]) -> dict[str, Any]:
-        return copy.deepcopy(number)
+        return {**copy.deepcopy(NUMBER_DEFAULTS), **copy.deepcopy(number)}  # a number stored before these fields
 
     # -- helpers ----------------------------------------------------------------------------------
     def _take(self, counter: str) -> int:
@@ -199,8 +230,9 @@ class WavixEmulator:
             per_page = int(req.query.get("per_page", "25"))
         except ValueError:
             raise fail(422, "page and per_page must be integers") from None
-        if not 1 <= per_page <= 100:
-            raise fail(422, "per_page must be between 1 and 100")
+        if per_page < 1:
+            raise fail(422, "per_page must be positive")
+        per_page = min(per_page, 100)  # the SDK's maximum; the spec sets none, so a larger ask is served 100
         total_pages = max(1, math.ceil(len(items) / per_page))
         chunk = items[(page - 1) * per_page: page * per_page]
         return chunk, {"current_page": page, "per_page": per_page, "total": len(items), "total_pages": total_pages}

@@ -2,26 +2,32 @@
 DNIDs (reference/cloudonix-api.md).
 
 Quirks handled here: the domain is read, never created, and only the profile keys voxplan owns
-(`allowed-border`, `redirect-unknown-to-border`) are written, merged, never dropping keys others set;
+(`allowed-border`, `redirect-unknown-to-border`) are changed: the profile is read, merged and written
+whole with the `domain` the spec requires, so keys other tools set survive whether PUT merges or
+replaces (unconfirmed); bodies are typed as the spec types them: an application PUT carries `type`, `url`
+and `method` (it is a 400 without; the live profile goes along), a trunk's `port` is a string, a DNID is
+created with the `dnid` the spec requires; a trunk POSTed as `outbound` reads back as `public-outbound`;
 the `auto` alias is the Vapi credential's gateway host, outbound only (Vapi refuses a hostname gateway
 with inbound enabled); lists answer 404 when empty; a DNID create answers 204 with no body, so the
 object is found again by its `source`; trunk and application names cannot change (replacement);
 trunk passwords are readable on Cloudonix but never enter a plan or state; 10 requests per 3 s per
 domain, kept client-side.
 
-Unconfirmed, and where one change fixes it: PUT (not PATCH) for the profile (Domain.update); the DNID
-`source` form, digits without `+` (dnid_source); Cloudonix's border IPs for inbound BYO (none assumed).
+Unconfirmed, and where one change fixes it: PUT (not PATCH) for the profile (Domain.update); whether
+DNID matching sees the number with `+` (dnid_pattern matches both); Cloudonix's border IPs for inbound
+BYO (none assumed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 from voxplan.core import errors
 from voxplan.core.errors import Diagnostic
 from voxplan.core.model import Ref, Resource
-from voxplan.providers.base import Adapter, ExpandContext, Provider, routes_to_platform
+from voxplan.providers.base import Adapter, ExpandContext, Finding, Provider, routes_to_platform, run_probes
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
 
@@ -38,16 +44,25 @@ def domain_of(path: str) -> str:
     return parts[4] if len(parts) > 4 and path.startswith(BASE) else ""
 
 
-def dnid_source(number: str) -> str:
-    return number.lstrip("+")
+def dnid_pattern(number: str) -> str:
+    """The DNID regex for one number, with or without the leading `+` (which Cloudonix sees is unconfirmed)."""
+    return "^\\+?" + number.lstrip("+") + "$"
+
+
+def dnid_number(pattern: str) -> str:
+    """The digits a DNID matches, from our regex, a plain `source` or Cloudonix's compiled form."""
+    return pattern.removeprefix("^").removeprefix("\\+?").removeprefix("\\+").removeprefix("+").removesuffix("$")
 
 
 class _DomainScoped(Adapter):
-    """A kind under /customers/self/domains/{d}/<collection>; remote ids are "<domain>/<id>"."""
+    """A kind under /customers/self/domains/{d}/<collection>; remote ids are "<domain>/<id>". Listed in
+    the stack's domains and in every domain state still names (`interest`), so what a stack no longer
+    declares is found, and deleted, rather than forgotten."""
 
     collection = ""
     immutable: tuple[str, ...] = ()
     key_field = "name"  # unique within a domain
+    wants_interest = True
 
     @classmethod
     def natural_key(cls, body: dict[str, Any]) -> str | None:  # type: ignore[override]
@@ -59,7 +74,8 @@ class _DomainScoped(Adapter):
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
         out = []
-        for domain in self.domains:
+        named = {i.split("/", 1)[0] for i in interest or () if "/" in i} - {"None", ""}
+        for domain in sorted(set(self.domains) | named):
             items = self.client.request("GET", f"{BASE}/{domain}/{self.collection}", expect_404_empty=True)
             out += [self.normalise({**o, "domain": domain}) for o in items]
         return out
@@ -96,6 +112,7 @@ class _DomainScoped(Adapter):
 class Domain(Adapter):
     kind = DOMAIN
     creatable = False
+    wants_interest = True  # a domain state still names is read too
 
     def __init__(self, api: ApiClient, domains: Iterable[str]):
         super().__init__(api)
@@ -103,7 +120,7 @@ class Domain(Adapter):
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
         out = []
-        for name in self.domains:
+        for name in sorted(set(self.domains) | {i for i in interest or () if i and "/" not in i}):
             try:
                 out.append(self.normalise(self.client.request("GET", f"{BASE}/{name}")))
             except errors.NotFound:
@@ -114,8 +131,12 @@ class Domain(Adapter):
         raise errors.InvalidRequest("voxplan reads Cloudonix domains; create it in the cockpit", provider="cloudonix")
 
     def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        profile = {k: body[k] for k in OWNED_PROFILE_KEYS if k in body}  # merged server-side: others are kept
-        return self.normalise(self.client.request("PUT", f"{BASE}/{remote_id}", json={"profile": profile}))
+        """Read, merge, write: the whole profile goes back with our keys changed, so keys other tools own
+        survive whether PUT merges the profile or replaces it (unconfirmed)."""
+        live = self.client.request("GET", f"{BASE}/{remote_id}")
+        profile = {**(live.get("profile") or {}), **{k: body[k] for k in OWNED_PROFILE_KEYS if k in body}}
+        return self.normalise(self.client.request("PUT", f"{BASE}/{remote_id}",
+                                                  json={"domain": live.get("domain", remote_id), "profile": profile}))
 
     def delete(self, remote_id: str) -> None:
         """Never delete a domain: forgetting it hands the border settings back to the cockpit."""
@@ -150,7 +171,9 @@ class Trunk(_DomainScoped):
         obj = _DomainScoped.normalise(raw)
         obj.pop("domainId", None)
         if obj.get("port") is not None:
-            obj["port"] = int(obj["port"])  # round-trips as a string
+            obj["port"] = str(obj["port"])  # typed string in the spec; docs show a number
+        if str(obj.get("direction", "")).startswith("public-"):
+            obj["direction"] = obj["direction"].removeprefix("public-")  # POSTed outbound reads public-outbound
         auth = ((obj.get("profile") or {}).get("authentication") or {})
         if "password" in auth:  # readable on Cloudonix; never let it into a plan or state
             obj["profile"] = {**obj["profile"], "authentication": {k: v for k, v in auth.items() if k != "password"}}
@@ -164,6 +187,40 @@ class Application(_DomainScoped):
     forces_replacement = ("name", "domain")
     immutable = ("name",)
 
+    def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """PUT requires `type`, `url` and `method` (voiceApplicationUpdateObject); the live application
+        fills what the change does not name, its profile included (as Cloudonix's own clients send it)."""
+        domain, oid = remote_id.split("/", 1)
+        live, path = self._find(domain, oid)
+        payload = {"type": "cxml", "url": live.get("url"), "method": live.get("method"),  # the one type PUT takes
+                   "profile": live.get("profile") or {}}
+        payload.update({k: v for k, v in body.items() if k not in ("domain", *self.immutable)})
+        self.client.request("PUT", path, json=payload)
+        return self.normalise({**self.client.request("GET", path), "domain": domain})
+
+    def delete(self, remote_id: str) -> None:
+        domain, oid = remote_id.split("/", 1)
+        try:
+            _, path = self._find(domain, oid)
+            self.client.request("DELETE", path)
+        except errors.NotFound:
+            pass
+
+    def _find(self, domain: str, oid: str) -> tuple[dict[str, Any], str]:
+        """The application and the path that reaches it. Whether `…/applications/{key}` takes the id or the
+        name is unconfirmed (opbx addresses it by name and reconciles on 404): the id first, then, on a
+        404, the name the listing gives that id. Raises NotFound if the listing has no such id either."""
+        path = f"{BASE}/{domain}/applications/{oid}"
+        try:
+            return dict(self.client.request("GET", path)), path
+        except errors.NotFound:
+            listed = self.client.request("GET", f"{BASE}/{domain}/applications", expect_404_empty=True)
+            app = next((a for a in listed if str(a.get("id")) == oid), None)
+            if app is None:
+                raise
+            by_name = f"{BASE}/{domain}/applications/{quote(str(app['name']), safe='')}"
+            return dict(self.client.request("GET", by_name)), by_name
+
     @staticmethod
     def normalise(raw: dict[str, Any]) -> dict[str, Any]:
         obj = _DomainScoped.normalise(raw)
@@ -175,24 +232,64 @@ class Dnid(_DomainScoped):
     kind = DNID
     collection = "dnids"
     forces_replacement = ("domain",)
-    key_field = "source"
+
+    @classmethod
+    def natural_key(cls, body: dict[str, Any]) -> str | None:  # type: ignore[override]
+        pattern = body.get("dnid") or body.get("source")
+        return f"{body.get('domain')}/{dnid_number(str(pattern))}" if pattern else None
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        """POST answers 204 with no body: find what was made by its source."""
+        """POST answers 204 with no body: find what was made by the number it matches."""
         domain = body["domain"]
         payload = {k: v for k, v in body.items() if k != "domain"}
         self.client.request("POST", f"{BASE}/{domain}/dnids", json=payload)
+        key = self.natural_key(body)
         for item in self.client.request("GET", f"{BASE}/{domain}/dnids", expect_404_empty=True):
-            if item.get("source") == body.get("source"):
+            if self.natural_key({**item, "domain": domain}) == key:
                 return self.normalise({**item, "domain": domain})
-        raise errors.ServerError(f"POST {BASE}/{domain}/dnids: created, but no DNID with source "
-                                 f"{body.get('source')!r} is listed", provider="cloudonix")
+        raise errors.ServerError(f"POST {BASE}/{domain}/dnids: created, but no DNID for "
+                                 f"{body.get('dnid')!r} is listed", provider="cloudonix")
 
 
 def adapters(api: ApiClient, stack: Stack) -> dict[str, Adapter]:
     domains = stack_domains(stack)
     return {DOMAIN: Domain(api, domains), TRUNK: Trunk(api, domains), APP: Application(api, domains),
             DNID: Dnid(api, domains)}
+
+
+def probe(api: ApiClient, domains: Iterable[str]) -> list[Finding]:
+    """Read-only probes of the assumptions no Cloudonix source settles, for `voxplan doctor`."""
+    domains = sorted(set(domains))
+
+    def trunk_shapes(client: ApiClient) -> Finding:
+        seen: dict[str, set[str]] = {"direction": set(), "port": set()}
+        for domain in domains:
+            for trunk in client.request("GET", f"{BASE}/{domain}/trunks", expect_404_empty=True):
+                seen["direction"].add(str(trunk.get("direction")))
+                seen["port"].add(type(trunk.get("port")).__name__)
+        found = (f"directions {sorted(seen['direction'])}, port as {sorted(seen['port'])}" if seen["port"]
+                 else "no trunk in the stack's domains")
+        return Finding("cloudonix", "a trunk POSTed outbound reads back public-outbound; port is a string",
+                       "voxplan/providers/cloudonix/__init__.py: Trunk.normalise", found,
+                       "sends port as a string and compares outbound and public-outbound as one")
+
+    def dnid_forms(client: ApiClient) -> Finding:
+        forms = set()
+        for domain in domains:
+            for dnid in client.request("GET", f"{BASE}/{domain}/dnids", expect_404_empty=True):
+                forms.add("source" if dnid.get("source") else "dnid")
+        return Finding("cloudonix", "DNID matching sees the number with or without +",
+                       "voxplan/providers/cloudonix/__init__.py: dnid_pattern",
+                       f"DNIDs on the account are given by {sorted(forms)}; the + is not probed (it takes a call)"
+                       if forms else "no DNID in the stack's domains; the + is not probed (it takes a call)",
+                       "writes the regex ^\\+?<digits>$, which matches either")
+
+    def profile_merge(client: ApiClient) -> Finding:
+        return Finding("cloudonix", "a domain PUT merges the profile rather than replacing it",
+                       "voxplan/providers/cloudonix/__init__.py: Domain.update", "not probed: it takes a write",
+                       "reads the profile, merges its own two keys in and writes it whole")
+
+    return run_probes("cloudonix", api, (trunk_shapes, dnid_forms, profile_merge))
 
 
 def stack_domains(stack: Stack) -> list[str]:
@@ -223,7 +320,7 @@ class CloudonixCarrier:
         out = spec.get("outbound")
         if out:
             body: dict[str, Any] = {"domain": domain_name, "name": out["name"], "ip": out["ip"],
-                                    "port": out.get("port", 5060), "transport": out.get("transport", "udp"),
+                                    "port": str(out.get("port", 5060)), "transport": out.get("transport", "udp"),
                                     "prefix": out.get("prefix", ""), "direction": "outbound"}
             if out.get("auth"):
                 body["profile"] = {"authentication": {"username": out["auth"]["username"],
@@ -248,9 +345,8 @@ class CloudonixCarrier:
                       "to Vapi (Cloudonix runs a voice application to hand calls over)")
             return
         target = ctx.route(route, key, spec["trunk"], key)
-        ctx.add(Resource(DNID, key, {"domain": trunk["domain"], "source": dnid_source(key),
-                                     "applicationId": Ref(f"{APP}/{spec['trunk']}", "app_id"),
-                                     "prefix": False, "expression": False, "asteriskCompatible": False},
+        ctx.add(Resource(DNID, key, {"domain": trunk["domain"], "dnid": dnid_pattern(key),
+                                     "applicationId": Ref(f"{APP}/{spec['trunk']}", "app_id")},
                          origin=("numbers", key),
                          depends_on=target.waits_for))
 
@@ -261,4 +357,5 @@ class CloudonixCarrier:
 # "a 10-per-3-s per-domain token bucket returning 429" (reference/cloudonix-api.md)
 BUDGET = (10, 3.0, domain_of)
 PROVIDER = Provider(name="cloudonix", api_url=API_URL, kinds=(Domain, Trunk, Application, Dnid), adapters=adapters,
-                    carrier=lambda platform: CloudonixCarrier(), budget=BUDGET)
+                    carrier=lambda platform: CloudonixCarrier(), budget=BUDGET,
+                    probes=lambda client, stack: probe(client, stack_domains(stack)))

@@ -7,8 +7,9 @@ from the first wrong position; numbers are adopted, never bought or released; de
 request per number, so refresh fetches them only for numbers the stack or state names.
 
 Unconfirmed, and where one change fixes it: the proxy host (PROXY); didlogic's inbound source IPs
-(none assumed: add them as inbound gateways in the stack); whether a URI route takes a `+` in the user
-part (USER_PART); whether `sip:` is kept or stripped (destinations are written without it).
+(none assumed: add them as inbound gateways in the stack); whether `sip:` is kept or stripped (destinations
+are written without it). The user part of the Vapi URI is digits without `+`, as didlogic's and Vapi's
+didlogic guides write it (USER_PART_PLUS).
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from typing import Any
 from voxplan.core import errors
 from voxplan.core.errors import Diagnostic
 from voxplan.core.model import Ref, Resource
-from voxplan.providers.base import Adapter, ExpandContext, Provider, routes_to_platform, transfer_reach
+from voxplan.providers.base import (
+    Adapter,
+    ExpandContext,
+    Finding,
+    Provider,
+    routes_to_platform,
+    run_probes,
+    transfer_reach,
+)
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
 
@@ -30,8 +39,13 @@ SIP_URI, PSTN = 1, 4
 ACCOUNT, NUMBER = "didlogic.sipaccount", "didlogic.number"
 
 
-def USER_PART(number: str) -> str:  # noqa: N802 - a named assumption, see the module docstring
-    return number  # E.164 with '+', equal to the Vapi number's `number`
+USER_PART_PLUS = False  # didlogic's and Vapi's didlogic guides write the user part as digits: 31203691111@…
+
+
+def user_part(number: str) -> str:
+    """How a didlogic destination names the dialled number in a Vapi URI (`<user>@<credential>.sip.vapi.ai`)."""
+    digits = number.lstrip("+")
+    return "+" + digits if USER_PART_PLUS else digits
 
 
 def _message(response: Any) -> str:
@@ -163,6 +177,24 @@ def adapters(api: ApiClient, stack: Stack | None = None) -> dict[str, Adapter]:
     return {ACCOUNT: SipAccount(api), NUMBER: Number(api)}
 
 
+def probe(api: ApiClient) -> list[Finding]:
+    """Read-only probes of the assumptions no didlogic source settles, for `voxplan doctor`."""
+
+    def purchases_paging(client: ApiClient) -> Finding:
+        meta = client.request("GET", "/v1/purchases", params={"page": 1, "per_page": 1}).get("pagination") or {}
+        return Finding("didlogic", "/v1/purchases pages say pages or total_pages",
+                       "voxplan/providers/didlogic/__init__.py: Number.list",
+                       f"pagination keys {sorted(meta)}" if meta else "no pagination in the answer",
+                       "reads either, and stops at an empty page")
+
+    def uri_user_part(client: ApiClient) -> Finding:
+        return Finding("didlogic", "Vapi matches the URI's user part written as digits without +",
+                       "voxplan/providers/didlogic/__init__.py: USER_PART_PLUS", "not probed: it takes a call",
+                       "writes digits, as didlogic's and Vapi's didlogic guides do")
+
+    return run_probes("didlogic", api, (purchases_paging, uri_user_part))
+
+
 class DidlogicCarrier:
     name = "didlogic"
     sip_uri_numbers = False
@@ -185,7 +217,7 @@ class DidlogicCarrier:
         body: dict[str, Any] = {"number": key.lstrip("+")}
         depends: tuple[str, ...] = ()
         if route is not None:
-            target = ctx.route(route, key, spec.get("trunk", ""), USER_PART(key))
+            target = ctx.route(route, key, spec.get("trunk", ""), user_part(key))
             body["destinations"] = [{"destination": target.uri, "transport": PSTN if target.pstn else SIP_URI}]
             depends = target.waits_for
         ctx.add(Resource(NUMBER, key, body, origin=("numbers", key), depends_on=depends))
@@ -204,4 +236,5 @@ class DidlogicCarrier:
 # didlogic documents no rate limits (reference/didlogic-api.md §9): a gentle default.
 BUDGET = (5, 1.0, None)
 PROVIDER = Provider(name="didlogic", api_url=API_URL, kinds=(SipAccount, Number), adapters=adapters,
-                    carrier=lambda platform: DidlogicCarrier(), budget=BUDGET, message=_message)
+                    carrier=lambda platform: DidlogicCarrier(), budget=BUDGET, message=_message,
+                    probes=lambda client, _stack: probe(client))

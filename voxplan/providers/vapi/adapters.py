@@ -1,16 +1,22 @@
 """Vapi resource kinds: credential (byo-sip-trunk), phone_number, assistant, tool.
 
 Quirks handled here, from reference/vapi-api.md: lists are bare arrays capped at 1000 and paged by
-createdAt (§8); GET /credential returns every provider's credentials (§11.1); write-only secrets never
-come back (§11.2); PATCH must not carry `provider` or tool `type` (§9.4), which instead force a
-replacement (§11.14); DELETE of a gone object is success (§11.17); documented server defaults are filled
-on the desired side before comparing (§11.6); `sipUri` is case-insensitive and legacy transfer-mode
-aliases are rewritten (§11.7).
+createdAt (§8), in whichever order they come, with completeness proved or an error (list_all; v2 phone
+numbers by totalItems, never by the optional totalPages); GET /credential returns every provider's
+credentials (§11.1); write-only secrets never come back (§11.2); PATCH must not carry `provider` or tool
+`type` (§9.4), which instead force a replacement (§11.14); DELETE of a gone object is success (§11.17);
+documented server defaults are filled on the desired side before comparing (§11.6); `sipUri` is case-
+insensitive and legacy transfer-mode aliases are rewritten (§11.7).
+
+Unconfirmed, and where one change fixes it (§12): the v1 list order (list_all takes either, and refuses
+any other).
 """
 
 from __future__ import annotations
 
 import copy
+import math
+from datetime import datetime
 from typing import Any, ClassVar
 
 from voxplan.core import errors
@@ -27,13 +33,19 @@ LEGACY_MODES = {"warm-transfer-with-summary": "warm-transfer-say-summary",
 
 
 def list_all(client: ApiClient, path: str) -> list[dict[str, Any]]:
-    """Every object behind a v1 list endpoint.
+    """Every object behind a v1 list endpoint, whichever order Vapi serves it in.
 
-    Pages newest-first with `createdAtLe=<oldest seen>` rather than `Lt`, and de-duplicates by id, so
-    objects sharing the boundary timestamp are not lost.
+    The v1 lists take `limit` (at most 1000) and createdAt filters, but no sort and no count, and no
+    source states their order (fact sheet §12). A page shorter than the limit is all the filter matches.
+    A full page must be sorted by createdAt, newest or oldest first: that says on which side the rest
+    lies, and the next page asks for that side with an inclusive bound (`createdAtLe` / `createdAtGe`),
+    de-duplicated by id, so objects sharing the boundary timestamp are not lost. A page in neither
+    order, a direction that changes, or more than a page of objects on one timestamp stops the refresh
+    with an error: voxplan would rather not plan than plan without an object it owns.
     """
     seen: dict[str, dict[str, Any]] = {}
     params: dict[str, Any] = {"limit": PAGE}
+    direction: str | None = None
     while True:
         page = client.request("GET", path, params=params)
         if not isinstance(page, list):
@@ -42,11 +54,39 @@ def list_all(client: ApiClient, path: str) -> list[dict[str, Any]]:
         seen.update((o["id"], o) for o in page)
         if len(page) < PAGE:
             return list(seen.values())
-        if not fresh:
+        order = page_order(page)
+        if order is None or (direction is not None and order not in (direction, "tied")):
             raise errors.ProviderError(
-                f"GET {path}: more than {PAGE} objects share createdAt {params.get('createdAtLe')}; "
-                "the API cannot page past them", provider="vapi")
-        params = {"limit": PAGE, "createdAtLe": min(o["createdAt"] for o in page)}
+                f"GET {path}: a full page of {PAGE} is not sorted by createdAt"
+                + (f" the way the first was ({direction} first)" if order else "")
+                + "; voxplan cannot prove it has seen every object and stops", provider="vapi")
+        direction = direction or (order if order != "tied" else None)
+        if not fresh or direction is None:
+            stamp = page[0]["createdAt"]
+            raise errors.ProviderError(f"GET {path}: more than {PAGE} objects share createdAt {stamp}; the API "
+                                       "cannot page past them", provider="vapi")
+        stamps = [_when(o) for o in page]
+        if direction == "newest":
+            params = {"limit": PAGE, "createdAtLe": page[stamps.index(min(stamps))]["createdAt"]}
+        else:
+            params = {"limit": PAGE, "createdAtGe": page[stamps.index(max(stamps))]["createdAt"]}
+
+
+def _when(obj: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(obj["createdAt"]).replace("Z", "+00:00"))
+
+
+def page_order(page: list[dict[str, Any]]) -> str | None:
+    """"newest" or "oldest" (first), "tied" when every createdAt is the same, None when unsorted."""
+    stamps = [_when(o) for o in page]
+    pairs = list(zip(stamps, stamps[1:], strict=False))
+    if all(a == b for a, b in pairs):
+        return "tied"
+    if all(a >= b for a, b in pairs):
+        return "newest"
+    if all(a <= b for a, b in pairs):
+        return "oldest"
+    return None
 
 
 class VapiAdapter(Adapter):
@@ -67,7 +107,10 @@ class VapiAdapter(Adapter):
         return self.normalise(raw) if isinstance(raw, dict) and self.owns(raw) else None
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.normalise(self.client.request("POST", self.path, json=body))
+        """A null top-level value means "unset" (the docs PATCH `assistantId: null` to clear a route); the
+        Create DTOs type those fields as plain strings, so a new object is sent without them."""
+        payload = {k: v for k, v in body.items() if v is not None}
+        return self.normalise(self.client.request("POST", self.path, json=payload))
 
     def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
         payload = {k: v for k, v in body.items() if k not in self.never_patch}
@@ -109,11 +152,12 @@ class Credential(VapiAdapter):
 
 
 class PhoneNumber(VapiAdapter):
-    """Listed through /v2/phone-number, whose pages say whether another follows: exactly ceil(N/1000)
-    requests, where the v1 list needs one more to learn that a full page was the last. Oldest first,
-    so a number created while paging lands on a later page instead of shifting earlier ones.
-    Unconfirmed against a live org (v2 paging semantics): `list_all(self.client, self.path)` is the
-    one-line fallback."""
+    """Listed through /v2/phone-number, sorted explicitly (`sortBy=createdAt`, `sortOrder=ASC`: a number
+    created while paging lands on a later page instead of shifting earlier ones). How many pages there
+    are comes from `totalItems` / `itemsPerPage`, which PaginationMeta requires, not from `totalPages`
+    and `hasNextPage`, which it marks optional; without a count, pages are read until a short one. The
+    ids seen are checked against `totalItems`: fewer (the list moved under the pager) is an error, never
+    a silent miss."""
 
     kind = "vapi.phone_number"
     path = "/phone-number"
@@ -126,17 +170,29 @@ class PhoneNumber(VapiAdapter):
                "fallbackDestination": None}
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
-        def page(number: int) -> tuple[list[dict[str, Any]], int]:
-            body = self.client.request("GET", "/v2/phone-number",
-                                       params={"limit": PAGE, "page": number, "sortOrder": "ASC"})
+        def page(number: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            body = self.client.request("GET", "/v2/phone-number", params={
+                "limit": PAGE, "page": number, "sortBy": "createdAt", "sortOrder": "ASC"})
             if not isinstance(body, dict) or not isinstance(body.get("results"), list):
                 raise errors.ProviderError("GET /v2/phone-number: expected {results, metadata}", provider="vapi")
-            meta = body.get("metadata") or {}
-            total = int(meta.get("totalPages") or 0) or (number + 1 if meta.get("hasNextPage") else number)
-            return body["results"], total
+            return body["results"], dict(body.get("metadata") or {})
 
-        first, total = page(1)
-        seen = {o["id"]: o for o in first + remaining_pages(total, lambda n: page(n)[0])}  # de-duplicated by id
+        first, meta = page(1)
+        items = list(first)
+        total = meta.get("totalItems")
+        if isinstance(total, int):
+            per_page = int(meta.get("itemsPerPage") or PAGE) or PAGE
+            items += remaining_pages(max(1, math.ceil(total / per_page)), lambda n: page(n)[0])
+        else:  # no count: read on until a short page
+            number, last = 1, first
+            while len(last) >= PAGE:
+                number += 1
+                last = page(number)[0]
+                items += last
+        seen = {o["id"]: o for o in items}  # de-duplicated by id
+        if isinstance(total, int) and len(seen) < total:
+            raise errors.ProviderError(f"GET /v2/phone-number: {len(seen)} numbers seen, {total} reported; the "
+                                       "list changed while paging. Run the plan again", provider="vapi")
         return [self.normalise(o) for o in seen.values()]
 
     @staticmethod
@@ -192,6 +248,12 @@ class Tool(VapiAdapter):
 
     @staticmethod
     def natural_key(body: dict[str, Any]) -> str | None:
+        """A handoff tool by its function name; a transferCall tool, which the current DTO gives no name
+        (nor `function`), by where it transfers to."""
+        if body.get("type") == "transferCall":
+            targets = [str(d.get("sipUri") or d.get("number") or "") for d in body.get("destinations") or []
+                       if isinstance(d, dict)]
+            return "transfer:" + "|".join(targets) if targets else None
         fn = body.get("function")
         return fn.get("name") if isinstance(fn, dict) else None
 

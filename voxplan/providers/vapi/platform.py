@@ -75,7 +75,9 @@ class VapiPlatform:
                                                 "description": target.get("description")}))
             body = {"type": "handoff", "function": function, "destinations": destinations}
         else:
-            body = {"type": "transferCall", "function": function,
+            # CreateTransferCallToolDTO (2026-08) has no `function`: the model chooses by each destination's
+            # description, so the tool's description stands in for a destination that gives none
+            body = {"type": "transferCall",
                     "destinations": [self._destination(d, spec) for d in spec["transfer"]]}
         return _merge(body, spec.get("vapi"))
 
@@ -88,8 +90,8 @@ class VapiPlatform:
         else:
             out = {"type": "number", "number": dest["number"], "numberE164CheckEnabled": True,
                    "extension": dest.get("extension")}
-        out.update(message=dest.get("message"), description=dest.get("when"), callerId=dest.get("caller_id"),
-                   transferPlan=plan)
+        out.update(message=dest.get("message"), description=dest.get("when") or tool.get("description"),
+                   callerId=dest.get("caller_id"), transferPlan=plan)
         return _drop_none(out)
 
     def _assistant(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,15 @@
 """Wavix: SIP trunks and purchased numbers (reference/wavix-api.md).
 
 Quirks handled here: the trunk's SIP login (`name`) is made by the server, so the Vapi credential waits
-for it; trunk updates are a full-replace PUT that needs the password every time (taken from the stack,
-never from state); numbers are adopted, never bought or released (removing one from a stack clears its
-routing); numbers are digits without `+`, written as `destinations` and read as `destination`; lists page
-with `page/per_page` (max 100).
+for it; `GET /v1/trunks` items are SIPTrunkSummary, without six of the fields voxplan declares
+(`ip_restrict`, `didinfo_enabled`, …), so refresh reads each trunk the stack or state names in full
+(`GET /v1/trunks/{id}`, one request per declared trunk) and compares only that; trunk updates are a
+full-replace PUT ("omitted fields revert to their defaults") that needs the password every time (taken
+from the stack, never from state), so an update starts from the live full object and changes only the
+declared keys: settings made in the portal (`encrypted_media`, recording, `allowed_ips`) survive a
+password rotation, and the PUT changes nothing the plan does not show; numbers are adopted, never bought
+or released (removing one from a stack clears its routing); numbers are digits without `+`, written as
+`destinations` and read as `destination`; lists page with `page/per_page` (max 100).
 
 Unconfirmed, and where one change fixes it: whether `[did]` expands with a `+` (DID_PLACEHOLDER);
 whether an empty `destinations` list clears routing (Number.delete); read-after-write lag on
@@ -16,12 +21,22 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from voxplan.core import errors
 from voxplan.core.errors import Diagnostic
 from voxplan.core.model import Ref, Resource
-from voxplan.providers.base import OMITTED, Adapter, ExpandContext, Provider, routes_to_platform, transfer_reach
+from voxplan.providers.base import (
+    OMITTED,
+    Adapter,
+    ExpandContext,
+    Finding,
+    Provider,
+    routes_to_platform,
+    run_probes,
+    transfer_reach,
+)
 from voxplan.providers.http import ApiClient, remaining_pages
 from voxplan.stack.model import Stack
 
@@ -51,26 +66,62 @@ def list_pages(api: ApiClient, path: str, key: str) -> list[dict[str, Any]]:
     return first + remaining_pages(total, lambda n: page(n)[0])
 
 
+# SIPTrunkCreateRequest, the body of POST and of the full-replace PUT (wavix-openapi.json)
+WRITABLE = ("label", "password", "callerid", "multiple_numbers", "ip_restrict", "allowed_ips", "didinfo_enabled",
+            "call_restrict", "call_limit", "cost_limit", "max_call_cost", "channels_restrict", "max_channels",
+            "rewrite_enabled", "rewrite_prefix", "rewrite_cond", "call_recording_enabled", "transcription_enabled",
+            "transcription_threshold", "machine_detection_enabled", "encrypted_media", "host_request")
+SUMMARY_ONLY = ("auth_method", "host_request", "status", "talk_time", "charge", "access_token")
+
+
+def replacement(live: dict[str, Any], declared: dict[str, Any]) -> dict[str, Any]:
+    """The PUT body that changes only `declared`: every writable setting as the live full object
+    (SIPTrunkResponse) has it, in the request's types, with the declared keys over it. A declared key
+    whose value is OMITTED (voxplan sent it before, the stack no longer does) is left out, so Wavix
+    resets it to its default, as the plan says."""
+    cleared = {k for k, v in declared.items() if v is OMITTED}
+    declared = {k: v for k, v in declared.items() if k not in cleared}
+    body: dict[str, Any] = {k: live[k] for k in WRITABLE if live.get(k) is not None and k not in cleared}
+    if body.get("allowed_ips"):
+        body["allowed_ips"] = [{"ip": row["ip"]} for row in body["allowed_ips"]]
+    if body.get("max_call_cost") is not None:
+        body["max_call_cost"] = float(body["max_call_cost"])
+    if live.get("host") not in (None, "dynamic"):
+        body["host_request"] = {"host": live["host"]}  # IP auth: the approved host, as it was submitted
+    return {**body, **declared}
+
+
 class Trunk(Adapter):
     kind = TRUNK
     write_only = ("password",)
     env_named = "label"
     full_replace = True
+    wants_interest = True  # list items lack fields voxplan compares: read the declared trunks in full
 
     def clear_value(self, key: str) -> Any:
         return OMITTED  # the PUT replaces the whole trunk: a key left out is reset by Wavix
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
-        return [self.normalise(t) for t in list_pages(self.client, "/v1/trunks", "sip_trunks")]
+        summaries = list_pages(self.client, "/v1/trunks", "sip_trunks")
+        wanted = [t for t in summaries if interest is None or str(t["id"]) in interest or t.get("label") in interest]
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(wanted)))) as pool:
+            full = {t["id"]: t for t in pool.map(lambda t: self._get(str(t["id"])), wanted)}
+        # a trunk no one declared is seen as its summary, which has no field voxplan compares
+        return [self.normalise(full.get(t["id"]) or t) for t in summaries]
+
+    def _get(self, remote_id: str) -> dict[str, Any]:
+        return dict(self.client.request("GET", f"/v1/trunks/{remote_id}"))
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.normalise(self.client.request("POST", "/v1/trunks", json=body))
 
     def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Read, modify, write: the PUT replaces the whole trunk, so it carries the live settings."""
         if "password" not in body:
             raise errors.InvalidRequest("a Wavix trunk update needs the password (PUT replaces the whole trunk)",
                                         provider="wavix")
-        return self.normalise(self.client.request("PUT", f"/v1/trunks/{remote_id}", json=body))
+        payload = replacement(self._get(remote_id), body)
+        return self.normalise(self.client.request("PUT", f"/v1/trunks/{remote_id}", json=payload))
 
     def delete(self, remote_id: str) -> None:
         try:
@@ -80,7 +131,7 @@ class Trunk(Adapter):
 
     @staticmethod
     def normalise(raw: dict[str, Any]) -> dict[str, Any]:
-        obj = {k: v for k, v in raw.items() if k not in ("password", "access_token", "talk_time", "charge")}
+        obj = {k: v for k, v in raw.items() if k not in ("password", *SUMMARY_ONLY)}
         if obj.get("max_call_cost") is not None:
             obj["max_call_cost"] = float(obj["max_call_cost"])
         return obj
@@ -142,6 +193,35 @@ class Number(Adapter):
 
 def adapters(api: ApiClient, stack: Stack | None = None) -> dict[str, Adapter]:
     return {TRUNK: Trunk(api), NUMBER: Number(api)}
+
+
+COMPARED_ONLY_IN_FULL = ("ip_restrict", "didinfo_enabled", "call_restrict", "cost_limit", "channels_restrict",
+                         "rewrite_enabled")
+
+
+def probe(api: ApiClient) -> list[Finding]:
+    """Read-only probes of the assumptions no Wavix source settles, for `voxplan doctor`."""
+
+    def list_fields(client: ApiClient) -> Finding:
+        items = client.request("GET", "/v1/trunks", params={"page": 1, "per_page": 1}).get("sip_trunks") or []
+        found = ("no trunk on the account to look at" if not items else
+                 "list items carry " + (", ".join(k for k in COMPARED_ONLY_IN_FULL if k in items[0]) or "none")
+                 + " of " + ", ".join(COMPARED_ONLY_IN_FULL))
+        return Finding("wavix", "GET /v1/trunks items are summaries without the settings voxplan compares",
+                       "voxplan/providers/wavix/__init__.py: Trunk.list", found,
+                       "reads each declared trunk in full (one GET each) and updates it read-modify-write")
+
+    def did_expansion(client: ApiClient) -> Finding:
+        return Finding("wavix", "[did] expands to the dialled number's digits, with or without +",
+                       "voxplan/providers/wavix/__init__.py: DID_PLACEHOLDER",
+                       "not probed: only a test call shows it", "writes [did]@<credential id>.sip.vapi.ai")
+
+    def empty_destinations(client: ApiClient) -> Finding:
+        return Finding("wavix", "destinations: [] clears a number's routing; a list sent replaces the whole list",
+                       "voxplan/providers/wavix/__init__.py: Number.delete, Number.update",
+                       "not probed: it takes a write", "sends the whole list, [] to clear")
+
+    return run_probes("wavix", api, (list_fields, did_expansion, empty_destinations))
 
 
 class WavixCarrier:
@@ -206,4 +286,5 @@ def is_gateway_host(host: str) -> bool:
 # Wavix documents no limits for trunks and numbers (reference/wavix-api.md §11), only that 429s come back.
 BUDGET = (10, 1.0, None)
 PROVIDER = Provider(name="wavix", api_url=API_URL, kinds=(Trunk, Number), adapters=adapters,
-                    carrier=lambda platform: WavixCarrier(), budget=BUDGET)
+                    carrier=lambda platform: WavixCarrier(), budget=BUDGET,
+                    probes=lambda client, _stack: probe(client))
