@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from voxplan import providers
 from voxplan.core.errors import Diagnostic, StackErrors
 from voxplan.core.model import Resource
+from voxplan.core.writeonly import mark_secret_fields
 from voxplan.providers.base import ExpandContext
 from voxplan.stack.model import Stack
 from voxplan.stack.validate import number_key
@@ -43,6 +44,9 @@ def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
                          "routed to an assistant needs trunk:"), hint="name the trunks: entry that carries it")
             continue
         carrier.expand_number(ctx, canon, spec, routes.get(canon))
+    for res in ctx.resources.values():
+        cls = providers.adapter_class(res.kind)
+        mark_secret_fields(res.body, cls.write_only + cls.secret_fields, origin=f"{res.kind} secret field")
     errors = [d for d in ctx.diagnostics if d.severity == "error"]
     if errors:
         raise StackErrors(ctx.diagnostics)

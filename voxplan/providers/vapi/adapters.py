@@ -18,6 +18,9 @@ from voxplan.providers.base import Adapter
 from voxplan.providers.http import ApiClient, remaining_pages
 
 PAGE = 1000  # the largest `limit` Vapi accepts
+# Secret whatever their source (vapi-openapi.json): the webhook secret and headers of a `server`
+# (ServerDTO.headers carries auth), the legacy serverUrlSecret, and the credential DTOs' key fields.
+SERVER_SECRETS = ("serverUrlSecret", "server.secret", "server.headers.*")
 SERVER_DEFAULTS = {"timeoutSeconds": 20}
 GATEWAY_DEFAULTS = {"port": 5060, "netmask": 32, "inboundEnabled": True, "outboundEnabled": True,
                     "outboundProtocol": "udp", "optionsPingEnabled": False}
@@ -89,6 +92,7 @@ class Credential(VapiAdapter):
     kind = "vapi.credential"
     path = "/credential"
     write_only = ("outboundAuthenticationPlan.authPassword",)
+    secret_fields = ("apiKey", "apiSecret", "authToken")
     cleared = {"outboundLeadingPlusEnabled": False,  # the documented default
                "techPrefix": None, "sipDiversionHeader": None, "outboundAuthenticationPlan": None}
     forces_replacement = ("provider",)
@@ -117,6 +121,7 @@ class PhoneNumber(VapiAdapter):
     kind = "vapi.phone_number"
     path = "/phone-number"
     write_only = ("authentication.password",)
+    secret_fields = (*SERVER_SECRETS, "twilioAuthToken", "twilioApiKey", "twilioApiSecret")
     forces_replacement = ("provider",)
     never_patch = ("provider",)
     create_before_destroy = False  # the number (or SIP URI) is unique in an org
@@ -158,6 +163,7 @@ class PhoneNumber(VapiAdapter):
 class Assistant(VapiAdapter):
     kind = "vapi.assistant"
     path = "/assistant"
+    secret_fields = SERVER_SECRETS
     # §10: null clears a field (leaving a key out of a PATCH leaves it unchanged)
     cleared = {"firstMessage": None, "firstMessageMode": None, "metadata": None, "server": None, "voice": None,
                "transcriber": None, "maxDurationSeconds": None, "endCallMessage": None, "model": None}
@@ -170,6 +176,7 @@ class Assistant(VapiAdapter):
 class Tool(VapiAdapter):
     kind = "vapi.tool"
     path = "/tool"
+    secret_fields = SERVER_SECRETS
     forces_replacement = ("type",)
     never_patch = ("type",)
     cleared = {"function": None, "messages": [], "destinations": []}
