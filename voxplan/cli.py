@@ -22,7 +22,7 @@ from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic, StackErrors, VoxplanError
 from voxplan.core.graph import to_dot
 from voxplan.core.plan import Plan
-from voxplan.core.secret import RedactingFilter, SafeEncoder
+from voxplan.core.secret import PrivateFileHandler, RedactingFilter, SafeEncoder
 from voxplan.render import FORMAT_VERSION as PLAN_FORMAT
 from voxplan.render import FORMATS, DriftItem, events, render_text
 from voxplan.state import LocalStore, State
@@ -99,7 +99,7 @@ def main(debug: bool, debug_log: Path | None) -> None:
       voxplan apply --sandbox --auto-approve stacks/vapi-sip.yaml
     """
     if debug or debug_log:
-        handler: logging.Handler = logging.FileHandler(debug_log) if debug_log else logging.StreamHandler(sys.stderr)
+        handler: logging.Handler = PrivateFileHandler(debug_log) if debug_log else logging.StreamHandler(sys.stderr)
         handler.addFilter(RedactingFilter())
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
         root = logging.getLogger("voxplan")
