@@ -19,7 +19,7 @@ from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic, StackErrors
 from voxplan.core.secret import Secret
 from voxplan.stack import e164
-from voxplan.stack.loader import Interpolator, parse_yaml
+from voxplan.stack.loader import Interpolator, parse_yaml, read_stack
 from voxplan.stack.model import PathT, SourceMap, Stack
 
 
@@ -37,10 +37,9 @@ def load_and_validate(path: str | Path, ctx: RunContext | None = None, *, sandbo
         ctx = RunContext(sandbox=sandbox) if env is None else RunContext(sandbox=sandbox, env=dict(env))
     path = Path(path)
     file = str(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise StackErrors([Diagnostic(None, f"{file}: cannot read stack: {exc.strerror}")]) from None
+    text, problems = read_stack(path)
+    if text is None:
+        raise StackErrors(problems)
     data, source, diags = parse_yaml(text, file)
     if data is None:
         raise StackErrors(diags)
