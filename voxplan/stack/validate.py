@@ -18,7 +18,8 @@ import jsonschema
 from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic, StackErrors
 from voxplan.core.secret import Secret
-from voxplan.stack import e164
+from voxplan.stack import e164, telephony
+from voxplan.stack.lint import secret_errors, telephony_errors
 from voxplan.stack.loader import Interpolator, parse_yaml, read_stack
 from voxplan.stack.model import PathT, SourceMap, Stack
 
@@ -137,6 +138,8 @@ def _schema_message(err: jsonschema.ValidationError, path: PathT) -> str:
 
 def _semantic_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
     yield from _api_keys(data, source)
+    yield from secret_errors(data, source)
+    yield from telephony_errors(data, source)
     yield from _numbers(data, source)
     yield from _references(data, source)
     yield from _cycles(data, source)
@@ -166,9 +169,9 @@ def _numbers(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
     for key, canon in canon_of.items():  # positions only for what is reported: locating is not free
         if canon.startswith(("sip:", "sips:")):
             pass  # a SIP URI, not a phone number: its carrier says whether it takes one
-        elif not e164.is_e164(canon):
-            yield Diagnostic(source.key_at(("numbers", key)), f"numbers.{key}: {key!r} is not an E.164 number",
-                             hint=e164.hint(key))
+        elif (problem := telephony.phone_problem(key)) is not None:
+            yield Diagnostic(source.key_at(("numbers", key)), f"numbers.{key}: {key!r} {problem.message}",
+                             hint=problem.hint)
             continue
         if canon in seen:
             yield Diagnostic(source.key_at(("numbers", key)),
