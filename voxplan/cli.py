@@ -25,6 +25,7 @@ from voxplan.core.plan import Plan
 from voxplan.core.secret import PrivateFileHandler, RedactingFilter, SafeEncoder
 from voxplan.render import FORMAT_VERSION as PLAN_FORMAT
 from voxplan.render import FORMATS, DriftItem, events, render_text
+from voxplan.stack.loader import peek
 from voxplan.state import LocalStore, State
 
 STACK = click.argument("stack", type=click.Path(dir_okay=False, path_type=Path))
@@ -281,11 +282,10 @@ def _show_plan(the_plan: Plan, no_color: bool) -> None:
 
 
 def _saved_plan(path: Path) -> planfile.SavedPlan | None:
-    """A saved plan is JSON of kind voxplan-saved-plan; anything else is a stack."""
-    try:
-        head = path.read_text()[:200]
-    except OSError:
-        return None
+    """A saved plan is JSON of kind voxplan-saved-plan; anything else is a stack (and read as one, so a
+    FIFO, a device or a file that is not UTF-8 gets the stack's one located error, never a hang or a
+    traceback here)."""
+    head = peek(path, 200).decode("utf-8", errors="replace")
     if '"voxplan-saved-plan"' not in head:
         return None
     with _errors():

@@ -213,7 +213,10 @@ def read_stack(path: Path) -> tuple[str | None, list[Diagnostic]]:
     try:
         raw = read_regular(path, MAX_STACK_BYTES)
     except _Refused as exc:
-        return None, [Diagnostic(Location(file, 1, 1), f"cannot read stack: {exc}")]
+        # a file that is not there has no line to point at; one that is there but refused has 1:1
+        where = None if exc.missing else Location(file, 1, 1)
+        return None, [Diagnostic(where, f"{file}: cannot read stack: {exc}" if exc.missing else
+                                 f"cannot read stack: {exc}")]
     return decode(raw, file)
 
 
@@ -222,17 +225,29 @@ def decode(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
         return None, [Diagnostic(Location(file, 1, 1), "the file starts with a byte-order mark",
                                  hint="save it as UTF-8 without BOM")]
     try:
-        return raw.decode("utf-8"), []
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        before = raw[: exc.start]
-        line = before.count(b"\n") + 1
-        col = len(before) - (before.rfind(b"\n") + 1) + 1
-        return None, [Diagnostic(Location(file, line, col), f"not UTF-8 (byte 0x{raw[exc.start]:02x})",
-                                 hint="save the file as UTF-8")]
+        return None, [Diagnostic(_offset(raw[: exc.start].decode("utf-8", "replace"), file),
+                                 f"not UTF-8 (byte 0x{raw[exc.start]:02x})", hint="save the file as UTF-8")]
+    bad = yaml.reader.Reader.NON_PRINTABLE.search(text)  # what PyYAML's reader refuses, located here
+    if bad:
+        return None, [Diagnostic(_offset(text[: bad.start()], file),
+                                 f"a control character (U+{ord(bad.group()):04X}) YAML does not allow")]
+    return text, []
+
+
+def _offset(before: str, file: str) -> Location:
+    """The location just after `before`, the text that precedes it in the file."""
+    line = before.count("\n") + 1
+    return Location(file, line, len(before) - (before.rfind("\n") + 1) + 1)
 
 
 class _Refused(Exception):
     """A file voxplan will not read; the message says why, and never what is in it."""
+
+    def __init__(self, reason: str, missing: bool = False):
+        super().__init__(reason)
+        self.missing = missing
 
 
 def read_regular(path: Path, cap: int) -> bytes:
@@ -242,7 +257,7 @@ def read_regular(path: Path, cap: int) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
         reason = "a symlink loop" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
-        raise _Refused(reason) from None
+        raise _Refused(reason, missing=exc.errno == errno.ENOENT) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -265,6 +280,20 @@ def read_regular(path: Path, cap: int) -> bytes:
         return b"".join(chunks)
     except OSError as exc:
         raise _Refused(exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+
+
+def peek(path: Path, size: int) -> bytes:
+    """The first `size` bytes of a regular file; b"" for anything else (missing, a FIFO, a device)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0))
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, size) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    except OSError:
+        return b""
     finally:
         os.close(fd)
 
