@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import stat
 from pathlib import Path
@@ -164,10 +163,6 @@ def test_debug_log_plan_file_state_and_lock_are_0600(cli: Cli, sandbox: SandboxS
     for path in made:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     cli.outputs.append(log.read_text())
-    root = logging.getLogger("voxplan")
-    for handler in root.handlers:
-        handler.close()
-    root.handlers[:] = []
 
 
 # --- (sensitive) in every plan format -------------------------------------------------------------

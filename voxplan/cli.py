@@ -104,6 +104,8 @@ def main(debug: bool, debug_log: Path | None) -> None:
         handler.addFilter(RedactingFilter())
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
         root = logging.getLogger("voxplan")
+        for previous in root.handlers:  # an earlier invocation's log file in the same process (tests)
+            previous.close()
         root.handlers[:] = [handler]
         root.setLevel(logging.DEBUG)
 
