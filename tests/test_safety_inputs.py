@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import stat
 from pathlib import Path
@@ -143,6 +144,15 @@ def test_redaction_catches_every_encoding_of_a_secret() -> None:
     for form in forms:
         assert redact(f"before {form} after") == f"before {MASK} after", form
     assert len(encodings(value)) >= 6
+
+
+def test_the_http_log_is_redacted_before_any_handler_sees_it(caplog: pytest.LogCaptureFixture) -> None:
+    from voxplan.providers.http import log
+
+    Secret('lg-"se\\cret\'%+\u00fc-77')
+    with caplog.at_level(logging.DEBUG, logger="voxplan.http"):
+        log.debug("POST /x -> 400 %s", json.dumps({"firstMessage": 'lg-"se\\cret\'%+\u00fc-77'}))
+    assert caplog.records and "lg-" not in caplog.text and MASK in caplog.text
 
 
 def test_private_files_are_created_0600_and_tightened_if_they_existed(tmp_path: Path) -> None:
