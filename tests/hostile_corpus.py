@@ -211,6 +211,26 @@ def trunk_caller_id(value: str) -> Mutation:
     return trunk_field(("caller_id",), value, "wavix", "didlogic")
 
 
+def final_line_break(where: str) -> Mutation:
+    """A value the schema checks with a pattern, plus a final line break (`$` lets it through)."""
+    def mutate(data: Data) -> bool:
+        if where == "stack name":
+            if "stack" not in data:
+                return False
+            data["stack"] = f"{data['stack']}\n"
+            return True
+        if where == "openai project":
+            routes = [r for r in (data.get("routes") or {}).values() if "openai" in r]
+            for route in routes:
+                route["openai"] += "\n"
+            return bool(routes)
+        keys = [k for k in data.get("numbers") or {} if str(k).startswith("sip:")]  # a SIP-URI number key
+        for key in keys:
+            _rename_number(data, key, key + "\n")
+        return bool(keys)
+    return mutate
+
+
 DATA_MUTATIONS: dict[str, Mutation] = {
     "file-etc-passwd": read_file("/etc/passwd"),
     "file-dev-zero": read_file("/dev/zero"),
@@ -260,6 +280,9 @@ DATA_MUTATIONS: dict[str, Mutation] = {
     "transfer-premium-uk": transfer_number("+448712345678"),
     "transfer-too-long": transfer_number("+1 415 555 01000"),
     "caller-id-bad": trunk_caller_id("+1415555"),
+    "stack-name-lf": final_line_break("stack name"),
+    "openai-project-lf": final_line_break("openai project"),
+    "sip-number-key-lf": final_line_break("sip number key"),
 }
 
 

@@ -280,3 +280,17 @@ def test_a_stack_reports_the_e164_fix_for_a_trunk_prefix(tmp_path: Path) -> None
                      'numbers:\n  "+61 (0)2 9059 7521": {carrier: byo, trunk: t}\n')
     assert _errors(stack) == [f"{stack}:5:3: numbers.+61 (0)2 9059 7521: '+61 (0)2 9059 7521' is not in E.164 "
                               "form (it means +61290597521) (hint: write +61290597521)"]
+
+
+def test_a_final_line_break_that_a_schema_pattern_lets_through_is_refused(tmp_path: Path) -> None:
+    stack = tmp_path / "s.yaml"
+    stack.write_text('version: 1\ntrunks:\n'
+                     '  wx: {carrier: wavix, password: "long-enough-1", caller_id: "+61290597521"}\n'
+                     'numbers:\n  "+61290597521": {carrier: wavix, trunk: wx}\n'
+                     '  "sip:ab@sip.vapi.ai\\n": {carrier: vapi}\n'
+                     'routes:\n  "+61290597521": {openai: "proj_abc\\n"}\n')
+    assert _errors(stack) == [
+        f"{stack}:6:3: numbers.'sip:ab@sip.vapi.ai\\n' is not a SIP URI: it contains a line break (hint: a SIP URI "
+        "has no spaces, line breaks, quotes, < or >)",
+        f"{stack}:8:28: routes.+61290597521.openai: 'proj_abc\\n' has a line break or control character; it must be "
+        "one line"]

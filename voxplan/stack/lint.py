@@ -132,6 +132,23 @@ VALUE_CHECKS: tuple[tuple[tuple[str, ...], Check], ...] = (
 KEY_CHECKS: tuple[tuple[str, ...], ...] = (("tools", "*", "transfer", "*", "headers", "*"),)
 
 
+def _one_line(text: str) -> Problem | None:
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        return Problem("has a line break or control character; it must be one line")
+    return None
+
+
+# Values the schema checks with a pattern: JSON Schema's `$` is Python's here, which lets a final line
+# break through (`proj_abc\n` matches `^proj_[A-Za-z0-9]+$`), so they are checked for one line too.
+ONE_LINE: tuple[tuple[str, ...], ...] = (
+    ("stack",), ("providers", "*", "base_url"), ("routes", "*", "openai"), ("routes", "*", "squad"),
+    ("routes", "*", "server_url"), ("assistants", "*", "server_url"), ("trunks", "*", "cxml_url"),
+    ("tools", "*", "name"), ("assistants", "*", "name"), ("trunks", "*", "name"), ("numbers", "*", "name"),
+    ("trunks", "*", "outbound", "name"), ("trunks", "*", "carrier"), ("numbers", "*", "carrier"),
+    ("numbers", "*", "trunk"),
+)
+
+
 def telephony_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
     """Every telephony value, parsed. (Phone-number keys of numbers:/routes: are checked with the
     numbers themselves, in validate.)"""
@@ -146,6 +163,18 @@ def telephony_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagno
             if found is not None:
                 yield Diagnostic(source.at(path), f"{'.'.join(map(str, path))}: {shown} {found.message}",
                                  hint=found.hint)
+    for pattern in ONE_LINE:
+        for path, value in _at(data, pattern):
+            found = _one_line(value) if isinstance(value, str) else None
+            if found is not None:
+                yield Diagnostic(source.at(path), f"{'.'.join(map(str, path))}: {_short(value)} {found.message}")
+    for section in ("numbers", "routes"):  # SIP-URI keys (Vapi SIP numbers, routes to them)
+        for key in data.get(section) or {}:
+            if isinstance(key, str) and key.lower().startswith(("sip:", "sips:")):
+                parsed = telephony.parse_sip_uri(key)
+                if isinstance(parsed, Problem):
+                    yield Diagnostic(source.key_at((section, key)), f"{section}.{_short(key)} {parsed.message}",
+                                     hint=parsed.hint)
     for pattern in KEY_CHECKS:
         for path, _value in _at(data, pattern):
             found = telephony.header_name_problem(str(path[-1]))
