@@ -70,7 +70,7 @@ def secret_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnosti
             yield Diagnostic(source.at(path), f"{where}: holds a secret ({origin}); voxplan treats every "
                              "interpolated value as secret and cannot use one here",
                              hint="if this value is not secret, mark it public: ${env:NAME:public}")
-        elif any(_matches(path, p) for p in PASSWORDS) and len(secret.reveal()) < MIN_PASSWORD:
+        elif any(_matches(path, p) for p in PASSWORDS) and 0 < len(secret.reveal()) < MIN_PASSWORD:  # 0: unset
             yield Diagnostic(source.at(path), f"{where}: the password is shorter than {MIN_PASSWORD} characters",
                              hint="use a long random password")
     for path in PASSWORDS:  # a literal password that is not a Secret (a number, say) still has a length

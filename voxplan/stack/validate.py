@@ -50,6 +50,7 @@ def load_and_validate(path: str | Path, ctx: RunContext | None = None, *, sandbo
     data = interp.walk(data, ())
     diags += interp.diagnostics
     diags += list(_schema_errors(data, source))
+    diags += list(secret_errors(data, source))  # with the schema's: a secret in a carrier: explains its '****'
     if not _errors(diags):
         diags += list(_semantic_errors(data, source))
     if _errors(diags):
@@ -138,7 +139,6 @@ def _schema_message(err: jsonschema.ValidationError, path: PathT) -> str:
 
 def _semantic_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
     yield from _api_keys(data, source)
-    yield from secret_errors(data, source)
     yield from telephony_errors(data, source)
     yield from _numbers(data, source)
     yield from _references(data, source)
