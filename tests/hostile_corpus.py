@@ -231,6 +231,16 @@ def final_line_break(where: str) -> Mutation:
     return mutate
 
 
+def agent_field(mutate_agent: Callable[[Data], None]) -> Mutation:
+    def mutate(data: Data) -> bool:
+        agent = _first(data.get("agents"))
+        if agent is None:
+            return False
+        mutate_agent(agent[1])
+        return True
+    return mutate
+
+
 DATA_MUTATIONS: dict[str, Mutation] = {
     "file-etc-passwd": read_file("/etc/passwd"),
     "file-dev-zero": read_file("/dev/zero"),
@@ -283,6 +293,11 @@ DATA_MUTATIONS: dict[str, Mutation] = {
     "stack-name-lf": final_line_break("stack name"),
     "openai-project-lf": final_line_break("openai project"),
     "sip-number-key-lf": final_line_break("sip number key"),
+    "agent-transfer-premium": agent_field(lambda a: a.setdefault("transfer", []).append({"to": "+19005551234"})),
+    "agent-transfer-emergency": agent_field(lambda a: a.setdefault("transfer", []).append({"to": "911"})),
+    "agent-transfer-sip-crlf": agent_field(lambda a: a.setdefault("transfer", []).append(
+        {"to": "sip:desk@example.com\r\nX-Evil: 1"})),
+    "agent-instructions-secret": agent_field(lambda a: a.update(instructions="${env:VAPI_API_KEY}")),
 }
 
 

@@ -26,7 +26,7 @@ MIN_PASSWORD = 8
 # Where a Secret may sit: `*` is one key or index, `**` anything below. Each is handed to a vendor as a
 # value (never formatted into another string, compared with a name, or printed by a lint).
 SECRET_PLACES: tuple[tuple[str, ...], ...] = (
-    ("providers", "*", "api_key"),
+    ("providers", "*", "api_key"), ("providers", "*", "webhook_secret"),
     ("trunks", "*", "password"), ("trunks", "*", "auth", "*"), ("trunks", "*", "outbound", "auth", "*"),
     ("trunks", "*", "vapi", "**"), ("trunks", "*", "wavix", "**"), ("trunks", "*", "didlogic", "**"),
     ("numbers", "*", "auth", "*"), ("numbers", "*", "vapi", "**"),
@@ -128,6 +128,8 @@ VALUE_CHECKS: tuple[tuple[tuple[str, ...], Check], ...] = (
     (("trunks", "*", "proxy"), telephony.host_problem),
     (("trunks", "*", "domain"), telephony.host_problem),
     (("numbers", "*", "auth", "username"), telephony.username_problem),
+    (("agents", "*", "transfer", "*", "to"), lambda t: _sip_uri()(t) if t.lower().startswith(("sip:", "sips:"))
+     else telephony.transfer_problem(t)),
 )
 KEY_CHECKS: tuple[tuple[str, ...], ...] = (("tools", "*", "transfer", "*", "headers", "*"),)
 
@@ -145,7 +147,7 @@ ONE_LINE: tuple[tuple[str, ...], ...] = (
     ("routes", "*", "server_url"), ("assistants", "*", "server_url"), ("trunks", "*", "cxml_url"),
     ("tools", "*", "name"), ("assistants", "*", "name"), ("trunks", "*", "name"), ("numbers", "*", "name"),
     ("trunks", "*", "outbound", "name"), ("trunks", "*", "carrier"), ("numbers", "*", "carrier"),
-    ("numbers", "*", "trunk"),
+    ("numbers", "*", "trunk"), ("webhooks", "*", "url"), ("webhooks", "*", "name"), ("agents", "*", "model"),
 )
 
 
