@@ -128,8 +128,6 @@ VALUE_CHECKS: tuple[tuple[tuple[str, ...], Check], ...] = (
     (("trunks", "*", "proxy"), telephony.host_problem),
     (("trunks", "*", "domain"), telephony.host_problem),
     (("numbers", "*", "auth", "username"), telephony.username_problem),
-    (("agents", "*", "transfer", "*", "to"), lambda t: _sip_uri()(t) if t.lower().startswith(("sip:", "sips:"))
-     else telephony.transfer_problem(t)),
 )
 KEY_CHECKS: tuple[tuple[str, ...], ...] = (("tools", "*", "transfer", "*", "headers", "*"),)
 
