@@ -247,7 +247,7 @@ DATA_MUTATIONS: dict[str, Mutation] = {
     "file-dev-urandom": read_file("/dev/urandom"),
     "file-proc-environ": read_file("/proc/self/environ"),
     "file-dotdot": read_file("../../../../../../etc/hostname"),
-    "file-home": read_file("~/.bash_history"),
+    "file-home": read_file("~"),  # the home directory: outside the repository (a missing file only warns in validate)
     "file-fifo": read_file("fifo"),
     "file-directory": read_file("a-directory"),
     "file-escaping-link": read_file("link-to-etc-passwd"),
