@@ -215,6 +215,14 @@ def test_an_interpolated_first_message_is_sensitive_in_every_plan_format(cli: Cl
     assert "edited by hand" not in drift_json  # the live side (before) is masked too
     cli("apply", "--auto-approve", str(stack))
     cli("plan", "--detailed-exitcode", str(stack), code=0)
+    # the greeting is taken out of the stack: the plan clears it, and the live value it clears stays masked
+    cli.edit(stack, '    first_message: "${env:CANARY}"\n', "")
+    cleared = cli("plan", "--detailed-exitcode", str(stack), code=2).stdout
+    assert "- firstMessage = (sensitive) -> null" in cleared
+    [change] = json.loads(cli("plan", "--format", "json", str(stack)).stdout)["resource_changes"]
+    assert change["change"]["before"]["firstMessage"] == "(sensitive)"  # and the fixture scans every output
+    cli("apply", "--auto-approve", str(stack))
+    cli("plan", "--detailed-exitcode", str(stack), code=0)
 
 
 # --- telephony ----------------------------------------------------------------------------------------

@@ -140,8 +140,8 @@ def _dependents_first(deletes: list[Change]) -> list[Change]:
 def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapters: Mapping[str, Adapter],
                    planned: Mapping[str, Change], claimed: set[str], force_replace: bool = False) -> Change:
     adapter = adapters[res.kind]
-    write_only = _secret_paths(adapter.write_only, res.body)
     entry = state.get(res.address)
+    write_only = _secret_paths(adapter.write_only, res.body, entry)
     kind_live = live[res.kind]
     obj = kind_live.by_id.get(entry.id) if entry else None
     importing = False
@@ -269,11 +269,16 @@ def _clears(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], b
     return out
 
 
-def _secret_paths(write_only: tuple[str, ...], body: Mapping[str, Any]) -> tuple[str, ...]:
+def _secret_paths(write_only: tuple[str, ...], body: Mapping[str, Any], entry: Entry | None = None) -> tuple[str, ...]:
     """The adapter's write-only paths and, after them, the path of every Secret in `body` (values from
-    `${env:}`/`${file:}` and vendor secret fields): all are compared by fingerprint, never kept raw."""
+    `${env:}`/`${file:}` and vendor secret fields): all are compared by fingerprint, never kept raw. Then
+    the secret paths state recorded under keys the stack no longer declares (a cleared first message): they
+    compare nothing, but the live side of the plan keeps them masked."""
     found = secret_paths(body)
-    return write_only + tuple(p for p in found if p not in write_only) if found else write_only
+    paths = write_only + tuple(p for p in found if p not in write_only) if found else write_only
+    if entry is not None and entry.fingerprints:
+        paths += tuple(p for p in entry.fingerprints if p.partition(".")[0] not in body and p not in paths)
+    return paths
 
 
 def _unmoved(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], entry: Entry, fp_key: bytes,
