@@ -72,7 +72,9 @@ def stack_text(n: int, budget: int = 100) -> str:
 
 
 def number(i: int) -> str:
-    return f"+1555{i:07d}"
+    """A number libphonenumber calls valid (212-2xx-xxxx is a New York range; +1 555 is no area code, and
+    validate parses every number): up to 8,000,000 of them."""
+    return f"+1212{2_000_000 + i:07d}"
 
 
 def stats(url: str) -> dict[str, Any]:

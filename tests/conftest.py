@@ -3,7 +3,9 @@ every file it leaves for canary secrets."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 import psycopg
@@ -29,19 +32,36 @@ from voxplan.sandbox.core import OBSERVER_ENV
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ROOT / "stacks"
 
-# Canary secrets: if any of these shows up in an output or a file voxplan wrote, a secret leaked.
+# Canary secrets: if any of these shows up in an output or a file voxplan wrote, in any encoding (see
+# `canary_forms`), a secret leaked. Passwords carry the characters that escaping changes (" \ ' % +) and
+# non-ASCII; API keys travel in an Authorization header (ASCII), so they carry % + ' only.
 CANARIES = {
-    "PBX_TRUNK_PASSWORD": "canary-pbx-7Hq2x9LmZ4",
-    "VAPI_API_KEY": "canary-vapikey-3Rt8uW1pQ6",
-    "SIP_AUTH_PASSWORD": "canary-sipauth-0123456789ab",
-    "WAVIX_API_KEY": "canary-wavixkey-8Yb3nC5",
-    "WAVIX_TRUNK_PASSWORD": "canary-wavixpw-2Lk9sD4",
-    "DIDLOGIC_API_KEY": "canary-didlogickey-6Gh1",
-    "DIDLOGIC_SIP_PASSWORD": "canary-didlogicpw-4Fj7",
-    "CLOUDONIX_API_KEY": "canary-cloudonixkey-9Qw2",
-    "TELNYX_SIP_PASSWORD": "canary-telnyxpw-1Zx5",
-    "OPENAI_API_KEY": "canary-openaikey-5Tg8",
+    "PBX_TRUNK_PASSWORD": 'canary-pbx-7Hq"2x\\9Lm\'Z4%+\u00fc',
+    "VAPI_API_KEY": "canary-vapikey-3Rt8%uW1+pQ6'",
+    "SIP_AUTH_PASSWORD": 'canary-sipauth-01"23\\45\'67%8+\u00e9',
+    "WAVIX_API_KEY": "canary-wavixkey-8Yb%3n+C5'",
+    "WAVIX_TRUNK_PASSWORD": 'canary-wavixpw-2L"k9\\sD\'4%+\u00df',
+    "DIDLOGIC_API_KEY": "canary-didlogickey-6G%h+1'",
+    "DIDLOGIC_SIP_PASSWORD": 'canary-didlogicpw-4F"j\\7\'%+\u00e5',
+    "CLOUDONIX_API_KEY": "canary-cloudonixkey-9Q%w+2'",
+    "TELNYX_SIP_PASSWORD": 'canary-telnyxpw-1Z"x\\5\'%+\u00f1',
+    "OPENAI_API_KEY": "canary-openaikey-5T%g+8'",
+    "CANARY": 'canary-greeting-"\\\'%+\u00fc\u4e2d-5Tq',  # for stacks that put ${env:CANARY} anywhere
 }
+
+
+def canary_forms(value: str) -> dict[str, str]:
+    """Every encoding in which a secret could reach an output, computed here and not by voxplan's own
+    redaction (which it checks): raw, JSON-escaped (ASCII and not), repr, URL-encoded (quote with and
+    without "/" safe, quote_plus), base64 (standard and URL-safe, with and without padding)."""
+    raw = value.encode()
+    b64 = base64.b64encode(raw).decode()
+    url64 = base64.urlsafe_b64encode(raw).decode()
+    return {"raw": value, "json": json.dumps(value)[1:-1], "json-utf8": json.dumps(value, ensure_ascii=False)[1:-1],
+            "repr": repr(value)[1:-1], "quote": quote(value), "quote-all": quote(value, safe=""),
+            "quote_plus": quote_plus(value), "base64": b64.rstrip("="), "base64url": url64.rstrip("=")}
+
+
 VENDORS = ("vapi", "wavix", "didlogic", "cloudonix", "openai")
 
 # Every emulator, in this process and in each `voxplan sandbox serve` started below, holds its traffic to
@@ -201,14 +221,16 @@ def cli(tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch)
 
 
 def assert_no_canary(outputs: list[str], root: Path) -> None:
-    """No canary secret in any output, nor in any file under `root` except the sandbox's own data."""
+    """No canary secret, in any of its `canary_forms`, in any output, nor in any file under `root` except
+    the sandbox's own data (read as bytes: a file that is not UTF-8 is scanned too)."""
     texts = [("output", o) for o in outputs]
     for path in root.rglob("*"):
         if path.is_file() and "sandbox" not in path.parts:
-            texts.append((str(path), path.read_text(errors="replace")))
-    for where, text in texts:
-        for name, value in CANARIES.items():
-            assert value not in text, f"secret {name} leaked into {where}"
+            texts.append((str(path), path.read_bytes().decode("utf-8", errors="replace")))
+    for name, value in CANARIES.items():
+        for form, encoded in canary_forms(value).items():
+            for where, text in texts:
+                assert encoded not in text, f"secret {name} leaked into {where} ({form})"
 
 
 @pytest.fixture(autouse=True)

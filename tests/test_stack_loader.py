@@ -68,7 +68,7 @@ def test_interpolation_env_file_and_secret_typing(tmp_path: Path) -> None:
     stack.write_text(
         "version: 1\n"
         "providers:\n  vapi:\n    api_key: ${file:key.txt}\n"
-        "assistants:\n  a:\n    name: ${env:ANAME}\n"
+        "assistants:\n  a:\n    name: ${env:ANAME:public}\n"
         "trunks:\n  t:\n    carrier: byo\n    gateways: [{ip: 203.0.113.1}]\n"
         "    auth: {username: u, password: \"pre-${env:PW}\"}\n")
     loaded, warnings = load_and_validate(stack, env={"ANAME": "Alice", "PW": "s3cret"})

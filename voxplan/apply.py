@@ -427,7 +427,8 @@ class _Runner:
         own = {k: body[k][:len(v)] for k, v in change.declared.items()}
         return Entry(kind=change.kind, id=adapter.remote_id(obj),
                      sent={k: strip_write_only(k, own.get(k, body[k]), change.write_only) for k in kept},
-                     seen={k: obj.get(k) for k in kept}, fingerprints=fingerprints, deps=list(change.depends_on),
+                     seen={k: strip_write_only(k, obj.get(k), change.write_only) for k in kept},
+                     fingerprints=fingerprints, deps=list(change.depends_on),
                      protect=change.protect)
 
     def _resolve(self, body: Mapping[str, Any]) -> dict[str, Any]:

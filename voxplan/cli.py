@@ -22,9 +22,10 @@ from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic, StackErrors, VoxplanError
 from voxplan.core.graph import to_dot
 from voxplan.core.plan import Plan
-from voxplan.core.secret import RedactingFilter, SafeEncoder
+from voxplan.core.secret import PrivateFileHandler, RedactingFilter, SafeEncoder
 from voxplan.render import FORMAT_VERSION as PLAN_FORMAT
 from voxplan.render import FORMATS, DriftItem, events, render_text
+from voxplan.stack.loader import peek
 from voxplan.state import LocalStore, State
 
 STACK = click.argument("stack", type=click.Path(dir_okay=False, path_type=Path))
@@ -107,10 +108,12 @@ def main(debug: bool, debug_log: Path | None) -> None:
       voxplan apply --sandbox --auto-approve stacks/vapi-sip.yaml
     """
     if debug or debug_log:
-        handler: logging.Handler = logging.FileHandler(debug_log) if debug_log else logging.StreamHandler(sys.stderr)
+        handler: logging.Handler = PrivateFileHandler(debug_log) if debug_log else logging.StreamHandler(sys.stderr)
         handler.addFilter(RedactingFilter())
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
         root = logging.getLogger("voxplan")
+        for previous in root.handlers:  # an earlier invocation's log file in the same process (tests)
+            previous.close()
         root.handlers[:] = [handler]
         root.setLevel(logging.DEBUG)
 
@@ -302,11 +305,10 @@ def _show_plan(the_plan: Plan, no_color: bool) -> None:
 
 
 def _saved_plan(path: Path) -> planfile.SavedPlan | None:
-    """A saved plan is JSON of kind voxplan-saved-plan; anything else is a stack."""
-    try:
-        head = path.read_text()[:200]
-    except OSError:
-        return None
+    """A saved plan is JSON of kind voxplan-saved-plan; anything else is a stack (and read as one, so a
+    FIFO, a device or a file that is not UTF-8 gets the stack's one located error, never a hang or a
+    traceback here)."""
+    head = peek(path, 200).decode("utf-8", errors="replace")
     if '"voxplan-saved-plan"' not in head:
         return None
     with _errors():

@@ -21,8 +21,16 @@ from voxplan.core.graph import topo_order
 from voxplan.core.live import Live
 from voxplan.core.model import UNKNOWN, Ref, Resource, base_address, get_path, json_equal, ref_paths, substitute
 from voxplan.core.plan import Action, Change, FieldChange, Plan, display
-from voxplan.core.secret import MASK
-from voxplan.core.writeonly import overlay, secret_fingerprint, secrets_under, strip_paths, strip_write_only
+from voxplan.core.secret import MASK, fingerprint
+from voxplan.core.writeonly import (
+    mask_paths,
+    overlay,
+    secret_fingerprint,
+    secret_paths,
+    secrets_under,
+    strip_paths,
+    strip_write_only,
+)
 from voxplan.providers.base import OMITTED, Adapter
 from voxplan.state import Entry, State
 
@@ -49,6 +57,7 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
         if obj is None:
             forget.append(addr)
             continue
+        hidden = tuple(entry.fingerprints)  # the secret paths recorded at the last apply: masked on the live side
         adapter = adapters.get(entry.kind)
         unroutes = adapter is not None and adapter.delete_unroutes and base_address(addr) == addr
         kept: dict[str, Any] = {}
@@ -56,12 +65,15 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
             assert adapter is not None
             kept = {k: others for k in adapter.shared_lists if k in entry.sent and isinstance(obj.get(k), list)
                     and (others := _others(adapter, k, [], obj[k], entry))}
-            gone = tuple(FieldChange(k, before=display(obj.get(k)), after=display(kept.get(k, adapter.clear_value(k))),
-                                     removed=True) for k in entry.sent if k in adapter.cleared)
+            gone = tuple(FieldChange(k, before=display(mask_paths(k, obj.get(k), hidden)),
+                                     after=display(kept.get(k, adapter.clear_value(k))), removed=True)
+                         for k in entry.sent if k in adapter.cleared)
         else:
-            gone = tuple(FieldChange(k, before=display(obj.get(k)), removed=True) for k in entry.sent)
+            gone = tuple(FieldChange(k, before=display(mask_paths(k, obj.get(k), hidden)), removed=True)
+                         for k in entry.sent)
         deletes.append(Change(address=addr, kind=entry.kind, action=Action.UNROUTE if unroutes else Action.DELETE,
                               remote_id=entry.id, prior_depends_on=tuple(entry.deps), live=obj, fields=gone,
+                              write_only=hidden,
                               body=kept, send_keys=tuple(kept),
                               protect=entry.protect, prior_protect=entry.protect,
                               reason="left by a replacement that did not finish" if base_address(addr) != addr
@@ -109,8 +121,10 @@ def refresh_only(stack: str, live: Mapping[str, Live], state: State) -> Plan:
         if obj is None:
             forget.append(addr)
             continue
+        hidden = tuple(entry.fingerprints)
+        seen = {key: strip_write_only(key, obj.get(key), hidden) for key in entry.seen}
         fields = [f for key in entry.seen for f in
-                  (_leaves(key, entry.seen.get(key), obj.get(key)) if not _same(entry.seen.get(key), obj.get(key))
+                  (_leaves(key, entry.seen.get(key), seen[key]) if not _same(entry.seen.get(key), seen[key])
                    else [])]
         changes.append(Change(address=addr, kind=entry.kind, action=Action.UPDATE if fields else Action.NOOP,
                               remote_id=entry.id, fields=tuple(fields), live=obj,
@@ -127,6 +141,7 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
                    planned: Mapping[str, Change], claimed: set[str], force_replace: bool = False) -> Change:
     adapter = adapters[res.kind]
     entry = state.get(res.address)
+    write_only = _secret_paths(adapter.write_only, res.body, entry)
     kind_live = live[res.kind]
     obj = kind_live.by_id.get(entry.id) if entry else None
     importing = False
@@ -149,20 +164,20 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
                         f"creates them (looked for {adapter.natural_key(res.body)!r})")
     body = substitute(res.body, res.ref_paths, lambda ref: _resolve(ref, planned))
     if (entry is not None and obj is not None and not importing and not force_replace
-            and "ignore_changes" not in res.lifecycle and _unmoved(adapter, body, obj, entry, state.key)):
+            and "ignore_changes" not in res.lifecycle and _unmoved(adapter, body, obj, entry, state.key, write_only)):
         # the common case, kept lean: nothing moved since the last apply (spelled out, not through
         # `common` below: that dict and its ** unpacking cost 0.17 G instructions at 10,000 numbers)
         return Change(address=res.address, kind=res.kind, action=Action.NOOP, body=body,
                       remote_id=adapter.remote_id(obj), depends_on=res.dependencies(),
                       prior_depends_on=tuple(entry.deps), importing=False,
                       create_before_destroy=adapter.create_before_destroy, full_replace=adapter.full_replace,
-                      write_only=adapter.write_only, origin=res.origin, live=obj,
+                      write_only=write_only, origin=res.origin, live=obj,
                       protect=bool(res.lifecycle.get("protect")), prior_protect=entry.protect)
     common = dict(address=res.address, kind=res.kind, body=body, depends_on=res.dependencies(),
                   protect=bool(res.lifecycle.get("protect")), prior_protect=bool(entry and entry.protect),
                   full_replace=adapter.full_replace,
                   prior_depends_on=tuple(entry.deps) if entry else (), origin=res.origin,
-                  write_only=adapter.write_only, create_before_destroy=adapter.create_before_destroy)
+                  write_only=write_only, create_before_destroy=adapter.create_before_destroy)
     if obj is None:
         created = [f for k, v in body.items() if v is not None for f in _leaves(k, None, display(v), added=True)]
         return Change(action=Action.CREATE, fields=tuple(created), reason=reason, **common)  # type: ignore[arg-type]
@@ -176,7 +191,7 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
         if key in ignore:
             continue
         nested = [p.partition(".")[2] for p in ignore if p.partition(".")[0] == key and "." in p]
-        key_fields = _compare_key(adapter, key, value, obj, baseline, state.key, nested)
+        key_fields = _compare_key(adapter, write_only, key, value, obj, baseline, state.key, nested)
         if key_fields:
             send.append(key)
             forces = key in adapter.forces_replacement
@@ -249,16 +264,31 @@ def _clears(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], b
         if live_value is None or _same(target, live_value):
             continue
         shown = None if value is OMITTED else display(value)
-        out[key] = (value, [FieldChange(key, display(live_value), shown, removed=True)])
+        before = display(mask_paths(key, live_value, tuple(baseline.fingerprints)))  # a secret stays masked
+        out[key] = (value, [FieldChange(key, before, shown, removed=True)])
     return out
 
 
-def _unmoved(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], entry: Entry, fp_key: bytes) -> bool:
+def _secret_paths(write_only: tuple[str, ...], body: Mapping[str, Any], entry: Entry | None = None) -> tuple[str, ...]:
+    """The adapter's write-only paths and, after them, the path of every Secret in `body` (values from
+    `${env:}`/`${file:}` and vendor secret fields): all are compared by fingerprint, never kept raw. Then
+    the secret paths state recorded under keys the stack no longer declares (a cleared first message): they
+    compare nothing, but the live side of the plan keeps them masked."""
+    found = secret_paths(body)
+    paths = write_only + tuple(p for p in found if p not in write_only) if found else write_only
+    if entry is not None and entry.fingerprints:
+        paths += tuple(p for p in entry.fingerprints if p.partition(".")[0] not in body and p not in paths)
+    return paths
+
+
+def _unmoved(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], entry: Entry, fp_key: bytes,
+             write_only: tuple[str, ...] | None = None) -> bool:
     """The common case, decided without comparing key by key: nothing moved since the last apply. What
     would be sent now is what was sent then, the server shows what it answered then, and every write-only
     secret has its recorded fingerprint, all by `json_equal` (types count: True is not 1), so this never
-    calls equal what the full comparison would call changed; whatever it cannot decide goes the long way."""
-    write_only = adapter.write_only
+    calls equal what the full comparison would call changed; whatever it cannot decide (a readable secret)
+    goes the long way. `write_only`: the body's secret paths (default: the adapter's write-only ones)."""
+    write_only = adapter.write_only if write_only is None else write_only
     heads = _heads(write_only)
     sent = body if heads.isdisjoint(body) else {
         k: strip_write_only(k, v, write_only) if k in heads else v for k, v in body.items()}
@@ -288,10 +318,13 @@ def _resolve(ref: Ref, planned: Mapping[str, Change]) -> Any:
     return ref if found is None else ref.render(found)
 
 
-def _compare_key(adapter: Adapter, key: str, value: Any, obj: Mapping[str, Any], baseline: Any,
-                 fp_key: bytes, ignore: Sequence[str] = ()) -> list[FieldChange]:
-    live_value = strip_paths(obj.get(key), ignore)
-    wanted = strip_paths(strip_write_only(key, value, adapter.write_only), ignore)
+def _compare_key(adapter: Adapter, write_only: tuple[str, ...], key: str, value: Any, obj: Mapping[str, Any],
+                 baseline: Any, fp_key: bytes, ignore: Sequence[str] = ()) -> list[FieldChange]:
+    """Secrets are left out of the comparison of values on both sides and judged by fingerprint: a
+    write-only one against the fingerprint state recorded, a readable one (the vendor returns it, e.g. an
+    interpolated first message) against the fingerprint of what the vendor holds now."""
+    live_value = strip_paths(strip_write_only(key, obj.get(key), write_only), ignore)
+    wanted = strip_paths(strip_write_only(key, value, write_only), ignore)
     out: list[FieldChange] = []
     if ref_paths(wanted):  # a Ref left after resolving: known only after apply, at its own paths
         out += _leaves(key, display(live_value), display(adapter.fill_defaults(key, wanted))) or [
@@ -305,8 +338,12 @@ def _compare_key(adapter: Adapter, key: str, value: Any, obj: Mapping[str, Any],
                 drifted = True
             if drifted:
                 out += _leaves(key, display(live_value), display(filled))
-    for path, secret in secrets_under(key, value, adapter.write_only).items():
-        recorded = baseline.fingerprints.get(path) if baseline is not None else None
+    for path, secret in secrets_under(key, value, write_only).items():
+        if path in adapter.write_only:
+            recorded = baseline.fingerprints.get(path) if baseline is not None else None
+        else:
+            held = get_path(obj, path)
+            recorded = fingerprint(str(held), fp_key) if isinstance(held, str | int | float) else None
         if recorded != secret_fingerprint(secret, fp_key):
             out.append(FieldChange(path, MASK if recorded else None, MASK, sensitive=True))
     return out

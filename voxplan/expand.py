@@ -9,6 +9,7 @@ from typing import Any
 from voxplan import providers
 from voxplan.core.errors import Diagnostic, StackErrors
 from voxplan.core.model import Resource
+from voxplan.core.writeonly import mark_secret_fields
 from voxplan.providers.base import ExpandContext
 from voxplan.stack.model import Stack
 from voxplan.stack.validate import number_key
@@ -45,6 +46,9 @@ def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
                          "routed to an assistant needs trunk:"), hint="name the trunks: entry that carries it")
             continue
         carrier.expand_number(ctx, canon, spec, routes.get(canon))
+    for res in ctx.resources.values():
+        cls = providers.adapter_class(res.kind)
+        mark_secret_fields(res.body, cls.write_only + cls.secret_fields, origin=f"{res.kind} secret field")
     errors = [d for d in ctx.diagnostics if d.severity == "error"]
     if errors:
         raise StackErrors(ctx.diagnostics)

@@ -13,7 +13,7 @@ from typing import Any
 from voxplan.core.errors import PlanError
 from voxplan.core.model import Ref
 from voxplan.core.plan import Change, Plan
-from voxplan.core.secret import SafeEncoder, Secret
+from voxplan.core.secret import SafeEncoder, Secret, write_private
 from voxplan.core.writeonly import secret_fingerprint
 from voxplan.render import plan_from_json, plan_to_json
 
@@ -78,7 +78,7 @@ def write(path: Path, plan: Plan, *, stack_file: Path, state_serial: int, key: b
         "targets": list(targets), "replace": list(replace), "refresh_only": plan.refresh_only,
         "digests": digests(plan, key), "environment": environment, "lineage": lineage, "plan": plan_to_json(plan),
     }
-    path.write_text(json.dumps(data, indent=2, cls=SafeEncoder) + "\n")
+    write_private(path, json.dumps(data, indent=2, cls=SafeEncoder) + "\n")
 
 
 def _load(path: Path) -> dict[str, Any]:

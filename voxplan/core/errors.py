@@ -48,7 +48,12 @@ class Diagnostic:
         where = f"{self.location}: " if self.location else ""
         hint = f" (hint: {self.hint})" if self.hint else ""
         label = "warning: " if self.severity == "warning" else ""
-        return f"{where}{label}{self.message}{hint}"
+        return _one_line(f"{where}{label}{self.message}{hint}")
+
+
+def _one_line(text: str) -> str:
+    """A diagnostic is one line whatever a key or value in it held: line breaks are shown escaped."""
+    return text.replace("\r", "\\r").replace("\n", "\\n") if "\n" in text or "\r" in text else text
 
 
 class VoxplanError(Exception):

@@ -6,17 +6,36 @@ value are `reveal()` (for the request body sent to a vendor) and `fingerprint(ke
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import logging
+import os
 import re
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "(sensitive)"
 
 
-_KNOWN: set[str] = set()  # every secret value seen, for the last line of defence in logs (redact)
+_KNOWN: set[str] = set()  # every form of every secret value seen, for the last line of defence (redact)
+REDACT_MIN = 4  # shorter values are masked by type only: replacing "abc" wherever it occurs would garble
+# every output; passwords are refused below 8 characters at validation, so none of those is this short
+
+
+def encodings(value: str) -> set[str]:
+    """Every form in which `value` can reach an output: raw, JSON-escaped (ASCII-only or not, as json.dumps
+    and our renderers write it), Python's repr, URL-encoded (quote with and without `/` safe, quote_plus),
+    and base64 (standard and URL-safe, with and without padding) of its UTF-8 bytes."""
+    raw = value.encode()
+    b64 = base64.b64encode(raw).decode()
+    url64 = base64.urlsafe_b64encode(raw).decode()
+    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], repr(value)[1:-1],
+             quote(value), quote(value, safe=""), quote_plus(value), quote_plus(value, safe=""),
+             b64, b64.rstrip("="), url64, url64.rstrip("=")}
+    return {f for f in forms if len(f) >= REDACT_MIN}
 
 
 class Secret:
@@ -25,8 +44,8 @@ class Secret:
     def __init__(self, value: str, origin: str = ""):
         self._value = value
         self.origin = origin  # where it came from, e.g. "env:WAVIX_TRUNK_PASSWORD": safe to print
-        if len(value) >= 4:
-            _KNOWN.add(value)
+        if len(value) >= REDACT_MIN:
+            _KNOWN.update(encodings(value))
 
     def reveal(self) -> str:
         return self._value
@@ -98,7 +117,8 @@ _FIELDS = re.compile(r"(?i)(['\"]?(password|authPassword|api_key|apiKey|secret|t
 
 
 def redact(text: str) -> str:
-    """Text with every known secret value, auth header and secret-named field masked."""
+    """Text with every known secret value (in each of its `encodings`), auth header and secret-named field
+    masked. Longest first, so a secret that contains another is masked whole."""
     for value in sorted(_KNOWN, key=len, reverse=True):
         if value in text:
             text = text.replace(value, MASK)
@@ -113,3 +133,31 @@ class RedactingFilter(logging.Filter):
         record.msg = redact(record.getMessage())
         record.args = None
         return True
+
+
+PRIVATE = 0o600  # debug logs, journals, plan files, state and its lock: readable by the owner only
+
+
+def open_private(path: str | Path, flags: int = os.O_WRONLY | os.O_CREAT | os.O_TRUNC) -> int:
+    """A file descriptor on `path`, created 0600 and made 0600 if it existed with wider bits (a umask
+    cannot widen it, and an old world-readable file does not stay so)."""
+    fd = os.open(path, flags | os.O_CLOEXEC, PRIVATE)
+    try:
+        os.fchmod(fd, PRIVATE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def write_private(path: str | Path, text: str) -> None:
+    with os.fdopen(open_private(path), "w") as fh:
+        fh.write(text)
+
+
+class PrivateFileHandler(logging.FileHandler):
+    """A logging.FileHandler whose file is created 0600."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        return os.fdopen(open_private(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "a",
+                         encoding=self.encoding or "utf-8")

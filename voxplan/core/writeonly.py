@@ -1,5 +1,10 @@
 """Write-only values (secrets a vendor never returns) and the paths that hold them: shared by diff, apply
-and saved plans."""
+and saved plans.
+
+A body's *secret paths* are its adapter's write-only paths plus the dotted path of every `Secret` in it
+(an interpolated first message, a vendor secret field): all of them are kept out of `sent`/`seen` in
+state, compared by keyed fingerprint and masked wherever a plan shows the live side. A path may step
+through a list by index (`destinations.0.message`)."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from voxplan.core.model import get_path
-from voxplan.core.secret import Secret
+from voxplan.core.secret import MASK, Secret
 
 
 def secrets_under(key: str, value: Any, write_only: Sequence[str]) -> dict[str, Any]:
@@ -33,17 +38,85 @@ def strip_write_only(key: str, value: Any, write_only: Sequence[str]) -> Any:
 
 def strip_paths(value: Any, paths: Sequence[str]) -> Any:
     """A copy of `value` without the dotted `paths` inside it."""
-    if not paths or not isinstance(value, dict):
+    return _edit_paths(value, paths, None)
+
+
+def mask_paths(key: str, value: Any, paths: Sequence[str]) -> Any:
+    """`value` of top-level `key` with whatever sits at the secret `paths` shown as the mask."""
+    if key in paths:
+        return None if value is None else MASK
+    return _edit_paths(value, [p.partition(".")[2] for p in paths if p.partition(".")[0] == key], MASK)
+
+
+def _edit_paths(value: Any, paths: Sequence[str], replacement: str | None) -> Any:
+    """A copy of `value` with each dotted path removed (replacement None) or, where present, replaced."""
+    if not paths or not isinstance(value, dict | list):
         return value
     value = copy.deepcopy(value)
     for rest in paths:
         parts = rest.split(".")
-        node = value
+        node: Any = value
         for part in parts[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(parts[-1], None)
+            node = _child(node, part)
+        last = parts[-1]
+        if isinstance(node, dict) and last in node:
+            if replacement is None:
+                node.pop(last)
+            else:
+                node[last] = replacement
+        elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
+            if replacement is None:
+                node[int(last)] = None
+            else:
+                node[int(last)] = replacement
     return value
+
+
+def _child(node: Any, part: str) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return node[int(part)]
+    return None
+
+
+def secret_paths(value: Any, prefix: str = "") -> tuple[str, ...]:
+    """The dotted path of every Secret inside `value` (a body: dicts and lists)."""
+    found: list[str] = []
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        path = f"{prefix}{k}"
+        if isinstance(v, Secret):
+            found.append(path)
+        elif isinstance(v, dict | list):
+            found += secret_paths(v, f"{path}.")
+    return tuple(found)
+
+
+def mark_secret_fields(body: dict[str, Any], patterns: Sequence[str], origin: str) -> None:
+    """Wrap in place every string at one of `patterns` (dotted; `*` is any key or index) as a Secret: the
+    vendor fields that are secrets whatever their source."""
+    for pattern in patterns:
+        _mark(body, pattern.split("."), origin)
+
+
+def _mark(node: Any, parts: list[str], origin: str) -> None:
+    if not parts or not isinstance(node, dict | list):
+        return
+    head, rest = parts[0], parts[1:]
+    keys: list[Any]
+    if isinstance(node, dict):
+        keys = list(node) if head == "*" else [head] if head in node else []
+    else:
+        index = int(head) if head.isdigit() else len(node)
+        keys = list(range(len(node))) if head == "*" else [index] if index < len(node) else []
+    for k in keys:
+        child = node[k]
+        if not rest:
+            if isinstance(child, str):
+                node[k] = Secret(child, origin=origin)
+        else:
+            _mark(child, rest, origin)
 
 
 def secret_fingerprint(value: Any, key: bytes) -> str:

@@ -41,6 +41,9 @@ class Adapter(ABC):
 
     kind: ClassVar[str]
     write_only: ClassVar[tuple[str, ...]] = ()  # dotted paths the API never returns
+    # dotted paths (`*`: any key or index) that hold a secret whatever the stack wrote there, literal or
+    # interpolated: masked in plans, fingerprinted in state, never kept raw (write_only paths are secrets too)
+    secret_fields: ClassVar[tuple[str, ...]] = ()
     forces_replacement: ClassVar[tuple[str, ...]] = ()  # top-level keys that cannot be updated in place
     create_before_destroy: ClassVar[bool] = True  # False where the natural key must be free first
     full_replace: ClassVar[bool] = False  # update is a PUT of the whole object (every declared key is sent)

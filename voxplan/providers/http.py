@@ -32,9 +32,10 @@ import httpx
 
 from voxplan import __version__
 from voxplan.core import errors
-from voxplan.core.secret import redact
+from voxplan.core.secret import RedactingFilter, redact
 
 log = logging.getLogger("voxplan.http")
+log.addFilter(RedactingFilter())  # on the logger: masked before any handler sees it (the CLI's, pytest's, a host's)
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 STATUS_ERRORS: dict[int, type[errors.ProviderError]] = {

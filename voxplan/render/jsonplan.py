@@ -5,6 +5,7 @@ from typing import Any
 from voxplan import __version__
 from voxplan.core.model import UNKNOWN
 from voxplan.core.plan import Action, Change, FieldChange, Plan, display
+from voxplan.core.writeonly import mask_paths
 from voxplan.render.values import jsonable
 
 FORMAT_VERSION = "1.0"
@@ -36,7 +37,8 @@ def _change(c: Change) -> dict[str, Any]:
     if c.action is Action.REPLACE and c.create_before_destroy:
         actions = ["create", "delete"]
     keys = list(c.body) or list((c.live or {}).keys())
-    before = None if c.live is None else {k: jsonable(c.live.get(k)) for k in keys if k in c.live}
+    before = None if c.live is None else {k: jsonable(mask_paths(k, c.live.get(k), c.write_only))
+                                          for k in keys if k in c.live}
     gone = c.action in (Action.DELETE, Action.UNROUTE)
     after = None if gone else {k: jsonable(display(v)) for k, v in c.body.items()}
     return {

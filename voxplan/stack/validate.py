@@ -18,8 +18,9 @@ import jsonschema
 from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic, StackErrors
 from voxplan.core.secret import Secret
-from voxplan.stack import e164, environments
-from voxplan.stack.loader import Interpolator, parse_yaml
+from voxplan.stack import e164, environments, telephony
+from voxplan.stack.lint import secret_errors, telephony_errors
+from voxplan.stack.loader import Interpolator, parse_yaml, read_stack
 from voxplan.stack.model import PathT, SourceMap, Stack
 
 
@@ -37,10 +38,9 @@ def load_and_validate(path: str | Path, ctx: RunContext | None = None, *, sandbo
         ctx = RunContext(sandbox=sandbox) if env is None else RunContext(sandbox=sandbox, env=dict(env))
     path = Path(path)
     file = str(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise StackErrors([Diagnostic(None, f"{file}: cannot read stack: {exc.strerror}")]) from None
+    text, problems = read_stack(path)
+    if text is None:
+        raise StackErrors(problems)
     data, source, diags = parse_yaml(text, file)
     if data is None:
         raise StackErrors(diags)
@@ -56,6 +56,7 @@ def load_and_validate(path: str | Path, ctx: RunContext | None = None, *, sandbo
         data["environments"] = declared_envs
     diags += interp.diagnostics
     diags += list(_schema_errors(data, source))
+    diags += list(secret_errors(data, source))  # with the schema's: a secret in a carrier: explains its '****'
     if not _errors(diags):
         diags += list(_semantic_errors(data, source))
     if _errors(diags):
@@ -144,6 +145,7 @@ def _schema_message(err: jsonschema.ValidationError, path: PathT) -> str:
 
 def _semantic_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
     yield from _api_keys(data, source)
+    yield from telephony_errors(data, source)
     yield from _numbers(data, source)
     yield from _references(data, source)
     yield from _cycles(data, source)
@@ -173,9 +175,9 @@ def _numbers(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
     for key, canon in canon_of.items():  # positions only for what is reported: locating is not free
         if canon.startswith(("sip:", "sips:")):
             pass  # a SIP URI, not a phone number: its carrier says whether it takes one
-        elif not e164.is_e164(canon):
-            yield Diagnostic(source.key_at(("numbers", key)), f"numbers.{key}: {key!r} is not an E.164 number",
-                             hint=e164.hint(key))
+        elif (problem := telephony.phone_problem(key)) is not None:
+            yield Diagnostic(source.key_at(("numbers", key)), f"numbers.{key}: {key!r} {problem.message}",
+                             hint=problem.hint)
             continue
         if canon in seen:
             yield Diagnostic(source.key_at(("numbers", key)),

@@ -24,7 +24,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from voxplan.core.errors import Diagnostic
-from voxplan.stack import e164
+from voxplan.stack import e164, telephony
 from voxplan.stack.model import Stack
 
 TRANSFER_TOOL = "transfer_call"
@@ -40,6 +40,15 @@ def refer_target(to: str) -> str:
     if SIP_URI.match(text):
         return text
     return "tel:" + e164.normalise(text)
+
+
+def _target_problem(to: str) -> telephony.Problem | None:
+    """What the parsers find wrong with a target the pattern let through: a number outside its plan, an
+    emergency or premium-rate one, a SIP URI with a line break or '>'."""
+    if SIP_URI.match(to):
+        parsed = telephony.parse_sip_uri(to)
+        return parsed if isinstance(parsed, telephony.Problem) else None
+    return telephony.transfer_problem(to)
 
 
 def valid_target(to: object) -> bool:
@@ -144,6 +153,10 @@ def lint(stack: Stack) -> Iterator[Diagnostic]:
                 yield Diagnostic(at(("agents", name, "transfer", i, "to")),
                                  f"agents.{name}: transfer target {target.get('to')!r} is neither an E.164 number "
                                  "nor a SIP URI", hint='write "+14155550123" or "sip:agent@example.com"')
+            elif (problem := _target_problem(str(target["to"]).strip())) is not None:
+                yield Diagnostic(at(("agents", name, "transfer", i, "to")),
+                                 f"agents.{name}: transfer target {target['to']!r} {problem.message}",
+                                 hint=problem.hint)
         yield from _unknown_keys(stack, name, dict(agent.get("session") or {}), ())
         body = accept_body(agent)
         for err in _session_validator().iter_errors(body):

@@ -24,6 +24,9 @@ from voxplan.providers.base import Adapter
 from voxplan.providers.http import ApiClient, remaining_pages
 
 PAGE = 1000  # the largest `limit` Vapi accepts
+# Secret whatever their source (vapi-openapi.json): the webhook secret and headers of a `server`
+# (ServerDTO.headers carries auth), the legacy serverUrlSecret, and the credential DTOs' key fields.
+SERVER_SECRETS = ("serverUrlSecret", "server.secret", "server.headers.*")
 SERVER_DEFAULTS = {"timeoutSeconds": 20}
 GATEWAY_DEFAULTS = {"port": 5060, "netmask": 32, "inboundEnabled": True, "outboundEnabled": True,
                     "outboundProtocol": "udp", "optionsPingEnabled": False}
@@ -133,6 +136,7 @@ class Credential(VapiAdapter):
     path = "/credential"
     env_named = "name"
     write_only = ("outboundAuthenticationPlan.authPassword",)
+    secret_fields = ("apiKey", "apiSecret", "authToken")
     cleared = {"outboundLeadingPlusEnabled": False,  # the documented default
                "techPrefix": None, "sipDiversionHeader": None, "outboundAuthenticationPlan": None}
     forces_replacement = ("provider",)
@@ -162,6 +166,7 @@ class PhoneNumber(VapiAdapter):
     kind = "vapi.phone_number"
     path = "/phone-number"
     write_only = ("authentication.password",)
+    secret_fields = (*SERVER_SECRETS, "twilioAuthToken", "twilioApiKey", "twilioApiSecret")
     forces_replacement = ("provider",)
     never_patch = ("provider",)
     create_before_destroy = False  # the number (or SIP URI) is unique in an org
@@ -217,6 +222,7 @@ class Assistant(VapiAdapter):
     path = "/assistant"
     env_named = "name"
     owner_marker = "metadata.voxplan"  # §6: metadata is free-form; the only Vapi kind here that has it
+    secret_fields = SERVER_SECRETS
     # §10: null clears a field (leaving a key out of a PATCH leaves it unchanged)
     cleared = {"firstMessage": None, "firstMessageMode": None, "metadata": None, "server": None, "voice": None,
                "transcriber": None, "maxDurationSeconds": None, "endCallMessage": None, "model": None}
@@ -230,6 +236,7 @@ class Tool(VapiAdapter):
     kind = "vapi.tool"
     path = "/tool"
     env_named = "function.name"
+    secret_fields = SERVER_SECRETS
     forces_replacement = ("type",)
     never_patch = ("type",)
     cleared = {"function": None, "messages": [], "destinations": []}
