@@ -105,8 +105,16 @@ class _Scripted:
                     if answer is None:
                         break
                     conn.sendall(answer)
-                    if answer.startswith(b"HTTP/1.0") or b"connection: close" in answer.lower():
-                        break
+                    if answer.startswith(b"HTTP/1.0") or b"connection: close" in answer.lower() or _cut(answer):
+                        break  # a cut answer: the server hangs up mid-body
+
+
+def _cut(answer: bytes) -> bool:
+    """An answer whose body is shorter than its Content-Length says."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), len(body))
+    return len(body) < length
 
 
 def _json_answer(body: bytes, *extra: str, status: str = "200 OK") -> bytes:
