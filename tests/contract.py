@@ -1,5 +1,5 @@
 """The vendors' OpenAPI documents as the contract of the emulators: every request an emulator receives and
-every answer it gives is validated against its vendor's spec (`../shared/reference/specs/`).
+every answer it gives is validated against its vendor's spec (`tests/specs/`, copied from the vendors).
 
 Hooked into `voxplan.sandbox.Sandbox` through `VOXPLAN_SANDBOX_OBSERVER=tests.contract:observe`, which
 tests/conftest.py sets for the test process and for every `voxplan sandbox serve` it starts, so the
@@ -35,11 +35,7 @@ from referencing.jsonschema import DRAFT4, DRAFT202012
 
 from voxplan.sandbox.core import Exchange
 
-SPECS = Path(os.environ.get("VOXPLAN_SPECS_DIR") or Path(__file__).resolve().parents[2] / "shared" / "reference"
-             / "specs")
-if not SPECS.is_dir():  # a clone beside the shared folder (/work/scratch/x/repo): look further up
-    SPECS = next((p / "shared" / "reference" / "specs" for p in Path(__file__).resolve().parents
-                  if (p / "shared" / "reference" / "specs").is_dir()), SPECS)
+SPECS = Path(os.environ.get("VOXPLAN_SPECS_DIR") or Path(__file__).resolve().parent / "specs")  # tests/specs
 LOG_ENV = "VOXPLAN_CONTRACT_LOG"
 
 # Corrections to the documents' own mistakes, each named in specs/README.md or the fact sheet: without

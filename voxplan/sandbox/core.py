@@ -10,7 +10,7 @@ import re
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +142,8 @@ class Sandbox:
         self.vendors: dict[str, Vendor] = {cls.name: cls() for cls in emulators()}
         self.lock = threading.RLock()
         self.requests: Counter[str] = Counter()
+        self.rate_limits: dict[str, float] = {}  # vendor -> requests per second the account allows
+        self._recent: dict[str, deque[float]] = {}
         self.latency_ms = latency_ms
         self.fault_rate = fault_rate
         self.fault_kinds = fault_kinds
@@ -171,7 +173,7 @@ class Sandbox:
                           {k.lower(): v for k, v in headers.items()}, body)
         with self.lock:
             self.requests[f"{parts[0]} {request.method} {_template(request.path)}"] += 1
-            fault = self._fault()
+            fault = self._fault() or self._over_limit(parts[0])
         if fault is not None and not (fault.reset and fault.status == 200):
             return fault  # refused before doing anything
         if self.latency_ms:
@@ -193,6 +195,22 @@ class Sandbox:
             self.holding.set()
             self.release.wait(timeout=60)
         return fault if fault is not None else response  # a reset after the work: the answer is lost
+
+    def _over_limit(self, vendor: str) -> Response | None:
+        """An account's request limit (`/_sandbox/ratelimit`): more than N requests in the last second of one
+        vendor are refused with 429 and Retry-After: 1, as a rate-limited API answers, doing nothing."""
+        limit = self.rate_limits.get(vendor)
+        if not limit:
+            return None
+        now = time.monotonic()
+        recent = self._recent.setdefault(vendor, deque())
+        while recent and now - recent[0] >= 1.0:
+            recent.popleft()
+        if len(recent) >= limit:
+            self.statuses[f"{vendor} 429"] += 1
+            return Response(429, {"message": "Too Many Requests", "statusCode": 429}, {"Retry-After": "1"})
+        recent.append(now)
+        return None
 
     def _fault(self) -> Response | None:
         """An injected fault, or None. A `reset` drops the connection either before the request is handled
@@ -242,6 +260,11 @@ class Sandbox:
                 self.hold_at = 0
                 self.release.set()
                 return Response(200, {"ok": True})
+            if path.rstrip("/") == "/_sandbox/ratelimit" and method.upper() == "POST":
+                # {"vendor": "wavix", "per_second": 10}: the account's limit (0 or absent: none)
+                ask = json.loads(body or b"{}")
+                self.rate_limits[str(ask.get("vendor"))] = float(ask.get("per_second") or 0)
+                return Response(200, {"rate_limits": self.rate_limits})
             if path.rstrip("/") == "/_sandbox/latency" and method.upper() == "POST":
                 self.latency_ms = float(json.loads(body or b"{}").get("ms", 0))
                 return Response(200, {"latency_ms": self.latency_ms})
@@ -296,6 +319,7 @@ class Sandbox:
         self.statuses.clear()
         self.faults.clear()
         self.fault_rate = 0.0
+        self.rate_limits.clear()
         self.hold_at = 0
         self.release.set()
         self.save()
