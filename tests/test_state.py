@@ -154,3 +154,47 @@ def test_a_move_is_one_journal_record_replayed_after_a_kill(tmp_path: Path) -> N
     again = State.load(path, "s")
     assert set(again.resources) == {"vapi.credential/c (deposed old)"} and again.get(
         "vapi.credential/c (deposed old)") == Entry("vapi.credential", "old")
+
+
+def test_a_state_directory_that_cannot_be_made_is_one_clear_error(cli: Cli, sandbox: SandboxServer) -> None:
+    stack = cli.stack("byo-trunk.yaml")
+    (cli.workdir / ".voxplan").write_text("not a directory")
+    result = cli("apply", "--auto-approve", str(stack), code=1)
+    assert "cannot make the state directory" in result.stderr and "Traceback" not in result.stderr
+    assert sandbox.objects("assistant") == []  # stopped before anything was sent
+
+
+def test_a_full_disk_during_apply_is_one_clear_error_and_state_stays_readable(
+        cli: Cli, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    import voxplan.state.local as local
+
+    stack = cli.stack("byo-trunk.yaml")
+    cli.edit(stack, "    first_message: Thanks for calling, how can I help?\n", "")
+    cli("apply", "--auto-approve", str(stack))
+    cli.edit(stack, "    name: Front Desk\n", "    name: Front Desk\n    first_message: Hello again.\n")
+    real_write = os.write
+
+    def full(fd: int, data: bytes) -> int:  # the journal's disk is full: the syscall's own error
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".journal"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(local.os, "write", full)
+    result = cli("apply", "--auto-approve", str(stack), code=1)
+    assert "No space left on device" in result.stderr and "Traceback" not in result.stdout + result.stderr
+    monkeypatch.setattr(local.os, "write", real_write)
+    State.load(cli.workdir / ".voxplan" / "byo-trunk.state.json", "byo-trunk")  # intact: it loads
+    cli("apply", "--auto-approve", str(stack))  # what the disk could not record is found again, not doubled
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
+    assert len(sandbox.objects("assistant")) == 1
+
+
+def test_a_journal_that_is_not_a_regular_file_is_refused_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "s.state.json"
+    State.load(path, "s").compact()
+    path.with_name("s.state.json.journal").symlink_to("/dev/zero")  # read forever, if it were read
+    with pytest.raises(StateError, match="not a regular file"):
+        State.load(path, "s")

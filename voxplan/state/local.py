@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -80,9 +81,10 @@ class LocalStore:
                 raise StateError(f"{journal}: a journal without its state file; refusing to guess")
             return Snapshot()
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = json.loads(_read_regular(self.path))
         except (OSError, ValueError) as exc:
-            raise StateError(f"{self.path}: state is unreadable ({type(exc).__name__}); refusing to treat it as "
+            why = str(exc) if isinstance(exc, ValueError) and "regular" in str(exc) else type(exc).__name__
+            raise StateError(f"{self.path}: state is unreadable ({why}); refusing to treat it as "
                              f"empty. Restore it from {self.path.name}.backup or fix it by hand") from None
         if not isinstance(data, dict) or not isinstance(data.get("resources"), dict):
             raise StateError(f"{self.path}: not a voxplan state file")
@@ -94,9 +96,10 @@ class LocalStore:
         if not journal.exists():
             return []
         try:
-            lines = journal.read_text(encoding="utf-8").split("\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise StateError(f"{journal}: unreadable ({type(exc).__name__}); refusing to guess") from None
+            lines = _read_regular(journal).split("\n")
+        except (OSError, ValueError) as exc:
+            why = str(exc) if isinstance(exc, ValueError) and "regular" in str(exc) else type(exc).__name__
+            raise StateError(f"{journal}: unreadable ({why}); refusing to guess") from None
         records = []
         for i, line in enumerate(lines):
             if not line.strip():
@@ -117,7 +120,11 @@ class LocalStore:
         text = "".join(_ENCODE(r) + "\n" for r in records).encode()
         with self._cond:
             if self._fd is None:
-                self._fd = os.open(journal_path(self.path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                try:
+                    self._fd = os.open(journal_path(self.path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                except OSError as exc:
+                    raise StateError(f"cannot write {journal_path(self.path)}: {exc.strerror}; state on disk is "
+                                     "as it was before this change") from None
                 self._flusher = threading.Thread(target=self._flush_loop, name="voxplan-state-flush", daemon=True)
                 self._flusher.start()
             _write_all(self._fd, text, journal_path(self.path))
@@ -147,7 +154,7 @@ class LocalStore:
         lines = [f"  {_ENCODE(k)}: {_ENCODE(v)}," for k, v in head.items()]
         body = ",\n".join(f"    {_ENCODE(a)}: {_ENCODE(e)}" for a, e in entries.items())
         text = "{\n" + "\n".join(lines) + '\n  "resources": {' + (f"\n{body}\n  " if body else "") + "}\n}\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _make_dir(self.path.parent)
         with self._cond:
             if not self._backed_up and self.path.exists():  # once per run: the state before this run
                 _atomic_write(self.path.with_name(self.path.name + ".backup"), self.path.read_text())
@@ -214,8 +221,11 @@ class LocalStore:
     def lock(self, timeout: float = 0.0) -> Iterator[None]:
         """Hold the stack's apply lock; wait up to `timeout` seconds, then fail naming the holder."""
         path = lock_path(self.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        _make_dir(path.parent)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StateError(f"cannot open the lock {path}: {exc.strerror}") from None
         deadline = time.monotonic() + timeout
         try:
             while not _try_lock(fd):
@@ -245,6 +255,26 @@ class LocalStore:
                                "pass --force to remove the lock anyway") from None
         path.unlink(missing_ok=True)
         return f"Removed the lock on {self.path} (last holder: {holder})."
+
+
+def _read_regular(path: Path) -> str:
+    """A state file's text; anything but a regular file (a FIFO, a device such as /dev/zero behind a
+    symlink) is refused before it is read, so it can neither block nor stream forever."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read().decode("utf-8")
+    finally:
+        os.close(fd)
+
+
+def _make_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(f"cannot make the state directory {path}: {exc.strerror or type(exc).__name__}") from None
 
 
 def _try_lock(fd: int) -> bool:
