@@ -652,8 +652,8 @@ def serve(host: str, port: int, data: Path | None, latency_ms: float, fault_rate
     box = Sandbox(data, latency_ms=latency_ms, fault_rate=fault_rate,
                   fault_kinds=tuple(k.strip() for k in fault_kinds.split(",") if k.strip()), seed=seed)
     server = make_server(box, host, port)
-    click.echo(f"voxplan sandbox listening on http://{host}:{server.server_address[1]} "
-               "(/vapi /wavix /didlogic /cloudonix /openai)", err=True)
+    mounted = " ".join(f"/{name}" for name in box.vendors)
+    click.echo(f"voxplan sandbox listening on http://{host}:{server.server_address[1]} ({mounted})", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
