@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from voxplan.core.model import UNKNOWN, PathT, Ref
-from voxplan.core.secret import MASK, Secret
+from voxplan.core.secret import MASK, Secret, map_leaves
 
 
 class Action(StrEnum):
@@ -145,12 +145,4 @@ class Plan:
 
 def display(value: Any) -> Any:
     """A desired value as plans show it: secrets masked, values known only after apply named so."""
-    if isinstance(value, Secret):
-        return MASK
-    if isinstance(value, Ref):
-        return UNKNOWN
-    if isinstance(value, dict):
-        return {k: display(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [display(v) for v in value]
-    return value
+    return map_leaves(value, lambda v: MASK if isinstance(v, Secret) else UNKNOWN if isinstance(v, Ref) else v)

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -80,26 +81,23 @@ def fingerprint(value: str, key: bytes) -> str:
     return f"hmac-sha256:{digest[:32]}"
 
 
+def map_leaves(value: Any, leaf: Callable[[Any], Any]) -> Any:
+    """A deep copy of JSON-shaped `value` (dicts and lists) with `leaf` applied to every other value."""
+    if isinstance(value, dict):
+        return {k: map_leaves(v, leaf) for k, v in value.items()}
+    if isinstance(value, list):
+        return [map_leaves(v, leaf) for v in value]
+    return leaf(value)
+
+
 def reveal_all(value: Any) -> Any:
     """A deep copy with every Secret replaced by its value: only for a request body on its way out."""
-    if isinstance(value, Secret):
-        return value.reveal()
-    if isinstance(value, dict):
-        return {k: reveal_all(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [reveal_all(v) for v in value]
-    return value
+    return map_leaves(value, lambda v: v.reveal() if isinstance(v, Secret) else v)
 
 
 def mask_all(value: Any) -> Any:
     """A deep copy with every Secret replaced by the mask: for anything a human or a file sees."""
-    if isinstance(value, Secret):
-        return MASK
-    if isinstance(value, dict):
-        return {k: mask_all(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_all(v) for v in value]
-    return value
+    return map_leaves(value, lambda v: MASK if isinstance(v, Secret) else v)
 
 
 class SafeEncoder(json.JSONEncoder):

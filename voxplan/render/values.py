@@ -15,7 +15,7 @@ from typing import Any
 
 from voxplan.core.model import UNKNOWN
 from voxplan.core.plan import Action, Change, FieldChange
-from voxplan.core.secret import MASK, mask_all
+from voxplan.core.secret import MASK, Secret, map_leaves, mask_all
 
 HEADLINES = {
     Action.CREATE: "will be created",
@@ -55,13 +55,7 @@ def fmt(value: Any, width: int = 200) -> str:
 
 
 def jsonable(value: Any) -> Any:
-    if value is UNKNOWN:
-        return "(known after apply)"
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [jsonable(v) for v in value]
-    return mask_all(value)
+    return map_leaves(value, lambda v: "(known after apply)" if v is UNKNOWN else MASK if isinstance(v, Secret) else v)
 
 
 def field_line(f: FieldChange) -> tuple[str, str]:

@@ -17,7 +17,7 @@ import jsonschema
 
 from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic, StackErrors
-from voxplan.core.secret import Secret
+from voxplan.core.secret import Secret, map_leaves
 from voxplan.stack import e164, environments, telephony
 from voxplan.stack.lint import secret_errors, telephony_errors
 from voxplan.stack.loader import Interpolator, parse_yaml, read_stack
@@ -107,13 +107,7 @@ def _schema_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnost
 
 def _schema_view(value: Any) -> Any:
     """Secrets as stars of the same length: length limits still apply, the value never shows."""
-    if isinstance(value, Secret):
-        return "*" * (len(value.reveal()) or 20)
-    if isinstance(value, dict):
-        return {k: _schema_view(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_schema_view(v) for v in value]
-    return value
+    return map_leaves(value, lambda v: "*" * (len(v.reveal()) or 20) if isinstance(v, Secret) else v)
 
 
 def _extra_key(err: jsonschema.ValidationError) -> str:
