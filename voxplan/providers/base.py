@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from voxplan.core.errors import Diagnostic, Location, ProviderError
+from voxplan.core.errors import Diagnostic, Location, NotFound, ProviderError
 from voxplan.core.model import PathT, Ref, Resource
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
@@ -89,6 +89,13 @@ class Adapter(ABC):
 
     @abstractmethod
     def delete(self, remote_id: str) -> None: ...
+
+    def delete_at(self, path: str) -> None:
+        """DELETE `path`; a 404 means it is gone already, which is what a delete wants."""
+        try:
+            self.client.request("DELETE", path)
+        except NotFound:
+            pass
 
     @staticmethod
     def normalise(raw: dict[str, Any]) -> dict[str, Any]:

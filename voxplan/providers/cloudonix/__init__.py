@@ -95,10 +95,7 @@ class _DomainScoped(Adapter):
 
     def delete(self, remote_id: str) -> None:
         domain, oid = remote_id.split("/", 1)
-        try:
-            self.client.request("DELETE", f"{BASE}/{domain}/{self.collection}/{oid}")
-        except errors.NotFound:
-            pass
+        self.delete_at(f"{BASE}/{domain}/{self.collection}/{oid}")
 
     @staticmethod
     def remote_id(obj: Any) -> str:

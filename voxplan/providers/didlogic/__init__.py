@@ -82,10 +82,7 @@ class SipAccount(Adapter):
         return self.normalise(answer["sipaccount"])
 
     def delete(self, remote_id: str) -> None:
-        try:
-            self.client.request("DELETE", f"/v1/sipaccounts/{remote_id}")
-        except errors.NotFound:
-            pass
+        self.delete_at(f"/v1/sipaccounts/{remote_id}")
 
     @staticmethod
     def normalise(raw: dict[str, Any]) -> dict[str, Any]:

@@ -55,10 +55,7 @@ class WebhookEndpoint(Adapter):
         return self.normalise(self.client.request("POST", f"/v1/webhook_endpoints/{remote_id}", json=body))
 
     def delete(self, remote_id: str) -> None:
-        try:
-            self.client.request("DELETE", f"/v1/webhook_endpoints/{remote_id}")
-        except errors.NotFound:
-            pass
+        self.delete_at(f"/v1/webhook_endpoints/{remote_id}")
 
     @staticmethod
     def normalise(raw: dict[str, Any]) -> dict[str, Any]:

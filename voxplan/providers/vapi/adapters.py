@@ -120,10 +120,7 @@ class VapiAdapter(Adapter):
         return self.normalise(self.client.request("PATCH", f"{self.path}/{remote_id}", json=payload))
 
     def delete(self, remote_id: str) -> None:
-        try:
-            self.client.request("DELETE", f"{self.path}/{remote_id}")
-        except errors.NotFound:
-            pass
+        self.delete_at(f"{self.path}/{remote_id}")
 
     def fill_defaults(self, key: str, value: Any) -> Any:
         if key == "server" and isinstance(value, dict):

@@ -124,10 +124,7 @@ class Trunk(Adapter):
         return self.normalise(self.client.request("PUT", f"/v1/trunks/{remote_id}", json=payload))
 
     def delete(self, remote_id: str) -> None:
-        try:
-            self.client.request("DELETE", f"/v1/trunks/{remote_id}")
-        except errors.NotFound:
-            pass
+        self.delete_at(f"/v1/trunks/{remote_id}")
 
     @staticmethod
     def normalise(raw: dict[str, Any]) -> dict[str, Any]:
