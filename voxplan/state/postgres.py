@@ -290,6 +290,11 @@ class PostgresStore:
         finally:
             conn.close()  # ends the session: the server releases the advisory lock
 
+    def unlock(self, *, force: bool = False) -> str:
+        """Nothing to remove: the server frees the advisory lock when its holder's session ends."""
+        return (f"{self.describe()}: the lock is a session-level advisory lock, which the server frees when the "
+                "holder's session ends; there is no lock to remove.")
+
     def _holder(self, conn: psycopg.Connection[Any]) -> str:
         row = conn.execute("SELECT holder FROM voxplan_lock WHERE stack = %s AND env = %s",
                            (self.stack, self.env)).fetchone()

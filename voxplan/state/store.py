@@ -13,6 +13,7 @@ journal of remote changes recorded since the snapshot. The engine never touches 
     owners(objects)     which other (stack, env) claims each remote object (empty for the local store)
     claim(objects)      claim remote objects for this (stack, env); Owned if another holds one
     release(objects)    drop this (stack, env)'s claims (the objects were deleted or forgotten)
+    unlock(force)       remove a lock its holder left behind
 
 Backends are listed once, in `voxplan.state.backends`.
 """
@@ -122,5 +123,10 @@ class StateStore(Protocol):
     def claim(self, objects: Iterable[Claim], *, take_over: bool = False) -> None: ...
 
     def release(self, objects: Iterable[Claim]) -> None: ...
+
+    def unlock(self, *, force: bool = False) -> str:
+        """Remove a lock its holder left behind (refused while a live holder has it, unless `force`); says
+        what it did."""
+        ...
 
     def close(self) -> None: ...

@@ -1,0 +1,71 @@
+"""Offline and read-only checks: validate, graph, doctor."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from voxplan import workflow
+from voxplan.cli.app import main
+from voxplan.cli.common import ENVIRONMENT, SANDBOX, STACK, context, errors, warn
+from voxplan.core.errors import StackErrors
+from voxplan.core.graph import to_dot
+
+
+@main.command()
+@click.argument("stacks", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@SANDBOX
+@ENVIRONMENT
+def validate(stacks: tuple[Path, ...], sandbox: bool, environment: str) -> None:
+    """Check stacks offline: YAML, schema, references, telephony lint. Sends no request.
+
+    \b
+    Example:
+      voxplan validate stacks/*.yaml
+    """
+    failed = False
+    for path in stacks:
+        try:
+            loaded = workflow.load(path, context(sandbox, offline=True, environment=environment))
+        except StackErrors as exc:
+            failed = True
+            for d in exc.diagnostics:
+                click.echo(str(d), err=True)
+            continue
+        warn(loaded.warnings)
+        click.echo(f"{path}: valid ({len(loaded.desired)} resources)")
+    sys.exit(1 if failed else 0)
+
+
+
+@main.command()
+@STACK
+@SANDBOX
+def doctor(stack: Path, sandbox: bool) -> None:
+    """Probe, read-only, each vendor behaviour voxplan assumes but no vendor source settles, and say what
+    voxplan does about it. Nothing is changed.
+
+    Example: voxplan doctor stacks/wavix-vapi.yaml
+    """
+    with errors():
+        loaded = workflow.load(stack, context(sandbox))
+        warn(loaded.warnings)
+        findings = workflow.doctor(loaded)
+    for f in findings:
+        click.echo(f"[{f.vendor}] {f.assumption}" + (f"  ({f.where})" if f.where else ""))
+        click.echo(f"  found:   {f.found}")
+        click.echo(f"  voxplan: {f.does}")
+
+
+@main.command(name="graph")
+@STACK
+@SANDBOX
+def graph_cmd(stack: Path, sandbox: bool) -> None:
+    """Print the dependency graph of the stack's resources (Graphviz DOT)."""
+    with errors():
+        loaded = workflow.load(stack, context(sandbox))
+    click.echo(to_dot({r.address: r.dependencies() for r in loaded.desired}), nl=False)
+
+

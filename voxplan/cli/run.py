@@ -1,0 +1,254 @@
+"""The core workflow: plan, apply, show a saved plan, drift."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+
+import click
+
+from voxplan import planfile, workflow
+from voxplan.cli.app import main
+from voxplan.cli.common import (
+    BACKEND,
+    ENVIRONMENT,
+    FORMAT,
+    JSON_LINES,
+    LOCK_TIMEOUT,
+    REFRESH_ONLY,
+    REPLACE,
+    SANDBOX,
+    STACK,
+    TARGET,
+    colour,
+    context,
+    errors,
+    fail,
+    render,
+    warn,
+)
+from voxplan.core.plan import Plan
+from voxplan.core.secret import SafeEncoder
+from voxplan.render import FORMATS, DriftItem, events, render_text
+from voxplan.stack.loader import peek
+
+
+@main.command()
+@STACK
+@SANDBOX
+@FORMAT
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes, 0 when it has none.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Save the plan for `voxplan apply FILE` (holds no secret).")
+@click.option("--no-color", is_flag=True, help="No ANSI colour (also NO_COLOR, or when stdout is not a TTY).")
+@TARGET
+@REPLACE
+@REFRESH_ONLY
+@JSON_LINES
+@BACKEND
+@ENVIRONMENT
+@click.option("--lock", type=click.BOOL, default=True, show_default=True, metavar="BOOL",
+              help="Hold the state lock while planning; --lock=false for read-only jobs.")
+@LOCK_TIMEOUT
+def plan(stack: Path, sandbox: bool, fmt: str, detailed_exitcode: bool, out: Path | None, no_color: bool,
+         targets: tuple[str, ...], replace: tuple[str, ...], refresh_only: bool, backend: str | None,
+         environment: str, lock: bool, lock_timeout: float, json_lines: bool) -> None:
+    """Refresh live state and show what apply would change.
+
+    \b
+    Example:
+      voxplan plan --sandbox stacks/byo-trunk.yaml
+      voxplan plan --out plan.json --format markdown stacks/prod.yaml > comment.md
+    """
+    options = workflow.PlanOptions(targets=targets, replace=replace, refresh_only=refresh_only)
+    with errors():
+        loaded = workflow.load(stack, context(sandbox, backend=backend, environment=environment))
+        warn(loaded.warnings)
+        with workflow.connect(loaded) as provs, (loaded.store.lock(lock_timeout) if lock else nullcontext()):
+            warn(provs.warnings)
+            state = workflow.load_state(loaded)
+            the_plan = workflow.plan(loaded, provs, state, options=options)
+            if out:
+                workflow.save_plan(out, loaded, the_plan, state, options)
+    for warning in the_plan.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    if json_lines:
+        for line in events.planned(the_plan, "plan"):
+            click.echo(line)
+    else:
+        click.echo(render(the_plan, fmt, no_color), nl=False)
+    if out:
+        click.echo(f"Saved the plan to {out}. Apply exactly it with: voxplan apply {out}", err=True)
+    sys.exit(2 if detailed_exitcode and the_plan.has_changes else 0)
+
+
+@main.command()
+@click.argument("target_file", metavar="STACK|PLANFILE", type=click.Path(dir_okay=False, path_type=Path))
+@SANDBOX
+@click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+@click.option("--parallelism", type=click.IntRange(1, 100), default=10, show_default=True)
+@LOCK_TIMEOUT
+@click.option("--fail-fast", is_flag=True, help="Stop starting new changes after the first failure.")
+@click.option("--no-color", is_flag=True)
+@TARGET
+@REPLACE
+@REFRESH_ONLY
+@JSON_LINES
+@BACKEND
+@ENVIRONMENT
+def apply(target_file: Path, sandbox: bool, auto_approve: bool, parallelism: int, lock_timeout: float,
+          fail_fast: bool, no_color: bool, targets: tuple[str, ...], replace: tuple[str, ...],
+          refresh_only: bool, backend: str | None, environment: str, json_lines: bool) -> None:
+    """Make the live accounts match the stack, or carry out a saved plan exactly.
+
+    A saved plan (from `plan --out`) is applied without a prompt, and refused if the stack, the state or
+    the live objects moved since it was made.
+
+    \b
+    Example:
+      voxplan apply --sandbox --auto-approve stacks/vapi-sip.yaml
+      voxplan apply plan.json
+    """
+    saved = _saved_plan(target_file)
+    if json_lines and not (auto_approve or saved is not None):
+        fail("--json needs --auto-approve (or a saved plan): a JSON stream cannot be asked")
+
+    def confirm(the_plan: Plan) -> bool:
+        if not (auto_approve or saved is not None):
+            if not sys.stdin.isatty():
+                fail("apply needs confirmation and stdin is not a terminal: pass --auto-approve")
+            if not _approved():
+                return False
+        return True
+
+    with errors():
+        if saved is not None:
+            if targets or replace or refresh_only:
+                fail("a saved plan already fixes --target, --replace and --refresh-only")
+            stack, sandbox = Path(saved.stack_file), saved.sandbox
+            options = workflow.PlanOptions(saved.targets, saved.replace, saved.refresh_only)
+            chosen = context(environment=environment).env_name
+            if (environment or "VOXPLAN_ENV" in os.environ) and chosen != saved.environment:
+                fail(f"{target_file} was planned for environment {saved.environment!r}, not {chosen!r}")
+            environment = saved.environment
+        else:
+            stack, options = target_file, workflow.PlanOptions(targets, replace, refresh_only)
+        loaded = workflow.load(stack, context(sandbox, backend=backend, environment=environment))
+        warn(loaded.warnings)
+        with workflow.connect(loaded) as provs:
+            warn(provs.warnings)
+            the_plan, result = workflow.apply(
+                loaded, provs, confirm=confirm, parallelism=parallelism, lock_timeout=lock_timeout,
+                fail_fast=fail_fast, options=options, saved=saved,
+                on_plan=(lambda p: _emit_all(events.planned(p, "apply", summary=False))) if json_lines
+                else (lambda p: _show_plan(p, no_color)),
+                on_event=lambda line: click.echo(events.log_json(line) if json_lines else line),
+                on_progress=lambda p: click.echo(events.progress_json(p) if json_lines else events.progress_line(p)))
+    if result is None:
+        click.echo("Apply cancelled.")
+        sys.exit(1)
+    for line in result.skipped:
+        click.echo(line, err=True)
+    for line in result.errors:
+        click.echo(f"Error: {line}", err=True)
+    if json_lines:
+        click.echo(events.summary_json(the_plan, "apply", ok=result.ok, errors=len(result.errors),
+                                       done=len(result.done)))
+    if not result.ok:
+        click.echo(f"Apply failed: {len(result.errors)} error(s), {len(result.done)} change(s) made and saved "
+                   "in state.", err=True)
+        sys.exit(1)
+    if json_lines:
+        return
+    if the_plan.has_changes:
+        click.echo("Apply complete! " + ("State updated." if the_plan.refresh_only else
+                                         the_plan.summary().removeprefix("Plan: ")))
+
+
+def _emit_all(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(line)
+
+
+def _approved() -> bool:
+    """As Terraform: only the word `yes` approves (a bare `y` or Enter does not)."""
+    click.echo("\nDo you want to perform these actions?\n  voxplan will perform the actions described above.\n"
+               "  Only 'yes' will be accepted to approve.\n")
+    return str(click.prompt("  Enter a value", default="", show_default=False)).strip() == "yes"
+
+
+def _show_plan(the_plan: Plan, no_color: bool) -> None:
+    click.echo(render_text(the_plan, colour=colour(no_color)), nl=False)
+    for warning in the_plan.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+
+
+def _saved_plan(path: Path) -> planfile.SavedPlan | None:
+    """A saved plan is JSON of kind voxplan-saved-plan; anything else is a stack (and read as one, so a
+    FIFO, a device or a file that is not UTF-8 gets the stack's one located error, never a hang or a
+    traceback here)."""
+    head = peek(path, 200).decode("utf-8", errors="replace")
+    if '"voxplan-saved-plan"' not in head:
+        return None
+    with errors():
+        return planfile.read(path)
+    return None  # pragma: no cover - _errors exits
+
+
+@main.command()
+@click.argument("plan_file", metavar="PLANFILE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@FORMAT
+@click.option("--no-color", is_flag=True)
+def show(plan_file: Path, fmt: str, no_color: bool) -> None:
+    """Show a saved plan (from `plan --out`) without applying it. Reads only the file: no stack, state or
+    request.
+
+    \b
+    Example:
+      voxplan plan --out plan.bin stacks/prod.yaml && voxplan show plan.bin --format markdown
+    """
+    with errors():
+        the_plan, data = planfile.reviewed(plan_file)
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, cls=SafeEncoder))
+    else:
+        click.echo(render(the_plan, fmt, no_color), nl=False)
+
+
+
+@main.command()
+@click.argument("stacks", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@SANDBOX
+@FORMAT
+@click.option("--parallelism", type=click.IntRange(1, 32), default=4, show_default=True)
+@JSON_LINES
+@BACKEND
+@ENVIRONMENT
+def drift(stacks: tuple[Path, ...], sandbox: bool, fmt: str, parallelism: int, backend: str | None,
+          environment: str, json_lines: bool) -> None:
+    """Refresh many stacks concurrently and report which drifted. Exit 2 if any did, 1 on errors.
+
+    \b
+    Example (nightly cron):
+      voxplan drift stacks/*.yaml --format markdown > drift.md
+    """
+    reports = workflow.drift(stacks, context(sandbox, backend=backend, environment=environment),
+                             parallelism=parallelism)
+    if json_lines:
+        for r in reports:
+            click.echo(events.drift_json(str(r.file), r.stack, r.plan, r.error))
+        click.echo(events.drift_summary_json(len(reports), sum(r.drifted for r in reports),
+                                             sum(1 for r in reports if r.error)))
+    else:
+        items = [DriftItem(str(r.file), r.stack, r.plan, r.error) for r in reports]
+        click.echo(FORMATS[fmt].drift(items, colour(False)), nl=False)
+        for r in reports:
+            if r.error:
+                click.echo(f"Error: {r.file}: {r.error}", err=True)
+    if any(r.error for r in reports):
+        sys.exit(1)
+    sys.exit(2 if any(r.drifted for r in reports) else 0)
+

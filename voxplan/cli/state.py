@@ -1,0 +1,225 @@
+"""State commands: import, state list|show|rm|mv|pull|push|unlock, history. None sends a request that
+changes anything remote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from voxplan import workflow
+from voxplan.cli.app import main
+from voxplan.cli.common import BACKEND, ENVIRONMENT, LOCK_TIMEOUT, SANDBOX, STACK, context, errors, fail, loaded_stack
+from voxplan.core.secret import SafeEncoder
+
+
+@main.command(name="import")
+@STACK
+@click.argument("address")
+@click.argument("remote_id")
+@SANDBOX
+@LOCK_TIMEOUT
+@BACKEND
+@ENVIRONMENT
+@click.option("--take-over", is_flag=True,
+              help="Take the object over even though another stack (or environment) owns it.")
+def import_cmd(stack: Path, address: str, remote_id: str, sandbox: bool, lock_timeout: float, backend: str | None,
+               environment: str, take_over: bool) -> None:
+    """Adopt an existing remote object into state as ADDRESS. Changes nothing remote.
+
+    \b
+    Example:
+      voxplan import stacks/byo-trunk.yaml vapi.assistant/front-desk 5d3c...-uuid
+      voxplan import --take-over stacks/b.yaml wavix.number/+61290597521 7001
+    """
+    with errors():
+        loaded = workflow.load(stack, context(sandbox, backend=backend, environment=environment))
+        with workflow.connect(loaded) as provs:
+            click.echo(workflow.import_resource(loaded, provs, address, remote_id, lock_timeout=lock_timeout,
+                                                take_over=take_over))
+
+
+
+@main.group()
+def state() -> None:
+    """Inspect and edit a stack's state."""
+
+
+
+@state.command(name="list")
+@STACK
+@BACKEND
+@ENVIRONMENT
+def state_list(stack: Path, backend: str | None, environment: str) -> None:
+    """Addresses in state, with their remote ids."""
+    with errors(), loaded_stack(stack, backend, environment) as loaded:
+        st = workflow.load_state(loaded)
+    for addr, entry in sorted(st.resources.items()):
+        click.echo(f"{addr}\t{entry.id}")
+
+
+@state.command(name="show")
+@STACK
+@click.argument("address")
+@BACKEND
+@ENVIRONMENT
+def state_show(stack: Path, address: str, backend: str | None, environment: str) -> None:
+    """One state entry as JSON (secrets appear only as fingerprints)."""
+    with errors(), loaded_stack(stack, backend, environment) as loaded:
+        entry = workflow.load_state(loaded).get(address)
+        if entry is None:
+            fail(f"{address} is not in state")
+    click.echo(json.dumps(entry.to_json(), indent=2, cls=SafeEncoder))
+
+
+@state.command(name="rm")
+@STACK
+@click.argument("addresses", nargs=-1, required=True)
+@BACKEND
+@ENVIRONMENT
+@LOCK_TIMEOUT
+def state_rm(stack: Path, addresses: tuple[str, ...], backend: str | None, environment: str,
+             lock_timeout: float) -> None:
+    """Forget resources without deleting them remotely (and give up this stack's claim on them)."""
+    with errors(), loaded_stack(stack, backend, environment) as loaded:
+        for line in workflow.forget(loaded, addresses, lock_timeout=lock_timeout):
+            click.echo(line)
+
+
+@state.command(name="mv")
+@STACK
+@click.argument("source", metavar="FROM")
+@click.argument("destination", metavar="TO")
+@BACKEND
+@ENVIRONMENT
+@LOCK_TIMEOUT
+def state_mv(stack: Path, source: str, destination: str, backend: str | None, environment: str,
+             lock_timeout: float) -> None:
+    """Rename resources in state; nothing remote changes, remote ids stay.
+
+    FROM and TO are addresses (vapi.assistant/a) or stack entries (assistants.a: every resource it
+    expands to, e.g. a trunk's carrier objects and its Vapi credential). A `moved:` entry in the stack
+    does the same at the next apply.
+
+    \b
+    Example:
+      voxplan state mv stacks/prod.yaml assistants.front-desk assistants.reception
+    """
+    from voxplan import statetools
+
+    with errors(), loaded_stack(stack, backend, environment) as loaded:
+        for src, dst in statetools.move(loaded, source, destination, lock_timeout=lock_timeout).items():
+            click.echo(f"Moved {src} to {dst}")
+
+
+@state.command(name="pull")
+@STACK
+@click.option("--out", "file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Local state file to write (default: the local backend's file for this stack).")
+@click.option("--force", is_flag=True, help="Overwrite a newer local state of the same lineage.")
+@BACKEND
+@ENVIRONMENT
+@LOCK_TIMEOUT
+def state_pull(stack: Path, file: Path | None, force: bool, backend: str | None, environment: str,
+               lock_timeout: float) -> None:
+    """Copy the stack's state from its backend (postgres) into a local state file.
+
+    Refuses a state of another stack or another lineage.
+
+    \b
+    Example:
+      VOXPLAN_BACKEND=postgresql://ci@db/voxplan voxplan state pull stacks/prod.yaml
+    """
+    from voxplan import statetools
+
+    with errors(), loaded_stack(stack, backend, environment) as loaded:
+        click.echo(statetools.pull(loaded, file, force=force, lock_timeout=lock_timeout))
+
+
+@state.command(name="push")
+@STACK
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite a newer state of the same lineage in the backend.")
+@BACKEND
+@ENVIRONMENT
+@LOCK_TIMEOUT
+def state_push(stack: Path, file: Path | None, force: bool, backend: str | None, environment: str,
+               lock_timeout: float) -> None:
+    """Copy a local state file (default: the local backend's) into the stack's backend, claiming its objects.
+
+    Refuses a state of another stack or another lineage, and objects another stack owns there.
+
+    \b
+    Example:
+      voxplan state push --backend postgresql://ci@db/voxplan stacks/prod.yaml
+    """
+    from voxplan import statetools
+
+    with errors(), loaded_stack(stack, backend, environment) as loaded:
+        click.echo(statetools.push(loaded, file, force=force, lock_timeout=lock_timeout))
+
+
+@state.command(name="unlock")
+@STACK
+@click.option("--force", is_flag=True, help="Remove the lock file even though a process holds it.")
+@BACKEND
+@ENVIRONMENT
+def state_unlock(stack: Path, force: bool, backend: str | None, environment: str) -> None:
+    """Remove a stack's lock file (the kernel frees the lock itself when its holder dies)."""
+    with errors(), loaded_stack(stack, backend, environment) as loaded:
+        click.echo(loaded.store.unlock(force=force))
+
+
+@main.command(name="history", context_settings={"ignore_unknown_options": False})
+@click.argument("args", nargs=-1, required=True, metavar="STACK | show STACK N")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@BACKEND
+@ENVIRONMENT
+def history_cmd(args: tuple[str, ...], fmt: str, backend: str | None, environment: str) -> None:
+    """Every apply of a stack: when, who, git commit, CI run, summary; `show STACK N`: that apply's changes.
+
+    \b
+    Example:
+      voxplan history stacks/prod.yaml
+      voxplan history show stacks/prod.yaml 3 --format json
+    """
+    from voxplan import statetools
+
+    show = args[0] == "show"
+    if (show and len(args) != 3) or (not show and len(args) != 1):
+        fail("usage: voxplan history STACK, or voxplan history show STACK N")
+    if show and not args[2].isdigit():
+        fail(f"N is an apply's number from voxplan history, not {args[2]!r}")
+    stack = Path(args[1] if show else args[0])
+    with errors(), loaded_stack(stack, backend, environment) as loaded:
+        runs = statetools.history(loaded)
+    if show:
+        run = next((r for r in runs if int(r["n"]) == int(args[2])), None)
+        if run is None:
+            fail(f"{stack}: no apply number {args[2]} (there are {len(runs)})")
+        if fmt == "json":
+            click.echo(json.dumps(run, indent=2))
+            return
+        click.echo(f"Apply {run['n']}: {run.get('started')} by {run.get('user')}@{run.get('host')}"
+                   + (f", commit {run['git_commit']}" if run.get("git_commit") else "")
+                   + (f", {run['ci_url']}" if run.get("ci_url") else ""))
+        click.echo(run.get("summary", ""))
+        for change in run.get("changes") or []:
+            what = change["action"] + (" (import)" if change.get("importing") else "") + \
+                (f" (moved from {change['moved_from']})" if change.get("moved_from") else "")
+            click.echo(f"  {change['outcome']:<13} {what:<10} {change['address']}"
+                       + (f" (id {change['remote_id']})" if change.get("remote_id") else ""))
+        return
+    if fmt == "json":
+        click.echo(json.dumps(runs, indent=2))
+        return
+    if not runs:
+        click.echo(f"{stack}: no apply recorded yet.")
+    for run in runs:
+        commit = (run.get("git_commit") or "")[:10] or "-"
+        status = "" if run.get("ok", True) else "  [failed]"
+        click.echo(f"{run['n']:>4}  {run.get('started', '?')}  {run.get('user')}@{run.get('host')}  {commit}  "
+                   f"{run.get('summary', '')}{status}")
+
+
