@@ -5,9 +5,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+
+from voxplan.providers import REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,12 +19,40 @@ def run(*cmd: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
+def import_contracts(path: Path) -> Path:
+    """pyproject's import-linter contracts, plus "vendors are independent of each other" over every vendor
+    package in voxplan.providers.REGISTRY, as an INI file at `path`."""
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    contracts = [*settings["contracts"], {"name": "Vendors are independent of each other", "type": "independence",
+                                          "modules": [f"voxplan.providers.{p.name}" for p in REGISTRY]}]
+    lines = ["[importlinter]", f"root_package = {settings['root_package']}",
+             f"include_external_packages = {settings.get('include_external_packages', False)}", ""]
+    for i, contract in enumerate(contracts):
+        lines.append(f"[importlinter:contract:{i}]")
+        for key, value in contract.items():
+            if isinstance(value, list):
+                lines.append(f"{key} =" + "".join(f"\n    {v}" for v in value))
+            else:
+                lines.append(f"{key} = {value}")
+        lines.append("")
+    path.write_text("\n".join(lines))
+    return path
+
+
+def test_vendor_packages_are_the_registry() -> None:
+    """The generated contract covers every vendor folder: a package under voxplan/providers/ that the registry
+    does not list would escape it."""
+    folders = {p.name for p in (ROOT / "voxplan" / "providers").iterdir() if (p / "__init__.py").exists()}
+    assert folders == {p.name for p in REGISTRY}
+
+
 @pytest.mark.parametrize("cmd", [
     ("ruff", "check", "voxplan", "tests", "benchmarks"),
     (sys.executable, "-m", "mypy", "voxplan"),
-    ("lint-imports",),
+    ("lint-imports", "{contracts}"),
 ])
-def test_static_check(cmd: tuple[str, ...]) -> None:
+def test_static_check(cmd: tuple[str, ...], tmp_path: Path) -> None:
+    cmd = tuple(str(import_contracts(tmp_path / "importlinter.ini")) if c == "{contracts}" else c for c in cmd)
     tool = Path(sys.executable).parent / cmd[0]
     if cmd[0] != sys.executable and not tool.exists() and shutil.which(cmd[0]) is None:
         pytest.fail(f"{cmd[0]} is not installed: pip install -e '.[test]'")

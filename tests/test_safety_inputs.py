@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import CANARIES, Cli, SandboxServer
 from voxplan.core.errors import StackErrors
 from voxplan.core.secret import MASK, Secret, encodings, open_private, redact
+from voxplan.providers import SURFACE
 from voxplan.stack import load_and_validate, telephony
 from voxplan.stack.loader import MAX_DEPTH, input_limits, read_stack
 
@@ -24,7 +25,7 @@ ASSISTANT = "version: 1\nassistants:\n  a:\n    first_message: {value}\n"
 
 def _errors(stack: Path, env: dict[str, str] | None = None) -> list[str]:
     with pytest.raises(StackErrors) as exc:
-        load_and_validate(stack, env=env or {})
+        load_and_validate(stack, surface=SURFACE, env=env or {})
     return [str(d) for d in exc.value.diagnostics if d.severity == "error"]
 
 
@@ -36,7 +37,7 @@ def test_interpolated_values_are_secret_unless_marked_public(tmp_path: Path) -> 
     stack.write_text('version: 1\nassistants:\n  a:\n    first_message: "Hi ${env:WHO}"\n'
                      '    end_call_message: "${env:BYE:public}, ${file:greeting.txt:public}"\n'
                      '    model: {provider: openai, model: gpt-4o, system: "${file:greeting.txt}"}\n')
-    loaded, _ = load_and_validate(stack, env={"WHO": "Ann", "BYE": "Bye"})
+    loaded, _ = load_and_validate(stack, surface=SURFACE, env={"WHO": "Ann", "BYE": "Bye"})
     spec = loaded.data["assistants"]["a"]
     assert isinstance(spec["first_message"], Secret) and spec["first_message"].reveal() == "Hi Ann"
     assert spec["first_message"].origin == "env:WHO"
@@ -102,7 +103,7 @@ def test_file_inside_the_repository_may_be_a_level_up_and_through_a_link_that_st
     stack = tmp_path / "stacks" / "s.yaml"
     stack.write_text('version: 1\nassistants:\n  a: {first_message: "${file:../keys/greeting}", '
                      'end_call_message: "${file:link}"}\n')
-    loaded, _ = load_and_validate(stack, env={})
+    loaded, _ = load_and_validate(stack, surface=SURFACE, env={})
     assert loaded.data["assistants"]["a"]["first_message"].reveal() == "hello"
     assert loaded.data["assistants"]["a"]["end_call_message"].reveal() == "hello"
 

@@ -6,6 +6,7 @@ import pytest
 
 from voxplan.core.errors import StackErrors
 from voxplan.core.secret import Secret
+from voxplan.providers import SURFACE
 from voxplan.stack import load_and_validate
 from voxplan.stack.e164 import hint, is_e164
 from voxplan.stack.loader import parse_yaml
@@ -58,7 +59,7 @@ def test_what_json_cannot_carry_is_a_located_error(written: str) -> None:
 def test_temperature_from_the_readme_validates(tmp_path: Path) -> None:
     stack = tmp_path / "s.yaml"
     stack.write_text("version: 1\nassistants:\n  a:\n    model: {provider: openai, model: gpt-4o, temperature: 0.3}\n")
-    loaded, _ = load_and_validate(stack, env={})
+    loaded, _ = load_and_validate(stack, surface=SURFACE, env={})
     assert loaded.data["assistants"]["a"]["model"]["temperature"] == 0.3
 
 
@@ -71,7 +72,7 @@ def test_interpolation_env_file_and_secret_typing(tmp_path: Path) -> None:
         "assistants:\n  a:\n    name: ${env:ANAME:public}\n"
         "trunks:\n  t:\n    carrier: byo\n    gateways: [{ip: 203.0.113.1}]\n"
         "    auth: {username: u, password: \"pre-${env:PW}\"}\n")
-    loaded, warnings = load_and_validate(stack, env={"ANAME": "Alice", "PW": "s3cret"})
+    loaded, warnings = load_and_validate(stack, surface=SURFACE, env={"ANAME": "Alice", "PW": "s3cret"})
     assert loaded.data["assistants"]["a"]["name"] == "Alice"
     key = loaded.data["providers"]["vapi"]["api_key"]
     password = loaded.data["trunks"]["t"]["auth"]["password"]
@@ -85,9 +86,9 @@ def test_sandbox_placeholder_is_stable_and_warned(tmp_path: Path) -> None:
     stack.write_text("version: 1\ntrunks:\n  t:\n    carrier: byo\n    gateways: [{ip: 203.0.113.1}]\n"
                      "    auth: {username: u, password: \"${env:NOPE_PW}\"}\n")
     with pytest.raises(StackErrors):
-        load_and_validate(stack, env={})
-    first, warnings = load_and_validate(stack, env={}, sandbox=True)
-    second, _ = load_and_validate(stack, env={}, sandbox=True)
+        load_and_validate(stack, surface=SURFACE, env={})
+    first, warnings = load_and_validate(stack, surface=SURFACE, env={}, sandbox=True)
+    second, _ = load_and_validate(stack, surface=SURFACE, env={}, sandbox=True)
     assert [w.severity for w in warnings] == ["warning"]
     assert first.data["trunks"]["t"]["auth"]["password"] == second.data["trunks"]["t"]["auth"]["password"]
 
@@ -96,7 +97,7 @@ def test_all_errors_are_reported_at_once(tmp_path: Path) -> None:
     stack = tmp_path / "s.yaml"
     stack.write_text("version: 1\nassistants:\n  a: {tools: [x, y]}\nroutes:\n  \"+15550001111\": {assistant: z}\n")
     with pytest.raises(StackErrors) as exc:
-        load_and_validate(stack, env={})
+        load_and_validate(stack, surface=SURFACE, env={})
     messages = [str(d) for d in exc.value.diagnostics]
     assert len(messages) == 4, messages  # two unknown tools, an undeclared number, an unknown assistant
 

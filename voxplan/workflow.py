@@ -53,7 +53,7 @@ class Loaded:
 def load(path: str | Path, ctx: RunContext | None = None) -> Loaded:
     """Load, validate and expand a stack. Offline. Raises StackErrors with every problem."""
     ctx = ctx or RunContext()
-    stack, warnings = load_and_validate(path, ctx)
+    stack, warnings = load_and_validate(path, ctx, surface=registry.SURFACE)
     desired, lint = expand(stack)
     return Loaded(stack, desired, ctx, warnings + [d for d in lint if d.severity == "warning"])
 

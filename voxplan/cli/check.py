@@ -1,13 +1,14 @@
-"""Offline and read-only checks: validate, graph, doctor."""
+"""Offline and read-only checks: validate, graph, doctor, and the stack format itself (schema)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import click
 
-from voxplan import workflow
+from voxplan import providers, workflow
 from voxplan.cli.app import main
 from voxplan.cli.common import ENVIRONMENT, SANDBOX, STACK, context, errors, warn
 from voxplan.core.errors import StackErrors
@@ -69,3 +70,16 @@ def graph_cmd(stack: Path, sandbox: bool) -> None:
     click.echo(to_dot({r.address: r.dependencies() for r in loaded.desired}), nl=False)
 
 
+
+
+@main.command(name="schema")
+def schema_cmd() -> None:
+    """Print the stack format as JSON Schema, assembled from what each provider declares.
+
+    schemas/stack.schema.json in the repository is this output; point your editor at it.
+
+    \b
+    Example:
+      voxplan schema > schemas/stack.schema.json
+    """
+    click.echo(json.dumps(providers.SURFACE.schema, indent=2, ensure_ascii=False))

@@ -1,12 +1,17 @@
 """The composition root of providers: the registry of vendors, and how to connect them.
 
-Each vendor package exports one `Provider` descriptor (voxplan.providers.base); REGISTRY lists them, and
-everything here iterates it. Vendors never import each other; this module is the one place that knows
-them all. Adding a carrier: its folder, its emulator (voxplan/sandbox/<name>.py), the schema, one line here.
+Each vendor package exports one `Provider` descriptor (voxplan.providers.base), which carries the stack
+surface it declares (voxplan.stack.surface); REGISTRY lists them, and everything here iterates it: the
+stack format (SURFACE, and the JSON Schema generated from it), carriers, route targets, doctor's probes.
+Vendors never import each other; this module is the one place that knows them all, and it finds them: every
+package here that exports a `PROVIDER` (as the sandbox finds every module with an `EMULATOR`). Adding a
+carrier is its folder (adapters, carrier, surface, PROVIDER) and its emulator (voxplan/sandbox/<name>.py).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,23 +20,36 @@ from typing import TYPE_CHECKING, Any
 from voxplan.core import errors
 from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic
-from voxplan.providers import byo, cloudonix, didlogic, openai, vapi, wavix
 from voxplan.providers.base import Adapter, Carrier, ExpandContext, Finding, Platform, Provider, RouteTarget
 from voxplan.providers.http import ApiClient, Pacer, default_message
 from voxplan.providers.routes import Router
 from voxplan.stack.loader import placeholder
 from voxplan.stack.model import Stack
+from voxplan.stack.surface import StackSurface, assemble
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["REGISTRY", "Adapter", "Carrier", "ExpandContext", "Finding", "Platform", "Provider", "Providers",
+__all__ = ["REGISTRY", "SURFACE", "Adapter", "Carrier", "ExpandContext", "Finding", "Platform", "Provider", "Providers",
            "RouteTarget", "adapter_class", "carriers", "connect", "doctor", "expand_sections", "number_headers",
            "platform", "router"]
 
-REGISTRY: tuple[Provider, ...] = (vapi.PROVIDER, byo.PROVIDER, wavix.PROVIDER, didlogic.PROVIDER, cloudonix.PROVIDER,
-                                  openai.PROVIDER)
+
+
+def _discover() -> tuple[Provider, ...]:
+    """Every vendor package of this one that exports a `PROVIDER`, by name (no list to keep)."""
+    found = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.ispkg:
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            if isinstance(getattr(module, "PROVIDER", None), Provider):
+                found.append(module.PROVIDER)
+    return tuple(found)
+
+
+REGISTRY: tuple[Provider, ...] = _discover()
 BY_NAME = {p.name: p for p in REGISTRY}
+SURFACE: StackSurface = assemble(p.surface for p in REGISTRY if p.surface is not None)  # the stack format
 ADAPTER_CLASSES: dict[str, type[Adapter]] = {cls.kind: cls for p in REGISTRY for cls in p.kinds}
 SANDBOX_BASE = "http://sandbox.voxplan.local"
 

@@ -19,6 +19,7 @@ from voxplan.core.errors import Diagnostic, Location, NotFound, ProviderError
 from voxplan.core.model import PathT, Ref, Resource
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
+from voxplan.stack.surface import Surface
 
 
 class _Omitted:
@@ -238,6 +239,7 @@ class Provider:
     sections: Callable[[ExpandContext, Mapping[str, Carrier]], None] | None = None  # its own stack sections
     probes: Callable[[ApiClient, Stack], list[Finding]] | None = None  # `voxplan doctor`: read-only, each
     # assumption no vendor source settles
+    surface: Surface | None = None  # what it adds to the stack format (voxplan.stack.surface), as data
 
     def base_url(self, stack: Stack) -> str:
         return self.api_url(stack) if callable(self.api_url) else self.api_url

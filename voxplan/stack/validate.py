@@ -1,15 +1,15 @@
-"""Load a stack file and check everything that can be checked offline and without vendor knowledge.
+"""Load a stack file and check everything that can be checked offline, against the stack format the
+providers declare (a `StackSurface`, handed in: this layer knows no vendor).
 
-Every problem is collected (with its `file:line:col`) before failing; vendor lint runs later, in
-`voxplan.expand`, where the providers are known.
+Every problem is collected (with its `file:line:col`) before failing; vendor lint that needs the expanded
+resources runs later, in `voxplan.expand`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from functools import cache, lru_cache
-from importlib import resources
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +22,13 @@ from voxplan.stack import e164, environments, telephony
 from voxplan.stack.lint import secret_errors, telephony_errors
 from voxplan.stack.loader import Interpolator, parse_yaml, read_stack
 from voxplan.stack.model import PathT, SourceMap, Stack
+from voxplan.stack.surface import StackSurface, reference_errors
 
 
-@lru_cache(maxsize=1)
-def stack_schema() -> dict[str, Any]:
-    text = resources.files("voxplan").joinpath("schemas/stack.schema.json").read_text()
-    return dict(json.loads(text))
-
-
-def load_and_validate(path: str | Path, ctx: RunContext | None = None, *, sandbox: bool = False,
-                      env: Mapping[str, str] | None = None) -> tuple[Stack, list[Diagnostic]]:
-    """Returns the stack and its warnings; raises StackErrors listing every error. Without `ctx`, one is
-    made from `sandbox` and `env` (for tools and tests)."""
+def load_and_validate(path: str | Path, ctx: RunContext | None = None, *, surface: StackSurface,
+                      sandbox: bool = False, env: Mapping[str, str] | None = None) -> tuple[Stack, list[Diagnostic]]:
+    """Returns the stack and its warnings; raises StackErrors listing every error. `surface` is the stack
+    format (voxplan.providers.SURFACE). Without `ctx`, one is made from `sandbox` and `env` (tools, tests)."""
     if ctx is None:
         ctx = RunContext(sandbox=sandbox) if env is None else RunContext(sandbox=sandbox, env=dict(env))
     path = Path(path)
@@ -55,10 +50,10 @@ def load_and_validate(path: str | Path, ctx: RunContext | None = None, *, sandbo
     if declared_envs is not None:
         data["environments"] = declared_envs
     diags += interp.diagnostics
-    diags += list(_schema_errors(data, source))
-    diags += list(secret_errors(data, source))  # with the schema's: a secret in a carrier: explains its '****'
+    diags += list(_schema_errors(data, source, surface))
+    diags += list(secret_errors(data, source, surface))  # with the schema's: a secret in carrier: explains '****'
     if not _errors(diags):
-        diags += list(_semantic_errors(data, source))
+        diags += list(_semantic_errors(data, source, surface))
     if _errors(diags):
         raise StackErrors(diags)
     return Stack(path=path, data=data, source=source, environment=ctx.env_name), diags
@@ -68,23 +63,14 @@ def _errors(diags: list[Diagnostic]) -> list[Diagnostic]:
     return [d for d in diags if d.severity == "error"]
 
 
-SECTIONS = {"trunks": "trunk", "tools": "tool", "assistants": "assistant", "numbers": "number", "routes": "route",
-            "agents": "agent", "webhooks": "webhook"}
-
-
-@cache
-def _validator(definition: str = "") -> jsonschema.Draft202012Validator:
-    root = stack_schema()
-    schema = {"$ref": f"#/$defs/{definition}", "$defs": root["$defs"]} if definition else root
-    return jsonschema.Draft202012Validator(schema)
-
-
-def _schema_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
-    """The document's shape, then each entry of the map sections against its definition. Entries that are
-    alike (10,000 numbers on a few trunks) are validated once: their errors depend only on their content."""
-    shell = {k: ({} if k in SECTIONS and isinstance(v, dict) else _schema_view(v)) for k, v in data.items()}
-    found = [(tuple(e.absolute_path), e) for e in _validator().iter_errors(shell)]
-    for section, definition in SECTIONS.items():
+def _schema_errors(data: dict[str, Any], source: SourceMap, surface: StackSurface) -> Iterator[Diagnostic]:
+    """The document's shape, then each entry of the map sections against its definition (a trunk's or a
+    number's, its carrier's). Entries that are alike (10,000 numbers on a few trunks) are validated once:
+    their errors depend only on their content."""
+    sections = surface.sections
+    shell = {k: ({} if k in sections and isinstance(v, dict) else _schema_view(v)) for k, v in data.items()}
+    found = [(tuple(e.absolute_path), e) for e in surface.validator().iter_errors(shell)]
+    for section in sections:
         entries = data.get(section)
         if not isinstance(entries, dict):
             continue
@@ -93,7 +79,8 @@ def _schema_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnost
             # alike entries share their errors; JSON text tells them apart with their types (true is not 1)
             signature = json.dumps(_schema_view(entry), sort_keys=True, default=str)
             if signature not in memo:
-                memo[signature] = list(_validator(definition).iter_errors(_schema_view(entry)))
+                validator = surface.validator(surface.definition_for(section, entry))
+                memo[signature] = list(validator.iter_errors(_schema_view(entry)))
             found += [((section, key, *e.absolute_path), e) for e in memo[signature]]
     seen: set[tuple[PathT, str]] = set()
     for path, err in sorted(found, key=lambda pe: list(map(str, pe[0]))):
@@ -137,13 +124,14 @@ def _schema_message(err: jsonschema.ValidationError, path: PathT) -> str:
     return f"{where}: {err.message}"
 
 
-def _semantic_errors(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
+def _semantic_errors(data: dict[str, Any], source: SourceMap, surface: StackSurface) -> Iterator[Diagnostic]:
     yield from _api_keys(data, source)
-    yield from telephony_errors(data, source)
+    yield from telephony_errors(data, source, surface)
     yield from _numbers(data, source)
-    yield from _references(data, source)
-    yield from _cycles(data, source)
-    yield from _transfer_reach(data, source)
+    yield from _trunks(data, source)
+    yield from reference_errors(data, source, surface.references)
+    for check in surface.checks:
+        yield from check(data, source)
 
 
 def _api_keys(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
@@ -190,80 +178,19 @@ def _numbers(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
         routed.setdefault(canon, key)
 
 
-def _references(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
-    def check(kind: str, name: object, path: PathT) -> Iterator[Diagnostic]:
-        pool = data.get(kind) or {}
-        if name not in pool:
-            known = ", ".join(sorted(pool)) or "none declared"
-            yield Diagnostic(source.at(path), f"unknown {kind[:-1]} {name!r} (known: {known})")
-
-    for aname, assistant in (data.get("assistants") or {}).items():
-        for i, tool in enumerate(assistant.get("tools") or []):
-            yield from check("tools", tool, ("assistants", aname, "tools", i))
-    for tname, tool in (data.get("tools") or {}).items():
-        for i, target in enumerate(tool.get("handoff") or []):
-            name = target["assistant"] if isinstance(target, dict) else target
-            path: PathT = ("tools", tname, "handoff", i) + (("assistant",) if isinstance(target, dict) else ())
-            yield from check("assistants", name, path)
+def _trunks(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
+    """A number's trunk is declared, and of the number's carrier."""
     trunks = data.get("trunks") or {}
     for num, spec in (data.get("numbers") or {}).items():  # 10,000 of these: no generator unless reporting
-        if "trunk" in spec:
-            if spec["trunk"] not in trunks:
-                yield from check("trunks", spec["trunk"], ("numbers", num, "trunk"))
-            carrier = (trunks.get(spec["trunk"]) or {}).get("carrier")
-            if carrier and carrier != spec.get("carrier"):
-                yield Diagnostic(source.at(("numbers", num, "trunk")),
-                                 f"numbers.{num}: a {spec.get('carrier')} number routed through trunk "
-                                 f"{spec['trunk']!r} of carrier {carrier}", hint="a number's carrier must match "
-                                 "its trunk's")
-    assistants = data.get("assistants") or {}
-    agents = data.get("agents") or {}
-    for num, route in (data.get("routes") or {}).items():
-        if "assistant" in route and route["assistant"] not in assistants:
-            yield from check("assistants", route["assistant"], ("routes", num, "assistant"))
-        if "agent" in route and route["agent"] not in agents:
-            yield from check("agents", route["agent"], ("routes", num, "agent"))
-
-
-def _transfer_reach(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
-    """A transfer to a phone number is dialled out through a trunk: with none, no call can get there."""
-    if data.get("trunks"):
-        return
-    for tool, spec in (data.get("tools") or {}).items():
-        for i, dest in enumerate(spec.get("transfer") or []):
-            if "number" in dest:
-                yield Diagnostic(source.at(("tools", tool, "transfer", i, "number")),
-                                 f"tools.{tool}: transfer to {dest['number']}: no trunk in this stack can reach a "
-                                 "phone number", hint="declare a trunk, or transfer to a sip: URI")
-
-
-def _cycles(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
-    """Assistants use tools; handoff tools name assistants by id. A loop can never be created in order."""
-    edges: dict[str, list[tuple[str, PathT]]] = {}
-    for aname, assistant in (data.get("assistants") or {}).items():
-        edges[f"assistant {aname}"] = [
-            (f"tool {t}", ("assistants", aname, "tools", i)) for i, t in enumerate(assistant.get("tools") or [])
-        ]
-    for tname, tool in (data.get("tools") or {}).items():
-        targets = [t["assistant"] if isinstance(t, dict) else t for t in tool.get("handoff") or []]
-        edges[f"tool {tname}"] = [(f"assistant {a}", ("tools", tname, "handoff", i)) for i, a in enumerate(targets)]
-    state: dict[str, int] = {}
-    reported: set[frozenset[str]] = set()
-
-    def visit(node: str, trail: list[tuple[str, PathT]]) -> Iterator[Diagnostic]:
-        state[node] = 1
-        for nxt, path in edges.get(node, []):
-            if state.get(nxt) == 1:
-                names = [n for n, _ in trail] + [node]
-                loop = names[names.index(nxt):] + [nxt]
-                if frozenset(loop) not in reported:
-                    reported.add(frozenset(loop))
-                    yield Diagnostic(source.at(path), f"reference cycle: {' -> '.join(loop)}",
-                                     hint="a handoff tool cannot name an assistant that uses it, directly or not")
-            elif state.get(nxt) is None and nxt in edges:
-                yield from visit(nxt, trail + [(node, path)])
-        state[node] = 2
-
-    for node in list(edges):
-        if node not in state:
-            yield from visit(node, [])
+        if "trunk" not in spec:
+            continue
+        if spec["trunk"] not in trunks:
+            known = ", ".join(sorted(trunks)) or "none declared"
+            yield Diagnostic(source.at(("numbers", num, "trunk")), f"unknown trunk {spec['trunk']!r} (known: {known})")
+            continue
+        carrier = (trunks.get(spec["trunk"]) or {}).get("carrier")
+        if carrier and carrier != spec.get("carrier"):
+            yield Diagnostic(source.at(("numbers", num, "trunk")),
+                             f"numbers.{num}: a {spec.get('carrier')} number routed through trunk "
+                             f"{spec['trunk']!r} of carrier {carrier}", hint="a number's carrier must match its "
+                             "trunk's")

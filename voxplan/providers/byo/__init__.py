@@ -8,6 +8,7 @@ from typing import Any
 
 from voxplan.core.errors import Diagnostic
 from voxplan.providers.base import ExpandContext, Provider
+from voxplan.providers.byo.surface import SURFACE
 from voxplan.stack.model import Stack
 
 
@@ -32,4 +33,5 @@ class ByoCarrier:
         return ()
 
 
-PROVIDER = Provider(name="byo", carrier=lambda platform: ByoCarrier())  # no API: the stack gives everything
+# no API: the stack gives everything
+PROVIDER = Provider(name="byo", carrier=lambda platform: ByoCarrier(), surface=SURFACE)

@@ -28,6 +28,7 @@ from voxplan.core import errors
 from voxplan.core.errors import Diagnostic
 from voxplan.core.model import Ref, Resource
 from voxplan.providers.base import Adapter, ExpandContext, Finding, Provider, routes_to_platform, run_probes
+from voxplan.providers.cloudonix.surface import SURFACE
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
 
@@ -353,6 +354,7 @@ class CloudonixCarrier:
 
 # "a 10-per-3-s per-domain token bucket returning 429" (reference/cloudonix-api.md)
 BUDGET = (10, 3.0, domain_of)
-PROVIDER = Provider(name="cloudonix", api_url=API_URL, kinds=(Domain, Trunk, Application, Dnid), adapters=adapters,
+PROVIDER = Provider(name="cloudonix", surface=SURFACE, api_url=API_URL, kinds=(Domain, Trunk, Application, Dnid),
+                    adapters=adapters,
                     carrier=lambda platform: CloudonixCarrier(), budget=BUDGET,
                     probes=lambda client, stack: probe(client, stack_domains(stack)))

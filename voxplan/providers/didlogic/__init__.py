@@ -29,6 +29,7 @@ from voxplan.providers.base import (
     run_probes,
     transfer_reach,
 )
+from voxplan.providers.didlogic.surface import SURFACE
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
 
@@ -232,6 +233,6 @@ class DidlogicCarrier:
 
 # didlogic documents no rate limits (reference/didlogic-api.md §9): a gentle default.
 BUDGET = (5, 1.0, None)
-PROVIDER = Provider(name="didlogic", api_url=API_URL, kinds=(SipAccount, Number), adapters=adapters,
+PROVIDER = Provider(name="didlogic", surface=SURFACE, api_url=API_URL, kinds=(SipAccount, Number), adapters=adapters,
                     carrier=lambda platform: DidlogicCarrier(), budget=BUDGET, message=_message,
                     probes=lambda client, _stack: probe(client))

@@ -9,6 +9,7 @@ from voxplan.providers.http import ApiClient
 from voxplan.providers.vapi import probes
 from voxplan.providers.vapi.adapters import KINDS, VapiAdapter
 from voxplan.providers.vapi.platform import API_URLS, VapiPlatform, VapiSipCarrier, region
+from voxplan.providers.vapi.surface import SURFACE
 from voxplan.stack.model import Stack
 
 __all__ = ["API_URLS", "KINDS", "PROVIDER", "VapiPlatform", "VapiSipCarrier", "adapters", "region"]
@@ -29,4 +30,4 @@ def _carrier(platform: Any) -> VapiSipCarrier:
 
 PROVIDER = Provider(name="vapi", api_url=lambda stack: API_URLS[region(stack)], kinds=KINDS, adapters=adapters,
                     carrier=_carrier, platform=VapiPlatform.of, budget=BUDGET,
-                    probes=lambda client, _stack: probes.probe(client))
+                    probes=lambda client, _stack: probes.probe(client), surface=SURFACE)

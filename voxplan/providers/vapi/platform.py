@@ -209,8 +209,6 @@ class VapiPlatform:
                     yield Diagnostic(src.key_at(("numbers", key)),
                                      f"{key!r} is not on the {self.region.upper()} region's SIP host {host}",
                                      hint=f"write sip:{match.group(1)}@{host}")
-                if "trunk" in spec:
-                    yield Diagnostic(src.at(("numbers", key, "trunk")), "a carrier: vapi number has no trunk")
 
 
     def _uris_with_keys(self, stack: Stack) -> Iterator[Diagnostic]:

@@ -38,6 +38,7 @@ from voxplan.providers.base import (
     transfer_reach,
 )
 from voxplan.providers.http import ApiClient, remaining_pages
+from voxplan.providers.wavix.surface import SURFACE
 from voxplan.stack.model import Stack
 
 API_URL = "https://api.wavix.com"
@@ -282,6 +283,6 @@ def is_gateway_host(host: str) -> bool:
 
 # Wavix documents no limits for trunks and numbers (reference/wavix-api.md §11), only that 429s come back.
 BUDGET = (10, 1.0, None)
-PROVIDER = Provider(name="wavix", api_url=API_URL, kinds=(Trunk, Number), adapters=adapters,
+PROVIDER = Provider(name="wavix", surface=SURFACE, api_url=API_URL, kinds=(Trunk, Number), adapters=adapters,
                     carrier=lambda platform: WavixCarrier(), budget=BUDGET,
                     probes=lambda client, _stack: probe(client))
