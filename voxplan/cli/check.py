@@ -44,14 +44,15 @@ def validate(stacks: tuple[Path, ...], sandbox: bool, environment: str) -> None:
 @main.command()
 @STACK
 @SANDBOX
-def doctor(stack: Path, sandbox: bool) -> None:
+@ENVIRONMENT
+def doctor(stack: Path, sandbox: bool, environment: str) -> None:
     """Probe, read-only, each vendor behaviour voxplan assumes but no vendor source settles, and say what
     voxplan does about it. Nothing is changed.
 
     Example: voxplan doctor stacks/wavix-vapi.yaml
     """
     with errors():
-        loaded = workflow.load(stack, context(sandbox))
+        loaded = workflow.load(stack, context(sandbox, environment=environment))
         warn(loaded.warnings)
         findings = workflow.doctor(loaded)
     for f in findings:
@@ -63,10 +64,11 @@ def doctor(stack: Path, sandbox: bool) -> None:
 @main.command(name="graph")
 @STACK
 @SANDBOX
-def graph_cmd(stack: Path, sandbox: bool) -> None:
+@ENVIRONMENT
+def graph_cmd(stack: Path, sandbox: bool, environment: str) -> None:
     """Print the dependency graph of the stack's resources (Graphviz DOT)."""
     with errors():
-        loaded = workflow.load(stack, context(sandbox))
+        loaded = workflow.load(stack, context(sandbox, environment=environment))
     click.echo(to_dot({r.address: r.dependencies() for r in loaded.desired}), nl=False)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -25,8 +25,38 @@ SANDBOX = click.option("--sandbox", is_flag=True,
 BACKEND = click.option("--backend", metavar="URL", default=None,
                        help="State backend, overriding the stack's backend: and VOXPLAN_BACKEND "
                             "(local, or postgresql://user@host/db).")
-ENVIRONMENT = click.option("--env", "environment", metavar="NAME", default="",
-                           help="Environment (its own state, claims and ${var:…} values); else VOXPLAN_ENV.")
+_VARS_KEY = "voxplan.variables"
+
+
+def _var(ctx: click.Context, param: click.Parameter, given: tuple[str, ...]) -> None:
+    pairs = []
+    for item in given:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE (e.g. --var greeting=Hello)")
+        pairs.append((name.strip(), value))
+    ctx.meta.setdefault(_VARS_KEY, {})["variables"] = tuple(pairs)
+
+
+def _var_file(ctx: click.Context, param: click.Parameter, given: tuple[Path, ...]) -> None:
+    ctx.meta.setdefault(_VARS_KEY, {})["var_files"] = tuple(given)
+
+
+_VAR = click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", expose_value=False, callback=_var,
+                    help="Set ${var:NAME} (repeatable; wins over var files and environments:, a later one over "
+                         "an earlier one).")
+_VAR_FILE = click.option("--var-file", "var_files", multiple=True, metavar="FILE", expose_value=False,
+                         callback=_var_file, type=click.Path(dir_okay=False, path_type=Path),
+                         help="A YAML mapping of ${var:…} names to values (repeatable; wins over the stack's "
+                              "environments: and its <stem>.vars/<env>.yaml, a later file over an earlier one).")
+_ENV = click.option("--env", "environment", metavar="NAME", default="",
+                    help="Environment (its own state, claims and ${var:…} values); else VOXPLAN_ENV.")
+
+
+def ENVIRONMENT(command: Callable[..., Any]) -> Callable[..., Any]:  # noqa: N802 - an option, named as the others
+    """--env, --var and --var-file: every command that loads a stack takes all three (the vars reach
+    `context()` through click's context, so no command threads them by hand)."""
+    return _ENV(_VAR(_VAR_FILE(command)))
 LOCK_TIMEOUT = click.option("--lock-timeout", type=float, default=0.0, show_default=True,
                             help="Seconds to wait for the state lock.")
 
@@ -70,7 +100,9 @@ FORMAT = click.option("--format", "fmt", type=click.Choice(list(FORMATS)), defau
 def context(sandbox: bool = False, *, offline: bool = False, backend: str | None = None,
             environment: str = "") -> RunContext:
     """The run context, built once per command from its options and the environment."""
-    return RunContext(sandbox=sandbox, offline=offline, backend=backend or None, environment=environment)
+    given = (click.get_current_context(silent=True) or click.Context(click.Command("-"))).meta.get(_VARS_KEY, {})
+    return RunContext(sandbox=sandbox, offline=offline, backend=backend or None, environment=environment,
+                      var_files=given.get("var_files", ()), variables=given.get("variables", ()))
 
 
 TARGET = click.option("--target", "targets", multiple=True, metavar="ADDR",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -21,6 +22,8 @@ class RunContext:
     environment: str = ""  # --env: overrides VOXPLAN_ENV; "" means the default environment
     transport: Any = None  # an httpx transport for every provider (tests; the embedded sandbox sets its own)
     offline: bool = False  # validate: nothing will be sent, so unset variables are only warnings
+    var_files: tuple[Path, ...] = ()  # --var-file, in the order given (voxplan.stack.environments)
+    variables: tuple[tuple[str, str], ...] = ()  # --var NAME=VALUE, in the order given: they win over files
 
     @property
     def backend_spec(self) -> str | None:

@@ -2,18 +2,21 @@
 
 Each environment has its own state, its own claims, and its own variables, used in the stack as
 `${var:NAME}`: the `environments:` map of the stack, then a var file beside it,
-`<stack file stem>.vars/<env>.yaml` (a mapping of names to scalars), which wins where both set a name.
-Values may themselves use `${env:…}` and `${file:…}`. Without `--env` the environment is `default`.
+`<stack file stem>.vars/<env>.yaml` (a mapping of names to scalars), then each `--var-file FILE` in the
+order given, then each `--var NAME=VALUE` in the order given: as in Terraform, a later source wins where
+two set a name, and the command line wins over files and files over the stack. Values may themselves use
+`${env:…}` and `${file:…}`. Without `--env` the environment is `default`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from voxplan.core.errors import Diagnostic, Location
+from voxplan.stack.loader import parse_yaml, read_stack
 from voxplan.stack.model import SourceMap
 
 DEFAULT = "default"
@@ -23,9 +26,11 @@ def var_file(stack_file: Path, env: str) -> Path:
     return stack_file.parent / f"{stack_file.stem}.vars" / f"{env}.yaml"
 
 
-def variables(data: dict[str, Any], source: SourceMap, stack_file: Path, env: str
+def variables(data: dict[str, Any], source: SourceMap, stack_file: Path, env: str, *,
+              var_files: Sequence[Path] = (), overrides: Sequence[tuple[str, str]] = ()
               ) -> tuple[dict[str, str], list[Diagnostic]]:
-    """The variables of `env`, and what is wrong with how they are declared."""
+    """The variables of `env`, and what is wrong with how they are declared. `var_files` and `overrides`
+    come from the command line (--var-file, --var), in the order given."""
     diags: list[Diagnostic] = []
     values: dict[str, str] = {}
     declared = data.get("environments")
@@ -38,18 +43,35 @@ def variables(data: dict[str, Any], source: SourceMap, stack_file: Path, env: st
         mine = declared.get(env)
         if isinstance(mine, dict):
             values.update({str(k): _text(v) for k, v in mine.items()})
-    file = var_file(stack_file, env)
-    if file.exists():
-        try:
-            loaded = yaml.safe_load(file.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            diags.append(Diagnostic(Location(str(file), 1, 1), f"cannot read the var file: {exc}"))
-            loaded = {}
-        if not isinstance(loaded, dict) or not all(isinstance(v, str | int | float | bool) for v in loaded.values()):
-            diags.append(Diagnostic(Location(str(file), 1, 1), "a var file is a mapping of names to scalars"))
-        else:
-            values.update({str(k): _text(v) for k, v in loaded.items()})
+    auto = var_file(stack_file, env)
+    for file in ([auto] if auto.exists() else []) + list(var_files):
+        values.update(_read_var_file(file, diags))
+    values.update(overrides)
     return values, diags
+
+
+def _read_var_file(file: Path, diags: list[Diagnostic]) -> dict[str, str]:
+    """A var file's names and values; each problem located in it (the file's own line and column)."""
+    text, problems = read_stack(file)
+    if text is None:
+        diags += [dataclasses.replace(d, message=d.message.replace("cannot read stack", "cannot read the var file"))
+                  for d in problems]
+        return {}
+    loaded, source, parsed = parse_yaml(text, str(file))
+    diags += parsed
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        diags.append(Diagnostic(Location(str(file), 1, 1), "a var file is a mapping of names to scalars",
+                                hint="e.g. greeting: Hello"))
+        return {}
+    out: dict[str, str] = {}
+    for key, value in loaded.items():
+        if not isinstance(value, str | int | float | bool) and value is not None:
+            diags.append(Diagnostic(source.at((key,)), f"variable {key} must be a scalar (text, number or bool)"))
+            continue
+        out[str(key)] = _text(value)
+    return out
 
 
 def _text(value: Any) -> str:

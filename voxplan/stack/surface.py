@@ -247,6 +247,9 @@ def _document(surfaces: tuple[Surface, ...]) -> Schema:
 
     properties: dict[str, Schema] = {
         "version": {"const": 1, "description": "Stack format version."},
+        "voxplan": {"type": "string", "description": "The voxplan versions this stack needs, as a PEP 440 "
+                                                       "constraint (\">=0.2\", \">=0.2,<1\"); any other "
+                                                       "version refuses the stack before reading further."},
         "stack": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
                   "description": "Stack name; defaults to the file name."}}
     settings: dict[str, Schema] = {}

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from voxplan import __version__
 from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic, StackErrors
 from voxplan.core.secret import Secret, map_leaves
@@ -41,7 +43,11 @@ def load_and_validate(path: str | Path, ctx: RunContext | None = None, *, surfac
         raise StackErrors(diags)
     if not isinstance(data, dict):
         raise StackErrors([*diags, Diagnostic(source.at(()), "a stack is a mapping (version:, trunks:, …)")])
-    variables, var_diags = environments.variables(data, source, path, ctx.env_name)
+    required = _required_version(data, source)
+    if required:  # before anything else: a newer stack may use what this version cannot read
+        raise StackErrors([required])
+    variables, var_diags = environments.variables(data, source, path, ctx.env_name, var_files=ctx.var_files,
+                                                  overrides=ctx.variables)
     diags += var_diags
     declared_envs = data.pop("environments", None)  # raw: only the chosen environment's values are used
     interp = Interpolator(path.parent, ctx.env, source, ctx.sandbox, ctx.offline, variables=variables,
@@ -57,6 +63,23 @@ def load_and_validate(path: str | Path, ctx: RunContext | None = None, *, surfac
     if _errors(diags):
         raise StackErrors(diags)
     return Stack(path=path, data=data, source=source, environment=ctx.env_name), diags
+
+
+def _required_version(data: dict[str, Any], source: SourceMap) -> Diagnostic | None:
+    """`voxplan: ">=X.Y"` (Terraform's required_version): this voxplan must satisfy it."""
+    wanted = data.get("voxplan")
+    if wanted is None:
+        return None
+    where = source.at(("voxplan",))
+    try:
+        constraint = SpecifierSet(str(wanted))
+    except InvalidSpecifier:
+        return Diagnostic(where, f"voxplan: {wanted!r} is not a version constraint",
+                          hint='write e.g. voxplan: ">=0.2" or ">=0.2,<1"')
+    if constraint.contains(__version__, prereleases=True):
+        return None
+    return Diagnostic(where, f"this stack needs voxplan {constraint}, and this is voxplan {__version__}",
+                      hint=f"install a voxplan that satisfies it: pip install 'voxplan{constraint}'")
 
 
 def _errors(diags: list[Diagnostic]) -> list[Diagnostic]:
