@@ -33,6 +33,7 @@ class SavedPlan:
     digests: dict[str, str]
     environment: str = "default"  # the --env it was made for: apply runs there
     lineage: str = ""  # the state it was made against: another state (same stack name) is refused
+    destroy: bool = False  # made by plan --destroy: apply destroys
 
 
 def stack_sha256(path: Path) -> str:
@@ -70,13 +71,14 @@ def digests(plan: Plan, key: bytes) -> dict[str, str]:
 
 def write(path: Path, plan: Plan, *, stack_file: Path, state_serial: int, key: bytes, sandbox: bool,
           targets: tuple[str, ...], replace: tuple[str, ...], environment: str = "default",
-          lineage: str = "") -> None:
+          lineage: str = "", destroy: bool = False) -> None:
     data = {
         "kind": KIND, "format_version": FORMAT_VERSION,
         "stack_file": str(stack_file), "stack_file_absolute": str(stack_file.resolve()),
         "stack_sha256": stack_sha256(stack_file), "state_serial": state_serial, "sandbox": sandbox,
         "targets": list(targets), "replace": list(replace), "refresh_only": plan.refresh_only,
-        "digests": digests(plan, key), "environment": environment, "lineage": lineage, "plan": plan_to_json(plan),
+        "destroy": destroy, "digests": digests(plan, key), "environment": environment, "lineage": lineage,
+        "plan": plan_to_json(plan),
     }
     write_private(path, json.dumps(data, indent=2, cls=SafeEncoder) + "\n")
 
@@ -106,7 +108,7 @@ def read(path: Path) -> SavedPlan:
                      sandbox=bool(data.get("sandbox")), targets=tuple(data.get("targets") or ()),
                      replace=tuple(data.get("replace") or ()), refresh_only=bool(data.get("refresh_only")),
                      digests=dict(data["digests"]), environment=str(data.get("environment") or "default"),
-                     lineage=str(data.get("lineage") or ""))
+                     lineage=str(data.get("lineage") or ""), destroy=bool(data.get("destroy")))
 
 
 def check(saved: SavedPlan, fresh: Plan, *, stack_file: Path, state_serial: int, key: bytes,

@@ -9,6 +9,8 @@ from typing import Any
 from voxplan import moves, ownership
 from voxplan import providers as registry
 from voxplan.core.errors import PlanError, StateError
+from voxplan.core.secret import MASK
+from voxplan.core.writeonly import mask_paths
 from voxplan.state import LocalStore, StateStore
 from voxplan.state.local import state_path
 from voxplan.workflow import Loaded, load_state
@@ -68,7 +70,17 @@ def copy(src: StateStore, dst: StateStore, stack: str, *, force: bool = False, l
     return len(snap.entries)
 
 
+def snapshot(loaded: Loaded) -> dict[str, Any]:
+    """The stack's state as its backend holds it (journal replayed), in the local file's layout: what
+    `voxplan state pull` prints. Read without the lock, as Terraform's state pull."""
+    snap = loaded.store.load()
+    if not snap.exists:
+        raise StateError(f"{loaded.store.describe()} holds no state yet: apply the stack first")
+    return {**snap.head, "resources": snap.entries}
+
+
 def pull(loaded: Loaded, file: Path | None = None, *, force: bool = False, lock_timeout: float = 0.0) -> str:
+    """The backend's state into a local state file (`state pull --out FILE`)."""
     remote, local = _remote(loaded, "pull"), local_store(loaded, file)
     try:
         n = copy(remote, local, loaded.stack.name, force=force, lock_timeout=lock_timeout)
@@ -88,6 +100,18 @@ def push(loaded: Loaded, file: Path | None = None, *, force: bool = False, lock_
     finally:
         local.close()
     return f"Pushed {n} resource(s) from {local.describe()} to {remote.describe()}."
+
+
+def outputs(loaded: Loaded) -> dict[str, dict[str, Any]]:
+    """What `voxplan output` prints, from state alone: per address its kind, remote id and the values the
+    server answered at the last apply (secrets masked: state holds only their fingerprints)."""
+    out: dict[str, dict[str, Any]] = {}
+    for addr, entry in sorted(load_state(loaded).resources.items()):
+        hidden = tuple(entry.fingerprints)
+        out[addr] = {"kind": entry.kind, "id": entry.id,
+                     "attributes": {k: MASK if k in hidden else mask_paths(k, v, hidden)
+                                    for k, v in entry.seen.items()}}
+    return out
 
 
 def history(loaded: Loaded) -> list[dict[str, Any]]:

@@ -18,8 +18,8 @@ from voxplan import providers as registry
 from voxplan.apply import ApplyResult, apply_plan
 from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic, Owned, PlanError, VoxplanError
-from voxplan.core.model import Resource
-from voxplan.core.plan import Plan
+from voxplan.core.model import Resource, base_address
+from voxplan.core.plan import Action, Plan
 from voxplan.core.progress import Progress
 from voxplan.diff import make_plan, refresh_only, target
 from voxplan.expand import expand, owner_tag
@@ -101,14 +101,18 @@ class PlanOptions:
     targets: tuple[str, ...] = ()
     replace: tuple[str, ...] = ()
     refresh_only: bool = False
+    destroy: bool = False  # plan as if the stack declared nothing (voxplan destroy; plan --destroy)
 
 
 def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions | None = None) -> Plan:
     options = options or PlanOptions()
-    kinds = {r.kind for r in loaded.desired} | {e.kind for e in state.resources.values()}
+    if options.destroy:
+        _refuse_protected(loaded, state)
+    desired = [] if options.destroy else loaded.desired
+    kinds = {r.kind for r in desired} | {e.kind for e in state.resources.values()}
     wanting = {k for k in kinds if provs.adapter(k).wants_interest}
     interest: dict[str, set[str]] = {k: set() for k in wanting}
-    for res in loaded.desired:
+    for res in desired:
         if res.kind in wanting:
             key = provs.adapter(res.kind).natural_key(res.body)
             if key is not None:
@@ -125,9 +129,14 @@ def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions
     if options.refresh_only:
         result = refresh_only(loaded.stack.name, live, state)
     else:
-        todo = moves.pending(moves.declared(loaded.stack, loaded.desired), state)
-        result = moves.mark(make_plan(loaded.stack.name, loaded.desired, live, moves.view(state, todo),
+        todo = moves.pending(moves.declared(loaded.stack, desired), state) if desired else {}
+        result = moves.mark(make_plan(loaded.stack.name, desired, live, moves.view(state, todo),
                                       provs.adapters, replace=frozenset(options.replace)), todo)
+    if options.destroy:
+        result = dataclasses.replace(result, changes=tuple(
+            dataclasses.replace(c, reason="voxplan destroy" + (": a number is unrouted, never released"
+                                                             if c.action is Action.UNROUTE else ""))
+            if base_address(c.address) == c.address else c for c in result.changes))
     if slips:
         result = dataclasses.replace(result, warnings=result.warnings + tuple(slips))
     result = target(result, options.targets) if options.targets else result
@@ -137,6 +146,16 @@ def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions
     return result
 
 
+def _refuse_protected(loaded: Loaded, state: State) -> None:
+    """destroy honours lifecycle.protect as the stack declares it now and as state recorded it (the diff
+    refuses the latter for every plan; the stack's own is checked here, before any request)."""
+    protected = sorted(r.address for r in loaded.desired if r.lifecycle.get("protect") and r.address in state.resources)
+    if protected:
+        more = f" (and {len(protected) - 1} more protected)" if len(protected) > 1 else ""
+        raise PlanError(f"{protected[0]} is protected (lifecycle.protect) and destroy would destroy or unroute it"
+                        f"{more}; remove protect: true from the stack and apply it first if that is really meant")
+
+
 def load_state(loaded: Loaded) -> State:
     return State.open(loaded.store, env=loaded.ctx.env)
 
@@ -144,7 +163,8 @@ def load_state(loaded: Loaded) -> State:
 def save_plan(path: Path, loaded: Loaded, the_plan: Plan, state: State, options: PlanOptions) -> None:
     planfile.write(path, the_plan, stack_file=loaded.stack.path, state_serial=state.serial, key=state.key,
                    sandbox=loaded.ctx.sandbox, targets=options.targets, replace=options.replace,
-                   environment=loaded.ctx.env_name, lineage=state.lineage if state.exists else "")
+                   destroy=options.destroy, environment=loaded.ctx.env_name,
+                   lineage=state.lineage if state.exists else "")
 
 
 def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], parallelism: int = 10,

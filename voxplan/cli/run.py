@@ -27,6 +27,7 @@ from voxplan.cli.common import (
     context,
     errors,
     fail,
+    loaded_stack,
     render,
     warn,
 )
@@ -47,6 +48,8 @@ from voxplan.stack.loader import peek
 @TARGET
 @REPLACE
 @REFRESH_ONLY
+@click.option("--destroy", "destroying", is_flag=True,
+              help="Plan to destroy everything in state, as voxplan destroy would (Terraform's plan -destroy).")
 @JSON_LINES
 @BACKEND
 @ENVIRONMENT
@@ -55,7 +58,7 @@ from voxplan.stack.loader import peek
 @LOCK_TIMEOUT
 def plan(stack: Path, sandbox: bool, fmt: str, detailed_exitcode: bool, out: Path | None, no_color: bool,
          targets: tuple[str, ...], replace: tuple[str, ...], refresh_only: bool, backend: str | None,
-         environment: str, lock: bool, lock_timeout: float, json_lines: bool) -> None:
+         environment: str, lock: bool, lock_timeout: float, json_lines: bool, destroying: bool) -> None:
     """Refresh live state and show what apply would change.
 
     \b
@@ -63,7 +66,9 @@ def plan(stack: Path, sandbox: bool, fmt: str, detailed_exitcode: bool, out: Pat
       voxplan plan --sandbox stacks/byo-trunk.yaml
       voxplan plan --out plan.json --format markdown stacks/prod.yaml > comment.md
     """
-    options = workflow.PlanOptions(targets=targets, replace=replace, refresh_only=refresh_only)
+    if destroying and (replace or refresh_only):
+        fail("--destroy plans to destroy: --replace and --refresh-only do not apply")
+    options = workflow.PlanOptions(targets=targets, replace=replace, refresh_only=refresh_only, destroy=destroying)
     with errors():
         loaded = workflow.load(stack, context(sandbox, backend=backend, environment=environment))
         warn(loaded.warnings)
@@ -113,29 +118,40 @@ def apply(target_file: Path, sandbox: bool, auto_approve: bool, parallelism: int
       voxplan apply plan.json
     """
     saved = _saved_plan(target_file)
-    if json_lines and not (auto_approve or saved is not None):
-        fail("--json needs --auto-approve (or a saved plan): a JSON stream cannot be asked")
-
-    def confirm(the_plan: Plan) -> bool:
-        if not (auto_approve or saved is not None):
-            if not sys.stdin.isatty():
-                fail("apply needs confirmation and stdin is not a terminal: pass --auto-approve")
-            if not _approved():
-                return False
-        return True
-
     with errors():
         if saved is not None:
             if targets or replace or refresh_only:
                 fail("a saved plan already fixes --target, --replace and --refresh-only")
             stack, sandbox = Path(saved.stack_file), saved.sandbox
-            options = workflow.PlanOptions(saved.targets, saved.replace, saved.refresh_only)
+            options = workflow.PlanOptions(saved.targets, saved.replace, saved.refresh_only, destroy=saved.destroy)
             chosen = context(environment=environment).env_name
             if (environment or "VOXPLAN_ENV" in os.environ) and chosen != saved.environment:
                 fail(f"{target_file} was planned for environment {saved.environment!r}, not {chosen!r}")
             environment = saved.environment
         else:
             stack, options = target_file, workflow.PlanOptions(targets, replace, refresh_only)
+    _execute(stack, options, saved, sandbox=sandbox, auto_approve=auto_approve, parallelism=parallelism,
+             lock_timeout=lock_timeout, fail_fast=fail_fast, no_color=no_color, backend=backend,
+             environment=environment, json_lines=json_lines)
+
+
+def _execute(stack: Path, options: workflow.PlanOptions, saved: planfile.SavedPlan | None, *, sandbox: bool,
+             auto_approve: bool, parallelism: int, lock_timeout: float, fail_fast: bool, no_color: bool,
+             backend: str | None, environment: str, json_lines: bool) -> None:
+    """apply and destroy: lock, plan, show, confirm (`yes`), apply, report; exit 1 on any failure."""
+    verb = "destroy" if options.destroy else "apply"
+    if json_lines and not (auto_approve or saved is not None):
+        fail("--json needs --auto-approve (or a saved plan): a JSON stream cannot be asked")
+
+    def confirm(the_plan: Plan) -> bool:
+        if not (auto_approve or saved is not None):
+            if not sys.stdin.isatty():
+                fail(f"{verb} needs confirmation and stdin is not a terminal: pass --auto-approve")
+            if not _approved(options.destroy):
+                return False
+        return True
+
+    with errors():
         loaded = workflow.load(stack, context(sandbox, backend=backend, environment=environment))
         warn(loaded.warnings)
         with workflow.connect(loaded) as provs:
@@ -143,29 +159,65 @@ def apply(target_file: Path, sandbox: bool, auto_approve: bool, parallelism: int
             the_plan, result = workflow.apply(
                 loaded, provs, confirm=confirm, parallelism=parallelism, lock_timeout=lock_timeout,
                 fail_fast=fail_fast, options=options, saved=saved,
-                on_plan=(lambda p: _emit_all(events.planned(p, "apply", summary=False))) if json_lines
+                on_plan=(lambda p: _emit_all(events.planned(p, verb, summary=False))) if json_lines
                 else (lambda p: _show_plan(p, no_color)),
                 on_event=lambda line: click.echo(events.log_json(line) if json_lines else line),
                 on_progress=lambda p: click.echo(events.progress_json(p) if json_lines else events.progress_line(p)))
     if result is None:
-        click.echo("Apply cancelled.")
+        click.echo(f"{verb.capitalize()} cancelled.")
         sys.exit(1)
     for line in result.skipped:
         click.echo(line, err=True)
     for line in result.errors:
         click.echo(f"Error: {line}", err=True)
     if json_lines:
-        click.echo(events.summary_json(the_plan, "apply", ok=result.ok, errors=len(result.errors),
+        click.echo(events.summary_json(the_plan, verb, ok=result.ok, errors=len(result.errors),
                                        done=len(result.done)))
     if not result.ok:
-        click.echo(f"Apply failed: {len(result.errors)} error(s), {len(result.done)} change(s) made and saved "
-                   "in state.", err=True)
+        click.echo(f"{verb.capitalize()} failed: {len(result.errors)} error(s), {len(result.done)} change(s) made "
+                   "and saved in state.", err=True)
         sys.exit(1)
     if json_lines:
         return
-    if the_plan.has_changes:
+    if options.destroy:
+        click.echo(f"Destroy complete! {the_plan.to_destroy} destroyed, {the_plan.to_unroute} unrouted (numbers are "
+                   "kept on their accounts)." if the_plan.has_changes else "Destroy complete! Nothing to destroy.")
+    elif the_plan.has_changes:
         click.echo("Apply complete! " + ("State updated." if the_plan.refresh_only else
                                          the_plan.summary().removeprefix("Plan: ")))
+
+
+@main.command()
+@STACK
+@SANDBOX
+@click.option("--auto-approve", is_flag=True, help="Destroy without asking for confirmation.")
+@click.option("--parallelism", type=click.IntRange(1, 100), default=10, show_default=True)
+@LOCK_TIMEOUT
+@click.option("--fail-fast", is_flag=True, help="Stop starting new changes after the first failure.")
+@click.option("--no-color", is_flag=True)
+@TARGET
+@JSON_LINES
+@BACKEND
+@ENVIRONMENT
+def destroy(stack: Path, sandbox: bool, auto_approve: bool, parallelism: int, lock_timeout: float, fail_fast: bool,
+            no_color: bool, targets: tuple[str, ...], backend: str | None, environment: str,
+            json_lines: bool) -> None:
+    """Destroy everything the stack's state holds, dependents first, as if the stack declared nothing.
+
+    Shows the plan and asks (only `yes` approves), as Terraform's destroy: answering anything else is the
+    preview (`voxplan plan --destroy` shows it without asking). Numbers are never released: each is
+    unrouted, as removing it from the stack does. A resource with lifecycle.protect (in the stack or in
+    state) stops the run before any request.
+
+    \b
+    Example:
+      voxplan destroy --sandbox stacks/vapi-sip.yaml
+      voxplan destroy --auto-approve --env staging stacks/prod.yaml
+      voxplan destroy --target vapi.tool/to-human stacks/prod.yaml
+    """
+    _execute(stack, workflow.PlanOptions(targets=targets, destroy=True), None, sandbox=sandbox,
+             auto_approve=auto_approve, parallelism=parallelism, lock_timeout=lock_timeout, fail_fast=fail_fast,
+             no_color=no_color, backend=backend, environment=environment, json_lines=json_lines)
 
 
 def _emit_all(lines: list[str]) -> None:
@@ -173,10 +225,15 @@ def _emit_all(lines: list[str]) -> None:
         click.echo(line)
 
 
-def _approved() -> bool:
+def _approved(destroying: bool = False) -> bool:
     """As Terraform: only the word `yes` approves (a bare `y` or Enter does not)."""
-    click.echo("\nDo you want to perform these actions?\n  voxplan will perform the actions described above.\n"
-               "  Only 'yes' will be accepted to approve.\n")
+    if destroying:
+        click.echo("\nDo you really want to destroy all resources?\n  voxplan will destroy all your managed "
+                   "resources, as shown above (numbers are unrouted, never released).\n  There is no undo. "
+                   "Only 'yes' will be accepted to confirm.\n")
+    else:
+        click.echo("\nDo you want to perform these actions?\n  voxplan will perform the actions described above.\n"
+                   "  Only 'yes' will be accepted to approve.\n")
     return str(click.prompt("  Enter a value", default="", show_default=False)).strip() == "yes"
 
 
@@ -252,3 +309,42 @@ def drift(stacks: tuple[Path, ...], sandbox: bool, fmt: str, parallelism: int, b
         sys.exit(1)
     sys.exit(2 if any(r.drifted for r in reports) else 0)
 
+
+
+@main.command()
+@STACK
+@click.argument("address", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: every address (or ADDRESS) with kind, id and "
+                                                     "attributes.")
+@BACKEND
+@ENVIRONMENT
+def output(stack: Path, address: str | None, as_json: bool, backend: str | None, environment: str) -> None:
+    """Print remote ids (and, with --json, the attributes the vendors answered) from state, for scripts.
+    Reads state only: no request is sent.
+
+    With ADDRESS, only that resource: its id alone (as `terraform output -raw`), or its JSON.
+
+    \b
+    Example:
+      voxplan output stacks/prod.yaml
+      ASSISTANT=$(voxplan output stacks/prod.yaml vapi.assistant/support)
+      voxplan output --json --env prod stacks/prod.yaml | jq -r '."vapi.credential/wavix-main".id'
+    """
+    from voxplan import statetools
+
+    with errors(), loaded_stack(stack, backend, environment) as loaded:
+        found = statetools.outputs(loaded)
+        where = loaded.store.describe()
+    if address is not None:
+        if address not in found:
+            near = ", ".join(a for a in found if a.partition("/")[0] == address.partition("/")[0])[:200]
+            fail(f"{address} is not in the state of {stack}" + (f" (of that kind: {near})" if near else ""))
+        click.echo(json.dumps(found[address], indent=2, cls=SafeEncoder) if as_json else found[address]["id"])
+        return
+    if as_json:
+        click.echo(json.dumps(found, indent=2, cls=SafeEncoder))
+        return
+    if not found:
+        click.echo(f"Warning: no resources in state ({where}): apply the stack first.", err=True)
+    for addr, entry in found.items():
+        click.echo(f"{addr} = {entry['id']}")

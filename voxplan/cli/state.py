@@ -116,24 +116,32 @@ def state_mv(stack: Path, source: str, destination: str, backend: str | None, en
 @state.command(name="pull")
 @STACK
 @click.option("--out", "file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Local state file to write (default: the local backend's file for this stack).")
-@click.option("--force", is_flag=True, help="Overwrite a newer local state of the same lineage.")
+              help="Instead of printing it, copy the backend's state (postgres) into this local state file.")
+@click.option("--force", is_flag=True, help="With --out: overwrite a newer local state of the same lineage.")
 @BACKEND
 @ENVIRONMENT
 @LOCK_TIMEOUT
 def state_pull(stack: Path, file: Path | None, force: bool, backend: str | None, environment: str,
                lock_timeout: float) -> None:
-    """Copy the stack's state from its backend (postgres) into a local state file.
+    """Print the stack's state as JSON (any backend), as Terraform's state pull; no request is sent.
 
-    Refuses a state of another stack or another lineage.
+    With --out, copy it from the backend (postgres) into a local state file instead, refusing a state of
+    another stack or another lineage.
 
     \b
     Example:
-      VOXPLAN_BACKEND=postgresql://ci@db/voxplan voxplan state pull stacks/prod.yaml
+      voxplan state pull stacks/prod.yaml > prod.state.json
+      voxplan state pull --backend postgresql://ci@db/voxplan stacks/prod.yaml | jq '.resources | keys'
+      voxplan state pull --out .voxplan/prod.state.json --backend postgresql://ci@db/voxplan stacks/prod.yaml
     """
     from voxplan import statetools
 
     with errors(), loaded_stack(stack, backend, environment) as loaded:
+        if file is None:
+            if force:
+                fail("--force goes with --out (printing overwrites nothing)")
+            click.echo(json.dumps(statetools.snapshot(loaded), indent=2, cls=SafeEncoder))
+            return
         click.echo(statetools.pull(loaded, file, force=force, lock_timeout=lock_timeout))
 
 

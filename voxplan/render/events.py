@@ -56,7 +56,7 @@ def summary_json(plan: Plan, operation: str, *, ok: bool = True, errors: int = 0
     counts = {"add": plan.to_add, "change": plan.to_change, "destroy": plan.to_destroy,
               "unroute": plan.to_unroute, "import": plan.to_import, "record": plan.to_record}
     extra: dict[str, Any] = {"operation": operation, "changes": counts, "has_changes": plan.has_changes}
-    if operation == "apply":
+    if operation in ("apply", "destroy"):
         extra |= {"ok": ok, "errors": errors, "done": done}
     return _line("change_summary", plan.summary(), now, extra)
 
