@@ -78,7 +78,8 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
                               protect=entry.protect, prior_protect=entry.protect,
                               reason="left by a replacement that did not finish" if base_address(addr) != addr
                               else "not in the stack any more"))
-    plan = Plan(stack=stack, changes=tuple(changes + _dependents_first(deletes)), forget=tuple(forget))
+    plan = Plan(stack=stack, changes=tuple(changes + _dependents_first(deletes)), forget=tuple(forget),
+                outside=outside(live, state))
     # in the stack, the stack's lifecycle decides (as Terraform's config does); gone from it, state's
     protected = [c.address for c in plan.changes if (c.action is Action.REPLACE and c.protect)
                  or (c.action in (Action.DELETE, Action.UNROUTE) and c.prior_protect)]
@@ -121,15 +122,44 @@ def refresh_only(stack: str, live: Mapping[str, Live], state: State) -> Plan:
         if obj is None:
             forget.append(addr)
             continue
-        hidden = tuple(entry.fingerprints)
-        seen = {key: strip_write_only(key, obj.get(key), hidden) for key in entry.seen}
-        fields = [f for key in entry.seen for f in
-                  (_leaves(key, entry.seen.get(key), seen[key]) if not _same(entry.seen.get(key), seen[key])
-                   else [])]
+        fields = _moved_outside(entry, obj)
         changes.append(Change(address=addr, kind=entry.kind, action=Action.UPDATE if fields else Action.NOOP,
-                              remote_id=entry.id, fields=tuple(fields), live=obj,
+                              remote_id=entry.id, fields=fields, live=obj,
                               reason="changed outside voxplan" if fields else ""))
     return Plan(stack=stack, changes=tuple(changes), forget=tuple(forget), refresh_only=True)
+
+
+def outside(live: Mapping[str, Live], state: State) -> tuple[Change, ...]:
+    """Objects changed outside voxplan since the last apply (Terraform's "Objects have changed outside of
+    Terraform"): per state entry, what the server shows now against what it answered then (state's `seen`),
+    as an update from the one to the other, or a delete when the object is gone. For the reviewer: apply
+    never reads these."""
+    out: list[Change] = []
+    for addr, entry in state.resources.items():
+        if entry.kind not in live:
+            continue  # not refreshed (a kind no provider here manages): nothing to say
+        obj = live[entry.kind].by_id.get(entry.id)
+        if obj is None:
+            out.append(Change(address=addr, kind=entry.kind, action=Action.DELETE, remote_id=entry.id,
+                              reason="deleted outside voxplan"))
+            continue
+        fields = _moved_outside(entry, obj)
+        if fields:
+            out.append(Change(address=addr, kind=entry.kind, action=Action.UPDATE, remote_id=entry.id, fields=fields,
+                              live=obj, reason="changed outside voxplan"))
+    return tuple(sorted(out, key=lambda c: c.address))
+
+
+def _moved_outside(entry: Entry, obj: Mapping[str, Any]) -> tuple[FieldChange, ...]:
+    """The leaves of the keys voxplan manages that the server shows differently from its answer at the last
+    apply (write-only secrets left out: they never come back)."""
+    hidden = tuple(entry.fingerprints)
+    if not hidden and json_equal({k: obj.get(k) for k in entry.seen}, entry.seen):
+        return ()  # the common case, decided at once (types count, so never equal where _same would differ)
+    now = {key: strip_write_only(key, obj.get(key), hidden) for key in entry.seen}
+    return tuple(f for key in entry.seen if not _same(entry.seen.get(key), now[key])
+                 for f in _leaves(key, display(mask_paths(key, entry.seen.get(key), hidden)),
+                                  display(mask_paths(key, now[key], hidden))))
 
 
 def _dependents_first(deletes: list[Change]) -> list[Change]:

@@ -4,6 +4,7 @@ changes anything remote."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -177,6 +178,37 @@ def state_unlock(stack: Path, force: bool, backend: str | None, environment: str
     """Remove a stack's lock file (the kernel frees the lock itself when its holder dies)."""
     with errors(), loaded_stack(stack, backend, environment) as loaded:
         click.echo(loaded.store.unlock(force=force))
+
+
+@main.command(name="force-unlock")
+@STACK
+@click.argument("lock_id")
+@click.option("--force", is_flag=True, help="Do not ask for confirmation.")
+@BACKEND
+@ENVIRONMENT
+def force_unlock(stack: Path, lock_id: str, force: bool, backend: str | None, environment: str) -> None:
+    """Break the state lock whose id is LOCK_ID (shown in the "is locked by" error), and no other.
+
+    As Terraform's force-unlock: for when the holder is gone but its lock is not (a hung runner). With the
+    postgres backend the holder's database session is ended, which frees its lock; with the local
+    backend the lock file is removed. A lock with another id (it changed hands) is never broken. Only
+    `yes` confirms, unless --force.
+
+    \b
+    Example:
+      voxplan force-unlock stacks/prod.yaml 6f1c2f0e-3c0b-4d6e-9a1e-2b7f0d9c8a41
+      voxplan force-unlock --force --env staging --backend postgresql://ci@db/voxplan stacks/prod.yaml LOCK_ID
+    """
+    with errors(), loaded_stack(stack, backend, environment) as loaded:
+        if not force:
+            if not sys.stdin.isatty():
+                fail("force-unlock needs confirmation and stdin is not a terminal: pass --force")
+            click.echo(f"Do you really want to force-unlock {loaded.store.describe()} (lock {lock_id})?\n"
+                       "  Breaking a lock whose holder still runs lets two applies write at once.\n"
+                       "  Only 'yes' will be accepted to confirm.\n")
+            if str(click.prompt("  Enter a value", default="", show_default=False)).strip() != "yes":
+                fail("force-unlock cancelled")
+        click.echo(loaded.store.force_unlock(lock_id))
 
 
 @main.command(name="history", context_settings={"ignore_unknown_options": False})

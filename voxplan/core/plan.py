@@ -92,6 +92,9 @@ class Plan:
     forget: tuple[str, ...] = ()  # in state, gone remotely and from the stack: dropped from state
     warnings: tuple[str, ...] = ()
     refresh_only: bool = False  # changes are drift to accept into state; nothing remote changes
+    outside: tuple[Change, ...] = ()  # for humans: objects changed outside voxplan since the last apply (state's
+    # `seen` -> live; a delete if gone), shown apart from the stack's own changes; apply never reads them
+    environment: str = ""  # the --env it was made for ("" or "default": the default one)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -131,6 +134,17 @@ class Plan:
     @property
     def actionable(self) -> list[Change]:
         return [c for c in self.changes if c.is_change]
+
+    @property
+    def drifted(self) -> bool:
+        """Something changed outside voxplan since the last apply (what `voxplan drift` reports)."""
+        return bool(self.outside) or (self.refresh_only and self.has_changes)
+
+    @property
+    def pending(self) -> list[Change]:
+        """Changes the stack asks for that no outside change explains (merged, not yet applied)."""
+        moved = {c.address for c in self.outside}
+        return [c for c in self.actionable if c.address not in moved]
 
     def summary(self) -> str:
         if self.refresh_only:

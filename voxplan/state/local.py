@@ -230,10 +230,11 @@ class LocalStore:
         try:
             while not _try_lock(fd):
                 if time.monotonic() >= deadline:
-                    raise LockHeld(f"state {self.path} is locked by {_read_holder(path)}; wait for it, or pass "
-                                   "--lock-timeout to wait longer") from None
+                    raise LockHeld(f"state {self.path} is locked by {_read_holder(path)}; wait for it, pass "
+                                   "--lock-timeout to wait longer, or if its holder is gone: voxplan force-unlock "
+                                   "STACK LOCK_ID") from None
                 time.sleep(0.1)
-            info = json.dumps(Holder.current().to_json()).encode()
+            info = json.dumps(Holder.current().locking().to_json()).encode()
             os.ftruncate(fd, 0)
             os.pwrite(fd, info, 0)
             yield
@@ -255,6 +256,31 @@ class LocalStore:
                                "pass --force to remove the lock anyway") from None
         path.unlink(missing_ok=True)
         return f"Removed the lock on {self.path} (last holder: {holder})."
+
+
+    def force_unlock(self, lock_id: str) -> str:
+        """Remove the lock file if its holder's lock id is `lock_id`. A holder that is still running keeps
+        its `flock` on the removed file, so the next run locks a new file: that is what breaking a lock
+        means here, and why the id must match (a lock that changed hands is never broken)."""
+        path = lock_path(self.path)
+        if not path.exists():
+            return f"{self.path} is not locked."
+        fd = os.open(path, os.O_RDWR)
+        try:
+            free = _try_lock(fd)  # held by nobody now: only a stale holder record is left
+            holder = _holder_of(path)
+            if holder is None or holder.lock_id != lock_id:
+                found = f"lock id {holder.lock_id}" if holder and holder.lock_id else "no lock id"
+                raise LockHeld(f"state {self.path}: the lock has {found}, not {lock_id}; refusing to break "
+                               "another lock (it may have changed hands: look again)")
+            path.unlink()
+        finally:
+            os.close(fd)
+        if free:
+            return f"{self.path} was not locked any more (lock {lock_id}, {holder.describe()}, had ended); " \
+                   "removed its record."
+        return (f"Broke the lock {lock_id} on {self.path} ({holder.describe()}). If that process is still running "
+                "it goes on until it ends: stop it before the next apply.")
 
 
 def _read_regular(path: Path) -> str:
@@ -295,11 +321,17 @@ def _try_lock(fd: int) -> bool:
         return False
 
 
-def _read_holder(lock_file: Path) -> str:
+def _holder_of(lock_file: Path) -> Holder | None:
     try:
-        return Holder.from_json(json.loads(lock_file.read_text() or "{}")).describe()
+        data = json.loads(lock_file.read_text() or "{}")
+        return Holder.from_json(data) if isinstance(data, dict) and data else None
     except (OSError, ValueError, TypeError):
-        return "another process"
+        return None
+
+
+def _read_holder(lock_file: Path) -> str:
+    holder = _holder_of(lock_file)
+    return holder.describe() if holder else "another process"
 
 
 def _write_all(fd: int, data: bytes, path: Path) -> None:

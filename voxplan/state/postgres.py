@@ -275,13 +275,14 @@ class PostgresStore:
             deadline = time.monotonic() + timeout
             while not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
                 if time.monotonic() >= deadline:
-                    raise LockHeld(f"{self.describe()} is locked by {self._holder(conn)}; wait for it, or pass "
-                                   "--lock-timeout SECONDS to wait longer")
+                    raise LockHeld(f"{self.describe()} is locked by {self._holder(conn)}; wait for it, pass "
+                                   "--lock-timeout SECONDS to wait longer, or if its holder is gone: voxplan "
+                                   "force-unlock STACK LOCK_ID")
                 time.sleep(POLL_SECONDS)
             conn.execute(
                 "INSERT INTO voxplan_lock (stack, env, holder, backend_pid) VALUES (%s, %s, %s, pg_backend_pid()) "
                 "ON CONFLICT (stack, env) DO UPDATE SET holder = EXCLUDED.holder, backend_pid = EXCLUDED.backend_pid",
-                (self.stack, self.env, Json(Holder.current().to_json())))
+                (self.stack, self.env, Json(Holder.current().locking().to_json())))
             yield
             conn.execute("DELETE FROM voxplan_lock WHERE stack = %s AND env = %s AND backend_pid = pg_backend_pid()",
                          (self.stack, self.env))
@@ -295,10 +296,68 @@ class PostgresStore:
         return (f"{self.describe()}: the lock is a session-level advisory lock, which the server frees when the "
                 "holder's session ends; there is no lock to remove.")
 
+    def force_unlock(self, lock_id: str) -> str:
+        """Break the lock whose holder recorded `lock_id`, and no other.
+
+        A session-level advisory lock can be released only by the session that holds it, so breaking one
+        means ending that session: `pg_terminate_backend` on the backend the holder recorded with the id,
+        chosen in the same statement that checks that this backend holds the (stack, env) lock right now
+        and that its record carries `lock_id` (a lock that changed hands is never broken). The server then
+        frees the lock as it does for a runner killed with -9. Needs the holder's role or
+        pg_signal_backend."""
+        key = _key("state", self.stack, self.env)
+        with self._sql() as conn:
+            row = conn.execute("SELECT holder, backend_pid FROM voxplan_lock WHERE stack = %s AND env = %s",
+                               (self.stack, self.env)).fetchone()
+            holder = Holder.from_json(row[0]) if row else None
+            holding = self._holding(conn, key)
+            if holder is None or holder.lock_id != lock_id:
+                found = f"lock id {holder.lock_id}" if holder and holder.lock_id else "no recorded lock id"
+                state = "is locked" if holding else "is not locked"
+                raise LockHeld(f"{self.describe()} {state} and its record has {found}, not {lock_id}; refusing to "
+                               "break another lock (it may have changed hands: look again)")
+            pid = int(row[1]) if row else 0
+            if holding != pid:
+                conn.execute("DELETE FROM voxplan_lock WHERE stack = %s AND env = %s AND backend_pid = %s",
+                             (self.stack, self.env, pid))
+                if holding is None:
+                    return (f"{self.describe()} was not locked any more (lock {lock_id}, {holder.describe()}, had "
+                            "ended); removed its record.")
+                raise LockHeld(f"{self.describe()} is locked by another session now (not lock {lock_id}); "
+                               "refusing to break it")
+            ended = conn.execute(
+                "SELECT pg_terminate_backend(v.backend_pid) FROM voxplan_lock v WHERE v.stack = %s AND v.env = %s "
+                "AND v.backend_pid = %s AND v.holder->>'lock_id' = %s AND EXISTS (" + _HOLDS + ")",
+                (self.stack, self.env, pid, lock_id, key)).fetchone()
+            if not ended or not ended[0]:
+                raise StateError(f"{self.describe()}: could not end the session holding lock {lock_id} (backend "
+                                 f"pid {pid}): it changed hands or ended meanwhile, or this role may not "
+                                 "signal it (it needs the holder's role or pg_signal_backend)")
+            deadline = time.monotonic() + CONNECT_TIMEOUT
+            while self._holding(conn, key) == pid and time.monotonic() < deadline:
+                time.sleep(POLL_SECONDS)
+            conn.execute("DELETE FROM voxplan_lock WHERE stack = %s AND env = %s AND backend_pid = %s",
+                         (self.stack, self.env, pid))
+        return (f"Broke the lock {lock_id} on {self.describe()} ({holder.describe()}) by ending its database "
+                f"session (backend pid {pid}); the server released the lock.")
+
+    @staticmethod
+    def _holding(conn: psycopg.Connection[Any], key: int) -> int | None:
+        """The backend pid holding advisory lock `key` in this database, if any."""
+        row = conn.execute("SELECT l.pid FROM pg_locks l WHERE " + _HOLDS_PID, (key,)).fetchone()
+        return int(row[0]) if row else None
+
     def _holder(self, conn: psycopg.Connection[Any]) -> str:
         row = conn.execute("SELECT holder FROM voxplan_lock WHERE stack = %s AND env = %s",
                            (self.stack, self.env)).fetchone()
         return Holder.from_json(row[0]).describe() if row else "another session (holder not recorded yet)"
+
+
+# pg_locks shows a bigint advisory key as classid (high 32 bits) and objid (low 32 bits), objsubid 1
+_HOLDS_PID = ("l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND "
+              "l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND "
+              "((l.classid::bigint << 32) | l.objid::bigint) = %s")
+_HOLDS = "SELECT 1 FROM pg_locks l WHERE l.pid = v.backend_pid AND " + _HOLDS_PID
 
 
 def migrate(conn: psycopg.Connection[Any]) -> int:

@@ -14,6 +14,7 @@ journal of remote changes recorded since the snapshot. The engine never touches 
     claim(objects)      claim remote objects for this (stack, env); Owned if another holds one
     release(objects)    drop this (stack, env)'s claims (the objects were deleted or forgotten)
     unlock(force)       remove a lock its holder left behind
+    force_unlock(id)    break the lock whose holder has that lock id (LockHeld messages show it), and no other
 
 Backends are listed once, in `voxplan.state.backends`.
 """
@@ -23,9 +24,10 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+import uuid
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -39,6 +41,11 @@ class Holder:
     pid: int
     since: str
     ci_url: str = ""
+    lock_id: str = ""  # set by a store's lock: what `voxplan force-unlock` names
+
+    def locking(self) -> Holder:
+        """This holder with a fresh lock id, for a store to write beside the lock it takes."""
+        return replace(self, lock_id=str(uuid.uuid4()))
 
     @classmethod
     def current(cls, env: Mapping[str, str] | None = None) -> Holder:
@@ -52,15 +59,20 @@ class Holder:
 
     def describe(self) -> str:
         ci = f", CI job {self.ci_url}" if self.ci_url else ""
-        return f"{self.user} on {self.host} (pid {self.pid}{ci}) since {self.since}"
+        lock = f", lock id {self.lock_id}" if self.lock_id else ""
+        return f"{self.user} on {self.host} (pid {self.pid}{ci}) since {self.since}{lock}"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if not self.lock_id:
+            del out["lock_id"]
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Holder:
         return cls(user=str(data.get("user", "?")), host=str(data.get("host", "?")), pid=int(data.get("pid") or 0),
-                   since=str(data.get("since") or data.get("started") or "?"), ci_url=str(data.get("ci_url") or ""))
+                   since=str(data.get("since") or data.get("started") or "?"), ci_url=str(data.get("ci_url") or ""),
+                   lock_id=str(data.get("lock_id") or ""))
 
 
 def ci_url(env: Mapping[str, str]) -> str:
@@ -127,6 +139,11 @@ class StateStore(Protocol):
     def unlock(self, *, force: bool = False) -> str:
         """Remove a lock its holder left behind (refused while a live holder has it, unless `force`); says
         what it did."""
+        ...
+
+    def force_unlock(self, lock_id: str) -> str:
+        """Break the lock if, and only if, its holder's lock id is `lock_id`; says what it did. Refuses
+        another id (the lock changed hands) and says so when nothing holds the lock."""
         ...
 
     def close(self) -> None: ...
