@@ -164,8 +164,8 @@ def test_drift_over_three_stacks_names_only_the_drifted_one(cli: Cli, sandbox: S
         vapi.patch(f"/credential/{cred['id']}", json={"outboundLeadingPlusEnabled": False})
     result = cli("drift", *map(str, stacks), code=2)
     lines = [line for line in result.stdout.splitlines() if line.startswith(str(cli.workdir))]
-    assert [line for line in lines if "drifted" in line] == [f"{stacks[1]} [byo-trunk]: drifted (Plan: 0 to add, "
-                                                              "1 to change, 0 to destroy.)"]
+    assert [line for line in lines if "drifted" in line] == [f"{stacks[1]} [byo-trunk]: drifted (1 object(s) "
+                                                              "changed outside voxplan)"]
     assert sum("no drift" in line for line in lines) == 2
     data = json.loads(cli("drift", *map(str, stacks), "--format", "json", code=2).stdout)
     assert [s["drifted"] for s in data["stacks"]] == [False, True, False]

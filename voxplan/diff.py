@@ -79,7 +79,7 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
                               reason="left by a replacement that did not finish" if base_address(addr) != addr
                               else "not in the stack any more"))
     plan = Plan(stack=stack, changes=tuple(changes + _dependents_first(deletes)), forget=tuple(forget),
-                outside=outside(live, state))
+                outside=outside(live, state, adapters))
     # in the stack, the stack's lifecycle decides (as Terraform's config does); gone from it, state's
     protected = [c.address for c in plan.changes if (c.action is Action.REPLACE and c.protect)
                  or (c.action in (Action.DELETE, Action.UNROUTE) and c.prior_protect)]
@@ -129,7 +129,7 @@ def refresh_only(stack: str, live: Mapping[str, Live], state: State) -> Plan:
     return Plan(stack=stack, changes=tuple(changes), forget=tuple(forget), refresh_only=True)
 
 
-def outside(live: Mapping[str, Live], state: State) -> tuple[Change, ...]:
+def outside(live: Mapping[str, Live], state: State, adapters: Mapping[str, Adapter]) -> tuple[Change, ...]:
     """Objects changed outside voxplan since the last apply (Terraform's "Objects have changed outside of
     Terraform"): per state entry, what the server shows now against what it answered then (state's `seen`),
     as an update from the one to the other, or a delete when the object is gone. For the reviewer: apply
@@ -143,11 +143,29 @@ def outside(live: Mapping[str, Live], state: State) -> tuple[Change, ...]:
             out.append(Change(address=addr, kind=entry.kind, action=Action.DELETE, remote_id=entry.id,
                               reason="deleted outside voxplan"))
             continue
-        fields = _moved_outside(entry, obj)
-        if fields:
+        fields = _moved_outside(entry, obj) + _secrets_moved(entry, obj, adapters.get(entry.kind), state.key)
+        if fields:  # `live` is what the vendor answered at the last apply, `body` what it shows now (masked)
+            hidden = tuple(entry.fingerprints)
+            then = {k: mask_paths(k, v, hidden) for k, v in entry.seen.items()}
+            now = {k: mask_paths(k, strip_write_only(k, obj.get(k), hidden), hidden) for k in entry.seen}
             out.append(Change(address=addr, kind=entry.kind, action=Action.UPDATE, remote_id=entry.id, fields=fields,
-                              live=obj, reason="changed outside voxplan"))
+                              live=then, body=now, write_only=hidden, reason="changed outside voxplan"))
     return tuple(sorted(out, key=lambda c: c.address))
+
+
+def _secrets_moved(entry: Entry, obj: Mapping[str, Any], adapter: Adapter | None, fp_key: bytes
+                   ) -> tuple[FieldChange, ...]:
+    """Readable secrets (the vendor returns them: an interpolated first message) whose value there no longer
+    has the fingerprint state recorded. Write-only ones never come back, so nothing is said of them."""
+    write_only = adapter.write_only if adapter is not None else ()
+    out = []
+    for path, recorded in entry.fingerprints.items():
+        if path in write_only:
+            continue
+        held = get_path(obj, path)
+        if isinstance(held, str | int | float) and fingerprint(str(held), fp_key) != recorded:
+            out.append(FieldChange(path, MASK, MASK, sensitive=True))
+    return tuple(out)
 
 
 def _moved_outside(entry: Entry, obj: Mapping[str, Any]) -> tuple[FieldChange, ...]:

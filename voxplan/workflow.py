@@ -139,6 +139,7 @@ def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions
             if base_address(c.address) == c.address else c for c in result.changes))
     if slips:
         result = dataclasses.replace(result, warnings=result.warnings + tuple(slips))
+    result = dataclasses.replace(result, environment=loaded.ctx.env_name)
     result = target(result, options.targets) if options.targets else result
     if not options.refresh_only:
         ownership.check(result, loaded.store, provs, stack_file=str(loaded.stack.path),
@@ -275,7 +276,8 @@ class DriftReport:
 
     @property
     def drifted(self) -> bool:
-        return self.plan is not None and self.plan.has_changes
+        """Changed outside voxplan (a change declared and not applied yet is pending, not drift)."""
+        return self.plan is not None and self.plan.drifted
 
 
 def drift(paths: Iterable[Path], ctx: RunContext | None = None, *, parallelism: int = 4) -> list[DriftReport]:

@@ -62,9 +62,11 @@ def summary_json(plan: Plan, operation: str, *, ok: bool = True, errors: int = 0
 
 
 def drift_json(file: str, stack: str, plan: Plan | None, error: str, now: float | None = None) -> str:
-    drifted = plan is not None and plan.has_changes
+    drifted = plan is not None and plan.drifted
     return _line("drift", f"{file}: {'error' if error else 'drifted' if drifted else 'no drift'}", now,
                  {"file": file, "stack": stack, "drifted": drifted, "error": error or None,
+                  "outside": [c.address for c in plan.outside] if plan else [],
+                  "pending": [c.address for c in plan.pending] if plan else [],
                   "summary": plan.summary() if plan else None})
 
 

@@ -11,8 +11,8 @@ from typing import Any
 from voxplan.core.plan import Plan
 from voxplan.core.secret import SafeEncoder
 from voxplan.render.jsonplan import plan_to_json
-from voxplan.render.markdown import render_markdown
-from voxplan.render.text import render_text
+from voxplan.render.markdown import render_drift_markdown, render_markdown
+from voxplan.render.text import COLOURS, outside_lines, render_text
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class DriftItem:
 
     @property
     def drifted(self) -> bool:
-        return self.plan is not None and self.plan.has_changes
+        """Changed outside voxplan (not: the stack asks for what is not applied yet, which is pending)."""
+        return self.plan is not None and self.plan.drifted
 
 
 def _json(value: Any) -> str:
@@ -38,20 +39,27 @@ def _drift_text(items: Sequence[DriftItem], colour: bool) -> str:
     for r in items:
         if r.error or r.plan is None:
             continue  # errors go to stderr, one line each
-        out.append(f"{r.file} [{r.stack}]: " + (f"drifted ({r.plan.summary()})" if r.drifted else "no drift") + "\n")
+        pending = len(r.plan.pending)
+        note = f"; {pending} change(s) pending: declared, not applied yet" if pending else ""
+        out.append(f"{r.file} [{r.stack}]: " + (f"drifted ({len(r.plan.outside)} object(s) changed outside voxplan"
+                                                f"{note})" if r.drifted else f"no drift{note}") + "\n")
         if r.drifted:
-            out.append(render_text(r.plan, colour=colour))
+            out.append("\n".join(outside_lines(r.plan, _painter(colour))[:-3]) + "\n")
     return "".join(out)
 
 
+def _painter(colour: bool) -> Callable[[str, str], str]:
+    return lambda symbol, text: f"\x1b[{COLOURS[symbol]}m{text}\x1b[0m" if colour and symbol.strip() else text
+
+
 def _drift_markdown(items: Sequence[DriftItem], colour: bool) -> str:
-    return "".join(render_markdown(r.plan) if r.drifted and r.plan else f"### voxplan: `{r.stack}`\n\nNo drift.\n"
-                   for r in items if not r.error)
+    return "\n".join(render_drift_markdown(r.plan) for r in items if not r.error and r.plan)
 
 
 def _drift_json(items: Sequence[DriftItem], colour: bool) -> str:
     return _json({"format_version": "1.0", "stacks": [
         {"file": r.file, "stack": r.stack, "drifted": r.drifted, "error": r.error or None,
+         "pending": [c.address for c in r.plan.pending] if r.plan else [],
          "plan": plan_to_json(r.plan) if r.plan else None} for r in items]})
 
 

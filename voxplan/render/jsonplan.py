@@ -22,7 +22,9 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "voxplan_version": __version__,
         "stack": plan.stack,
+        "environment": plan.environment or None,
         "resource_changes": [_change(c) for c in plan.changes],
+        "resource_drift": [_change(c) for c in plan.outside],  # changed outside voxplan (Terraform's name)
         "warnings": list(plan.warnings),
         "refresh_only": plan.refresh_only,
         "summary": {"import": plan.to_import, "move": plan.to_move, "add": plan.to_add, "change": plan.to_change,
@@ -67,8 +69,14 @@ def _change(c: Change) -> dict[str, Any]:
 def plan_from_json(data: dict[str, Any]) -> Plan:
     """The plan `plan_to_json` wrote, for showing a saved plan again (`voxplan show`): values are the
     display values it holds (secrets masked, unknowns named), enough to render, never to apply."""
+    return Plan(stack=data.get("stack", ""), changes=_changes(data.get("resource_changes") or []),
+                warnings=tuple(data.get("warnings") or ()), refresh_only=bool(data.get("refresh_only")),
+                outside=_changes(data.get("resource_drift") or []), environment=str(data.get("environment") or ""))
+
+
+def _changes(items: list[dict[str, Any]]) -> tuple[Change, ...]:
     changes = []
-    for rc in data.get("resource_changes") or []:
+    for rc in items:
         ch = rc["change"]
         actions = list(ch["actions"])
         action = Action.REPLACE if len(actions) == 2 else Action(actions[0])
@@ -84,8 +92,7 @@ def plan_from_json(data: dict[str, Any]) -> Plan:
                               create_before_destroy=actions != ["delete", "create"],
                               protect=bool(life.get("protect")), prior_protect=bool(life.get("protect_before")),
                               clears=tuple(rc.get("clears") or ())))
-    return Plan(stack=data.get("stack", ""), changes=tuple(changes), warnings=tuple(data.get("warnings") or ()),
-                refresh_only=bool(data.get("refresh_only")))
+    return tuple(changes)
 
 
 def _value(value: Any) -> Any:

@@ -7,7 +7,7 @@ sections, with a note saying how much was left out."""
 from __future__ import annotations
 
 from voxplan.core.plan import Action, Change, Plan
-from voxplan.render.text import render_text
+from voxplan.render.text import OUTSIDE_HEAD, render_text
 from voxplan.render.values import change_lines, headline
 
 GITHUB_LIMIT = 65_536
@@ -16,11 +16,40 @@ ACTION_ICON = {Action.CREATE: "🟢 create", Action.UPDATE: "🟡 update", Actio
 DIFF_MARK = {"~": "!", "+": "+", "-": "-", " ": " "}  # a ```diff block colours + and -, and ! as a change
 
 
+def title(what: str, plan: Plan) -> str:
+    """`## voxplan plan: `stack``, naming the environment unless it is the default one."""
+    env = f" · environment `{plan.environment}`" if plan.environment not in ("", "default") else ""
+    return f"## voxplan {what}: `{plan.stack}`{env}"
+
+
+def outside_section(plan: Plan) -> list[str]:
+    """Objects changed outside voxplan since the last apply, apart from the stack's own changes."""
+    if not plan.outside or plan.refresh_only:
+        return []
+    out = ["", f"### {OUTSIDE_HEAD}", "",
+           f"{len(plan.outside)} object(s) changed outside voxplan (vendor dashboards, other tools); unless the "
+           "stack was changed to match, the plan puts them back.", "", "| resource | what changed |", "|---|---|"]
+    for c in plan.outside:
+        what = "deleted" if c.action is Action.DELETE else ", ".join(f"`{f.path}`" for f in c.fields[:6]) + (
+            f" and {len(c.fields) - 6} more" if len(c.fields) > 6 else "")
+        out.append(f"| `{c.address}` | {_cell(what)} |")
+    out += ["", "<details><summary>What the vendors show now (before: at the last apply)</summary>", ""]
+    for c in plan.outside:
+        if c.action is Action.DELETE:
+            continue
+        out += [f"`{c.address}`", "", "```diff", *(f"{DIFF_MARK[sym]} {text}" for sym, text in change_lines(c)),
+                "```", ""]
+    out.append("</details>")
+    return out
+
+
 def render_markdown(plan: Plan, *, limit: int = GITHUB_LIMIT) -> str:
-    head = [f"## voxplan plan: `{plan.stack}`", ""]
+    head = [title("plan", plan), *outside_section(plan), ""]
     if not plan.has_changes:
         head.append("**No changes.** The live accounts match the stack.")
         return "\n".join(head) + "\n"
+    if plan.outside:
+        head += ["### Plan", ""]
     head.append(f"**{plan.summary()}**")
     destroyed = [c.address for c in plan.changes if c.action.destroys]
     if destroyed:
@@ -85,4 +114,22 @@ def _fit(head: list[str], rows: list[str], sections: list[str], full: list[str],
             f"and {total - shown_sections} of {total} resource diffs are not shown, and the full plan is left out "
             f"(about {left_out:,} characters in all). Run `voxplan plan` for the whole plan, or save it with "
             "`--out` as a build artifact."]
+    return "\n".join(out) + "\n"
+
+
+def render_drift_markdown(plan: Plan) -> str:
+    """A drift report for one stack: only what changed outside voxplan. What the stack asks for and was
+    not applied yet (a merge whose apply is pending) is named apart: it is not drift."""
+    out = [title("drift", plan), ""]
+    if plan.drifted:
+        out.append(f"**Drift: {len(plan.outside)} object(s) changed outside voxplan since the last apply.**")
+        out += outside_section(plan)[2:]  # the section, under this report's own title
+    else:
+        out.append("**No drift.** Nothing changed outside voxplan since the last apply.")
+    pending = plan.pending
+    if pending:
+        shown = ", ".join(f"`{c.address}`" for c in pending[:20]) + (f" and {len(pending) - 20} more"
+                                                                      if len(pending) > 20 else "")
+        out += ["", f"> [!NOTE]\n> Pending, not drift: {len(pending)} change(s) the stack declares are not applied yet "
+                f"({shown}). Apply the stack to converge."]
     return "\n".join(out) + "\n"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from voxplan.core.plan import Action, Plan
 from voxplan.render.values import change_lines, headline
 
@@ -12,7 +14,7 @@ def render_text(plan: Plan, *, colour: bool = False) -> str:
     def paint(symbol: str, text: str) -> str:
         return f"\x1b[{COLOURS[symbol]}m{text}\x1b[0m" if colour and symbol.strip() else text
 
-    lines: list[str] = []
+    lines: list[str] = outside_lines(plan, paint)
     if not plan.has_changes:
         lines.append("No changes. The live accounts match the stack.")
         if plan.forget:
@@ -34,3 +36,26 @@ def render_text(plan: Plan, *, colour: bool = False) -> str:
     lines.append("")
     lines.append(plan.summary())
     return "\n".join(lines) + "\n"
+
+
+OUTSIDE_HEAD = "Changed outside voxplan since the last apply"
+OUTSIDE_HEADLINES = {Action.UPDATE: "has changed", Action.DELETE: "has been deleted"}
+
+
+def outside_lines(plan: Plan, paint: Callable[[str, str], str] = lambda _s, text: text) -> list[str]:
+    """Terraform's "Objects have changed outside of Terraform": what the vendors show now against their
+    answer at the last apply, apart from (and before) the stack's own changes."""
+    if not plan.outside or plan.refresh_only:  # a refresh-only plan is nothing else
+        return []
+    lines = [f"Note: {OUTSIDE_HEAD}:", "",
+             "voxplan detected these changes made outside voxplan since the last apply (vendor dashboards, other "
+             "tools):"]
+    for change in plan.outside:
+        ident = f" (id {change.remote_id})" if change.remote_id else ""
+        symbol = "-" if change.action is Action.DELETE else "~"
+        lines += ["", f"  # {change.address} {OUTSIDE_HEADLINES[change.action]}",
+                  paint(symbol, f"  {symbol} {change.address}{ident}")]
+        lines += [paint(sym, f"      {sym} {text}") for sym, text in change_lines(change)]
+    lines += ["", "Unless the stack was changed to match, the plan below puts these back as the stack declares.",
+              "", "─" * 77, ""]
+    return lines
