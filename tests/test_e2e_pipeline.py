@@ -1,45 +1,53 @@
-"""examples/github-actions.yml run as a simulated pipeline: each job's steps from the recipe itself, each
-job in a fresh `git clone` of a throwaway repository with a fresh home (no key file, no .voxplan/), against
-a real PostgreSQL server and `voxplan sandbox serve`.
+"""examples/github-actions.yml and the Action it uses (action.yml), run as a pipeline: each job on a fresh
+runner (a `git clone` of a throwaway repository at the event's commit, a fresh home with no key file and no
+.voxplan/), the Action's composite steps run as written under bash, against a real PostgreSQL and
+`voxplan sandbox serve`.
 
-The simulation stands in only for GitHub's own actions: checkout (a clone at the event's commit), the
-artifact upload and download (a folder), and the PR comment script (comments kept by their marker, as the
-script does). Every `run:` step runs as written, under `bash -e` as GitHub's default shell does."""
+Only GitHub itself is stood in for: its REST API by tests/github_api.py (a local HTTP server that keeps
+comments and issues), and the runner's own plumbing (checkout is a clone; GITHUB_EVENT_PATH, GITHUB_OUTPUT
+and GITHUB_PATH are files). The Action's install step is run for real by the slow test at the end; the
+pipeline's runners use this checkout's voxplan on PATH, which is what that step installs."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from tests.conftest import CANARIES, STACKS, VENDORS, SandboxServer, assert_no_canary
+from tests.conftest import CANARIES, ROOT, STACKS, VENDORS, SandboxServer, assert_no_canary
+from tests.github_api import GitHub, serve
 
-RECIPE = Path(__file__).resolve().parent.parent / "examples" / "github-actions.yml"
+RECIPE = ROOT / "examples" / "github-actions.yml"
+ACTION = ROOT / "action.yml"
 KEY = "5f" * 32
+TOKEN = "ghs_test-token-1"
+MARKER = "<!-- voxplan plan: stack=stacks/prod.yaml env=prod -->"
+DRIFT_MARKER = "<!-- voxplan drift: stack=stacks/prod.yaml env=prod -->"
 
 
 @dataclass
 class Pipeline:
-    """A throwaway origin repository, the recipe, and the CI world around it."""
+    """A throwaway origin repository, the recipe and the Action, and the CI world around them."""
 
     root: Path
     sandbox: SandboxServer
     pg_url: str
-    recipe: dict[str, Any] = field(default_factory=dict)
-    artifacts: dict[str, Path] = field(default_factory=dict)
-    comments: dict[int, list[str]] = field(default_factory=dict)  # PR number -> comment bodies
+    github: GitHub
+    api_url: str
     outputs: list[str] = field(default_factory=list)
     runs: int = 0
 
     def __post_init__(self) -> None:
         self.recipe = yaml.safe_load(RECIPE.read_text())
+        self.action = yaml.safe_load(ACTION.read_text())
         self.origin = self.root / "origin"
         self.origin.mkdir()
         self.git("init", "-q", "-b", "main")
@@ -55,8 +63,8 @@ class Pipeline:
         return done.stdout.strip()
 
     # -- what developers do -------------------------------------------------------------------------
-    def pull_request(self, branch: str, stack_text: str, message: str) -> str:
-        """Push a commit changing stacks/prod.yaml on `branch` (made from main if new); its sha."""
+    def push(self, branch: str, stack_text: str, message: str) -> str:
+        """A commit changing stacks/prod.yaml on `branch` (made from main if new); its sha."""
         branches = self.git("branch", "--list", branch)
         self.git("checkout", "-q", *([] if branches else ["-b"]), branch)
         (self.origin / "stacks").mkdir(exist_ok=True)
@@ -67,97 +75,100 @@ class Pipeline:
         self.git("checkout", "-q", "main")
         return sha
 
-    def merge(self, branch: str) -> str:
-        self.git("merge", "-q", "--no-ff", "-m", f"Merge {branch}", branch)
-        return self.git("rev-parse", "HEAD")
+    def merge(self, branch: str, pr: int) -> str:
+        self.git("merge", "-q", "--no-ff", "-m", f"Merge pull request #{pr} from {branch}", branch)
+        sha = self.git("rev-parse", "HEAD")
+        self.github.pulls_by_commit[sha] = [{"number": pr, "merged_at": "2026-12-07T12:00:00Z"}]
+        return sha
 
-    # -- the CI runner --------------------------------------------------------------------------------
-    def job(self, name: str, event: dict[str, Any], sha: str) -> subprocess.CompletedProcess[str]:
-        """Run one job of the recipe on a fresh runner; the result of its first failing step, or the last."""
-        spec = self.recipe["jobs"][name]
-        assert _condition(spec["if"], event), f"job {name} would not run on {event}"
+    def open_pull_request(self) -> int:
+        self.github.next_number += 1
+        return self.github.next_number
+
+    # -- events -------------------------------------------------------------------------------------
+    def on_pull_request(self, pr: int, sha: str) -> subprocess.CompletedProcess[str]:
+        return self.job({"pull_request": {"number": pr, "head": {"sha": sha}}}, "pull_request",
+                        f"refs/pull/{pr}/merge", sha)
+
+    def on_push_to_main(self, sha: str) -> subprocess.CompletedProcess[str]:
+        return self.job({"ref": "refs/heads/main", "after": sha}, "push", "refs/heads/main", sha)
+
+    def on_schedule(self) -> subprocess.CompletedProcess[str]:
+        return self.job({"schedule": "17 3 * * *"}, "schedule", "refs/heads/main", self.git("rev-parse", "main"))
+
+    # -- the runner ---------------------------------------------------------------------------------
+    def job(self, payload: dict[str, Any], event: str, ref: str, sha: str) -> subprocess.CompletedProcess[str]:
+        """The recipe's one job on a fresh runner; the result of its first failing step, or of the last."""
+        assert event in self.recipe[True], f"the recipe does not run on {event}"  # YAML reads `on:` as True
+        [spec] = self.recipe["jobs"].values()
         self.runs += 1
-        runner = self.root / f"runner-{self.runs}-{name}"
-        home = runner / "home"
-        home.mkdir(parents=True)
-        work = runner / "work"
+        runner = self.root / f"runner-{self.runs}-{event}"
+        home, work, temp = runner / "home", runner / "work", runner / "temp"
+        for d in (home, temp):
+            d.mkdir(parents=True)
+        (runner / "event.json").write_text(json.dumps(payload))
         secrets = {"VOXPLAN_PG_URL": self.pg_url, "VOXPLAN_FINGERPRINT_KEY": KEY, **CANARIES}
+        github = {"github.ref": ref, "github.token": TOKEN}
         env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "HOME": str(home),
                "XDG_CONFIG_HOME": str(home / ".config"), "CI": "true", "GITHUB_ACTIONS": "true",
-               "GITHUB_REPOSITORY": "acme/voice", "GITHUB_RUN_ID": str(1000 + self.runs), "GITHUB_SHA": sha,
-               "NO_COLOR": "1",
+               "GITHUB_REPOSITORY": self.github.repo, "GITHUB_RUN_ID": str(1000 + self.runs), "GITHUB_SHA": sha,
+               "GITHUB_REF": ref, "GITHUB_EVENT_NAME": event, "GITHUB_EVENT_PATH": str(runner / "event.json"),
+               "GITHUB_API_URL": self.api_url, "GITHUB_SERVER_URL": "https://github.com", "RUNNER_TEMP": str(temp),
+               "GITHUB_OUTPUT": str(runner / "output"), "GITHUB_PATH": str(runner / "path"),
                # the vendors, as this world has them: the served sandbox
                **{f"VOXPLAN_{v.upper()}_BASE_URL": f"{self.sandbox.url}/{v}" for v in VENDORS}}
-        for key, value in self.recipe["env"].items():
-            env[key] = _expand(str(value), event, secrets)
+        for key, value in spec["env"].items():
+            env[key] = _expand(str(value), {**github, **{f"secrets.{k}": v for k, v in secrets.items()}})
         last = subprocess.CompletedProcess[str]([], 0, "", "")
         for step in spec["steps"]:
             uses = step.get("uses", "")
             if uses.startswith("actions/checkout"):
-                ref = _expand(str((step.get("with") or {}).get("ref", "")), event, secrets) or sha
                 subprocess.run(["git", "clone", "-q", str(self.origin), str(work)], check=True)
-                subprocess.run(["git", "-C", str(work), "checkout", "-q", ref], check=True)
-            elif uses.startswith("actions/setup-python"):
-                continue
-            elif uses.startswith("actions/upload-artifact"):
-                opts = step["with"]
-                stored = self.root / "artifacts" / _expand(opts["name"], event, secrets)
-                stored.mkdir(parents=True, exist_ok=True)
-                shutil.copy(work / opts["path"], stored / Path(opts["path"]).name)
-            elif uses.startswith("dawidd6/action-download-artifact"):
-                opts = step["with"]
-                stored = self.root / "artifacts" / _expand(opts["name"], event, secrets)
-                for file in stored.iterdir():
-                    shutil.copy(file, work / opts["path"] / file.name)
-            elif uses.startswith("actions/github-script"):
-                self._comment(step["with"]["script"], work, env, event)
-            elif step.get("name") == "install voxplan":
-                continue  # the runner's Python already has this checkout's voxplan
-            else:
-                assert "run" in step, f"the simulation does not know step {step}"
-                last = subprocess.run(["bash", "-e", "-c", _expand(step["run"], event, secrets)], cwd=work, env=env,
-                                      capture_output=True, text=True)
-                self.outputs += [last.stdout, last.stderr]
+                subprocess.run(["git", "-C", str(work), "checkout", "-q", sha], check=True)
+            elif uses.split("@")[0].endswith("/voxplan"):
+                last = self._action(step.get("with") or {}, env, work, github)
                 if last.returncode != 0:
                     return last
+            else:
+                raise AssertionError(f"the simulation does not know step {step}")
         return last
 
-    def _comment(self, script: str, work: Path, env: dict[str, str], event: dict[str, Any]) -> None:
-        """The recipe's comment script: the marker, then plan.md; an existing comment with it is updated."""
-        assert "updateComment" in script and "startsWith(marker)" in script
-        match = re.search(r"const marker = `(.*?)`;", script)
-        assert match is not None
-        marker = match.group(1).replace("${process.env.VOXPLAN_ENV}", env["VOXPLAN_ENV"]) \
-            .replace("${process.env.STACK}", env["STACK"])
-        body = marker + "\n" + (work / "plan.md").read_text()
-        thread = self.comments.setdefault(event["pull_request"]["number"], [])
-        mine = [i for i, c in enumerate(thread) if c.startswith(marker)]
-        if mine:
-            thread[mine[0]] = body
-        else:
-            thread.append(body)
+    def _action(self, given: dict[str, Any], env: dict[str, str], work: Path,
+                github: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        """action.yml's composite steps, each under bash as GitHub runs `shell: bash` steps."""
+        inputs = {name: _expand(str(given.get(name, spec.get("default", ""))), github)
+                  for name, spec in self.action["inputs"].items()}
+        assert not set(given) - set(inputs), f"unknown inputs {set(given) - set(inputs)}"
+        names = {**github, **{f"inputs.{k}": v for k, v in inputs.items()}}
+        last = subprocess.CompletedProcess[str]([], 0, "", "")
+        for step in self.action["runs"]["steps"]:
+            assert step["shell"] == "bash"
+            if step["name"].startswith("install voxplan"):
+                assert '"$GITHUB_ACTION_PATH"' in step["run"]  # the action's own ref (run for real below)
+                continue
+            step_env = {**env, "GITHUB_ACTION_PATH": str(ROOT),
+                        **{k: _expand(str(v), names) for k, v in (step.get("env") or {}).items()}}
+            last = subprocess.run(["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c",
+                                   _expand(step["run"], names)], cwd=work, env=step_env, capture_output=True,
+                                  text=True)
+            self.outputs += [last.stdout, last.stderr]
+            if last.returncode != 0:
+                return last
+        return last
+
+    # -- what GitHub shows --------------------------------------------------------------------------
+    def comments(self, pr: int) -> list[dict[str, Any]]:
+        return self.github.thread(pr)
+
+    def drift_issues(self) -> list[dict[str, Any]]:
+        return [i for i in self.github.issues.values() if DRIFT_MARKER in i["body"]]
 
 
-def _condition(expr: str, event: dict[str, Any]) -> bool:
-    """The recipe's `if:` expressions, which use only these terms."""
-    py = expr.replace("&&", " and ").replace("||", " or ").replace("!=", " != ").replace("'", '"')
-    names = {"github.event_name": event["name"], "github.event.action": event.get("action", ""),
-             "github.event.pull_request.merged": bool(event.get("pull_request", {}).get("merged"))}
-    for key in sorted(names, key=len, reverse=True):
-        py = py.replace(key, repr(names[key]))
-    return bool(eval(py, {"__builtins__": {}}, {}))  # noqa: S307 - our own recipe's conditions
-
-
-def _expand(text: str, event: dict[str, Any], secrets: dict[str, str]) -> str:
+def _expand(text: str, names: dict[str, str]) -> str:
     def value(match: re.Match[str]) -> str:
         name = match.group(1).strip()
-        if name.startswith("secrets."):
-            return secrets.get(name.removeprefix("secrets."), "")
-        pr = event.get("pull_request", {})
-        known = {"github.event.pull_request.number": str(pr.get("number", "")),
-                 "github.event.pull_request.merge_commit_sha": str(pr.get("merge_commit_sha", ""))}
-        assert name in known, f"the simulation does not know ${{{{ {name} }}}}"
-        return known[name]
+        assert name in names, f"the simulation does not know ${{{{ {name} }}}}"
+        return names[name]
 
     return re.sub(r"\$\{\{(.*?)\}\}", value, text)
 
@@ -166,74 +177,128 @@ def wavix_stack() -> str:
     return (STACKS / "wavix-vapi.yaml").read_text().replace("stack: wavix-vapi", "stack: prod")
 
 
-def test_the_recipe_from_fresh_runners_plans_applies_deletes_and_catches_drift(
-        tmp_path: Path, sandbox: SandboxServer, pg_url: str) -> None:
+@pytest.fixture
+def ci(tmp_path: Path, sandbox: SandboxServer, pg_url: str) -> Any:
+    github = GitHub(repo="acme/voice", token=TOKEN)
+    server, url = serve(github)
+    try:
+        yield Pipeline(tmp_path, sandbox, pg_url, github, url)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_action_plans_comments_applies_on_merge_replans_a_stale_plan_and_reports_drift(
+        ci: Pipeline, sandbox: SandboxServer, tmp_path: Path) -> None:
     sandbox.seed(numbers={"wavix": ["+61290597521", "+14067704205"]})
-    ci = Pipeline(tmp_path, sandbox, pg_url)
-    pr1 = {"name": "pull_request", "action": "opened", "pull_request": {"number": 1}}
 
-    # PR 1 adds the stack: validate and plan on a fresh runner, the plan as artifact and comment
-    sha = ci.pull_request("add-prod", wavix_stack(), "Add the prod stack")
-    planned = ci.job("plan", pr1, sha)
+    # PR 1 adds the stack: one comment, naming stack, environment and commit, with the reviewed plan in it
+    pr1 = ci.open_pull_request()
+    sha = ci.push("add-prod", wavix_stack(), "Add the prod stack")
+    planned = ci.on_pull_request(pr1, sha)
     assert planned.returncode == 0, planned.stderr
-    [comment] = ci.comments[1]
-    assert comment.startswith("<!-- voxplan plan: prod stacks/prod.yaml -->\n## voxplan plan: `prod`")
-    assert "Plan: 2 to import, 5 to add, 2 to change, 0 to destroy." in comment
+    [comment] = ci.comments(pr1)
+    assert comment["body"].startswith(f"{MARKER}\n**voxplan** · stack `stacks/prod.yaml` · environment `prod` · "
+                                      f"commit `{sha[:12]}`\n\n## voxplan plan: `prod` · environment `prod`")
+    assert "Plan: 2 to import, 5 to add, 2 to change, 0 to destroy." in comment["body"]
+    assert "<!-- voxplan-saved-plan:" in comment["body"]
 
-    # merge: apply exactly that plan on another fresh runner (no state file, no key file there)
-    merge = ci.merge("add-prod")
-    merged = {**pr1, "action": "closed", "pull_request": {"number": 1, "merged": True, "merge_commit_sha": merge}}
-    applied = ci.job("apply", merged, merge)
+    # a push that breaks the stack replaces the plan with the error (the old plan never stands for it)
+    broken = ci.push("add-prod", wavix_stack().replace("carrier: wavix", "carrier: wavixx", 1), "Typo")
+    failed = ci.on_pull_request(pr1, broken)
+    assert failed.returncode == 1
+    [comment] = ci.comments(pr1)  # the same comment, in place
+    assert "### ❌ voxplan plan failed" in comment["body"] and "wavixx" in comment["body"]
+    assert "Plan:" not in comment["body"] and "voxplan-saved-plan" not in comment["body"]
+    sha = ci.push("add-prod", wavix_stack(), "Fix the typo")
+    assert ci.on_pull_request(pr1, sha).returncode == 0
+    [again] = ci.comments(pr1)
+    assert again["id"] == comment["id"] and "Plan: 2 to import, 5 to add" in again["body"]
+
+    # merged: the reviewed plan is applied exactly, on a fresh runner, and the comment says so
+    merge = ci.merge("add-prod", pr1)
+    applied = ci.on_push_to_main(merge)
     assert applied.returncode == 0, applied.stderr
     assert "Apply complete! 2 to import, 5 to add, 2 to change, 0 to destroy." in applied.stdout
-    assert len(sandbox.objects("tool")) == 1 and len(sandbox.objects("assistant")) == 1
+    [done] = ci.comments(pr1)
+    assert done["id"] == comment["id"] and "### ✅ Applied on `main`" in done["body"]
+    assert "The reviewed plan was applied exactly." in done["body"] and f"commit `{merge[:12]}`" in done["body"]
 
-    # PR 2 removes the tool, then (a second push) a number: one comment, updated in place
-    no_tool = wavix_stack().replace("    tools: [to-human]\n", "")
-    no_tool = no_tool[:no_tool.index("tools:\n")] + no_tool[no_tool.index("assistants:\n"):]
-    pr2 = {"name": "pull_request", "action": "opened", "pull_request": {"number": 2}}
-    sha = ci.pull_request("trim", no_tool, "Drop the transfer tool")
-    assert ci.job("plan", pr2, sha).returncode == 0
-    fewer = no_tool.replace('  "+14067704205": {carrier: wavix, trunk: wavix-main}\n', "") \
-        .replace('  "+14067704205": {forward: "+61280000000"}   # the transfer target: its own routing goes to a '
-                 "person\n", "")
-    assert fewer != no_tool and "+14067704205" not in fewer
-    sha = ci.pull_request("trim", fewer, "Drop the Montana number")
-    sandbox.clear_stats()
-    assert ci.job("plan", {**pr2, "action": "synchronize"}, sha).returncode == 0
-    assert all(k.split()[1] == "GET" for k in sandbox.stats()["requests"])  # a PR plan changes nothing
-    [comment] = ci.comments[2]
-    assert "vapi.tool/to-human" in comment and "wavix.number/+14067704205" in comment
-    assert "to import" not in comment and "(sensitive)" not in comment  # state and key came through
-
-    merge = ci.merge("trim")
-    applied = ci.job("apply", {**pr2, "action": "closed", "pull_request": {"number": 2, "merged": True,
-                                                                         "merge_commit_sha": merge}}, merge)
-    assert applied.returncode == 0, applied.stderr
-    assert sandbox.objects("tool") == []  # the removed tool is deleted
-    [montana] = [n for n in sandbox.get("wavix", "/v1/numbers", page=1, per_page=100)["items"]
-                 if n["number"] == "14067704205"]
-    assert not montana.get("destination")  # the removed number's routing is cleared; the number is kept
-
-    # nightly drift on a fresh runner: clean, then failing once someone edits the assistant by hand
-    nightly = {"name": "schedule"}
-    clean = ci.job("drift", nightly, merge)
-    assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "No drift." in clean.stdout
+    # PR 2 changes the greeting; before it merges someone renames the assistant in the dashboard: the
+    # reviewed plan is stale at merge, and main is planned again and applied instead of failing
+    pr2 = ci.open_pull_request()
+    greeting = wavix_stack().replace("How can I help?", "How may I help?")
+    assert greeting != wavix_stack()
+    sha = ci.push("greeting", greeting, "A warmer greeting")
+    assert ci.on_pull_request(pr2, sha).returncode == 0
+    [reviewed] = ci.comments(pr2)
+    assert "Plan: 0 to add, 1 to change, 0 to destroy." in reviewed["body"]
     [assistant] = sandbox.objects("assistant")
     with sandbox.vapi() as vapi:
-        vapi.patch(f"/assistant/{assistant['id']}", json={"firstMessage": "Edited in the dashboard"})
-    drifted = ci.job("drift", nightly, merge)
-    assert drifted.returncode == 2  # set -o pipefail: drift's exit 2 survives `| tee`
-    assert "Edited in the dashboard" in drifted.stdout
+        vapi.patch(f"/assistant/{assistant['id']}", json={"name": "Renamed in the dashboard"}).raise_for_status()
+    merge = ci.merge("greeting", pr2)
+    applied = ci.on_push_to_main(merge)
+    assert applied.returncode == 0, applied.stderr
+    [done] = ci.comments(pr2)
+    assert done["id"] == reviewed["id"]  # updated in place
+    assert "The reviewed plan was stale at merge (saved plan is stale: live state moved" in done["body"]
+    assert "main was planned again and that plan applied" in done["body"]
+    assert "Apply complete! 0 to add, 1 to change, 0 to destroy." in done["body"]
+    [assistant] = sandbox.objects("assistant")
+    assert assistant["name"] == "Support-prod" and assistant["firstMessage"].endswith("How may I help?")
+    assert ci.drift_issues() == []
 
-    # a PR that puts it back converges, and a fresh runner's plan after it is empty
-    pr3 = {"name": "pull_request", "action": "opened", "pull_request": {"number": 3}}
-    sha = ci.pull_request("revert", fewer + "\n", "Reassert the greeting")
-    assert ci.job("plan", pr3, sha).returncode == 0
-    merge = ci.merge("revert")
-    assert ci.job("apply", {**pr3, "action": "closed", "pull_request": {"number": 3, "merged": True,
-                                                                      "merge_commit_sha": merge}},
-                  merge).returncode == 0
-    assert ci.job("drift", nightly, merge).returncode == 0
-    assert_no_canary(ci.outputs, tmp_path / "artifacts")
+    # nightly drift: clean, no issue; a later manual edit opens ONE issue, updated (not duplicated) next night
+    assert ci.on_schedule().returncode == 0
+    assert ci.drift_issues() == []
+    with sandbox.vapi() as vapi:
+        vapi.patch(f"/assistant/{assistant['id']}", json={"firstMessage": "Edited in the dashboard"})
+    assert ci.on_schedule().returncode == 0  # the issue is the report (fail-on-drift is off)
+    [issue] = ci.drift_issues()
+    assert issue["state"] == "open" and issue["title"] == "voxplan drift: stacks/prod.yaml (prod)"
+    assert [lab["name"] for lab in issue["labels"]] == ["voxplan-drift"]
+    assert "## voxplan drift: `prod` · environment `prod`" in issue["body"]
+    assert "Edited in the dashboard" in issue["body"]
+    assert "| `vapi.assistant/support` | `firstMessage` |" in issue["body"]
+    assert ci.on_schedule().returncode == 0
+    [same] = ci.drift_issues()
+    assert same["number"] == issue["number"]
+
+    # a push to main with no pull request behind it applies main; the next drift run closes the issue
+    ci.git("checkout", "-q", "main")
+    (ci.origin / "stacks" / "prod.yaml").write_text(greeting + "\n")
+    ci.git("commit", "-qam", "Reassert the stack")
+    applied = ci.on_push_to_main(ci.git("rev-parse", "HEAD"))
+    assert applied.returncode == 0, applied.stderr
+    assert "Apply complete! 0 to add, 1 to change, 0 to destroy." in applied.stdout
+    assert ci.on_schedule().returncode == 0
+    [closed] = ci.drift_issues()
+    assert closed["state"] == "closed" and closed["number"] == issue["number"]
+    assert "No drift." in ci.github.thread(issue["number"])[-1]["body"]
+    assert len(ci.comments(pr1)) == 1 and len(ci.comments(pr2)) == 1
+    assert_no_canary(ci.outputs + [json.dumps(list(ci.github.comments.values())),
+                                   json.dumps(list(ci.github.issues.values()))], tmp_path)
+
+
+def test_a_wrong_token_fails_the_job_naming_the_request(ci: Pipeline, sandbox: SandboxServer) -> None:
+    sandbox.seed(numbers={"wavix": ["+61290597521", "+14067704205"]})
+    ci.github.token = "another-token"
+    pr = ci.open_pull_request()
+    result = ci.on_pull_request(pr, ci.push("add-prod", wavix_stack(), "Add the prod stack"))
+    assert result.returncode == 1
+    assert f"GitHub API GET /repos/acme/voice/issues/{pr}/comments?per_page=100&page=1: HTTP 401" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_action_installs_voxplan_from_its_own_ref(tmp_path: Path) -> None:
+    """The install step as written: a venv from the runner's Python, voxplan from GITHUB_ACTION_PATH."""
+    action = yaml.safe_load(ACTION.read_text())
+    [install] = [s for s in action["runs"]["steps"] if s["name"].startswith("install voxplan")]
+    env = {**os.environ, "RUNNER_TEMP": str(tmp_path), "GITHUB_ACTION_PATH": str(ROOT),
+           "GITHUB_PATH": str(tmp_path / "path"), "VOXPLAN_PYTHON": sys.executable}
+    done = subprocess.run(["bash", "-e", "-c", install["run"]], env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    from voxplan import __version__
+
+    assert done.stdout.strip().endswith(f"version {__version__}")
+    assert (tmp_path / "path").read_text().strip() == str(tmp_path / "voxplan-venv" / "bin")
