@@ -69,8 +69,9 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
                                      after=display(kept.get(k, adapter.clear_value(k))), removed=True)
                          for k in entry.sent if k in adapter.cleared)
         else:
-            gone = tuple(FieldChange(k, before=display(mask_paths(k, obj.get(k), hidden)), removed=True)
-                         for k in entry.sent)
+            gone = tuple(FieldChange(k, MASK, sensitive=True, removed=True) if k in hidden else
+                         FieldChange(k, before=display(mask_paths(k, obj.get(k), hidden)), removed=True)
+                         for k in entry.sent if k in hidden or obj.get(k) is not None)  # not `password = null`
         deletes.append(Change(address=addr, kind=entry.kind, action=Action.UNROUTE if unroutes else Action.DELETE,
                               remote_id=entry.id, prior_depends_on=tuple(entry.deps), live=obj, fields=gone,
                               write_only=hidden,
