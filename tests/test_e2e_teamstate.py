@@ -299,10 +299,13 @@ def test_history_lists_applies_and_state_pull_push_round_trip_refusing_a_foreign
     text = team("history", "show", str(stack), "1").stdout
     assert "done          create     vapi.tool/to-reception" in text
 
-    pulled = team("state", "pull", str(stack))
-    assert "Pulled 5 resource(s)" in pulled.stdout
+    printed = json.loads(team("state", "pull", str(stack)).stdout)  # the backend's state, on stdout
+    assert len(printed["resources"]) == 5 and printed["stack"] == "byo-trunk"
     local = tmp_path / ".voxplan" / "byo-trunk.state.json"
-    assert local.exists()
+    assert not local.exists()
+    pulled = team("state", "pull", "--out", str(local), str(stack))
+    assert "Pulled 5 resource(s)" in pulled.stdout
+    assert json.loads(local.read_text())["resources"] == printed["resources"]
     team("plan", "--backend", "local", str(stack), "--detailed-exitcode", code=0)  # the pulled copy is whole
     team("state", "push", str(stack))  # same lineage and serial: accepted
     made = tmp_path / "elsewhere" / "byo-trunk.state.json"  # another state under the same stack name
