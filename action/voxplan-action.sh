@@ -19,7 +19,7 @@ REPO=${GITHUB_REPOSITORY:?GITHUB_REPOSITORY is not set}
 WORK=${RUNNER_TEMP:-/tmp}/voxplan-action
 mkdir -p "$WORK"
 read -r -a STACKS <<< "$(echo "${VOXPLAN_STACKS:-}" | tr '\n' ' ')"
-read -r -a ENVS <<< "${VOXPLAN_ENVIRONMENTS:-}"
+read -r -a ENVS <<< "$(echo "${VOXPLAN_ENVIRONMENTS:-}" | tr '\n' ' ')"
 [ ${#ENVS[@]} -eq 0 ] && ENVS=(default)
 read -r -a ARGS <<< "${VOXPLAN_ARGS:-}"
 MAIN=${VOXPLAN_MAIN_BRANCH:-main}
@@ -158,10 +158,24 @@ print(next((str(p["number"]) for p in json.load(open(sys.argv[1])) if p.get("mer
       id=$(find_marked "/repos/$REPO/issues/$pr/comments" "$mk") || return 1
       if [ -n "$id" ]; then
         api GET "/repos/$REPO/issues/comments/$id" > "$WORK/comment.json" || return 1
+        # Anyone who may edit comments could edit this one: only a plain plan of this stack and environment
+        # is taken (no destroy, --target, --replace or --refresh-only, no other stack file). Such a plan
+        # is applied only if it is exactly what a fresh plan of main would do; otherwise main is re-planned.
         py 'import base64, gzip, json, re, sys
 found = re.search(r"<!-- voxplan-saved-plan:([A-Za-z0-9+/=]+) -->", json.load(open(sys.argv[1]))["body"])
-if found:
-    open(sys.argv[2], "wb").write(gzip.decompress(base64.b64decode(found.group(1))))' "$WORK/comment.json" "$WORK/$s.plan"
+try:
+    data = json.loads(gzip.decompress(base64.b64decode(found.group(1)))) if found else None
+except ValueError:
+    data = None
+plain = isinstance(data, dict) and data.get("kind") == "voxplan-saved-plan" and data.get("stack_file") == sys.argv[3] \
+    and data.get("environment", "default") == sys.argv[4] and not data.get("sandbox") and not data.get("destroy") \
+    and not data.get("refresh_only") and not data.get("targets") and not data.get("replace")
+if plain:
+    data.pop("stack_file_absolute", None)
+    open(sys.argv[2], "w").write(json.dumps(data))
+elif data is not None:
+    print("::warning::the saved plan in the comment is not a plain plan of this stack; main is planned again")' \
+          "$WORK/comment.json" "$WORK/$s.plan" "$stack" "$env"
       fi
     fi
     if [ -f "$WORK/$s.plan" ]; then

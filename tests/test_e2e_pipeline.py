@@ -10,6 +10,8 @@ pipeline's runners use this checkout's voxplan on PATH, which is what that step 
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import os
 import re
@@ -302,3 +304,30 @@ def test_the_action_installs_voxplan_from_its_own_ref(tmp_path: Path) -> None:
 
     assert done.stdout.strip().endswith(f"version {__version__}")
     assert (tmp_path / "path").read_text().strip() == str(tmp_path / "voxplan-venv" / "bin")
+
+
+def test_a_saved_plan_edited_in_the_comment_into_a_destroy_is_not_applied(ci: Pipeline,
+                                                                          sandbox: SandboxServer) -> None:
+    """Whoever may edit comments may edit the reviewed plan: only a plain plan of this stack is taken, and
+    only when it is exactly what main's plan does; else main's own plan is applied."""
+    sandbox.seed(numbers={"wavix": ["+61290597521", "+14067704205"]})
+    pr = ci.open_pull_request()
+    assert ci.on_pull_request(pr, ci.push("add-prod", wavix_stack(), "Add the prod stack")).returncode == 0
+    merge = ci.merge("add-prod", pr)
+    assert ci.on_push_to_main(merge).returncode == 0
+    pr = ci.open_pull_request()
+    greeting = wavix_stack().replace("How can I help?", "How may I help?")
+    assert ci.on_pull_request(pr, ci.push("greeting", greeting, "A warmer greeting")).returncode == 0
+    [comment] = ci.comments(pr)
+    blob = re.search(r"<!-- voxplan-saved-plan:(\S+) -->", comment["body"])
+    assert blob is not None
+    saved = json.loads(gzip.decompress(base64.b64decode(blob.group(1))))
+    saved["destroy"] = True
+    forged = base64.b64encode(gzip.compress(json.dumps(saved).encode())).decode()
+    comment["body"] = comment["body"].replace(blob.group(1), forged)
+    applied = ci.on_push_to_main(ci.merge("greeting", pr))
+    assert applied.returncode == 0, applied.stderr
+    assert "the saved plan in the comment is not a plain plan of this stack" in applied.stdout
+    assert "Apply complete! 0 to add, 1 to change, 0 to destroy." in applied.stdout
+    [assistant] = sandbox.objects("assistant")
+    assert assistant["firstMessage"].endswith("How may I help?") and len(sandbox.objects("tool")) == 1
