@@ -12,7 +12,7 @@ from voxplan.core.plan import Plan
 from voxplan.core.secret import SafeEncoder
 from voxplan.render.jsonplan import plan_to_json
 from voxplan.render.markdown import render_drift_markdown, render_markdown
-from voxplan.render.text import COLOURS, outside_lines, render_text
+from voxplan.render.text import outside_lines, painter, render_text
 
 
 @dataclass(frozen=True)
@@ -44,12 +44,8 @@ def _drift_text(items: Sequence[DriftItem], colour: bool) -> str:
         out.append(f"{r.file} [{r.stack}]: " + (f"drifted ({len(r.plan.outside)} object(s) changed outside voxplan"
                                                 f"{note})" if r.drifted else f"no drift{note}") + "\n")
         if r.drifted:
-            out.append("\n".join(outside_lines(r.plan, _painter(colour))[:-3]) + "\n")
+            out.append("\n".join(outside_lines(r.plan, painter(colour), before_plan=False)) + "\n")
     return "".join(out)
-
-
-def _painter(colour: bool) -> Callable[[str, str], str]:
-    return lambda symbol, text: f"\x1b[{COLOURS[symbol]}m{text}\x1b[0m" if colour and symbol.strip() else text
 
 
 def _drift_markdown(items: Sequence[DriftItem], colour: bool) -> str:

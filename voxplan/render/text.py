@@ -11,9 +11,7 @@ COLOURS = {"+": "32", "-": "31", "~": "33", "-/+": "35", "-~": "36", " ": "0", "
 def render_text(plan: Plan, *, colour: bool = False) -> str:
     """Terraform-like text. `colour` is decided by the caller (TTY, NO_COLOR)."""
 
-    def paint(symbol: str, text: str) -> str:
-        return f"\x1b[{COLOURS[symbol]}m{text}\x1b[0m" if colour and symbol.strip() else text
-
+    paint = painter(colour)
     lines: list[str] = outside_lines(plan, paint)
     if not plan.has_changes:
         lines.append("No changes. The live accounts match the stack.")
@@ -38,15 +36,22 @@ def render_text(plan: Plan, *, colour: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def painter(colour: bool) -> Callable[[str, str], str]:
+    """(symbol, text) -> the text in the symbol's colour, or as it is."""
+    return lambda symbol, text: f"\x1b[{COLOURS[symbol]}m{text}\x1b[0m" if colour and symbol.strip() else text
+
+
 OUTSIDE_HEAD = "Changed outside voxplan since the last apply"
 OUTSIDE_HEADLINES = {Action.UPDATE: "has changed", Action.DELETE: "has been deleted"}
 
 
-def outside_lines(plan: Plan, paint: Callable[[str, str], str] = lambda _s, text: text) -> list[str]:
+def outside_lines(plan: Plan, paint: Callable[[str, str], str] | None = None, *, before_plan: bool = True
+                  ) -> list[str]:
     """Terraform's "Objects have changed outside of Terraform": what the vendors show now against their
-    answer at the last apply, apart from (and before) the stack's own changes."""
+    answer at the last apply, apart from (and before, `before_plan`) the stack's own changes."""
     if not plan.outside or plan.refresh_only:  # a refresh-only plan is nothing else
         return []
+    paint = paint or painter(False)
     lines = [f"Note: {OUTSIDE_HEAD}:", "",
              "voxplan detected these changes made outside voxplan since the last apply (vendor dashboards, other "
              "tools):"]
@@ -56,6 +61,7 @@ def outside_lines(plan: Plan, paint: Callable[[str, str], str] = lambda _s, text
         lines += ["", f"  # {change.address} {OUTSIDE_HEADLINES[change.action]}",
                   paint(symbol, f"  {symbol} {change.address}{ident}")]
         lines += [paint(sym, f"      {sym} {text}") for sym, text in change_lines(change)]
-    lines += ["", "Unless the stack was changed to match, the plan below puts these back as the stack declares.",
-              "", "─" * 77, ""]
+    if before_plan:
+        lines += ["", "Unless the stack was changed to match, the plan below puts these back as the stack declares.",
+                  "", "─" * 77, ""]
     return lines
