@@ -19,7 +19,7 @@ def test_doctor_reports_each_assumption_and_changes_nothing(cli: Cli, sandbox: S
     assert "metadata has totalItems present, totalPages absent, hasNextPage absent" in out
     assert "authPassword returned on 0 of 1 credentials" in out
     assert "list items carry none of ip_restrict" in out
-    assert "voxplan/providers/wavix/__init__.py: DID_PLACEHOLDER" in out and "not probed" in out
+    assert "voxplan/providers/wavix/network.py: DID_PLACEHOLDER" in out and "not probed" in out
     assert out.count("  voxplan: ") == out.count("  found:   ") == 6
     cli("plan", str(stack), "--detailed-exitcode", code=0)
 

@@ -6,18 +6,19 @@ The CLI calls these with a `RunContext` it builds once; tests may too. Nothing h
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from voxplan import history, moves, ownership, planfile
+from voxplan import callpath, history, moves, ownership, planfile
 from voxplan import providers as registry
 from voxplan.apply import ApplyResult, apply_plan
 from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic, Owned, PlanError, VoxplanError
+from voxplan.core.live import Live
 from voxplan.core.model import Resource, base_address
 from voxplan.core.plan import Action, Plan
 from voxplan.core.progress import Progress
@@ -104,11 +105,11 @@ class PlanOptions:
     destroy: bool = False  # plan as if the stack declared nothing (voxplan destroy; plan --destroy)
 
 
-def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions | None = None) -> Plan:
-    options = options or PlanOptions()
-    if options.destroy:
-        _refuse_protected(loaded, state)
-    desired = [] if options.destroy else loaded.desired
+def refresh_live(loaded: Loaded, provs: Providers, state: State,
+                 desired: Sequence[Resource] | None = None) -> dict[str, Live]:
+    """One refresh of what the stack (or `desired`) and its state name: a paged list per kind, details only
+    for what they name (the request floor every read-only command shares: plan, trace, test)."""
+    desired = loaded.desired if desired is None else desired
     kinds = {r.kind for r in desired} | {e.kind for e in state.resources.values()}
     wanting = {k for k in kinds if provs.adapter(k).wants_interest}
     interest: dict[str, set[str]] = {k: set() for k in wanting}
@@ -123,7 +124,15 @@ def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions
     tracked: dict[str, set[str]] = {}
     for entry in state.resources.values():
         tracked.setdefault(entry.kind, set()).add(entry.id)
-    live = refresh(provs, kinds, {k: frozenset(v) for k, v in interest.items()}, tracked)
+    return refresh(provs, kinds, {k: frozenset(v) for k, v in interest.items()}, tracked)
+
+
+def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions | None = None) -> Plan:
+    options = options or PlanOptions()
+    if options.destroy:
+        _refuse_protected(loaded, state)
+    desired = [] if options.destroy else loaded.desired
+    live = refresh_live(loaded, provs, state, desired)
     slips = [f"{kind}: the list left out {', '.join(v.relisted)}, which a GET by id found; nothing is planned "
              "for it as gone" for kind, v in live.items() if v.relisted]
     if options.refresh_only:
@@ -132,6 +141,7 @@ def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions
         todo = moves.pending(moves.declared(loaded.stack, desired), state) if desired else {}
         result = moves.mark(make_plan(loaded.stack.name, desired, live, moves.view(state, todo),
                                       provs.adapters, replace=frozenset(options.replace)), todo)
+        result = callpath.blast_radius(result, desired, state, loaded.stack)
     if options.destroy:
         result = dataclasses.replace(result, changes=tuple(
             dataclasses.replace(c, reason="voxplan destroy" + (": a number is unrouted, never released"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from voxplan.core.hops import ChangedPath
 from voxplan.core.model import UNKNOWN, PathT, Ref
 from voxplan.core.secret import MASK, Secret, map_leaves
 
@@ -72,6 +73,10 @@ class Change:
     clears: tuple[str, ...] = ()  # top-level keys sent before, no longer declared: the update clears them
     declared: Mapping[str, Any] = field(default_factory=dict)  # for a shared list: voxplan's own entries,
     # which state records (the body sends them followed by the entries others keep there)
+    affects: tuple[str, ...] = ()  # the numbers whose call path passes through it (for humans: blast radius)
+    purchase: bool = False  # the create buys something (its adapter says so): apply needs --allow-purchase
+    release: bool = False  # the delete gives a number back to the carrier: apply needs --allow-release
+    cost: str = ""  # what a purchase costs, as the vendor lists it (for humans)
 
     @property
     def protect_changed(self) -> bool:
@@ -95,6 +100,7 @@ class Plan:
     outside: tuple[Change, ...] = ()  # for humans: objects changed outside voxplan since the last apply (state's
     # `seen` -> live; a delete if gone), shown apart from the stack's own changes; apply never reads them
     environment: str = ""  # the --env it was made for ("" or "default": the default one)
+    paths: tuple[ChangedPath, ...] = ()  # the call paths of the numbers the changes affect (for drawing)
 
     __hash__ = None  # type: ignore[assignment]
 

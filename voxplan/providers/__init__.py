@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from voxplan.core import errors
 from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic
+from voxplan.core.hops import HopContext, HopSet
 from voxplan.providers.base import Adapter, Carrier, ExpandContext, Finding, Platform, Provider, RouteTarget
 from voxplan.providers.http import ApiClient, Pacer, default_message
 from voxplan.providers.routes import Router
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = ["REGISTRY", "SURFACE", "Adapter", "Carrier", "ExpandContext", "Finding", "Platform", "Provider", "Providers",
-           "RouteTarget", "adapter_class", "carriers", "connect", "doctor", "expand_sections", "number_headers",
-           "platform", "router"]
+           "RouteTarget", "adapter_class", "carriers", "connect", "doctor", "expand_sections", "hop_sets",
+           "number_headers", "platform", "router"]
 
 
 
@@ -52,6 +53,7 @@ BY_NAME = {p.name: p for p in REGISTRY}
 SURFACE: StackSurface = assemble(p.surface for p in REGISTRY if p.surface is not None)  # the stack format
 ADAPTER_CLASSES: dict[str, type[Adapter]] = {cls.kind: cls for p in REGISTRY for cls in p.kinds}
 SANDBOX_BASE = "http://sandbox.voxplan.local"
+HOP_PROVIDERS = frozenset(p.name for p in REGISTRY if p.hops is not None)  # whose numbers a walk can start at
 
 
 def platform(stack: Stack) -> Platform:
@@ -75,6 +77,11 @@ def number_headers(carrier_map: dict[str, Carrier]) -> dict[str, str]:
     """carrier -> the SIP header in which it tells a SIP-URI destination which number was dialled."""
     found = {name: getattr(c, "number_header", None) for name, c in carrier_map.items()}
     return {name: header for name, header in found.items() if header}
+
+
+def hop_sets(ctx: HopContext) -> list[HopSet]:
+    """Every vendor's part of the call-path graph over `ctx.objects`."""
+    return [p.hops(ctx) for p in REGISTRY if p.hops is not None]
 
 
 def router() -> Router:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from voxplan.core.errors import Diagnostic, Location, NotFound, ProviderError
+from voxplan.core.hops import HopContext, HopSet
 from voxplan.core.model import PathT, Ref, Resource
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
@@ -223,7 +224,8 @@ class Provider:
     path that a budget is kept per), from the vendor's fact sheet; a stack's `rate_limit:` overrides it.
     `route_targets` turns a route naming this vendor (`{openai: proj_…}`) into a SIP destination;
     `sections` lints and expands the stack sections that are this vendor's alone (OpenAI: agents,
-    webhooks). The vendor's emulator is `voxplan/sandbox/<name>.py` (found there by the sandbox, never
+    webhooks). `hops` declares how a call crosses the vendor's objects (`voxplan trace`, blast radius,
+    `voxplan numbers`). The vendor's emulator is `voxplan/sandbox/<name>.py` (found there by the sandbox, never
     imported here)."""
 
     name: str
@@ -240,6 +242,7 @@ class Provider:
     probes: Callable[[ApiClient, Stack], list[Finding]] | None = None  # `voxplan doctor`: read-only, each
     # assumption no vendor source settles
     surface: Surface | None = None  # what it adds to the stack format (voxplan.stack.surface), as data
+    hops: Callable[[HopContext], HopSet] | None = None  # how a call crosses its objects (voxplan.core.hops)
 
     def base_url(self, stack: Stack) -> str:
         return self.api_url(stack) if callable(self.api_url) else self.api_url

@@ -89,6 +89,93 @@ class Vendor(Protocol):
 Route = tuple[str, re.Pattern[str], Callable[..., Response]]
 
 
+# -- the emulated network: calls between the emulated accounts -------------------------------------------
+
+@dataclass
+class Leg:
+    """One call leg as the emulated network carries it: to a number (`tel:+E164`) or a SIP URI, from a
+    caller, with the SIP headers its INVITE carries, arriving from `source` (an IP or host), and, when it
+    leaves through a trunk, the digest login offered (`auth`: username and the SHA-256 of the password, as
+    the emulators keep passwords)."""
+
+    to: str
+    caller: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+    auth: tuple[str, str] | None = None
+    depth: int = 0
+    via: list[str] = field(default_factory=list)  # what the leg passed, as `vendor: what`, for the record
+
+    def next(self, to: str, *, source: str = "", headers: dict[str, str] | None = None, passed: str = "") -> Leg:
+        return Leg(to, self.caller, {**self.headers, **(headers or {})}, source, None, self.depth + 1,
+                   [*self.via, passed] if passed else list(self.via))
+
+
+@dataclass
+class Answer:
+    """How a leg ended: a SIP status (200 answered; 401, 403, 404, 480, 603 … as the far side would answer),
+    its reason, who answered (`by`: vendor, kind, id, name, and the far side's call id), and the hops."""
+
+    status: int
+    reason: str
+    by: dict[str, Any] = field(default_factory=dict)
+    via: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class Network:
+    """Carries calls between the emulators, as the real network would: an emulator that takes legs offers
+    `ingress(leg, network) -> Answer | None` (None: not a leg for it; `ingress_last` is asked after every
+    other), and one whose gateways carry outbound legs offers `egress(gateway, leg, network)`. A leg nobody
+    takes has left the emulated accounts: a phone or SIP peer out there answers it. Emulators reach each
+    other only through here (they never import one another), and hold the sandbox lock only while they read
+    or write their own data, so a leg may cross a real HTTP hop (OpenAI's webhook to `voxplan serve`)."""
+
+    MAX_DEPTH = 16
+
+    def __init__(self, sandbox: Sandbox):
+        self.sandbox = sandbox
+        self.lock = sandbox.lock
+        self._threads: list[threading.Thread] = []
+
+    def deliver(self, leg: Leg) -> Answer:
+        if leg.depth > self.MAX_DEPTH:
+            return Answer(482, "Loop Detected", via=leg.via)
+        for hook in ("ingress", "ingress_last"):
+            for vendor in self.sandbox.vendors.values():
+                take = getattr(vendor, hook, None)
+                found = take(leg, self) if take is not None else None
+                if found is not None:
+                    return found
+        what = "a phone on the PSTN" if leg.to.startswith("tel:") else "a SIP peer outside the emulated accounts"
+        return Answer(200, f"answered by {what}", {"vendor": "outside", "kind": "pstn" if leg.to.startswith("tel:")
+                                                   else "sip", "id": leg.to}, leg.via)
+
+    def egress(self, gateway: str, leg: Leg) -> Answer:
+        """An outbound leg through a trunk's gateway: the carrier behind it authenticates and places it; a
+        gateway no emulator runs is the user's own SIP peer, which passes the leg on."""
+        for vendor in self.sandbox.vendors.values():
+            carry = getattr(vendor, "egress", None)
+            found = carry(gateway, leg, self) if carry is not None else None
+            if found is not None:
+                return found
+        return self.deliver(leg.next(leg.to, source=gateway, passed=f"peer {gateway}"))
+
+    def run(self, work: Callable[[], None]) -> None:
+        """Carry a call on a thread of its own: the API that placed it has already answered."""
+        thread = threading.Thread(target=work, daemon=True, name="voxplan-sandbox-call")
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait for the calls in flight (tests, and a clean shutdown)."""
+        for thread in list(self._threads):
+            thread.join(timeout)
+
+
 def emulators() -> list[type[Any]]:
     """Every emulator: each module of this package that names one as `EMULATOR` (a new vendor's emulator
     is its module; no list to keep)."""
@@ -141,6 +228,10 @@ class Sandbox:
                  fault_rate: float = 0.0, fault_kinds: tuple[str, ...] = ("429", "503"), seed: int | None = None):
         self.vendors: dict[str, Vendor] = {cls.name: cls() for cls in emulators()}
         self.lock = threading.RLock()
+        self.network = Network(self)
+        for vendor in self.vendors.values():
+            if hasattr(vendor, "network"):  # an emulator that places or takes calls
+                vendor.network = self.network  # type: ignore[attr-defined]
         self.requests: Counter[str] = Counter()
         self.rate_limits: dict[str, float] = {}  # vendor -> requests per second the account allows
         self._recent: dict[str, deque[float]] = {}

@@ -28,6 +28,8 @@ from voxplan.core import errors
 from voxplan.core.errors import Diagnostic
 from voxplan.core.model import Ref, Resource
 from voxplan.providers.base import Adapter, ExpandContext, Finding, Provider, routes_to_platform, run_probes
+from voxplan.providers.cloudonix import hops
+from voxplan.providers.cloudonix.hops import dnid_number, dnid_pattern
 from voxplan.providers.cloudonix.surface import SURFACE
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
@@ -43,16 +45,6 @@ def domain_of(path: str) -> str:
     """Cloudonix limits requests per domain: the budget is kept per domain of the path."""
     parts = path.split("/")
     return parts[4] if len(parts) > 4 and path.startswith(BASE) else ""
-
-
-def dnid_pattern(number: str) -> str:
-    """The DNID regex for one number, with or without the leading `+` (which Cloudonix sees is unconfirmed)."""
-    return "^\\+?" + number.lstrip("+") + "$"
-
-
-def dnid_number(pattern: str) -> str:
-    """The digits a DNID matches, from our regex, a plain `source` or Cloudonix's compiled form."""
-    return pattern.removeprefix("^").removeprefix("\\+?").removeprefix("\\+").removeprefix("+").removesuffix("$")
 
 
 class _DomainScoped(Adapter):
@@ -277,7 +269,7 @@ def probe(api: ApiClient, domains: Iterable[str]) -> list[Finding]:
             for dnid in client.request("GET", f"{BASE}/{domain}/dnids", expect_404_empty=True):
                 forms.add("source" if dnid.get("source") else "dnid")
         return Finding("cloudonix", "DNID matching sees the number with or without +",
-                       "voxplan/providers/cloudonix/__init__.py: dnid_pattern",
+                       "voxplan/providers/cloudonix/hops.py: dnid_pattern",
                        f"DNIDs on the account are given by {sorted(forms)}; the + is not probed (it takes a call)"
                        if forms else "no DNID in the stack's domains; the + is not probed (it takes a call)",
                        "writes the regex ^\\+?<digits>$, which matches either")
@@ -357,4 +349,4 @@ BUDGET = (10, 3.0, domain_of)
 PROVIDER = Provider(name="cloudonix", surface=SURFACE, api_url=API_URL, kinds=(Domain, Trunk, Application, Dnid),
                     adapters=adapters,
                     carrier=lambda platform: CloudonixCarrier(), budget=BUDGET,
-                    probes=lambda client, stack: probe(client, stack_domains(stack)))
+                    probes=lambda client, stack: probe(client, stack_domains(stack)), hops=hops.hops)

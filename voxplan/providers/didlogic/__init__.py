@@ -29,6 +29,7 @@ from voxplan.providers.base import (
     run_probes,
     transfer_reach,
 )
+from voxplan.providers.didlogic import hops
 from voxplan.providers.didlogic.surface import SURFACE
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
@@ -235,4 +236,4 @@ class DidlogicCarrier:
 BUDGET = (5, 1.0, None)
 PROVIDER = Provider(name="didlogic", surface=SURFACE, api_url=API_URL, kinds=(SipAccount, Number), adapters=adapters,
                     carrier=lambda platform: DidlogicCarrier(), budget=BUDGET, message=_message,
-                    probes=lambda client, _stack: probe(client))
+                    probes=lambda client, _stack: probe(client), hops=hops.hops)

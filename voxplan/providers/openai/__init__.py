@@ -16,7 +16,7 @@ from voxplan.core.errors import Diagnostic
 from voxplan.core.secret import Secret
 from voxplan.providers.base import Carrier, ExpandContext, Provider
 from voxplan.providers.http import default_message
-from voxplan.providers.openai import agents, webhooks
+from voxplan.providers.openai import agents, hops, webhooks
 from voxplan.providers.openai.surface import SURFACE
 from voxplan.providers.openai.webhooks import WEBHOOK_ENDPOINT, WebhookEndpoint
 from voxplan.stack.model import Stack
@@ -95,4 +95,4 @@ def routed_agents(stack: Stack) -> Iterable[tuple[str, str | None]]:
 
 PROVIDER = Provider(name="openai", api_url=API_URL, kinds=(WebhookEndpoint,),
                     adapters=lambda api, stack: webhooks.adapters(api), message=message,
-                    route_targets={"openai": route_target}, sections=sections, surface=SURFACE)
+                    route_targets={"openai": route_target}, sections=sections, surface=SURFACE, hops=hops.hops)

@@ -19,7 +19,6 @@ destinations (not modelled).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -38,14 +37,13 @@ from voxplan.providers.base import (
     transfer_reach,
 )
 from voxplan.providers.http import ApiClient, remaining_pages
+from voxplan.providers.wavix import hops
+from voxplan.providers.wavix.network import DID_PLACEHOLDER, REGIONAL_GATEWAYS, is_gateway_host
 from voxplan.providers.wavix.surface import SURFACE
 from voxplan.stack.model import Stack
 
 API_URL = "https://api.wavix.com"
 PER_PAGE = 100  # the largest page Wavix serves
-REGIONAL_GATEWAYS = {"nl": "95.211.82.14", "us": "209.58.144.243", "sg": "23.108.101.90", "au": "173.234.106.26"}
-GATEWAY_HOSTS = {f"{region}.wavix.net" for region in REGIONAL_GATEWAYS}
-DID_PLACEHOLDER = "[did]"  # Wavix replaces it with the called number at call time
 SIP_URI, PSTN, SIP_TRUNK = 1, 4, 5
 TRUNK, NUMBER = "wavix.trunk", "wavix.number"
 
@@ -211,7 +209,7 @@ def probe(api: ApiClient) -> list[Finding]:
 
     def did_expansion(client: ApiClient) -> Finding:
         return Finding("wavix", "[did] expands to the dialled number's digits, with or without +",
-                       "voxplan/providers/wavix/__init__.py: DID_PLACEHOLDER",
+                       "voxplan/providers/wavix/network.py: DID_PLACEHOLDER",
                        "not probed: only a test call shows it", "writes [did]@<credential id>.sip.vapi.ai")
 
     def empty_destinations(client: ApiClient) -> Finding:
@@ -277,12 +275,8 @@ class WavixCarrier:
                                      hint="list all four regional gateways, or leave gateways: out")
 
 
-def is_gateway_host(host: str) -> bool:
-    return host.lower() in GATEWAY_HOSTS or bool(re.fullmatch(r"[a-z]{2}\.wavix\.net", host.lower()))
-
-
 # Wavix documents no limits for trunks and numbers (reference/wavix-api.md §11), only that 429s come back.
 BUDGET = (10, 1.0, None)
 PROVIDER = Provider(name="wavix", surface=SURFACE, api_url=API_URL, kinds=(Trunk, Number), adapters=adapters,
                     carrier=lambda platform: WavixCarrier(), budget=BUDGET,
-                    probes=lambda client, _stack: probe(client))
+                    probes=lambda client, _stack: probe(client), hops=hops.hops)
