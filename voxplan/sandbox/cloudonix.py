@@ -23,7 +23,8 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
-from voxplan.sandbox.core import ApiError, Request, Response, Router
+from voxplan.core.hops import split_uri
+from voxplan.sandbox.core import Answer, ApiError, Request, Response, Router
 
 RATE = (10, 3.0)
 TRUNK_FIELDS = {"name", "ip", "port", "transport", "prefix", "direction", "profile", "metric"}
@@ -51,12 +52,19 @@ def compile_source(source: str, prefix: bool, expression: bool, asterisk: bool) 
 
 
 class CloudonixEmulator:
-    """`quirks`: `application_key`, which path key `…/applications/{key}` answers to: "both" (id or name,
+    """Calls (voxplan.sandbox.core.Network): a call to a number a DNID matches runs the DNID's application; a
+    CXML application is taken to hand the call to Vapi as the number dialled (seed 001's `<Dial><Service>`; the
+    emulator does not fetch the CXML), from the domain's alias host; a built-in one answers. An outbound call
+    through the alias host reaches the PSTN only with border-to-border and redirect-unknown-to-border on, and an
+    outbound trunk (404 otherwise).
+
+    `quirks`: `application_key`, which path key `…/applications/{key}` answers to: "both" (id or name,
     the default), "id" or "name" (which of the two Cloudonix takes is unconfirmed; opbx addresses an
     application by name and reconciles on 404)."""
 
     name = "cloudonix"
     QUIRKS: dict[str, Any] = {"application_key": "both"}
+    network: Any = None  # the sandbox's Network, set by the Sandbox
 
     def __init__(self, rate: tuple[int, float] = RATE) -> None:
         self.quirks = dict(self.QUIRKS)
@@ -256,6 +264,51 @@ class CloudonixEmulator:
             for key in ("prefix", "expression", "asteriskCompatible"):
                 obj.setdefault(key, False)
         return obj
+
+    # -- calls --------------------------------------------------------------------------------------
+    def ingress(self, leg: Any, network: Any) -> Any:
+        scheme, user, _, _ = split_uri(leg.to)
+        if scheme != "tel":
+            return None
+        number = "+" + user.lstrip("+")
+        with network.lock:
+            for name, kinds in self.children.items():
+                dnid = next((d for d in kinds["dnids"].values() if d.get("active", True)
+                             and re.match(str(d.get("dnid")), number)), None)
+                if dnid is None:
+                    continue
+                app = kinds["applications"].get(str(dnid.get("applicationId")))
+                if app is None:
+                    return Answer(404, "Not Found: the DNID's application is gone", via=leg.via)
+                alias = self._alias(self.domains[name])
+                cxml = app.get("type") == "cxml"
+                break
+            else:
+                return None
+        passed = f"cloudonix: {name} DNID {number} → {app['name']}"
+        if not cxml:
+            return Answer(200, "OK", {"vendor": "cloudonix", "kind": "application", "id": app["id"],
+                                      "name": app["name"]}, [*leg.via, passed])
+        return network.deliver(leg.next(f"sip:{number}@sip.vapi.ai", source=alias, passed=passed))
+
+    def egress(self, gateway: str, leg: Any, network: Any) -> Any:
+        with network.lock:
+            domain = next((d for d in self.domains.values() if self._alias(d) == gateway.lower()), None)
+            if domain is None:
+                return None
+            profile = domain.get("profile") or {}
+            trunks = [t for t in self.children[domain["domain"]]["trunks"].values()
+                      if "outbound" in str(t.get("direction"))]
+            if not (profile.get("allowed-border") and profile.get("redirect-unknown-to-border")) or not trunks:
+                return Answer(404, "Not Found: the domain does not send unknown destinations to a border trunk",
+                              via=leg.via)
+        return network.deliver(leg.next(leg.to, source=str(trunks[0]["ip"]),
+                                        passed=f"cloudonix: {domain['domain']} → trunk {trunks[0]['name']}"))
+
+    @staticmethod
+    def _alias(domain: dict[str, Any]) -> str:
+        auto = next((a["alias"] for a in domain.get("aliases") or [] if a.get("type") == "auto"), "")
+        return f"{auto}.sip.cloudonix.net".lower()
 
     def _domain(self, ref: str) -> dict[str, Any]:
         for domain in self.domains.values():

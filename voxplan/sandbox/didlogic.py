@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from voxplan.sandbox.core import ApiError, Request, Response, Router
+from voxplan.core.hops import split_uri
+from voxplan.sandbox.core import Answer, ApiError, Request, Response, Router
 
 ACCOUNT_FIELDS = {"password", "callerid", "label", "rewrite_enabled", "rewrite_cond", "rewrite_prefix",
                   "didinfo_enabled", "ip_restrict", "call_restrict", "call_limit", "channels_restrict",
@@ -26,6 +27,9 @@ ACCOUNT_FIELDS = {"password", "callerid", "label", "rewrite_enabled", "rewrite_c
 BOOLS = {"rewrite_enabled", "didinfo_enabled", "ip_restrict", "call_restrict", "channels_restrict", "cost_limit",
          "callhunt", "active"}
 _BRACKET = re.compile(r"^(\w+)\[(\w+)\]$")
+# didlogic publishes no signalling addresses (didlogic-api.md): the emulated didlogic sends calls from this
+# documentation address, the one the example stacks list as didlogic's inbound gateway
+SIGNALLING_IP = "198.51.100.20"
 
 
 def fail(status: int, message: str) -> ApiError:
@@ -49,7 +53,12 @@ def form(req: Request, root: str) -> dict[str, Any]:
 
 
 class DidlogicEmulator:
+    """Calls (voxplan.sandbox.core.Network): a call to a purchased number goes to its first active destination
+    (list order), from SIGNALLING_IP; no destination answers 404. An outbound call through the proxy
+    (`*.didlogic.net`) is checked against the SIP account's login and password (403 otherwise)."""
+
     name = "didlogic"
+    network: Any = None  # the sandbox's Network, set by the Sandbox
 
     def __init__(self) -> None:
         self.accounts: dict[str, dict[str, Any]] = {}
@@ -194,6 +203,36 @@ class DidlogicEmulator:
             if str(row["id"]) == dest_id:
                 return row
         raise fail(404, "Destination not found")
+
+    # -- calls --------------------------------------------------------------------------------------
+    def ingress(self, leg: Any, network: Any) -> Any:
+        scheme, user, host, _ = split_uri(leg.to)
+        if scheme != "tel" and not host.lower().endswith(".didlogic.net"):
+            return None
+        digits = user.lstrip("+")
+        with network.lock:
+            number = self.numbers.get(digits)
+            if number is None:
+                return None if scheme == "tel" else Answer(404, "Not Found", via=leg.via)
+            rows = [d for d in sorted(number["destinations"], key=lambda d: d["priority"]) if d.get("active", True)]
+            if not rows:
+                return Answer(404, f"Not Found: no destination for +{digits}", via=leg.via)
+            row = dict(rows[0])
+        passed = f"didlogic: +{digits}"
+        target = str(row["destination"])
+        if int(row["transport"]) == 4:
+            return network.deliver(leg.next(f"tel:+{target.lstrip('+')}", source=SIGNALLING_IP, passed=passed))
+        return network.deliver(leg.next(target if target.startswith(("sip:", "sips:")) else f"sip:{target}",
+                                        source=SIGNALLING_IP, passed=passed))
+
+    def egress(self, gateway: str, leg: Any, network: Any) -> Any:
+        if not gateway.lower().endswith(".didlogic.net"):
+            return None
+        with network.lock:
+            login, digest = leg.auth or ("", "")
+            if login not in self.accounts or self.secrets.get(f"{login}:password") != digest:
+                return Answer(403, "Forbidden: the SIP account login or password is wrong", via=leg.via)
+        return network.deliver(leg.next(leg.to, source=SIGNALLING_IP, passed=f"didlogic: account {login}"))
 
     def _take(self, counter: str) -> int:
         value = self._next[counter]

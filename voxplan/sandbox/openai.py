@@ -38,11 +38,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from voxplan.sandbox.core import ApiError, Request, Response, Router
+from voxplan.core.hops import split_uri
+from voxplan.sandbox.core import Answer, ApiError, Request, Response, Router
 
 CALL_INCOMING = "realtime.call.incoming"
 DEFAULT_REJECT = 603
 DELIVERY_TIMEOUT = 10.0  # seconds a receiver gets to answer a delivery
+DECISION_TIMEOUT = 15.0  # seconds a call rings before the carrier gives up on it
+HOSTS = ("sip.api.openai.com", "sip-eu.api.openai.com")
 
 
 def fail(status: int, message: str, code: str | None = None) -> ApiError:
@@ -58,7 +61,14 @@ def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
 
 
 class OpenAIEmulator:
+    """Calls (voxplan.sandbox.core.Network): a leg to `<project>@sip.api.openai.com;transport=tls` (or the EU
+    host) becomes a pending call announced, signed, to every endpoint subscribed to `realtime.call.incoming`
+    (as the `incoming` test hook does), with the leg's SIP headers (`x-number`, From, To); the leg is answered
+    when the receiver accepts, refused with the status it rejects with, 480 when no endpoint hears of it or
+    none decides within DECISION_TIMEOUT. A leg without TLS never reaches OpenAI (408)."""
+
     name = "openai"
+    network: Any = None  # the sandbox's Network, set by the Sandbox
 
     def __init__(self) -> None:
         self.endpoints: dict[str, dict[str, Any]] = {}
@@ -253,6 +263,37 @@ class OpenAIEmulator:
                       if CALL_INCOMING in e.get("event_types", [])]
         return Response(200, {"call_id": call_id, "deliveries": deliveries})
 
+    def ingress(self, leg: Any, network: Any) -> Any:
+        scheme, user, host, params = split_uri(leg.to)
+        if scheme == "tel" or host.lower() not in HOSTS:
+            return None
+        passed = f"openai: {user}"
+        if params.get("transport", "").lower() != "tls":
+            return Answer(408, "Request Timeout: OpenAI takes SIP over TLS only", via=[*leg.via, passed])
+        headers = [{"name": "From", "value": _caller_header(leg)},
+                   {"name": "To", "value": f"sip:{user}@{host};transport=tls"}]
+        headers += [{"name": k, "value": v} for k, v in leg.headers.items()]
+        answer = self.incoming({"project": user, "headers": headers}).body
+        call_id = answer["call_id"]
+        if not any(200 <= (d.get("status") or 0) < 300 for d in answer["deliveries"]):
+            return Answer(480, "Temporarily Unavailable: no webhook endpoint took the call", via=[*leg.via, passed])
+        deadline = time.monotonic() + DECISION_TIMEOUT
+        while time.monotonic() < deadline:
+            with network.lock:
+                call = dict(self.calls.get(call_id) or {})
+            if call.get("state") not in (None, "pending"):
+                break
+            time.sleep(0.02)
+        state = call.get("state")
+        if state in ("accepted", "ended") and call.get("session") is not None:
+            return Answer(200, "OK", {"vendor": "openai", "kind": "call", "id": call_id,
+                                      "model": (call.get("session") or {}).get("model")}, [*leg.via, passed])
+        if state == "rejected":
+            return Answer(int(call.get("status_code") or DEFAULT_REJECT), "Decline", {"id": call_id},
+                          [*leg.via, passed])
+        return Answer(480, "Temporarily Unavailable: nothing accepted the call", {"id": call_id},
+                      [*leg.via, passed])
+
     @staticmethod
     def _deliver(endpoint: dict[str, Any], body: bytes, timestamp: int) -> dict[str, Any]:
         import httpx
@@ -268,6 +309,11 @@ class OpenAIEmulator:
         except httpx.HTTPError as exc:
             status, headers = 0, {**headers, "x-sandbox-error": type(exc).__name__}
         return {"url": endpoint["url"], "status": status, "request": {"headers": headers, "body": body.decode()}}
+
+
+def _caller_header(leg: Any) -> str:
+    caller = leg.caller or "anonymous"
+    return f'"{caller}" <sip:{caller}@{leg.source or "0.0.0.0"}>;tag={secrets.token_hex(4)}'
 
 
 def _object(request: Request) -> dict[str, Any]:

@@ -22,7 +22,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from voxplan.sandbox.core import ApiError, Request, Response, Router
+from voxplan.core.hops import split_uri, uri_headers
+from voxplan.core.templates import fill
+from voxplan.sandbox.core import Answer, ApiError, Leg, Request, Response, Router
 
 ORG_ID = "5ad1e7f0-0000-4000-8000-00000000a11a"
 
@@ -79,6 +81,11 @@ SIP_URI = re.compile(r"^sip:[^@\s]+@sip\.(eu\.)?vapi\.ai$", re.IGNORECASE)
 BYO_NUMBER = re.compile(r"^\+?[a-zA-Z0-9]+$")
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+CALL_FIELDS = {"assistantVersion", "transport", "customers", "name", "schedulePlan", "assistantId", "assistant",
+               "assistantOverrides", "squadId", "squad", "squadOverrides", "workflowId", "workflow",
+               "workflowOverrides", "phoneNumberId", "phoneNumber", "customerId", "customer"}  # CreateCallDTO
+VAPI_SBC = ("44.229.228.186", "44.238.177.138")  # Vapi's SIP signalling addresses (its SIP networking docs)
+CREDENTIAL_HOST = re.compile(r"^([^.]+(?:\.[^.]+)*?)\.sip(?:\.eu)?\.vapi\.ai$")
 LIST_FILTERS = ("createdAtGt", "createdAtLt", "createdAtGe", "createdAtLe",
                 "updatedAtGt", "updatedAtLt", "updatedAtGe", "updatedAtLe")
 
@@ -129,16 +136,21 @@ class VapiEmulator:
     name = "vapi"
     collections = ("credential", "phone-number", "assistant", "tool")
     QUIRKS: dict[str, Any] = {"list_order": "newest", "total_pages": True, "echo_write_only": False}
+    network: Any = None  # the sandbox's Network (voxplan.sandbox.core): set by the Sandbox, carries calls
 
     def __init__(self) -> None:
         self.quirks = dict(self.QUIRKS)
         self._clear: dict[str, str] = {}  # write-only values in clear, kept only while echo_write_only is on
-        self.store: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in self.collections}
+        self.store: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in (*self.collections, "call")}
         self.secrets: dict[str, str] = {}  # "<id>:<path>" -> sha256 of the write-only value
         self._writes = 0  # bumped by every change, so derived indexes know when to rebuild
         self._indexes: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}
         self.router = Router()
         self.router.add("GET", "/v2/phone-number", self.list_v2)
+        self.router.add("POST", "/call", self.create_call)
+        self.router.add("POST", "/call/phone", self.create_call)  # the path seeds 000 and 001 use
+        self.router.add("GET", "/call", self.list_calls)
+        self.router.add("GET", "/call/{id}", lambda req, id: Response(200, copy.deepcopy(self._find("call", id))))
         for coll in self.collections:
             self.router.add("GET", f"/{coll}", lambda req, c=coll: self.list(c, req))
             self.router.add("POST", f"/{coll}", lambda req, c=coll: self.create(c, req))
@@ -159,7 +171,7 @@ class VapiEmulator:
         return {"store": self.store, "secrets": self.secrets}
 
     def load(self, data: dict[str, Any]) -> None:
-        self.store = {c: dict((data.get("store") or {}).get(c) or {}) for c in self.collections}
+        self.store = {c: dict((data.get("store") or {}).get(c) or {}) for c in (*self.collections, "call")}
         self.secrets = dict(data.get("secrets") or {})
         self._writes += 1
 
@@ -260,6 +272,223 @@ class VapiEmulator:
                 if obj.get(key):
                     index[str(obj[key]).lower().lstrip("+")] = obj["id"]
                 self._indexes[key] = ((len(self.store[coll]), self._writes), index)
+
+    # -- calls: placed through the emulated network (voxplan.sandbox.core.Network) ---------------------
+    def create_call(self, req: Request) -> Response:
+        """POST /call (and /call/phone, the seeds' path): a 201 with the call `queued`; the network carries
+        it on a thread of its own (GET /call/{id} shows it ring, and end with the reason a real call gives)."""
+        body = req.json()
+        if not isinstance(body, dict):
+            raise bad_request("body must be an object")
+        errors = _unknown(body, CALL_FIELDS)
+        customer = body.get("customer")
+        if not isinstance(customer, dict) or not (customer.get("number") or customer.get("sipUri")):
+            errors.append("customer.number or customer.sipUri should not be empty")
+        elif customer.get("number") and customer.get("numberE164CheckEnabled", True) \
+                and not E164.match(str(customer["number"])):
+            errors.append("customer.number must be a valid phone number in the E.164 format")
+        if not body.get("phoneNumberId"):
+            errors.append("phoneNumberId should not be empty")
+        if errors:
+            raise bad_request(*errors)
+        number = self.store["phone-number"].get(str(body["phoneNumberId"]))
+        if number is None:
+            raise business_error("Couldn't Get Phone Number. Phone number not found.", 404)
+        if body.get("assistantId") and body["assistantId"] not in self.store["assistant"]:
+            raise business_error("Couldn't Get Assistant. Assistant not found.", 404)
+        now = _now()
+        call = {"id": str(uuid.uuid4()), "orgId": ORG_ID, "createdAt": now, "updatedAt": now,
+                "type": "outboundPhoneCall", "status": "queued", "phoneNumberId": number["id"],
+                "customer": copy.deepcopy(customer),
+                "phoneCallTransport": "sip" if customer.get("sipUri") else "pstn"}
+        for key in ("assistantId", "squadId", "assistantOverrides", "name"):
+            if body.get(key) is not None:
+                call[key] = copy.deepcopy(body[key])
+        if "assistantId" not in call and "squadId" not in call and number.get("assistantId"):
+            call["assistantId"] = number["assistantId"]
+        self.store["call"][call["id"]] = call
+        if self.network is not None:
+            self.network.run(lambda: self._carry(call["id"]))
+        return Response(201, copy.deepcopy(call))
+
+    def list_calls(self, req: Request) -> Response:
+        limit = _count(req, "limit", 100)
+        items = list(self.store["call"].values())
+        for key in ("id", "assistantId", "phoneNumberId"):
+            if req.query.get(key):
+                items = [c for c in items if c.get(key) == req.query[key]]
+        for key in LIST_FILTERS:
+            if key in req.query:
+                field, op = key[:9], key[9:]
+                bound = _parse_time(req.query[key])
+                items = [o for o in items if _cmp(_parse_time(o[field]), op, bound)]
+        items.sort(key=lambda o: (o["createdAt"], o["id"]), reverse=True)
+        return Response(200, [copy.deepcopy(c) for c in items[:limit]])
+
+    def _carry(self, call_id: str) -> None:
+        """One outbound call, on the network's thread: from a BYO number out through its credential's
+        gateway (the carrier there checks the trunk's login), to a SIP URI straight from Vapi's SBC; a Vapi
+        SIP number cannot call out (VapiAI/docs #1197)."""
+        with self.network.lock:
+            call = self.store["call"][call_id]
+            number = self.store["phone-number"].get(call["phoneNumberId"]) or {}
+            call.update(status="ringing", updatedAt=_now())
+            plan = self._outbound(call, number)
+        first, second = plan
+        if not isinstance(second, Leg):
+            return self._end(call_id, first, second)
+        gateway, leg = first, second
+        answer = self.network.egress(gateway, leg) if gateway else self.network.deliver(leg)
+        if answer.ok:
+            self._end(call_id, "customer-ended-call", None, started=True)
+        else:
+            self._end(call_id, "call.in-progress.error-sip-outbound-call-failed-to-connect",
+                      f"SIP {answer.status} {answer.reason}")
+
+    def _outbound(self, call: dict[str, Any], number: dict[str, Any]) -> Any:
+        """The first leg of an outbound call: (gateway or "", Leg), or (endedReason, endedMessage)."""
+        customer = call["customer"]
+        if number.get("provider") == "vapi" and not number.get("number"):
+            return "call.start.error-get-transport", "Vapi Numbers Can't Dial Outbound Yet."
+        if "assistantId" not in call and "squadId" not in call:
+            return "call-start-error-neither-assistant-nor-server-set", None
+        caller = str(number.get("number") or number.get("sipUri") or "")
+        if customer.get("sipUri"):
+            uri = str(customer["sipUri"])
+            scheme, user, host, _ = split_uri(uri)
+            return "", Leg(f"{scheme}:{user}@{host}", caller, uri_headers(uri), VAPI_SBC[0], via=["vapi: SBC"])
+        credential = self.store["credential"].get(str(number.get("credentialId") or ""))
+        if credential is None:
+            return "call.start.error-get-transport", "the number's credential does not exist"
+        out = [g for g in credential.get("gateways") or [] if g.get("outboundEnabled", True)]
+        if not out:
+            return "call.start.error-get-transport", "the credential has no outbound gateway"
+        plan = credential.get("outboundAuthenticationPlan") or {}
+        secret = self.secrets.get(f"{credential['id']}:outboundAuthenticationPlan.authPassword")
+        auth = (str(plan.get("authUsername") or ""), secret or "") if plan.get("authUsername") else None
+        dialled = "+" + str(customer["number"]).lstrip("+")
+        return str(out[0]["ip"]), Leg(f"tel:{dialled}", caller, {}, VAPI_SBC[0], auth,
+                                      via=[f"vapi: credential {credential.get('name') or credential['id']}"])
+
+    def _end(self, call_id: str, reason: str, message: str | None, *, started: bool = False) -> None:
+        with self.network.lock:
+            call = self.store["call"][call_id]
+            now = _now()
+            call.update(status="ended", endedReason=reason, updatedAt=now, endedAt=now)
+            if started:
+                call["startedAt"] = now
+            if message:
+                call["endedMessage"] = message
+
+    # -- calls that arrive: a carrier's leg to a credential's URI, or a dial to a SIP number ---------------
+    def ingress(self, leg: Any, network: Any) -> Any:
+        scheme, user, host, _ = split_uri(leg.to)
+        host = host.lower()
+        if scheme == "tel" or not host.endswith("vapi.ai"):
+            return None
+        with network.lock:
+            numbers = list(self.store["phone-number"].values())
+            if host in ("sip.vapi.ai", "sip.eu.vapi.ai"):
+                uri = f"sip:{user}@{host}".lower()
+                found = next((n for n in numbers if str(n.get("sipUri", "")).lower() == uri), None)
+                if found is None and user.lstrip("+").isdigit():  # a platform number handed over by number
+                    found = next((n for n in numbers if str(n.get("number", "")).lstrip("+") == user.lstrip("+")
+                                  and self._peer(n, leg.source)), None)
+                if found is None:
+                    return Answer(404, "Not Found", via=leg.via)
+                return self._inbound(found, leg)
+            match = CREDENTIAL_HOST.match(host)
+            if match is None:
+                return Answer(404, "Not Found", via=leg.via)
+            credential = self.store["credential"].get(match.group(1))
+            if credential is None:
+                return Answer(404, f"Not Found: no credential {match.group(1)}", via=leg.via)
+            if not self._admits(credential, leg.source):
+                return Answer(401, f"Unauthorized: {leg.source} is not an inbound gateway of the credential",
+                              via=leg.via)
+            found = next((n for n in numbers if n.get("credentialId") == credential["id"]
+                          and str(n.get("number", "")).lstrip("+") == user.lstrip("+")), None)
+            if found is None:
+                return Answer(404, f"Not Found: no number {user} on the credential", via=leg.via)
+            return self._inbound(found, leg)
+
+    def ingress_last(self, leg: Any, network: Any) -> Any:
+        """A number no emulated carrier holds, on a credential whose inbound gateway is a SIP peer the sandbox
+        does not emulate (your PBX): that peer is taken to route it to Vapi, as a BYO trunk does."""
+        scheme, user, _, _ = split_uri(leg.to)
+        if scheme != "tel":
+            return None
+        routed = None
+        with network.lock:
+            for number in self.store["phone-number"].values():
+                if str(number.get("number", "")).lstrip("+") != user.lstrip("+") or not number.get("credentialId"):
+                    continue
+                credential = self.store["credential"].get(number["credentialId"]) or {}
+                peers = [g["ip"] for g in credential.get("gateways") or [] if g.get("inboundEnabled", True)
+                         and _is_ipv4(g["ip"])]
+                if peers:
+                    host = f"{credential['id']}.sip.vapi.ai"
+                    routed = leg.next(f"sip:{user}@{host}", source=peers[0], passed=f"peer {peers[0]}")
+                    break
+        return network.deliver(routed) if routed is not None else None
+
+    @staticmethod
+    def _admits(credential: dict[str, Any], source: str) -> bool:
+        for gw in credential.get("gateways") or []:
+            if not gw.get("inboundEnabled", True):
+                continue
+            try:
+                if ipaddress.ip_address(source) in ipaddress.ip_network(f"{gw['ip']}/{gw.get('netmask', 32)}",
+                                                                        strict=False):
+                    return True
+            except ValueError:
+                continue
+        return False
+
+    def _peer(self, number: dict[str, Any], source: str) -> bool:
+        """Whether `source` is a gateway (IP or host) of the number's credential."""
+        credential = self.store["credential"].get(str(number.get("credentialId") or "")) or {}
+        return any(str(g.get("ip")) == source for g in credential.get("gateways") or [])
+
+    def _inbound(self, number: dict[str, Any], leg: Any) -> Any:
+        """The call Vapi answers on `number` (lock held): recorded as an inboundPhoneCall with the SIP headers
+        it came with, their `x-` values as template variables, and the first message spoken with them."""
+        now = _now()
+        variables = {k[2:]: v for k, v in leg.headers.items() if k.lower().startswith("x-")}
+        call: dict[str, Any] = {"id": str(uuid.uuid4()), "orgId": ORG_ID, "createdAt": now, "updatedAt": now,
+                                "type": "inboundPhoneCall", "phoneNumberId": number["id"], "phoneCallTransport": "sip",
+                                "customer": {"sipUri": leg.caller} if leg.caller.startswith("sip") else
+                                {"number": leg.caller}, "status": "ended", "startedAt": now, "endedAt": now,
+                                "phoneCallProviderDetails": {"sip": {"headers": dict(leg.headers)}}}
+        if variables:
+            call["assistantOverrides"] = {"variableValues": variables}
+        assistant = self.store["assistant"].get(str(number.get("assistantId") or ""))
+        by: dict[str, Any]
+        if number.get("assistantId") and assistant is None:
+            call["endedReason"] = "assistant-not-found"
+            answer = Answer(480, "Temporarily Unavailable: assistant-not-found", via=leg.via)
+        elif assistant is not None:
+            spoken = []
+            if assistant.get("firstMessage") and assistant.get("firstMessageMode") != "assistant-waits-for-user":
+                stamp = datetime.now(UTC).timestamp() * 1000
+                spoken = [{"role": "bot", "message": fill(str(assistant["firstMessage"]), variables), "time": stamp,
+                           "endTime": stamp + 1000, "secondsFromStart": 0}]
+            call.update(assistantId=assistant["id"], endedReason="customer-ended-call", messages=spoken,
+                        artifact={"messages": spoken, "variableValues": variables})
+            by = {"vendor": "vapi", "kind": "assistant", "id": assistant["id"], "name": assistant.get("name")}
+            answer = Answer(200, "OK", by, leg.via)
+        elif number.get("squadId"):
+            call.update(squadId=number["squadId"], endedReason="customer-ended-call")
+            answer = Answer(200, "OK", {"vendor": "vapi", "kind": "squad", "id": number["squadId"]}, leg.via)
+        elif (number.get("server") or {}).get("url"):
+            call["endedReason"] = "customer-ended-call"
+            answer = Answer(200, "OK", {"vendor": "vapi", "kind": "server", "id": number["server"]["url"]}, leg.via)
+        else:
+            call["endedReason"] = "call-start-error-neither-assistant-nor-server-set"
+            answer = Answer(480, "Temporarily Unavailable: no assistant, squad or server", via=leg.via)
+        self.store["call"][call["id"]] = call
+        answer.by["call_id"] = call["id"]
+        return answer
 
     # -- storage helpers --------------------------------------------------------------------------
     def _find(self, coll: str, obj_id: str) -> dict[str, Any]:

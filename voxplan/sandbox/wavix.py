@@ -16,7 +16,8 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from voxplan.sandbox.core import ApiError, Request, Response, Router
+from voxplan.core.hops import split_uri
+from voxplan.sandbox.core import Answer, ApiError, Request, Response, Router
 
 TRUNK_REQUIRED = ("label", "password", "callerid", "ip_restrict", "didinfo_enabled", "call_restrict", "cost_limit",
                   "channels_restrict", "rewrite_enabled", "transcription_enabled", "transcription_threshold")
@@ -42,6 +43,9 @@ NUMBER_DEFAULTS: dict[str, Any] = {  # the spec's required Number fields, as a f
 NUMBER_PATCH = {"destinations", "sms_enabled", "sms_relay_url", "call_recording_enabled", "transcription_enabled",
                 "transcription_threshold", "call_status_url"}
 DEST_FIELDS = {"destination", "transport", "priority", "trunk_id"}
+# the regional gateways calls come from and trunks dial through (wavix-api.md, "SIP side"), nl first
+GATEWAYS = {"nl.wavix.net": "95.211.82.14", "us.wavix.net": "209.58.144.243", "sg.wavix.net": "23.108.101.90",
+            "au.wavix.net": "173.234.106.26"}
 
 
 def fail(status: int, message: str) -> ApiError:
@@ -49,13 +53,20 @@ def fail(status: int, message: str) -> ApiError:
 
 
 class WavixEmulator:
+    """Calls (voxplan.sandbox.core.Network): a call to a number of the account goes to its first destination by
+    priority, `[did]` filled with the number's digits, `x-number` set, from one regional gateway after another
+    (as Wavix's regions share the load; so a Vapi credential missing one gateway fails the call that comes from
+    it, with 401, as the seed warns); a number with no destination answers 404. A trunk's outbound call through
+    any gateway is checked against its login (`name`) and password (403 otherwise) and placed on the PSTN."""
+
     name = "wavix"
+    network: Any = None  # the sandbox's Network, set by the Sandbox
 
     def __init__(self) -> None:
         self.trunks: dict[int, dict[str, Any]] = {}
         self.numbers: dict[int, dict[str, Any]] = {}
         self.secrets: dict[str, str] = {}
-        self._next = {"trunk": 1, "login": 67758, "number": 1001, "dest": 1}
+        self._next = {"trunk": 1, "login": 67758, "number": 1001, "dest": 1, "leg": 0}
         r = self.router = Router()
         r.add("GET", "/v1/trunks", self.list_trunks)
         r.add("POST", "/v1/trunks", self.create_trunk)
@@ -81,6 +92,7 @@ class WavixEmulator:
         self.numbers = {int(k): v for k, v in (data.get("numbers") or {}).items()}
         self.secrets = dict(data.get("secrets") or {})
         self._next = dict(data.get("next") or {"trunk": 1, "login": 67758, "number": 1001, "dest": 1})
+        self._next.setdefault("leg", 0)
 
     # -- control (the account owner bought numbers) ---------------------------------------------
     def seed_number(self, number: str, status: str = "active") -> dict[str, Any]:
@@ -216,6 +228,43 @@ class WavixEmulator:
     @staticmethod
     def _number_out(number: dict[str, Any]) -> dict[str, Any]:
         return {**copy.deepcopy(NUMBER_DEFAULTS), **copy.deepcopy(number)}  # a number stored before these fields
+
+    # -- calls ------------------------------------------------------------------------------------
+    def ingress(self, leg: Any, network: Any) -> Any:
+        scheme, user, host, _ = split_uri(leg.to)
+        if scheme != "tel" and host.lower() not in GATEWAYS:
+            return None
+        digits = user.lstrip("+")
+        with network.lock:
+            number = next((n for n in self.numbers.values() if n["number"] == digits), None)
+            if number is None:
+                return None if scheme == "tel" else Answer(404, "Not Found", via=leg.via)
+            rows = sorted(number.get("destination") or [], key=lambda d: d.get("priority") or 0)
+            if not rows:
+                return Answer(404, f"Not Found: no route for +{digits}", via=leg.via)
+            row = rows[0]
+            source = list(GATEWAYS.values())[self._take("leg") % len(GATEWAYS)]
+        passed = f"wavix: +{digits}"
+        if row["transport"] == 4:
+            return network.deliver(leg.next(f"tel:+{str(row['destination']).lstrip('+')}", source=source,
+                                            passed=passed))
+        if row["transport"] == 5:
+            return Answer(480, "Temporarily Unavailable: no device registered on the trunk", via=[*leg.via, passed])
+        uri = str(row["destination"]).replace("[did]", digits)
+        return network.deliver(leg.next(uri if uri.startswith(("sip:", "sips:")) else f"sip:{uri}", source=source,
+                                        headers={"x-number": digits}, passed=passed))
+
+    def egress(self, gateway: str, leg: Any, network: Any) -> Any:
+        if gateway not in GATEWAYS and gateway not in GATEWAYS.values():
+            return None
+        with network.lock:
+            login, digest = leg.auth or ("", "")
+            trunk = next((t for t in self.trunks.values() if t["name"] == login), None)
+            if trunk is None or self.secrets.get(f"{trunk['id']}:password") != digest:
+                return Answer(403, "Forbidden: the trunk login or password is wrong", via=leg.via)
+            caller = str(trunk.get("callerid") or "")
+        return network.deliver(leg.next(leg.to, source=GATEWAYS.get(gateway, gateway),
+                                        passed=f"wavix: trunk {trunk.get('label')} as +{caller}"))
 
     # -- helpers ----------------------------------------------------------------------------------
     def _take(self, counter: str) -> int:
