@@ -58,6 +58,8 @@ SPEC_ERRATA: dict[str, list[tuple[str, str, Any, str]]] = {
 SUPPLEMENTS: dict[tuple[str, str, str], tuple[str | None, str | None, str]] = {
     ("vapi", "patch", "/credential/{id}"): ("UpdateByoSipTrunkCredentialDTO", "ByoSipTrunkCredential",
                                             "docs: PATCH /credential/{id} 'with the complete gateways array'"),
+    ("vapi", "post", "/call/phone"): ("CreateCallDTO", "Call",
+                                      "seeds 000 and 001: POST /call/phone, the path of POST /call they use"),
 }
 
 
@@ -179,8 +181,8 @@ def spec(vendor: str) -> Spec:
     for (v, method, path), (request, response, _why) in SUPPLEMENTS.items():
         if v != vendor:
             continue
-        op: dict[str, Any] = {"responses": {"200": {"content": {"application/json": {"schema": {
-            "$ref": f"#/components/schemas/{response}"}}}}}}
+        answer = {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{response}"}}}}
+        op: dict[str, Any] = {"responses": {"200": answer, **({"201": answer} if method == "post" else {})}}
         if request:
             ref = {"$ref": f"#/components/schemas/{request}"}
             op["requestBody"] = {"content": {"application/json": {"schema": ref}}}

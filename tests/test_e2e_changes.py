@@ -143,7 +143,7 @@ def test_json_and_markdown_plans(cli: Cli, sandbox: SandboxServer) -> None:
     out = cli.workdir / "plan.json"
     result = cli("plan", str(stack), "--format", "json", "--out", str(out))
     data = json.loads(result.stdout)
-    assert data["format_version"] == "1.0"
+    assert data["format_version"] == "1.1"
     assert json.loads(out.read_text())["plan"] == data  # the saved plan carries the JSON plan
     cred = next(c for c in data["resource_changes"] if c["address"] == "vapi.credential/office-pbx")
     assert cred["change"]["actions"] == ["create"]

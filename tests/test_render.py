@@ -31,7 +31,7 @@ def test_text_summary_colour_and_masking() -> None:
 def test_json_plan_masks_and_is_serialisable_only_when_masked() -> None:
     data = plan_to_json(PLAN)
     text = json.dumps(data, cls=SafeEncoder)
-    assert data["format_version"] == "1.0" and "pw-canary-1" not in text
+    assert data["format_version"] == "1.1" and "pw-canary-1" not in text
     cred = data["resource_changes"][0]
     assert cred["change"]["after"]["outboundAuthenticationPlan"]["authPassword"] == "(sensitive)"
     assert data["resource_changes"][2]["change"]["actions"] == ["delete"]

@@ -4,17 +4,23 @@ every account, who manages it, where it goes), and the calls that cost money, pl
 
 Trace reads with the refresh a plan makes (voxplan.workflow.refresh_live), writes nothing, and walks the hop
 graph the providers declare (voxplan.callpath). Calls go through the provider that holds the calling number
-(voxplan.providers.Caller), with ids from state; what answered is read back from the side that answered.
+(a provider's `calls`), with ids from state; what answered is read back from the side that answered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from voxplan import callpath, workflow
+from voxplan import callpath, providers, workflow
+from voxplan.core.errors import PlanError
 from voxplan.core.hops import HopGraph, NumberPath, node_key
+from voxplan.providers import Providers
+from voxplan.providers.base import CallRecord, Calls
+from voxplan.providers.http import ApiClient
 from voxplan.stack.validate import number_key
 from voxplan.state import State
 
@@ -70,3 +76,168 @@ def answerer(path: NumberPath, graph: HopGraph) -> Any:
         if node is not None and node.answers and not step.repeat:
             return step
     return None
+
+
+# -- calls: money, only when the user runs `voxplan call` or `voxplan test` --------------------------------
+
+WAIT_SECONDS = 120.0  # how long `--wait` and `test` follow one call before giving up on it
+
+
+@dataclass
+class Line:
+    """A number that can place calls: its vendor's Calls, and its remote id from state."""
+
+    calls: Calls
+    number_id: str
+    number: str
+    loaded: workflow.Loaded
+    state: State
+
+
+def caller_line(loaded: workflow.Loaded, provs: Providers, state: State, number: str) -> Line:
+    """The vendor and id (from state) that place calls from `number` of the stack."""
+    key = number_key(number)
+    for spec in providers.REGISTRY:
+        if spec.calls is None:
+            continue
+        kind = spec.calls(provs.clients.get(spec.name) or _client(provs, spec.name)).number_kind
+        entry = state.get(f"{kind}/{key}")
+        if entry is not None:
+            return Line(spec.calls(_client(provs, spec.name)), entry.id, key, loaded, state)
+    raise PlanError(f"{key} cannot place calls: it is not in this stack's state as a number of a platform that "
+                    "calls out (apply the stack first; a carrier number needs a route to an assistant, which makes "
+                    "its Vapi number)")
+
+
+def _client(provs: Providers, vendor: str) -> ApiClient:
+    kind = next(k for k in providers.ADAPTER_CLASSES if providers.provider_of(k) == vendor)
+    provs.adapter(kind)  # connects the vendor
+    return provs.clients[vendor]
+
+
+def remote_id(state: State, address: str, what: str) -> str:
+    entry = state.get(address)
+    if entry is None:
+        raise PlanError(f"{what} ({address}) is not in state: apply the stack first")
+    return entry.id
+
+
+def follow(line: Line, record: CallRecord, timeout: float = WAIT_SECONDS) -> CallRecord:
+    """The call, read again until it has ended (or `timeout` passes)."""
+    deadline = time.monotonic() + timeout
+    while not record.ended and time.monotonic() < deadline:
+        time.sleep(0.25)
+        record = line.calls.get(record.id)
+    return record
+
+
+def call(loaded: workflow.Loaded, source: str, to: str, *, assistant: str | None = None,
+         headers: Mapping[str, str] | None = None, wait: bool = False) -> CallRecord:
+    """Place one call from the stack's number `source` to `to` (E.164 or a SIP URI)."""
+    with workflow.connect(loaded) as provs:
+        state = workflow.load_state(loaded)
+        line = caller_line(loaded, provs, state, source)
+        answerer = remote_id(state, f"{line.calls.answerer_kinds[0]}/{assistant}", f"assistant {assistant}") \
+            if assistant else None
+        target = to if to.lower().startswith(("sip:", "sips:")) else number_key(to)
+        record = line.calls.place(line.number_id, target, answerer_id=answerer, headers=headers)
+        return follow(line, record) if wait else record
+
+
+@dataclass
+class Tested:
+    number: str
+    outcome: str  # "ok" | "failed" | "skipped"
+    expected: str = ""
+    detail: str = ""
+    call_id: str = ""
+
+
+def test(loaded: workflow.Loaded, numbers: Sequence[str] = ()) -> list[Tested]:
+    """Call each routed number (or `numbers`) from the stack's test caller, and check that what answered is what
+    the stack declares: the Vapi inbound call's assistant or squad, or the agent `voxplan serve` accepted with.
+    A number that failed is traced, so the result names the hop that broke."""
+    spec = loaded.stack.section("tests")
+    if not spec.get("caller"):
+        raise PlanError(f"{loaded.stack.path}: tests.caller is not set: name the number test calls come from "
+                        "(tests: {caller: \"+1…\"})")
+    objects, addresses = callpath.desired_objects(loaded.desired)
+    desired = callpath.graph(objects, stack=loaded.stack, addresses=addresses)
+    wanted = [number_key(n) for n in numbers] or routed_numbers(loaded)
+    paths = {p.number: p for p in callpath.trace(desired, wanted, carriers(loaded))}
+    caller_loaded = loaded
+    if spec.get("stack"):
+        caller_loaded = workflow.load(loaded.stack.path.parent / str(spec["stack"]), loaded.ctx)
+    results: list[Tested] = []
+    with workflow.connect(loaded) as provs, workflow.connect(caller_loaded) as caller_provs:
+        state = workflow.load_state(loaded)
+        caller_state = state if caller_loaded is loaded else workflow.load_state(caller_loaded)
+        line = caller_line(caller_loaded, caller_provs, caller_state, str(spec["caller"]))
+        assistant = _caller_assistant(caller_loaded, caller_state, line, spec.get("assistant"))
+        for number in wanted:
+            results.append(_test_one(loaded, provs, state, line, assistant, number, paths[number], desired))
+    broken = [r for r in results if r.outcome == "failed"]
+    if broken:  # name the hop: one read of the accounts, as `voxplan trace` makes
+        live = {p.number: p for p in trace(loaded, [r.number for r in broken]).paths}
+        for r in broken:
+            hop = live[r.number].broken
+            if hop is not None:
+                r.detail += f"; broken at {hop.kind} {hop.id or hop.label}: {hop.reason}"
+    return results
+
+
+def _caller_assistant(loaded: workflow.Loaded, state: State, line: Line, key: Any) -> str | None:
+    """The assistant on the calling side: tests.assistant, else the one the caller number is routed to."""
+    kind = line.calls.answerer_kinds[0]
+    if key:
+        return remote_id(state, f"{kind}/{key}", f"tests.assistant {key}")
+    route = {number_key(k): v for k, v in loaded.stack.section("routes").items()}.get(line.number) or {}
+    entry = state.get(f"{kind}/{route['assistant']}") if route.get("assistant") else None
+    return entry.id if entry else None
+
+
+def _test_one(loaded: workflow.Loaded, provs: Providers, state: State, line: Line, assistant: str | None,
+              number: str, path: NumberPath, desired: HopGraph) -> Tested:
+    expected = answerer(path, desired)
+    if path.broken is not None:
+        hop = path.broken
+        return Tested(number, "failed", detail=f"the stack itself does not reach an answer: {hop.kind} "
+                      f"{hop.label}: {hop.reason}")
+    if expected is None:
+        last = path.steps[-1]
+        return Tested(number, "skipped", detail=f"not called: its path ends outside the accounts voxplan reads "
+                      f"({last.label}), where nothing can say who answered")
+    label = f"{expected.kind} {expected.label}"
+    since = time.time() - 1
+    record = follow(line, line.calls.place(line.number_id, number, answerer_id=assistant))
+    if not record.ended:
+        return Tested(number, "failed", label, f"the call had not ended after {WAIT_SECONDS:.0f} s", record.id)
+    spec = providers.BY_NAME.get(providers.provider_of(expected.kind))
+    if expected.address and spec is not None and spec.calls is not None:
+        calls = spec.calls(_client(provs, spec.name))
+        taken = next((s for s in path.steps if s.kind == calls.number_kind and s.address), None)
+        if taken is None:
+            return Tested(number, "failed", label, "no number of the answering platform on its path", record.id)
+        got = calls.received(remote_id(state, taken.address, number), _iso(since))
+        wanted_id = state.get(expected.address).id if state.get(expected.address) else ""
+        if any(r.answered_by == wanted_id and not r.ended_reason.startswith(("call-start-error", "assistant-not"))
+               for r in got) or (not wanted_id and got):
+            return Tested(number, "ok", label, f"answered by {label}", record.id)
+        seen = ", ".join(sorted({r.answered_by or r.ended_reason for r in got})) or "no call arrived"
+        return Tested(number, "failed", label, f"{_ended(record)}; {taken.label} took: {seen}", record.id)
+    if spec is not None and spec.witness is not None:
+        agent = spec.witness(loaded.stack, loaded.ctx.env, number, line.number, since)
+        if agent == expected.id:
+            return Tested(number, "ok", label, f"accepted with {label}", record.id)
+        seen = "no call reached the answering service" if agent is None else f"it answered with {agent}"
+        return Tested(number, "failed", label, f"{_ended(record)}; {seen}", record.id)
+    return Tested(number, "ok" if record.ended_reason == "customer-ended-call" else "failed", label,
+                  _ended(record), record.id)
+
+
+def _ended(record: CallRecord) -> str:
+    return f"the call ended: {record.ended_reason}" + (f" ({record.ended_message})" if record.ended_message else "")
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")

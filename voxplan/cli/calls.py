@@ -8,11 +8,12 @@ from pathlib import Path
 
 import click
 
-from voxplan import prove, workflow
+from voxplan import planfile, prove, workflow
 from voxplan.cli.app import main
-from voxplan.cli.common import BACKEND, ENVIRONMENT, SANDBOX, STACK, colour, context, errors, warn
+from voxplan.cli.common import BACKEND, ENVIRONMENT, SANDBOX, STACK, colour, context, errors, fail, warn
 from voxplan.core.secret import SafeEncoder
 from voxplan.render.trace import trace_json, trace_mermaid, trace_text
+from voxplan.stack.telephony import header_name_problem, header_value_problem
 
 
 @main.command(name="trace")
@@ -50,3 +51,88 @@ def trace_cmd(stack: Path, numbers: tuple[str, ...], sandbox: bool, fmt: str, no
         assert step is not None
         click.echo(f"Error: {path.number}: broken at {step.kind} {step.id or step.label}: {step.reason}", err=True)
     sys.exit(1 if broken else 0)
+
+
+def _headers(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        problem = header_name_problem(name) if sep else None
+        if not sep or problem is not None or header_value_problem(value) is not None:
+            fail(f"--header {pair!r}: write NAME=VALUE, e.g. x-first_name=John"
+                 + (f" ({problem.message})" if problem else ""))
+        out[name] = value
+    return out
+
+
+@main.command(name="call")
+@STACK
+@click.option("--from", "source", required=True, metavar="NUMBER", help="A number of the stack that can call out.")
+@click.option("--to", "to", required=True, metavar="NUMBER|SIP-URI", help="E.164 number or sip: URI to call.")
+@click.option("--assistant", metavar="KEY", help="The assistant on the calling side (a key of assistants:).")
+@click.option("--header", "headers", multiple=True, metavar="NAME=VALUE",
+              help="A SIP header for the far side (x-first_name=John fills {{first_name}}); SIP URIs only.")
+@click.option("--wait", is_flag=True, help="Follow the call until it ends, and say how it ended.")
+@SANDBOX
+@BACKEND
+@ENVIRONMENT
+def call_cmd(stack: Path, source: str, to: str, assistant: str | None, headers: tuple[str, ...], wait: bool,
+             sandbox: bool, backend: str | None, environment: str) -> None:
+    """Place one call through the platform, with the ids from state. A real call: it costs money.
+
+    \b
+    Example:
+      voxplan call stacks/wavix-vapi.yaml --from +61290597521 --to +14155550100 --wait
+      voxplan call stack.yaml --from +61290597521 --to sip:demo@sip.vapi.ai --header x-first_name=John --wait
+    """
+    with errors():
+        loaded = workflow.load(stack, context(sandbox, backend=backend, environment=environment))
+        warn(loaded.warnings)
+        record = prove.call(loaded, source, to, assistant=assistant, headers=_headers(headers), wait=wait)
+    click.echo(f"call {record.id}: {record.status}" + (f", ended: {record.ended_reason}" if record.ended_reason
+                                                        else ""))
+    if record.ended_message:
+        click.echo(f"  {record.ended_message}")
+    sys.exit(1 if wait and record.ended_reason != "customer-ended-call" else 0)
+
+
+@main.command(name="test")
+@STACK
+@click.option("--plan", "plan_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Call only the numbers a saved plan changes (its blast radius).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@SANDBOX
+@BACKEND
+@ENVIRONMENT
+def test_cmd(stack: Path, plan_file: Path | None, fmt: str, sandbox: bool, backend: str | None,
+             environment: str) -> None:
+    """Call each routed number from the stack's test caller (tests: {caller: NUMBER}) and check that what
+    answered is what the stack declares: the assistant or squad on Vapi, the agent `voxplan serve` accepted
+    with. Real calls: they cost money. Exit 1 names each number that failed and the hop that broke.
+
+    \b
+    Example:
+      voxplan test stacks/wavix-vapi.yaml
+      voxplan plan stack.yaml --out plan.bin && voxplan apply plan.bin && voxplan test stack.yaml --plan plan.bin
+    """
+    with errors():
+        loaded = workflow.load(stack, context(sandbox, backend=backend, environment=environment))
+        warn(loaded.warnings)
+        numbers: list[str] = []
+        if plan_file is not None:
+            reviewed, _ = planfile.reviewed(plan_file)
+            numbers = sorted({n for c in reviewed.changes for n in c.affects})
+            if not numbers:
+                click.echo(f"{plan_file}: the plan changes no number's call path; nothing to call.")
+                sys.exit(0)
+        results = prove.test(loaded, numbers)
+    if fmt == "json":
+        click.echo(json.dumps({"stack": loaded.stack.name, "numbers": [r.__dict__ for r in results]}, indent=2))
+    else:
+        for r in results:
+            click.echo(f"{r.number}: {r.outcome}" + (f" ({r.detail})" if r.detail else "")
+                       + (f" [call {r.call_id}]" if r.call_id else ""))
+    failed = [r for r in results if r.outcome == "failed"]
+    for r in failed:
+        click.echo(f"Error: {r.number}: {r.detail}", err=True)
+    sys.exit(1 if failed else 0)

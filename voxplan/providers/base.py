@@ -214,6 +214,44 @@ class ExpandContext:
 
 
 @dataclass(frozen=True)
+class CallRecord:
+    """A call as the vendor that placed or took it records it (`raw`: its own object)."""
+
+    id: str
+    status: str
+    ended_reason: str = ""
+    ended_message: str = ""
+    answered_by: str = ""  # the remote id of what answered it (an assistant, a squad), on a call it took
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ended(self) -> bool:
+        return self.status == "ended"
+
+
+class Calls(Protocol):
+    """How a vendor places a call from one of its numbers, and reads calls back. Money: only `voxplan call`
+    and `voxplan test` use it, and only when the user runs them."""
+
+    number_kind: str  # the kind whose objects place calls (their ids come from state)
+    answerer_kinds: tuple[str, ...]  # kinds that answer the calls its numbers take
+
+    def place(self, from_id: str, to: str, *, answerer_id: str | None = None,
+              headers: Mapping[str, str] | None = None) -> CallRecord: ...
+
+    def get(self, call_id: str) -> CallRecord: ...
+
+    def received(self, number_id: str, since: str) -> list[CallRecord]:
+        """Calls one of its numbers took since `since` (ISO 8601), newest first."""
+        ...
+
+
+Witness = Callable[[Stack, Mapping[str, str], str, str, float], "str | None"]
+# (stack, environment, number, caller, since: epoch seconds) -> the name of what answered, or None: for a
+# vendor whose answer no API shows (OpenAI: `voxplan serve` decides), where the answering service says so
+
+
+@dataclass(frozen=True)
 class Provider:
     """What a vendor package offers the root, as data: its one export, `PROVIDER`.
 
@@ -243,6 +281,8 @@ class Provider:
     # assumption no vendor source settles
     surface: Surface | None = None  # what it adds to the stack format (voxplan.stack.surface), as data
     hops: Callable[[HopContext], HopSet] | None = None  # how a call crosses its objects (voxplan.core.hops)
+    calls: Callable[[ApiClient], Calls] | None = None  # how it places calls and reads them back (call, test)
+    witness: Witness | None = None  # who answered a call it took, where its API cannot say (test)
 
     def base_url(self, stack: Stack) -> str:
         return self.api_url(stack) if callable(self.api_url) else self.api_url

@@ -3,12 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from voxplan import __version__
+from voxplan.core.hops import ChangedPath
 from voxplan.core.model import UNKNOWN
 from voxplan.core.plan import Action, Change, FieldChange, Plan, display
 from voxplan.core.writeonly import mask_paths
 from voxplan.render.values import jsonable
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"  # 1.1: each change's `affects` and the plan's `call_paths` (blast radius)
 
 ACTIONS = {
     Action.NOOP: ["no-op"], Action.CREATE: ["create"], Action.UPDATE: ["update"],
@@ -27,6 +28,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "resource_drift": [_change(c) for c in plan.outside],  # changed outside voxplan (Terraform's name)
         "warnings": list(plan.warnings),
         "refresh_only": plan.refresh_only,
+        "call_paths": [p.to_json() for p in plan.paths],
         "summary": {"import": plan.to_import, "move": plan.to_move, "add": plan.to_add, "change": plan.to_change,
                     "destroy": plan.to_destroy, "unroute": plan.to_unroute, "record": plan.to_record,
                     "has_changes": plan.has_changes},
@@ -53,6 +55,9 @@ def _change(c: Change) -> dict[str, Any]:
         "reason": c.reason or None,
         "lifecycle": {"protect": c.protect, "protect_before": c.prior_protect},
         "clears": list(c.clears),
+        "affects": list(c.affects),
+        "purchase": {"cost": c.cost or None} if c.purchase else None,
+        "release": c.release,
         "change": {
             "actions": actions,
             "before": before,
@@ -71,7 +76,9 @@ def plan_from_json(data: dict[str, Any]) -> Plan:
     display values it holds (secrets masked, unknowns named), enough to render, never to apply."""
     return Plan(stack=data.get("stack", ""), changes=_changes(data.get("resource_changes") or []),
                 warnings=tuple(data.get("warnings") or ()), refresh_only=bool(data.get("refresh_only")),
-                outside=_changes(data.get("resource_drift") or []), environment=str(data.get("environment") or ""))
+                outside=_changes(data.get("resource_drift") or []), environment=str(data.get("environment") or ""),
+                paths=tuple(ChangedPath(str(p["number"]), tuple((str(a), str(b)) for a, b in p.get("edges") or []))
+                            for p in data.get("call_paths") or []))
 
 
 def _changes(items: list[dict[str, Any]]) -> tuple[Change, ...]:
@@ -91,7 +98,9 @@ def _changes(items: list[dict[str, Any]]) -> tuple[Change, ...]:
                               body=dict(ch.get("after") or {}), live=ch.get("before"),
                               create_before_destroy=actions != ["delete", "create"],
                               protect=bool(life.get("protect")), prior_protect=bool(life.get("protect_before")),
-                              clears=tuple(rc.get("clears") or ())))
+                              clears=tuple(rc.get("clears") or ()), affects=tuple(rc.get("affects") or ()),
+                              purchase=bool(rc.get("purchase")), cost=str((rc.get("purchase") or {}).get("cost") or ""),
+                              release=bool(rc.get("release"))))
     return tuple(changes)
 
 

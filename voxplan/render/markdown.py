@@ -7,12 +7,15 @@ sections, with a note saying how much was left out."""
 from __future__ import annotations
 
 from voxplan.core.plan import Action, Change, Plan
+from voxplan.render.mermaid import flowchart
 from voxplan.render.text import OUTSIDE_HEAD, render_text
-from voxplan.render.values import change_lines, headline
+from voxplan.render.values import affects, change_lines, headline
 
 GITHUB_LIMIT = 65_536
 ACTION_ICON = {Action.CREATE: "🟢 create", Action.UPDATE: "🟡 update", Action.REPLACE: "🔴 replace",
                Action.DELETE: "🔴 destroy", Action.UNROUTE: "⚪ unroute", Action.NOOP: "🔵 import"}
+DRAWN_EDGES = 400  # a flowchart larger than this is no help to a reviewer (and GitHub renders it slowly)
+OPEN_PATHS, OPEN_EDGES = 8, 60  # larger: folded under <details>
 DIFF_MARK = {"~": "!", "+": "+", "-": "-", " ": " "}  # a ```diff block colours + and -, and ! as a change
 
 
@@ -66,6 +69,8 @@ def render_markdown(plan: Plan, *, limit: int = GITHUB_LIMIT) -> str:
         lines = ["", f"#### `{c.address}` {headline(c)}"]
         if c.reason:
             lines.append(f"_{c.reason}_")
+        if c.affects:
+            lines.append(f"_affects {affects(c.affects)}_")
         lines += ["", "```diff"]
         for sym, text in change_lines(c):
             lines.append(f"{DIFF_MARK[sym]} {text}")
@@ -73,7 +78,29 @@ def render_markdown(plan: Plan, *, limit: int = GITHUB_LIMIT) -> str:
         sections.append("\n".join(lines))
     full = ["", "<details><summary>Full plan</summary>", "", "```text", render_text(plan).rstrip("\n"), "```",
             "</details>"]
-    return _fit(head, rows, sections, full, limit, len(changes))
+    return _fit(head, rows, sections, full, limit, len(changes), _drawing(plan))
+
+
+def _drawing(plan: Plan) -> list[str]:
+    """The call paths the plan changes, as a Mermaid flowchart (GitHub draws it), changed resources marked;
+    folded when large, and at most DRAWN_EDGES edges."""
+    if not plan.paths:
+        return []
+    changed = [c.address for c in plan.actionable]
+    edges: list[tuple[str, str, str]] = []
+    drawn = 0
+    for path in plan.paths:
+        if len(edges) + len(path.edges) > DRAWN_EDGES and edges:
+            break
+        edges += [(a, "", b) for a, b in path.edges]
+        drawn += 1
+    numbers = len(plan.paths)
+    left = f"\n\n_{numbers - drawn} more number(s) not drawn._" if drawn < numbers else ""
+    chart = "```mermaid\n" + flowchart(edges, highlight=changed) + "```" + left
+    caption = f"Call paths this plan changes ({numbers} number(s))"
+    if numbers > OPEN_PATHS or len(edges) > OPEN_EDGES:
+        return ["", f"<details><summary>{caption}</summary>", "", chart, "", "</details>"]
+    return ["", f"### {caption}", "", chart]
 
 
 def _icon(change: Change) -> str:
@@ -86,9 +113,12 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _fit(head: list[str], rows: list[str], sections: list[str], full: list[str], limit: int, total: int) -> str:
-    """Everything if it fits; otherwise head, then as many rows and sections as fit, then a note."""
-    whole = "\n".join([*head, *rows, "", "### Changes", *sections, *full]) + "\n"
+def _fit(head: list[str], rows: list[str], sections: list[str], full: list[str], limit: int, total: int,
+         drawing: list[str] | None = None) -> str:
+    """Everything if it fits; otherwise head, then as many rows and sections as fit, then a note. The drawing
+    of the call paths goes after the table, when it fits in what the table leaves."""
+    drawing = drawing or []
+    whole = "\n".join([*head, *rows, *drawing, "", "### Changes", *sections, *full]) + "\n"
     if len(whole) <= limit:
         return whole
     budget = limit - 600  # room for the note and closing lines
@@ -101,6 +131,10 @@ def _fit(head: list[str], rows: list[str], sections: list[str], full: list[str],
         out.append(row)
         used += len(row) + 1
         shown_rows += 1
+    size = sum(len(line) + 1 for line in drawing)
+    if drawing and used + size <= budget * 0.8:
+        out += drawing
+        used += size
     out += ["", "### Changes"]
     shown_sections = 0
     for section in sections:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from voxplan.core.plan import Action, Plan
-from voxplan.render.values import change_lines, headline
+from voxplan.render.values import affects, change_lines, headline
 
 COLOURS = {"+": "32", "-": "31", "~": "33", "-/+": "35", "-~": "36", " ": "0", ">": "36"}
 
@@ -27,6 +27,8 @@ def render_text(plan: Plan, *, colour: bool = False) -> str:
         lines.append(f"  # {change.address} {headline(change)}")
         if change.reason:
             lines.append(f"  # ({change.reason})")
+        if change.affects:
+            lines.append(f"  # affects {affects(change.affects)}")
         ident = f" (id {change.remote_id})" if change.remote_id else ""
         lines.append(paint(symbol, f"  {symbol} {change.address}{ident}"))
         for sym, text in change_lines(change):

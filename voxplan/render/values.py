@@ -31,7 +31,20 @@ WRAP = 100  # width of the pieces a long single-line string is cut into (at sent
 Line = tuple[str, str]  # (symbol: "+", "-", "~" or " ", body)
 
 
+AFFECTS_SHOWN = 10  # numbers named on a change; the rest are counted
+
+
+def affects(numbers: tuple[str, ...]) -> str:
+    """A change's blast radius as a reviewer reads it: the numbers whose call path passes through it."""
+    shown = ", ".join(numbers[:AFFECTS_SHOWN])
+    return shown + (f" and {len(numbers) - AFFECTS_SHOWN} more" if len(numbers) > AFFECTS_SHOWN else "")
+
+
 def headline(change: Change) -> str:
+    if change.purchase and change.action is Action.CREATE:
+        return "will be purchased" + (f" ({change.cost})" if change.cost else " (the vendor lists no price)")
+    if change.release:
+        return "will be released (given back to the carrier; buying it again costs money)"
     if change.action is Action.NOOP and not change.importing and change.protect_changed:
         return "lifecycle changes: recorded in state, nothing remote changes"
     text = HEADLINES[change.action]

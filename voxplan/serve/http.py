@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl
 
+from voxplan.providers.openai.calls import witness_token
 from voxplan.serve.receiver import Receiver
 
 WEBHOOK_PATH = "/openai/webhook"
+CALLS_PATH = "/calls"
 MAX_BODY = 1 << 20  # a call event is a few kB; refuse anything that could tie up memory
 
 
@@ -27,7 +31,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if self.path.split("?", 1)[0] != "/healthz":
+        path, _, query = self.path.partition("?")
+        if path == CALLS_PATH:
+            return self._calls(query)
+        if path != "/healthz":
             return self._answer(404, {"error": "not found"})
         receiver = self.server.receiver
         self._answer(200, {"ok": True, "generation": receiver.generation, **receiver.stats.view()})
@@ -44,6 +51,18 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         status, answer = self.server.receiver.deliver(body, {k: v for k, v in self.headers.items()})
         self._answer(status, answer)
+
+    def _calls(self, query: str) -> None:
+        """The recent decisions about calls to one number since a time, for `voxplan test`, to whoever shows the
+        keyed hash of the OpenAI API key (`witness_token`): numbers and callers are nobody else's business."""
+        receiver = self.server.receiver
+        given = self.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given, witness_token(receiver.config.api_key)):
+            return self._answer(401, {"error": "unauthorized"})
+        ask = dict(parse_qsl(query))
+        since = float(ask.get("since") or 0)
+        found = [d for d in list(receiver.recent) if d["at"] >= since and d["number"] == ask.get("number")]
+        self._answer(200, {"calls": found})
 
     def _answer(self, status: int, body: dict[str, Any]) -> None:
         payload = json.dumps(body).encode()

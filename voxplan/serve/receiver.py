@@ -11,16 +11,25 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from voxplan.providers.openai import agents as agent_body
-from voxplan.providers.openai.calls import TOLERANCE, CallControl, Incoming, InvalidDelivery, dialled_number
+from voxplan.providers.openai.calls import (
+    TOLERANCE,
+    CallControl,
+    Incoming,
+    InvalidDelivery,
+    caller_number,
+    dialled_number,
+)
 from voxplan.serve.config import Config
 
 log = logging.getLogger("voxplan.serve")
+RECENT = 256  # decisions kept for GET /calls
 
 
 @dataclass
@@ -48,6 +57,7 @@ class Receiver:
         self._seen: dict[str, float] = {}  # webhook-id -> when it was verified
         self._seen_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="voxplan-call")
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)  # decisions, for `voxplan test` (GET /calls)
 
     def reload(self, config: Config) -> None:
         self.config = config  # one reference swap: a call in progress keeps the config it started with
@@ -98,6 +108,7 @@ class Receiver:
         so long calls never hold up the accepting of new ones."""
         line: dict[str, Any] = {"event": "call", "call_id": incoming.call_id}
         agent: Mapping[str, Any] | None = None
+        caller = caller_number(incoming.sip_headers)
         try:
             number = dialled_number(incoming.sip_headers, config.number_headers)
             agent_name = config.routes.get(number, "") if number else ""
@@ -112,6 +123,8 @@ class Receiver:
         except Exception as exc:  # a worker's boundary: every call gets its line, whatever went wrong
             line.update(outcome="failed", error=_error(exc))
         line["latency_ms"] = round((time.monotonic() - received) * 1000, 1)
+        self.recent.append({"call_id": incoming.call_id, "number": line.get("number"), "caller": caller,
+                            "agent": line.get("agent"), "outcome": line.get("outcome"), "at": self._clock()})
         if agent is not None and line["outcome"] == "accepted" and agent_body.tools_of(agent):
             threading.Thread(target=self._follow, args=(incoming.call_id, agent, line), daemon=True,
                              name=f"voxplan-sideband-{incoming.call_id}").start()

@@ -144,6 +144,16 @@ MOVED: Schema = {
                    "kind/name addresses).",
     "items": {"type": "object", "additionalProperties": False, "required": ["from", "to"],
               "properties": {"from": {"type": "string", "minLength": 3}, "to": {"type": "string", "minLength": 3}}}}
+TESTS: Schema = {
+    "type": "object", "additionalProperties": False, "required": ["caller"],
+    "description": "Test calls (voxplan test): placed only when the user runs voxplan test or voxplan call.",
+    "properties": {
+        "caller": {"type": "string", "description": "The number test calls come from (a key of numbers:, here or in "
+                                                    "`stack`); it must be able to call out."},
+        "stack": {"type": "string", "description": "Another stack file (relative to this one) that holds the caller, "
+                                                   "e.g. a shared test line."},
+        "assistant": {"type": "string", "description": "The assistant on the calling side (default: the one the "
+                                                       "caller is routed to)."}}}
 ROUTE_CORE: Schema = {
     "sip": {"type": "string", "pattern": "^(sips?:)?[^@\\s]+@[^@\\s]+$",
             "description": "Any SIP URI the carrier forwards to."},
@@ -152,7 +162,8 @@ ROUTE_CORE: Schema = {
 # Where a Secret may sit, whatever the vendors: an API key, a database URL (it may hold a password).
 CORE_SECRET_PLACES: tuple[Pattern, ...] = (("providers", "*", "api_key"), ("backend", "*", "url"))
 CORE_ONE_LINE: tuple[Pattern, ...] = (("stack",), ("providers", "*", "base_url"), ("trunks", "*", "carrier"),
-                                      ("numbers", "*", "carrier"), ("numbers", "*", "trunk"))
+                                      ("numbers", "*", "carrier"), ("numbers", "*", "trunk"), ("tests", "caller"),
+                                      ("tests", "stack"), ("tests", "assistant"))
 
 
 # -- the assembled document --------------------------------------------------------------------------------
@@ -272,6 +283,7 @@ def _document(surfaces: tuple[Surface, ...]) -> Schema:
     properties["backend"] = BACKEND
     properties["environments"] = ENVIRONMENTS
     properties["moved"] = MOVED
+    properties["tests"] = TESTS
     carriers = [c for s in surfaces for c in s.carriers]
     for kind, plural, common in (("trunk", "trunks", every_trunk), ("number", "numbers", every_number)):
         own = [c for c in carriers if getattr(c, kind) is not None]

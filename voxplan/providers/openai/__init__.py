@@ -95,4 +95,33 @@ def routed_agents(stack: Stack) -> Iterable[tuple[str, str | None]]:
 
 PROVIDER = Provider(name="openai", api_url=API_URL, kinds=(WebhookEndpoint,),
                     adapters=lambda api, stack: webhooks.adapters(api), message=message,
-                    route_targets={"openai": route_target}, sections=sections, surface=SURFACE, hops=hops.hops)
+                    route_targets={"openai": route_target}, sections=sections, surface=SURFACE, hops=hops.hops,
+                    witness=lambda *a: witness(*a))
+
+
+def witness(stack: Stack, env: Mapping[str, str], number: str, caller: str, since: float) -> str | None:
+    """What `voxplan serve` answered a call to `number` from `caller` with, since `since`: the agent's name,
+    "(rejected)", or None when serve saw no such call. OpenAI's API shows no call after the fact, so serve is
+    asked, at the origin of the stack's webhook URL (GET /calls, shown the keyed hash of the API key)."""
+    import httpx
+
+    from voxplan.providers.openai.calls import witness_token
+
+    urls = [str(w["url"]) for w in stack.section("webhooks").values()
+            if webhooks.CALL_INCOMING in (w.get("events") or [webhooks.CALL_INCOMING])]
+    key = stack.provider_settings("openai").get("api_key")
+    api_key = key.reveal() if isinstance(key, Secret) else str(key or env.get("OPENAI_API_KEY") or "")
+    for url in urls:
+        origin = url.split("://", 1)[0] + "://" + url.split("://", 1)[-1].split("/", 1)[0]
+        try:
+            answer = httpx.get(f"{origin}/calls", params={"number": number, "since": since}, timeout=10,
+                               headers={"Authorization": f"Bearer {witness_token(api_key)}"})
+        except httpx.HTTPError:
+            continue
+        if answer.status_code != 200:
+            continue
+        for decision in reversed(answer.json().get("calls") or []):
+            if caller and decision.get("caller") not in (caller, None):
+                continue
+            return str(decision.get("agent")) if decision.get("outcome") == "accepted" else "(rejected)"
+    return None

@@ -16,6 +16,8 @@ Unconfirmed, and where one change fixes it: whether OpenAI retries a delivery wi
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -55,6 +57,21 @@ def dialled_number(sip_headers: Iterable[tuple[str, str]], number_headers: Itera
             if _NUMBER.match(text):
                 return "+" + text.lstrip("+")
     return None
+
+
+def caller_number(sip_headers: Iterable[tuple[str, str]]) -> str | None:
+    """The caller's number, from the user part of `From` (what a carrier shows of the caller)."""
+    for name, value in sip_headers:
+        if name.lower() == "from":
+            text = _user_part(value)
+            return "+" + text.lstrip("+") if _NUMBER.match(text) else text or None
+    return None
+
+
+def witness_token(api_key: str) -> str:
+    """What `voxplan test` shows `serve` to read its recent decisions: a keyed hash of the OpenAI API key both
+    hold (the key itself never travels)."""
+    return hmac.new(api_key.encode(), b"voxplan serve: recent calls", hashlib.sha256).hexdigest()
 
 
 def _user_part(value: str) -> str:

@@ -8,6 +8,7 @@ from voxplan.providers.base import Provider
 from voxplan.providers.http import ApiClient
 from voxplan.providers.vapi import hops, probes
 from voxplan.providers.vapi.adapters import KINDS, VapiAdapter
+from voxplan.providers.vapi.calls import VapiCalls
 from voxplan.providers.vapi.platform import API_URLS, VapiPlatform, VapiSipCarrier, region
 from voxplan.providers.vapi.surface import SURFACE
 from voxplan.stack.model import Stack
@@ -30,4 +31,5 @@ def _carrier(platform: Any) -> VapiSipCarrier:
 
 PROVIDER = Provider(name="vapi", api_url=lambda stack: API_URLS[region(stack)], kinds=KINDS, adapters=adapters,
                     carrier=_carrier, platform=VapiPlatform.of, budget=BUDGET,
-                    probes=lambda client, _stack: probes.probe(client), surface=SURFACE, hops=hops.hops)
+                    probes=lambda client, _stack: probes.probe(client), surface=SURFACE, hops=hops.hops,
+                    calls=VapiCalls)
