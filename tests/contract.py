@@ -46,6 +46,12 @@ SPEC_ERRATA: dict[str, list[tuple[str, str, Any, str]]] = {
          "typed `object` while its enum holds strings (specs/README.md, vapi-api.md §11.20)"),
         ("BackoffPlan", "/properties/type", {"type": "string", "enum": ["fixed", "exponential"]},
          "typed `object` while its enum holds strings (vapi-api.md §11.20)"),
+        *((schema, "/properties/messages/items", {"anyOf": [
+            {"$ref": f"#/components/schemas/{m}"} for m in ("UserMessage", "SystemMessage", "BotMessage",
+                                                             "ToolCallMessage", "ToolCallResultMessage")]},
+           "a oneOf with no discriminator over message schemas that admit the same object (a bot message is also "
+           "a valid UserMessage and SystemMessage: none forbids other keys), so no transcript could pass; read as "
+           "anyOf") for schema in ("Call", "Artifact")),
         ("SipAuthentication", "/required", ["username"],
          "the spec (and the SDK) require `password` in answers too; whether Vapi returns it is unconfirmed "
          "(vapi-api.md §12): the emulator keeps it write-only by default and echoes it as a variant, and the "

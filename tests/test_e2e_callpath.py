@@ -1,0 +1,203 @@
+"""Proving the call path (issue 21), over HTTP against `voxplan sandbox serve`: trace every example, break hops by
+hand through the vendors' own APIs, place calls that the emulated network carries, read back what answered."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli, SandboxServer
+
+# what each example needs on the accounts before it applies: numbers bought, a Cloudonix domain made
+SEEDS: dict[str, dict[str, object]] = {
+    "vapi-sip.yaml": {},
+    "byo-trunk.yaml": {},
+    "wavix-vapi.yaml": {"numbers": {"wavix": ["+61290597521", "+14067704205"]}},
+    "wavix-openai.yaml": {"numbers": {"wavix": ["+14067704205"]}},
+    "didlogic-vapi.yaml": {"numbers": {"didlogic": ["+31201234567"]}},
+    "multi-carrier.yaml": {"numbers": {"wavix": ["+61290597521"], "didlogic": ["+31201234567"]}},
+    "cloudonix-vapi.yaml": {"numbers": {}, "domains": ["cxguide.cloudonix.net"]},
+}
+# the hops each example's JSON trace names, first number (kind of each hop, in call order)
+FIRST_PATH = {
+    "wavix-vapi.yaml": ["wavix.number", "vapi.credential", "vapi.phone_number", "vapi.assistant", "vapi.tool",
+                        "wavix.number", "pstn"],
+    "wavix-openai.yaml": ["wavix.number", "openai.project", "openai.webhook_endpoint", "openai.agent"],
+    "didlogic-vapi.yaml": ["didlogic.number", "vapi.credential", "vapi.phone_number", "vapi.assistant", "vapi.tool",
+                           "pstn"],
+    "cloudonix-vapi.yaml": ["cloudonix.dnid", "cloudonix.application", "vapi.phone_number", "vapi.assistant"],
+    "vapi-sip.yaml": ["vapi.phone_number", "vapi.assistant"],
+    "byo-trunk.yaml": ["vapi.phone_number", "vapi.assistant", "vapi.tool", "sip"],
+    "multi-carrier.yaml": ["wavix.number", "vapi.credential", "vapi.phone_number", "vapi.assistant"],
+}
+
+
+def applied(cli: Cli, sandbox: SandboxServer, name: str, text: str | None = None) -> Path:
+    seed = SEEDS[name]
+    if seed:
+        sandbox.seed(numbers=seed.get("numbers") or {}, domains=seed.get("domains") or [])  # type: ignore[arg-type]
+    stack = cli.stack(name, text)
+    cli("apply", "--auto-approve", str(stack))
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
+    return stack
+
+
+def answered(sandbox: SandboxServer) -> int:
+    """Requests the emulators answered since the stats were cleared (a 429 is a request refused, not read)."""
+    stats = sandbox.stats()
+    return int(stats["total"]) - sum(n for key, n in stats["statuses"].items() if key.endswith(" 429"))
+
+
+def traced(cli: Cli, stack: Path, *args: str, code: int = 0) -> dict:
+    return dict(json.loads(cli("trace", str(stack), "--format", "json", *args, code=code).stdout))
+
+
+@pytest.mark.parametrize("name", sorted(SEEDS))
+def test_each_example_applied_traces_whole_with_every_hop(cli: Cli, sandbox: SandboxServer, name: str) -> None:
+    stack = applied(cli, sandbox, name)
+    sandbox.clear_stats()
+    cli("plan", str(stack))
+    floor = answered(sandbox)
+    sandbox.clear_stats()
+    report = traced(cli, stack)
+    assert answered(sandbox) == floor, "trace reads exactly what a plan's refresh reads"
+    assert report["summary"]["broken"] == 0 and report["summary"]["numbers"] >= 1
+    first = report["numbers"][0]
+    assert [h["kind"] for h in first["hops"]] == FIRST_PATH[name]
+    for number in report["numbers"]:
+        assert number["status"] == "ok" and number["broken"] is None
+        for hop in number["hops"]:
+            assert hop["status"] == "ok" and {"kind", "id", "status", "label"} <= set(hop)
+            if hop["kind"] not in ("pstn", "sip", "openai.project", "openai.agent", "vapi.server"):
+                assert hop["id"], f"{hop} names no remote id"
+    text = cli("trace", str(stack)).stdout
+    assert "0 broken." in text
+    assert "```mermaid\nflowchart LR" in cli("trace", str(stack), "--format", "mermaid").stdout
+
+
+def test_trace_makes_no_change(cli: Cli, sandbox: SandboxServer) -> None:
+    stack = applied(cli, sandbox, "wavix-vapi.yaml")
+    before = sandbox.stats()["mutations"]
+    cli("trace", str(stack))
+    assert sandbox.stats()["mutations"] == before
+
+
+def _wavix_number(sandbox: SandboxServer, digits: str) -> dict:
+    return next(n for n in sandbox.get("wavix", "/v1/numbers", per_page=100)["items"] if n["number"] == digits)
+
+
+def test_a_hop_broken_by_hand_is_named_by_trace_and_test_and_the_others_pass(cli: Cli, sandbox: SandboxServer) -> None:
+    text = (Path(__file__).parent.parent / "stacks" / "wavix-vapi.yaml").read_text()
+    stack = applied(cli, sandbox, "wavix-vapi.yaml", text + '\ntests: {caller: "+61290597521"}\n')
+    cli("test", str(stack))
+    # point the Wavix number's destination at a credential that does not exist, through Wavix's own API
+    number = _wavix_number(sandbox, "61290597521")
+    ghost = "00000000-0000-4000-8000-000000000000"
+    with sandbox.vendor("wavix") as wavix:
+        wavix.patch(f"/v1/numbers/{number['id']}", json={"destinations": [
+            {"destination": f"[did]@{ghost}.sip.vapi.ai", "transport": 1, "priority": 1}]}).raise_for_status()
+    report = traced(cli, stack, code=1)
+    [broken] = [n for n in report["numbers"] if n["status"] == "broken"]
+    assert broken["number"] == "+61290597521"
+    assert broken["broken"]["kind"] == "vapi.credential" and broken["broken"]["id"] == ghost
+    assert "does not exist" in broken["broken"]["reason"]
+    assert [n["status"] for n in report["numbers"] if n["number"] != "+61290597521"] == ["ok"]
+    result = cli("trace", str(stack), code=1)
+    assert f"+61290597521: broken at vapi.credential {ghost}" in result.stderr
+    tested = cli("test", str(stack), code=1)
+    assert "+61290597521: failed" in tested.stdout and ghost in tested.stderr
+    assert "404" in tested.stderr  # the call ended as a real one would: Vapi answers 404 for the credential
+
+
+def test_a_deleted_assistant_is_the_broken_hop(cli: Cli, sandbox: SandboxServer) -> None:
+    text = (Path(__file__).parent.parent / "stacks" / "byo-trunk.yaml").read_text()
+    stack = applied(cli, sandbox, "byo-trunk.yaml", text + '\ntests: {caller: "+14067704205"}\n')
+    cli("test", str(stack))
+    [assistant] = sandbox.objects("assistant")
+    sydney = next(n for n in sandbox.objects("phone-number") if n["number"] == "+61290597521")
+    with sandbox.vapi() as vapi:  # unbind Sydney's assistant, then delete the assistant the other one still names
+        vapi.patch(f"/phone-number/{sydney['id']}", json={"assistantId": None}).raise_for_status()
+    report = traced(cli, stack, code=1)
+    by_number = {n["number"]: n for n in report["numbers"]}
+    assert by_number["+61290597521"]["broken"]["kind"] == "vapi.phone_number"
+    assert "not bound" in by_number["+61290597521"]["broken"]["reason"]
+    assert by_number["+14067704205"]["status"] == "ok"
+    with sandbox.vapi() as vapi:
+        vapi.delete(f"/assistant/{assistant['id']}").raise_for_status()
+    report = traced(cli, stack, code=1)
+    montana = {n["number"]: n for n in report["numbers"]}["+14067704205"]
+    assert montana["broken"]["kind"] == "vapi.assistant" and montana["broken"]["id"] == assistant["id"]
+    assert "does not exist" in montana["broken"]["reason"]
+
+
+def test_test_calls_each_number_and_checks_its_assistant(cli: Cli, sandbox: SandboxServer) -> None:
+    text = (Path(__file__).parent.parent / "stacks" / "wavix-vapi.yaml").read_text()
+    stack = applied(cli, sandbox, "wavix-vapi.yaml", text + '\ntests: {caller: "+61290597521"}\n')
+    result = cli("test", str(stack))
+    assert "+61290597521: ok (answered by vapi.assistant Support)" in result.stdout
+    assert "+14067704205: skipped" in result.stdout  # forwarded to a phone outside: nothing can say who answered
+    calls = sandbox.objects("call")
+    [inbound] = [c for c in calls if c["type"] == "inboundPhoneCall"]
+    [assistant] = sandbox.objects("assistant")
+    assert inbound["assistantId"] == assistant["id"]
+    assert inbound["customer"]["number"] == "+61290597521"
+
+
+def test_call_with_a_header_fills_the_first_message(cli: Cli, sandbox: SandboxServer) -> None:
+    """Seed 002: a SIP call to the Vapi SIP number with x-first_name. Vapi SIP numbers cannot call out
+    (VapiAI/docs #1197), so the call comes from a BYO line added for it."""
+    text = (Path(__file__).parent.parent / "stacks" / "vapi-sip.yaml").read_text()
+    text += ("\ntrunks:\n  softphone:\n    carrier: byo\n    gateways: [{ip: 203.0.113.50}]\n"
+             '    auth: {username: softphone, password: "${env:PBX_TRUNK_PASSWORD}"}\n')
+    text = text.replace('numbers:\n', 'numbers:\n  "+14155550100": {carrier: byo, trunk: softphone}\n', 1)
+    text = text.replace('routes:\n', 'routes:\n  "+14155550100": {assistant: sip-assistant}\n', 1)
+    stack = applied(cli, sandbox, "vapi-sip.yaml", text)
+    result = cli("call", str(stack), "--from", "+14155550100", "--to", "sip:voxplan-demo@sip.vapi.ai",
+                 "--header", "x-first_name=John", "--wait")
+    assert "ended: customer-ended-call" in result.stdout
+    [inbound] = [c for c in sandbox.objects("call") if c["type"] == "inboundPhoneCall"]
+    assert inbound["phoneCallProviderDetails"]["sip"]["headers"]["x-first_name"] == "John"
+    assert inbound["assistantOverrides"]["variableValues"] == {"first_name": "John"}
+    assert inbound["messages"][0]["message"] == "Hello John, you've reached me over SIP."
+    # a Vapi SIP number cannot place the call: the call ends as Vapi ends it
+    refused = cli("call", str(stack), "--from", "sip:voxplan-demo@sip.vapi.ai", "--to", "+14155550100", "--wait",
+                  code=1)
+    assert "call.start.error-get-transport" in refused.stdout and "Can't Dial Outbound" in refused.stdout
+    # a header cannot cross the PSTN
+    assert "SIP headers travel only to a SIP URI" in cli(
+        "call", str(stack), "--from", "+14155550100", "--to", "+14155550100", "--header", "x-a=b", code=1).stderr
+
+
+def test_first_message_changed_names_every_number_routed_to_it(cli: Cli, sandbox: SandboxServer) -> None:
+    stack = applied(cli, sandbox, "byo-trunk.yaml")
+    cli.edit(stack, "first_message: Thanks for calling, how can I help?", "first_message: Hi, how can I help?")
+    markdown = cli("plan", str(stack), "--format", "markdown").stdout
+    assert "_affects +14067704205, +61290597521_" in markdown
+    assert "```mermaid\nflowchart LR" in markdown and "class " in markdown
+    plan = json.loads(cli("plan", str(stack), "--format", "json").stdout)
+    assert plan["format_version"] == "1.1"
+    [change] = [c for c in plan["resource_changes"] if c["address"] == "vapi.assistant/front-desk"]
+    assert change["affects"] == ["+14067704205", "+61290597521"]
+    assert {p["number"] for p in plan["call_paths"]} == {"+14067704205", "+61290597521"}
+    text = cli("plan", str(stack)).stdout
+    assert "# affects +14067704205, +61290597521" in text
+    # a saved plan keeps it, and `test --plan` calls exactly those numbers
+    cli("plan", str(stack), "--out", "plan.bin")
+    assert "affects +14067704205, +61290597521" in cli("show", "plan.bin").stdout
+
+
+def test_numbers_the_plan_does_not_touch_are_not_named(cli: Cli, sandbox: SandboxServer) -> None:
+    stack = applied(cli, sandbox, "wavix-vapi.yaml")
+    cli.edit(stack, "message: Transferring you now.", "message: One moment.")
+    plan = json.loads(cli("plan", str(stack), "--format", "json").stdout)
+    [change] = [c for c in plan["resource_changes"] if c["change"]["actions"] != ["no-op"]]
+    assert change["address"] == "vapi.tool/to-human" and change["affects"] == ["+61290597521"]
+
+
+def test_trace_json_is_valid_for_a_number_not_on_the_account(cli: Cli, sandbox: SandboxServer) -> None:
+    stack = applied(cli, sandbox, "wavix-vapi.yaml")
+    report = traced(cli, stack, "+15005550006", code=1)
+    [missing] = report["numbers"]
+    assert missing["broken"]["reason"] == "not on any account voxplan reads"
