@@ -4,11 +4,14 @@ hand through the vendors' own APIs, place calls that the emulated network carrie
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import Cli, SandboxServer
+from tests.test_openai_serve import free_port, openai_cli, seed_stack, start_serve, wait_for  # noqa: F401 - fixtures
 
 # what each example needs on the accounts before it applies: numbers bought, a Cloudonix domain made
 SEEDS: dict[str, dict[str, object]] = {
@@ -201,3 +204,47 @@ def test_trace_json_is_valid_for_a_number_not_on_the_account(cli: Cli, sandbox: 
     report = traced(cli, stack, "+15005550006", code=1)
     [missing] = report["numbers"]
     assert missing["broken"]["reason"] == "not on any account voxplan reads"
+
+
+TEST_LINE = """version: 1
+stack: test-line
+providers:
+  vapi: {api_key: "${env:VAPI_API_KEY}"}
+  wavix: {api_key: "${env:WAVIX_API_KEY}"}
+trunks:
+  wavix-main: {carrier: wavix, password: "${env:WAVIX_TRUNK_PASSWORD}", caller_id: "+61290597521"}
+assistants:
+  caller: {name: Test caller, model: {provider: openai, model: gpt-4o, system: You place test calls.}}
+numbers:
+  "+61290597521": {carrier: wavix, trunk: wavix-main}
+routes:
+  "+61290597521": {assistant: caller}
+"""
+
+
+def test_test_proves_an_openai_route_with_serve_running(openai_cli: Cli, sandbox: SandboxServer,
+                                                         start_serve: Any) -> None:
+    """Seed 003 proven by a call: a test line on another stack calls the Wavix number, which Wavix sends to
+    OpenAI, which announces it to `voxplan serve`, which accepts it with the declared agent."""
+    cli = openai_cli
+    sandbox.seed(numbers={"wavix": ["+61290597521"]})
+    line = cli.stack("test-line.yaml", TEST_LINE)
+    cli("apply", "--auto-approve", str(line))
+    port = free_port()
+    stack = seed_stack(cli, sandbox, port)
+    cli.edit(stack, "\nwebhooks:\n", '\ntests: {caller: "+61290597521", stack: test-line.yaml}\nwebhooks:\n')
+    cli("apply", "--auto-approve", str(stack))
+    cli("trace", str(stack))
+    serve = start_serve(stack, port)
+    result = cli("test", str(stack))
+    assert "+14067704205: ok (accepted with openai.agent agent support" in result.stdout
+    serve.idle_after(1)  # the caller hung up: the call's sideband closed and serve wrote its line
+    [record] = serve.call_lines()
+    assert record["agent"] == "support" and record["outcome"] == "accepted"
+    # routed to no agent: serve rejects, and test names the number and why
+    cli.edit(stack, ", agent: support}", "}")
+    serve.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: serve.health()["generation"] >= 2, "serve did not reload")
+    failed = cli("test", str(stack), code=1)
+    assert "+14067704205: failed" in failed.stdout
+    assert "no agent answers +14067704205" in failed.stderr or "603" in failed.stderr

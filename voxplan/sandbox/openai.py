@@ -285,6 +285,11 @@ class OpenAIEmulator:
                 break
             time.sleep(0.02)
         state = call.get("state")
+        if state == "accepted":  # a test call: the caller hangs up once answered, which ends the sideband
+            with network.lock:
+                self.calls[call_id].update(state="ended", ended_by="caller")
+                for event in self._watchers.pop(call_id, []):
+                    event.set()
         if state in ("accepted", "ended") and call.get("session") is not None:
             return Answer(200, "OK", {"vendor": "openai", "kind": "call", "id": call_id,
                                       "model": (call.get("session") or {}).get("model")}, [*leg.via, passed])
