@@ -248,3 +248,28 @@ def test_test_proves_an_openai_route_with_serve_running(openai_cli: Cli, sandbox
     failed = cli("test", str(stack), code=1)
     assert "+14067704205: failed" in failed.stdout
     assert "no agent answers +14067704205" in failed.stderr or "603" in failed.stderr
+
+
+def test_numbers_over_two_stacks_flags_the_extra_one(cli: Cli, sandbox: SandboxServer) -> None:
+    wavix = applied(cli, sandbox, "wavix-vapi.yaml")
+    didlogic = applied(cli, sandbox, "didlogic-vapi.yaml")
+    sandbox.seed(numbers={"wavix": ["+15005550006"]})  # bought in the portal, routed nowhere, in no stack
+    rows = json.loads(cli("numbers", str(wavix), str(didlogic), "--format", "json").stdout)["numbers"]
+    by_key = {(r["number"], r["kind"]): r for r in rows}
+    extra = by_key[("+15005550006", "wavix.number")]
+    assert extra["managed_by"] == [] and "paid, routed nowhere" in extra["flags"]
+    for number, kind, stack in [("+61290597521", "wavix.number", "wavix-vapi"),
+                                ("+61290597521", "vapi.phone_number", "wavix-vapi"),
+                                ("+14067704205", "wavix.number", "wavix-vapi"),
+                                ("+31201234567", "didlogic.number", "didlogic-vapi"),
+                                ("+31201234567", "vapi.phone_number", "didlogic-vapi")]:
+        row = by_key[(number, kind)]
+        assert row["managed_by"] == [stack] and row["flags"] == [], row
+    assert by_key[("+61290597521", "wavix.number")]["routes_to"] == "vapi.assistant Support"
+    # a number routed by hand, outside any stack, to a credential that is gone
+    with sandbox.vendor("wavix") as client:
+        client.patch(f"/v1/numbers/{_wavix_number(sandbox, '15005550006')['id']}", json={"destinations": [
+            {"destination": "[did]@00000000-0000-4000-8000-000000000000.sip.vapi.ai", "transport": 1,
+             "priority": 1}]}).raise_for_status()
+    text = cli("numbers", str(wavix), str(didlogic)).stdout
+    assert "routed, managed by no stack" in text and "routes to a vapi.credential that no longer exists" in text

@@ -13,14 +13,17 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from voxplan import callpath, providers, workflow
+from voxplan import callpath, ownership, providers, workflow
 from voxplan.core.errors import PlanError
 from voxplan.core.hops import HopGraph, NumberPath, node_key
+from voxplan.expand import owner_tag
 from voxplan.providers import Providers
 from voxplan.providers.base import CallRecord, Calls
 from voxplan.providers.http import ApiClient
+from voxplan.refresh import refresh
 from voxplan.stack.validate import number_key
 from voxplan.state import State
 
@@ -241,3 +244,91 @@ def _ended(record: CallRecord) -> str:
 
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+# -- every number on every account the stacks reach ---------------------------------------------------------
+
+@dataclass
+class NumberRow:
+    number: str
+    kind: str
+    id: str
+    managed_by: list[str]
+    routes_to: str
+    flags: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"number": self.number, "kind": self.kind, "id": self.id, "managed_by": self.managed_by,
+                "routes_to": self.routes_to, "flags": self.flags}
+
+
+def inventory(paths: Sequence[Path], ctx: Any) -> list[NumberRow]:
+    """Every number the accounts the stacks reach hold (each carrier's and the platform's), who manages it
+    (each stack's state, and on a shared backend the claims of stacks not listed), where it routes, and flags.
+    One full listing per kind the stacks use: unlike a plan it reads every number, not only the stacks'."""
+    objects: dict[str, dict[str, Mapping[str, Any]]] = {}
+    managers: dict[str, list[str]] = {}
+    stacks = []
+    for path in paths:
+        loaded = workflow.load(path, ctx)
+        stacks.append(loaded.stack)
+        with workflow.connect(loaded) as provs:
+            state = workflow.load_state(loaded)
+            kinds = sorted({r.kind for r in loaded.desired} | {e.kind for e in state.resources.values()})
+            live = refresh(provs, kinds)
+            for kind, found in live.items():
+                objects.setdefault(kind, {}).update(found.by_id)
+            tag = owner_tag(loaded.stack.name, loaded.ctx.env_name)
+            for entry in state.resources.values():
+                managers.setdefault(node_key(entry.kind, entry.id), []).append(tag)
+            claims = {ownership.claim_of(provs, kind, rid): node_key(kind, rid)
+                      for kind, found in live.items() for rid in found.by_id}
+            for claim, owner in loaded.store.owners(claims).items():
+                managers.setdefault(claims[claim], []).append(owner)
+    merged = stacks[0] if len(stacks) == 1 else _Stacks(stacks)
+    graph = callpath.graph(objects, stack=merged)
+    rows = []
+    by_number: dict[tuple[str, str], int] = {}
+    for node in graph.nodes.values():
+        if node.number:
+            by_number[(node.kind, node.number)] = by_number.get((node.kind, node.number), 0) + 1
+    for node in sorted((n for n in graph.nodes.values() if n.number), key=lambda n: (n.number, n.rank, n.kind)):
+        path = callpath.walk(graph, node)
+        owners = sorted(set(managers.get(node.key, [])))
+        flags = []
+        if not node.links and not node.answers and node.problem:
+            flags.append("paid, routed nowhere" if node.rank == 0 else f"not bound: {node.problem}")
+        elif node.links and not owners:
+            flags.append("routed, managed by no stack")
+        if by_number[(node.kind, node.number)] > 1 or len(owners) > 1:
+            flags.append("bound twice" if by_number[(node.kind, node.number)] > 1 else "managed by two stacks")
+        broken = path.broken
+        if broken is not None and broken.depth > 0:
+            gone = "does not exist" in broken.reason
+            flags.append(f"routes to a {broken.kind} that no longer exists ({broken.id})" if gone
+                         else f"broken at {broken.kind}: {broken.reason}")
+        rows.append(NumberRow(node.number, node.kind, node.id, owners, _destination(path, graph), flags))
+    return rows
+
+
+def _destination(path: NumberPath, graph: HopGraph) -> str:
+    """Where a number's calls end up, in a few words: the first hop that answers, else the last one reached."""
+    later = [s for s in path.steps[1:] if not s.repeat]
+    if not later:
+        return "nowhere" if path.steps[0].status == "broken" else "-"
+    answering = next((s for s in later if s.key in graph.nodes and graph.nodes[s.key].answers), None)
+    last = answering or later[-1]
+    return f"{last.kind} {last.label}"
+
+
+class _Stacks:
+    """Several stacks read as one where hops need a stack (which agent an OpenAI route names)."""
+
+    def __init__(self, stacks: Sequence[Any]):
+        self.stacks = stacks
+
+    def section(self, name: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for stack in self.stacks:
+            out.update(stack.section(name))
+        return out

@@ -136,3 +136,32 @@ def test_cmd(stack: Path, plan_file: Path | None, fmt: str, sandbox: bool, backe
     for r in failed:
         click.echo(f"Error: {r.number}: {r.detail}", err=True)
     sys.exit(1 if failed else 0)
+
+
+@main.command(name="numbers")
+@click.argument("stacks", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@SANDBOX
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@BACKEND
+@ENVIRONMENT
+def numbers_cmd(stacks: tuple[Path, ...], sandbox: bool, fmt: str, backend: str | None, environment: str) -> None:
+    """Every number on every account the stacks reach (each carrier's and the platform's): the stack and
+    environment that manage it, where it routes, and flags (paid but routed nowhere, routed but managed by no
+    stack, bound twice, routing to something that no longer exists). Reads only.
+
+    \b
+    Example:
+      voxplan numbers stacks/wavix-vapi.yaml stacks/wavix-openai.yaml --format json
+    """
+    with errors():
+        rows = prove.inventory(stacks, context(sandbox, backend=backend, environment=environment))
+    if fmt == "json":
+        click.echo(json.dumps({"numbers": [r.to_json() for r in rows]}, indent=2))
+        return
+    for r in rows:
+        managed = ", ".join(r.managed_by) or "no stack"
+        click.echo(f"{r.number}  {r.kind} {r.id}  [{managed}]  → {r.routes_to}")
+        for flag in r.flags:
+            click.echo(f"    ! {flag}")
+    flagged = sum(1 for r in rows if r.flags)
+    click.echo(f"{len(rows)} number(s) on the accounts, {flagged} flagged.")
