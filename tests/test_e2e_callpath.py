@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import Cli, SandboxServer
@@ -273,3 +274,59 @@ def test_numbers_over_two_stacks_flags_the_extra_one(cli: Cli, sandbox: SandboxS
              "priority": 1}]}).raise_for_status()
     text = cli("numbers", str(wavix), str(didlogic)).stdout
     assert "routed, managed by no stack" in text and "routes to a vapi.credential that no longer exists" in text
+
+
+def test_a_number_to_purchase_is_bought_once_only_when_allowed(cli: Cli, sandbox: SandboxServer) -> None:
+    sandbox.seed(numbers={"wavix": ["+61290597521"]})
+    httpx.post(f"{sandbox.url}/_sandbox/seed", json={"available": {"wavix": [
+        {"number": "+14067704205", "activation_fee": "3.50", "monthly_fee": "1.25"}]}}).raise_for_status()
+    stack = cli.stack("wavix-vapi.yaml")
+    cli.edit(stack, '"+14067704205": {carrier: wavix, trunk: wavix-main}',
+             '"+14067704205": {carrier: wavix, trunk: wavix-main, purchase: true}')
+    plan = cli("plan", str(stack)).stdout
+    assert ("wavix.number/+14067704205 will be purchased (3.50 USD now, 1.25 USD a month (Wavix's listing))"
+            in plan)
+    data = json.loads(cli("plan", str(stack), "--format", "json").stdout)
+    [bought] = [c for c in data["resource_changes"] if c["address"] == "wavix.number/+14067704205"]
+    assert bought["purchase"] == {"cost": "3.50 USD now, 1.25 USD a month (Wavix's listing)"}
+    before = sandbox.stats()["mutations"]
+    refused = cli("apply", "--auto-approve", str(stack), code=1)
+    assert "pass --allow-purchase" in refused.stderr and "nothing was sent" in refused.stderr
+    assert sandbox.stats()["mutations"] == before
+    cli("apply", "--auto-approve", "--allow-purchase", str(stack))
+    numbers = sandbox.get("wavix", "/v1/numbers", per_page=100)["items"]
+    [mine] = [n for n in numbers if n["number"] == "14067704205"]
+    assert mine["destination"][0]["destination"] == "+61280000000".lstrip("+")  # routed as the stack says
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
+    cli("apply", "--auto-approve", "--allow-purchase", str(stack))  # nothing left to buy: bought once
+    assert len([n for n in sandbox.get("wavix", "/v1/numbers", per_page=100)["items"]
+                if n["number"] == "14067704205"]) == 1
+    # removing it unroutes it; releasing it needs release: true and --allow-release
+    cli.edit(stack, "purchase: true}", "release: true}")
+    refused = cli("apply", "--auto-approve", str(stack), code=1)
+    assert "pass --allow-release" in refused.stderr
+    release = cli("plan", str(stack)).stdout
+    assert "wavix.number/+14067704205 will be released" in release
+    cli("apply", "--auto-approve", "--allow-release", str(stack))
+    assert "14067704205" not in {n["number"] for n in sandbox.get("wavix", "/v1/numbers", per_page=100)["items"]}
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
+
+
+def test_a_number_not_for_sale_is_refused_before_anything_is_bought(cli: Cli, sandbox: SandboxServer) -> None:
+    sandbox.seed(numbers={"wavix": ["+61290597521"]})
+    stack = cli.stack("wavix-vapi.yaml")
+    cli.edit(stack, '"+14067704205": {carrier: wavix, trunk: wavix-main}',
+             '"+14067704205": {carrier: wavix, trunk: wavix-main, purchase: true}')
+    assert "the vendor lists no price" in cli("plan", str(stack)).stdout
+    failed = cli("apply", "--auto-approve", "--allow-purchase", str(stack), code=1)
+    assert "is not in Wavix's stock (nothing was bought)" in failed.stderr
+
+
+def test_didlogic_purchase_through_v2(cli: Cli, sandbox: SandboxServer) -> None:
+    httpx.post(f"{sandbox.url}/_sandbox/seed", json={"available": {"didlogic": ["+31201234567"]}}).raise_for_status()
+    stack = cli.stack("didlogic-vapi.yaml")
+    cli.edit(stack, '"+31201234567": {carrier: didlogic, trunk: didlogic-nl}',
+             '"+31201234567": {carrier: didlogic, trunk: didlogic-nl, purchase: true}')
+    cli("apply", "--auto-approve", "--allow-purchase", str(stack))
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
+    cli("trace", str(stack))

@@ -305,13 +305,16 @@ class _Runner:
                 if change.action is Action.UNROUTE and change.send_keys:  # others' entries stay
                     kept = reveal_all({k: change.body[k] for k in change.send_keys})
                     _transient_retry(lambda: adapter.update(change.remote_id or "", kept))
+                elif change.release:  # gated by --allow-release before anything was sent
+                    _transient_retry(lambda: adapter.release(change.remote_id or ""))
                 else:
                     _transient_retry(lambda: adapter.delete(change.remote_id or ""))
                 if change.action in (Action.DELETE, Action.UNROUTE):
                     self.state.remove(addr)
                 else:  # the old object of a replacement: gone now, so no longer deposed
                     self.state.remove(deposed(addr, change.remote_id))
-                self._log(f"{addr}: destroyed" if change.action is Action.DELETE else
+                self._log(f"{addr}: released" if change.release else f"{addr}: destroyed" if change.action is
+                          Action.DELETE else
                           f"{addr}: unrouted (id {change.remote_id} kept)" if change.action is Action.UNROUTE else
                           f"{addr}: old object {change.remote_id} destroyed", remote=True)
                 return change.remote_id

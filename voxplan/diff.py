@@ -208,7 +208,13 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
             reason = f"adopting the existing object with the same key {key!r}"
         elif entry:
             reason = "it was deleted outside voxplan"
-    if obj is None and not adapter.creatable:
+    if res.lifecycle.get("release"):
+        return _release(res, obj, entry, adapter)
+    spends = obj is None and adapter.spends(res.body)
+    if spends and not res.lifecycle.get("purchase"):
+        raise PlanError(f"{res.address}: not found on the account, and getting it costs money: voxplan buys it only "
+                        f"when its stack entry says purchase: true (looked for {adapter.natural_key(res.body)!r})")
+    if obj is None and not adapter.creatable and not spends:
         raise PlanError(f"{res.address}: not found on the account, and voxplan adopts these, never buys or "
                         f"creates them (looked for {adapter.natural_key(res.body)!r})")
     body = substitute(res.body, res.ref_paths, lambda ref: _resolve(ref, planned))
@@ -229,7 +235,8 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
                   write_only=write_only, create_before_destroy=adapter.create_before_destroy)
     if obj is None:
         created = [f for k, v in body.items() if v is not None for f in _leaves(k, None, display(v), added=True)]
-        return Change(action=Action.CREATE, fields=tuple(created), reason=reason, **common)  # type: ignore[arg-type]
+        return Change(action=Action.CREATE, fields=tuple(created), reason=reason, purchase=spends,
+                      **common)  # type: ignore[arg-type]
     baseline = None if importing or entry is None else entry
     declared = _share(adapter, body, obj, baseline)
     ignore = [str(p) for p in res.lifecycle.get("ignore_changes") or []]
@@ -274,6 +281,18 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
     return Change(action=action, remote_id=adapter.remote_id(obj), send_keys=tuple(send), fields=tuple(fields),
                   importing=importing, reason=reason, live=obj, clears=tuple(clears), declared=declared,
                   **common)  # type: ignore[arg-type]
+
+
+def _release(res: Resource, obj: Mapping[str, Any] | None, entry: Entry | None, adapter: Adapter) -> Change:
+    """`release: true`: a number still on the account is given back (apply needs --allow-release); one already
+    gone is nothing to do."""
+    if obj is None:
+        return Change(address=res.address, kind=res.kind, action=Action.NOOP, origin=res.origin)
+    before = tuple(FieldChange(k, before=display(obj.get(k)), removed=True) for k in res.body if k in obj)
+    return Change(address=res.address, kind=res.kind, action=Action.DELETE, remote_id=adapter.remote_id(obj),
+                  live=obj, fields=before, release=True, origin=res.origin,
+                  prior_depends_on=tuple(entry.deps) if entry else (), protect=bool(res.lifecycle.get("protect")),
+                  prior_protect=bool(entry and entry.protect), reason="release: true")
 
 
 def _share(adapter: Adapter, body: dict[str, Any], obj: Mapping[str, Any], baseline: Entry | None) -> dict[str, Any]:

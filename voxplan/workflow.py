@@ -87,14 +87,16 @@ def _seed_sandbox(box: Sandbox, loaded: Loaded) -> None:
     """The embedded sandbox stands in for an account where the stack's numbers were bought and its
     Cloudonix domains made: adopt-only objects are seeded there (never on a real or served account)."""
     numbers: dict[str, list[str]] = {}
+    available: dict[str, list[str]] = {}
     domains: list[str] = []
     for res in loaded.desired:
         seed = registry.adapter_class(res.kind).sandbox_seed(res.body)
+        into = available if res.lifecycle.get("purchase") else numbers  # one to buy is for sale, not owned
         for vendor, wanted in (seed.get("numbers") or {}).items():
-            numbers.setdefault(vendor, []).extend(wanted)
+            into.setdefault(vendor, []).extend(wanted)
         domains += seed.get("domains") or []
-    if numbers or domains:
-        box.seed(numbers=numbers, domains=domains)
+    if numbers or domains or available:
+        box.seed(numbers=numbers, domains=domains, available=available)
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions
         result = moves.mark(make_plan(loaded.stack.name, desired, live, moves.view(state, todo),
                                       provs.adapters, replace=frozenset(options.replace)), todo)
         result = callpath.blast_radius(result, desired, state, loaded.stack)
+        result = _priced(result, provs)
     if options.destroy:
         result = dataclasses.replace(result, changes=tuple(
             dataclasses.replace(c, reason="voxplan destroy" + (": a number is unrouted, never released"
@@ -167,6 +170,27 @@ def _refuse_protected(loaded: Loaded, state: State) -> None:
                         f"{more}; remove protect: true from the stack and apply it first if that is really meant")
 
 
+def _priced(the_plan: Plan, provs: Providers) -> Plan:
+    """Each purchase with what the vendor lists it at (a read, at plan time only)."""
+    if not any(c.purchase for c in the_plan.changes):
+        return the_plan
+    return dataclasses.replace(the_plan, changes=tuple(
+        dataclasses.replace(c, cost=provs.adapter(c.kind).quote(c.body) or "") if c.purchase else c
+        for c in the_plan.changes))
+
+
+def money_gate(the_plan: Plan, *, allow_purchase: bool, allow_release: bool) -> None:
+    """Refuse, before anything is sent, a plan that buys or releases without the user's flag for it."""
+    buys = [c.address for c in the_plan.actionable if c.purchase and not allow_purchase]
+    gives = [c.address for c in the_plan.actionable if c.release and not allow_release]
+    if buys:
+        raise PlanError(f"this plan buys {', '.join(buys)}: pass --allow-purchase to spend the money; nothing was "
+                        "sent")
+    if gives:
+        raise PlanError(f"this plan releases {', '.join(gives)}: pass --allow-release to give them back; nothing "
+                        "was sent")
+
+
 def load_state(loaded: Loaded) -> State:
     return State.open(loaded.store, env=loaded.ctx.env)
 
@@ -183,7 +207,8 @@ def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], 
           on_plan: Callable[[Plan], None] | None = None,
           on_event: Callable[[str], None] | None = None, options: PlanOptions | None = None,
           saved: planfile.SavedPlan | None = None,
-          on_progress: Callable[[Progress], None] | None = None) -> tuple[Plan, ApplyResult | None]:
+          on_progress: Callable[[Progress], None] | None = None, allow_purchase: bool = False,
+          allow_release: bool = False) -> tuple[Plan, ApplyResult | None]:
     """Lock, refresh, plan, confirm, apply. With `saved`, the fresh plan must be the reviewed one.
     Returns the plan and (if confirmed) the result."""
     options = options or PlanOptions()
@@ -195,6 +220,7 @@ def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], 
                            lineage=state.lineage)
         if on_plan:
             on_plan(the_plan)
+        money_gate(the_plan, allow_purchase=allow_purchase, allow_release=allow_release)
         if not the_plan.has_changes and not the_plan.forget:
             return the_plan, ApplyResult()
         if not confirm(the_plan):

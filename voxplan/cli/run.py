@@ -104,9 +104,12 @@ def plan(stack: Path, sandbox: bool, fmt: str, detailed_exitcode: bool, out: Pat
 @JSON_LINES
 @BACKEND
 @ENVIRONMENT
+@click.option("--allow-purchase", is_flag=True, help="Buy what the plan marks `will be purchased` (it costs money).")
+@click.option("--allow-release", is_flag=True, help="Give back the numbers the stack marks release: true.")
 def apply(target_file: Path, sandbox: bool, auto_approve: bool, parallelism: int, lock_timeout: float,
           fail_fast: bool, no_color: bool, targets: tuple[str, ...], replace: tuple[str, ...],
-          refresh_only: bool, backend: str | None, environment: str, json_lines: bool) -> None:
+          refresh_only: bool, backend: str | None, environment: str, json_lines: bool, allow_purchase: bool,
+          allow_release: bool) -> None:
     """Make the live accounts match the stack, or carry out a saved plan exactly.
 
     A saved plan (from `plan --out`) is applied without a prompt, and refused if the stack, the state or
@@ -132,13 +135,16 @@ def apply(target_file: Path, sandbox: bool, auto_approve: bool, parallelism: int
             stack, options = target_file, workflow.PlanOptions(targets, replace, refresh_only)
     _execute(stack, options, saved, sandbox=sandbox, auto_approve=auto_approve, parallelism=parallelism,
              lock_timeout=lock_timeout, fail_fast=fail_fast, no_color=no_color, backend=backend,
-             environment=environment, json_lines=json_lines)
+             environment=environment, json_lines=json_lines, allow_purchase=allow_purchase,
+             allow_release=allow_release)
 
 
 def _execute(stack: Path, options: workflow.PlanOptions, saved: planfile.SavedPlan | None, *, sandbox: bool,
              auto_approve: bool, parallelism: int, lock_timeout: float, fail_fast: bool, no_color: bool,
-             backend: str | None, environment: str, json_lines: bool) -> None:
-    """apply and destroy: lock, plan, show, confirm (`yes`), apply, report; exit 1 on any failure."""
+             backend: str | None, environment: str, json_lines: bool, allow_purchase: bool = False,
+             allow_release: bool = False) -> None:
+    """apply and destroy: lock, plan, show, confirm (`yes`), apply, report; exit 1 on any failure. Nothing is
+    bought or released without its flag (destroy never releases: it unroutes)."""
     verb = "destroy" if options.destroy else "apply"
     if json_lines and not (auto_approve or saved is not None):
         fail("--json needs --auto-approve (or a saved plan): a JSON stream cannot be asked")
@@ -162,7 +168,8 @@ def _execute(stack: Path, options: workflow.PlanOptions, saved: planfile.SavedPl
                 on_plan=(lambda p: _emit_all(events.planned(p, verb, summary=False))) if json_lines
                 else (lambda p: _show_plan(p, no_color)),
                 on_event=lambda line: click.echo(events.log_json(line) if json_lines else line),
-                on_progress=lambda p: click.echo(events.progress_json(p) if json_lines else events.progress_line(p)))
+                on_progress=lambda p: click.echo(events.progress_json(p) if json_lines else events.progress_line(p)),
+                allow_purchase=allow_purchase, allow_release=allow_release)
     if result is None:
         click.echo(f"{verb.capitalize()} cancelled.")
         sys.exit(1)

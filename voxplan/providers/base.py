@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from voxplan.core import errors
 from voxplan.core.errors import Diagnostic, Location, NotFound, ProviderError
 from voxplan.core.hops import HopContext, HopSet
 from voxplan.core.model import PathT, Ref, Resource
@@ -60,6 +61,9 @@ class Adapter(ABC):
     # default, or OMITTED for a full-replace PUT). A key not listed is cleared with null.
     cleared: ClassVar[Mapping[str, Any]] = {}
     delete_unroutes: ClassVar[bool] = False  # delete only clears routing: the object itself is kept
+    # The create buys something (a number): it runs only for a resource whose stack entry says `purchase: true`,
+    # and apply sends it only with --allow-purchase (issue 19's free Vapi numbers plug in the same way)
+    create_spends: ClassVar[bool] = False
     # Top-level lists the vendor shares with entries voxplan never sent (a number's destinations that were
     # there before): voxplan's entries go first, the others are kept after them, and clearing keeps them.
     shared_lists: ClassVar[tuple[str, ...]] = ()
@@ -67,6 +71,19 @@ class Adapter(ABC):
     def clear_value(self, key: str) -> Any:
         """What an update sends to clear top-level `key` (see `cleared`)."""
         return self.cleared.get(key)
+
+    def spends(self, body: Mapping[str, Any]) -> bool:
+        """Whether creating `body` costs money (a kind whose creates differ, per body, overrides this)."""
+        return self.create_spends
+
+    def quote(self, body: Mapping[str, Any]) -> str | None:
+        """What creating `body` costs, as the vendor lists it (read-only), or None where it lists nothing."""
+        return None
+
+    def release(self, remote_id: str) -> None:
+        """Give the object back to the vendor (a number back to stock): only with `release: true` and
+        --allow-release. Kinds that cannot are refused here."""
+        raise errors.InvalidRequest(f"{self.kind} objects cannot be released by voxplan", provider=self.kind)
 
     def __init__(self, client: ApiClient):
         self.client = client
@@ -161,6 +178,24 @@ def run_probes(vendor: str, client: ApiClient, probes: Iterable[Callable[[ApiCli
             name = probe.__name__.strip("_").replace("_", " ")
             out.append(Finding(vendor, name, "", f"probe failed: {exc}", "keeps its safe default"))
     return out
+
+
+def buying(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A number entry's lifecycle with its money switches: `purchase: true` (buy it when the account lacks
+    it) and `release: true` (give it back), which the plan shows and apply gates (--allow-purchase,
+    --allow-release)."""
+    out = dict(spec.get("lifecycle") or {})
+    for key in ("purchase", "release"):
+        if spec.get(key):
+            out[key] = True
+    return out
+
+
+NUMBER_MONEY = {  # what a carrier whose numbers can be bought adds to its number schema
+    "purchase": {"type": "boolean", "description": "Buy the number when the account does not have it (plan shows "
+                                                   "the price; apply needs --allow-purchase)."},
+    "release": {"type": "boolean", "description": "Give the number back to the carrier (apply needs "
+                                                  "--allow-release); removing it from the stack only unroutes it."}}
 
 
 PLATFORM_ROUTES = frozenset({"assistant", "squad", "server_url"})

@@ -339,7 +339,8 @@ class Sandbox:
             if path.rstrip("/") == "/_sandbox/seed" and method.upper() == "POST":
                 # what the account owner did by hand: buy numbers, create a Cloudonix domain
                 ask = json.loads(body or b"{}")
-                self.seed(numbers=ask.get("numbers") or {}, domains=ask.get("domains") or [])
+                self.seed(numbers=ask.get("numbers") or {}, domains=ask.get("domains") or [],
+                          available=ask.get("available") or {})
                 return Response(200, {"ok": True})
             if path.rstrip("/") == "/_sandbox/hold" and method.upper() == "POST":
                 # {"at": K}: the K-th mutation from now is done but its answer is held until /release
@@ -383,9 +384,14 @@ class Sandbox:
                 return control(method.upper(), "/" + rest.rstrip("/"), body)  # type: ignore[no-any-return]
         return Response(404, {"message": "unknown sandbox control path"})
 
-    def seed(self, *, numbers: dict[str, list[str]] | None = None, domains: list[str] | None = None) -> None:
-        """Numbers bought on a carrier ({"wavix": ["+1…"]}) and Cloudonix domains made in the cockpit."""
+    def seed(self, *, numbers: dict[str, list[str]] | None = None, domains: list[str] | None = None,
+             available: dict[str, list[Any]] | None = None) -> None:
+        """Numbers bought on a carrier ({"wavix": ["+1…"]}), numbers a carrier has for sale (`available`: the
+        same shape, or items with prices) and Cloudonix domains made in the cockpit."""
         with self.lock:
+            for vendor, wanted in (available or {}).items():
+                for item in wanted:
+                    self.vendors[vendor].seed_available(item)  # type: ignore[attr-defined]
             for vendor, wanted in (numbers or {}).items():
                 for number in wanted:
                     self.vendors[vendor].seed_number(number)  # type: ignore[attr-defined]

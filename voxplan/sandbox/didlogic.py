@@ -64,6 +64,7 @@ class DidlogicEmulator:
         self.accounts: dict[str, dict[str, Any]] = {}
         self.numbers: dict[str, dict[str, Any]] = {}
         self.secrets: dict[str, str] = {}
+        self.stock: dict[str, dict[str, Any]] = {}  # numbers for sale, by digits
         self._next = {"login": 10001, "account": 1, "dest": 1, "number": 501}
         r = self.router = Router()
         r.add("GET", "/v1/sipaccounts", lambda req: Response(200, {"sipaccounts": [self._out(a) for a in
@@ -78,6 +79,8 @@ class DidlogicEmulator:
         r.add("POST", "/v1/purchases/{number}/destinations", self.create_destination)
         r.add("PATCH", "/v1/purchases/{number}/destinations/{id}", self.patch_destination)
         r.add("DELETE", "/v1/purchases/{number}/destinations/{id}", self.delete_destination)
+        r.add("POST", "/v2/buy/purchase", self.purchase)
+        r.add("DELETE", "/v2/buy/purchase", self.release)
 
     def handle(self, request: Request) -> Response:
         auth = request.headers.get("authorization", "")
@@ -87,13 +90,15 @@ class DidlogicEmulator:
         return self.router.handle(request, fail(404, "Not found"))
 
     def dump(self) -> dict[str, Any]:
-        return {"accounts": self.accounts, "numbers": self.numbers, "secrets": self.secrets, "next": self._next}
+        return {"accounts": self.accounts, "numbers": self.numbers, "secrets": self.secrets, "next": self._next,
+                "stock": self.stock}
 
     def load(self, data: dict[str, Any]) -> None:
         self.accounts = dict(data.get("accounts") or {})
         self.numbers = dict(data.get("numbers") or {})
         self.secrets = dict(data.get("secrets") or {})
         self._next = dict(data.get("next") or {"login": 10001, "account": 1, "dest": 1, "number": 501})
+        self.stock = dict(data.get("stock") or {})
 
     def seed_number(self, number: str, status: str = "active") -> dict[str, Any]:
         digits = number.lstrip("+")
@@ -101,6 +106,40 @@ class DidlogicEmulator:
             self.numbers[digits] = {"id": self._take("number"), "number": digits, "channels": 2, "country": "",
                                     "area": "", "check_state": "checked", "destinations": []}
         return self.numbers[digits]
+
+    # -- buying (v2): the stock is what the sandbox seeds as available -----------------------------------
+    def seed_available(self, item: Any) -> None:
+        spec = item if isinstance(item, dict) else {"number": item}
+        digits = str(spec["number"]).lstrip("+")
+        if digits not in self.numbers:
+            self.stock[digits] = {"number": digits, "activation": float(spec.get("activation_fee", 1.0)),
+                                  "monthly_fee": float(spec.get("monthly_fee", 1.0)), "per_minute": 0.01}
+
+    def purchase(self, req: Request) -> Response:
+        wanted = [d.lstrip("+") for d in self._did_numbers(req)]
+        errors = {d: "not available" for d in wanted if d not in self.stock}
+        bought = []
+        for digits in wanted:
+            if digits in self.stock:
+                item = self.stock.pop(digits)
+                number = self.seed_number(digits)
+                bought.append({**{k: v for k, v in number.items() if k != "destinations"}, **item, "channels": 2,
+                               "area": "", "free_minutes": 0, "codec": "G711", "require_docs": ""})
+        return Response(200, {"purchase": {"errors": errors, "purchases": bought}})
+
+    def release(self, req: Request) -> Response:
+        gone = [self.numbers.pop(d.lstrip("+")) for d in self._did_numbers(req) if d.lstrip("+") in self.numbers]
+        if not gone:
+            raise fail(404, "DID not found")
+        return Response(200, {"dids": [{k: v for k, v in n.items() if k != "destinations"} for n in gone]})
+
+    @staticmethod
+    def _did_numbers(req: Request) -> list[str]:
+        values = parse_qs(req.body.decode(), keep_blank_values=True).get("did_numbers") or []
+        numbers = [n for v in values for n in v.split(",") if n]
+        if not numbers:
+            raise fail(422, "did_numbers is required")
+        return numbers
 
     # -- SIP accounts -------------------------------------------------------------------------------
     def create_account(self, req: Request) -> Response:

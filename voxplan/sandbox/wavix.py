@@ -13,8 +13,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import zlib
 from datetime import UTC, datetime
 from typing import Any
+
+import phonenumbers
+from phonenumbers import geocoder
 
 from voxplan.core.hops import split_uri
 from voxplan.sandbox.core import Answer, ApiError, Request, Response, Router
@@ -48,6 +52,23 @@ GATEWAYS = {"nl.wavix.net": "95.211.82.14", "us.wavix.net": "209.58.144.243", "s
             "au.wavix.net": "173.234.106.26"}
 
 
+def _geography(digits: str) -> dict[str, Any]:
+    """Where the emulated stock says a number is: its country (libphonenumber's name), a region for the
+    countries Wavix lists by state (US, Canada, Australia), a city named as libphonenumber names the area, and
+    the area code (the national destination code). Ids are stable hashes of the names."""
+    parsed = phonenumbers.parse("+" + digits)
+    national = phonenumbers.national_significant_number(parsed)
+    area = national[:phonenumbers.length_of_national_destination_code(parsed) or 3]
+    country = geocoder.country_name_for_number(parsed, "en") or "Unknown"
+    iso = phonenumbers.region_code_for_number(parsed) or "ZZ"
+    city = geocoder.description_for_number(parsed, "en") or f"Area {area}"
+    regions = iso in ("US", "CA", "AU")
+    region = city.rpartition(", ")[2] if regions and ", " in city else "All"
+    return {"country": country, "iso": iso, "country_id": zlib.crc32(country.encode()) % 90000 + 1000,
+            "regions": regions, "region": region, "region_id": zlib.crc32(f"{iso}/{region}".encode()) % 9000 + 1,
+            "city": city, "area_code": area, "city_id": zlib.crc32(f"{iso}/{city}/{area}".encode()) % 900000 + 1}
+
+
 def fail(status: int, message: str) -> ApiError:
     return ApiError(status, {"success": False, "message": message})
 
@@ -66,8 +87,20 @@ class WavixEmulator:
         self.trunks: dict[int, dict[str, Any]] = {}
         self.numbers: dict[int, dict[str, Any]] = {}
         self.secrets: dict[str, str] = {}
+        self.stock: dict[str, dict[str, Any]] = {}  # numbers for sale, by digits (AvailableNumber)
+        self.cart: list[str] = []
         self._next = {"trunk": 1, "login": 67758, "number": 1001, "dest": 1, "leg": 0}
         r = self.router = Router()
+        r.add("GET", "/v1/buy/countries", self.list_countries)
+        r.add("GET", "/v1/buy/countries/{country}/regions", self.list_regions)
+        r.add("GET", "/v1/buy/countries/{country}/cities", lambda req, country: self.list_cities(req, country, None))
+        r.add("GET", "/v1/buy/countries/{country}/regions/{region}/cities", self.list_cities)
+        r.add("GET", "/v1/buy/countries/{country}/cities/{city}/dids", self.list_stock)
+        r.add("PUT", "/v1/buy/cart", self.add_to_cart)
+        r.add("GET", "/v1/buy/cart", lambda req: Response(200, {"dids": [self._offer(d) for d in self.cart
+                                                                          if d in self.stock], "doc_types": []}))
+        r.add("POST", "/v1/buy/cart/checkout", self.checkout)
+        r.add("DELETE", "/v1/numbers", self.release_numbers)
         r.add("GET", "/v1/trunks", self.list_trunks)
         r.add("POST", "/v1/trunks", self.create_trunk)
         r.add("GET", "/v1/trunks/{id}", lambda req, id: Response(200, self._trunk_out(self._trunk(id))))
@@ -85,7 +118,8 @@ class WavixEmulator:
         return self.router.handle(request, fail(404, "Not found"))
 
     def dump(self) -> dict[str, Any]:
-        return {"trunks": self.trunks, "numbers": self.numbers, "secrets": self.secrets, "next": self._next}
+        return {"trunks": self.trunks, "numbers": self.numbers, "secrets": self.secrets, "next": self._next,
+                "stock": self.stock, "cart": self.cart}
 
     def load(self, data: dict[str, Any]) -> None:
         self.trunks = {int(k): v for k, v in (data.get("trunks") or {}).items()}
@@ -93,6 +127,8 @@ class WavixEmulator:
         self.secrets = dict(data.get("secrets") or {})
         self._next = dict(data.get("next") or {"trunk": 1, "login": 67758, "number": 1001, "dest": 1})
         self._next.setdefault("leg", 0)
+        self.stock = dict(data.get("stock") or {})
+        self.cart = list(data.get("cart") or [])
 
     # -- control (the account owner bought numbers) ---------------------------------------------
     def seed_number(self, number: str, status: str = "active") -> dict[str, Any]:
@@ -104,6 +140,89 @@ class WavixEmulator:
         self.numbers[nid] = {**copy.deepcopy(NUMBER_DEFAULTS), "id": nid, "number": digits, "status": status,
                              "destination": [], "added": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
         return self.numbers[nid]
+
+    # -- buying (tags Buy and Cart): the stock is what the sandbox seeds as available -------------------
+    def seed_available(self, item: Any) -> None:
+        """A number for sale: "+1…", or {"number", "activation_fee", "monthly_fee"}."""
+        spec = item if isinstance(item, dict) else {"number": item}
+        digits = str(spec["number"]).lstrip("+")
+        if any(n["number"] == digits for n in self.numbers.values()):
+            return
+        where = _geography(digits)
+        self.stock[digits] = {"id": int(digits), "activation_fee": str(spec.get("activation_fee", "1.00")),
+                              "monthly_fee": str(spec.get("monthly_fee", "2.00")), "per_min": "0.01",
+                              "channels": "2", "city": where["city"], "country": where["country"],
+                              "country_short_name": where["iso"], "cnam": False, "free_min": 0, "number": digits,
+                              "require_docs": [], "sms_enabled": False, "sms_price": 0, "domestic_cli": False}
+
+    def _places(self) -> list[dict[str, Any]]:
+        return [{**_geography(d), "digits": d} for d in self.stock]
+
+    def list_countries(self, req: Request) -> Response:
+        seen = {p["country_id"]: p for p in self._places()}
+        return Response(200, {"countries": [{"id": cid, "name": p["country"], "has_provinces_or_states": p["regions"]}
+                                            for cid, p in sorted(seen.items())]})
+
+    def list_regions(self, req: Request, country: str) -> Response:
+        seen = {p["region_id"]: p["region"] for p in self._places() if str(p["country_id"]) == country and p["regions"]}
+        return Response(200, {"regions": [{"id": rid, "name": name} for rid, name in sorted(seen.items())]})
+
+    def list_cities(self, req: Request, country: str, region: str | None) -> Response:
+        seen = {p["city_id"]: p for p in self._places() if str(p["country_id"]) == country
+                and (region is None or str(p["region_id"]) == region)}
+        return Response(200, {"cities": [{"id": cid, "name": p["city"], "area_code": int(p["area_code"])}
+                                         for cid, p in sorted(seen.items())]})
+
+    def list_stock(self, req: Request, country: str, city: str) -> Response:
+        items = [self._offer(p["digits"]) for p in self._places()
+                 if str(p["country_id"]) == country and str(p["city_id"]) == city]
+        page, meta = self._page(sorted(items, key=lambda i: i["number"]), req)
+        return Response(200, {"dids": page, "pagination": meta})
+
+    def _offer(self, digits: str) -> dict[str, Any]:
+        return copy.deepcopy(self.stock[digits])
+
+    def add_to_cart(self, req: Request) -> Response:
+        ids = self._ids(req)
+        unknown = [i for i in ids if i not in {str(s["id"]) for s in self.stock.values()}]
+        if unknown:
+            raise fail(404, f"Phone number {unknown[0]} is not available")
+        for i in ids:
+            digits = next(d for d, s in self.stock.items() if str(s["id"]) == i)
+            if digits not in self.cart:
+                self.cart.append(digits)
+        return Response(200, [self._offer(d) for d in self.cart if d in self.stock])
+
+    def checkout(self, req: Request) -> Response:
+        ids = self._ids(req)
+        chosen = [d for d in self.cart if d in self.stock and str(self.stock[d]["id"]) in ids]
+        if len(chosen) != len(ids):
+            raise fail(404, "Phone numbers must be in the cart")
+        for digits in chosen:
+            item = self.stock.pop(digits)
+            self.cart.remove(digits)
+            bought = self.seed_number(digits)
+            bought.update(activation_fee=item["activation_fee"], monthly_fee=item["monthly_fee"])
+        return Response(201, {"success": True})
+
+    def release_numbers(self, req: Request) -> Response:
+        ids = [i for i in (req.query.get("ids") or "").split(",") if i]
+        dids = [d.lstrip("+") for d in (req.query.get("dids") or "").split(",") if d]
+        if bool(ids) == bool(dids):
+            raise fail(422, "give ids or dids, not both")
+        gone = [n for n in self.numbers.values() if str(n["id"]) in ids or n["number"] in dids]
+        if not gone:
+            raise fail(404, "Number not found")
+        for number in gone:
+            del self.numbers[number["id"]]
+        return Response(200, {"success": True})
+
+    @staticmethod
+    def _ids(req: Request) -> list[str]:
+        body = req.json()
+        if not isinstance(body, dict) or set(body) != {"ids"} or not isinstance(body["ids"], list):
+            raise fail(422, "ids is required")
+        return [str(i) for i in body["ids"]]
 
     # -- trunks -----------------------------------------------------------------------------------
     def list_trunks(self, req: Request) -> Response:

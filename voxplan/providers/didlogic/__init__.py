@@ -25,6 +25,7 @@ from voxplan.providers.base import (
     ExpandContext,
     Finding,
     Provider,
+    buying,
     routes_to_platform,
     run_probes,
     transfer_reach,
@@ -127,9 +128,22 @@ class Number(Adapter):
             out.append(self.normalise(obj))
         return out
 
+    create_spends = True  # a create buys the number (POST /v2/buy/purchase), with purchase: true and --allow-purchase
+
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        raise errors.InvalidRequest("didlogic numbers are bought in the portal, not created by voxplan",
-                                    provider="didlogic")
+        """Buy the number (reference/didlogic-api.md: `POST /v2/buy/purchase`, form `did_numbers`), then add its
+        destinations. didlogic's price shows in the purchase's answer only: voxplan does not walk its stock at
+        plan time (quote: none)."""
+        digits = str(body["number"]).lstrip("+")
+        answer = self.client.request("POST", "/v2/buy/purchase", data={"did_numbers": digits})
+        problems = ((answer or {}).get("purchase") or {}).get("errors") or {}
+        if problems:
+            raise errors.InvalidRequest(f"+{digits}: didlogic refused the purchase: {problems}", provider="didlogic")
+        return self.update(digits, body) if body.get("destinations") else self.normalise(
+            {"id": digits, "number": digits, "destination_rows": []})
+
+    def release(self, remote_id: str) -> None:
+        self.client.request("DELETE", "/v2/buy/purchase", data={"did_numbers": remote_id})
 
     def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Rebuild the destination list from the first position that differs (order is append order)."""
@@ -219,7 +233,7 @@ class DidlogicCarrier:
             target = ctx.route(route, key, spec.get("trunk", ""), user_part(key))
             body["destinations"] = [{"destination": target.uri, "transport": PSTN if target.pstn else SIP_URI}]
             depends = target.waits_for
-        ctx.add(Resource(NUMBER, key, body, origin=("numbers", key), depends_on=depends))
+        ctx.add(Resource(NUMBER, key, body, origin=("numbers", key), depends_on=depends, lifecycle=buying(spec)))
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
         yield from transfer_reach(stack, "didlogic", lambda host: host.lower().endswith(".didlogic.net"))

@@ -3,6 +3,7 @@ Vapi credential on the proxy; a number is a purchased DID) and where its secrets
 
 from __future__ import annotations
 
+from voxplan.providers.base import NUMBER_MONEY
 from voxplan.stack import telephony
 from voxplan.stack.surface import PROVIDER_SETTINGS, CarrierSurface, Surface
 
@@ -16,12 +17,14 @@ TRUNK = {
         "proxy": {"type": "string", "description": "The SIP proxy (default sip.nl.didlogic.net)."},
         "protocol": {"enum": ["udp", "tcp", "tls", "tls/srtp"]},
         "didlogic": {"type": "object", "description": "Any other didlogic SIP-account field, passed through as-is."}}}
-NUMBER = {"properties": {"trunk": {"type": "string", "description": "The trunks: entry that carries it."}}}
+NUMBER = {"properties": {"trunk": {"type": "string", "description": "The trunks: entry that carries it."},
+                        **NUMBER_MONEY}}
 
 SURFACE = Surface(
     provider="didlogic",
     settings=PROVIDER_SETTINGS,
-    carriers=(CarrierSurface("didlogic", "a didlogic SIP account and its DIDs (adopted, never bought)", NUMBER, TRUNK,
+    carriers=(CarrierSurface("didlogic", "a didlogic SIP account and its DIDs (adopted; bought with purchase: true)",
+                             NUMBER, TRUNK,
                              drop=("auth",)),),  # the SIP account's login is made by didlogic
     secret_places=(("trunks", "*", "password"), ("trunks", "*", "didlogic", "**")),
     passwords=(("trunks", "*", "password"),),

@@ -19,7 +19,7 @@ destinations (not modelled).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -32,12 +32,13 @@ from voxplan.providers.base import (
     ExpandContext,
     Finding,
     Provider,
+    buying,
     routes_to_platform,
     run_probes,
     transfer_reach,
 )
 from voxplan.providers.http import ApiClient, remaining_pages
-from voxplan.providers.wavix import hops
+from voxplan.providers.wavix import buy, hops
 from voxplan.providers.wavix.network import DID_PLACEHOLDER, REGIONAL_GATEWAYS, is_gateway_host
 from voxplan.providers.wavix.surface import SURFACE
 from voxplan.stack.model import Stack
@@ -138,17 +139,36 @@ class Trunk(Adapter):
 
 
 class Number(Adapter):
+    """Numbers are adopted; one the stack marks `purchase: true` is bought (buy.py), once, with
+    --allow-purchase. delete() only clears routing; `release: true` with --allow-release gives it back."""
+
     kind = NUMBER
     creatable = False
-    delete_unroutes = True  # delete() clears destinations; numbers are never released
+    create_spends = True  # a create buys the number
+    delete_unroutes = True  # delete() clears destinations; numbers are never released by a delete
     cleared = {"destinations": []}  # no route: no destination (Number.delete)
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
         return [self.normalise(n) for n in list_pages(self.client, "/v1/numbers", "items")]
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        raise errors.InvalidRequest("Wavix numbers are bought in the portal, not created by voxplan",
-                                    provider="wavix")
+        """Buy the number, then route it. A buy that may have happened is found by `natural_key` (the engine
+        looks it up before trying again): the number is then on the account."""
+        digits = str(body["number"]).lstrip("+")
+        buy.buy(self.client, digits)
+        bought = next((n for n in list_pages(self.client, "/v1/numbers", "items") if n["number"] == digits), None)
+        if bought is None:
+            raise errors.ServerError(f"+{digits} was checked out but is not on the account", provider="wavix")
+        if "destinations" in body:
+            return self.update(str(bought["id"]), body)
+        return self.normalise(bought)
+
+    def quote(self, body: Mapping[str, Any]) -> str | None:
+        item = buy.offer(self.client, str(body["number"]).lstrip("+"))
+        return buy.price(item) if item else None
+
+    def release(self, remote_id: str) -> None:
+        buy.release(self.client, remote_id)
 
     def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
         patch = {"destinations": body["destinations"]} if "destinations" in body else {}
@@ -259,7 +279,7 @@ class WavixCarrier:
             body["destinations"] = [{"destination": target.uri,
                                      "transport": PSTN if target.pstn else SIP_URI, "priority": 1}]
             depends = target.waits_for
-        ctx.add(Resource(NUMBER, key, body, origin=("numbers", key), depends_on=depends))
+        ctx.add(Resource(NUMBER, key, body, origin=("numbers", key), depends_on=depends, lifecycle=buying(spec)))
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
         yield from transfer_reach(stack, "wavix", is_gateway_host)

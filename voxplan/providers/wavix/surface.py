@@ -3,6 +3,7 @@ credential; a number is one bought on the account) and where its secrets and val
 
 from __future__ import annotations
 
+from voxplan.providers.base import NUMBER_MONEY
 from voxplan.stack import telephony
 from voxplan.stack.surface import PROVIDER_SETTINGS, CarrierSurface, Surface
 
@@ -16,12 +17,14 @@ TRUNK = {
                                                        "requires one; defaults to the first number on the trunk)."},
         "max_channels": {"type": "integer", "minimum": 1},
         "wavix": {"type": "object", "description": "Any other Wavix trunk field, passed through as-is."}}}
-NUMBER = {"properties": {"trunk": {"type": "string", "description": "The trunks: entry that carries it."}}}
+NUMBER = {"properties": {"trunk": {"type": "string", "description": "The trunks: entry that carries it."},
+                        **NUMBER_MONEY}}
 
 SURFACE = Surface(
     provider="wavix",
     settings=PROVIDER_SETTINGS,
-    carriers=(CarrierSurface("wavix", "a Wavix SIP trunk and its numbers (adopted, never bought)", NUMBER, TRUNK,
+    carriers=(CarrierSurface("wavix", "a Wavix SIP trunk and its numbers (adopted; bought only with purchase: true)",
+                             NUMBER, TRUNK,
                              drop=("auth",)),),  # the trunk's SIP login is made by Wavix
     secret_places=(("trunks", "*", "password"), ("trunks", "*", "wavix", "**")),
     passwords=(("trunks", "*", "password"),),
