@@ -78,7 +78,8 @@ def test_import_of_an_existing_object_then_plan_is_clean(cli: Cli, sandbox: Sand
     stack = cli.stack("vapi-sip.yaml")
     with sandbox.vapi() as vapi:
         made = vapi.post("/assistant", json={"name": "My SIP Assistant",
-                                             "firstMessage": "Hello {{first_name}}, you've reached me over SIP."})
+                                             "firstMessage": 'Hello {{first_name | default: "there"}}, '
+                                                             "you've reached me over SIP."})
     remote_id = made.json()["id"]
     result = cli("import", str(stack), "vapi.assistant/sip-assistant", remote_id)
     assert f"Imported vapi.assistant/sip-assistant (id {remote_id})" in result.stdout

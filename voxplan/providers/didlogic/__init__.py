@@ -237,6 +237,7 @@ class DidlogicCarrier:
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
         yield from transfer_reach(stack, "didlogic", lambda host: host.lower().endswith(".didlogic.net"))
+        yield from refer_lint(stack)
         for name, spec in stack.section("trunks").items():
             inbound = [g for g in spec.get("gateways") or [] if g.get("inbound", True)]
             if spec.get("carrier") == "didlogic" and not inbound:
@@ -244,6 +245,32 @@ class DidlogicCarrier:
                                  f"trunks.{name}: no inbound gateway: didlogic's proxy is a hostname, so Vapi can "
                                  "only send calls out through it", hint="add didlogic's signalling IPs under "
                                  "gateways: to receive calls on Vapi", severity="warning")
+
+
+def refer_lint(stack: Stack) -> Iterable[Diagnostic]:
+    """A blind transfer hands the call back to the carrier with SIP REFER, which didlogic's account manager must
+    enable (seed 004; no API): a transfer on a call that came in on a didlogic number, whose trunk does not say
+    `refer_enabled: true`, is a warning at the trunk."""
+    trunks = stack.section("trunks")
+    tools = stack.section("tools")
+    assistants = stack.section("assistants")
+    routes = {k.replace(" ", ""): v for k, v in stack.section("routes").items() if isinstance(v, dict)}
+    warned: set[str] = set()
+    for key, spec in stack.section("numbers").items():
+        trunk = str(spec.get("trunk") or "")
+        if spec.get("carrier") != "didlogic" or not trunk or trunks.get(trunk, {}).get("refer_enabled") \
+                or trunk in warned:
+            continue
+        route = routes.get(key.replace(" ", "")) or {}
+        assistant = assistants.get(str(route.get("assistant"))) if route.get("assistant") else None
+        transfers = [t for t in (assistant or {}).get("tools") or [] if (tools.get(t) or {}).get("transfer")
+                     and "refer" == ((tools.get(t) or {}).get("sip_verb") or "refer")]
+        if transfers:
+            warned.add(trunk)
+            yield Diagnostic(stack.source.at(("trunks", trunk)),
+                             f"trunks.{trunk}: calls on {key} may be transferred ({', '.join(transfers)}) with SIP "
+                             "REFER, which didlogic's account manager must enable on the account (seed 004)",
+                             hint="once didlogic has enabled it, say so: refer_enabled: true", severity="warning")
 
 
 # didlogic documents no rate limits (reference/didlogic-api.md §9): a gentle default.

@@ -16,6 +16,9 @@ TRUNK = {
         "caller_id": {"type": "string", "description": "An E.164 number of the account used as caller ID."},
         "proxy": {"type": "string", "description": "The SIP proxy (default sip.nl.didlogic.net)."},
         "protocol": {"enum": ["udp", "tcp", "tls", "tls/srtp"]},
+        "refer_enabled": {"type": "boolean", "default": False,
+                          "description": "didlogic's account manager has enabled SIP REFER on the account (there is "
+                                         "no API for it): blind transfers of calls on its numbers need it."},
         "didlogic": {"type": "object", "description": "Any other didlogic SIP-account field, passed through as-is."}}}
 NUMBER = {"properties": {"trunk": {"type": "string", "description": "The trunks: entry that carries it."},
                         **NUMBER_MONEY}}

@@ -14,6 +14,7 @@ from typing import Any
 from voxplan.core.errors import Diagnostic
 from voxplan.core.model import PathT, Ref, Resource, address
 from voxplan.providers.base import ExpandContext
+from voxplan.providers.vapi import callcheck
 from voxplan.stack.model import Stack
 
 API_URLS = {"us": "https://api.vapi.ai", "eu": "https://api.eu.vapi.ai"}
@@ -197,6 +198,7 @@ class VapiPlatform:
                                      "inbound calls by source IP and rejects it", hint="set inbound: false, or use "
                                      "the carrier's numeric IPv4 addresses")
         yield from self._uris_with_keys(stack)
+        yield from callcheck.lint(stack)
         for key, spec in stack.section("numbers").items():
             if "name" in spec:
                 yield from name_check(("numbers", key, "name"), spec["name"], "phone number")
