@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 
 from tests.conftest import Cli, SandboxServer
@@ -20,8 +22,24 @@ def test_doctor_reports_each_assumption_and_changes_nothing(cli: Cli, sandbox: S
     assert "authPassword returned on 0 of 1 credentials" in out
     assert "list items carry none of ip_restrict" in out
     assert "voxplan/providers/wavix/network.py: DID_PLACEHOLDER" in out and "not probed" in out
-    assert out.count("  voxplan: ") == out.count("  found:   ") == 6
+    assert "max call rate 99.0 cents a minute, 2 concurrent outbound calls" in out
+    assert "[wavix] the nearest regional gateway is the one to transfer through" in out
+    assert out.count("  voxplan: ") == out.count("  found:   ") == 8
     cli("plan", str(stack), "--detailed-exitcode", code=0)
+
+
+def test_nearest_gateway_is_the_fastest_that_answered() -> None:
+    from voxplan.providers.wavix import reach
+
+    times = {"nl": 120.0, "us": 18.5, "sg": None, "au": 260.0}
+    assert reach.nearest(times) == "us" and reach.nearest({"nl": None}) is None
+    finding = reach.gateways(lambda ip: {"209.58.144.243": 18.5, "95.211.82.14": 120.0}.get(ip))
+    assert "us.wavix.net 209.58.144.243: 18 ms" in finding.found and "nearest: us.wavix.net" in finding.found
+    assert "no answer in 1.5 s" in finding.found and "sip:<number>@us.wavix.net" in finding.does
+    with socket.socket() as listener:  # a real round trip, to a port that answers here
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        assert reach.round_trip("127.0.0.1", listener.getsockname()[1]) is not None
 
 
 def test_doctor_sees_an_echoed_password_without_printing_it(cli: Cli, sandbox: SandboxServer) -> None:

@@ -223,8 +223,8 @@ routes:
 """
 
 
-def test_test_proves_an_openai_route_with_serve_running(openai_cli: Cli, sandbox: SandboxServer,
-                                                         start_serve: Any) -> None:
+def test_test_proves_an_openai_route_with_serve_running(openai_cli: Cli, sandbox: SandboxServer,  # noqa: F811
+                                                         start_serve: Any) -> None:  # noqa: F811
     """Seed 003 proven by a call: a test line on another stack calls the Wavix number, which Wavix sends to
     OpenAI, which announces it to `voxplan serve`, which accepts it with the declared agent."""
     cli = openai_cli

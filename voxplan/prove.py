@@ -222,7 +222,8 @@ def _test_one(loaded: workflow.Loaded, provs: Providers, state: State, line: Lin
         if taken is None:
             return Tested(number, "failed", label, "no number of the answering platform on its path", record.id)
         got = calls.received(remote_id(state, taken.address, number), _iso(since))
-        wanted_id = state.get(expected.address).id if state.get(expected.address) else ""
+        found = state.get(expected.address)
+        wanted_id = found.id if found is not None else ""
         if any(r.answered_by == wanted_id and not r.ended_reason.startswith(("call-start-error", "assistant-not"))
                for r in got) or (not wanted_id and got):
             return Tested(number, "ok", label, f"answered by {label}", record.id)
@@ -293,7 +294,7 @@ def inventory(paths: Sequence[Path], ctx: Any) -> list[NumberRow]:
         if node.number:
             by_number[(node.kind, node.number)] = by_number.get((node.kind, node.number), 0) + 1
     for node in sorted((n for n in graph.nodes.values() if n.number), key=lambda n: (n.number, n.rank, n.kind)):
-        path = callpath.walk(graph, node)
+        walked = callpath.walk(graph, node)
         owners = sorted(set(managers.get(node.key, [])))
         flags = []
         if not node.links and not node.answers and node.problem:
@@ -302,12 +303,12 @@ def inventory(paths: Sequence[Path], ctx: Any) -> list[NumberRow]:
             flags.append("routed, managed by no stack")
         if by_number[(node.kind, node.number)] > 1 or len(owners) > 1:
             flags.append("bound twice" if by_number[(node.kind, node.number)] > 1 else "managed by two stacks")
-        broken = path.broken
+        broken = walked.broken
         if broken is not None and broken.depth > 0:
             gone = "does not exist" in broken.reason
             flags.append(f"routes to a {broken.kind} that no longer exists ({broken.id})" if gone
                          else f"broken at {broken.kind}: {broken.reason}")
-        rows.append(NumberRow(node.number, node.kind, node.id, owners, _destination(path, graph), flags))
+        rows.append(NumberRow(node.number, node.kind, node.id, owners, _destination(walked, graph), flags))
     return rows
 
 

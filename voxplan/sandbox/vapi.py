@@ -300,7 +300,7 @@ class VapiEmulator:
         call = {"id": str(uuid.uuid4()), "orgId": ORG_ID, "createdAt": now, "updatedAt": now,
                 "type": "outboundPhoneCall", "status": "queued", "phoneNumberId": number["id"],
                 "customer": copy.deepcopy(customer),
-                "phoneCallTransport": "sip" if customer.get("sipUri") else "pstn"}
+                "phoneCallTransport": "sip" if (customer or {}).get("sipUri") else "pstn"}
         for key in ("assistantId", "squadId", "assistantOverrides", "name"):
             if body.get(key) is not None:
                 call[key] = copy.deepcopy(body[key])

@@ -91,6 +91,8 @@ class WavixEmulator:
         self.cart: list[str] = []
         self._next = {"trunk": 1, "login": 67758, "number": 1001, "dest": 1, "leg": 0}
         r = self.router = Router()
+        r.add("GET", "/v1/profile/config", lambda req: Response(200, {"balance": "100.00", "global_limits": {
+            "max_call_duration": 3600, "max_sip_channels": 2, "max_call_rate": "99.0"}}))  # a new account's
         r.add("GET", "/v1/buy/countries", self.list_countries)
         r.add("GET", "/v1/buy/countries/{country}/regions", self.list_regions)
         r.add("GET", "/v1/buy/countries/{country}/cities", lambda req, country: self.list_cities(req, country, None))

@@ -47,17 +47,16 @@ def _twilio(stack: Stack) -> Iterator[Diagnostic]:
         gateways = [g for g in trunk.get("gateways") or [] if isinstance(g, dict)]
         if not any(str(g.get("ip", "")).lower().endswith(TWILIO_HOST) for g in gateways):
             continue
-        inbound = []
+        inbound: list[ipaddress.IPv4Network] = []
         for g in gateways:
             if g.get("inbound", True) is False:
                 continue
             try:
-                inbound.append(ipaddress.ip_network(f"{g['ip']}/{g.get('netmask', 32)}", strict=False))
+                inbound.append(ipaddress.IPv4Network(f"{g['ip']}/{g.get('netmask', 32)}", strict=False))
             except ValueError:
                 continue
         missing = [edge for edge, net in TWILIO_SIGNALLING.items()
-                   if not any(ipaddress.ip_network(net).subnet_of(have) for have in inbound
-                              if have.version == 4)]
+                   if not any(ipaddress.IPv4Network(net).subnet_of(have) for have in inbound)]
         if missing:
             yield Diagnostic(stack.source.at(("trunks", name, "gateways")),
                              f"trunks.{name}: a Twilio trunk's inbound calls come from Twilio's signalling networks, "

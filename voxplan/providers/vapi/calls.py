@@ -38,8 +38,8 @@ def customer(to: str, headers: Mapping[str, str] | None) -> dict[str, Any]:
 
 
 class VapiCalls:
-    number_kind = "vapi.phone_number"
-    answerer_kinds = ("vapi.assistant", "vapi.squad")
+    number_kind: str = "vapi.phone_number"
+    answerer_kinds: tuple[str, ...] = ("vapi.assistant", "vapi.squad")
 
     def __init__(self, client: ApiClient):
         self.client = client

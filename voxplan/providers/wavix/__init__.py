@@ -38,7 +38,7 @@ from voxplan.providers.base import (
     transfer_reach,
 )
 from voxplan.providers.http import ApiClient, remaining_pages
-from voxplan.providers.wavix import buy, hops
+from voxplan.providers.wavix import buy, hops, reach
 from voxplan.providers.wavix.network import DID_PLACEHOLDER, REGIONAL_GATEWAYS, is_gateway_host
 from voxplan.providers.wavix.surface import SURFACE
 from voxplan.stack.model import Stack
@@ -237,7 +237,11 @@ def probe(api: ApiClient) -> list[Finding]:
                        "voxplan/providers/wavix/__init__.py: Number.delete, Number.update",
                        "not probed: it takes a write", "sends the whole list, [] to clear")
 
-    return run_probes("wavix", api, (list_fields, did_expansion, empty_destinations))
+    def nearest_gateway(client: ApiClient) -> Finding:
+        return reach.gateways()
+
+    return run_probes("wavix", api, (list_fields, did_expansion, empty_destinations, reach.call_rate,
+                                     nearest_gateway))
 
 
 class WavixCarrier:
