@@ -17,7 +17,7 @@ def test_vapi_sip_stack_converges_to_seed_002(cli: Cli, sandbox: SandboxServer) 
 
     [assistant] = sandbox.objects("assistant")
     assert assistant["name"] == "My SIP Assistant"
-    assert assistant["firstMessage"] == 'Hello {{first_name | default: "there"}}, you\'ve reached me over SIP.'
+    assert assistant["firstMessage"] == "Hello {{first_name | default: 'there'}}, you've reached me over SIP."
     numbers = {n["sipUri"]: n for n in sandbox.objects("phone-number")}
     assert set(numbers) == {"sip:voxplan-demo@sip.vapi.ai", "sip:voxplan-router@sip.vapi.ai"}
     demo, router = numbers["sip:voxplan-demo@sip.vapi.ai"], numbers["sip:voxplan-router@sip.vapi.ai"]

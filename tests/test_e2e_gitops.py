@@ -78,7 +78,7 @@ def test_import_of_an_existing_object_then_plan_is_clean(cli: Cli, sandbox: Sand
     stack = cli.stack("vapi-sip.yaml")
     with sandbox.vapi() as vapi:
         made = vapi.post("/assistant", json={"name": "My SIP Assistant",
-                                             "firstMessage": 'Hello {{first_name | default: "there"}}, '
+                                             "firstMessage": "Hello {{first_name | default: 'there'}}, "
                                                              "you've reached me over SIP."})
     remote_id = made.json()["id"]
     result = cli("import", str(stack), "vapi.assistant/sip-assistant", remote_id)
