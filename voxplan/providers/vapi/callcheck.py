@@ -109,5 +109,6 @@ def _template_defaults(stack: Stack) -> Iterator[Diagnostic]:
                 yield Diagnostic(stack.source.at(path), f"assistants.{key}: {{{{{var.name}}}}} has no default: a call "
                                  f"that brings no {var.name} (an x-{var.name} SIP header, or variableValues) hears "
                                  "nothing there",
-                                 hint=f"write \"{{{{{var.name} | default: 'there'}}}}\" (quoted: YAML reads ': ' as a key)",
+                                 hint=f"write \"{{{{{var.name} | default: 'there'}}}}\" (quoted: YAML "
+                                      "reads ': ' as a key)",
                                  severity="warning")
