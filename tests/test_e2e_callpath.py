@@ -33,7 +33,7 @@ FIRST_PATH = {
                            "pstn"],
     "cloudonix-vapi.yaml": ["cloudonix.dnid", "cloudonix.application", "vapi.phone_number", "vapi.assistant"],
     "vapi-sip.yaml": ["vapi.phone_number", "vapi.assistant"],
-    "byo-trunk.yaml": ["vapi.phone_number", "vapi.assistant", "vapi.tool", "sip"],
+    "byo-trunk.yaml": ["vapi.credential", "vapi.phone_number", "vapi.assistant", "vapi.tool", "sip"],
     "multi-carrier.yaml": ["wavix.number", "vapi.credential", "vapi.phone_number", "vapi.assistant"],
 }
 
@@ -175,7 +175,8 @@ def test_call_with_a_header_fills_the_first_message(cli: Cli, sandbox: SandboxSe
 
 
 def test_first_message_changed_names_every_number_routed_to_it(cli: Cli, sandbox: SandboxServer) -> None:
-    stack = applied(cli, sandbox, "byo-trunk.yaml")
+    text = (Path(__file__).parent.parent / "stacks" / "byo-trunk.yaml").read_text()
+    stack = applied(cli, sandbox, "byo-trunk.yaml", text + '\ntests: {caller: "+14067704205"}\n')
     cli.edit(stack, "first_message: Thanks for calling, how can I help?", "first_message: Hi, how can I help?")
     markdown = cli("plan", str(stack), "--format", "markdown").stdout
     assert "_affects +14067704205, +61290597521_" in markdown
@@ -190,6 +191,14 @@ def test_first_message_changed_names_every_number_routed_to_it(cli: Cli, sandbox
     # a saved plan keeps it, and `test --plan` calls exactly those numbers
     cli("plan", str(stack), "--out", "plan.bin")
     assert "affects +14067704205, +61290597521" in cli("show", "plan.bin").stdout
+    cli("apply", "plan.bin")
+    tested = cli("test", str(stack), "--plan", "plan.bin").stdout
+    assert tested.count(": ok (answered by vapi.assistant Front Desk)") == 2
+    # the trunk's credential is on both numbers' path too (their calls arrive through it)
+    cli.edit(stack, "    leading_plus: true\n", "    leading_plus: false\n")
+    credential = json.loads(cli("plan", str(stack), "--format", "json").stdout)
+    [change] = [c for c in credential["resource_changes"] if c["address"] == "vapi.credential/office-pbx"]
+    assert change["affects"] == ["+14067704205", "+61290597521"]
 
 
 def test_numbers_the_plan_does_not_touch_are_not_named(cli: Cli, sandbox: SandboxServer) -> None:

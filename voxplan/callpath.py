@@ -9,8 +9,9 @@ followed for this number, is shown once more and not followed again.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from voxplan import providers
 from voxplan.core.hops import (
@@ -76,11 +77,7 @@ def graph(objects: Objects, *, stack: Any = None, addresses: Mapping[str, str] |
     """Every provider's hops over `objects`, nodes named by their stack address where `addresses` knows it."""
     ctx = HopContext(objects, stack, addresses or {})
     built = HopGraph.join(providers.hop_sets(ctx))
-    if not addresses:
-        return built
-    nodes = {k: dataclasses.replace(n, address=addresses[k]) if k in addresses and not n.address else n
-             for k, n in built.nodes.items()}
-    return HopGraph(nodes, built.resolvers)
+    return HopGraph(built.nodes, built.resolvers, addresses or {})
 
 
 # -- the walk ----------------------------------------------------------------------------------------------
@@ -107,6 +104,7 @@ def trace(graph_: HopGraph, numbers: Iterable[str], carriers: Mapping[str, str] 
 def walk(graph_: HopGraph, start: Node) -> NumberPath:
     steps: list[Step] = []
     followed: set[str] = set()
+    _step = functools.partial(_node_step, addresses=graph_.addresses)
 
     def emit(depth: int, node: Node, via: str, on_path: tuple[str, ...], origin: Node | None) -> None:
         if node.key in on_path or node.key in followed or depth > MAX_DEPTH:
@@ -164,13 +162,22 @@ def walk(graph_: HopGraph, start: Node) -> NumberPath:
             steps.append(Step(depth, resolved.kind or "sip", resolved.id or None, resolved.id or uri, link.label,
                               BROKEN, resolved.problem))
 
-    emit(0, start, "", (), None)
+    depth, path = 0, cast(tuple[str, ...], ())
+    for key in start.before:  # what the call arrives through, when no carrier hop of the accounts comes first
+        node = graph_.nodes.get(key)
+        if node is not None:
+            steps.append(_step(depth, node, "arrives through" if depth else ""))
+            followed.add(node.key)
+            path = (*path, node.key)
+            depth += 1
+    emit(depth, start, "arrives at" if depth else "", path, None)
     return NumberPath(start.number, tuple(steps))
 
 
-def _step(depth: int, node: Node, via: str, *, repeat: bool = False) -> Step:
+def _node_step(depth: int, node: Node, via: str, *, repeat: bool = False, addresses: Mapping[str, str]) -> Step:
     status, reason = (BROKEN, node.problem) if node.problem and not repeat else (OK, "")
-    return Step(depth, node.kind, node.id, node.label, via, status, reason, node.key, node.address, repeat)
+    return Step(depth, node.kind, node.id, node.label, via, status, reason, node.key,
+                node.address or addresses.get(node.key, ""), repeat)
 
 
 def _resolve(graph_: HopGraph, uri: str, link: Link) -> Resolved | None:
@@ -201,11 +208,14 @@ def blast_radius(plan: Plan, desired: Sequence[Resource], state: State, stack: A
     objects, addresses = desired_objects(desired)
     after = graph(objects, stack=stack, addresses=addresses)
     after_paths = trace(after, sorted(after.numbers()))
-    before_objects, before_addresses = state_objects(state)
-    before = graph(before_objects, stack=stack, addresses=before_addresses)
     reached = reach(after_paths)
-    for addr, numbers in reach(trace(before, sorted(before.numbers()))).items():
-        reached.setdefault(addr, set()).update(numbers)
+    wanted = set(addresses.values())
+    if any(c.is_change and c.address not in wanted for c in plan.changes):
+        # a change to what the stack no longer declares: the paths it was on are the ones state recorded
+        before_objects, before_addresses = state_objects(state)
+        before = graph(before_objects, stack=stack, addresses=before_addresses)
+        for addr, numbers in reach(trace(before, sorted(before.numbers()))).items():
+            reached.setdefault(addr, set()).update(numbers)
     changes = tuple(dataclasses.replace(c, affects=tuple(sorted(reached.get(c.address, ()))))
                     if c.is_change and reached.get(c.address) else c for c in plan.changes)
     touched = {n for c in changes for n in c.affects}

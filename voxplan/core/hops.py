@@ -51,6 +51,8 @@ class Node:
     answers: bool = False  # a call is answered here (an assistant, an agent, a server)
     dials_out: str = ""  # for a number: "" when it can place an outbound leg, else why not
     address: str = ""  # the stack address, when the node came from the stack or state
+    before: tuple[str, ...] = ()  # nodes a call passes before this one when it starts here (a BYO number's
+    # credential, which its calls arrive through when no carrier of the accounts comes first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ class HopContext:
 class HopGraph:
     nodes: Mapping[str, Node]
     resolvers: tuple[Resolver, ...] = ()
+    addresses: Mapping[str, str] = field(default_factory=dict)  # node key -> stack address, where known
 
     @classmethod
     def join(cls, sets: Iterable[HopSet]) -> HopGraph:

@@ -15,6 +15,7 @@ org's server URL is asked, which voxplan does not read).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -49,10 +50,12 @@ def hops(ctx: HopContext) -> HopSet:
             if body.get("credentialId"):
                 by_credential[(str(body["credentialId"]), digits(body["number"]))] = nid
     nodes = [_credential(cid, body) for cid, body in credentials.items()]
-    nodes += [_number(nid, body) for nid, body in numbers.items()]
+    nodes += [_number(nid, body, credentials) for nid, body in numbers.items()]
     nodes += [_assistant(aid, body) for aid, body in ctx.of(ASSISTANT).items()]
     nodes += [_tool(tid, body) for tid, body in ctx.of(TOOL).items()]
     nodes += _answerers(numbers, ctx)
+
+    admitted: dict[str, list[ipaddress.IPv4Network | ipaddress.IPv6Network]] = {}  # per credential, once
 
     def resolve(uri: str, link: Link) -> Resolved | None:
         scheme, user, host, _params = split_uri(uri)
@@ -69,7 +72,10 @@ def hops(ctx: HopContext) -> HopSet:
             return Resolved(problem=f"the URI names credential {cid}, which does not exist: Vapi answers 404",
                             kind=CREDENTIAL, id=cid)
         key = node_key(CREDENTIAL, cid)
-        refused = [ip for ip in link.sources if not _admits(credential, ip)]
+        if cid not in admitted:
+            admitted[cid] = _inbound(credential)
+        refused = [ip for ip in link.sources if not any((a := _address(ip)) is not None and a in net
+                                                        for net in admitted[cid])]
         if refused:
             return Resolved((key,), f"gateway list incomplete: the carrier also calls from {', '.join(refused)}, "
                             "which no inbound gateway of this credential lists, and Vapi refuses those calls with "
@@ -94,25 +100,32 @@ def _sip_host(uri: str, user: str, by_sip_uri: Mapping[str, str], by_number: Map
     return Resolved((node_key(NUMBER, found),))
 
 
-def _admits(credential: Mapping[str, Any], ip: str) -> bool:
-    """Whether an inbound gateway of the credential covers source address `ip` (its ip/netmask)."""
+def _inbound(credential: Mapping[str, Any]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The networks a credential's inbound gateways admit (ip/netmask); a hostname gateway admits none."""
+    out = []
     for gw in credential.get("gateways") or []:
         if not isinstance(gw, dict) or gw.get("inboundEnabled") is False:
             continue
         try:
-            network = ipaddress.ip_network(f"{gw.get('ip')}/{gw.get('netmask') or 32}", strict=False)
-            if ipaddress.ip_address(ip) in network:
-                return True
+            out.append(ipaddress.ip_network(f"{gw.get('ip')}/{gw.get('netmask') or 32}", strict=False))
         except ValueError:
-            continue  # a hostname gateway matches no source address
-    return False
+            continue
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(ip)
+    except ValueError:
+        return None
 
 
 def _credential(cid: str, body: Mapping[str, Any]) -> Node:
     return Node(node_key(CREDENTIAL, cid), CREDENTIAL, cid, str(body.get("name") or cid))
 
 
-def _number(nid: str, body: Mapping[str, Any]) -> Node:
+def _number(nid: str, body: Mapping[str, Any], credentials: Mapping[str, Mapping[str, Any]]) -> Node:
     sip_uri = str(body.get("sipUri") or "").lower()
     number = sip_uri or ("+" + digits(body["number"]) if body.get("number") else "")
     links: list[Link] = []
@@ -125,9 +138,13 @@ def _number(nid: str, body: Mapping[str, Any]) -> Node:
     elif isinstance(body.get("server"), dict) and body["server"].get("url"):
         links.append(Link("asks", to=node_key(SERVER, str(body["server"]["url"]))))
     problem = "" if links else "not bound: no assistant, squad or server URL answers it"
+    credential = str(body.get("credentialId") or "")
+    if credential and credential not in credentials:
+        problem = f"its credential {credential} does not exist: no call can arrive on it"
     sip_only = body.get("provider") == "vapi" and not body.get("number")
     return Node(node_key(NUMBER, nid), NUMBER, nid, str(body.get("name") or number or nid), tuple(links), problem,
-                number=number, rank=0 if sip_uri else 1, dials_out=OUTBOUND_REFUSED if sip_only else "")
+                number=number, rank=0 if sip_uri else 1, dials_out=OUTBOUND_REFUSED if sip_only else "",
+                before=(node_key(CREDENTIAL, credential),) if credential in credentials else ())
 
 
 def _assistant(aid: str, body: Mapping[str, Any]) -> Node:
