@@ -273,10 +273,14 @@ def test_wavix_numbers_past_the_first_page_are_found(cli: Cli, sandbox: SandboxS
 
 
 def test_a_number_not_on_the_account_is_never_bought(cli: Cli, sandbox: SandboxServer) -> None:
+    """Unless the stack says purchase: true (tests/test_e2e_callpath.py), a missing number stops the plan."""
     stack = cli.stack("wavix-openai.yaml")
+    before = sandbox.stats()["mutations"]
     result = cli("plan", str(stack), code=1)
     assert "wavix.number/+14067704205: not found on the account" in result.stderr
-    assert "never buys" in result.stderr
+    assert "voxplan buys it only when its stack entry says purchase: true" in result.stderr
+    cli("apply", "--auto-approve", "--allow-purchase", str(stack), code=1)  # the flag alone buys nothing
+    assert sandbox.stats()["mutations"] == before
 
 
 def test_removing_a_number_clears_its_routing_but_never_releases_it(cli: Cli, sandbox: SandboxServer) -> None:
