@@ -128,6 +128,9 @@ def test_a_deleted_assistant_is_the_broken_hop(cli: Cli, sandbox: SandboxServer)
     assert by_number["+61290597521"]["broken"]["kind"] == "vapi.phone_number"
     assert "not bound" in by_number["+61290597521"]["broken"]["reason"]
     assert by_number["+14067704205"]["status"] == "ok"
+    tested = cli("test", str(stack), code=1)
+    assert "+14067704205: ok (answered by vapi.assistant Front Desk)" in tested.stdout
+    assert "+61290597521: failed" in tested.stdout and "not bound" in tested.stderr
     with sandbox.vapi() as vapi:
         vapi.delete(f"/assistant/{assistant['id']}").raise_for_status()
     report = traced(cli, stack, code=1)
@@ -283,6 +286,13 @@ def test_numbers_over_two_stacks_flags_the_extra_one(cli: Cli, sandbox: SandboxS
              "priority": 1}]}).raise_for_status()
     text = cli("numbers", str(wavix), str(didlogic)).stdout
     assert "routed, managed by no stack" in text and "routes to a vapi.credential that no longer exists" in text
+    # a second stack that adopted the same number (the local backend keeps no claims): both are named
+    twin = cli.stack("twin.yaml", 'version: 1\nstack: twin\nproviders: {wavix: {api_key: "${env:WAVIX_API_KEY}"}}\n'
+                     'numbers:\n  "+61290597521": {carrier: wavix}\n')
+    cli("apply", "--auto-approve", str(twin))
+    rows = json.loads(cli("numbers", str(wavix), str(twin), "--format", "json").stdout)["numbers"]
+    [shared] = [r for r in rows if (r["number"], r["kind"]) == ("+61290597521", "wavix.number")]
+    assert shared["managed_by"] == ["twin", "wavix-vapi"] and "managed by two stacks" in shared["flags"]
 
 
 def test_a_number_to_purchase_is_bought_once_only_when_allowed(cli: Cli, sandbox: SandboxServer) -> None:
