@@ -45,7 +45,7 @@ def planned(plan: Plan, operation: str, *, summary: bool = True, now: float | No
     """One `planned_change` line per change, then (unless `summary` is False) the `change_summary`."""
     out = [_line("planned_change", f"{c.address}: plan to {c.action.value}", now,
                  {"address": c.address, "action": c.action.value, "importing": c.importing,
-                  "reason": c.reason or None, "id": c.remote_id}) for c in plan.actionable]
+                  "reason": c.reason or None, "id": c.remote_id, "affects": list(c.affects)}) for c in plan.actionable]
     if summary:
         out.append(summary_json(plan, operation, now=now))
     return out
