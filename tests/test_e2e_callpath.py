@@ -28,7 +28,7 @@ SEEDS: dict[str, dict[str, object]] = {
 FIRST_PATH = {
     "wavix-vapi.yaml": ["wavix.number", "vapi.credential", "vapi.phone_number", "vapi.assistant", "vapi.tool",
                         "wavix.number", "pstn"],
-    "wavix-openai.yaml": ["wavix.number", "openai.project", "openai.webhook_endpoint", "openai.agent"],
+    "wavix-openai.yaml": ["wavix.number", "openai.project", "openai.webhook_endpoint", "openai.agent", "pstn"],
     "didlogic-vapi.yaml": ["didlogic.number", "vapi.credential", "vapi.phone_number", "vapi.assistant", "vapi.tool",
                            "pstn"],
     "cloudonix-vapi.yaml": ["cloudonix.dnid", "cloudonix.application", "vapi.phone_number", "vapi.assistant"],

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from voxplan.core.hops import NUMBER_PLACEHOLDER, HopContext, HopSet, Link, Node, Resolved, node_key, split_uri
+from voxplan.providers.openai.agents import refer_target
 from voxplan.providers.openai.webhooks import CALL_INCOMING, WEBHOOK_ENDPOINT
 from voxplan.stack.validate import number_key
 
@@ -27,8 +28,10 @@ def hops(ctx: HopContext) -> HopSet:
     nodes = [Node(node_key(WEBHOOK_ENDPOINT, eid), WEBHOOK_ENDPOINT, eid, f"webhook {e.get('url') or eid}",
                   (Link("announces to", uri=f"{AGENT_SCHEME}{NUMBER_PLACEHOLDER}"),))
              for eid, e in endpoints.items() if eid in subscribed]
-    nodes += [Node(node_key(AGENT, name), AGENT, name, f"agent {name} (accepted by voxplan serve)", answers=True)
-              for name in agents]
+    nodes += [Node(node_key(AGENT, name), AGENT, name, f"agent {name} (accepted by voxplan serve)",
+                   tuple(Link("transfers to", uri=refer_target(str(t["to"]))) for t in spec.get("transfer") or []
+                         if isinstance(t, dict) and t.get("to")), answers=True)
+              for name, spec in agents.items()]
 
     def resolve(uri: str, link: Link) -> Resolved | None:
         if uri.startswith(AGENT_SCHEME):
@@ -56,10 +59,10 @@ def hops(ctx: HopContext) -> HopSet:
     return HopSet(tuple(nodes), (resolve,))
 
 
-def _routing(stack: Any) -> tuple[dict[str, str], set[str]]:
+def _routing(stack: Any) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
     """number -> agent name for every OpenAI route with an agent, and the agents declared."""
     if stack is None:
-        return {}, set()
+        return {}, {}
     routes = {number_key(k): str(r["agent"]) for k, r in stack.section("routes").items()
               if isinstance(r, dict) and "openai" in r and r.get("agent")}
-    return routes, set(stack.section("agents"))
+    return routes, {k: v for k, v in stack.section("agents").items() if isinstance(v, dict)}
