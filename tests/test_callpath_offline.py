@@ -120,3 +120,21 @@ def test_the_drawing_is_folded_when_large_and_the_comment_stays_under_githubs_li
     assert len(text) <= GITHUB_LIMIT
     assert "<details><summary>Call paths this plan changes (3000 number(s))</summary>" in text
     assert "more number(s) not drawn" in text
+
+
+def test_squads_and_numbers_vapi_holds_on_the_pstn_plug_in() -> None:
+    """Kinds the Vapi surface issue adds (squads; Twilio, Vonage, Telnyx and free Vapi numbers) walk as soon as
+    their objects are read: a squad's members answer, a PSTN number of Vapi's is dialled into directly."""
+    objects = {
+        "vapi.phone_number": {"n1": {"provider": "twilio", "number": "+14155550100", "squadId": "s1"},
+                              "n2": {"provider": "vapi", "sipUri": "sip:desk@sip.vapi.ai", "assistantId": "a2"}},
+        "vapi.squad": {"s1": {"name": "Front line", "members": [{"assistantId": "a1"}, {"assistantId": "gone"}]}},
+        "vapi.assistant": {"a1": {"name": "A"}, "a2": {"name": "B", "model": {"toolIds": ["t1"]}}},
+        "vapi.tool": {"t1": {"type": "transferCall", "destinations": [{"type": "number", "number": "+14155550100"}]}},
+    }
+    graph = callpath.graph(objects)
+    [twilio, sip] = callpath.trace(graph, ["+14155550100", "sip:desk@sip.vapi.ai"])
+    assert [s.kind for s in twilio.steps] == ["vapi.phone_number", "vapi.squad", "vapi.assistant", "vapi.assistant"]
+    assert twilio.broken is not None and "member assistant gone does not exist" in twilio.broken.reason
+    # a transfer to a phone number from a call on a Vapi SIP number needs an outbound leg it cannot place
+    assert sip.broken is not None and "#1197" in sip.broken.reason

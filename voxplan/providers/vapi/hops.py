@@ -26,6 +26,7 @@ from voxplan.core.hops import HopContext, HopSet, Link, Node, Resolved, node_key
 CREDENTIAL, NUMBER, ASSISTANT, TOOL, SQUAD = "vapi.credential", "vapi.phone_number", "vapi.assistant", "vapi.tool", \
     "vapi.squad"
 SERVER = "vapi.server"
+PSTN = ("twilio", "vonage", "telnyx", "vapi")  # phone-number providers whose `number` rings on the PSTN
 _CREDENTIAL_HOST = re.compile(r"^(?P<id>.+)\.sip(?:\.eu)?\.vapi\.ai$", re.IGNORECASE)
 SIP_HOSTS = ("sip.vapi.ai", "sip.eu.vapi.ai")
 OUTBOUND_REFUSED = ("a Vapi SIP number cannot place an outbound leg (Vapi: \"Vapi Numbers Can't Dial Outbound "
@@ -52,6 +53,7 @@ def hops(ctx: HopContext) -> HopSet:
     nodes = [_credential(cid, body) for cid, body in credentials.items()]
     nodes += [_number(nid, body, credentials) for nid, body in numbers.items()]
     nodes += [_assistant(aid, body) for aid, body in ctx.of(ASSISTANT).items()]
+    nodes += [_squad(sid, body) for sid, body in ctx.of(SQUAD).items()]
     nodes += [_tool(tid, body) for tid, body in ctx.of(TOOL).items()]
     nodes += _answerers(numbers, ctx)
 
@@ -59,7 +61,10 @@ def hops(ctx: HopContext) -> HopSet:
 
     def resolve(uri: str, link: Link) -> Resolved | None:
         scheme, user, host, _params = split_uri(uri)
-        if scheme == "tel" or not host:
+        if scheme == "tel":  # a number Vapi itself holds on the PSTN (Twilio, Vonage, Telnyx, a free Vapi number)
+            found = next((n for n in by_number.get(digits(user)) or () if numbers[n].get("provider") in PSTN), None)
+            return Resolved((node_key(NUMBER, found),)) if found else None
+        if not host:
             return None
         if host.lower() in SIP_HOSTS:
             return _sip_host(uri, user, by_sip_uri, by_number)
@@ -142,8 +147,9 @@ def _number(nid: str, body: Mapping[str, Any], credentials: Mapping[str, Mapping
     if credential and credential not in credentials:
         problem = f"its credential {credential} does not exist: no call can arrive on it"
     sip_only = body.get("provider") == "vapi" and not body.get("number")
+    first = bool(sip_uri) or body.get("provider") in PSTN  # no carrier of the accounts comes before it
     return Node(node_key(NUMBER, nid), NUMBER, nid, str(body.get("name") or number or nid), tuple(links), problem,
-                number=number, rank=0 if sip_uri else 1, dials_out=OUTBOUND_REFUSED if sip_only else "",
+                number=number, rank=0 if first else 1, dials_out=OUTBOUND_REFUSED if sip_only else "",
                 before=(node_key(CREDENTIAL, credential),) if credential in credentials else ())
 
 
@@ -152,6 +158,14 @@ def _assistant(aid: str, body: Mapping[str, Any]) -> Node:
     links = tuple(Link("tool", to=node_key(TOOL, str(t)), missing=f"the assistant uses tool {t}, which does not "
                        "exist") for t in (model or {}).get("toolIds") or [])
     return Node(node_key(ASSISTANT, aid), ASSISTANT, aid, str(body.get("name") or aid), links, answers=True)
+
+
+def _squad(sid: str, body: Mapping[str, Any]) -> Node:
+    """A squad (CreateSquadDTO): its members' assistants answer in turn; the first member takes the call."""
+    links = tuple(Link("member", to=node_key(ASSISTANT, str(m["assistantId"])),
+                       missing=f"the squad's member assistant {m['assistantId']} does not exist")
+                  for m in body.get("members") or [] if isinstance(m, dict) and m.get("assistantId"))
+    return Node(node_key(SQUAD, sid), SQUAD, sid, str(body.get("name") or sid), links, answers=True)
 
 
 def _tool(tid: str, body: Mapping[str, Any]) -> Node:
