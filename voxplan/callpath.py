@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 from voxplan import providers
 from voxplan.core.hops import (
@@ -162,7 +162,8 @@ def walk(graph_: HopGraph, start: Node) -> NumberPath:
             steps.append(Step(depth, resolved.kind or "sip", resolved.id or None, resolved.id or uri, link.label,
                               BROKEN, resolved.problem))
 
-    depth, path = 0, cast(tuple[str, ...], ())
+    depth = 0
+    path: tuple[str, ...] = ()
     for key in start.before:  # what the call arrives through, when no carrier hop of the accounts comes first
         node = graph_.nodes.get(key)
         if node is not None:
