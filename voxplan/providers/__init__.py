@@ -20,8 +20,16 @@ from typing import TYPE_CHECKING, Any
 from voxplan.core import errors
 from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic
-from voxplan.providers.base import (Adapter, Carrier, ExpandContext, Finding, Platform, Provider, RouteTarget,
-                                    StoreAdapter)
+from voxplan.providers.base import (
+    Adapter,
+    Carrier,
+    ExpandContext,
+    Finding,
+    Platform,
+    Provider,
+    RouteTarget,
+    StoreAdapter,
+)
 from voxplan.providers.http import ApiClient, Pacer, default_message
 from voxplan.providers.routes import Router
 from voxplan.stack.loader import placeholder

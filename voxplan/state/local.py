@@ -10,10 +10,10 @@ as it was before the run. A torn last journal line (a kill mid-write) is dropped
 stops the run: state is never taken as empty. Files are created 0600.
 
 The lock is an exclusive `flock` on `<state>.lock`, released by the kernel if the process dies (POSIX;
-`msvcrt.locking` on Windows). History is `<stack>.history.jsonl`. Publications (OpenAI agents, published by apply for `voxplan serve`)
-are `<stack>.published.json`: every version ever published and a serial, replaced atomically by each
-publication (apply holds the lock); `wait_published` watches its modification time. Claims: none — a local state cannot
-know about other stacks (see the README's ownership section for what that leaves uncaught).
+`msvcrt.locking` on Windows). History is `<stack>.history.jsonl`. Publications (OpenAI agents, published by
+apply for `voxplan serve`) are `<stack>.published.json`: every version ever published and a serial, replaced
+atomically by each publication (apply holds the lock); `wait_published` watches the file. Claims: none — a
+local state cannot know about other stacks (see the README's ownership section for what that leaves uncaught).
 """
 
 from __future__ import annotations

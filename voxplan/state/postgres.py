@@ -325,7 +325,8 @@ class PostgresStore:
                  self.stack, self.env, kind, name)).fetchone()
             conn.execute("SELECT pg_notify(%s, %s)", (PUBLISHED_CHANNEL, f"{self.stack}/{self.env}"))
         assert row is not None
-        return None if body is None else Publication(kind, name, int(row[0]), body, row[1].isoformat(timespec="seconds"))
+        at = row[1].isoformat(timespec="seconds")
+        return None if body is None else Publication(kind, name, int(row[0]), body, at)
 
     def wait_published(self, serial: int, timeout: float) -> int:
         """LISTEN on a connection of its own (kept for the next wait), then look at the serial: a

@@ -1,0 +1,82 @@
+"""serve's HTTP face (Starlette): POST /openai/webhook, GET /healthz, /readyz and /metrics.
+
+Every error at the handler boundary is a JSON answer and one log line: a body too large, too slow or
+cut off by its client, an unknown path or method, and any bug (500). The webhook's work runs on a worker
+thread (the database and the OpenAI SDK block), so the event loop keeps answering health checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from voxplan.serve.logs import describe, event
+
+if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
+    from voxplan.serve.service import Service
+
+log = logging.getLogger("voxplan.serve")
+WEBHOOK_PATH = "/openai/webhook"
+MAX_BODY = 1 << 20  # a call event is a few kB; refuse anything that could tie up memory
+BODY_TIMEOUT = 10.0  # seconds for a whole request body once its head arrived
+
+
+def make_app(service: Service, lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]]) -> Starlette:
+    async def webhook(request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is None or not declared.isdigit() or int(declared) > MAX_BODY:
+            return _answer(413 if declared and declared.isdigit() else 411,
+                           {"error": "a body with a Content-Length of at most 1 MiB is required"}, "body_refused")
+        try:
+            body = await asyncio.wait_for(request.body(), BODY_TIMEOUT)
+        except TimeoutError:
+            return _answer(408, {"error": "the body did not arrive in time"}, "body_timeout")
+        except ClientDisconnect:
+            event(log, "client_disconnected", path=WEBHOOK_PATH)
+            return Response(status_code=499)  # nobody reads it
+        headers = {k: v for k, v in request.headers.items()}
+        status, answer, extra = await run_in_threadpool(service.receiver.deliver, body, headers)
+        return JSONResponse(answer, status_code=status, headers=extra)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True, "replica": service.coordinator.replica, "serial": service.answers().serial})
+
+    async def readyz(request: Request) -> Response:
+        problems = service.problems()
+        return JSONResponse({"ready": not problems, "problems": problems, "replica": service.coordinator.replica,
+                             "serial": service.answers().serial, "agents": service.answers().versions()},
+                            status_code=503 if problems else 200)
+
+    async def metrics(request: Request) -> Response:
+        return Response(service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+        return _answer(status, {"error": str(detail)}, "http_error", path=request.url.path, method=request.method)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return _answer(500, {"error": "internal error"}, "handler_error", logging.ERROR, path=request.url.path,
+                       error=describe(exc))
+
+    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+        HTTPException: http_error, Exception: server_error}
+    return Starlette(routes=[Route(WEBHOOK_PATH, webhook, methods=["POST"]), Route("/healthz", healthz),
+                             Route("/readyz", readyz), Route("/metrics", metrics)],
+                     exception_handlers=handlers, lifespan=lifespan)
+
+
+def _answer(status: int, body: dict[str, Any], name: str, level: int = logging.WARNING, **fields: Any) -> Response:
+    event(log, name, level, status=status, **fields)
+    return JSONResponse(body, status_code=status)
