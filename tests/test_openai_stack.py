@@ -122,7 +122,8 @@ def test_the_readme_openai_recipe_is_a_valid_stack(cli: Cli) -> None:
     [block] = re.findall(r"```yaml\n(.*?)```", section, re.S)
     stack = cli.stack("support-openai.yaml", block)
     result = cli("validate", str(stack))
-    assert "valid (3 resources)" in result.stdout  # two Wavix numbers and the webhook endpoint
+    # two Wavix numbers, the webhook endpoint, two agents and their routing (published for serve)
+    assert "valid (6 resources)" in result.stdout
 
 
 def test_a_refused_webhook_api_says_how_to_fall_back_to_the_dashboard() -> None:

@@ -141,6 +141,9 @@ class Sandbox:
                  fault_rate: float = 0.0, fault_kinds: tuple[str, ...] = ("429", "503"), seed: int | None = None):
         self.vendors: dict[str, Vendor] = {cls.name: cls() for cls in emulators()}
         self.lock = threading.RLock()
+        for vendor in self.vendors.values():
+            if hasattr(vendor, "shared_lock"):  # an emulator whose test hooks run outside `handle`
+                vendor.shared_lock = self.lock
         self.requests: Counter[str] = Counter()
         self.rate_limits: dict[str, float] = {}  # vendor -> requests per second the account allows
         self._recent: dict[str, deque[float]] = {}
@@ -286,10 +289,11 @@ class Sandbox:
             if path.rstrip("/") == "/_sandbox/reset" and method.upper() == "POST":
                 self.reset()
                 return Response(200, {"ok": True})
-            vendor_name, _, rest = path.removeprefix("/_sandbox/").partition("/")
-            control = getattr(self.vendors.get(vendor_name), "control", None)
-            if control is not None:  # a vendor's own hooks: /_sandbox/<vendor>/...
-                return control(method.upper(), "/" + rest.rstrip("/"), body)  # type: ignore[no-any-return]
+        vendor_name, _, rest = path.removeprefix("/_sandbox/").partition("/")
+        control = getattr(self.vendors.get(vendor_name), "control", None)
+        if control is not None:  # a vendor's own hooks: /_sandbox/<vendor>/..., which take `self.lock` themselves
+            # (OpenAI's deliver a webhook whose receiver calls back into the sandbox before it answers)
+            return control(method.upper(), "/" + rest.rstrip("/"), body)  # type: ignore[no-any-return]
         return Response(404, {"message": "unknown sandbox control path"})
 
     def seed(self, *, numbers: dict[str, list[str]] | None = None, domains: list[str] | None = None) -> None:

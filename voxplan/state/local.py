@@ -68,6 +68,7 @@ class LocalStore:
         self._synced = 0
         self._flusher: threading.Thread | None = None
         self._backed_up = False
+        self._publishing = threading.Lock()
 
     @classmethod
     def open(cls, settings: dict[str, Any], *, stack_file: Path, stack: str, env: str) -> LocalStore:
@@ -249,6 +250,10 @@ class LocalStore:
         return Published(int(data.get("serial", 0)), live)
 
     def publish(self, kind: str, name: str, body: dict[str, Any] | None) -> Publication | None:
+        with self._publishing:  # apply's threads publish concurrently: one read-modify-replace at a time
+            return self._publish(kind, name, body)
+
+    def _publish(self, kind: str, name: str, body: dict[str, Any] | None) -> Publication | None:
         data = self._read_published()
         version = 1 + max((int(v["version"]) for v in data["versions"] if (v["kind"], v["name"]) == (kind, name)),
                           default=0)

@@ -13,8 +13,11 @@ fall back to `manual: true` (WebhookEndpoint.list).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args, get_type_hints
+
+from openai.types.webhooks.webhook_create_params import WebhookCreateParams
 
 from voxplan.core import errors
 from voxplan.core.errors import Diagnostic
@@ -25,7 +28,18 @@ from voxplan.stack.model import Stack
 
 WEBHOOK_ENDPOINT = "openai.webhook_endpoint"
 CALL_INCOMING = "realtime.call.incoming"
-LIVE_INCOMING = ("live.transport.incoming", "live.call.incoming")  # GPT-Live's events for the same calls
+
+
+def _subscribable() -> tuple[str, ...]:
+    """The event types the create API takes: the SDK's own list (its `event_types` Literal). GPT-Live's
+    `live.transport.incoming` / `live.call.incoming` are delivered, but are not in it, so not offered."""
+    hint = get_type_hints(WebhookCreateParams)["event_types"]
+    while not (args := get_args(hint)) or not all(isinstance(a, str) for a in args):
+        hint = args[0]
+    return tuple(args)
+
+
+EVENT_TYPES = _subscribable()
 PAGE = 100
 SECRET_FIELDS = ("signing_secret",)
 
@@ -88,12 +102,12 @@ def lint(stack: Stack) -> Iterator[Diagnostic]:
                              f"Webhooks) create a webhook with URL {spec['url']} and event type {events}, then "
                              "give its signing secret to voxplan serve as providers.openai.webhook_secret",
                              severity="warning")
-        both = [e for e in LIVE_INCOMING if e in (spec.get("events") or [])]
-        if both and CALL_INCOMING in (spec.get("events") or [CALL_INCOMING]):
-            yield Diagnostic(stack.source.at(("webhooks", name, "events")),
-                             f"webhooks.{name}: {CALL_INCOMING} and {both[0]} announce the same calls, and only the "
-                             "first accept wins", hint=f"subscribe to one of them (serve answers {CALL_INCOMING})",
-                             severity="warning")
+        for i, wanted in enumerate(spec.get("events") or []):
+            if wanted not in EVENT_TYPES:
+                close = difflib.get_close_matches(str(wanted), EVENT_TYPES, n=1)
+                yield Diagnostic(stack.source.at(("webhooks", name, "events", i)),
+                                 f"webhooks.{name}: {wanted!r} is not an event type a webhook endpoint can subscribe to",
+                                 hint=f"did you mean {close[0]}?" if close else f"serve answers {CALL_INCOMING}")
         if str(spec["url"]).startswith("http://"):
             yield Diagnostic(stack.source.at(("webhooks", name, "url")),
                              f"webhooks.{name}: OpenAI delivers only to https:// URLs; plain http:// on loopback "
