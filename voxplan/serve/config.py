@@ -16,6 +16,9 @@ from voxplan.providers.openai import API_URL
 from voxplan.state import StateStore
 
 
+SECRET_ENV = "OPENAI_WEBHOOK_SECRET"  # read when the stack names no webhook_secret (the first apply needs none)
+
+
 @dataclass(frozen=True)
 class Config:
     stack: str
@@ -37,10 +40,11 @@ def load_config(path: Path, ctx: RunContext | None = None) -> tuple[Config, Stat
                         "OPENAI_API_KEY")
     raw = settings.get("webhook_secret")
     secrets = tuple(s for s in (_reveal(v) for v in (raw if isinstance(raw, list) else [raw])) if s)
+    secrets = secrets or tuple(ctx.env.get(SECRET_ENV, "").replace(",", " ").split())
     if not secrets:
-        raise PlanError("serve needs the webhook's signing secret: set providers.openai.webhook_secret: "
-                        "${env:OPENAI_WEBHOOK_SECRET} (voxplan webhooks rotate STACK prints a new one for a webhook "
-                        "voxplan manages)")
+        raise PlanError(f"serve needs the webhook's signing secret: export {SECRET_ENV} (several, space-separated, "
+                        "while a rotation overlaps) or set providers.openai.webhook_secret; voxplan webhooks rotate "
+                        "STACK prints a new one for a webhook voxplan manages")
     config = Config(stack=loaded.stack.name, env=ctx.env_name, api_key=api_key,
                     base_url=ctx.env.get("VOXPLAN_OPENAI_BASE_URL") or str(settings.get("base_url") or API_URL),
                     webhook_secrets=secrets, caller_secret=_reveal(settings.get("caller_secret")) or None)
