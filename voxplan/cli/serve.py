@@ -63,7 +63,10 @@ def webhooks_rotate(stack: Path, name: str | None) -> None:
 
     with errors():
         loaded = workflow.load(stack, context())
-        state = workflow.load_state(loaded)
+        try:
+            state = workflow.load_state(loaded)
+        finally:
+            loaded.store.close()
         managed = {a.partition("/")[2]: e.id for a, e in state.resources.items() if e.kind == WEBHOOK_ENDPOINT}
         if name is None and len(managed) == 1:
             name = next(iter(managed))

@@ -60,7 +60,6 @@ def _discover() -> tuple[Provider, ...]:
 REGISTRY: tuple[Provider, ...] = _discover()
 BY_NAME = {p.name: p for p in REGISTRY}
 SURFACE: StackSurface = assemble(p.surface for p in REGISTRY if p.surface is not None)  # the stack format
-ADAPTER_CLASSES: dict[str, type[Adapter]] = {cls.kind: cls for p in REGISTRY for cls in p.kinds}
 ADAPTER_CLASSES: dict[str, type[Adapter]] = {cls.kind: cls for p in REGISTRY for cls in (*p.kinds, *p.published)}
 PUBLISHED: dict[str, type[StoreAdapter]] = {cls.kind: cls for p in REGISTRY for cls in p.published}
 SANDBOX_BASE = "http://sandbox.voxplan.local"
