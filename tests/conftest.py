@@ -270,3 +270,6 @@ def pg_url(pg_server: str) -> Iterator[str]:
     yield database_url(pg_server, name)
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+pytest_plugins = ("tests.serving",)  # fixtures for running `voxplan serve` as real processes

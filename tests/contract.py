@@ -12,8 +12,8 @@ Validation is openapi-schema-validator's (jsonschema with OpenAPI's keywords: `n
 changed from the documents, each for a stated reason, is in SPEC_ERRATA and SUPPLEMENTS below; nothing
 else. OpenAI: the Realtime SIP fragment of its OpenAPI document (its `nullable` read as "or null", as JSON
 Schema says it), and the webhook-endpoint API, which that document lacks, from the `openai` SDK's own
-types (`openai_webhook_api`). didlogic publishes no spec, so its traffic is not validated here (its emulator keeps the shapes of
-its fact sheet, tested in tests/test_e2e_carriers.py).
+types (`openai_webhook_api`). didlogic publishes no spec, so its traffic is not validated here (its
+emulator keeps the shapes of its fact sheet, tested in tests/test_e2e_carriers.py).
 """
 
 from __future__ import annotations
@@ -205,8 +205,14 @@ def openai_webhook_api(schemas: dict[str, Any]) -> dict[str, Any]:
     """`/webhook_endpoints…` as the openai SDK types them (>= 3.16; reference/openai-sip.md): request
     bodies from its TypedDicts (no other key allowed), answers from its models; their schemas are added
     to `schemas`."""
-    from openai.types.webhooks import (WebhookEndpoint, WebhookEndpointList, WebhookEndpointWithSecret,
-                                       webhook_create_params, webhook_rotate_secret_params, webhook_update_params)
+    from openai.types.webhooks import (
+        WebhookEndpoint,
+        WebhookEndpointList,
+        WebhookEndpointWithSecret,
+        webhook_create_params,
+        webhook_rotate_secret_params,
+        webhook_update_params,
+    )
     from openai.types.webhooks.deleted_webhook_endpoint import DeletedWebhookEndpoint
     from pydantic import TypeAdapter
 

@@ -64,8 +64,9 @@ def test_the_emulator_refuses_what_the_spec_refuses(sandbox: SandboxServer) -> N
     good = {"url": "https://voice.example.com/hook", "name": "calls", "event_types": ["realtime.call.incoming"]}
     with api(sandbox) as client:
         call = incoming(sandbox)["call_id"]
-        assert client.post(f"/realtime/calls/{call}/reject", json={"status_code": 486, "reason": "x"}).status_code == 400
-        assert client.post(f"/realtime/calls/{call}/accept", json={"type": "realtime", "tracing": None}).status_code == 200
+        control = f"/realtime/calls/{call}"
+        assert client.post(f"{control}/reject", json={"status_code": 486, "reason": "x"}).status_code == 400
+        assert client.post(f"{control}/accept", json={"type": "realtime", "tracing": None}).status_code == 200
         assert client.post(f"/realtime/calls/{call}/refer", json={"target_uri": "tel:+14155550123",
                                                                    "headers": {}}).status_code == 400
         for bad in ({"event_types": ["no.such.event"]}, {"event_types": ["live.call.incoming"]},
@@ -79,7 +80,7 @@ def test_the_emulator_refuses_what_the_spec_refuses(sandbox: SandboxServer) -> N
         assert client.post(f"/webhook_endpoints/{made['id']}", json={"event_types": []}).status_code == 400
     seen = {(v.path, v.message.split(":")[0]) for v in contract.take()}
     # every refusal above is one the contract harness, holding the same requests to the spec, also finds
-    assert ("/realtime/calls/{call_id}/reject", "(body)") in seen and ("/realtime/calls/{call_id}/refer", "(body)") in seen
+    assert {("/realtime/calls/{call_id}/reject", "(body)"), ("/realtime/calls/{call_id}/refer", "(body)")} <= seen
     assert {p for p, _ in seen} >= {"/webhook_endpoints", "/webhook_endpoints/{id}"}
 
 

@@ -18,9 +18,17 @@ from typing import Any
 import httpx
 
 from tests.conftest import Cli, SandboxServer
-from tests.serving import (OPENAI_KEY, PROJECT, assert_no_signing_secret, call, done, free_port, incoming,  # noqa: F401
-                           openai_cli, rotate, start_serve,
-                           wait_for)
+from tests.serving import (
+    OPENAI_KEY,
+    PROJECT,
+    assert_no_signing_secret,
+    call,
+    done,
+    free_port,
+    incoming,
+    rotate,
+    wait_for,
+)
 from tests.test_openai_stack import spec_schema
 
 SEED_URL = "https://voice.example.com/openai/webhook"
@@ -133,7 +141,8 @@ def test_serve_refuses_to_start_on_an_invalid_stack_or_without_a_secret(openai_c
     openai_cli.edit(stack, "agent: sup}", "agent: support}")
     run = subprocess.run([sys.executable, "-m", "voxplan", "serve", str(stack), "--port", "0"], cwd=openai_cli.workdir,
                          env={**os.environ, **openai_cli.env}, capture_output=True, text=True, timeout=60)
-    assert run.returncode == 1 and "serve needs the webhook's signing secret: export OPENAI_WEBHOOK_SECRET" in run.stderr
+    assert run.returncode == 1
+    assert "serve needs the webhook's signing secret: export OPENAI_WEBHOOK_SECRET" in run.stderr
     assert "Traceback" not in run.stderr
 
 

@@ -170,5 +170,6 @@ webhooks:
     lines = cli("validate", str(stack), code=1).stderr.splitlines()
     text = stack.read_text().splitlines()[13]
     for line, event in zip(lines, ["no.such.event", "live.call.incoming", "realtime.call.incomin"], strict=False):
-        assert line.startswith(f"{stack}:14:{text.index(event) + 1}: webhooks.calls: {event!r} is not an event type"), lines
+        where = f"{stack}:14:{text.index(event) + 1}"
+        assert line.startswith(f"{where}: webhooks.calls: {event!r} is not an event type"), lines
     assert len(lines) == 3 and "did you mean realtime.call.incoming?" in lines[2]

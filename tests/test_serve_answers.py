@@ -62,7 +62,7 @@ def test_publications_are_versioned_and_a_waiter_wakes_on_the_next(tmp_path: Pat
             serial = store.published().serial
             woke: list[float] = []
 
-            def wait(store: LocalStore | PostgresStore = store, serial: int = serial) -> None:
+            def wait(store: LocalStore | PostgresStore = store, serial: int = serial, woke: list[float] = woke) -> None:
                 start = time.monotonic()
                 assert store.wait_published(serial, 10) != serial
                 woke.append(time.monotonic() - start)

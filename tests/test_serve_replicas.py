@@ -20,8 +20,7 @@ import httpx
 import pytest
 
 from tests.conftest import Cli, SandboxServer
-from tests.serving import (Serve, call, done, free_port, incoming, openai_cli, rotate, start_serve,  # noqa: F401
-                           wait_for)
+from tests.serving import Serve, call, done, free_port, incoming, rotate, wait_for
 
 STACK = """\
 version: 1

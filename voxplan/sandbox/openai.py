@@ -296,7 +296,9 @@ class OpenAIEmulator:
         if method == "GET" and path.startswith("/calls/"):
             with self.shared_lock:
                 call = self.calls.get(path.removeprefix("/calls/"))
-                return Response(200, json.loads(json.dumps(call))) if call else Response(404, {"message": "no such call"})
+                if not call:
+                    return Response(404, {"message": "no such call"})
+                return Response(200, json.loads(json.dumps(call)))  # a copy, taken under the lock
         return Response(404, {"message": "unknown sandbox control path"})
 
     def tool(self, call_id: str, step: dict[str, Any]) -> Response:

@@ -15,7 +15,6 @@ from voxplan.core.secret import reveal_all
 from voxplan.providers.openai import API_URL
 from voxplan.state import StateStore
 
-
 SECRET_ENV = "OPENAI_WEBHOOK_SECRET"  # read when the stack names no webhook_secret (the first apply needs none)
 
 

@@ -106,7 +106,8 @@ def lint(stack: Stack) -> Iterator[Diagnostic]:
             if wanted not in EVENT_TYPES:
                 close = difflib.get_close_matches(str(wanted), EVENT_TYPES, n=1)
                 yield Diagnostic(stack.source.at(("webhooks", name, "events", i)),
-                                 f"webhooks.{name}: {wanted!r} is not an event type a webhook endpoint can subscribe to",
+                                 f"webhooks.{name}: {wanted!r} is not an event type a webhook endpoint can "
+                                 "subscribe to",
                                  hint=f"did you mean {close[0]}?" if close else f"serve answers {CALL_INCOMING}")
         if str(spec["url"]).startswith("http://"):
             yield Diagnostic(stack.source.at(("webhooks", name, "url")),
