@@ -24,7 +24,6 @@ import http.client
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -99,7 +98,8 @@ def main() -> None:
                                                                               "openai")}}
         if opts.pg:
             env["VOXPLAN_BACKEND"] = opts.pg
-        httpx.post(f"{url}/_sandbox/seed", json={"numbers": {"wavix": ["+14155550100", "+14067704205"]}}).raise_for_status()
+        seed = {"numbers": {"wavix": ["+14155550100", "+14067704205"]}}
+        httpx.post(f"{url}/_sandbox/seed", json=seed).raise_for_status()
         (work / "bench.yaml").write_text(STACK)
         subprocess.run([sys.executable, "-m", "voxplan", "apply", "--auto-approve", "bench.yaml"], cwd=work, env=env,
                        check=True, capture_output=True)

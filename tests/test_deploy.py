@@ -67,7 +67,8 @@ def test_the_image_copies_exactly_what_builds_the_package(tmp_path: Path) -> Non
                     str(tmp_path / "dist"), str(context)], check=True, capture_output=True, timeout=300)
     [wheel] = (tmp_path / "dist").glob("voxplan-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "voxplan/schemas/stack.schema.json" in names and "voxplan/providers/openai/realtime-sip.openapi.json" in names
+    assert "voxplan/schemas/stack.schema.json" in names
+    assert "voxplan/providers/openai/realtime-sip.openapi.json" in names
     assert "voxplan/serve/server.py" in names
 
 

@@ -38,6 +38,7 @@ from voxplan.state import StateStore
 
 STALE = 3.0  # seconds without a heartbeat after which a replica, and every lease it holds, is dead
 BEAT = 1.0  # seconds between heartbeats (and between looks for orphaned sidebands)
+KEEP = 4 * 86400  # seconds a delivery and a finished call are remembered: OpenAI retries for up to 72 h
 
 
 class Claim(Enum):
@@ -78,6 +79,10 @@ class Coordinator(Protocol):
 
     def healthy(self) -> bool: ...
 
+    def prune(self) -> int:
+        """Forget deliveries and finished calls older than KEEP (no retry can come for them any more)."""
+        ...
+
     def stop(self) -> None: ...
 
 
@@ -109,7 +114,8 @@ class MemoryCoordinator:
         with self._lock:
             call = self._calls.get(call_id)
             if call is None:
-                self._calls[call_id] = {"state": "deciding", "owner": self.replica, "decision": decision}
+                self._calls[call_id] = {"state": "deciding", "owner": self.replica, "decision": decision,
+                                        "at": time.monotonic()}
                 return Claim.MINE, decision
             if call["state"] == "deciding" and call["owner"] == "":
                 call["owner"] = self.replica
@@ -138,6 +144,14 @@ class MemoryCoordinator:
 
     def healthy(self) -> bool:
         return self._fd is not None
+
+    def prune(self) -> int:
+        cutoff = time.monotonic() - KEEP
+        with self._lock:
+            old = [c for c, v in self._calls.items() if v["at"] < cutoff and v["state"] != "deciding"]
+            for call_id in old:
+                del self._calls[call_id]
+        return len(old)
 
     def stop(self) -> None:
         if self._fd is not None:
@@ -265,6 +279,18 @@ class PostgresCoordinator:
 
     def healthy(self) -> bool:
         return time.monotonic() - self._beat_ok < STALE
+
+    def prune(self) -> int:
+        keep = {"keep": KEEP, "stack": self.stack, "env": self.env}
+        with self._sql() as conn:
+            gone = conn.execute("DELETE FROM voxplan_serve_deliveries WHERE at < clock_timestamp() - "
+                                "make_interval(secs => %(keep)s)", keep).rowcount or 0
+            gone += conn.execute("DELETE FROM voxplan_serve_calls WHERE stack = %(stack)s AND env = %(env)s "
+                                 "AND state <> 'deciding' AND received_at < clock_timestamp() - "
+                                 "make_interval(secs => %(keep)s)", keep).rowcount or 0
+            conn.execute("DELETE FROM voxplan_serve_replicas WHERE heartbeat_at < clock_timestamp() - "
+                         "make_interval(secs => %(keep)s)", keep)
+        return int(gone)
 
     def stop(self) -> None:
         self._stop.set()

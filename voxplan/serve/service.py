@@ -28,6 +28,7 @@ from voxplan.serve.receiver import Receiver
 log = logging.getLogger("voxplan.serve")
 WATCH_TIMEOUT = 5.0  # seconds one wait for a publication lasts before it is asked again
 WORKERS = 128  # threads for deliveries in flight (each waits on the database and OpenAI)
+PRUNE = 3600.0  # seconds between prunes of old deliveries and call records
 
 
 class Service:
@@ -85,9 +86,14 @@ class Service:
                 self._stop.wait(1.0)
 
     def _reap(self) -> None:
+        """Every BEAT: re-attach the sidebands of dead replicas' calls; every PRUNE: forget old records."""
+        pruned = time.monotonic()
         while not self._stop.wait(coordination.BEAT):
             try:
                 self.receiver.reattach_orphans()
+                if time.monotonic() - pruned > PRUNE:
+                    pruned = time.monotonic()
+                    self.coordinator.prune()
             except StateError as exc:
                 event(log, "reattach_failed", logging.ERROR, error=str(exc)[:200])
 

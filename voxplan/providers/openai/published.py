@@ -37,11 +37,9 @@ def expand(ctx: ExpandContext, carriers: Mapping[str, Carrier]) -> None:
     numbers = {number_key(k): v for k, v in stack.section("numbers").items()}
     routed: dict[str, list[str]] = {}
     headers: set[str] = set()
-    openai_routes = 0
     for key, route in stack.section("routes").items():
         if "openai" not in route:
             continue
-        openai_routes += 1
         number = number_key(key)
         if route.get("agent"):
             routed.setdefault(str(route["agent"]), []).append(number)
@@ -52,8 +50,8 @@ def expand(ctx: ExpandContext, carriers: Mapping[str, Carrier]) -> None:
         body: dict[str, Any] = {"name": name, **{k: v for k, v in agent.items() if k != "lifecycle"},
                                 "numbers": sorted(routed.get(name, []))}
         ctx.add(Resource(AGENT, name, body, origin=("agents", name)))
-    if not openai_routes and not stack.section("agents"):
-        return
+    if not stack.section("agents") and not stack.section("webhooks"):
+        return  # another receiver answers this project's calls (voxplan serve answers when either is declared)
     settings = stack.provider_settings("openai")
     routing: dict[str, Any] = {"name": ROUTING_NAME, "number_headers": sorted(headers),
                                "reject_status": int(settings.get("reject_status") or DEFAULT_REJECT_STATUS)}
