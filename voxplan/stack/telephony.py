@@ -243,7 +243,7 @@ def tech_prefix_problem(value: str) -> Problem | None:
     return None
 
 
-_TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~ \t]*\Z")  # RFC 3261 token characters, and the spaces between tokens
+_DISPLAY_TOKENS = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~ \t]*\Z")  # RFC 3261 tokens, and the spaces between them
 
 
 def name_addr_uri(value: str) -> str | None:
@@ -272,7 +272,7 @@ def name_addr_uri(value: str) -> str | None:
             return None
     elif "<" in text:
         display, _, _after = text.partition("<")
-        if not _TOKEN.match(display):
+        if not _DISPLAY_TOKENS.match(display):
             return None
         rest = text[len(display):]
     if rest.startswith("<"):
