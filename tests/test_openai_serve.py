@@ -75,6 +75,9 @@ def test_seed_003_serves_the_published_agents_and_picks_up_a_new_version_without
     assert [e["action"] for e in record["log"]] == ["accept", "hangup"]
     stranger = incoming(sandbox, "+19995550123")
     assert done(call(sandbox, stranger["call_id"]), "reject") == [{"status_code": 603}]
+    # no carrier header: To decides, by its URI; the quoted display name, a routed-looking lure, never counts
+    lure = incoming(sandbox, "", sip_headers=[{"name": "To", "value": '"<sip:+19995550123@x>" <sip:+14067704205@y>'}])
+    assert len(done(call(sandbox, lure["call_id"]), "accept")) == 1
 
     # a replay of the exact delivery (same webhook-id and signature): acknowledged, nothing done
     replay = serve.post(transfer["deliveries"][0]["request"])
@@ -102,21 +105,34 @@ def test_seed_003_serves_the_published_agents_and_picks_up_a_new_version_without
     openai_cli("plan", str(stack), "--detailed-exitcode", code=0)
 
     lines = {c["call_id"]: c for c in serve.calls()}
-    assert set(lines) == {transfer["call_id"], goodbye["call_id"], stranger["call_id"], again["call_id"]}
+    assert set(lines) == {transfer["call_id"], goodbye["call_id"], stranger["call_id"], lure["call_id"],
+                          again["call_id"]}
     assert lines[transfer["call_id"]]["agent"] == "support" and lines[transfer["call_id"]]["version"] == 1
     assert lines[again["call_id"]]["version"] == 2
     assert lines[stranger["call_id"]]["outcome"] == "rejected" and lines[stranger["call_id"]]["reason"] == "unrouted"
     wait_for(lambda: len(serve.events("call_ended")) == 2, "the followed calls were not logged as ended")
     assert {e["action"] for e in serve.events("call_ended")} == {"refer", "hangup"}
     metrics = httpx.get(f"{serve.url}/metrics").text
-    assert 'voxplan_serve_deliveries_total{outcome="accepted"} 3.0' in metrics
+    assert 'voxplan_serve_deliveries_total{outcome="accepted"} 4.0' in metrics
     assert 'voxplan_serve_deliveries_total{outcome="duplicate"} 1.0' in metrics
-    assert "voxplan_serve_decision_seconds_count 4.0" in metrics
+    assert "voxplan_serve_decision_seconds_count 5.0" in metrics
     assert serve.stop() == 0
     assert serve.events("drained")
     openai_cli.outputs += serve.lines
     assert_no_signing_secret(openai_cli)
     assert all(OPENAI_KEY not in line for line in serve.lines)
+
+
+def test_serve_is_not_ready_until_apply_has_published(openai_cli: Cli, sandbox: SandboxServer,
+                                                      start_serve: Any) -> None:
+    stack = seed_stack(openai_cli, sandbox, free_port())
+    serve = start_serve(stack, OPENAI_WEBHOOK_SECRET="whsec_" + "A" * 44)  # nothing applied yet
+    answer = httpx.get(f"{serve.url}/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["problems"] == ["nothing is published for this stack: run voxplan apply"]
+    assert httpx.get(f"{serve.url}/healthz").json()["ok"] is True  # alive all the same
+    openai_cli("apply", "--auto-approve", str(stack))
+    wait_for(lambda: httpx.get(f"{serve.url}/readyz").status_code == 200, "serve never became ready")
 
 
 def test_the_local_backend_serves_one_replica_and_says_so(openai_cli: Cli, sandbox: SandboxServer,

@@ -1,9 +1,10 @@
 """OpenAI webhook endpoints (`/v1/webhook_endpoints`, project-scoped; openai-python >= 3.16).
 
 Quirks handled here: the signing secret comes back only from create (and rotate): `normalise` drops it,
-so it reaches no state, plan or log; voxplan never needs it, because `voxplan serve` gets its own by
-rotating (see voxplan.providers.openai.calls). Update is a POST that replaces `event_types` whole (the
-differ always sends complete values). Lists are newest-first cursor pages (`after`, `limit`).
+so it reaches no state, plan or log; the user gets one from `voxplan webhooks rotate` (printed once) and
+gives it to `voxplan serve` as configuration. Update is a POST that replaces `event_types` whole (the
+differ always sends complete values); `events:` must be types the create API lists (EVENT_TYPES, the
+SDK's own list, which lacks GPT-Live's live.* events). Lists are newest-first cursor pages (`after`, `limit`).
 Adopted by URL: an endpoint made in the dashboard for the same receiver is the same endpoint.
 
 Unconfirmed, and where one change fixes it: whether ordinary project keys may call this API (it is
