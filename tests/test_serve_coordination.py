@@ -71,12 +71,14 @@ def test_sidebands_of_a_dead_replica_are_leased_to_one_survivor(pg_url: str,
     taken = b.orphans()
     assert sorted(c for c, _ in taken) == ["rtc_0", "rtc_1", "rtc_2"] and taken[0][1] == ACCEPT["follow"]
     assert b.orphans() == []  # leased to B now
+    assert b.owns("rtc_1") and not b.owns("rtc_x")  # a tool call on rtc_1 is B's to answer
     b.ended("rtc_0")
     assert b.hand_back() == 2  # a graceful stop: the two still in progress go to whoever is left
     c = PostgresCoordinator(pg_url, "s", "default")
     c.start()
     try:
         assert sorted(x for x, _ in c.orphans()) == ["rtc_1", "rtc_2"]
+        assert c.owns("rtc_1") and not b.owns("rtc_1")  # had B been slow, not gone, its next tool call lets go
     finally:
         c.stop()
 

@@ -13,7 +13,9 @@
   and OpenAI retries, by then it is DONE).
 - `decided` records the outcome; a call with a sideband stays `accepted`, leased to its owner, until its
   sideband closes. `orphans` takes over accepted calls whose owner died, so a survivor re-attaches their
-  sideband (and their transfer and hang-up still work) within STALE + POLL seconds.
+  sideband (and their transfer and hang-up still work) within STALE + REAP seconds. A replica that was
+  only slow, not dead, finds at its next tool call that it no longer `owns` the call and lets it go, so a
+  transfer is never sent by two replicas.
 
 `MemoryCoordinator` (the `local` backend) does the same in one process, and refuses a second process on
 the same state (a lock file beside it): the local backend runs one replica.
@@ -37,7 +39,8 @@ from voxplan.core.errors import StateError
 from voxplan.state import StateStore
 
 STALE = 3.0  # seconds without a heartbeat after which a replica, and every lease it holds, is dead
-BEAT = 1.0  # seconds between heartbeats (and between looks for orphaned sidebands)
+BEAT = 1.0  # seconds between heartbeats
+REAP = 0.5  # seconds between looks for orphaned sidebands: re-attached within STALE + REAP of the last beat
 KEEP = 4 * 86400  # seconds a delivery and a finished call are remembered: OpenAI retries for up to 72 h
 
 
@@ -68,6 +71,10 @@ class Coordinator(Protocol):
         ...
 
     def ended(self, call_id: str) -> None: ...
+
+    def owns(self, call_id: str) -> bool:
+        """Whether this replica still holds the call's lease (checked before a tool's refer or hang-up)."""
+        ...
 
     def orphans(self) -> list[tuple[str, dict[str, Any]]]:
         """Accepted calls with a sideband whose owner died, now leased to this replica: (call id, agent)."""
@@ -135,6 +142,9 @@ class MemoryCoordinator:
         with self._lock:
             if call_id in self._calls:
                 self._calls[call_id]["state"] = "ended"
+
+    def owns(self, call_id: str) -> bool:
+        return True
 
     def orphans(self) -> list[tuple[str, dict[str, Any]]]:
         return []
@@ -263,6 +273,11 @@ class PostgresCoordinator:
         with self._sql() as conn:
             conn.execute("UPDATE voxplan_serve_calls SET state = 'ended', ended_at = clock_timestamp() "
                          "WHERE call_id = %s", (call_id,))
+
+    def owns(self, call_id: str) -> bool:
+        with self._sql() as conn:
+            row = conn.execute("SELECT owner FROM voxplan_serve_calls WHERE call_id = %s", (call_id,)).fetchone()
+        return bool(row) and row[0] == self.replica
 
     def orphans(self) -> list[tuple[str, dict[str, Any]]]:
         with self._sql() as conn:

@@ -159,6 +159,9 @@ class Receiver:
             step = agent_body.tool_action(agent, name, arguments)
             if step is None:
                 return False
+            if not self.coordinator.owns(call_id):  # this replica was slow, not dead: another follows it now
+                line.update(action="lost_lease")
+                return True
             action, target = step
             if action == "refer":
                 assert target is not None
@@ -178,7 +181,7 @@ class Receiver:
                 self._sidebands.pop(call_id, None)
                 self._threads.pop(call_id, None)
             self.metrics.in_progress.dec()
-        if self.draining.is_set() and line["action"] is None:
+        if (self.draining.is_set() and line["action"] is None) or line["action"] == "lost_lease":
             event(log, "sideband_handed_back", **line)
             return
         try:

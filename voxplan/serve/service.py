@@ -86,9 +86,9 @@ class Service:
                 self._stop.wait(1.0)
 
     def _reap(self) -> None:
-        """Every BEAT: re-attach the sidebands of dead replicas' calls; every PRUNE: forget old records."""
+        """Every REAP: re-attach the sidebands of dead replicas' calls; every PRUNE: forget old records."""
         pruned = time.monotonic()
-        while not self._stop.wait(coordination.BEAT):
+        while not self._stop.wait(coordination.REAP):
             try:
                 self.receiver.reattach_orphans()
                 if time.monotonic() - pruned > PRUNE:
