@@ -197,3 +197,30 @@ def test_the_dialled_number_is_the_uri_of_to_never_its_display_name() -> None:
     assert dialled_number([("To", '"unterminated <sip:+14155550141@x>')], []) is None
     assert dialled_number([("To", f"sip:{PROJECT}@sip.api.openai.com")], []) is None  # the project, no number
     assert dialled_number([("x-number", "14155550143"), ("To", quoted)], ["x-number"]) == "+14155550143"
+
+
+def test_a_bug_at_the_handler_boundary_is_one_json_500_and_one_log_line(caplog: Any) -> None:
+    """Starlette's own `Exception` handler answers and then raises again (a second, uvicorn, log line with a
+    traceback): serve's boundary is inside each route instead."""
+    from contextlib import asynccontextmanager
+    from types import SimpleNamespace
+
+    from starlette.testclient import TestClient
+
+    from voxplan.serve.app import make_app
+
+    def broken(body: bytes, headers: dict[str, str]) -> Any:
+        raise RuntimeError("a bug, quoting a request: Authorization: Bearer sk-live-1")
+
+    service = SimpleNamespace(receiver=SimpleNamespace(deliver=broken))
+
+    @asynccontextmanager
+    async def nothing(_app: Any) -> Any:
+        yield
+
+    with TestClient(make_app(service, nothing), raise_server_exceptions=True) as client:  # type: ignore[arg-type]
+        answer = client.post("/openai/webhook", content=b"{}", headers={"content-type": "application/json"})
+    assert answer.status_code == 500 and answer.json() == {"error": "internal error"}
+    [record] = [r for r in caplog.records if r.name == "voxplan.serve"]
+    assert record.fields == {"event": "handler_error", "status": 500, "path": "/openai/webhook",  # type: ignore[attr-defined]
+                             "error": "RuntimeError"}

@@ -153,20 +153,33 @@ def test_a_rolling_restart_loses_no_call_and_each_replica_exits_0(
     calls = [incoming(sandbox, "+14155550100", deliver=False) for _ in range(40)]
     everyone: list[Serve] = list(up)
     codes: list[int] = []
+    acknowledged = threading.Semaphore(0)
+    done_when_stopped: list[int] = []
+    finished: list[int] = []
 
-    def restart(slot: int) -> None:
-        old = up[slot]
-        codes.append(old.stop(signal.SIGTERM))
-        up[slot] = start()
-        everyone.append(up[slot])
+    def roll() -> None:
+        """One replica at a time, as a deploy does: SIGTERM, wait for its exit, start its successor."""
+        for slot, after in ((0, 8), (1, 8)):
+            for _ in range(after):
+                acknowledged.acquire()
+            done_when_stopped.append(len(finished))
+            codes.append(up[slot].stop(signal.SIGTERM))
+            up[slot] = start()
+            everyone.append(up[slot])
 
     def deliver(i: int) -> list[int]:
-        if i in (12, 26):
-            restart(0 if i == 12 else 1)
-        return send_until_acknowledged(calls[i]["deliveries"][0]["request"], lambda t: up[(i + t) % 2])[1]
+        seen = send_until_acknowledged(calls[i]["deliveries"][0]["request"], lambda t: up[(i + t) % 2])[1]
+        finished.append(i)
+        acknowledged.release()
+        time.sleep(2.0)  # calls keep arriving over the whole deploy (each restart takes seconds), not before it
+        return seen
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    roller = threading.Thread(target=roll)
+    roller.start()
+    with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(deliver, range(40)))
+    roller.join(timeout=120)
+    assert len(done_when_stopped) == 2 and done_when_stopped[1] < 40, done_when_stopped  # both mid-run
     httpx.post(f"{sandbox.url}/_sandbox/latency", json={"ms": 0}).raise_for_status()
     assert codes == [0, 0]
     assert_each_decided_once(sandbox, [c["call_id"] for c in calls])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -31,11 +32,15 @@ def serve_cmd(stack: Path, host: str, port: int) -> None:
       OPENAI_API_KEY=sk-... OPENAI_WEBHOOK_SECRET=whsec_... voxplan serve stacks/wavix-openai.yaml --port 8080
     """
     from voxplan.serve import Service
-    from voxplan.serve.logs import setup
+    from voxplan.serve.logs import event, setup
 
-    setup()
-    with errors():
-        service = Service(stack, host, port, context())
+    log = setup()
+    try:
+        with errors():
+            service = Service(stack, host, port, context())
+    except KeyboardInterrupt:  # SIGTERM (or Ctrl-C) while it starts: one JSON line, as every other
+        event(log, "stopped", reason="signal before it listened")
+        sys.exit(143)
     service.run()
 
 

@@ -32,6 +32,23 @@ MAX_BODY = 1 << 20  # a call event is a few kB; refuse anything that could tie u
 BODY_TIMEOUT = 10.0  # seconds for a whole request body once its head arrived
 
 
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def boundary(handler: Handler) -> Handler:
+    """A handler's errors as one JSON 500 and one log line. Inside the route, not as Starlette's
+    `Exception` handler, which answers and then raises again for the server to log a second time."""
+
+    async def guarded(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Exception as exc:  # noqa: BLE001 - the boundary: every bug becomes an answer and a line
+            return _answer(500, {"error": "internal error"}, "handler_error", logging.ERROR, path=request.url.path,
+                           error=describe(exc))
+
+    return guarded
+
+
 def make_app(service: Service, lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]]) -> Starlette:
     async def webhook(request: Request) -> Response:
         declared = request.headers.get("content-length")
@@ -61,19 +78,15 @@ def make_app(service: Service, lifespan: Callable[[Starlette], AbstractAsyncCont
     async def metrics(request: Request) -> Response:
         return Response(service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    async def http_error(request: Request, exc: Exception) -> Response:
+    async def http_error(request: Request, exc: Exception) -> Response:  # the router's 404 and 405
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
         return _answer(status, {"error": str(detail)}, "http_error", path=request.url.path, method=request.method)
 
-    async def server_error(request: Request, exc: Exception) -> Response:
-        return _answer(500, {"error": "internal error"}, "handler_error", logging.ERROR, path=request.url.path,
-                       error=describe(exc))
-
-    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
-        HTTPException: http_error, Exception: server_error}
-    return Starlette(routes=[Route(WEBHOOK_PATH, webhook, methods=["POST"]), Route("/healthz", healthz),
-                             Route("/readyz", readyz), Route("/metrics", metrics)],
+    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {HTTPException: http_error}
+    return Starlette(routes=[Route(WEBHOOK_PATH, boundary(webhook), methods=["POST"]),
+                             Route("/healthz", boundary(healthz)), Route("/readyz", boundary(readyz)),
+                             Route("/metrics", boundary(metrics))],
                      exception_handlers=handlers, lifespan=lifespan)
 
 

@@ -26,7 +26,8 @@ from voxplan.serve.metrics import Metrics
 from voxplan.serve.receiver import Receiver
 
 log = logging.getLogger("voxplan.serve")
-WATCH_TIMEOUT = 5.0  # seconds one wait for a publication lasts before it is asked again
+WATCH_TIMEOUT = 1.0  # seconds one wait for a publication lasts (a stop waits for it) before it is asked again
+BACKEND_SILENCE = 10.0  # seconds without an answer from the state backend after which serve is not ready
 WORKERS = 128  # threads for deliveries in flight (each waits on the database and OpenAI)
 PRUNE = 3600.0  # seconds between prunes of old deliveries and call records
 
@@ -56,8 +57,8 @@ class Service:
     def problems(self) -> list[str]:
         """Why this replica should not get calls now (empty: ready)."""
         out = []
-        if time.monotonic() - self._backend_ok > 2 * WATCH_TIMEOUT:
-            out.append("the state backend has not answered for over 10 s")
+        if time.monotonic() - self._backend_ok > BACKEND_SILENCE:
+            out.append(f"the state backend has not answered for over {BACKEND_SILENCE:g} s")
         if not self.coordinator.healthy():
             out.append("the call record (coordination) is unreachable")
         if not self._answers.loaded:
@@ -125,6 +126,7 @@ class Service:
             server.run(make_app(self, self.lifespan), self.host, self.port, started)
         finally:
             self.close()
+            event(log, "stopped", replica=self.coordinator.replica)
 
     def close(self) -> None:
         self._stop.set()
