@@ -10,7 +10,7 @@ import click
 
 from voxplan import workflow
 from voxplan.cli.app import main
-from voxplan.cli.common import STACK, context, errors
+from voxplan.cli.common import BACKEND, ENVIRONMENT, STACK, context, errors
 from voxplan.core.errors import PlanError
 
 
@@ -18,7 +18,9 @@ from voxplan.core.errors import PlanError
 @STACK
 @click.option("--host", default="127.0.0.1", show_default=True, help="Listen here (0.0.0.0 behind a TLS proxy).")
 @click.option("--port", type=int, default=8080, show_default=True)
-def serve_cmd(stack: Path, host: str, port: int) -> None:
+@BACKEND
+@ENVIRONMENT
+def serve_cmd(stack: Path, host: str, port: int, backend: str | None, environment: str) -> None:
     """Answer OpenAI Realtime SIP calls with the agents `apply` published: POST /openai/webhook, GET
     /healthz, /readyz, /metrics.
 
@@ -37,7 +39,7 @@ def serve_cmd(stack: Path, host: str, port: int) -> None:
     log = setup()
     try:
         with errors():
-            service = Service(stack, host, port, context())
+            service = Service(stack, host, port, context(backend=backend, environment=environment))
     except KeyboardInterrupt:  # SIGTERM (or Ctrl-C) while it starts: one JSON line, as every other
         event(log, "stopped", reason="signal before it listened")
         sys.exit(143)
@@ -52,7 +54,9 @@ def webhooks() -> None:
 @webhooks.command(name="rotate")
 @STACK
 @click.argument("name", required=False)
-def webhooks_rotate(stack: Path, name: str | None) -> None:
+@BACKEND
+@ENVIRONMENT
+def webhooks_rotate(stack: Path, name: str | None, backend: str | None, environment: str) -> None:
     """Rotate the signing secret of a webhook voxplan manages; the old one stays valid for 24 hours.
 
     The new secret is printed once, on stdout, for your secret store, and written nowhere. Give it to
@@ -67,7 +71,7 @@ def webhooks_rotate(stack: Path, name: str | None) -> None:
     from voxplan.providers.openai.calls import ERRORS, CallControl
 
     with errors():
-        loaded = workflow.load(stack, context())
+        loaded = workflow.load(stack, context(backend=backend, environment=environment))
         try:
             state = workflow.load_state(loaded)
         finally:
