@@ -69,6 +69,10 @@ VENDORS = ("vapi", "wavix", "didlogic", "cloudonix", "openai")
 os.environ[OBSERVER_ENV] = "tests.contract:observe"
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))  # any cwd
 os.environ.setdefault(contract.LOG_ENV, os.path.join(tempfile.mkdtemp(prefix="voxplan-contract-"), "violations"))
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER and not os.environ[contract.LOG_ENV].endswith(_WORKER):
+    # a log per worker (the controller set one for all): a test takes only what its own served sandbox saw
+    os.environ[contract.LOG_ENV] += "." + _WORKER
 
 
 @pytest.fixture(autouse=True)
@@ -270,3 +274,6 @@ def pg_url(pg_server: str) -> Iterator[str]:
     yield database_url(pg_server, name)
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+pytest_plugins = ("tests.serving",)  # fixtures for running `voxplan serve` as real processes

@@ -10,8 +10,10 @@ caused them.
 Validation is openapi-schema-validator's (jsonschema with OpenAPI's keywords: `nullable`, `readOnly`,
 `discriminator`), with `required` and `additionalProperties: false` wherever the spec says so. What is
 changed from the documents, each for a stated reason, is in SPEC_ERRATA and SUPPLEMENTS below; nothing
-else. didlogic publishes no spec, so its traffic is not validated here (its emulator keeps the shapes of
-its fact sheet, tested in tests/test_e2e_carriers.py).
+else. OpenAI: the Realtime SIP fragment of its OpenAPI document (its `nullable` read as "or null", as JSON
+Schema says it), and the webhook-endpoint API, which that document lacks, from the `openai` SDK's own
+types (`openai_webhook_api`). didlogic publishes no spec, so its traffic is not validated here (its
+emulator keeps the shapes of its fact sheet, tested in tests/test_e2e_carriers.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from openapi_schema_validator import OAS30ReadValidator, OAS30WriteValidator, OA
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4, DRAFT202012
 
+from voxplan.providers.openai.agents import nullable_as_null
 from voxplan.sandbox.core import Exchange
 
 SPECS = Path(os.environ.get("VOXPLAN_SPECS_DIR") or Path(__file__).resolve().parent / "specs")  # tests/specs
@@ -178,6 +181,9 @@ def spec(vendor: str) -> Spec:
         for path in [p for p in doc["paths"] if p.startswith("/customers/{customer-id}/domains/{domain-id}")]:
             # the documented shortcut /domains/{d}/… (cloudonix-api.md, "Auth, base URL, addressing")
             doc["paths"].setdefault(path.replace("/customers/{customer-id}", "", 1), doc["paths"][path])
+    elif vendor == "openai":
+        doc = nullable_as_null(_load("openai-realtime-sip-fragment.json"))
+        doc["paths"].update(openai_webhook_api(doc["components"]["schemas"]))
     else:
         raise KeyError(vendor)
     for schema, pointer, value, _why in SPEC_ERRATA.get(vendor, []):
@@ -201,6 +207,54 @@ def spec(vendor: str) -> Spec:
     # literal paths before templated ones: /v2/phone-number is not /phone-number/{id}
     ordered = sorted(doc["paths"].items(), key=lambda kv: (kv[0].count("{"), -len(kv[0])))
     return Spec(vendor, doc, [(_template_regex(p), p, item) for p, item in ordered], registry, version)
+
+
+def openai_webhook_api(schemas: dict[str, Any]) -> dict[str, Any]:
+    """`/webhook_endpoints…` as the openai SDK types them (>= 3.16; reference/openai-sip.md): request
+    bodies from its TypedDicts (no other key allowed), answers from its models; their schemas are added
+    to `schemas`."""
+    from openai.types.webhooks import (
+        WebhookEndpoint,
+        WebhookEndpointList,
+        WebhookEndpointWithSecret,
+        webhook_create_params,
+        webhook_rotate_secret_params,
+        webhook_update_params,
+    )
+    from openai.types.webhooks.deleted_webhook_endpoint import DeletedWebhookEndpoint
+    from pydantic import TypeAdapter
+
+    template = "#/components/schemas/{model}"
+    types: dict[str, Any] = {
+        "WebhookCreateParams": webhook_create_params.WebhookCreateParams,
+        "WebhookUpdateParams": webhook_update_params.WebhookUpdateParams,
+        "WebhookRotateSecretParams": webhook_rotate_secret_params.WebhookRotateSecretParams,
+        "WebhookEndpoint": WebhookEndpoint, "WebhookEndpointWithSecret": WebhookEndpointWithSecret,
+        "WebhookEndpointList": WebhookEndpointList, "DeletedWebhookEndpoint": DeletedWebhookEndpoint}
+    for name, kind in types.items():
+        schema = TypeAdapter(kind).json_schema(ref_template=template, mode="validation")
+        schemas.update(schema.pop("$defs", {}))
+        if name.endswith("Params"):
+            schema["additionalProperties"] = False
+        schemas[name] = schema
+
+    def op(request: str | None, response: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"responses": {"200": {"content": {"application/json": {"schema": {
+            "$ref": template.format(model=response)}}}}}}
+        if request:
+            out["requestBody"] = {"content": {"application/json": {"schema": {"$ref": template.format(model=request)}}}}
+        return out
+
+    return {
+        "/webhook_endpoints": {"get": {**op(None, "WebhookEndpointList"), "parameters": [
+            {"name": "after", "in": "query", "schema": {"type": "string"}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer"}}]},
+            "post": op("WebhookCreateParams", "WebhookEndpointWithSecret")},
+        "/webhook_endpoints/{id}": {"get": op(None, "WebhookEndpoint"),
+                                    "post": op("WebhookUpdateParams", "WebhookEndpoint"),
+                                    "delete": op(None, "DeletedWebhookEndpoint")},
+        "/webhook_endpoints/{id}/rotate_secret": {"post": op("WebhookRotateSecretParams", "WebhookEndpointWithSecret")},
+    }
 
 
 def _resolve(sp: Spec, node: Any) -> Any:
@@ -249,11 +303,16 @@ def _coerce(value: str, schema: dict[str, Any]) -> Any:
 
 def check(exchange: Exchange) -> list[Violation]:
     """What in one exchange breaks the vendor's spec (an empty list if nothing, or no spec)."""
-    if exchange.vendor not in ("vapi", "wavix", "cloudonix"):
+    if exchange.vendor not in ("vapi", "wavix", "cloudonix", "openai"):
         return []
+    path = exchange.path
+    if exchange.vendor == "openai":
+        if exchange.response.status == 101 or path.rstrip("/") == "/v1/realtime":
+            return []  # the sideband WebSocket's handshake, taken or refused: no OpenAPI operation describes it
+        path = path.removeprefix("/v1")  # the document's server URL carries the /v1
     sp = spec(exchange.vendor)
     method = exchange.method.lower()
-    found = next(((template, item) for regex, template, item in sp.operations if regex.match(exchange.path)
+    found = next(((template, item) for regex, template, item in sp.operations if regex.match(path)
                   and method in item), None)
 
     def violation(where: str, message: str) -> Violation:

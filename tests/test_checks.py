@@ -68,3 +68,16 @@ def test_the_cli_imports_on_a_machine_without_fcntl() -> None:
              "print('ok')")
     result = run(sys.executable, "-c", probe)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_the_command_line_starts_without_the_heavy_libraries() -> None:
+    """Every command pays for what `import voxplan.cli` imports (the bomb tests hold a whole refused plan to 2 s
+    of CPU): the OpenAI SDK's types, the ASGI server, the metrics client, PostgreSQL's driver and phonenumbers'
+    geocoder data (half a second each, or more) are imported where they are used, not at start-up."""
+    probe = ("import sys, voxplan.cli\n"
+             "heavy = {'openai', 'uvicorn', 'starlette', 'prometheus_client', 'psycopg', 'websockets', 'ruamel'}\n"
+             "found = sorted({m.split('.')[0] for m in sys.modules} & heavy)\n"
+             "found += ['phonenumbers.geocoder'] if 'phonenumbers.geocoder' in sys.modules else []\n"
+             "print(','.join(found))")
+    result = run(sys.executable, "-c", probe)
+    assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr

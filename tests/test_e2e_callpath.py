@@ -4,7 +4,6 @@ hand through the vendors' own APIs, place calls that the emulated network carrie
 from __future__ import annotations
 
 import json
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,8 @@ import httpx
 import pytest
 
 from tests.conftest import Cli, SandboxServer
-from tests.test_openai_serve import free_port, openai_cli, seed_stack, start_serve, wait_for  # noqa: F401 - fixtures
+from tests.serving import free_port, rotate, wait_for
+from tests.test_openai_serve import seed_stack
 
 # what each example needs on the accounts before it applies: numbers bought, a Cloudonix domain made
 SEEDS: dict[str, dict[str, object]] = {
@@ -235,10 +235,11 @@ routes:
 """
 
 
-def test_test_proves_an_openai_route_with_serve_running(openai_cli: Cli, sandbox: SandboxServer,  # noqa: F811
-                                                         start_serve: Any) -> None:  # noqa: F811
+def test_test_proves_an_openai_route_with_serve_running(openai_cli: Cli, sandbox: SandboxServer,
+                                                         start_serve: Any) -> None:
     """Seed 003 proven by a call: a test line on another stack calls the Wavix number, which Wavix sends to
-    OpenAI, which announces it to `voxplan serve`, which accepts it with the declared agent."""
+    OpenAI, which announces it to `voxplan serve`, which accepts it with the published agent; `test` asks serve
+    (GET /calls, from the call records) what answered."""
     cli = openai_cli
     sandbox.seed(numbers={"wavix": ["+61290597521"]})
     line = cli.stack("test-line.yaml", TEST_LINE)
@@ -248,16 +249,17 @@ def test_test_proves_an_openai_route_with_serve_running(openai_cli: Cli, sandbox
     cli.edit(stack, "\nwebhooks:\n", '\ntests: {caller: "+61290597521", stack: test-line.yaml}\nwebhooks:\n')
     cli("apply", "--auto-approve", str(stack))
     cli("trace", str(stack))
-    serve = start_serve(stack, port)
+    serve = start_serve(stack, port, OPENAI_WEBHOOK_SECRET=rotate(cli, stack))
     result = cli("test", str(stack))
     assert "+14067704205: ok (accepted with openai.agent agent support" in result.stdout
-    serve.idle_after(1)  # the caller hung up: the call's sideband closed and serve wrote its line
-    [record] = serve.call_lines()
+    wait_for(lambda: serve.events("call_ended"), "the caller hung up, but serve logged no end of the call")
+    [record] = serve.calls()
     assert record["agent"] == "support" and record["outcome"] == "accepted"
-    # routed to no agent: serve rejects, and test names the number and why
+    # routed to no agent, applied (published): serve rejects, and test names the number and why
+    serial = serve.ready()["serial"]
     cli.edit(stack, ", agent: support}", "}")
-    serve.process.send_signal(signal.SIGHUP)
-    wait_for(lambda: serve.health()["generation"] >= 2, "serve did not reload")
+    cli("apply", "--auto-approve", str(stack))
+    wait_for(lambda: serve.ready()["serial"] > serial, "serve did not pick up the new publication")
     failed = cli("test", str(stack), code=1)
     assert "+14067704205: failed" in failed.stdout
     assert "no agent answers +14067704205" in failed.stderr or "603" in failed.stderr

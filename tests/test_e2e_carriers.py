@@ -292,7 +292,9 @@ def test_removing_a_number_clears_its_routing_but_never_releases_it(cli: Cli, sa
     plan = cli("plan", str(stack), "--detailed-exitcode", code=2)
     assert "# wavix.number/+14067704205 will be unrouted" in plan.stdout and "will be destroyed" not in plan.stdout
     assert "-~ wavix.number/+14067704205 (id " in plan.stdout and "- number = " not in plan.stdout
-    assert "Plan: 0 to add, 0 to change, 0 to destroy, 1 to unroute." in plan.stdout
+    # what serve answers changes too: the agent no longer owns the number, and no carrier header is needed
+    assert "~ openai.agent/support" in plan.stdout and "~ openai.routing/calls" in plan.stdout
+    assert "Plan: 0 to add, 2 to change, 0 to destroy, 1 to unroute." in plan.stdout
     md = cli("plan", str(stack), "--format", "markdown", code=0).stdout
     assert "⚪ unroute" in md and "[!WARNING]" not in md and "destroy" not in md.replace("0 to destroy", "")
     _converge(cli, stack)

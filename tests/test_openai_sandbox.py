@@ -10,6 +10,7 @@ import httpx
 import openai
 import pytest
 
+from tests import contract
 from tests.conftest import SandboxServer
 
 DEAD = "http://127.0.0.1:9/openai/webhook"  # port 9 (discard): nothing listens, the delivery is still signed
@@ -53,6 +54,34 @@ def test_call_control_follows_the_call_states(sandbox: SandboxServer) -> None:
         assert client.post(f"/realtime/calls/{second}/reject").status_code == 200
     record = httpx.get(f"{sandbox.url}/_sandbox/openai/calls/{second}").json()
     assert record["state"] == "rejected" and record["status_code"] == 603
+    # the accept without `type` above was sent on purpose: the contract harness saw it too
+    assert [v.message for v in contract.take()] == ["(body): 'type' is a required property"]
+
+
+def test_the_emulator_refuses_what_the_spec_refuses(sandbox: SandboxServer) -> None:
+    """Unknown keys on reject and refer; on webhook endpoints: an event type the create API does not list
+    (GPT-Live's live.* included), none at all, an unknown key, a name over the limit."""
+    good = {"url": "https://voice.example.com/hook", "name": "calls", "event_types": ["realtime.call.incoming"]}
+    with api(sandbox) as client:
+        call = incoming(sandbox)["call_id"]
+        control = f"/realtime/calls/{call}"
+        assert client.post(f"{control}/reject", json={"status_code": 486, "reason": "x"}).status_code == 400
+        assert client.post(f"{control}/accept", json={"type": "realtime", "tracing": None}).status_code == 200
+        assert client.post(f"/realtime/calls/{call}/refer", json={"target_uri": "tel:+14155550123",
+                                                                   "headers": {}}).status_code == 400
+        for bad in ({"event_types": ["no.such.event"]}, {"event_types": ["live.call.incoming"]},
+                    {"event_types": ["live.transport.incoming"]}, {"event_types": []}, {"secret": "x"},
+                    {"name": "n" * 300}):
+            answer = client.post("/webhook_endpoints", json={**good, **bad})
+            assert answer.status_code == 400, bad
+            assert answer.json()["error"]["message"]
+        made = client.post("/webhook_endpoints", json=good).json()
+        assert client.post(f"/webhook_endpoints/{made['id']}", json={"events": ["batch.completed"]}).status_code == 400
+        assert client.post(f"/webhook_endpoints/{made['id']}", json={"event_types": []}).status_code == 400
+    seen = {(v.path, v.message.split(":")[0]) for v in contract.take()}
+    # every refusal above is one the contract harness, holding the same requests to the spec, also finds
+    assert {("/realtime/calls/{call_id}/reject", "(body)"), ("/realtime/calls/{call_id}/refer", "(body)")} <= seen
+    assert {p for p, _ in seen} >= {"/webhook_endpoints", "/webhook_endpoints/{id}"}
 
 
 def test_endpoints_show_their_secret_once_and_update_replaces_event_types(sandbox: SandboxServer) -> None:

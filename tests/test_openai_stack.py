@@ -122,7 +122,8 @@ def test_the_readme_openai_recipe_is_a_valid_stack(cli: Cli) -> None:
     [block] = re.findall(r"```yaml\n(.*?)```", section, re.S)
     stack = cli.stack("support-openai.yaml", block)
     result = cli("validate", str(stack))
-    assert "valid (3 resources)" in result.stdout  # two Wavix numbers and the webhook endpoint
+    # two Wavix numbers, the webhook endpoint, two agents and their routing (published for serve)
+    assert "valid (6 resources)" in result.stdout
 
 
 def test_a_refused_webhook_api_says_how_to_fall_back_to_the_dashboard() -> None:
@@ -147,3 +148,28 @@ def test_create_drops_the_signing_secret_at_the_adapter_edge() -> None:
     made = provider.WebhookEndpoint(api).create({"url": "https://x.example/h", "name": "calls",
                                                  "event_types": ["realtime.call.incoming"]})
     assert "signing_secret" not in made and made["id"] == "we_1"
+
+
+def test_tracing_null_validates_and_an_unknown_event_type_is_a_located_error(cli: Cli) -> None:
+    """`session: {tracing: null}` is OpenAI's documented way to turn tracing off (the fragment's
+    `nullable`); `live.*` and made-up event types are not in the create API's list."""
+    stack = cli.stack("tracing.yaml", BASE + """\
+agents:
+  support:
+    instructions: Hi.
+    session: {tracing: null}
+routes:
+  "+14067704205": {openai: proj_XnGzQBp38qGPqjV5GaYVXVGY, agent: support}
+webhooks:
+  calls: {url: "https://voice.example.com/openai/webhook", events: [realtime.call.incoming]}
+""")
+    cli("validate", str(stack))
+    assert agents.accept_body({"session": {"tracing": None}}) == {"type": "realtime", "tracing": None}
+    stack.write_text(stack.read_text().replace("events: [realtime.call.incoming]",
+                                               "events: [no.such.event, live.call.incoming, realtime.call.incomin]"))
+    lines = cli("validate", str(stack), code=1).stderr.splitlines()
+    text = stack.read_text().splitlines()[13]
+    for line, event in zip(lines, ["no.such.event", "live.call.incoming", "realtime.call.incomin"], strict=False):
+        where = f"{stack}:14:{text.index(event) + 1}"
+        assert line.startswith(f"{where}: webhooks.calls: {event!r} is not an event type"), lines
+    assert len(lines) == 3 and "did you mean realtime.call.incoming?" in lines[2]

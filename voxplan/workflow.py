@@ -74,7 +74,7 @@ def connect(loaded: Loaded) -> Iterator[Providers]:
         box = Sandbox(sandbox_data_file(loaded.stack.path))
         _seed_sandbox(box, loaded)
         transport = SandboxTransport(box)
-    provs = registry.connect(loaded.stack, loaded.ctx, transport=transport)
+    provs = registry.connect(loaded.stack, loaded.ctx, transport=transport, store=lambda: loaded.store)
     try:
         yield provs
     finally:

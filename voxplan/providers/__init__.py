@@ -21,12 +21,22 @@ from voxplan.core import errors
 from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic
 from voxplan.core.hops import HopContext, HopSet
-from voxplan.providers.base import Adapter, Carrier, ExpandContext, Finding, Platform, Provider, RouteTarget
+from voxplan.providers.base import (
+    Adapter,
+    Carrier,
+    ExpandContext,
+    Finding,
+    Platform,
+    Provider,
+    RouteTarget,
+    StoreAdapter,
+)
 from voxplan.providers.http import ApiClient, Pacer, default_message
 from voxplan.providers.routes import Router
 from voxplan.stack.loader import placeholder
 from voxplan.stack.model import Stack
 from voxplan.stack.surface import StackSurface, assemble
+from voxplan.state.store import StateStore
 
 if TYPE_CHECKING:
     import httpx
@@ -51,7 +61,8 @@ def _discover() -> tuple[Provider, ...]:
 REGISTRY: tuple[Provider, ...] = _discover()
 BY_NAME = {p.name: p for p in REGISTRY}
 SURFACE: StackSurface = assemble(p.surface for p in REGISTRY if p.surface is not None)  # the stack format
-ADAPTER_CLASSES: dict[str, type[Adapter]] = {cls.kind: cls for p in REGISTRY for cls in p.kinds}
+ADAPTER_CLASSES: dict[str, type[Adapter]] = {cls.kind: cls for p in REGISTRY for cls in (*p.kinds, *p.published)}
+PUBLISHED: dict[str, type[StoreAdapter]] = {cls.kind: cls for p in REGISTRY for cls in p.published}
 SANDBOX_BASE = "http://sandbox.voxplan.local"
 HOP_PROVIDERS = frozenset(p.name for p in REGISTRY if p.hops is not None)  # whose numbers a walk can start at
 
@@ -105,6 +116,7 @@ class Providers:
     clients: dict[str, ApiClient] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
     account_of: Callable[[str], str] | None = None
+    store: Callable[[], StateStore] | None = None  # the state backend, for kinds published there
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def account(self, vendor: str) -> str:
@@ -114,6 +126,8 @@ class Providers:
 
     def adapter(self, kind: str) -> Adapter:
         with self._lock:
+            if kind not in self.adapters and kind in PUBLISHED and self.store is not None:
+                self.adapters[kind] = PUBLISHED[kind](self.store())
             if kind not in self.adapters and self.factory is not None:
                 name = provider_of(kind)
                 if name not in self.clients:
@@ -144,9 +158,11 @@ def doctor(providers: Providers, stack: Stack, kinds: Iterable[str]) -> list[Fin
     return findings
 
 
-def connect(stack: Stack, ctx: RunContext, *, transport: httpx.BaseTransport | None = None) -> Providers:
-    """Providers for the stack. `transport` (the sandbox, a test) replaces the network for all of them."""
-    out = Providers()
+def connect(stack: Stack, ctx: RunContext, *, transport: httpx.BaseTransport | None = None,
+            store: Callable[[], StateStore] | None = None) -> Providers:
+    """Providers for the stack. `transport` (the sandbox, a test) replaces the network for all of them;
+    `store` is the state backend that kinds published there (OpenAI agents) live in."""
+    out = Providers(store=store)
 
     def make(name: str) -> tuple[ApiClient, dict[str, Adapter]]:
         spec = BY_NAME.get(name)

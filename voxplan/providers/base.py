@@ -22,6 +22,7 @@ from voxplan.core.model import PathT, Ref, Resource
 from voxplan.providers.http import ApiClient
 from voxplan.stack.model import Stack
 from voxplan.stack.surface import Surface
+from voxplan.state.store import Publication, StateStore
 
 
 class _Omitted:
@@ -138,6 +139,51 @@ class Adapter(ABC):
         """For an adopt-only kind: what the embedded sandbox must hold for `body` to be adoptable
         (`{"numbers": {vendor: [e164]}}` or `{"domains": [name]}`)."""
         return {}
+
+
+class StoreAdapter(Adapter):
+    """An adapter whose "remote" is the state backend's publications, not a vendor API: what apply
+    publishes there, versioned, is what a runtime (`voxplan serve`) reads. list = the published objects of
+    this (stack, env); create and update = publish a new version; delete = unpublish. The body carries
+    the object's `name` (its natural key); its id names the (stack, env) too, so claims never collide
+    between stacks."""
+
+    def __init__(self, store: StateStore):  # no API client: nothing here leaves the backend
+        self.store = store
+
+    def _id(self, name: str) -> str:
+        return f"{self.store.stack}/{self.store.env}/{name}"
+
+    def _object(self, pub: Publication) -> dict[str, Any]:
+        return {**pub.body, "id": self._id(pub.name), "version": pub.version}
+
+    def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        return [self._object(p) for p in self.store.published().of_kind(self.kind).values()]
+
+    def get(self, remote_id: str) -> dict[str, Any] | None:
+        return next((o for o in self.list() if o["id"] == remote_id), None)
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        pub = self.store.publish(self.kind, str(body["name"]), dict(body))
+        assert pub is not None
+        return self._object(pub)
+
+    def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A new version: the live one with `body`'s keys replaced (a cleared key, None, removed)."""
+        current = self.get(remote_id)
+        merged = {k: v for k, v in (current or {}).items() if k not in ("id", "version")}
+        merged.update(body)
+        merged = {k: v for k, v in merged.items() if v is not None}
+        merged.setdefault("name", remote_id.rpartition("/")[2])
+        return self.create(merged)
+
+    def delete(self, remote_id: str) -> None:
+        self.store.publish(self.kind, remote_id.rpartition("/")[2], None)
+
+    @staticmethod
+    def natural_key(body: dict[str, Any]) -> str | None:
+        name = body.get("name")
+        return str(name) if name is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +364,7 @@ class Provider:
     hops: Callable[[HopContext], HopSet] | None = None  # how a call crosses its objects (voxplan.core.hops)
     calls: Callable[[ApiClient], Calls] | None = None  # how it places calls and reads them back (call, test)
     witness: Witness | None = None  # who answered a call it took, where its API cannot say (test)
+    published: tuple[type[StoreAdapter], ...] = ()  # kinds whose remote is the state backend (no API, no key)
 
     def base_url(self, stack: Stack) -> str:
         return self.api_url(stack) if callable(self.api_url) else self.api_url

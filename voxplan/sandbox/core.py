@@ -232,6 +232,8 @@ class Sandbox:
         for vendor in self.vendors.values():
             if hasattr(vendor, "network"):  # an emulator that places or takes calls
                 vendor.network = self.network  # type: ignore[attr-defined]
+            if hasattr(vendor, "shared_lock"):  # an emulator whose test hooks run outside `handle`
+                vendor.shared_lock = self.lock
         self.requests: Counter[str] = Counter()
         self.rate_limits: dict[str, float] = {}  # vendor -> requests per second the account allows
         self._recent: dict[str, deque[float]] = {}
@@ -378,10 +380,11 @@ class Sandbox:
             if path.rstrip("/") == "/_sandbox/reset" and method.upper() == "POST":
                 self.reset()
                 return Response(200, {"ok": True})
-            vendor_name, _, rest = path.removeprefix("/_sandbox/").partition("/")
-            control = getattr(self.vendors.get(vendor_name), "control", None)
-            if control is not None:  # a vendor's own hooks: /_sandbox/<vendor>/...
-                return control(method.upper(), "/" + rest.rstrip("/"), body)  # type: ignore[no-any-return]
+        vendor_name, _, rest = path.removeprefix("/_sandbox/").partition("/")
+        control = getattr(self.vendors.get(vendor_name), "control", None)
+        if control is not None:  # a vendor's own hooks: /_sandbox/<vendor>/..., which take `self.lock` themselves
+            # (OpenAI's deliver a webhook whose receiver calls back into the sandbox before it answers)
+            return control(method.upper(), "/" + rest.rstrip("/"), body)  # type: ignore[no-any-return]
         return Response(404, {"message": "unknown sandbox control path"})
 
     def seed(self, *, numbers: dict[str, list[str]] | None = None, domains: list[str] | None = None,

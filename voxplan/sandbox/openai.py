@@ -13,22 +13,31 @@ the sideband WebSocket `GET /v1/realtime?call_id=…` of an accepted call.
 Unconfirmed, and kept here in one place (`_require`): the status of call control on an unknown or
 finished call (404, as the fact sheet's emulator notes say) and of refer/hangup before accept (400).
 
+Refused as the spec refuses (the SDK's types, where the fragment has no webhook-endpoint API): an event
+type the create API does not list, `event_types: []`, a key the operation does not take, a name over
+NAME_MAX; and a key reject or refer do not take.
+
 Test hooks (not OpenAI's API), under `/_sandbox/openai`:
-- `POST incoming {project, headers, timestamp?, script?}`: mint `rtc_<32 hex>` and deliver a signed
-  `realtime.call.incoming` to every endpoint subscribed to it; answers the call id and each delivery
+- `POST incoming {project, headers, timestamp?, script?, deliver?}`: mint `rtc_<32 hex>` and deliver a
+  signed `realtime.call.incoming` to every endpoint subscribed to it; answers the call id and each delivery
   (URL, status, and the exact request, so a test can replay it). `headers` are SIP headers (a list of
   `{name, value}` or a mapping); `timestamp` signs as of another time (a stale capture); `script` lists
-  tool calls the model makes once the sideband connects: `[{"name": "transfer_call", "arguments": {...}}]`.
-- `GET calls/{call_id}`: the call's state and every call-control request it received.
+  tool calls the model makes once the sideband first connects: `[{"name": "transfer_call", "arguments":
+  {...}}]`; `deliver: false` signs the deliveries without sending them (the test then plays OpenAI and a
+  load balancer: sends each where it wants, and again while it gets no 2xx).
+- `POST calls/{call_id}/tool {name, arguments}`: the model calls a tool now, on every open sideband.
+- `GET calls/{call_id}`: the call's state and every call-control request it received, with its status.
 
-Simplifications: the emulated account is one project, so every endpoint hears every project's calls; and
-deliveries are made while the sandbox handles the trigger, so a receiver that calls the sandbox before it
-answers the delivery waits until it has (OpenAI asks for that fast answer anyway).
+Simplification: the emulated account is one project, so every endpoint hears every project's calls.
+Deliveries are made outside the sandbox's lock: a receiver may accept the call before it answers.
+
+Unconfirmed, and kept here: the longest webhook-endpoint name (NAME_MAX; the SDK documents none).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -36,7 +45,9 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args, get_type_hints
+
+from openai.types.webhooks.webhook_create_params import WebhookCreateParams
 
 from voxplan.core.hops import split_uri
 from voxplan.sandbox.core import Answer, ApiError, Request, Response, Router
@@ -46,6 +57,19 @@ DEFAULT_REJECT = 603
 DELIVERY_TIMEOUT = 10.0  # seconds a receiver gets to answer a delivery
 DECISION_TIMEOUT = 15.0  # seconds a call rings before the carrier gives up on it
 HOSTS = ("sip.api.openai.com", "sip-eu.api.openai.com")
+NAME_MAX = 256  # unconfirmed (see the module doc)
+ENDPOINT_KEYS = frozenset({"url", "name", "event_types"})  # create and update (SDK: webhook_{create,update}_params)
+ACTION_KEYS = {"reject": frozenset({"status_code"}), "refer": frozenset({"target_uri"})}  # the fragment's schemas
+
+
+def _event_types() -> tuple[str, ...]:
+    hint = get_type_hints(WebhookCreateParams)["event_types"]
+    while not (args := get_args(hint)) or not all(isinstance(a, str) for a in args):
+        hint = args[0]
+    return tuple(args)
+
+
+EVENT_TYPES = _event_types()
 
 
 def fail(status: int, message: str, code: str | None = None) -> ApiError:
@@ -69,11 +93,13 @@ class OpenAIEmulator:
 
     name = "openai"
     network: Any = None  # the sandbox's Network, set by the Sandbox
+    shared_lock: Any = contextlib.nullcontext()  # the sandbox's lock, for the test hooks (set by the Sandbox)
 
     def __init__(self) -> None:
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.calls: dict[str, dict[str, Any]] = {}
         self._watchers: dict[str, list[threading.Event]] = {}  # call id -> its open sidebands, set when it ends
+        self._sockets: dict[str, list[Any]] = {}  # call id -> its open sideband connections
         r = self.router = Router()
         for action in ("accept", "reject", "refer", "hangup"):
             r.add("POST", f"/v1/realtime/calls/{{call_id}}/{action}", self._call_control(action))
@@ -107,12 +133,19 @@ class OpenAIEmulator:
         def handler(request: Request, call_id: str) -> Response:
             body = request.json() if request.body else None
             call = self.calls.get(call_id)
+            entry = {"action": action, "body": body, "status": 200}
             if call is not None:
-                call["log"].append({"action": action, "body": body})
-            self._require(call, action)
+                call["log"].append(entry)
+            try:
+                self._require(call, action)
+                self._refuse_unknown(action, body)
+            except ApiError as exc:
+                entry["status"] = exc.status
+                raise
             assert call is not None
             if action == "accept":
                 if not isinstance(body, dict) or body.get("type") != "realtime":
+                    entry["status"] = 400
                     raise fail(400, "Missing required parameter: 'type'.", "missing_required_parameter")
                 call.update(state="accepted", session=body)
             elif action == "reject":
@@ -135,6 +168,14 @@ class OpenAIEmulator:
         return handler
 
     @staticmethod
+    def _refuse_unknown(action: str, body: Any) -> None:
+        allowed = ACTION_KEYS.get(action)
+        if allowed is not None and isinstance(body, dict):
+            unknown = sorted(set(body) - allowed)
+            if unknown:
+                raise fail(400, f"Unrecognized request argument supplied: {unknown[0]}", "unknown_parameter")
+
+    @staticmethod
     def _require(call: dict[str, Any] | None, action: str) -> None:
         """The states each action needs. The statuses are the unconfirmed part (see the module doc)."""
         if call is None or call["state"] in ("ended", "rejected"):
@@ -153,14 +194,24 @@ class OpenAIEmulator:
             raise fail(400, "This endpoint only accepts WebSocket connections.")
         stop = threading.Event()
         self._watchers.setdefault(call_id, []).append(stop)
-        script = list(call.get("script") or [])
-        session = dict(call.get("session") or {})
         call["sideband"] = call.get("sideband", 0) + 1
-        return Response(101, upgrade=lambda ws: _play(ws, call_id, session, script, stop))
+        script = list(call.get("script") or []) if call["sideband"] == 1 else []  # the model does not repeat itself
+        session = dict(call.get("session") or {})
+        sockets = self._sockets.setdefault(call_id, [])
+
+        def run(ws: Any) -> None:
+            sockets.append(ws)
+            try:
+                _play(ws, call_id, session, script, stop)
+            finally:
+                sockets.remove(ws)
+
+        return Response(101, upgrade=run)
 
     # -- webhook endpoints ------------------------------------------------------------------------
     def create_endpoint(self, request: Request) -> Response:
         body = _object(request)
+        _refuse_unknown_keys(body, ENDPOINT_KEYS)
         missing = [k for k in ("url", "name", "event_types") if k not in body]
         if missing:
             raise fail(400, f"Missing required parameter: '{missing[0]}'.", "missing_required_parameter")
@@ -186,6 +237,7 @@ class OpenAIEmulator:
     def update_endpoint(self, request: Request, id: str) -> Response:
         endpoint = self._endpoint(id)
         body = _object(request)
+        _refuse_unknown_keys(body, ENDPOINT_KEYS)
         changed = {k: v for k, v in body.items() if endpoint.get(k) != v}
         self._write(endpoint, body)
         if changed:  # updated_at does not move on a no-op update (fact sheet, trap 4)
@@ -199,7 +251,9 @@ class OpenAIEmulator:
 
     def rotate_secret(self, request: Request, id: str) -> Response:
         endpoint = self._endpoint(id)
-        keep = bool((request.json() if request.body else {}).get("keep_old_secret_active_for_24_hours"))
+        ask = request.json() if request.body else {}
+        _refuse_unknown_keys(ask if isinstance(ask, dict) else {}, frozenset({"keep_old_secret_active_for_24_hours"}))
+        keep = bool(ask.get("keep_old_secret_active_for_24_hours"))
         now = time.time()
         endpoint["secrets"] = [{**s, "expires": now + 86400} for s in endpoint["secrets"][-1:] if keep]
         secret = self._new_secret(endpoint)
@@ -221,7 +275,15 @@ class OpenAIEmulator:
                 raise fail(400, "Invalid 'url': expected an HTTPS URL.")
             if key == "event_types" and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
                 raise fail(400, "Invalid 'event_types': expected an array of strings.")
-            endpoint[key] = value
+            if key == "event_types" and not value:
+                raise fail(400, "Invalid 'event_types': expected at least one event type.")
+            if key == "event_types" and (unknown := [v for v in value if v not in EVENT_TYPES]):
+                raise fail(400, f"Invalid 'event_types': unknown event type '{unknown[0]}'.")
+            if key == "name" and (not isinstance(value, str) or not 0 < len(value) <= NAME_MAX):
+                raise fail(400, f"Invalid 'name': expected a string of 1 to {NAME_MAX} characters.")
+        for key in ("url", "name", "event_types"):
+            if key in body:
+                endpoint[key] = body[key]
 
     @staticmethod
     def _new_secret(endpoint: dict[str, Any]) -> str:
@@ -239,10 +301,22 @@ class OpenAIEmulator:
         ask = json.loads(body or b"{}")
         if method == "POST" and path == "/incoming":
             return self.incoming(ask)
+        if method == "POST" and path.startswith("/calls/") and path.endswith("/tool"):
+            return self.tool(path.removeprefix("/calls/").removesuffix("/tool"), ask)
         if method == "GET" and path.startswith("/calls/"):
-            call = self.calls.get(path.removeprefix("/calls/"))
-            return Response(200, call) if call else Response(404, {"message": "no such call"})
+            with self.shared_lock:
+                call = self.calls.get(path.removeprefix("/calls/"))
+                if not call:
+                    return Response(404, {"message": "no such call"})
+                return Response(200, json.loads(json.dumps(call)))  # a copy, taken under the lock
         return Response(404, {"message": "unknown sandbox control path"})
+
+    def tool(self, call_id: str, step: dict[str, Any]) -> Response:
+        """The model calls a tool now: the events go out on every open sideband of the call."""
+        sockets = list(self._sockets.get(call_id) or [])
+        for ws in sockets:
+            _tool_call(ws, step)
+        return Response(200, {"sidebands": len(sockets)})
 
     def incoming(self, ask: dict[str, Any]) -> Response:
         project = str(ask.get("project") or "proj_sandbox")
@@ -252,15 +326,18 @@ class OpenAIEmulator:
         if not any(h["name"].lower() == "to" for h in headers):
             headers.append({"name": "To", "value": f"sip:{project}@sip.api.openai.com;transport=tls"})
         call_id = "rtc_" + secrets.token_hex(16)
-        self.calls[call_id] = {"call_id": call_id, "project": project, "state": "pending", "log": [],
-                               "script": list(ask.get("script") or [])}
+        with self.shared_lock:
+            self.calls[call_id] = {"call_id": call_id, "project": project, "state": "pending", "log": [],
+                                   "script": list(ask.get("script") or [])}
+            endpoints = [dict(e, secrets=list(e["secrets"])) for e in self.endpoints.values()
+                         if CALL_INCOMING in e.get("event_types", [])]
         now = int(time.time())
         event = {"object": "event", "id": "evt_" + secrets.token_hex(16), "type": CALL_INCOMING, "created_at": now,
                  "data": {"call_id": call_id, "sip_headers": headers}}
         body = json.dumps(event).encode()
         timestamp = int(ask.get("timestamp") or now)
-        deliveries = [self._deliver(e, body, timestamp) for e in self.endpoints.values()
-                      if CALL_INCOMING in e.get("event_types", [])]
+        send = ask.get("deliver", True) is not False
+        deliveries = [self._deliver(e, body, timestamp, send) for e in endpoints]
         return Response(200, {"call_id": call_id, "deliveries": deliveries})
 
     def ingress(self, leg: Any, network: Any) -> Any:
@@ -300,7 +377,7 @@ class OpenAIEmulator:
                       [*leg.via, passed])
 
     @staticmethod
-    def _deliver(endpoint: dict[str, Any], body: bytes, timestamp: int) -> dict[str, Any]:
+    def _deliver(endpoint: dict[str, Any], body: bytes, timestamp: int, send: bool = True) -> dict[str, Any]:
         import httpx
 
         webhook_id = "wh_" + secrets.token_hex(16)
@@ -309,6 +386,8 @@ class OpenAIEmulator:
                    "user-agent": "OpenAI/1.0 (+https://platform.openai.com/docs/webhooks)",
                    "webhook-id": webhook_id, "webhook-timestamp": str(timestamp),
                    "webhook-signature": " ".join(sign(s, webhook_id, timestamp, body) for s in live)}
+        if not send:
+            return {"url": endpoint["url"], "status": None, "request": {"headers": headers, "body": body.decode()}}
         try:
             status = httpx.post(endpoint["url"], content=body, headers=headers, timeout=DELIVERY_TIMEOUT).status_code
         except httpx.HTTPError as exc:
@@ -319,6 +398,10 @@ class OpenAIEmulator:
 def _caller_header(leg: Any) -> str:
     caller = leg.caller or "anonymous"
     return f'"{caller}" <sip:{caller}@{leg.source or "0.0.0.0"}>;tag={secrets.token_hex(4)}'
+def _refuse_unknown_keys(body: dict[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise fail(400, f"Unrecognized request argument supplied: {unknown[0]}", "unknown_parameter")
 
 
 def _object(request: Request) -> dict[str, Any]:
@@ -345,18 +428,28 @@ def _play(ws: Any, call_id: str, session: dict[str, Any], script: list[dict[str,
     ws.send(json.dumps({"type": "session.created", "event_id": _id("event"),
                         "session": {"id": call_id, "object": "realtime.session", **session}}))
     for step in script:
-        response_id, item_id, fc_id = _id("resp"), _id("item"), _id("call")
-        arguments = json.dumps(step.get("arguments") or {})
-        item = {"id": item_id, "object": "realtime.item", "type": "function_call", "status": "completed",
-                "name": step["name"], "call_id": fc_id, "arguments": arguments}
+        _tool_call(ws, step)
+    stop.wait()
+    ws.close()
+
+
+def _tool_call(ws: Any, step: dict[str, Any]) -> None:
+    """A function call as the model makes it: its arguments done, then the completed response."""
+    from websockets.exceptions import ConnectionClosed
+
+    response_id, item_id, fc_id = _id("resp"), _id("item"), _id("call")
+    arguments = json.dumps(step.get("arguments") or {})
+    item = {"id": item_id, "object": "realtime.item", "type": "function_call", "status": "completed",
+            "name": step["name"], "call_id": fc_id, "arguments": arguments}
+    try:
         ws.send(json.dumps({"type": "response.function_call_arguments.done", "event_id": _id("event"),
                             "response_id": response_id, "item_id": item_id, "output_index": 0, "call_id": fc_id,
                             "name": step["name"], "arguments": arguments}))
         ws.send(json.dumps({"type": "response.done", "event_id": _id("event"),
                             "response": {"id": response_id, "object": "realtime.response", "status": "completed",
                                          "output": [item]}}))
-    stop.wait()
-    ws.close()
+    except ConnectionClosed:
+        pass  # the client went away meanwhile
 
 
 def _drain(ws: Any, stop: threading.Event) -> None:

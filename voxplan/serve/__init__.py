@@ -1,21 +1,24 @@
-"""`voxplan serve STACK`: the runtime half of an OpenAI route.
+"""`voxplan serve STACK`: the runtime half of an OpenAI route, run as a service.
 
-A webhook receiver (`POST /openai/webhook`, `GET /healthz`) on the standard library's threaded HTTP
-server, as the sandbox's. Each `realtime.call.incoming` is verified (Standard Webhooks, 300 s window, by
-the `openai` SDK), deduplicated by `webhook-id`, acknowledged at once, and then, off the request thread,
-accepted with the agent the stack routes the dialled number to, or rejected with the declared SIP status.
-An agent with tools is followed on its sideband WebSocket: its transfer tool becomes a SIP REFER, its
-end-call tool a hang-up. One JSON log line per call; no secret is ever logged.
+A webhook receiver on uvicorn + Starlette that answers each verified `realtime.call.incoming` with the
+agents `apply` PUBLISHED to the state backend (never a stack file on its own disk), picking up a new
+publication within seconds, with no signal. Replicas on one PostgreSQL backend share the dedupe of
+deliveries, the record of each call and its sideband lease; a delivery is answered 2xx only once its
+call is decided. One JSON log line per event; Prometheus metrics; /healthz and /readyz.
 
-    config.py    the stack, read into what the receiver needs (routes, agents, headers, secrets)
-    receiver.py  verify, dedupe, decide, call control, log
-    http.py      the HTTP server around the receiver
-    service.py   one running serve: all of the above, and the reload SIGHUP asks for
+    config.py        the stack's settings serve needs (backend, key, signing secrets), not its agents
+    answers.py       the published agents and routing as one snapshot, and the decision for a call
+    coordination.py  replicas: dedupe, call records, sideband leases (PostgreSQL; one process on local)
+    receiver.py      one delivery: verify, claim, decide, record; sidebands: tools, re-attach, hand back
+    app.py           the HTTP face (Starlette)
+    server.py        uvicorn: timeouts, connection cap, graceful drain
+    logs.py          the one logging setup: JSON lines with a timestamp, no tracebacks
+    metrics.py       Prometheus metrics
+    service.py       one running serve: all of the above
 """
 
 from voxplan.serve.config import Config, load_config
-from voxplan.serve.http import make_server
 from voxplan.serve.receiver import Receiver
 from voxplan.serve.service import Service
 
-__all__ = ["Config", "Receiver", "Service", "load_config", "make_server"]
+__all__ = ["Config", "Receiver", "Service", "load_config"]

@@ -241,3 +241,55 @@ def tech_prefix_problem(value: str) -> Problem | None:
     if not _PREFIX.match(value):
         return Problem("is not a tech prefix (digits, letters and # * + . _ - only)")
     return None
+
+
+_DISPLAY_TOKENS = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~ \t]*\Z")  # RFC 3261 tokens, and the spaces between them
+
+
+def name_addr_uri(value: str) -> str | None:
+    """The URI of a SIP `From`/`To`-style header value (RFC 3261 §20.10, §25.1), or None when it is not
+    well formed. `name-addr = [display-name] "<" addr-spec ">"`; a display name is tokens or a quoted
+    string (with backslash escapes, so `"<sip:a@b>"` inside quotes is text, never the address); the
+    display name never counts. Without `<…>` the addr-spec ends at the first `;` (those are the header's
+    parameters, not the URI's)."""
+    text = value.strip()
+    rest = text
+    if text.startswith('"'):
+        i, escaped = 1, False
+        while i < len(text):
+            ch = text[i]
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                break
+            i += 1
+        else:
+            return None  # an unterminated quoted string
+        rest = text[i + 1:].lstrip()
+        if not rest.startswith("<"):
+            return None
+    elif "<" in text:
+        display, _, _after = text.partition("<")
+        if not _DISPLAY_TOKENS.match(display):
+            return None
+        rest = text[len(display):]
+    if rest.startswith("<"):
+        uri, closed, _params = rest[1:].partition(">")
+        return uri.strip() if closed and uri.strip() and '"' not in uri and "<" not in uri else None
+    if any(c in rest for c in '"<>'):
+        return None
+    uri = rest.split(";", 1)[0].strip()
+    return uri or None
+
+
+def uri_user(uri: str) -> str:
+    """The user part of a sip:/sips: URI, or the number of a tel: URI (without parameters)."""
+    scheme, colon, rest = uri.partition(":")
+    if not colon:
+        return ""
+    if scheme.lower() == "tel":
+        return rest.split(";", 1)[0]
+    user, at, _host = rest.rpartition("@")
+    return user.split(";", 1)[0] if at else ""

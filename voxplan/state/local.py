@@ -10,8 +10,10 @@ as it was before the run. A torn last journal line (a kill mid-write) is dropped
 stops the run: state is never taken as empty. Files are created 0600.
 
 The lock is an exclusive `flock` on `<state>.lock`, released by the kernel if the process dies (POSIX;
-`msvcrt.locking` on Windows). History is `<stack>.history.jsonl`. Claims: none — a local state cannot
-know about other stacks (see the README's ownership section for what that leaves uncaught).
+`msvcrt.locking` on Windows). History is `<stack>.history.jsonl`. Publications (OpenAI agents, published by
+apply for `voxplan serve`) are `<stack>.published.json`: every version ever published and a serial, replaced
+atomically by each publication (apply holds the lock); `wait_published` watches the file. Claims: none — a
+local state cannot know about other stacks (see the README's ownership section for what that leaves uncaught).
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from typing import Any
 from voxplan.core.errors import LockHeld, StateError
 from voxplan.core.secret import SafeEncoder
 from voxplan.state.model import replay
-from voxplan.state.store import Claim, Holder, Snapshot
+from voxplan.state.store import Claim, Holder, Publication, Published, Snapshot
 
+POLL_PUBLISHED = 0.2  # seconds between looks at the publications file (serve picks a change up within it)
 _ENCODE = SafeEncoder(separators=(", ", ": ")).encode  # no indent: the C encoder (indent=2 took 10x longer)
 
 
@@ -42,6 +45,10 @@ def state_path(stack_file: Path, stack_name: str, env: str = "default") -> Path:
 
 def journal_path(state_file: Path) -> Path:
     return state_file.with_name(state_file.name + ".journal")
+
+
+def published_path(state_file: Path) -> Path:
+    return state_file.with_name(state_file.name.removesuffix(".state.json") + ".published.json")
 
 
 def lock_path(state_file: Path) -> Path:
@@ -61,6 +68,7 @@ class LocalStore:
         self._synced = 0
         self._flusher: threading.Thread | None = None
         self._backed_up = False
+        self._publishing = threading.Lock()
 
     @classmethod
     def open(cls, settings: dict[str, Any], *, stack_file: Path, stack: str, env: str) -> LocalStore:
@@ -215,6 +223,68 @@ class LocalStore:
 
     def release(self, objects: Iterable[Claim]) -> None:
         return None
+
+    # -- publications -------------------------------------------------------------------------------
+    def _read_published(self) -> dict[str, Any]:
+        path = published_path(self.path)
+        if not path.exists():
+            return {"serial": 0, "versions": []}
+        try:
+            data = json.loads(_read_regular(path))
+        except (OSError, ValueError) as exc:
+            raise StateError(f"{path}: publications are unreadable ({type(exc).__name__}); refusing to guess"
+                             ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("versions"), list):
+            raise StateError(f"{path}: not a voxplan publications file")
+        return data
+
+    def published(self) -> Published:
+        data = self._read_published()
+        live: dict[str, Publication] = {}
+        for v in data["versions"]:
+            address = f"{v['kind']}/{v['name']}"
+            if v.get("body") is None:
+                live.pop(address, None)
+            else:
+                live[address] = Publication(v["kind"], v["name"], int(v["version"]), dict(v["body"]), v.get("at", ""))
+        return Published(int(data.get("serial", 0)), live)
+
+    def publish(self, kind: str, name: str, body: dict[str, Any] | None) -> Publication | None:
+        with self._publishing:  # apply's threads publish concurrently: one read-modify-replace at a time
+            return self._publish(kind, name, body)
+
+    def _publish(self, kind: str, name: str, body: dict[str, Any] | None) -> Publication | None:
+        data = self._read_published()
+        version = 1 + max((int(v["version"]) for v in data["versions"] if (v["kind"], v["name"]) == (kind, name)),
+                          default=0)
+        at = Holder.current().since
+        data["versions"].append({"kind": kind, "name": name, "version": version, "body": body, "at": at})
+        data["serial"] = int(data.get("serial", 0)) + 1
+        _make_dir(self.path.parent)
+        _atomic_write(published_path(self.path), _ENCODE(data) + "\n")
+        return None if body is None else Publication(kind, name, version, body, at)
+
+    def wait_published(self, serial: int, timeout: float) -> int:
+        """Polls the file's modification time (a rename by `publish` changes it): a few stat calls a
+        second, no inotify dependency."""
+        path = published_path(self.path)
+        deadline = time.monotonic() + timeout
+        seen: tuple[int, int] | None = None
+        while True:
+            try:
+                st = path.stat()
+                stamp = (st.st_ino, st.st_mtime_ns)
+            except OSError:
+                stamp = (0, 0)
+            if stamp != seen:
+                seen = stamp
+                now = self.published().serial
+                if now != serial:
+                    return now
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return serial
+            time.sleep(min(POLL_PUBLISHED, left))
 
     # -- locking ------------------------------------------------------------------------------------
     @contextmanager

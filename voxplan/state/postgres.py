@@ -10,6 +10,11 @@ a newer schema than this voxplan knows stops the run):
     voxplan_history  (stack, env, n) → at, run              one row per apply
     voxplan_lock     (stack, env) → holder, backend pid     who holds the lock, written with it
     voxplan_claims   (vendor, account, kind, remote_id) → stack, env     which (stack, env) owns an object
+    voxplan_publications  id, stack, env, kind, name, version → body    every published version (OpenAI
+                                                            agents for `voxplan serve`); body NULL: unpublished.
+                                                            Each publication NOTIFYs `voxplan_published`.
+    voxplan_serve_*  replicas, deliveries, calls            `voxplan serve`'s coordination (its SQL lives in
+                                                            voxplan.serve.coordination)
 
 Locking is a session-level advisory lock on a connection of its own, held for the whole apply. The
 server releases it when that session ends, so a runner killed with -9 (or cut off) frees it; its
@@ -38,7 +43,7 @@ from psycopg.types.json import Json
 from voxplan.core.errors import LockHeld, Owned, StateError
 from voxplan.core.secret import SafeEncoder
 from voxplan.state.model import replay
-from voxplan.state.store import Claim, Holder, Snapshot
+from voxplan.state.store import Claim, Holder, Publication, Published, Snapshot
 
 _DUMPS = SafeEncoder(separators=(",", ":")).encode  # refuses a raw Secret, as the local files do
 CONNECT_TIMEOUT = 10
@@ -67,7 +72,30 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (vendor, account, kind, remote_id));
     CREATE INDEX voxplan_claims_owner ON voxplan_claims (stack, env);
     """,
+    # 2: publications (what apply publishes for voxplan serve: OpenAI agents and their routing)
+    """
+    CREATE TABLE voxplan_publications (
+        id bigserial PRIMARY KEY, stack text NOT NULL, env text NOT NULL, kind text NOT NULL, name text NOT NULL,
+        version integer NOT NULL, body json, at timestamptz NOT NULL DEFAULT now(),
+        UNIQUE (stack, env, kind, name, version));
+    """,
+    # 3: voxplan serve's replicas: liveness, shared dedupe of deliveries, the record of each call
+    """
+    CREATE TABLE voxplan_serve_replicas (
+        id text PRIMARY KEY, stack text NOT NULL, env text NOT NULL, host text NOT NULL, pid integer NOT NULL,
+        started_at timestamptz NOT NULL DEFAULT now(), heartbeat_at timestamptz NOT NULL DEFAULT now());
+    CREATE TABLE voxplan_serve_deliveries (
+        webhook_id text PRIMARY KEY, call_id text NOT NULL, replica text NOT NULL,
+        at timestamptz NOT NULL DEFAULT now());
+    CREATE TABLE voxplan_serve_calls (
+        call_id text PRIMARY KEY, stack text NOT NULL, env text NOT NULL, state text NOT NULL, owner text NOT NULL,
+        decision json, follow json, received_at timestamptz NOT NULL DEFAULT now(), decided_at timestamptz,
+        ended_at timestamptz);
+    CREATE INDEX voxplan_serve_calls_open ON voxplan_serve_calls (stack, env, state)
+        WHERE state IN ('deciding', 'accepted');
+    """,
 )
+PUBLISHED_CHANNEL = "voxplan_published"
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -98,6 +126,8 @@ class PostgresStore:
         self._conn: psycopg.Connection[Any] | None = None
         self._guard = threading.Lock()
         self._using = threading.RLock()  # one block (a transaction) at a time on the shared connection
+        self._listener: psycopg.Connection[Any] | None = None  # LISTENs for publications (serve)
+        self._listen_guard = threading.Lock()
 
     @classmethod
     def open(cls, settings: dict[str, Any], *, stack_file: Path, stack: str, env: str) -> PostgresStore:
@@ -144,6 +174,9 @@ class PostgresStore:
                 raise StateError(f"{self.describe()}: {_first_line(exc)}") from None
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         with self._guard:
             if self._conn is not None:
                 self._conn.close()
@@ -262,6 +295,59 @@ class PostgresStore:
                                 "WHERE stack = %s AND env = %s ORDER BY kind, remote_id",
                                 (self.stack, self.env)).fetchall()
         return [Claim(*r) for r in rows]
+
+    # -- publications ---------------------------------------------------------------------------------
+    def published(self) -> Published:
+        with self._sql() as conn, conn.transaction():
+            rows = conn.execute(
+                "SELECT DISTINCT ON (kind, name) kind, name, version, body, at FROM voxplan_publications "
+                "WHERE stack = %s AND env = %s ORDER BY kind, name, version DESC", (self.stack, self.env)).fetchall()
+            serial = self._serial(conn)
+        live = {f"{k}/{n}": Publication(k, n, v, dict(b), at.isoformat(timespec="seconds"))
+                for k, n, v, b, at in rows if b is not None}
+        return Published(serial, live)
+
+    def _serial(self, conn: psycopg.Connection[Any]) -> int:
+        row = conn.execute("SELECT coalesce(max(id), 0) FROM voxplan_publications WHERE stack = %s AND env = %s",
+                           (self.stack, self.env)).fetchone()
+        return int(row[0]) if row else 0
+
+    def publish(self, kind: str, name: str, body: dict[str, Any] | None) -> Publication | None:
+        """One transaction: the next version, and a NOTIFY that every listening `serve` receives when it
+        commits."""
+        with self._sql() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_key("publish", self.stack, self.env),))
+            row = conn.execute(
+                "INSERT INTO voxplan_publications (stack, env, kind, name, version, body) "
+                "SELECT %s, %s, %s, %s, coalesce(max(version), 0) + 1, %s FROM voxplan_publications "
+                "WHERE stack = %s AND env = %s AND kind = %s AND name = %s RETURNING version, at",
+                (self.stack, self.env, kind, name, None if body is None else Json(body, dumps=_DUMPS),
+                 self.stack, self.env, kind, name)).fetchone()
+            conn.execute("SELECT pg_notify(%s, %s)", (PUBLISHED_CHANNEL, f"{self.stack}/{self.env}"))
+        assert row is not None
+        at = row[1].isoformat(timespec="seconds")
+        return None if body is None else Publication(kind, name, int(row[0]), body, at)
+
+    def wait_published(self, serial: int, timeout: float) -> int:
+        """LISTEN on a connection of its own (kept for the next wait), then look at the serial: a
+        publication committed between the two is seen either way."""
+        with self._listen_guard:
+            try:
+                if self._listener is None or self._listener.closed:
+                    self._listener = self._connect()
+                    self._listener.execute(f"LISTEN {PUBLISHED_CHANNEL}")
+                listener = self._listener
+                now = self._serial(listener)
+                if now != serial:
+                    return now
+                for _ in listener.notifies(timeout=timeout, stop_after=1):
+                    pass
+                return self._serial(listener)
+            except psycopg.Error as exc:
+                if self._listener is not None:
+                    self._listener.close()
+                    self._listener = None
+                raise StateError(f"{self.describe()}: {_first_line(exc)}") from None
 
     # -- locking --------------------------------------------------------------------------------------
     @contextmanager

@@ -15,6 +15,11 @@ journal of remote changes recorded since the snapshot. The engine never touches 
     release(objects)    drop this (stack, env)'s claims (the objects were deleted or forgotten)
     unlock(force)       remove a lock its holder left behind
     force_unlock(id)    break the lock whose holder has that lock id (LockHeld messages show it), and no other
+    published()         what apply published for this (stack, env): the live version of each object
+                        whose "remote" is the backend itself (OpenAI agents, which `voxplan serve` answers
+                        from), with the serial of the last publication
+    publish(kind, name, body)   a new version of one (body None: unpublished); durable when it returns
+    wait_published(serial, timeout)   block until the serial moves past `serial` (or the timeout)
 
 Backends are listed once, in `voxplan.state.backends`.
 """
@@ -105,6 +110,32 @@ class Claim:
     remote_id: str
 
 
+@dataclass(frozen=True)
+class Publication:
+    """One published version of an object the state backend itself holds (an OpenAI agent)."""
+
+    kind: str
+    name: str
+    version: int
+    body: dict[str, Any]
+    at: str = ""
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Published:
+    """Everything published for one (stack, env) at one serial: one consistent set of versions."""
+
+    serial: int = 0
+    items: Mapping[str, Publication] = field(default_factory=dict)  # address -> its live version
+
+    def of_kind(self, kind: str) -> dict[str, Publication]:
+        return {p.name: p for p in self.items.values() if p.kind == kind}
+
+
 class StateStore(Protocol):
     name: str  # the backend: "local", "postgres"
     stack: str
@@ -144,6 +175,16 @@ class StateStore(Protocol):
     def force_unlock(self, lock_id: str) -> str:
         """Break the lock if, and only if, its holder's lock id is `lock_id`; says what it did. Refuses
         another id (the lock changed hands) and says so when nothing holds the lock."""
+        ...
+
+    def published(self) -> Published: ...
+
+    def publish(self, kind: str, name: str, body: dict[str, Any] | None) -> Publication | None:
+        """A new version of `kind/name` (None: unpublish it; returns None then)."""
+        ...
+
+    def wait_published(self, serial: int, timeout: float) -> int:
+        """The publication serial, once it differs from `serial` or `timeout` seconds have passed."""
         ...
 
     def close(self) -> None: ...

@@ -2,8 +2,8 @@
 
 There is no provisioning API for the SIP side: a project id alone names the carrier's target
 (`sip_target`). What the stack declares for OpenAI is a webhook endpoint (`webhooks.py`, a resource like
-any other) and agents (`agents.py`: data for `voxplan serve`, which accepts each call with its agent
-through the SDK, `calls.py`, imported only by `serve`).
+any other) and agents (`agents.py`: the accept body; `published.py`: the agents and their routing as resources apply
+publishes to the state backend, which `voxplan serve` answers from through the SDK, `calls.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from voxplan.core.errors import Diagnostic
 from voxplan.core.secret import Secret
 from voxplan.providers.base import Carrier, ExpandContext, Provider
 from voxplan.providers.http import default_message
-from voxplan.providers.openai import agents, hops, webhooks
+from voxplan.providers.openai import agents, hops, published, webhooks
 from voxplan.providers.openai.surface import SURFACE
 from voxplan.providers.openai.webhooks import WEBHOOK_ENDPOINT, WebhookEndpoint
 from voxplan.stack.model import Stack
@@ -31,7 +31,7 @@ __all__ = ["API_URL", "HOSTS", "PROJECT", "PROVIDER", "WEBHOOK_ENDPOINT", "Webho
 API_URL = "https://api.openai.com"  # the API root, as for every vendor; paths carry the /v1
 HOSTS = {"us": "sip.api.openai.com", "eu": "sip-eu.api.openai.com"}
 PROJECT = re.compile(r"^proj_[A-Za-z0-9]+$")
-DEFAULT_REJECT_STATUS = 603  # SIP 603 Decline, OpenAI's own default for reject
+DEFAULT_REJECT_STATUS = published.DEFAULT_REJECT_STATUS
 
 def sip_target(project: str, residency: str = "us") -> str:
     """The carrier destination, without `sip:`: TLS signalling is mandatory."""
@@ -83,9 +83,11 @@ def lint(stack: Stack, tls_signalling: Mapping[str, bool | None]) -> Iterator[Di
                              "unconfirmed; place a test call", severity="warning")
 
 def sections(ctx: ExpandContext, carriers: Mapping[str, Carrier]) -> None:
-    """The stack sections that are OpenAI's alone: agents (lint only) and webhooks (resources)."""
+    """The stack sections that are OpenAI's alone: agents and their routing (published to the state
+    backend for `voxplan serve`) and webhooks (OpenAI resources)."""
     ctx.diagnostics.extend(lint(ctx.stack, {name: getattr(c, "tls_signalling", None) for name, c in carriers.items()}))
     webhooks.expand(ctx)
+    published.expand(ctx, carriers)
 
 def routed_agents(stack: Stack) -> Iterable[tuple[str, str | None]]:
     """(route key, agent name or None) for every OpenAI route."""
@@ -94,6 +96,7 @@ def routed_agents(stack: Stack) -> Iterable[tuple[str, str | None]]:
             yield key, route.get("agent")
 
 PROVIDER = Provider(name="openai", api_url=API_URL, kinds=(WebhookEndpoint,),
+                    published=(published.Agent, published.Routing),
                     adapters=lambda api, stack: webhooks.adapters(api), message=message,
                     route_targets={"openai": route_target}, sections=sections, surface=SURFACE, hops=hops.hops,
                     witness=lambda *a: witness(*a))

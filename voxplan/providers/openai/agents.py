@@ -126,9 +126,21 @@ def _spec() -> dict[str, Any]:
     return dict(json.loads(resources.files(__package__).joinpath(_SPEC).read_text()))
 
 
+def nullable_as_null(node: Any) -> Any:
+    """OpenAPI 3.0's `nullable: true` (which OpenAI's 3.1 document still writes, e.g. `session.tracing`,
+    whose documented off switch is null) as JSON Schema says it: the schema, or null. A 2020-12 validator
+    ignores `nullable` and would refuse the null the vendor documents."""
+    if isinstance(node, list):
+        return [nullable_as_null(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: nullable_as_null(v) for k, v in node.items() if k != "nullable"}
+    return {"anyOf": [out, {"type": "null"}]} if node.get("nullable") is True else out
+
+
 @functools.lru_cache(maxsize=1)
 def _session_validator() -> jsonschema.Draft202012Validator:
-    resource: Resource[Any] = Resource.from_contents(_spec(), default_specification=DRAFT202012)
+    resource: Resource[Any] = Resource.from_contents(nullable_as_null(_spec()), default_specification=DRAFT202012)
     registry: Registry[Any] = Registry().with_resource("urn:openai", resource)
     schema = {"$ref": f"urn:openai#/components/schemas/{_SESSION}"}
     return jsonschema.Draft202012Validator(schema, registry=registry)

@@ -10,17 +10,25 @@ from voxplan.stack.surface import Reference, Section, Surface
 
 SETTINGS: dict[str, Any] = {
     "type": "object", "additionalProperties": False,
-    "description": "OpenAI: the API key (call control, webhook endpoints) and, for a webhook made in the dashboard, "
-                   "its signing secret.",
+    "description": "OpenAI: the API key (call control, webhook endpoints), the webhook signing secret(s) `serve` "
+                   "verifies with, and the caller header a carrier adds.",
     "properties": {
         "api_key": {"type": "string", "description": "Only from ${env:NAME} or ${file:PATH}, never literal."},
         "base_url": {"type": "string", "pattern": "^https?://"},
         "concurrency": {"type": "integer", "minimum": 1, "maximum": 100,
                         "description": "Requests in flight at once (default 10)."},
-        "webhook_secret": {"type": "string",
-                           "description": "The whsec_ signing secret of a webhook made in the dashboard; only from "
-                                          "${env:NAME} or ${file:PATH}. Omit it when voxplan manages the webhook: "
-                                          "`serve` then rotates its own."},
+        "webhook_secret": {"oneOf": [{"type": "string"},
+                                     {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 4}],
+                           "description": "The whsec_ signing secret(s) `serve` verifies deliveries with, only from "
+                                          "${env:NAME} or ${file:PATH} (a list while a rotation overlaps: new and "
+                                          "old). Omitted: `serve` reads OPENAI_WEBHOOK_SECRET. `voxplan webhooks "
+                                          "rotate STACK` prints a new one for a webhook voxplan manages."},
+        "caller_header": {"type": "string", "pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$",
+                          "description": "A SIP header the carrier adds to every call it sends (a shared secret): "
+                                         "`serve` rejects calls without it. Published with the agents' routing; "
+                                         "its value is caller_secret."},
+        "caller_secret": {"type": "string", "description": "The value caller_header must hold, only from ${env:NAME} "
+                                                           "or ${file:PATH}; given to `serve`, never published."},
         "reject_status": {"type": "integer", "minimum": 400, "maximum": 699, "default": 603,
                           "description": "The SIP status `serve` rejects a call to an unrouted number with."}}}
 AGENT: dict[str, Any] = {
@@ -67,7 +75,8 @@ SURFACE = Surface(
               Section("webhooks", "webhook", WEBHOOK, "OpenAI webhook endpoints (openai.webhook_endpoint).")),
     route=ROUTE,
     route_targets=("openai",),
-    secret_places=(("providers", "openai", "webhook_secret"),),
+    secret_places=(("providers", "openai", "webhook_secret"), ("providers", "openai", "webhook_secret", "*"),
+                   ("providers", "openai", "caller_secret")),
     one_line=(("routes", "*", "openai"), ("webhooks", "*", "url"), ("webhooks", "*", "name"),
               ("agents", "*", "model")),
     references=(Reference(("routes", "*", "agent"), "agents"),),

@@ -1,9 +1,10 @@
 """OpenAI webhook endpoints (`/v1/webhook_endpoints`, project-scoped; openai-python >= 3.16).
 
 Quirks handled here: the signing secret comes back only from create (and rotate): `normalise` drops it,
-so it reaches no state, plan or log; voxplan never needs it, because `voxplan serve` gets its own by
-rotating (see voxplan.providers.openai.calls). Update is a POST that replaces `event_types` whole (the
-differ always sends complete values). Lists are newest-first cursor pages (`after`, `limit`).
+so it reaches no state, plan or log; the user gets one from `voxplan webhooks rotate` (printed once) and
+gives it to `voxplan serve` as configuration. Update is a POST that replaces `event_types` whole (the
+differ always sends complete values); `events:` must be types the create API lists (`event_types()`, the
+SDK's own list, which lacks GPT-Live's live.* events). Lists are newest-first cursor pages (`after`, `limit`).
 Adopted by URL: an endpoint made in the dashboard for the same receiver is the same endpoint.
 
 Unconfirmed, and where one change fixes it: whether ordinary project keys may call this API (it is
@@ -13,8 +14,10 @@ fall back to `manual: true` (WebhookEndpoint.list).
 
 from __future__ import annotations
 
+import difflib
+import functools
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 from voxplan.core import errors
 from voxplan.core.errors import Diagnostic
@@ -25,7 +28,21 @@ from voxplan.stack.model import Stack
 
 WEBHOOK_ENDPOINT = "openai.webhook_endpoint"
 CALL_INCOMING = "realtime.call.incoming"
-LIVE_INCOMING = ("live.transport.incoming", "live.call.incoming")  # GPT-Live's events for the same calls
+
+
+@functools.cache
+def event_types() -> tuple[str, ...]:
+    """The event types the create API takes: the SDK's own list (its `event_types` Literal). GPT-Live's
+    `live.transport.incoming` / `live.call.incoming` are delivered, but are not in it, so not offered. The SDK's
+    types are imported here, when a stack declares a webhook, not by every command at start-up (a second)."""
+    from openai.types.webhooks.webhook_create_params import WebhookCreateParams
+
+    hint = get_type_hints(WebhookCreateParams)["event_types"]
+    while not (args := get_args(hint)) or not all(isinstance(a, str) for a in args):
+        hint = args[0]
+    return tuple(args)
+
+
 PAGE = 100
 SECRET_FIELDS = ("signing_secret",)
 
@@ -88,12 +105,13 @@ def lint(stack: Stack) -> Iterator[Diagnostic]:
                              f"Webhooks) create a webhook with URL {spec['url']} and event type {events}, then "
                              "give its signing secret to voxplan serve as providers.openai.webhook_secret",
                              severity="warning")
-        both = [e for e in LIVE_INCOMING if e in (spec.get("events") or [])]
-        if both and CALL_INCOMING in (spec.get("events") or [CALL_INCOMING]):
-            yield Diagnostic(stack.source.at(("webhooks", name, "events")),
-                             f"webhooks.{name}: {CALL_INCOMING} and {both[0]} announce the same calls, and only the "
-                             "first accept wins", hint=f"subscribe to one of them (serve answers {CALL_INCOMING})",
-                             severity="warning")
+        for i, wanted in enumerate(spec.get("events") or []):
+            if wanted not in event_types():
+                close = difflib.get_close_matches(str(wanted), event_types(), n=1)
+                yield Diagnostic(stack.source.at(("webhooks", name, "events", i)),
+                                 f"webhooks.{name}: {wanted!r} is not an event type a webhook endpoint can "
+                                 "subscribe to",
+                                 hint=f"did you mean {close[0]}?" if close else f"serve answers {CALL_INCOMING}")
         if str(spec["url"]).startswith("http://"):
             yield Diagnostic(stack.source.at(("webhooks", name, "url")),
                              f"webhooks.{name}: OpenAI delivers only to https:// URLs; plain http:// on loopback "

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import phonenumbers
-from phonenumbers import geocoder
 
 from voxplan.core import errors
 from voxplan.providers.http import ApiClient
@@ -29,6 +28,8 @@ PER_PAGE = 100
 
 def offer(client: ApiClient, digits: str) -> dict[str, Any] | None:
     """The stock listing of `digits` (its id and prices), or None when Wavix does not offer it."""
+    from phonenumbers import geocoder  # its data takes half a second to import: only when a number is bought
+
     try:
         parsed = phonenumbers.parse("+" + digits)
     except phonenumbers.NumberParseException:
