@@ -66,7 +66,7 @@ def test_each_journal_record_is_a_committed_row_before_append_returns(pg_url: st
     assert again.lineage == state.lineage and again.serial == state.serial
     state.compact()
     assert rows(pg_url, "SELECT count(*) FROM voxplan_journal") == [(0,)]
-    [(entries,)] = rows(pg_url, "SELECT entries FROM voxplan_state")
+    [(entries,)] = rows(pg_url, "SELECT entries->'resources' FROM voxplan_state")
     assert sorted(entries) == ["vapi.assistant/support", "vapi.tool/to-human"]  # type: ignore[call-overload]
     state.remove("vapi.tool/to-human")
     assert list(State.open(store("support"), key=KEY).resources) == ["vapi.assistant/support"]
@@ -88,13 +88,13 @@ def test_compaction_is_one_transaction(pg_url: str, store: Stores) -> None:
                 time.sleep(0.05)
             else:
                 raise AssertionError("the compaction never reached the journal")
-            snapshot = reader.execute("SELECT entries FROM voxplan_state").fetchone()
+            snapshot = reader.execute("SELECT entries->'resources' FROM voxplan_state").fetchone()
         assert snapshot is not None and snapshot[0] == {}  # the new snapshot is not visible before the journal goes
         assert not done.is_set()
         blocker.rollback()
     worker.join()
     assert rows(pg_url, "SELECT count(*) FROM voxplan_journal") == [(0,)]
-    assert list(rows(pg_url, "SELECT entries FROM voxplan_state")[0][0]) == ["vapi.tool/a"]  # type: ignore[call-overload]
+    assert list(rows(pg_url, "SELECT entries->'resources' FROM voxplan_state")[0][0]) == ["vapi.tool/a"]  # type: ignore[call-overload]
 
 
 def test_schema_is_made_once_and_a_newer_one_is_refused(pg_url: str, store: Stores) -> None:
