@@ -55,7 +55,7 @@ class Entry:
         if not all(isinstance(d, str) for d in deps):
             raise ValueError(f"its deps are {_shown(deps)}")
         return cls(kind=data["kind"], id=data["id"], sent=sent, seen=seen, fingerprints=fingerprints,
-                   deps=list(deps), protect=bool(data.get("protect", False)))
+                   deps=deps, protect=bool(data.get("protect", False)))  # shared, never edited: no copies
 
 
 class State:
