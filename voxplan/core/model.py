@@ -106,11 +106,15 @@ def ref_paths(value: Any) -> tuple[tuple[PathT, Ref], ...]:
     return tuple(found)
 
 
+_REFS: dict[Ref, Ref] = {}  # one instance per distinct Ref: 10,000 numbers on 100 trunks name 100 credentials
+
+
 def _collect_refs(value: Any, path: PathT, found: list[tuple[PathT, Ref]]) -> None:
     items = value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
     for k, v in items:
         t = type(v)
         if t is Ref:
+            v = value[k] = _REFS.setdefault(v, v)  # equal Refs are interchangeable: keep one of each
             found.append(((*path, k), v))
         elif t is dict or t is list:
             _collect_refs(v, (*path, k), found)

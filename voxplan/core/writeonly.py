@@ -9,6 +9,7 @@ through a list by index (`destinations.0.message`)."""
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,8 +97,14 @@ def secret_paths(value: Any, prefix: str = "") -> tuple[str, ...]:
 def mark_secret_fields(body: dict[str, Any], patterns: Sequence[str], origin: str) -> None:
     """Wrap in place every string at one of `patterns` (dotted; `*` is any key or index) as a Secret: the
     vendor fields that are secrets whatever their source."""
-    for pattern in patterns:
-        _mark(body, pattern.split("."), origin)
+    for parts in _split(tuple(patterns)):
+        if parts[0] == "*" or parts[0] in body:  # most bodies hold none of a kind's secret fields
+            _mark(body, parts, origin)
+
+
+@functools.cache
+def _split(patterns: tuple[str, ...]) -> tuple[list[str], ...]:
+    return tuple(p.split(".") for p in patterns)
 
 
 def _mark(node: Any, parts: list[str], origin: str) -> None:

@@ -30,7 +30,7 @@ import yaml
 
 from voxplan.core.errors import Diagnostic, Location
 from voxplan.core.secret import Secret
-from voxplan.stack.model import PathT, SourceMap, Where
+from voxplan.stack.model import Leaf, PathT, SourceMap, Where
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
 SENSITIVE_KEYS = frozenset({"password", "api_key", "secret", "token", "webhook_secret"})
@@ -107,7 +107,7 @@ class _Builder:
         self.alias_nodes = 0
         self.resolved: dict[str, str] = {}  # a plain scalar's text -> the tag PyYAML's resolver gives it
         # anchor -> (value, positions inside it, nodes it stands for, where it is, its text if a scalar)
-        self.anchors: dict[str, tuple[Any, Where | None, int, int, str | None]] = {}
+        self.anchors: dict[str, tuple[Any, Where | Leaf | None, int, int, str | None]] = {}
 
     def build(self, text: str) -> tuple[Any, SourceMap]:
         loader = _LOADER(text)
@@ -127,7 +127,7 @@ class _Builder:
         finally:
             loader.dispose()
 
-    def _node(self, loader: Any) -> tuple[Any, Where | None, int]:
+    def _node(self, loader: Any) -> tuple[Any, Where | Leaf | None, int]:
         """The document's one node, from its events: iteratively (no recursion, however deep)."""
         get, resolve = loader.get_event, loader.resolve
         implicit = loader.yaml_implicit_resolvers
@@ -139,7 +139,7 @@ class _Builder:
             mark = event.start_mark
             at = (mark.line + 1) << 32 | (mark.column + 1)
             parent = stack[-1] if stack else None
-            kid: Where | None = None
+            kid: Where | Leaf | None = None
             if cls is yaml.ScalarEvent:
                 self.total += 1
                 text, tag = event.value, event.tag
@@ -186,8 +186,7 @@ class _Builder:
                 continue
             elif cls is yaml.MappingEndEvent or cls is yaml.SequenceEndEvent:
                 frame = stack.pop()
-                frame.where.done()
-                built, kid, at = frame.value, frame.where, frame.at
+                built, kid, at = frame.value, frame.where.done(), frame.at
                 if frame.anchor is not None:
                     self.anchors[frame.anchor] = (built, kid, self.total - frame.start, at, None)
                 parent = stack[-1] if stack else None
@@ -280,7 +279,7 @@ class _Builder:
             raise yaml.composer.ComposerError(None, None, f"found duplicate anchor &{anchor} (first at line "
                                               f"{first >> 32})", here)
 
-    def _anchor(self, anchor: str, value: Any, where: Where | None, size: int, at: int, stack: list[_Frame],
+    def _anchor(self, anchor: str, value: Any, where: Where | Leaf | None, size: int, at: int, stack: list[_Frame],
                 text: str | None) -> None:
         self._new_anchor(anchor, at, stack)
         self.anchors[anchor] = (value, where, size, at, text)

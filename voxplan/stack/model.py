@@ -4,7 +4,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from voxplan.core.errors import Location
 
@@ -19,17 +19,18 @@ def pack(line: int, column: int) -> int:
 class Where:
     """The positions inside one mapping or sequence of a stack, in the order its entries were written:
     `marks` holds, per entry, the packed position of its key (0 in a sequence) and of its value; `kids` the
-    positions inside the entries that are themselves mappings or sequences, by entry index."""
+    positions inside the entries that are themselves mappings or sequences, by entry index. Built, one
+    whose entries are all scalars (a number's `{carrier: wavix, trunk: wx0}`) becomes a `Leaf`."""
 
     __slots__ = ("keys", "marks", "kids", "_index")
 
     def __init__(self, keys: list[str] | None) -> None:
         self.keys: Sequence[str] | None = keys  # a mapping's keys, in order; None for a sequence
         self.marks = array("Q")
-        self.kids: dict[int, Where] | None = None
+        self.kids: dict[int, Where | Leaf] | None = None
         self._index: dict[str, int] | None = None
 
-    def add(self, key: str | None, key_at: int, value_at: int, kid: Where | None = None) -> None:
+    def add(self, key: str | None, key_at: int, value_at: int, kid: Where | Leaf | None = None) -> None:
         if kid is not None:
             if self.kids is None:
                 self.kids = {}
@@ -39,10 +40,14 @@ class Where:
         self.marks.append(key_at)
         self.marks.append(value_at)
 
-    def done(self) -> None:
-        """Built: the keys become a tuple (of strings only, so the garbage collector stops visiting it)."""
-        if self.keys is not None:
-            self.keys = tuple(self.keys)
+    def done(self) -> Where | Leaf:
+        """Built: the keys become a tuple; without nested entries, the positions become a Leaf (tuples of
+        strings and integers only, which the garbage collector stops visiting)."""
+        keys = tuple(self.keys) if self.keys is not None else None
+        if self.kids is None:
+            return Leaf(keys, tuple(self.marks))
+        self.keys = keys
+        return self
 
     def find(self, step: str | int) -> int:
         """The index of the entry at `step` (a key, or a sequence index), or -1."""
@@ -55,11 +60,24 @@ class Where:
         return self._index.get(step, -1)  # type: ignore[arg-type]
 
 
+class Leaf(NamedTuple):
+    """The positions inside a mapping or sequence whose entries are all scalars (see `Where`)."""
+
+    keys: tuple[str, ...] | None
+    marks: tuple[int, ...]
+    kids: None = None
+
+    def find(self, step: str | int) -> int:
+        if self.keys is None:
+            return step if type(step) is int and 0 <= step < len(self.marks) // 2 else -1
+        return self.keys.index(step) if step in self.keys else -1  # type: ignore[arg-type]
+
+
 class SourceMap:
     """Where each value (and each mapping key) of a stack came from: a tree of `Where`, built with the
     values in the same pass, read only to place a diagnostic."""
 
-    def __init__(self, file: str, root: Where | None = None, root_at: int = 0):
+    def __init__(self, file: str, root: Where | Leaf | None = None, root_at: int = 0):
         self.file = file
         self.root = root
         self.root_at = root_at or pack(1, 1)
@@ -72,7 +90,7 @@ class SourceMap:
             if i < 0:
                 return value_at, 0, False
             key_at, value_at = node.marks[2 * i], node.marks[2 * i + 1]  # type: ignore[union-attr]
-            node = node.kids.get(i) if node.kids else None  # type: ignore[union-attr]
+            node = node.kids.get(i) if node.kids else None  # type: ignore[union-attr,assignment]
             if depth + 1 < len(path) and node is None:
                 return value_at, 0, False
         return value_at, key_at, True
