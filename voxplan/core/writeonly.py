@@ -84,13 +84,13 @@ def _child(node: Any, part: str) -> Any:
 def secret_paths(value: Any, prefix: str = "") -> tuple[str, ...]:
     """The dotted path of every Secret inside `value` (a body: dicts and lists)."""
     found: list[str] = []
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for k, v in items:
-        path = f"{prefix}{k}"
-        if isinstance(v, Secret):
-            found.append(path)
-        elif isinstance(v, dict | list):
-            found += secret_paths(v, f"{path}.")
+    items = value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
+    for k, v in items:  # a path is spelled out only where it leads somewhere: this runs for every body
+        t = type(v)
+        if t is Secret:
+            found.append(f"{prefix}{k}")
+        elif t is dict or t is list:
+            found += secret_paths(v, f"{prefix}{k}.")
     return tuple(found)
 
 
