@@ -36,9 +36,8 @@ T = TypeVar("T")
 
 
 def _timeout(adapter: Adapter) -> float:
-    """The client's read timeout (how long a request may take before voxplan gives up on it)."""
-    timeout = adapter.client.client.timeout.read
-    return float(timeout) if timeout is not None else 30.0
+    """How long a request of this adapter's client may take before voxplan gives up on it."""
+    return float(getattr(adapter.client, "timeout", None) or 30.0)
 
 
 def _transient_retry(call: Callable[[], T], attempts: int = 3) -> T:
