@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from voxplan.stack.loader import MAX_STACK_BYTES
+
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = sorted((ROOT / "stacks").glob("*.yaml"))
 
@@ -321,7 +323,7 @@ TEXT_MUTATIONS: dict[str, tuple[Callable[[bytes], bytes], bool]] = {
     "nesting-flow-deep": (lambda t: t + b"x: " + b"[" * 50_000 + b"]" * 50_000 + b"\n", True),
     "nesting-block-deep": (lambda t: t + b"x:\n" + b"".join(b"  " * i + b"- \n" for i in range(1, 300)), True),
     "nesting-65": (lambda t: t + b"x: " + b"[" * 65 + b"]" * 65 + b"\n", False),
-    "file-over-cap": (lambda t: t + b"# " + b"x" * (5 * 1024 * 1024) + b"\n", True),
+    "file-over-cap": (lambda t: t + b"# " + b"x" * MAX_STACK_BYTES + b"\n", True),
     "value-over-cap": (lambda t: t + b'x: "' + b"a" * (1_100_000) + b'"\n', True),
     "integer-huge": (lambda t: t + b"x: " + b"9" * 50_000 + b"\n", True),
     "duplicate-key": (lambda t: t + b"version: 1\n", False),

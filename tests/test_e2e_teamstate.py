@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
@@ -340,3 +341,66 @@ def test_the_local_backend_never_adopts_an_assistant_another_stack_marked(cli: C
     assert changing(sandbox) == []
     assert sandbox.objects("assistant")[0]["firstMessage"] == assistant["firstMessage"]
     cli("plan", str(prod), "--detailed-exitcode", code=0)
+
+
+FORTY = "version: 1\nstack: forty\nproviders:\n  vapi: {api_key: \"${env:VAPI_API_KEY}\"}\nassistants:\n" + "".join(
+    f"  a{i}: {{name: Agent {i}, first_message: Hello from {i}}}\n" for i in range(40))
+
+
+def test_a_lost_lock_session_stops_the_apply_and_the_next_runner_never_overlaps_it(
+        team: Cli, tmp_path: Path, pg_url: str) -> None:
+    """The issue's acceptance: 40 objects at 300 ms vendor latency; the lock holder's PostgreSQL session is
+    terminated mid-apply (a failover, a NAT dropping the connection) and a second apply starts 0.5 s later.
+    The first stops before its next change, naming the lost lock; the sandbox's request log shows the two
+    never sent requests in the same second; after both, 0 duplicates, 0 orphans and an empty plan."""
+    slow = start_server("--latency-ms", "300")
+    try:
+        env = {**team.env, "VOXPLAN_VAPI_BASE_URL": f"{slow.url}/vapi"}
+        stack = team.stack("forty.yaml", FORTY)
+        first = voxplan_process({**env, "VAPI_API_KEY": "first-runner-key"}, tmp_path, "apply", "--auto-approve",
+                                "--parallelism", "4", stack.name)
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            for _ in range(600):  # until a few creates are recorded, then cut the lock holder's session
+                try:
+                    if (conn.execute("SELECT count(*) FROM voxplan_journal").fetchone() or (0,))[0] >= 4:
+                        break
+                except psycopg.errors.UndefinedTable:
+                    pass
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the apply never journalled a change")
+            [(holder,)] = conn.execute("SELECT pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                                       "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = "
+                                       "current_database()").fetchall()
+            conn.execute("SELECT pg_terminate_backend(%s)", (holder,))
+            cut = time.time()
+        time.sleep(0.5)
+        second = voxplan_process({**env, "VAPI_API_KEY": "second-runner-key"}, tmp_path, "apply", "--auto-approve",
+                                 "--lock-timeout", "60", stack.name)
+        out1, err1 = first.communicate(timeout=120)
+        out2, err2 = second.communicate(timeout=120)
+        team.outputs += [out1, err1, out2, err2]
+        assert first.returncode == 1, out1 + err1
+        assert "the state lock was lost: its database session ended" in err1 and "Traceback" not in err1, err1
+        assert second.returncode == 0, out2 + err2
+        log = httpx.get(f"{slow.url}/_sandbox/log").json()
+        clients = {e["client"] for e in log}
+        assert len(clients) == 2, clients
+        by_first = [e["at"] for e in log if e["method"] == "POST" and e["at"] < cut + 0.5]
+        mine = {e["client"] for e in log if e["at"] < cut}
+        assert len(mine) == 1 and by_first, "the first runner sent nothing before the cut"
+        [first_client] = mine
+        firsts = [e["at"] for e in log if e["client"] == first_client]
+        seconds = [e["at"] for e in log if e["client"] != first_client]
+        assert max(firsts) < cut + 0.1, "the first runner sent a request after its lock was gone"
+        assert int(max(firsts)) < int(min(seconds)), "the two runners sent requests in the same second"
+        names = [a["name"] for a in slow.objects("assistant")]
+        assert sorted(names) == sorted(f"Agent {i}" for i in range(40)), "duplicates or missing assistants"
+        listed = subprocess.run([sys.executable, "-m", "voxplan", "state", "list", stack.name], cwd=tmp_path,
+                                env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout
+        assert {line.split("\t")[1] for line in listed.splitlines()} == {a["id"] for a in slow.objects("assistant")}
+        again = subprocess.run([sys.executable, "-m", "voxplan", "plan", "--detailed-exitcode", stack.name],
+                               cwd=tmp_path, env={**os.environ, **env}, capture_output=True, text=True)
+        assert again.returncode == 0, again.stdout + again.stderr
+    finally:
+        stop_server(slow)

@@ -14,11 +14,11 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from tests.conftest import CANARIES, Cli, SandboxServer
-from voxplan.core.errors import StackErrors
+from voxplan.core.errors import Diagnostic, StackErrors
 from voxplan.core.secret import MASK, Secret, encodings, open_private, redact
 from voxplan.providers import SURFACE
 from voxplan.stack import load_and_validate, telephony
-from voxplan.stack.loader import MAX_DEPTH, input_limits, read_stack
+from voxplan.stack.loader import MAX_DEPTH, parse_yaml, read_stack
 
 ASSISTANT = "version: 1\nassistants:\n  a:\n    first_message: {value}\n"
 
@@ -110,18 +110,28 @@ def test_file_inside_the_repository_may_be_a_level_up_and_through_a_link_that_st
 
 # --- bounded input -----------------------------------------------------------------------------------
 
+def limits(text: str) -> list[Diagnostic]:
+    """What the one pass over the events refuses, when it refuses: one diagnostic and no data."""
+    data, _, diags = parse_yaml(text, "s.yaml")
+    assert data is None or not diags, "a refused stack keeps nothing of what was built"
+    return diags
+
+
 def test_billion_laughs_recursion_depth_and_tags_are_one_located_error_each() -> None:
     laughs = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
-    [bomb] = input_limits(laughs, "s.yaml")
+    [bomb] = limits(laughs)
     assert str(bomb).startswith("s.yaml:6:8: ") and "aliases expand to more than 100,000 nodes" in str(bomb)
-    [loop] = input_limits("version: 1\nx: &l {y: [*l]}\n", "s.yaml")
+    [loop] = limits("version: 1\nx: &l {y: [*l]}\n")
     assert str(loop) == "s.yaml:2:12: recursive alias *l: the anchor contains itself"
-    [deep] = input_limits("x: " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1), "s.yaml")
+    [deep] = limits("x: " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1))
     assert str(deep) == f"s.yaml:1:{3 + MAX_DEPTH}: nested more than {MAX_DEPTH} levels deep"
-    [tag] = input_limits("version: 1\nx: !!python/name:os.system ''\n", "s.yaml")
+    [tag] = limits("version: 1\nx: !!python/name:os.system ''\n")
     assert str(tag).startswith("s.yaml:2:4: unsupported YAML tag")
-    assert input_limits("version: 1\nx: &ok [1]\ny: *ok\n", "s.yaml") == []
+    assert limits("version: 1\nx: &ok [1]\ny: *ok\n") == []
+    # a cap hit after other problems is the only one reported: nothing past a cap counts
+    [late] = limits("a: 1\na: 2\nb: " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1))
+    assert "nested more than" in str(late)
 
 
 def test_bom_and_bytes_that_are_not_utf8_are_located(tmp_path: Path) -> None:

@@ -66,7 +66,7 @@ def test_each_journal_record_is_a_committed_row_before_append_returns(pg_url: st
     assert again.lineage == state.lineage and again.serial == state.serial
     state.compact()
     assert rows(pg_url, "SELECT count(*) FROM voxplan_journal") == [(0,)]
-    [(entries,)] = rows(pg_url, "SELECT entries FROM voxplan_state")
+    [(entries,)] = rows(pg_url, "SELECT entries->'resources' FROM voxplan_state")
     assert sorted(entries) == ["vapi.assistant/support", "vapi.tool/to-human"]  # type: ignore[call-overload]
     state.remove("vapi.tool/to-human")
     assert list(State.open(store("support"), key=KEY).resources) == ["vapi.assistant/support"]
@@ -88,13 +88,13 @@ def test_compaction_is_one_transaction(pg_url: str, store: Stores) -> None:
                 time.sleep(0.05)
             else:
                 raise AssertionError("the compaction never reached the journal")
-            snapshot = reader.execute("SELECT entries FROM voxplan_state").fetchone()
+            snapshot = reader.execute("SELECT entries->'resources' FROM voxplan_state").fetchone()
         assert snapshot is not None and snapshot[0] == {}  # the new snapshot is not visible before the journal goes
         assert not done.is_set()
         blocker.rollback()
     worker.join()
     assert rows(pg_url, "SELECT count(*) FROM voxplan_journal") == [(0,)]
-    assert list(rows(pg_url, "SELECT entries FROM voxplan_state")[0][0]) == ["vapi.tool/a"]  # type: ignore[call-overload]
+    assert list(rows(pg_url, "SELECT entries->'resources' FROM voxplan_state")[0][0]) == ["vapi.tool/a"]  # type: ignore[call-overload]
 
 
 def test_schema_is_made_once_and_a_newer_one_is_refused(pg_url: str, store: Stores) -> None:
@@ -201,3 +201,30 @@ def test_a_state_of_another_stack_is_refused_naming_both(pg_url: str, store: Sto
         conn.execute("UPDATE voxplan_journal SET stack = 'b'")
     with pytest.raises(StateError, match="this state belongs to stack 'a', not 'b'"):
         State.open(store("b"), key=KEY)
+
+
+def test_a_remote_change_is_one_statement_with_its_claims_and_the_lock_is_on_that_session(
+        pg_url: str, store: Stores, tmp_path: Path) -> None:
+    """What a change costs the database, read off the wire (libpq's protocol trace): one statement, which
+    writes the journal row and takes or releases the claims in the same implicit transaction; and the
+    advisory lock is held by that very session, so the lock cannot outlive the journal's connection."""
+    support = store("support")
+    with support.lock():
+        state = State.open(support, key=KEY)
+        state.put("vapi.tool/warm-up", Entry(kind="vapi.tool", id="t-0"))  # the first write stores the head
+        state.claims = lambda pairs: ([Claim("vapi", "acct", a.kind, a.id) for b, a in pairs if a is not None],
+                                      [Claim("vapi", "acct", b.kind, b.id) for b, a in pairs if b is not None])
+        trace = tmp_path / "trace"
+        with trace.open("w") as fh:
+            support.conn.pgconn.trace(fh.fileno())
+            for i in range(1, 21):
+                state.put(f"vapi.tool/t{i}", Entry(kind="vapi.tool", id=f"t-{i}"))
+            state.remove("vapi.tool/t20")
+            support.conn.pgconn.untrace()
+        done = [line.split("\t")[-1] for line in trace.read_text().splitlines()
+                if line.split("\t")[1:2] == ["B"] and "\tCommandComplete\t" in line]
+        assert len(done) == 21 and not any("BEGIN" in d or "COMMIT" in d for d in done), done
+        [(holder,)] = rows(pg_url, "SELECT backend_pid FROM voxplan_lock")
+        assert holder == support.conn.info.backend_pid
+    assert rows(pg_url, "SELECT count(*) FROM voxplan_journal") == [(22,)]
+    assert {r[0] for r in rows(pg_url, "SELECT remote_id FROM voxplan_claims")} == {f"t-{i}" for i in range(1, 20)}

@@ -30,7 +30,14 @@ from voxplan.state import Entry, State
 Step = tuple[str, str]  # ("apply" | "destroy", address)
 TRANSIENT = (errors.TransportError, errors.ServerError, errors.RateLimited)
 CREATE_ATTEMPTS = 4
+LATE_FACTOR = 3.0  # a POST that failed slowly may still complete this many client timeouts after it was sent
+LOOK_EVERY = 1.0  # seconds between lookups while waiting for such a late completion
 T = TypeVar("T")
+
+
+def _timeout(adapter: Adapter) -> float:
+    """How long a request of this adapter's client may take before voxplan gives up on it."""
+    return float(getattr(adapter.client, "timeout", None) or 30.0)
 
 
 def _transient_retry(call: Callable[[], T], attempts: int = 3) -> T:
@@ -137,7 +144,8 @@ class _Runner:
         self.objects: dict[str, Mapping[str, Any]] = {c.address: c.live for c in plan.changes if c.live is not None
                                                       and c.action is not Action.REPLACE}
         self.steps, self.waits = self._graph()
-        self.lost_posts: list[tuple[Change, dict[str, Any], str]] = []  # creates whose POST got no answer
+        # creates whose POST got no answer: (change, body, natural key, until when the vendor may finish it)
+        self.lost_posts: list[tuple[Change, dict[str, Any], str, float]] = []
 
     def _graph(self) -> tuple[dict[Step, Change], dict[Step, set[Step]]]:
         changes = {c.address: c for c in self.plan.actionable}
@@ -236,7 +244,12 @@ class _Runner:
             with cond:
                 running -= 1
                 settled.add(step)
-                if exc is not None:
+                if isinstance(exc, errors.LockLost):  # the run stops: report it once, not per worker
+                    if str(exc) not in self.result.errors:
+                        self.result.errors.append(redact(str(exc)))
+                    stop = True
+                    skip_after(step)
+                elif exc is not None:
                     self.result.errors.append(redact(str(exc) if isinstance(exc, VoxplanError) else
                                                      f"{step[1]}: {type(exc).__name__}: {exc}"))
                     stop = stop or fail_fast
@@ -280,6 +293,7 @@ class _Runner:
         change = self.steps[step]
         action = "destroy" if phase == "destroy" and change.action is Action.REPLACE else change.action.value
         key = (addr, action, change.remote_id)
+        self.state.check_lock()  # nothing more is sent once the lock is lost
         started = time.monotonic()
         self.progress(Progress(addr, "start", action, 0.0, change.remote_id))
         with self.lock:
@@ -360,63 +374,93 @@ class _Runner:
             self.state.put(deposed(change.address, change.remote_id), Entry(kind=change.kind, id=change.remote_id))
 
     def _create(self, adapter: Adapter, body: Mapping[str, Any], change: Change) -> dict[str, Any]:
-        """POST is not idempotent: after an answer that may hide a success (timeout, reset, 5xx), look the
-        object up by its natural key before trying again, and adopt it if it is there. A POST that got no
-        answer at all is remembered: the vendor may still complete it after we gave up, so the run looks
-        again before it ends (`settle_lost_posts`)."""
+        """POST is not idempotent. After an answer that may hide a success (no answer, a reset, a 5xx) the
+        object is looked up by its natural key before the POST is sent again, and adopted if it is there.
+        A POST that failed slowly (after half the client's timeout or more: the vendor may still be working
+        on it, as when a gateway gives up before the server does) is looked for until LATE_FACTOR client
+        timeouts after it was sent, so a late completion is adopted instead of duplicated; a POST that got
+        no answer is remembered, and the run looks for what it made once more before it ends
+        (`settle_lost_posts`)."""
         payload = reveal_all(body)
         key = adapter.natural_key(dict(body))
+        timeout = _timeout(adapter)
         for attempt in range(CREATE_ATTEMPTS):
+            if attempt:
+                self.state.check_lock()
+            sent = time.monotonic()
             try:
                 return adapter.create(payload)
             except TRANSIENT as exc:
+                slow = not isinstance(exc, errors.RateLimited) and time.monotonic() - sent >= timeout / 2
+                late_until = sent + LATE_FACTOR * timeout if slow else sent
                 if isinstance(exc, errors.TransportError) and key is not None:
                     with self.lock:
-                        self.lost_posts.append((change, dict(body), key))
+                        self.lost_posts.append((change, dict(body), key, late_until))
                 if attempt + 1 == CREATE_ATTEMPTS:
                     raise
                 if isinstance(exc, errors.RateLimited):  # a 429 means the server did nothing: no lookup
                     time.sleep(exc.retry_after if exc.retry_after is not None else 0.2 * 2**attempt)
                     continue
-                found = self._lookup(adapter, key)
+                found = self._lookup(adapter, key, until=late_until)
                 if found is not None:
+                    if slow:
+                        self._log(f"{change.address}: the vendor finished a create after voxplan stopped waiting "
+                                  f"for it; adopted (id {adapter.remote_id(found)}), not sent again")
                     return found
                 time.sleep(0.2 * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def settle_lost_posts(self) -> None:
-        """For each create whose POST once got no answer: list by its natural key. An object there that no
-        state entry holds was made by that POST after all (a vendor finishing after our timeout). If the
-        resource is in state by now (a retry or a lookup got it), the extra object is a duplicate and is
-        deleted; if not (the create failed in the end), the object is adopted."""
-        unique = {(c.address, k): (c, b, k) for c, b, k in self.lost_posts}
-        for change, body, key in unique.values():
+        """For each create whose POST once got no answer: list by its natural key, once the vendor can no
+        longer be working on it. An object there that no state entry holds was made by that POST after all
+        (a vendor finishing after our timeout). If the resource is in state by now (a retry or a lookup
+        got it), the extra object is a duplicate and is deleted (an error naming both ids if the delete
+        fails); if not (the create failed in the end), the object is adopted."""
+        try:
+            self.state.check_lock()
+        except errors.LockLost:
+            return  # another runner may hold the lock: its plan sees whatever these made
+        unique = {(c.address, k): (c, b, k, u) for c, b, k, u in self.lost_posts}
+        for change, body, key, until in unique.values():
+            time.sleep(max(0.0, until - time.monotonic()))
             adapter = self.providers.adapter(change.kind)
             try:
                 owned = {e.id for e in self.state.snapshot().values() if e.kind == change.kind}
                 strays = [o for o in _transient_retry(lambda: adapter.list(frozenset({key})))  # noqa: B023
                           if adapter.natural_key(o) == key and adapter.remote_id(o) not in owned]
                 for obj in strays:
-                    if self.state.get(change.address) is None:
+                    held = self.state.get(change.address)
+                    if held is None:
                         self.state.put(change.address, self._entry(change, body, obj))
                         self._log(f"{change.address}: a create that got no answer had happened after all; "
                                   f"adopted (id {adapter.remote_id(obj)})")
-                    else:
+                        continue
+                    try:
                         _transient_retry(lambda: adapter.delete(adapter.remote_id(obj)))  # noqa: B023
-                        self._log(f"{change.address}: deleted {adapter.remote_id(obj)}, a duplicate that a create "
-                                  "without an answer made after all")
+                    except ProviderError as exc:
+                        raise ProviderError(f"{adapter.remote_id(obj)} duplicates {held.id} (a create without an "
+                                            f"answer made it after all) and could not be deleted: {exc}") from None
+                    self._log(f"{change.address}: deleted {adapter.remote_id(obj)}, a duplicate of {held.id} that "
+                              "a create without an answer made after all")
             except ProviderError as exc:
                 with self.lock:
                     self.result.errors.append(redact(str(exc.at(change.address))))
 
-    def _lookup(self, adapter: Adapter, key: str | None) -> dict[str, Any] | None:
+    def _lookup(self, adapter: Adapter, key: str | None, until: float = 0.0) -> dict[str, Any] | None:
+        """The unowned object with natural key `key`, looking again every LOOK_EVERY seconds until `until`
+        (a create the vendor may still be working on)."""
         if key is None:
             return None
-        owned = {e.id for e in self.state.snapshot().values() if e.kind == adapter.kind}
-        for obj in _transient_retry(lambda: adapter.list(frozenset({key}))):
-            if adapter.natural_key(obj) == key and adapter.remote_id(obj) not in owned:
-                return obj
-        return None
+        while True:
+            owned = {e.id for e in self.state.snapshot().values() if e.kind == adapter.kind}
+            for obj in _transient_retry(lambda: adapter.list(frozenset({key}))):
+                if adapter.natural_key(obj) == key and adapter.remote_id(obj) not in owned:
+                    return obj
+            left = until - time.monotonic()
+            if left <= 0:
+                return None
+            time.sleep(min(LOOK_EVERY, left))
+            self.state.check_lock()
 
     def _entry(self, change: Change, body: Mapping[str, Any], obj: Mapping[str, Any]) -> Entry:
         adapter = self.providers.adapter(change.kind)

@@ -360,9 +360,10 @@ def _unmoved(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], 
     heads = _heads(write_only)
     sent = body if heads.isdisjoint(body) else {
         k: strip_write_only(k, v, write_only) if k in heads else v for k, v in body.items()}
-    if not json_equal(dict(sent), entry.sent):
+    if not json_equal(sent, entry.sent):
         return False
-    if not json_equal({k: obj.get(k) for k in body}, entry.seen):
+    seen = entry.seen  # what the server answered for exactly these keys (compared in place: no copy of either)
+    if len(seen) != len(body) or not all(k in seen and json_equal(obj.get(k), seen[k]) for k in body):
         return False
     for key, value in body.items() if sent is not body else ():
         for path, secret in secrets_under(key, value, write_only).items():

@@ -38,23 +38,47 @@ def git_commit(stack_file: Path, env: Mapping[str, str]) -> str:
 
 def outcome(address: str, done: list[str], errors: list[str], skipped: list[str]) -> str:
     """What became of one change, from apply's report lines (each names its address first)."""
-    if any(line.startswith(f"{address}:") or f" {address}:" in line or line.startswith(f"{address} ")
-           for line in errors):
-        return "failed"
-    if any(line.startswith(f"{address}:") for line in skipped):
-        return "skipped"
-    if any(line.startswith(f"{address}:") for line in done):
-        return "done"
-    return "not attempted"
+    return _Outcomes(done, errors, skipped)(address)
+
+
+class _Outcomes:
+    """Apply's report lines, indexed once by the address each starts with (a line of an address with a
+    colon in it, `sip:…`, is indexed under every prefix that ends at a colon): looking up one change is then
+    O(1), not a scan of every line (20,000 changes against 20,000 lines took a minute)."""
+
+    def __init__(self, done: list[str], errors: list[str], skipped: list[str]):
+        self.errors = errors  # few, and an error may name its address anywhere in the line
+        self.skipped, self.done = _prefixes(skipped), _prefixes(done)
+
+    def __call__(self, address: str) -> str:
+        if any(line.startswith(f"{address}:") or f" {address}:" in line or line.startswith(f"{address} ")
+               for line in self.errors):
+            return "failed"
+        if address in self.skipped:
+            return "skipped"
+        if address in self.done:
+            return "done"
+        return "not attempted"
+
+
+def _prefixes(lines: list[str]) -> set[str]:
+    found: set[str] = set()
+    for line in lines:
+        at = line.find(":")
+        while at > 0:
+            found.add(line[:at])
+            at = line.find(":", at + 1)
+    return found
 
 
 def record(plan: Plan, *, started: str, environment: str, stack_file: Path, env: Mapping[str, str],
            done: list[str], errors: list[str], skipped: list[str], moved: Mapping[str, str]) -> dict[str, Any]:
     holder = Holder.current(env)
     changes = []
+    outcomes = _Outcomes(done, errors, skipped)
     for change in plan.actionable:
         outcome_of = "done" if change.moved_from and change.action.value == "no-op" and not change.importing \
-            else outcome(change.address, done, errors, skipped)
+            else outcomes(change.address)
         changes.append({"address": change.address, "action": change.action.value, "importing": change.importing,
                         "moved_from": change.moved_from or None, "remote_id": change.remote_id,
                         "outcome": outcome_of})

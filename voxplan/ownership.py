@@ -68,18 +68,16 @@ def claim_state(state: State, store: StateStore, provs: Providers, *, take_over:
 
 
 def track(state: State, store: StateStore, provs: Providers) -> None:
-    """Keep claims in step with what `state` records from now on."""
+    """Keep claims in step with what `state` records from now on: the store takes the claims of new ids
+    and releases those of ids that went with the journal row that records them (one transaction)."""
 
-    def on_record(pairs: Iterable[tuple[Entry | None, Entry | None]]) -> None:
+    def claims(pairs: Iterable[tuple[Entry | None, Entry | None]]) -> tuple[list[Claim], list[Claim]]:
         made, gone = [], []
         for before, after in pairs:
             if after is not None and (before is None or before.id != after.id):
                 made.append(claim_of(provs, after.kind, after.id))
             if before is not None and (after is None or after.id != before.id):
                 gone.append(claim_of(provs, before.kind, before.id))
-        if made:
-            store.claim(made)
-        if gone:
-            store.release(gone)
+        return made, gone
 
-    state.listener = on_record
+    state.claims = claims

@@ -9,9 +9,9 @@ from typing import Any
 from voxplan import moves, ownership
 from voxplan import providers as registry
 from voxplan.core.errors import PlanError, StateError
-from voxplan.core.secret import MASK
+from voxplan.core.secret import MASK, SafeEncoder
 from voxplan.core.writeonly import mask_paths
-from voxplan.state import LocalStore, StateStore
+from voxplan.state import LocalStore, StateStore, codec
 from voxplan.state.local import state_path
 from voxplan.workflow import Loaded, load_state
 
@@ -76,7 +76,9 @@ def snapshot(loaded: Loaded) -> dict[str, Any]:
     snap = loaded.store.load()
     if not snap.exists:
         raise StateError(f"{loaded.store.describe()} holds no state yet: apply the stack first")
-    return {**snap.head, "resources": snap.entries}
+    shared, written = codec.encode(snap.entries, SafeEncoder().encode)  # what repeats, once: as the file has it
+    return {**snap.head, "format_version": max(snap.head.get("format_version", 0), codec.FORMAT), "shared": shared,
+            "resources": written}
 
 
 def pull(loaded: Loaded, file: Path | None = None, *, force: bool = False, lock_timeout: float = 0.0) -> str:

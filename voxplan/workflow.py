@@ -17,7 +17,7 @@ from voxplan import callpath, history, moves, ownership, planfile
 from voxplan import providers as registry
 from voxplan.apply import ApplyResult, apply_plan
 from voxplan.core.context import RunContext
-from voxplan.core.errors import Diagnostic, Owned, PlanError, VoxplanError
+from voxplan.core.errors import Diagnostic, LockLost, Owned, PlanError, VoxplanError
 from voxplan.core.live import Live
 from voxplan.core.model import Resource, base_address
 from voxplan.core.plan import Action, Plan
@@ -243,10 +243,36 @@ def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], 
             result.errors.append(f"apply stopped: {type(exc).__name__}: {exc}")
             raise
         finally:
-            state.compact()
-            store.record_history(history.record(
-                the_plan, started=started, environment=loaded.ctx.env_name, stack_file=loaded.stack.path,
-                env=loaded.ctx.env, done=result.done, errors=result.errors, skipped=result.skipped, moved=moved))
+            try:
+                state.compact()
+                store.record_history(history.record(
+                    the_plan, started=started, environment=loaded.ctx.env_name, stack_file=loaded.stack.path,
+                    env=loaded.ctx.env, done=result.done, errors=result.errors, skipped=result.skipped,
+                    moved=moved))
+            except LockLost as lost:
+                if not any(str(lost) in e for e in result.errors):
+                    result.errors.append(str(lost))
+                result.errors.append(_after_loss(loaded, provs, state))
+
+
+def _after_loss(loaded: Loaded, provs: Providers, state: State) -> str:
+    """What becomes of the changes that finished after the lock was lost (their journal rows were refused):
+    recorded through a new session if the lock can be taken again at once, else named."""
+    recorded = "what it recorded before is in the journal; the next run folds it in"
+    if not state.unrecorded:
+        return f"the lock was lost; {recorded}"
+    addresses = [r.get("put") or r.get("rm") or r.get("to") for r in state.unrecorded]
+    try:
+        with loaded.store.lock(timeout=0):
+            fresh = load_state(loaded)
+            ownership.track(fresh, loaded.store, provs)
+            fresh.redo(state.unrecorded)
+            fresh.compact()
+        return (f"the lock was lost; {recorded}, and the {len(addresses)} change(s) that finished meanwhile were "
+                f"recorded under the lock taken again: {', '.join(map(str, addresses))}")
+    except VoxplanError:
+        return (f"the lock was lost and another runner holds it now: {len(addresses)} change(s) finished but could "
+                f"not be recorded: {', '.join(map(str, addresses))} (a plan adopts them by their names)")
 
 
 def import_resource(loaded: Loaded, provs: Providers, address: str, remote_id: str, *,

@@ -89,6 +89,11 @@ class LockHeld(StateError):
     pass
 
 
+class LockLost(StateError):
+    """The state lock went while it was held (its database session ended: a failover, a dropped
+    connection, an administrator): another runner may hold it now, so nothing more may be sent."""
+
+
 class ProviderError(VoxplanError):
     """An API call failed. `address` is filled in by the engine when it knows which resource."""
 

@@ -106,11 +106,15 @@ def ref_paths(value: Any) -> tuple[tuple[PathT, Ref], ...]:
     return tuple(found)
 
 
+_REFS: dict[Ref, Ref] = {}  # one instance per distinct Ref: 10,000 numbers on 100 trunks name 100 credentials
+
+
 def _collect_refs(value: Any, path: PathT, found: list[tuple[PathT, Ref]]) -> None:
     items = value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
     for k, v in items:
         t = type(v)
         if t is Ref:
+            v = value[k] = _REFS.setdefault(v, v)  # equal Refs are interchangeable: keep one of each
             found.append(((*path, k), v))
         elif t is dict or t is list:
             _collect_refs(v, (*path, k), found)
@@ -148,11 +152,21 @@ def get_path(obj: Any, dotted: str) -> Any:
 def json_equal(a: Any, b: Any) -> bool:
     """Equality of JSON data where types count: True is not 1, 1 is not 1.0, a string is not a number.
     Key order does not count (JSON objects are unordered). A Secret or Ref equals nothing but itself."""
-    ta, tb = type(a), type(b)
-    if ta is not tb:
+    ta = type(a)
+    if ta is not type(b):
         return False
     if ta is dict:
-        return a.keys() == b.keys() and all(json_equal(v, b[k]) for k, v in a.items())
+        if a.keys() != b.keys():
+            return False
+        for k, v in a.items():  # a loop, not all(<generator>): this runs for every value of every body
+            if not json_equal(v, b[k]):
+                return False
+        return True
     if ta is list or ta is tuple:
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+        if len(a) != len(b):
+            return False
+        for x, y in zip(a, b, strict=True):
+            if not json_equal(x, y):
+                return False
+        return True
     return bool(a == b)

@@ -9,6 +9,7 @@ through a list by index (`destinations.0.message`)."""
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,21 +84,27 @@ def _child(node: Any, part: str) -> Any:
 def secret_paths(value: Any, prefix: str = "") -> tuple[str, ...]:
     """The dotted path of every Secret inside `value` (a body: dicts and lists)."""
     found: list[str] = []
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for k, v in items:
-        path = f"{prefix}{k}"
-        if isinstance(v, Secret):
-            found.append(path)
-        elif isinstance(v, dict | list):
-            found += secret_paths(v, f"{path}.")
+    items = value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
+    for k, v in items:  # a path is spelled out only where it leads somewhere: this runs for every body
+        t = type(v)
+        if t is Secret:
+            found.append(f"{prefix}{k}")
+        elif t is dict or t is list:
+            found += secret_paths(v, f"{prefix}{k}.")
     return tuple(found)
 
 
 def mark_secret_fields(body: dict[str, Any], patterns: Sequence[str], origin: str) -> None:
     """Wrap in place every string at one of `patterns` (dotted; `*` is any key or index) as a Secret: the
     vendor fields that are secrets whatever their source."""
-    for pattern in patterns:
-        _mark(body, pattern.split("."), origin)
+    for parts in _split(tuple(patterns)):
+        if parts[0] == "*" or parts[0] in body:  # most bodies hold none of a kind's secret fields
+            _mark(body, parts, origin)
+
+
+@functools.cache
+def _split(patterns: tuple[str, ...]) -> tuple[list[str], ...]:
+    return tuple(p.split(".") for p in patterns)
 
 
 def _mark(node: Any, parts: list[str], origin: str) -> None:

@@ -419,10 +419,13 @@ def transfer_reach(stack: Stack, carrier: str, is_host: Callable[[str], bool]) -
     """A transfer to `sip:…@<carrier gateway>` only works through a trunk of that carrier, and the carrier
     delivers it as an inbound call to that number: so the number must be one of the stack's, with a route,
     unless the destination says why it is reached anyway (`external:`)."""
+    tools = stack.section("tools")
+    if not any(spec.get("transfer") for spec in tools.values()):
+        return  # nothing transfers: no need to index 10,000 numbers
     has_trunk = any(t.get("carrier") == carrier for t in stack.section("trunks").values())
     numbers = {_e164_of(k): spec for k, spec in stack.section("numbers").items()}
     routed = {_e164_of(k) for k in stack.section("routes")}
-    for tool, spec in stack.section("tools").items():
+    for tool, spec in tools.items():
         for i, dest in enumerate(spec.get("transfer") or []):
             uri = str(dest.get("sip", ""))
             host = uri.rpartition("@")[2].split(";")[0].split(":")[0]

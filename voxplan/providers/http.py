@@ -136,6 +136,7 @@ class ApiClient:
         self.pacer = pacer
         self._message = message
         self.slots = threading.BoundedSemaphore(concurrency)
+        self.timeout = timeout  # seconds a request may take before it counts as unanswered
         self.base_url = base_url.rstrip("/")
         headers = {"User-Agent": f"voxplan/{__version__}", "Accept": "application/json", **(headers or {})}
         for name, value in headers.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
@@ -57,6 +58,7 @@ class Exchange:
 
 Observer = Callable[[Exchange], None]
 OBSERVER_ENV = "VOXPLAN_SANDBOX_OBSERVER"
+LOG_SIZE = 100_000  # requests the log keeps (the oldest go first)
 
 
 def observers_from_env() -> list[Observer]:
@@ -235,6 +237,7 @@ class Sandbox:
             if hasattr(vendor, "shared_lock"):  # an emulator whose test hooks run outside `handle`
                 vendor.shared_lock = self.lock
         self.requests: Counter[str] = Counter()
+        self.log: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)  # each request as it arrives (GET /_sandbox/log)
         self.rate_limits: dict[str, float] = {}  # vendor -> requests per second the account allows
         self._recent: dict[str, deque[float]] = {}
         self.latency_ms = latency_ms
@@ -266,6 +269,8 @@ class Sandbox:
                           {k.lower(): v for k, v in headers.items()}, body)
         with self.lock:
             self.requests[f"{parts[0]} {request.method} {_template(request.path)}"] += 1
+            self.log.append({"at": time.time(), "vendor": parts[0], "method": request.method, "path": request.path,
+                             "client": _client(request.headers)})
             fault = self._fault() or self._over_limit(parts[0])
         if fault is not None and not (fault.reset and fault.status == 200):
             return fault  # refused before doing anything
@@ -330,8 +335,13 @@ class Sandbox:
                 vendor = self.vendors.get(ask.get("vendor", ""))
                 stored = getattr(vendor, "secrets", {}).get(f"{ask.get('id')}:{ask.get('path')}")
                 return Response(200, {"set": stored is not None, "matches": stored == ask.get("sha256")})
+            if path.rstrip("/") == "/_sandbox/log":
+                # every request as it arrived: when (Unix time), vendor, method, path, and which client (a
+                # digest of its credentials, so two runners with different keys can be told apart)
+                return Response(200, list(self.log))
             if path.rstrip("/") == "/_sandbox/stats":
                 if method.upper() == "DELETE":
+                    self.log.clear()
                     self.requests.clear()
                     self.faults.clear()
                     self.statuses.clear()
@@ -416,6 +426,7 @@ class Sandbox:
             if hasattr(vendor, "QUIRKS"):
                 vendor.quirks = dict(vendor.QUIRKS)  # type: ignore[attr-defined]
         self.requests.clear()
+        self.log.clear()
         self.statuses.clear()
         self.faults.clear()
         self.fault_rate = 0.0
@@ -432,6 +443,12 @@ class Sandbox:
         with os.fdopen(fd, "w") as fh:
             json.dump(self.dump(), fh)
         os.replace(tmp, self.data_file)
+
+
+def _client(headers: dict[str, str]) -> str:
+    """Who sent a request, as the log shows it: a short digest of its credentials, never the credentials."""
+    auth = headers.get("authorization") or headers.get("x-api-key") or ""
+    return hashlib.sha256(auth.encode()).hexdigest()[:8] if auth else ""
 
 
 _UUID = re.compile(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

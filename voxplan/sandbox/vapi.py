@@ -14,6 +14,7 @@ types these fields as non-null).
 
 from __future__ import annotations
 
+import bisect
 import copy
 import hashlib
 import ipaddress
@@ -25,6 +26,9 @@ from typing import Any
 from voxplan.core.hops import split_uri, uri_headers
 from voxplan.core.templates import fill
 from voxplan.sandbox.core import Answer, ApiError, Leg, Request, Response, Router
+
+Objects = list[dict[str, Any]]  # (`list` is also a method name of the emulator below)
+Ordered = tuple[list[datetime], Objects]  # parsed createdAt, and the objects
 
 ORG_ID = "5ad1e7f0-0000-4000-8000-00000000a11a"
 
@@ -143,8 +147,11 @@ class VapiEmulator:
         self._clear: dict[str, str] = {}  # write-only values in clear, kept only while echo_write_only is on
         self.store: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in (*self.collections, "call")}
         self.secrets: dict[str, str] = {}  # "<id>:<path>" -> sha256 of the write-only value
-        self._writes = 0  # bumped by every change, so derived indexes know when to rebuild
-        self._indexes: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}
+        # kept in step with every write, so no request costs O(objects): a phone number's `number` and
+        # `sipUri` (lower-cased, without `+`) -> id, for the uniqueness check; per collection, the objects
+        # in (createdAt, id) order with their parsed createdAt, for lists (None: sort again on next use)
+        self._unique_ids: dict[str, dict[str, str]] = {"number": {}, "sipUri": {}}
+        self._ordered: dict[str, Ordered | None] = {}
         self.router = Router()
         self.router.add("GET", "/v2/phone-number", self.list_v2)
         self.router.add("POST", "/call", self.create_call)
@@ -173,7 +180,10 @@ class VapiEmulator:
     def load(self, data: dict[str, Any]) -> None:
         self.store = {c: dict((data.get("store") or {}).get(c) or {}) for c in (*self.collections, "call")}
         self.secrets = dict(data.get("secrets") or {})
-        self._writes += 1
+        self._unique_ids = {key: {} for key in self._unique_ids}
+        for obj in self.store["phone-number"].values():
+            self._index(obj)
+        self._ordered = {}
 
     # -- handlers ---------------------------------------------------------------------------------
     def list(self, coll: str, req: Request) -> Response:
@@ -185,14 +195,35 @@ class VapiEmulator:
         unknown = [k for k in req.query if k not in LIST_FILTERS and k != "limit"]
         if unknown:
             raise bad_request(*(f"property {k} should not exist" for k in unknown))
-        items = list(self.store[coll].values())
-        for key in LIST_FILTERS:
-            if key in req.query:
-                field, op = key[:9], key[9:]
-                bound = _parse_time(req.query[key])
-                items = [o for o in items if _cmp(_parse_time(o[field]), op, bound)]
-        items.sort(key=lambda o: (o["createdAt"], o["id"]), reverse=self.quirks["list_order"] == "newest")
-        return Response(200, [self._public(coll, o) for o in items[:limit]])
+        stamps, items = self._in_order(coll)
+        low, high = 0, len(items)
+        for key in LIST_FILTERS:  # createdAt bounds cut the ordered list; updatedAt ones filter what is left
+            if key in req.query and key.startswith("createdAt"):
+                bound, op = _parse_time(req.query[key]), key[9:]
+                if op in ("Gt", "Ge"):
+                    low = max(low, (bisect.bisect_right if op == "Gt" else bisect.bisect_left)(stamps, bound))
+                else:
+                    high = min(high, (bisect.bisect_left if op == "Lt" else bisect.bisect_right)(stamps, bound))
+        newest = self.quirks["list_order"] == "newest"
+        window = range(high - 1, low - 1, -1) if newest else range(low, high)
+        wanted = [(key[9:], _parse_time(req.query[key])) for key in LIST_FILTERS
+                  if key in req.query and key.startswith("updatedAt")]
+        page: Objects = []
+        for i in window:
+            if len(page) >= limit:
+                break
+            if all(_cmp(_parse_time(items[i]["updatedAt"]), op, bound) for op, bound in wanted):
+                page.append(items[i])
+        return Response(200, [self._public(coll, o) for o in page])
+
+    def _in_order(self, coll: str) -> Ordered:
+        """The collection in (createdAt, id) order, with each createdAt parsed; sorted once per change."""
+        cached = self._ordered.get(coll)
+        if cached is None:
+            items = sorted(self.store[coll].values(), key=lambda o: (_parse_time(o["createdAt"]), o["id"]))
+            cached = ([_parse_time(o["createdAt"]) for o in items], items)
+            self._ordered[coll] = cached
+        return cached
 
     def list_v2(self, req: Request) -> Response:
         """GET /v2/phone-number: pages with `{results, metadata}` (PhoneNumberPaginatedResponse)."""
@@ -202,14 +233,16 @@ class VapiEmulator:
         order = req.query.get("sortOrder", "DESC")
         if req.query.get("sortBy", "createdAt") != "createdAt":
             raise bad_request("only sortBy=createdAt is emulated")
-        items = sorted(self.store["phone-number"].values(), key=lambda o: (o["createdAt"], o["id"]),
-                       reverse=order == "DESC")
+        items = self._in_order("phone-number")[1]
         search = req.query.get("search", "").lower()
         if search:
             items = [o for o in items if search in " ".join(str(o.get(k, "")) for k in ("name", "number", "sipUri"))
                      .lower()]
         total = len(items)
-        chunk = items[(page - 1) * limit: page * limit] if limit else []
+        if order == "DESC":  # the page from the end of the ascending order, reversed: no copy of the rest
+            chunk = items[max(0, total - page * limit): max(0, total - (page - 1) * limit)][::-1] if limit else []
+        else:
+            chunk = items[(page - 1) * limit: page * limit] if limit else []
         pages = -(-total // limit) if limit else 0
         meta: dict[str, Any] = {"itemsPerPage": limit, "totalItems": total, "currentPage": page, "sortOrder": order}
         if self.quirks["total_pages"]:  # optional in PaginationMeta
@@ -229,7 +262,7 @@ class VapiEmulator:
         _unset_nulls(obj)
         self._keep_secrets(obj)
         self.store[coll][obj["id"]] = obj
-        self._note_write(coll, obj)
+        self._changed(coll, None, obj)
         return Response(201, self._public(coll, obj))
 
     def update(self, coll: str, obj_id: str, req: Request) -> Response:
@@ -251,27 +284,42 @@ class VapiEmulator:
         _unset_nulls(obj)
         self._keep_secrets(obj, replaced=set(body))
         self.store[coll][obj_id] = obj
-        self._writes += 1
+        self._changed(coll, current, obj)
         return Response(200, self._public(coll, obj))
 
     def delete(self, coll: str, obj_id: str) -> Response:
         obj = self._find(coll, obj_id)
         del self.store[coll][obj_id]
-        self._writes += 1
+        self._changed(coll, obj, None)
         for path in ("outboundAuthenticationPlan.authPassword", "authentication.password"):
             self.secrets.pop(f"{obj_id}:{path}", None)
         return Response(200, self._public(coll, obj))
 
-    def _note_write(self, coll: str, obj: dict[str, Any]) -> None:
-        """A create adds to the indexes in place instead of invalidating them."""
+    def _changed(self, coll: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+        """Keep the indexes in step with one write: a create lands at the end of the order (its createdAt is
+        now), anything else sorts again on the next list."""
         if coll == "phone-number":
-            for key, (version, index) in list(self._indexes.items()):
-                if version != (len(self.store[coll]) - 1, self._writes):
-                    del self._indexes[key]  # stale already: the next check rebuilds it
-                    continue
-                if obj.get(key):
-                    index[str(obj[key]).lower().lstrip("+")] = obj["id"]
-                self._indexes[key] = ((len(self.store[coll]), self._writes), index)
+            if before is not None:
+                self._index(before, remove=True)
+            if after is not None:
+                self._index(after)
+        cached = self._ordered.get(coll)
+        if cached is not None and before is None and after is not None:
+            stamp = _parse_time(after["createdAt"])
+            if not cached[0] or (stamp, after["id"]) > (cached[0][-1], cached[1][-1]["id"]):
+                cached[0].append(stamp)
+                cached[1].append(after)
+                return
+        self._ordered[coll] = None
+
+    def _index(self, obj: dict[str, Any], remove: bool = False) -> None:
+        for key, index in self._unique_ids.items():
+            if obj.get(key):
+                value = str(obj[key]).lower().lstrip("+")
+                if not remove:
+                    index[value] = obj["id"]
+                elif index.get(value) == obj["id"]:
+                    del index[value]
 
     # -- calls: placed through the emulated network (voxplan.sandbox.core.Network) ---------------------
     def create_call(self, req: Request) -> Response:
@@ -630,15 +678,8 @@ class VapiEmulator:
             raise business_error(f"Phone number {body[key]} already exists in this organization.")
 
     def _number_index(self, key: str) -> dict[str, str]:
-        """number/sipUri -> id, kept in step with the store (the uniqueness check must not be O(n))."""
-        version = (len(self.store["phone-number"]), self._writes)
-        cached = self._indexes.get(key)
-        if cached is None or cached[0] != version:
-            index = {str(o.get(key, "")).lower().lstrip("+"): o["id"] for o in self.store["phone-number"].values()
-                     if o.get(key)}
-            cached = (version, index)
-            self._indexes[key] = cached
-        return cached[1]
+        """number/sipUri -> id (the uniqueness check must not be O(n))."""
+        return self._unique_ids[key]
 
     def _validate_assistant(self, body: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
         errors = _unknown(body, ASSISTANT_FIELDS | (set(SERVER_SET) | {"isServerUrlSecretSet", "latestVersion"}

@@ -15,7 +15,7 @@ import hashlib
 import math
 import zlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import phonenumbers
 from phonenumbers import geocoder
@@ -67,6 +67,7 @@ def _geography(digits: str) -> dict[str, Any]:
     return {"country": country, "iso": iso, "country_id": zlib.crc32(country.encode()) % 90000 + 1000,
             "regions": regions, "region": region, "region_id": zlib.crc32(f"{iso}/{region}".encode()) % 9000 + 1,
             "city": city, "area_code": area, "city_id": zlib.crc32(f"{iso}/{city}/{area}".encode()) % 900000 + 1}
+T = TypeVar("T")
 
 
 def fail(status: int, message: str) -> ApiError:
@@ -90,6 +91,8 @@ class WavixEmulator:
         self.stock: dict[str, dict[str, Any]] = {}  # numbers for sale, by digits (AvailableNumber)
         self.cart: list[str] = []
         self._next = {"trunk": 1, "login": 67758, "number": 1001, "dest": 1, "leg": 0}
+        self._by_digits: dict[str, int] = {}  # a number's digits -> its id: seeding and caller-id checks stay O(1)
+        self._sorted: list[int] | None = []  # number ids in order (lists page by slicing it); None: to sort
         r = self.router = Router()
         r.add("GET", "/v1/profile/config", lambda req: Response(200, {"balance": "100.00", "global_limits": {
             "max_call_duration": 3600, "max_sip_channels": 2, "max_call_rate": "99.0"}}))  # a new account's
@@ -126,6 +129,8 @@ class WavixEmulator:
     def load(self, data: dict[str, Any]) -> None:
         self.trunks = {int(k): v for k, v in (data.get("trunks") or {}).items()}
         self.numbers = {int(k): v for k, v in (data.get("numbers") or {}).items()}
+        self._by_digits = {n["number"]: nid for nid, n in self.numbers.items()}
+        self._sorted = None
         self.secrets = dict(data.get("secrets") or {})
         self._next = dict(data.get("next") or {"trunk": 1, "login": 67758, "number": 1001, "dest": 1})
         self._next.setdefault("leg", 0)
@@ -135,12 +140,17 @@ class WavixEmulator:
     # -- control (the account owner bought numbers) ---------------------------------------------
     def seed_number(self, number: str, status: str = "active") -> dict[str, Any]:
         digits = number.lstrip("+")
-        for existing in self.numbers.values():
-            if existing["number"] == digits:
-                return existing
+        if digits in self._by_digits:
+            return self.numbers[self._by_digits[digits]]
         nid = self._take("number")
         self.numbers[nid] = {**copy.deepcopy(NUMBER_DEFAULTS), "id": nid, "number": digits, "status": status,
                              "destination": [], "added": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+        self._by_digits[digits] = nid
+        if self._sorted is not None:
+            if self._sorted and nid < self._sorted[-1]:
+                self._sorted = None  # ids are handed out in order: this only follows a hand-edited data file
+            else:
+                self._sorted.append(nid)
         return self.numbers[nid]
 
     # -- buying (tags Buy and Cart): the stock is what the sandbox seeds as available -------------------
@@ -217,6 +227,8 @@ class WavixEmulator:
             raise fail(404, "Number not found")
         for number in gone:
             del self.numbers[number["id"]]
+            self._by_digits.pop(number["number"], None)
+        self._sorted = None
         return Response(200, {"success": True})
 
     @staticmethod
@@ -269,7 +281,7 @@ class WavixEmulator:
         if body["ip_restrict"] and not body.get("allowed_ips"):
             raise fail(422, "allowed_ips is required when ip_restrict is true")
         callerid = str(body.get("callerid") or "")
-        if callerid and not any(n["number"] == callerid.lstrip("+") for n in self.numbers.values()):
+        if callerid and callerid.lstrip("+") not in self._by_digits:
             raise fail(422, "callerid must be an active or verified number on your account")
         return copy.deepcopy(body)
 
@@ -310,11 +322,14 @@ class WavixEmulator:
 
     # -- numbers ----------------------------------------------------------------------------------
     def list_numbers(self, req: Request) -> Response:
-        items = sorted(self.numbers.values(), key=lambda n: n["id"])
+        if self._sorted is None:
+            self._sorted = sorted(self.numbers)
+        ids: list[int] = self._sorted
         search = req.query.get("search")
         if search:
-            items = [n for n in items if search.lstrip("+") in n["number"]]
-        page, meta = self._page(items, req)  # slice first: copy only the page
+            ids = [i for i in ids if search.lstrip("+") in self.numbers[i]["number"]]
+        chunk, meta = self._page(ids, req)  # slice the ids first: look up and copy only the page
+        page = [self.numbers[i] for i in chunk]
         return Response(200, {"items": [self._number_out(n) for n in page], "doc_types": [], "pagination": meta})
 
     def patch_number(self, req: Request, id: str) -> Response:
@@ -394,7 +409,7 @@ class WavixEmulator:
         return value
 
     @staticmethod
-    def _page(items: list[dict[str, Any]], req: Request) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    def _page(items: list[T], req: Request) -> tuple[list[T], dict[str, int]]:
         try:
             page = max(1, int(req.query.get("page", "1")))
             per_page = int(req.query.get("per_page", "25"))

@@ -14,6 +14,7 @@ Diagnostics never show a Secret's value.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -75,8 +76,11 @@ CORE_VALUE_CHECKS: tuple[tuple[Pattern, Check], ...] = (
 )
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _one_line(text: str) -> Problem | None:
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+    if _CONTROL.search(text):
         return Problem("has a line break or control character; it must be one line")
     return None
 

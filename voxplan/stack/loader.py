@@ -1,9 +1,10 @@
 """YAML → plain data with a SourceMap, and `${env:…}` / `${file:…}` / `${var:…}` interpolation.
 
-One path: PyYAML composes the node tree (libyaml's C composer where the wheel has it) and we build the
-values from the nodes, so every value and key keeps its `file:line:col` and duplicate keys are errors
-(PyYAML keeps the last silently). Scalars resolve exactly as PyYAML's SafeLoader resolves them (YAML 1.1:
-`0.3` is a float, `yes` a bool, `0x1F` 31, `~` null), with one deliberate rule for phone numbers:
+One pass over libyaml's events (PyYAML's C parser where the wheel has it) builds the values, their
+positions and enforces the input caps, so every value and key keeps its `file:line:col`, duplicate keys are
+errors (PyYAML keeps the last silently) and nothing is built past a cap. Scalars resolve exactly as
+PyYAML's SafeLoader resolves them (YAML 1.1: `0.3` is a float, `yes` a bool, `0x1F` 31, `~` null), with one
+deliberate rule for phone numbers:
 
     A plain scalar that YAML would read as an integer but that is written with a leading `+` or `0`
     followed by more digits keeps the text written. `+61290597521` is an E.164 number, not 61290597521;
@@ -15,6 +16,7 @@ located errors: quote them if they are text.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import errno
 import os
@@ -28,21 +30,27 @@ import yaml
 
 from voxplan.core.errors import Diagnostic, Location
 from voxplan.core.secret import Secret
-from voxplan.stack.model import PathT, SourceMap
+from voxplan.stack.model import Leaf, PathT, SourceMap, Where
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
 SENSITIVE_KEYS = frozenset({"password", "api_key", "secret", "token", "webhook_secret"})
 _INTERP = re.compile(r"\$\{(env|file|var):([^}]*)\}")
 _PHONE_LIKE = re.compile(r"^[+0][0-9]+$")  # the one rule (see the module docstring)
 _INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 _COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 _JSON_SCALARS = (str, int, float, bool, type(None))
 PUBLIC = ":public"  # `${env:NAME:public}` / `${file:PATH:public}`: this value is not a secret
 
-# Bounds on what a stack may make voxplan do (issue 13, item 7). A 10,000-number stack is 0.85 MB and
-# 122,000 YAML events; the caps leave room for five times that and refuse bombs before any is built.
-MAX_STACK_BYTES = 4 * 1024 * 1024
-MAX_NODES = 1_000_000  # YAML nodes after alias expansion
+# Bounds on what a stack may make voxplan do (issue 13, item 7; reshaped in issue 24). A 100,000-number
+# stack is 8.6 MB and 1,000,000 YAML nodes: the byte and node caps leave room for twice that, and a file at
+# them costs time in proportion to its size (the densest, two bytes a node, about as much as 200,000
+# numbers). The amplifiers (aliases, nesting, one huge value or number) have caps of their own that do not
+# grow with the file, so a bomb is refused before any of it is built.
+MAX_STACK_BYTES = 16 * 1024 * 1024
+MAX_NODES = 2_000_000  # YAML nodes after alias expansion
 MAX_ALIAS_NODES = 100_000  # of which at most this many come from aliases (billion laughs: 10^9)
 MAX_DEPTH = 64  # nesting of mappings and sequences (a stack is 6 deep; Vapi pass-through a few more)
 MAX_SCALAR = 1_000_000  # characters in one value (Vapi's longest limit, a model message, is far beyond any
@@ -53,71 +61,248 @@ MAX_ENV_CHARS = 64 * 1024
 ALLOWED_TAGS = frozenset({"!", "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 
 
-def _loc(file: str, node: yaml.Node) -> Location:
-    return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
+class _Refused(Exception):
+    """A cap hit while reading the events: the one diagnostic the stack gets (nothing built is kept)."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+class _Frame:
+    """A mapping or sequence being built: its value, its positions, the key waiting for its value."""
+
+    __slots__ = ("value", "where", "key", "key_at", "skip", "anchor", "start", "at", "mute")
+
+    def __init__(self, value: dict[str, Any] | list[Any], where: Where, anchor: str | None, start: int, at: int,
+                 mute: bool):
+        self.value = value
+        self.where = where
+        self.key: Any = None  # in a mapping: the key whose value comes next (None: a key comes next)
+        self.key_at = 0
+        self.skip = False  # the value that comes next is dropped (its key was refused)
+        self.anchor = anchor
+        self.start = start  # nodes counted before this one began (for the size of its anchor)
+        self.at = at
+        self.mute = mute  # inside something dropped (a refused key's value, a key that is a mapping): not reported
+
+
+_NO_KEY = object()  # a mapping key that was refused: its value is dropped
 
 
 class _Builder:
+    """One pass over libyaml's events that builds the values and their positions and enforces the caps.
+
+    Scalars resolve through PyYAML's own resolver and constructor (SafeLoader's YAML 1.1 rules) with the
+    phone-number rule of the module docstring; a plain scalar whose first character starts none of the
+    resolver's implicit types, and a quoted one, is a string without asking. Mapping keys are their text.
+    Positions go into a `Where` per mapping or sequence, two packed integers per entry. A cap (nesting,
+    nodes after alias expansion, alias nodes, a recursive alias, value length, digits, tags) stops the pass
+    with one located diagnostic."""
+
     def __init__(self, file: str):
         self.file = file
-        self.source = SourceMap(file)
         self.diagnostics: list[Diagnostic] = []
-        self._scalars = yaml.constructor.SafeConstructor()
+        self.total = 0  # nodes, each alias counted as the nodes it stands for
+        self.alias_nodes = 0
+        self.resolved: dict[str, str] = {}  # a plain scalar's text -> the tag PyYAML's resolver gives it
+        # anchor -> (value, positions inside it, nodes it stands for, where it is, its text if a scalar)
+        self.anchors: dict[str, tuple[Any, Where | Leaf | None, int, int, str | None]] = {}
 
-    def build(self, node: yaml.Node, path: PathT) -> Any:
-        self.source.values[path] = _loc(self.file, node)
-        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _COLLECTION_TAGS:
-            self._error(node, f"the tag {node.tag!r} is not supported here")
-            return None
-        if isinstance(node, yaml.MappingNode):
-            out: dict[str, Any] = {}
-            for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    self._error(key_node, "mapping keys must be scalars")
-                    continue
-                key = str(key_node.value)
-                if key == "<<" and key_node.tag == "tag:yaml.org,2002:merge":
-                    self._error(key_node, "YAML merge keys are not supported")
-                    continue
-                if key in out:
-                    self._error(key_node, f"duplicate key {key!r} (an earlier one is ignored by most YAML tools)")
-                    continue
-                self.source.keys[path + (key,)] = _loc(self.file, key_node)
-                out[key] = self.build(value_node, path + (key,))
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
-        assert isinstance(node, yaml.ScalarNode)
-        return self.scalar(node)
-
-    def scalar(self, node: yaml.ScalarNode) -> Any:
-        if node.tag == _INT_TAG and not node.style and _PHONE_LIKE.match(node.value) and len(node.value) > 1:
-            return node.value  # a phone number, not arithmetic
+    def build(self, text: str) -> tuple[Any, SourceMap]:
+        loader = _LOADER(text)
         try:
-            value = self._scalars.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
-            self._error(node, f"YAML error: {getattr(exc, 'problem', None) or exc}")
-            return None
-        if not isinstance(value, _JSON_SCALARS):
-            kind = "date" if isinstance(value, datetime.date) else type(value).__name__
-            self._error(node, f"{node.value!r} is read as a {kind}, which no vendor API takes",
-                        hint=f'quote it if it is text: "{node.value}"')
-            return None
-        return value
+            get = loader.get_event
+            get()  # StreamStart
+            first = get()
+            if type(first) is yaml.StreamEndEvent:
+                return None, SourceMap(self.file)
+            value, where, at = self._node(loader)
+            get()  # DocumentEnd
+            after = get()
+            if type(after) is not yaml.StreamEndEvent:  # worded as PyYAML's composer words it
+                raise yaml.composer.ComposerError("expected a single document in the stream", first.start_mark,
+                                                  "but found another document", after.start_mark)
+            return value, SourceMap(self.file, where, at)
+        finally:
+            loader.dispose()
 
-    def _error(self, node: yaml.Node, message: str, hint: str = "") -> None:
-        self.diagnostics.append(Diagnostic(_loc(self.file, node), message, hint))
+    def _node(self, loader: Any) -> tuple[Any, Where | Leaf | None, int]:
+        """The document's one node, from its events: iteratively (no recursion, however deep)."""
+        get, resolve = loader.get_event, loader.resolve
+        implicit = loader.yaml_implicit_resolvers
+        starters = None if None in implicit else frozenset(implicit)  # first characters of non-strings
+        stack: list[_Frame] = []
+        while True:
+            event = get()
+            cls = type(event)
+            mark = event.start_mark
+            at = (mark.line + 1) << 32 | (mark.column + 1)
+            parent = stack[-1] if stack else None
+            kid: Where | Leaf | None = None
+            if cls is yaml.ScalarEvent:
+                self.total += 1
+                text, tag = event.value, event.tag
+                plain = not event.style
+                if tag is not None and tag not in ALLOWED_TAGS:
+                    self._refuse(at, f"unsupported YAML tag {tag[:40]!r}", "remove the tag (quote the value if it "
+                                 "is a string)")
+                if len(text) > MAX_SCALAR:
+                    self._refuse(at, f"a value of {len(text):,} characters (at most {MAX_SCALAR:,})")
+                if plain and len(text) > MAX_NUMBER_DIGITS and resolve(yaml.ScalarNode, text, event.implicit) in (
+                        _INT_TAG, _FLOAT_TAG):
+                    self._refuse(at, f"a number of {len(text):,} digits")
+                if parent is not None and parent.key is None and type(parent.value) is dict:
+                    self._key(parent, text, at, plain and text == "<<" and tag is None and
+                              resolve(yaml.ScalarNode, text, event.implicit) == _MERGE_TAG)
+                    if event.anchor is not None:
+                        self._anchor(event.anchor, text, None, 1, at, stack, text)
+                    continue
+                if (tag is None or tag == "!") and (not plain or (text and starters is not None
+                                                                  and text[0] not in starters)):
+                    built: Any = text  # nothing else starts so, or it was quoted: a string
+                else:
+                    built = self._scalar(loader, event, plain, at, parent)
+                if event.anchor is not None:
+                    self._anchor(event.anchor, built, None, 1, at, stack, text)
+            elif cls is yaml.MappingStartEvent or cls is yaml.SequenceStartEvent:
+                self.total += 1
+                tag = event.tag
+                if tag is not None and tag not in ALLOWED_TAGS:
+                    self._refuse(at, f"unsupported YAML tag {tag[:40]!r}", "remove the tag (quote the value if it "
+                                 "is a string)")
+                if len(stack) >= MAX_DEPTH:
+                    self._refuse(at, f"nested more than {MAX_DEPTH} levels deep")
+                if event.anchor is not None:
+                    self._new_anchor(event.anchor, at, stack)
+                mute = parent is not None and (parent.mute or parent.skip or (
+                    type(parent.value) is dict and parent.key is None))
+                if tag is not None and tag != "!" and tag not in _COLLECTION_TAGS and not mute:
+                    self._error(at, f"the tag {tag!r} is not supported here")
+                is_map = cls is yaml.MappingStartEvent
+                stack.append(_Frame({} if is_map else [], Where([] if is_map else None), event.anchor,
+                                    self.total - 1, at, mute))
+                self._check_total(at)
+                continue
+            elif cls is yaml.MappingEndEvent or cls is yaml.SequenceEndEvent:
+                frame = stack.pop()
+                built, kid, at = frame.value, frame.where.done(), frame.at
+                if frame.anchor is not None:
+                    self.anchors[frame.anchor] = (built, kid, self.total - frame.start, at, None)
+                parent = stack[-1] if stack else None
+            elif cls is yaml.AliasEvent:
+                anchor = str(event.anchor)
+                if any(f.anchor == anchor for f in stack):
+                    self._refuse(at, f"recursive alias *{anchor}: the anchor contains itself")
+                if anchor not in self.anchors:
+                    raise yaml.composer.ComposerError(None, None, "found undefined alias", mark)
+                source, kid, size, _, text = self.anchors[anchor]
+                self.total += size
+                self.alias_nodes += size
+                if self.alias_nodes > MAX_ALIAS_NODES:
+                    self._refuse(at, f"aliases expand to more than {MAX_ALIAS_NODES:,} nodes (an alias bomb?)",
+                                 "write the values out, or use fewer aliases")
+                if parent is not None and parent.key is None and type(parent.value) is dict:
+                    if text is None:
+                        self._key(parent, None, at, False)  # a mapping or sequence as a key
+                    else:
+                        self._key(parent, text, at, False)
+                    self._check_total(at)
+                    continue
+                built = copy.deepcopy(source) if kid is not None else source  # each use is a value of its own
+            else:  # pragma: no cover - libyaml gives nothing else inside a document
+                raise AssertionError(f"unexpected YAML event {cls.__name__}")
+            self._check_total(at)
+            if parent is None:
+                return built, kid, at
+            if type(parent.value) is list:
+                parent.value.append(built)
+                parent.where.add(None, 0, at, kid)
+            elif parent.key is None:  # a mapping or sequence where a key goes
+                self._key(parent, None, at, False)
+            else:
+                if not parent.skip:
+                    parent.value[parent.key] = built
+                    parent.where.add(parent.key, parent.key_at, at, kid)
+                parent.key, parent.skip = None, False
+
+    def _key(self, parent: _Frame, text: str | None, at: int, merge: bool) -> None:
+        """A mapping key (its text; None when it is a mapping or sequence), or why its value is dropped."""
+        problem = ("mapping keys must be scalars" if text is None else "YAML merge keys are not supported"
+                   if merge else f"duplicate key {text!r} (an earlier one is ignored by most YAML tools)"
+                   if text in parent.value else "")
+        if problem:
+            if not parent.mute:
+                self._error(at, problem)
+            parent.key, parent.key_at, parent.skip = _NO_KEY, at, True
+        else:
+            parent.key, parent.key_at, parent.skip = text, at, parent.mute
+
+    def _scalar(self, loader: Any, event: Any, plain: bool, at: int, parent: _Frame | None) -> Any:
+        """A scalar that may be something other than a string: resolved and constructed by PyYAML (the
+        resolver's and constructor's own functions; a plain scalar's type is resolved once per text)."""
+        text, tag = event.value, event.tag
+        if tag is None and plain:
+            tag = self.resolved.get(text)
+            if tag is None:
+                tag = self.resolved[text] = loader.resolve(yaml.ScalarNode, text, event.implicit)
+        elif tag is None or tag == "!":
+            tag = loader.resolve(yaml.ScalarNode, text, event.implicit)
+        if tag == _STR_TAG:
+            return text
+        if plain and tag == _INT_TAG and len(text) > 1 and _PHONE_LIKE.match(text):
+            return text  # a phone number, not arithmetic
+        mute = parent is not None and (parent.mute or parent.skip)
+        node = yaml.ScalarNode(tag, text, event.start_mark, event.end_mark, event.style)
+        construct = loader.yaml_constructors.get(tag)
+        try:
+            if construct is None:  # PyYAML's own error for a tag it cannot construct
+                loader.construct_object(node)
+            built = construct(loader, node)
+        except yaml.YAMLError as exc:
+            if not mute:
+                self._error(at, f"YAML error: {getattr(exc, 'problem', None) or exc}")
+            return None
+        if not isinstance(built, _JSON_SCALARS):
+            if not mute:
+                kind = "date" if isinstance(built, datetime.date) else type(built).__name__
+                self._error(at, f"{text!r} is read as a {kind}, which no vendor API takes",
+                            hint=f'quote it if it is text: "{text}"')
+            return None
+        return built
+
+    def _new_anchor(self, anchor: str, at: int, stack: list[_Frame]) -> None:
+        first = self.anchors[anchor][3] if anchor in self.anchors else next(
+            (f.at for f in stack if f.anchor == anchor), 0)
+        if first:
+            here = yaml.Mark("", 0, (at >> 32) - 1, (at & 0xFFFFFFFF) - 1, None, 0)
+            raise yaml.composer.ComposerError(None, None, f"found duplicate anchor &{anchor} (first at line "
+                                              f"{first >> 32})", here)
+
+    def _anchor(self, anchor: str, value: Any, where: Where | Leaf | None, size: int, at: int, stack: list[_Frame],
+                text: str | None) -> None:
+        self._new_anchor(anchor, at, stack)
+        self.anchors[anchor] = (value, where, size, at, text)
+
+    def _check_total(self, at: int) -> None:
+        if self.total > MAX_NODES:
+            self._refuse(at, f"more than {MAX_NODES:,} YAML nodes")
+
+    def _refuse(self, at: int, message: str, hint: str = "") -> None:
+        raise _Refused(Diagnostic(Location(self.file, at >> 32, at & 0xFFFFFFFF), message, hint))
+
+    def _error(self, at: int, message: str, hint: str = "") -> None:
+        self.diagnostics.append(Diagnostic(Location(self.file, at >> 32, at & 0xFFFFFFFF), message, hint))
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
-    """The data, where each part came from, and the problems found. `input_limits` runs first: nothing is
-    composed from a stack that is over a cap."""
-    problems = input_limits(text, file)
-    if problems:
-        return None, SourceMap(file), problems
+    """The data, where each part came from, and the problems found, from one pass over the events. A cap
+    hit anywhere is the one problem reported (nothing of the stack is used)."""
     builder = _Builder(file)
     try:
-        node = yaml.compose(text, Loader=_LOADER)
+        data, source = builder.build(text)
+    except _Refused as refused:
+        return None, SourceMap(file), [refused.diagnostic]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -129,80 +314,12 @@ def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
         hint = ""
         if mark and mark.line < len(lines) and "${" in lines[mark.line]:
             hint = 'inside { } or [ ], quote interpolations: "${env:NAME}"'
-        return None, builder.source, [Diagnostic(loc, f"YAML syntax error: {problem}", hint)]
+        return None, SourceMap(file), [Diagnostic(loc, f"YAML syntax error: {problem}", hint)]
     except yaml.YAMLError as exc:
-        return None, builder.source, [Diagnostic(Location(file, 1, 1), f"YAML error: {exc}")]
-    if node is None:
-        return None, builder.source, [Diagnostic(Location(file, 1, 1), "the stack file is empty")]
-    data = builder.build(node, ())
-    return data, builder.source, builder.diagnostics
-
-
-def _at(file: str, mark: Any) -> Location:
-    return Location(file, mark.line + 1, mark.column + 1) if mark is not None else Location(file, 1, 1)
-
-
-def input_limits(text: str, file: str) -> list[Diagnostic]:
-    """The caps on a stack's YAML, checked on the event stream (iterative: no node is built, so neither a
-    billion laughs nor 100,000 nested brackets costs memory or recursion): nesting depth, nodes after
-    alias expansion, aliases of an anchor still open (recursive), scalar length, unsupported tags. One
-    located diagnostic, the first cap hit; a syntax error is left to the parser, which locates it."""
-    depth = 0
-    total = alias_nodes = 0
-    sizes: dict[str, int] = {}  # anchor -> nodes it stands for
-    open_anchors: list[tuple[str | None, int]] = []  # per open collection: its anchor, `total` at its start
-    resolve = yaml.resolver.Resolver().resolve
-    try:
-        for event in yaml.parse(text, Loader=_LOADER):
-            where = event.start_mark
-            if isinstance(event, yaml.AliasEvent):
-                anchor = str(event.anchor)
-                if any(a == anchor for a, _ in open_anchors):
-                    return [Diagnostic(_at(file, where), f"recursive alias *{anchor}: the anchor contains itself")]
-                size = sizes.get(anchor, 1)
-                total += size
-                alias_nodes += size
-                if alias_nodes > MAX_ALIAS_NODES:
-                    return [Diagnostic(_at(file, where), f"aliases expand to more than {MAX_ALIAS_NODES:,} nodes "
-                                       "(an alias bomb?)", hint="write the values out, or use fewer aliases")]
-            elif isinstance(event, yaml.NodeEvent):
-                total += 1
-                tag = getattr(event, "tag", None)
-                if tag is not None and tag not in ALLOWED_TAGS:
-                    return [Diagnostic(_at(file, where), f"unsupported YAML tag {tag[:40]!r}",
-                                       hint="remove the tag (quote the value if it is a string)")]
-                if isinstance(event, yaml.CollectionStartEvent):
-                    depth += 1
-                    open_anchors.append((event.anchor, total - 1))
-                    if depth > MAX_DEPTH:
-                        return [Diagnostic(_at(file, where), f"nested more than {MAX_DEPTH} levels deep")]
-                else:
-                    assert isinstance(event, yaml.ScalarEvent)
-                    problem = _scalar_problem(event, resolve)
-                    if problem:
-                        return [Diagnostic(_at(file, where), problem)]
-                    if event.anchor is not None:
-                        sizes[str(event.anchor)] = 1
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-                opened, start = open_anchors.pop()
-                if opened is not None:
-                    sizes[opened] = total - start
-            if total > MAX_NODES:
-                return [Diagnostic(_at(file, where), f"more than {MAX_NODES:,} YAML nodes")]
-    except yaml.YAMLError:
-        return []  # the parser reports it, located
-    return []
-
-
-def _scalar_problem(event: yaml.ScalarEvent, resolve: Any) -> str:
-    value = event.value
-    if len(value) > MAX_SCALAR:
-        return f"a value of {len(value):,} characters (at most {MAX_SCALAR:,})"
-    if not event.style and len(value) > MAX_NUMBER_DIGITS:
-        if resolve(yaml.ScalarNode, value, event.implicit) in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
-            return f"a number of {len(value):,} digits"
-    return ""
+        return None, SourceMap(file), [Diagnostic(Location(file, 1, 1), f"YAML error: {exc}")]
+    if data is None and source.root is None and not builder.diagnostics:
+        return None, source, [Diagnostic(Location(file, 1, 1), "the stack file is empty")]
+    return data, source, builder.diagnostics
 
 
 def read_stack(path: Path) -> tuple[str | None, list[Diagnostic]]:
@@ -212,7 +329,7 @@ def read_stack(path: Path) -> tuple[str | None, list[Diagnostic]]:
     file = str(path)
     try:
         raw = read_regular(path, MAX_STACK_BYTES)
-    except _Refused as exc:
+    except _Unreadable as exc:
         # a file that is not there has no line to point at; one that is there but refused has 1:1
         where = None if exc.missing else Location(file, 1, 1)
         return None, [Diagnostic(where, f"{file}: cannot read stack: {exc}" if exc.missing else
@@ -242,7 +359,7 @@ def _offset(before: str, file: str) -> Location:
     return Location(file, line, len(before) - (before.rfind("\n") + 1) + 1)
 
 
-class _Refused(Exception):
+class _Unreadable(Exception):
     """A file voxplan will not read; the message says why, and never what is in it."""
 
     def __init__(self, reason: str, missing: bool = False):
@@ -257,16 +374,16 @@ def read_regular(path: Path, cap: int) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
         reason = "a symlink loop" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
-        raise _Refused(reason, missing=exc.errno == errno.ENOENT) from None
+        raise _Unreadable(reason, missing=exc.errno == errno.ENOENT) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             kind = ("a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode)
                     else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
                     else "a socket" if stat.S_ISSOCK(info.st_mode) else "not a regular file")
-            raise _Refused(f"it is {kind}, not a regular file")
+            raise _Unreadable(f"it is {kind}, not a regular file")
         if info.st_size > cap:
-            raise _Refused(f"it is {info.st_size:,} bytes (at most {cap:,})")
+            raise _Unreadable(f"it is {info.st_size:,} bytes (at most {cap:,})")
         chunks: list[bytes] = []
         size = 0
         while size <= cap:  # a file that grows after fstat still stops at the cap
@@ -276,10 +393,10 @@ def read_regular(path: Path, cap: int) -> bytes:
             chunks.append(chunk)
             size += len(chunk)
         if size > cap:
-            raise _Refused(f"it is over {cap:,} bytes")
+            raise _Unreadable(f"it is over {cap:,} bytes")
         return b"".join(chunks)
     except OSError as exc:
-        raise _Refused(exc.strerror or str(exc)) from None
+        raise _Unreadable(exc.strerror or str(exc)) from None
     finally:
         os.close(fd)
 
@@ -464,7 +581,7 @@ class Interpolator:
             return ""
         try:
             raw = read_regular(target, MAX_FILE_BYTES)
-        except _Refused as exc:
+        except _Unreadable as exc:
             self._error(path, f"cannot read file {shown}: {exc}")
             return ""
         try:

@@ -339,18 +339,25 @@ def matches(path: PathT, pattern: Pattern) -> bool:
 
 
 def values_at(data: Any, pattern: Pattern, path: PathT = ()) -> Iterator[tuple[PathT, Any]]:
-    """Every (path, value) in `data` matching `pattern` (`*` only)."""
-    if not pattern:
-        yield path, data
-        return
-    head, rest = pattern[0], pattern[1:]
-    if isinstance(data, dict):
-        keys = list(data) if head == "*" else [head] if head in data else []
-        for k in keys:
-            yield from values_at(data[k], rest, (*path, k))
-    elif isinstance(data, list) and head == "*":
-        for i, v in enumerate(data):
-            yield from values_at(v, rest, (*path, i))
+    """Every (path, value) in `data` matching `pattern` (`*` only): level by level, with a path made only
+    for what matches (a `numbers: *` pattern visits 10,000 entries; most lack the key asked for)."""
+    found: list[tuple[PathT, Any]] = [(path, data)]
+    for depth, head in enumerate(pattern):
+        nxt: list[tuple[PathT, Any]] = []
+        then = pattern[depth + 1] if depth + 1 < len(pattern) and pattern[depth + 1] != "*" else None
+        for where, value in found:
+            if type(value) is dict:
+                if head != "*":
+                    if head in value:
+                        nxt.append(((*where, head), value[head]))
+                elif then is None:
+                    nxt += [((*where, k), v) for k, v in value.items()]
+                else:  # `*` then a key: only the entries that have it
+                    nxt += [((*where, k), v) for k, v in value.items() if type(v) is dict and then in v]
+            elif type(value) is list and head == "*":
+                nxt += [((*where, i), v) for i, v in enumerate(value)]
+        found = nxt
+    return iter(found)
 
 
 def reference_errors(data: dict[str, Any], source: SourceMap, references: Iterable[Reference]

@@ -86,6 +86,9 @@ def _errors(diags: list[Diagnostic]) -> list[Diagnostic]:
     return [d for d in diags if d.severity == "error"]
 
 
+_FLAT = frozenset({str, int, float, bool, type(None)})  # values a flat entry holds (never a Secret)
+
+
 def _schema_errors(data: dict[str, Any], source: SourceMap, surface: StackSurface) -> Iterator[Diagnostic]:
     """The document's shape, then each entry of the map sections against its definition (a trunk's or a
     number's, its carrier's). Entries that are alike (10,000 numbers on a few trunks) are validated once:
@@ -97,14 +100,18 @@ def _schema_errors(data: dict[str, Any], source: SourceMap, surface: StackSurfac
         entries = data.get(section)
         if not isinstance(entries, dict):
             continue
-        memo: dict[bytes | str, list[jsonschema.ValidationError]] = {}
+        memo: dict[Any, list[jsonschema.ValidationError]] = {}
         for key, entry in entries.items():
-            # alike entries share their errors; JSON text tells them apart with their types (true is not 1)
-            signature = json.dumps(_schema_view(entry), sort_keys=True, default=str)
+            # alike entries share their errors: a flat entry is told apart by its keys, values and their types
+            # (true is not 1), anything else by its JSON text
+            signature: Any = (tuple((k, type(v), v) for k, v in entry.items())
+                              if type(entry) is dict and all(type(v) in _FLAT for v in entry.values()) else
+                              json.dumps(_schema_view(entry), sort_keys=True, default=str))
             if signature not in memo:
                 validator = surface.validator(surface.definition_for(section, entry))
                 memo[signature] = list(validator.iter_errors(_schema_view(entry)))
-            found += [((section, key, *e.absolute_path), e) for e in memo[signature]]
+            if memo[signature]:
+                found += [((section, key, *e.absolute_path), e) for e in memo[signature]]
     seen: set[tuple[PathT, str]] = set()
     for path, err in sorted(found, key=lambda pe: list(map(str, pe[0]))):
         message = _schema_message(err, path)

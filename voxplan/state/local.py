@@ -24,13 +24,14 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from voxplan.core.errors import LockHeld, StateError
 from voxplan.core.secret import SafeEncoder
+from voxplan.state import codec
 from voxplan.state.model import replay
 from voxplan.state.store import Claim, Holder, Publication, Published, Snapshot
 
@@ -88,16 +89,22 @@ class LocalStore:
             if journal.exists():
                 raise StateError(f"{journal}: a journal without its state file; refusing to guess")
             return Snapshot()
+        where = f"{self.path} (local state of stack {self.stack})"
         try:
             data = json.loads(_read_regular(self.path))
         except (OSError, ValueError) as exc:
-            why = str(exc) if isinstance(exc, ValueError) and "regular" in str(exc) else type(exc).__name__
-            raise StateError(f"{self.path}: state is unreadable ({why}); refusing to treat it as "
+            why = (str(exc) if isinstance(exc, ValueError) and "regular" in str(exc) else
+                   f"cut short or not JSON at line {exc.lineno}, column {exc.colno}"
+                   if isinstance(exc, json.JSONDecodeError) else type(exc).__name__)
+            raise StateError(f"{where}: state is unreadable ({why}); refusing to treat it as "
                              f"empty. Restore it from {self.path.name}.backup or fix it by hand") from None
         if not isinstance(data, dict) or not isinstance(data.get("resources"), dict):
-            raise StateError(f"{self.path}: not a voxplan state file")
+            raise StateError(f"{where}: not a voxplan state file (no resources mapping)")
         entries = data.pop("resources")
-        serial = replay(self._journal(journal), entries, int(data.get("serial", 0)))
+        shared = data.pop("shared", None)
+        if _format(data) >= codec.FORMAT:
+            entries = codec.decode(shared, entries, where)
+        serial = replay(self._journal(journal), entries, _serial(data, where))
         return Snapshot(head={**data, "serial": serial}, entries=entries, exists=True)
 
     def _journal(self, journal: Path) -> list[dict[str, Any]]:
@@ -114,17 +121,24 @@ class LocalStore:
                 continue
             try:
                 record = json.loads(line)
-                if not isinstance(record, dict) or not ("put" in record and isinstance(record.get("entry"), dict)
-                                                        or "rm" in record or "mv" in record and "to" in record):
-                    raise ValueError("not a journal record")
-                records.append(record)
-            except ValueError as exc:
-                if all(not rest.strip() for rest in lines[i + 1:]):
-                    break  # the torn tail of a killed append
-                raise StateError(f"{journal}: line {i + 1} is corrupt ({exc}); refusing to guess") from None
+            except ValueError:
+                if i == len(lines) - 1:
+                    break  # the torn tail of a killed append: the one line without its line break
+                record = line
+            if not isinstance(record, dict) or not ("put" in record and isinstance(record.get("entry"), dict)
+                                                    or "rm" in record or "mv" in record and "to" in record):
+                shown = line if len(line) <= 60 else line[:57] + "..."
+                raise StateError(f"{journal} (local journal of stack {self.stack}): line {i + 1} is corrupt, not a "
+                                 f"journal record ({shown}); refusing to guess")
+            records.append(record)
         return records
 
-    def append(self, records: list[dict[str, Any]]) -> None:
+    def check(self) -> None:
+        """The flock is held by this process's open file until it closes: it cannot go from under it."""
+
+    def append(self, records: list[dict[str, Any]], *, take: Sequence[Claim] = (),
+               release: Sequence[Claim] = ()) -> None:
+        """One line per record (the local backend keeps no claims: `take` and `release` are not kept)."""
         text = "".join(_ENCODE(r) + "\n" for r in records).encode()
         with self._cond:
             if self._fd is None:
@@ -159,9 +173,13 @@ class LocalStore:
 
     def commit(self, head: dict[str, Any], entries: dict[str, dict[str, Any]]) -> None:
         self.sync()
+        shared, written = codec.encode(entries, _ENCODE)
+        head = {**head, "format_version": max(_format(head), codec.FORMAT)}
         lines = [f"  {_ENCODE(k)}: {_ENCODE(v)}," for k, v in head.items()]
-        body = ",\n".join(f"    {_ENCODE(a)}: {_ENCODE(e)}" for a, e in entries.items())
-        text = "{\n" + "\n".join(lines) + '\n  "resources": {' + (f"\n{body}\n  " if body else "") + "}\n}\n"
+        values = ",\n".join(f"    {_ENCODE(v)}" for v in shared)
+        body = ",\n".join(f"    {_ENCODE(a)}: {_ENCODE(e)}" for a, e in written.items())
+        text = ("{\n" + "\n".join(lines) + '\n  "shared": [' + (f"\n{values}\n  " if values else "") + "],"
+                '\n  "resources": {' + (f"\n{body}\n  " if body else "") + "}\n}\n")
         _make_dir(self.path.parent)
         with self._cond:
             if not self._backed_up and self.path.exists():  # once per run: the state before this run
@@ -351,6 +369,18 @@ class LocalStore:
                    "removed its record."
         return (f"Broke the lock {lock_id} on {self.path} ({holder.describe()}). If that process is still running "
                 "it goes on until it ends: stop it before the next apply.")
+
+
+def _format(head: dict[str, Any]) -> int:
+    value = head.get("format_version", 0)
+    return value if type(value) is int else 0
+
+
+def _serial(head: dict[str, Any], where: str) -> int:
+    try:
+        return int(head.get("serial", 0))
+    except (TypeError, ValueError):
+        raise StateError(f"{where}: its serial {head.get('serial')!r} is not a number; refusing to guess") from None
 
 
 def _read_regular(path: Path) -> str:

@@ -9,16 +9,17 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from voxplan.core.errors import StateError
+from voxplan.core.errors import LockLost, StateError
 from voxplan.core.model import json_equal
-from voxplan.state import keys
-from voxplan.state.store import StateStore
+from voxplan.state import codec, keys
+from voxplan.state.store import Claim, StateStore
 
-FORMAT_VERSION = 2  # 2: the fingerprint key left the state (only its id stays); lineage
+FORMAT_VERSION = codec.FORMAT  # 2: the fingerprint key left the state (only its id stays), lineage; 3: what
+# repeats across entries is written once (voxplan.state.codec); formats 1 and 2 are still read
 
 
 @dataclass(slots=True)
@@ -41,10 +42,23 @@ class Entry:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Entry:
+        """An entry as state stores it; ValueError saying what is wrong with one that is not."""
+        if type(data) is not dict:
+            raise ValueError(f"an entry is a mapping, not {_shown(data)}")
         sent = data.get("sent") or {}
-        return cls(kind=data["kind"], id=data["id"], sent=sent, seen=(data["seen"] or {}) if "seen" in data else sent,
-                   fingerprints=data.get("fingerprints") or {}, deps=list(data.get("deps") or []),
-                   protect=bool(data.get("protect", False)))
+        seen = (data["seen"] or {}) if "seen" in data else sent
+        fingerprints, deps = data.get("fingerprints") or {}, data.get("deps") or []
+        kind, remote_id = data.get("kind"), data.get("id")
+        if not (type(kind) is str and type(remote_id) is str and type(sent) is dict and type(seen) is dict
+                and type(fingerprints) is dict and type(deps) is list):  # the common case in one test
+            for name, value, want in (("kind", kind, str), ("id", remote_id, str), ("sent", sent, dict),
+                                      ("seen", seen, dict), ("fingerprints", fingerprints, dict), ("deps", deps, list)):
+                if not isinstance(value, want):
+                    raise ValueError(f"its {name} is {_shown(value)}" if name in data else f"it has no {name}")
+        if not all(type(d) is str for d in deps):
+            raise ValueError(f"its deps are {_shown(deps)}")
+        return cls(kind=kind, id=remote_id, sent=sent, seen=seen, fingerprints=fingerprints,  # type: ignore[arg-type]
+                   deps=deps, protect=bool(data.get("protect", False)))  # shared, never edited: no copies
 
 
 class State:
@@ -58,8 +72,10 @@ class State:
         self.lineage = lineage or uuid.uuid4().hex
         self.exists = exists  # a snapshot or journal was found
         self._lock = threading.Lock()
-        # told (before, after) of every recorded change, once it is durable: ownership claims new ids there
-        self.listener: Callable[[list[tuple[Entry | None, Entry | None]]], None] | None = None
+        # (before, after) of recorded changes -> the claims they take and release (voxplan.ownership.track):
+        # the store records them with the journal row, in the same transaction
+        self.unrecorded: list[dict[str, Any]] = []  # journal records the store refused once its lock was lost
+        self.claims: Callable[[list[tuple[Entry | None, Entry | None]]], tuple[list[Claim], list[Claim]]] | None = None
 
     @classmethod
     def open(cls, store: StateStore, *, key: bytes | None = None, env: Mapping[str, str] | None = None) -> State:
@@ -77,10 +93,13 @@ class State:
             if environment and environment != store.env:
                 raise StateError(f"{store.describe()}: this state belongs to environment {environment!r} of stack "
                                  f"{store.stack!r}, not {store.env!r}; refusing to use another environment's state")
-        try:
-            resources = {a: Entry.from_json(e) for a, e in snap.entries.items()}
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise StateError(f"{store.describe()}: state is corrupt ({exc})") from None
+        resources = {}
+        for address, data in snap.entries.items():
+            try:
+                resources[address] = Entry.from_json(data)
+            except ValueError as exc:
+                raise StateError(f"{store.describe()} ({store.name} state of stack {store.stack}): resource "
+                                 f"{address} is corrupt: {exc}; refusing to guess") from None
         key = key if key is not None else _key_for(head, store, env)
         recorded = head.get("key_id")
         if recorded and recorded != keys.key_id(key) and any(e.fingerprints for e in resources.values()):
@@ -113,10 +132,9 @@ class State:
             return
         with self._lock:
             before = [self.resources.get(a) for a in entries]
-            self._append([{"put": a, "entry": e.to_json()} for a, e in entries.items()])
+            claims = self.claims(list(zip(before, entries.values(), strict=True))) if self.claims else ((), ())
+            self._append([{"put": a, "entry": e.to_json()} for a, e in entries.items()], *claims)
             self.resources.update(entries)
-        if self.listener is not None:
-            self.listener(list(zip(before, entries.values(), strict=True)))
 
     def move(self, source: str, target: str) -> None:
         """Move an entry to another address, in one journal record: a kill leaves it at one or the other."""
@@ -130,12 +148,11 @@ class State:
 
     def remove(self, address: str) -> None:
         with self._lock:
-            if address not in self.resources:
+            before = self.resources.get(address)
+            if before is None:
                 return
-            self._append([{"rm": address}])
-            before = self.resources.pop(address)
-        if self.listener is not None:
-            self.listener([(before, None)])
+            self._append([{"rm": address}], *(self.claims([(before, None)]) if self.claims else ((), ())))
+            del self.resources[address]
 
     def rename(self, moves: Mapping[str, str]) -> None:
         """Rename entries (from → to) in one journal append of `mv` records; remote ids, and so claims, stay."""
@@ -149,12 +166,21 @@ class State:
             for src, dst in todo.items():
                 self.resources[dst] = self.resources.pop(src)
 
-    def _append(self, records: list[dict[str, Any]]) -> None:
+    def _append(self, records: list[dict[str, Any]], take: Iterable[Claim] = (), release: Iterable[Claim] = ()) -> None:
         if not self.exists:  # the head (lineage, key id) must be stored before anything refers to it
             self.store.commit(self.head(), {})
             self.exists = True
         self.serial += 1
-        self.store.append([{**r, "serial": self.serial} for r in records])
+        try:
+            self.store.append([{**r, "serial": self.serial} for r in records], take=list(take),
+                              release=list(release))
+        except LockLost:
+            self.unrecorded += records  # done remotely, not journalled: the caller records them if it can
+            raise
+
+    def check_lock(self) -> None:
+        """Raise LockLost if the store's lock went since it was taken (called before each remote change)."""
+        self.store.check()
 
     def sync(self) -> None:
         self.store.sync()
@@ -174,6 +200,27 @@ class State:
             return copy.deepcopy(self.resources)
 
 
+    def redo(self, records: list[dict[str, Any]]) -> list[str]:
+        """Record journal records another State could not (its lock was lost); returns their addresses."""
+        done: list[str] = []
+        for record in records:
+            if "put" in record:
+                self.put(record["put"], Entry.from_json(record["entry"]))
+                done.append(record["put"])
+            elif "rm" in record:
+                self.remove(record["rm"])
+                done.append(record["rm"])
+            elif "mv" in record:
+                self.move(record["mv"], record["to"])
+                done.append(record["to"])
+        return done
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def replay(records: list[dict[str, Any]], entries: dict[str, dict[str, Any]], serial: int) -> int:
     """Apply journal records to snapshot entries; returns the last serial."""
     for record in records:
@@ -183,7 +230,8 @@ def replay(records: list[dict[str, Any]], entries: dict[str, dict[str, Any]], se
             entries.pop(record["rm"], None)
         elif "mv" in record and record["mv"] in entries:
             entries[record["to"]] = entries.pop(record["mv"])
-        serial = max(serial, int(record.get("serial", serial)))
+        number = record.get("serial")
+        serial = max(serial, number) if type(number) is int else serial
     return serial
 
 

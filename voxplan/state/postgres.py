@@ -16,22 +16,30 @@ a newer schema than this voxplan knows stops the run):
     voxplan_serve_*  replicas, deliveries, calls            `voxplan serve`'s coordination (its SQL lives in
                                                             voxplan.serve.coordination)
 
-Locking is a session-level advisory lock on a connection of its own, held for the whole apply. The
-server releases it when that session ends, so a runner killed with -9 (or cut off) frees it; its
-`voxplan_lock` row then names a holder that no longer holds anything and is overwritten by the next.
-`lock(timeout)` polls `pg_try_advisory_lock` until the deadline, then raises LockHeld naming the holder.
+Locking is a session-level advisory lock taken on the session that writes the journal and the claims,
+held for the whole apply. The server releases it when that session ends, so a runner killed with -9 (or
+cut off) frees it; its `voxplan_lock` row then names a holder that no longer holds anything and is
+overwritten by the next. Because the lock and the journal share one session, a session that ends
+mid-apply (a failover, a NAT dropping an idle connection, `pg_terminate_backend`) takes the lock *and*
+the journal with it: `check()`, called before each remote change, sees the server's goodbye on the socket
+without a round trip and raises LockLost, so the run sends nothing more. `lock(timeout)` polls
+`pg_try_advisory_lock` until the deadline, then raises LockHeld naming the holder. TCP keepalives make a
+silently dropped connection fail within a minute.
 
 Documents are `json`, not `jsonb`: kept as written (key order included), exactly as the local files keep
-them; nothing queries inside them. The journal and the claims are written on one autocommit connection
-shared by apply's threads, one block at a time; every append is its own committed transaction.
+them; nothing queries inside them. A snapshot's entries are written as voxplan.state.codec writes them
+(format 3; format 2, a plain mapping, is still read). Apply's threads share the one session, one
+statement at a time: a remote change is one statement (its journal row, the claims it takes and those it
+releases, in one transaction); claims of the objects a plan keeps are taken in bulk before it starts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import select
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,14 +48,16 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg.types.json import Json
 
-from voxplan.core.errors import LockHeld, Owned, StateError
+from voxplan.core.errors import LockHeld, LockLost, Owned, StateError
 from voxplan.core.secret import SafeEncoder
+from voxplan.state import codec
 from voxplan.state.model import replay
 from voxplan.state.store import Claim, Holder, Publication, Published, Snapshot
 
 _DUMPS = SafeEncoder(separators=(",", ":")).encode  # refuses a raw Secret, as the local files do
 CONNECT_TIMEOUT = 10
 POLL_SECONDS = 0.2
+KEEPALIVE = (20, 5, 4)  # idle seconds, then probes every 5 s, 4 unanswered: a dead peer is found in 40 s
 _MIGRATE_KEY = 0x766F78706C616E  # "voxplan": serialises schema migrations across runners
 
 MIGRATIONS: tuple[str, ...] = (
@@ -128,6 +138,8 @@ class PostgresStore:
         self._using = threading.RLock()  # one block (a transaction) at a time on the shared connection
         self._listener: psycopg.Connection[Any] | None = None  # LISTENs for publications (serve)
         self._listen_guard = threading.Lock()
+        self._locked: psycopg.Connection[Any] | None = None  # the session holding the lock, while held
+        self._lost: LockLost | None = None
 
     @classmethod
     def open(cls, settings: dict[str, Any], *, stack_file: Path, stack: str, env: str) -> PostgresStore:
@@ -144,7 +156,9 @@ class PostgresStore:
     def _connect(self) -> psycopg.Connection[Any]:
         try:
             return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
-                                   application_name=f"voxplan {self.stack}/{self.env}")
+                                   application_name=f"voxplan {self.stack}/{self.env}", keepalives=1,
+                                   keepalives_idle=KEEPALIVE[0], keepalives_interval=KEEPALIVE[1],
+                                   keepalives_count=KEEPALIVE[2])
         except psycopg.Error as exc:
             raise StateError(f"cannot reach the state database {redact_url(self.url)}: "
                              f"{_first_line(exc)}") from None
@@ -165,12 +179,16 @@ class PostgresStore:
     @contextmanager
     def _sql(self) -> Iterator[psycopg.Connection[Any]]:
         """The shared connection, for one block at a time (apply's threads append concurrently), with
-        database errors turned into one-line StateErrors."""
-        conn = self.conn
+        database errors turned into one-line StateErrors (LockLost when the locked session ended)."""
+        if self._lost is not None:
+            raise self._lost
+        conn = self._locked or self.conn
         with self._using:
             try:
                 yield conn
             except psycopg.Error as exc:
+                if conn is self._locked and conn.broken:
+                    raise self._lose(exc) from None
                 raise StateError(f"{self.describe()}: {_first_line(exc)}") from None
 
     def close(self) -> None:
@@ -187,35 +205,83 @@ class PostgresStore:
         with self._sql() as conn, conn.transaction():  # one consistent read of snapshot and journal
             row = conn.execute("SELECT head, entries FROM voxplan_state WHERE stack = %s AND env = %s",
                                (self.stack, self.env)).fetchone()
-            records = [r[0] for r in conn.execute(
-                "SELECT record FROM voxplan_journal WHERE stack = %s AND env = %s ORDER BY id",
-                (self.stack, self.env))]
+            rows = conn.execute("SELECT id, record FROM voxplan_journal WHERE stack = %s AND env = %s ORDER BY id",
+                                (self.stack, self.env)).fetchall()
+        where = f"{self.describe()} (stack {self.stack})"
+        records = [_journal_record(row_id, record, where) for row_id, record in rows]
         if row is None:
             if records:
-                raise StateError(f"{self.describe()}: journal rows without a snapshot; refusing to guess")
+                raise StateError(f"{where}: journal rows without a snapshot; refusing to guess")
             return Snapshot()
         head, entries = row
         if not isinstance(head, dict) or not isinstance(entries, dict):
-            raise StateError(f"{self.describe()}: not a voxplan state")
-        serial = replay(records, entries, int(head.get("serial", 0)))
+            raise StateError(f"{where}: the snapshot row is not a voxplan state (head {_shown(head)}, entries "
+                             f"{_shown(entries)}); refusing to guess")
+        version = head.get("format_version", 0)
+        if type(version) is int and version >= codec.FORMAT:
+            entries = codec.decode(entries.get("shared"), entries.get("resources"), f"{where} snapshot")
+        try:
+            serial = replay(records, entries, int(head.get("serial", 0)))
+        except (TypeError, ValueError) as exc:
+            raise StateError(f"{where}: the snapshot's serial is not a number ({exc}); refusing to guess") from None
         return Snapshot(head={**head, "serial": serial}, entries=entries, exists=True)
 
-    def append(self, records: list[dict[str, Any]]) -> None:
-        rows = [(self.stack, self.env, Json(r, dumps=_DUMPS)) for r in records]
-        with self._sql() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.executemany("INSERT INTO voxplan_journal (stack, env, record) VALUES (%s, %s, %s)", rows)
+    def check(self) -> None:
+        """Raise LockLost if the locked session ended. No round trip: a server that ends a session says so
+        on its socket (then closes it), so input waiting there while nothing is asked means it may be gone;
+        only then is the session asked, once."""
+        if self._lost is not None:
+            raise self._lost
+        conn = self._locked
+        if conn is None:
+            return
+        with self._using:
+            try:
+                waiting = conn.broken or bool(select.select([conn.pgconn.socket], [], [], 0)[0])
+                if waiting:
+                    conn.execute("SELECT 1")
+            except (psycopg.Error, OSError, ValueError) as exc:
+                raise self._lose(exc) from None
+
+    def _lose(self, exc: BaseException) -> LockLost:
+        self._lost = LockLost(f"{self.describe()}: the state lock was lost: its database session ended "
+                              f"({_first_line(exc)}); another runner may hold it now, so nothing more is sent")
+        return self._lost
+
+    def append(self, records: list[dict[str, Any]], *, take: Sequence[Claim] = (),
+               release: Sequence[Claim] = ()) -> None:
+        """The journal rows, and the claims the change takes and releases, in one statement (one
+        transaction): a remote change costs one round trip to the database."""
+        sql = ["WITH j AS (INSERT INTO voxplan_journal (stack, env, record) SELECT %s, %s, r "
+               "FROM unnest(%s::json[]) WITH ORDINALITY AS t(r, n) ORDER BY n)"]
+        args: list[Any] = [self.stack, self.env, [Json(r, dumps=_DUMPS) for r in records]]
+        if take:
+            sql.append("c AS (INSERT INTO voxplan_claims (vendor, account, kind, remote_id, stack, env) "
+                       "SELECT w.*, %s, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) "
+                       "AS w(vendor, account, kind, remote_id) ON CONFLICT DO NOTHING)")
+            args += [self.stack, self.env, *_columns(take)]
+        if release:
+            sql.append("d AS (DELETE FROM voxplan_claims c USING unnest(%s::text[], %s::text[], %s::text[], "
+                       "%s::text[]) AS w(vendor, account, kind, remote_id) WHERE (c.vendor, c.account, c.kind, "
+                       "c.remote_id) = (w.vendor, w.account, w.kind, w.remote_id) AND c.stack = %s AND c.env = %s)")
+            args += [*_columns(release), self.stack, self.env]
+        with self._sql() as conn:
+            conn.execute(", ".join(sql) + " SELECT 1", args)  # type: ignore[arg-type]  # our own constant SQL
 
     def sync(self) -> None:
         """Nothing to wait for: `append` returns once its rows are committed."""
 
     def commit(self, head: dict[str, Any], entries: dict[str, dict[str, Any]]) -> None:
         """The new snapshot and the end of the journal it folds in, in one transaction."""
+        shared, written = codec.encode(entries, _DUMPS)
+        head = {**head, "format_version": max(head.get("format_version", 0), codec.FORMAT)}
         with self._sql() as conn, conn.transaction():
             conn.execute(
                 "INSERT INTO voxplan_state (stack, env, head, entries) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (stack, env) DO UPDATE SET head = EXCLUDED.head, entries = EXCLUDED.entries, "
                 "updated_at = now()",
-                (self.stack, self.env, Json(head, dumps=_DUMPS), Json(entries, dumps=_DUMPS)))
+                (self.stack, self.env, Json(head, dumps=_DUMPS),
+                 Json({"shared": shared, "resources": written}, dumps=_DUMPS)))
             conn.execute("DELETE FROM voxplan_journal WHERE stack = %s AND env = %s", (self.stack, self.env))
 
     # -- history --------------------------------------------------------------------------------------
@@ -352,30 +418,44 @@ class PostgresStore:
     # -- locking --------------------------------------------------------------------------------------
     @contextmanager
     def lock(self, timeout: float = 0.0) -> Iterator[None]:
-        """Hold the (stack, env) advisory lock on a connection of its own for the block; wait up to
-        `timeout` seconds for it, then fail naming the holder."""
-        self.conn  # noqa: B018 - the schema exists before anyone waits on a lock
+        """Hold the (stack, env) advisory lock for the block, on the session that writes the journal; wait
+        up to `timeout` seconds for it, then fail naming the holder."""
         key = _key("state", self.stack, self.env)
-        conn = self._connect()
+        conn = self.conn
         try:
             deadline = time.monotonic() + timeout
-            while not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
-                if time.monotonic() >= deadline:
-                    raise LockHeld(f"{self.describe()} is locked by {self._holder(conn)}; wait for it, pass "
-                                   "--lock-timeout SECONDS to wait longer, or if its holder is gone: voxplan "
-                                   "force-unlock STACK LOCK_ID")
+            while True:
+                with self._using:
+                    if conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
+                        conn.execute(
+                            "INSERT INTO voxplan_lock (stack, env, holder, backend_pid) VALUES (%s, %s, %s, "
+                            "pg_backend_pid()) ON CONFLICT (stack, env) DO UPDATE SET holder = EXCLUDED.holder, "
+                            "backend_pid = EXCLUDED.backend_pid",
+                            (self.stack, self.env, Json(Holder.current().locking().to_json())))
+                        self._locked, self._lost = conn, None
+                        break
+                    if time.monotonic() >= deadline:
+                        raise LockHeld(f"{self.describe()} is locked by {self._holder(conn)}; wait for it, pass "
+                                       "--lock-timeout SECONDS to wait longer, or if its holder is gone: voxplan "
+                                       "force-unlock STACK LOCK_ID")
                 time.sleep(POLL_SECONDS)
-            conn.execute(
-                "INSERT INTO voxplan_lock (stack, env, holder, backend_pid) VALUES (%s, %s, %s, pg_backend_pid()) "
-                "ON CONFLICT (stack, env) DO UPDATE SET holder = EXCLUDED.holder, backend_pid = EXCLUDED.backend_pid",
-                (self.stack, self.env, Json(Holder.current().locking().to_json())))
-            yield
-            conn.execute("DELETE FROM voxplan_lock WHERE stack = %s AND env = %s AND backend_pid = pg_backend_pid()",
-                         (self.stack, self.env))
         except psycopg.Error as exc:
             raise StateError(f"{self.describe()}: lock: {_first_line(exc)}") from None
+        try:
+            yield
         finally:
-            conn.close()  # ends the session: the server releases the advisory lock
+            lost, self._locked = self._lost, None
+            if lost is None:
+                try:
+                    with self._using:
+                        conn.execute("DELETE FROM voxplan_lock WHERE stack = %s AND env = %s AND backend_pid = "
+                                     "pg_backend_pid()", (self.stack, self.env))
+                        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                except psycopg.Error:
+                    self.close()  # the session is gone, and the lock with it
+            else:
+                self.close()
+                self._lost = None
 
     def unlock(self, *, force: bool = False) -> str:
         """Nothing to remove: the server frees the advisory lock when its holder's session ends."""
@@ -467,6 +547,25 @@ def _key(*parts: str) -> int:
     """A signed 64-bit advisory-lock key for `parts`."""
     digest = hashlib.sha256("\0".join(("voxplan", *parts)).encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _columns(claims: Sequence[Claim]) -> list[list[str]]:
+    return [[c.vendor for c in claims], [c.account for c in claims], [c.kind for c in claims],
+            [c.remote_id for c in claims]]
+
+
+def _journal_record(row_id: int, record: Any, where: str) -> dict[str, Any]:
+    """A journal row's record, checked: one clear error naming the row, never a guess."""
+    if not isinstance(record, dict) or not ("put" in record and isinstance(record.get("entry"), dict)
+                                            or "rm" in record or "mv" in record and "to" in record):
+        raise StateError(f"{where}: journal row {row_id} is not a journal record ({_shown(record)}); refusing to "
+                         "guess")
+    return record
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _first_line(exc: BaseException) -> str:

@@ -5,7 +5,10 @@ journal of remote changes recorded since the snapshot. The engine never touches 
 
     load()              the snapshot with the journal replayed over it (never "empty" for unreadable data)
     lock(timeout)       exclusive for a whole apply; released if the process dies; LockHeld names the holder
-    append(records)     one remote change, durable before the change counts as done
+    check()             before each remote change: raise LockLost if the lock went since it was taken
+    append(records, take, release)
+                        one remote change, durable before the change counts as done, with the claims it
+                        takes and releases (one transaction where the store keeps claims)
     sync()              wait until every appended record is durable
     commit(head, ents)  fold the journal into a new snapshot in one atomic step
     record_history(run) an apply's summary and each change's outcome (the history hook)
@@ -30,7 +33,7 @@ import getpass
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -149,7 +152,10 @@ class StateStore(Protocol):
 
     def lock(self, timeout: float = 0.0) -> AbstractContextManager[None]: ...
 
-    def append(self, records: list[dict[str, Any]]) -> None: ...
+    def check(self) -> None: ...
+
+    def append(self, records: list[dict[str, Any]], *, take: Sequence[Claim] = (),
+               release: Sequence[Claim] = ()) -> None: ...
 
     def sync(self) -> None: ...
 

@@ -1,0 +1,133 @@
+"""How a snapshot's entries are written (format 3): what repeats across entries is written once.
+
+The objects of an account are alike: 10,000 numbers on 100 trunks send 100 different destination lists,
+name 100 credential ids and depend on 100 pairs of addresses. Format 2 wrote every entry whole (9.4 MB
+at 10,000 numbers, most of it the same values again); format 3 keeps a table `shared` of the values
+that repeat, and an entry's `sent`, `seen` and `deps` may name one of them:
+
+    {"&": n}              the shared value n
+    {"&": n, "k": v, …}   the shared mapping n with these keys set (the rest of its keys as shared)
+
+The shared values themselves are literal (never read for "&"); a mapping of the entry's own that has a
+key "&" is written as a shared value so it cannot be mistaken for a reference. An entry keeps its `kind`
+and `id` as written (tools read them), and leaves out `fingerprints` and `deps` when they are empty. Read back,
+every entry that names a shared value holds the same object (entries are replaced, never edited in
+place), so a state in memory is as small as its file.
+
+`encode` and `decode` are the two directions; a malformed entry is a StateError naming it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from voxplan.core.errors import StateError
+
+FORMAT = 3  # the state format that writes shared values once (the head's format_version)
+REF = "&"
+_FIELDS = ("sent", "seen")  # mappings: shared whole, or as a base with the entry's own keys set
+_SCALARS = (str, int, float, bool, type(None))
+
+
+class _Keys:
+    """A hashable stand-in for a JSON value, equal for equal values (types count: True is not 1): the value
+    itself for a scalar, its JSON text for a list or mapping, made once per object (entries read back from
+    a state hold the same object wherever they name one shared value)."""
+
+    def __init__(self, dumps: Callable[[Any], str]):
+        self.dumps = dumps
+        self.texts: dict[int, tuple[Any, str]] = {}  # id -> (the object, kept alive while its id is used; text)
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, _SCALARS):
+            return (type(value), value)
+        known = self.texts.get(id(value))
+        if known is None:
+            known = self.texts[id(value)] = (value, self.dumps(value))
+        return known[1]
+
+
+def encode(entries: Mapping[str, Mapping[str, Any]], dumps: Callable[[Any], str]) -> tuple[list[Any],
+                                                                                          dict[str, Any]]:
+    """(shared values, entries as written) for `entries` (address -> entry as Entry.to_json gives it)."""
+    _key = _Keys(dumps)
+    # a mapping's key whose value repeats (among mappings of the same field and kind) goes into its base
+    repeats: Counter[Any] = Counter()
+    keyed: dict[tuple[str, str], tuple[str, tuple[tuple[str, Any], ...]]] = {}
+    for address, entry in entries.items():
+        prefix = address.partition("/")[0]
+        for field in _FIELDS:
+            mapping = entry.get(field)
+            if type(mapping) is dict:
+                keys = tuple((k, _key(v)) for k, v in mapping.items())
+                keyed[(address, field)] = (prefix, keys)
+                repeats.update((prefix, field, k) for k in keys)
+    shared: list[Any] = []
+    index: dict[Any, int] = {}
+
+    def share(value: Any, key: Any) -> int:
+        if key not in index:
+            index[key] = len(shared)
+            shared.append(value)
+        return index[key]
+
+    bases: Counter[Any] = Counter()
+    plans: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
+    for (address, field), (prefix, keys) in keyed.items():
+        mapping = entries[address][field]
+        common = tuple((k, key if repeats[(prefix, field, (k, key))] > 1 else None) for k, key in keys)
+        own = {k: mapping[k] for k, kept in common if kept is None}
+        plans[(address, field)] = (common, own)
+        bases[common] += 1
+    deps = Counter(_key(e["deps"]) for e in entries.values() if e.get("deps"))
+    out: dict[str, Any] = {}
+    for address, entry in entries.items():
+        written: dict[str, Any] = {}
+        for name, value in entry.items():
+            if name in ("fingerprints", "deps") and not value:
+                continue
+            plan = plans.get((address, name))
+            if plan is not None:
+                common, own = plan
+                if REF in value:  # a key of its own that reads as a reference: written whole, as shared
+                    value = {REF: share(value, ("whole", dumps(value)))}
+                elif bases[common] > 1 and len(own) < len(common):  # worth a shared base
+                    base = {k: (None if kept is None else value[k]) for k, kept in common}
+                    value = {REF: share(base, ("base", name, common)), **own}
+            elif name == "deps" and deps[_key(value)] > 1:
+                value = {REF: share(value, ("deps", _key(value)))}
+            written[name] = value
+        out[address] = written
+    return shared, out
+
+
+def decode(shared: Any, entries: Any, where: str) -> dict[str, dict[str, Any]]:
+    """Entries as Entry.from_json reads them, from what `encode` wrote; `where` names the state in errors.
+    The loaded JSON is ours: entries are completed in place."""
+    if not isinstance(shared, list) or not isinstance(entries, dict):
+        raise StateError(f"{where}: not a voxplan state (no shared values and resources)")
+    for address, entry in entries.items():
+        if not isinstance(entry, dict) or not isinstance(address, str) or "/" not in address:
+            raise StateError(f"{where}: resource {_shown(address)} is not a state entry ({_shown(entry)}); "
+                             "refusing to guess")
+        try:
+            for name in ("sent", "seen", "deps"):
+                value = entry.get(name)
+                if type(value) is dict and REF in value:
+                    base = shared[value[REF]]
+                    if len(value) == 1:
+                        entry[name] = base
+                    else:
+                        own = {k: v for k, v in value.items() if k != REF}
+                        entry[name] = {**base, **own}
+        except (IndexError, TypeError) as exc:
+            raise StateError(f"{where}: resource {address} names a shared value that is not there ({exc}); "
+                             "refusing to guess") from None
+    return entries
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
