@@ -178,17 +178,16 @@ def _numbers(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
     seen: dict[str, str] = {}
     canon_of = {key: number_key(key) for key in data.get("numbers") or {}}
     for key, canon in canon_of.items():  # positions only for what is reported: locating is not free
-        if canon.startswith(("sip:", "sips:")):
-            pass  # a SIP URI, not a phone number: its carrier says whether it takes one
-        elif (problem := telephony.phone_problem(key)) is not None:
-            yield Diagnostic(source.key_at(("numbers", key)), f"numbers.{key}: {key!r} {problem.message}",
-                             hint=problem.hint)
-            continue
-        if canon in seen:
+        if canon in seen:  # first: `+61 2 9059 7521` beside `+61290597521` is a duplicate before a misspelling
             yield Diagnostic(source.key_at(("numbers", key)),
                              f"numbers.{key}: the same number as {seen[canon]!r} (both are {canon})",
                              hint="declare each number once")
-        seen.setdefault(canon, key)
+            continue
+        seen[canon] = key
+        if not canon.startswith(("sip:", "sips:")) and (problem := telephony.phone_problem(key)) is not None:
+            # (a SIP URI is not a phone number: its carrier says whether it takes one)
+            yield Diagnostic(source.key_at(("numbers", key)), f"numbers.{key}: {key!r} {problem.message}",
+                             hint=problem.hint)
     declared = set(canon_of.values())
     routed: dict[str, str] = {}
     for key in data.get("routes") or {}:
@@ -196,6 +195,9 @@ def _numbers(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
         if canon not in declared:
             yield Diagnostic(source.key_at(("routes", key)), f"routes.{key}: route to a number not declared under "
                              "numbers:", hint=f"add {key!r} to numbers:")
+        elif key != canon and not canon.startswith(("sip:", "sips:")):
+            yield Diagnostic(source.key_at(("routes", key)), f"routes.{key}: {key!r} is not in E.164 form (it means "
+                             f"{canon})", hint=f"write {canon}")
         if canon in routed:
             yield Diagnostic(source.key_at(("routes", key)), f"routes.{key}: a second route for {routed[canon]!r}")
         routed.setdefault(canon, key)
