@@ -55,3 +55,23 @@ routes:
             f"{stack}:11:3: routes.+1 415 555 0199: '+1 415 555 0199' is not in E.164 form (it means +14155550199) "
             "(hint: write +14155550199)")
         assert sandbox.stats()["total"] == 0
+
+
+def test_an_empty_password_from_the_environment_is_measured_like_any_other(cli: Cli, sandbox: SandboxServer) -> None:
+    stack = cli.stack("byo-trunk.yaml")
+    where = f"{stack}:21:17: trunks.office-pbx.auth.password: the password is shorter than 8 characters"
+    for value in ("", "abc"):
+        cli.env["PBX_TRUNK_PASSWORD"] = value
+        for command in (["validate", "--sandbox"], ["validate"], ["plan"], ["apply", "--auto-approve"]):
+            sandbox.clear_stats()
+            result = cli(*command, str(stack), code=1)
+            assert [line for line in result.stderr.splitlines() if "warning:" not in line
+                    and not line.endswith("nothing was sent.")] == [
+                f"{where} (hint: use a long random password)"], (value, command, result.stderr)
+            assert sandbox.stats()["total"] == 0
+    del cli.env["PBX_TRUNK_PASSWORD"]  # unset is not empty: offline a warning, online one error (not two)
+    assert "PBX_TRUNK_PASSWORD is not set" in cli("validate", str(stack), code=0).stderr
+    errors = [line for line in cli("plan", str(stack), code=1).stderr.splitlines() if "warning:" not in line
+              and not line.endswith("nothing was sent.")]
+    assert errors == [f"{stack}:21:17: environment variable PBX_TRUNK_PASSWORD is not set "
+                      "(hint: export PBX_TRUNK_PASSWORD=... or run with --sandbox)"]

@@ -57,7 +57,9 @@ def load_and_validate(path: str | Path, ctx: RunContext | None = None, *, surfac
         data["environments"] = declared_envs
     diags += interp.diagnostics
     diags += list(_schema_errors(data, source, surface))
-    diags += list(secret_errors(data, source, surface))  # with the schema's: a secret in carrier: explains '****'
+    unresolved = {d.location for d in interp.diagnostics if d.severity == "error"}  # unset: "", said once
+    diags += [d for d in secret_errors(data, source, surface) if d.location not in unresolved]  # with the
+    # schema's: a secret in a carrier explains its '****'; an empty password is measured like any other
     if not _errors(diags):
         diags += list(_semantic_errors(data, source, surface))
     if _errors(diags):
