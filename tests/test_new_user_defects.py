@@ -4,9 +4,14 @@ right exit code), no traceback, no request, no secret. The bad-stack corpus hold
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
 import pytest
 
-from tests.conftest import Cli, SandboxServer
+from tests.conftest import CANARIES, VENDORS, Cli, SandboxServer, assert_no_canary, start_server, stop_server
+from voxplan.sandbox import Sandbox, SandboxTransport
 from voxplan.stack import telephony
 
 
@@ -75,3 +80,72 @@ def test_an_empty_password_from_the_environment_is_measured_like_any_other(cli: 
               and not line.endswith("nothing was sent.")]
     assert errors == [f"{stack}:21:17: environment variable PBX_TRUNK_PASSWORD is not set "
                       "(hint: export PBX_TRUNK_PASSWORD=... or run with --sandbox)"]
+
+
+# --- a wrong API key can be tried: the sandbox's --api-key, and doctor's exit code -------------------------
+
+LISTS = {"vapi": "/assistant", "wavix": "/v1/trunks", "didlogic": "/api/v1/sipaccounts",
+         "cloudonix": "/customers/self", "openai": "/v1/webhook_endpoints"}
+REFUSED = {  # each vendor's own answer to a wrong key (fact sheets; didlogic answers 403, not 401)
+    "vapi": (401, {"error": "Unauthorized", "statusCode": 401}),
+    "wavix": (401, {"success": False, "message": "Unauthorized"}),
+    "didlogic": (403, {"error": "Access denied"}),
+    "cloudonix": (401, {"status": False, "message": "Unauthorized"}),
+    "openai": (401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
+                               "param": None, "code": "invalid_api_key"}}),
+}
+
+
+@pytest.mark.parametrize("vendor", sorted(LISTS))
+def test_the_in_process_sandbox_given_a_key_refuses_any_other_in_its_vendors_shape(vendor: str) -> None:
+    keyed = httpx.Client(transport=SandboxTransport(Sandbox(api_key="the-key")), base_url=f"http://sandbox/{vendor}")
+    status, body = REFUSED[vendor]
+    wrong = keyed.get(LISTS[vendor], headers={"Authorization": "Bearer not-the-key"})
+    assert wrong.status_code == status
+    assert {k: v for k, v in wrong.json().items() if k in body} == body
+    assert keyed.get(LISTS[vendor], headers={"Authorization": "Bearer the-key"}).status_code == 200
+    assert keyed.get(LISTS[vendor]).status_code == status  # no key at all
+    anyone = httpx.Client(transport=SandboxTransport(Sandbox()), base_url=f"http://sandbox/{vendor}")
+    assert anyone.get(LISTS[vendor], headers={"Authorization": "Bearer whatever"}).status_code == 200  # default
+
+
+def test_a_per_vendor_key_leaves_the_others_open() -> None:
+    box = Sandbox(api_key={"vapi": "vk"})
+    client = httpx.Client(transport=SandboxTransport(box), base_url="http://sandbox")
+    assert client.get("/vapi/assistant", headers={"Authorization": "Bearer other"}).status_code == 401
+    assert client.get("/wavix/v1/trunks", params={"appid": "other"}).status_code == 200
+
+
+@pytest.fixture
+def keyed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    """A served sandbox that accepts only the canary keys, each for its vendor."""
+    server = start_server(*(arg for v in ("vapi", "wavix", "didlogic") for arg in
+                            ("--api-key", f"{v}={CANARIES[f'{v.upper()}_API_KEY']}")))
+    monkeypatch.chdir(tmp_path)
+    env = {**{f"VOXPLAN_{v.upper()}_BASE_URL": f"{server.url}/{v}" for v in VENDORS}, "NO_COLOR": "1", **CANARIES}
+    runner = Cli(tmp_path, env)
+    yield runner
+    stop_server(server)
+    assert_no_canary(runner.outputs, tmp_path)
+
+
+@pytest.mark.parametrize(("stack", "vendor", "status"), [("wavix-vapi.yaml", "vapi", 401),
+                                                         ("wavix-vapi.yaml", "wavix", 401),
+                                                         ("didlogic-vapi.yaml", "didlogic", 403)])
+def test_doctor_exits_1_naming_the_vendor_that_refused_the_key(keyed: Cli, stack: str, vendor: str,
+                                                               status: int) -> None:
+    path = keyed.stack(stack)
+    assert "[vapi] " in keyed("doctor", str(path), code=0).stdout  # the right keys: findings, exit 0
+    keyed.env[f"{vendor.upper()}_API_KEY"] = "not-the-key"
+    result = keyed("doctor", str(path), code=1)
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {vendor}: HTTP {status}: the API key was refused (") and \
+        line.endswith(f"); check providers.{vendor}.api_key"), line
+    assert "Traceback" not in result.stderr and "not-the-key" not in result.stderr
+
+
+def test_plan_with_a_wrong_key_against_a_keyed_sandbox_fails_naming_the_address(keyed: Cli) -> None:
+    path = keyed.stack("byo-trunk.yaml")
+    keyed.env["VAPI_API_KEY"] = "not-the-key"
+    [line] = keyed("plan", str(path), code=1).stderr.strip().splitlines()
+    assert line.startswith("Error: refresh vapi.assistant: HTTP 401: GET /assistant: Invalid Key."), line

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from voxplan.core import errors
-from voxplan.core.errors import Diagnostic, Location, NotFound, ProviderError
+from voxplan.core.errors import AuthFailed, Diagnostic, Location, NotFound, ProviderError
 from voxplan.core.hops import HopContext, HopSet
 from voxplan.core.model import PathT, Ref, Resource
 from voxplan.providers.http import ApiClient
@@ -169,11 +169,16 @@ class Finding:
 
 
 def run_probes(vendor: str, client: ApiClient, probes: Iterable[Callable[[ApiClient], Finding]]) -> list[Finding]:
-    """Each probe on its own: a key that may not read one endpoint still learns the rest."""
+    """Each probe on its own: a key that may not read one endpoint still learns the rest. A key the vendor
+    refuses outright (401, or 403 where the vendor means a bad key by it) stops the doctor: nothing it
+    learnt would be true, and a pipeline must see the failure (exit 1)."""
     out = []
     for probe in probes:
         try:
             out.append(probe(client))
+        except AuthFailed as exc:
+            raise AuthFailed(f"the API key was refused ({exc.vendor_message}); check providers.{vendor}.api_key",
+                             status=exc.status, provider=vendor, address=vendor) from None
         except ProviderError as exc:
             name = probe.__name__.strip("_").replace("_", " ")
             out.append(Finding(vendor, name, "", f"probe failed: {exc}", "keeps its safe default"))

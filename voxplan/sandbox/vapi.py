@@ -24,7 +24,7 @@ from typing import Any
 
 from voxplan.core.hops import split_uri, uri_headers
 from voxplan.core.templates import fill
-from voxplan.sandbox.core import Answer, ApiError, Leg, Request, Response, Router
+from voxplan.sandbox.core import Answer, ApiError, Leg, Request, Response, Router, key_refused
 
 ORG_ID = "5ad1e7f0-0000-4000-8000-00000000a11a"
 
@@ -134,6 +134,7 @@ class VapiEmulator:
     allows)."""
 
     name = "vapi"
+    api_key: str | None = None  # set by Sandbox: the one key accepted, None for any
     collections = ("credential", "phone-number", "assistant", "tool")
     QUIRKS: dict[str, Any] = {"list_order": "newest", "total_pages": True, "echo_write_only": False}
     network: Any = None  # the sandbox's Network (voxplan.sandbox.core): set by the Sandbox, carries calls
@@ -160,8 +161,7 @@ class VapiEmulator:
 
     # -- Vendor protocol --------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
-        auth = request.headers.get("authorization", "")
-        if not auth.startswith("Bearer ") or not auth[7:].strip():
+        if key_refused(request, self.api_key):
             raise ApiError(401, {"message": "Invalid Key. Hot tip, you may be using the private key instead of "
                                  "the public key, or vice versa.", "error": "Unauthorized", "statusCode": 401})
         return self.router.handle(request, ApiError(404, {"message": f"Cannot {request.method} {request.path}",
