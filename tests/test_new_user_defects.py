@@ -149,3 +149,29 @@ def test_plan_with_a_wrong_key_against_a_keyed_sandbox_fails_naming_the_address(
     keyed.env["VAPI_API_KEY"] = "not-the-key"
     [line] = keyed("plan", str(path), code=1).stderr.strip().splitlines()
     assert line.startswith("Error: refresh vapi.assistant: HTTP 401: GET /assistant: Invalid Key."), line
+
+
+# --- a non-ASCII character in an API key ----------------------------------------------------------------
+
+@pytest.mark.parametrize("key", ["sk-caf\u00e9-123456", "sk-abc\n", "sk-\u200babc"])
+def test_an_api_key_no_http_header_can_carry_is_a_located_error_before_any_request(
+        cli: Cli, sandbox: SandboxServer, key: str) -> None:
+    stack = cli.stack("byo-trunk.yaml")
+    cli.env["VAPI_API_KEY"] = key
+    for command in (["validate"], ["plan"], ["apply", "--auto-approve"]):
+        sandbox.clear_stats()
+        result = cli(*command, str(stack), code=1)
+        errors = [line for line in result.stderr.splitlines() if not line.endswith("nothing was sent.")]
+        assert len(errors) == 1 and errors[0].startswith(
+            f"{stack}:8:14: providers.vapi.api_key (from env:VAPI_API_KEY) has a "), result.stderr
+        assert "an API key travels in an HTTP header" in errors[0] and key.strip() not in result.stderr
+        assert sandbox.stats()["total"] == 0
+
+
+def test_an_api_key_from_the_environment_alone_is_named_by_its_variable(cli: Cli, sandbox: SandboxServer) -> None:
+    stack = cli.stack("s.yaml", "version: 1\nassistants:\n  a: {name: A}\n")  # no providers: VAPI_API_KEY
+    cli.env["VAPI_API_KEY"] = "sk-caf\u00e9-123456"
+    [line] = cli("plan", str(stack), code=1).stderr.strip().splitlines()
+    assert line == ("Error: VAPI_API_KEY (the vapi API key) has a non-ASCII character at position 7 of 14: an API "
+                    "key travels in an HTTP header, which carries printable ASCII only; copy the key again")
+    assert sandbox.stats()["total"] == 0

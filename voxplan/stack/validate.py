@@ -19,7 +19,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from voxplan import __version__
 from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic, StackErrors
-from voxplan.core.secret import Secret, map_leaves
+from voxplan.core.secret import Secret, header_unsafe, map_leaves, reveal_all
 from voxplan.stack import e164, environments, telephony
 from voxplan.stack.lint import secret_errors, telephony_errors
 from voxplan.stack.loader import Interpolator, parse_yaml, read_stack
@@ -166,6 +166,11 @@ def _api_keys(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
             yield Diagnostic(source.at(("providers", name, "api_key")),
                              f"providers.{name}.api_key is written literally in the stack",
                              hint=f"use ${{env:{name.upper()}_API_KEY}} or ${{file:PATH}}")
+        elif isinstance(key, Secret | str) and (why := header_unsafe(str(reveal_all(key)))):
+            origin = f" (from {key.origin})" if isinstance(key, Secret) else ""
+            yield Diagnostic(source.at(("providers", name, "api_key")), f"providers.{name}.api_key{origin} has "
+                             f"{why}: an API key travels in an HTTP header, which carries printable ASCII only",
+                             hint="copy the key again from the vendor's dashboard")
 
 
 @lru_cache(maxsize=1 << 16)  # validation, expansion and lint each ask for every number's key
