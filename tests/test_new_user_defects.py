@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.conftest import CANARIES, VENDORS, Cli, SandboxServer, assert_no_canary, start_server, stop_server
 from voxplan.sandbox import Sandbox, SandboxTransport
 from voxplan.stack import telephony
+from voxplan.state.postgres import PostgresStore, location
 
 
 @pytest.mark.parametrize(("address", "problem"), [
@@ -175,3 +178,71 @@ def test_an_api_key_from_the_environment_alone_is_named_by_its_variable(cli: Cli
     assert line == ("Error: VAPI_API_KEY (the vapi API key) has a non-ASCII character at position 7 of 14: an API "
                     "key travels in an HTTP header, which carries printable ASCII only; copy the key again")
     assert sandbox.stats()["total"] == 0
+
+
+# --- the state database's password in state errors ------------------------------------------------------
+
+def _with_password(server_url: str, form: str, password: str, **override: str) -> str:
+    """`server_url` (any form psycopg reads) with `password`, written as `form` says."""
+    params = {**conninfo_to_dict(server_url), **override}
+    params.pop("password", None)
+    if form == "keyvalue":
+        return make_conninfo(**params, password=password)
+    host, port, user, db = params.get("host", ""), params.get("port", ""), params.get("user", ""), params["dbname"]
+    query = {"host": host} if host.startswith("/") else {}  # a socket directory goes in the query
+    netloc = "" if host.startswith("/") else host + (f":{port}" if port else "")
+    if form == "userinfo":
+        return f"postgresql://{quote(user)}:{quote(password, safe='')}@{netloc}/{db}?{urlencode(query)}".rstrip("?")
+    return f"postgresql://{quote(user)}@{netloc}/{db}?{urlencode({**query, 'password': password})}"
+
+
+FORMS = ("userinfo", "query", "keyvalue")
+BACKEND = 'backend: {postgres: {url: "${env:VOXPLAN_PG_URL}"}}\n'
+
+
+@pytest.fixture
+def pg_stack(cli: Cli) -> Path:
+    stack = cli.stack("byo-trunk.yaml")
+    stack.write_text(stack.read_text().replace("stack: byo-trunk\n", "stack: byo-trunk\n" + BACKEND))
+    return stack
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_cannot_reach_names_host_port_and_database_only(cli: Cli, pg_stack: Path, pg_url: str, form: str) -> None:
+    cli.env["VOXPLAN_PG_URL"] = _with_password(pg_url, form, CANARIES["CANARY"], host="127.0.0.1", port="1")
+    [line] = cli("plan", str(pg_stack), code=1).stderr.strip().splitlines()
+    db = conninfo_to_dict(pg_url)["dbname"]
+    assert line.startswith(f"Error: cannot reach the state database 127.0.0.1:1/{db}: "), line
+    # and the cli fixture finds no canary, in any encoding, in any output
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_a_held_lock_names_host_port_and_database_only(cli: Cli, pg_stack: Path, pg_url: str, form: str) -> None:
+    cli.env["VOXPLAN_PG_URL"] = _with_password(pg_url, form, CANARIES["CANARY"])
+    holder = PostgresStore(pg_url, "byo-trunk")
+    with holder.lock():
+        [line] = cli("plan", str(pg_stack), code=1).stderr.strip().splitlines()
+    holder.close()
+    assert line.startswith(f"Error: postgres {location(pg_url)} state byo-trunk/default is locked by "), line
+    assert "@" not in location(pg_url) and "password" not in line
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_a_corrupt_state_names_host_port_and_database_only(cli: Cli, pg_stack: Path, pg_url: str, form: str) -> None:
+    store = PostgresStore(pg_url, "byo-trunk")
+    store.commit({"stack": "byo-trunk", "serial": 1}, {"vapi.tool/x": 5})  # not an entry
+    store.close()
+    cli.env["VOXPLAN_PG_URL"] = _with_password(pg_url, form, CANARIES["CANARY"])
+    [line] = cli("plan", str(pg_stack), code=1).stderr.strip().splitlines()
+    assert line.startswith(f"Error: postgres {location(pg_url)} state byo-trunk/default: state is corrupt ("), line
+
+
+def test_a_connection_string_psycopg_cannot_parse_is_not_shown(cli: Cli, pg_stack: Path) -> None:
+    secret = CANARIES["CANARY"].replace("'", "").replace("\\", "")
+    cli.env["VOXPLAN_PG_URL"] = f"host=127.0.0.1 port=1 password=x {secret} dbname=x"  # a space in it: unparsable
+    [line] = cli("plan", str(pg_stack), code=1).stderr.strip().splitlines()
+    assert line == ("Error: the state database connection string (a connection string that cannot be parsed) is not "
+                    "one psycopg can parse; check the backend URL")
+    cli.env["VOXPLAN_BACKEND"] = f"host=127.0.0.1 password={secret}"  # not a URL, not a backend name
+    [line] = cli("plan", str(pg_stack), code=1).stderr.strip().splitlines()
+    assert line.startswith("Error: backend (not shown: it may hold a password) is not known"), line
