@@ -116,6 +116,25 @@ def test_a_signal_at_any_early_moment_exits_130_or_143_without_a_traceback(tmp_p
     assert handled >= 4, start_up  # enough landed in voxplan's start-up or run for this to mean something
 
 
+def test_a_signal_once_the_command_is_done_leaves_its_exit_code(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl-C pressed over and over as voxplan exits, down to the interpreter's shutdown (which puts the
+    default action back for a Python handler: the process would die by SIGINT after doing its work): the
+    command's exit code stands, or, caught a moment earlier, the interrupt is 130 with its line."""
+    for _ in range(5):
+        proc = subprocess.Popen([sys.executable, "-c", "from voxplan.entry import run; run(['--version'])"],
+                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdout.readline().startswith("voxplan, version ")
+        while proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGINT)
+            except ProcessLookupError:
+                break
+            time.sleep(0.0002)
+        err = proc.communicate(timeout=60)[1]
+        assert proc.returncode == 0 or (proc.returncode == 130 and err.strip().startswith("Interrupted: ")), \
+            (proc.returncode, err)
+
+
 def test_an_internal_error_is_one_line_naming_a_redacted_crash_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     canary = "sk-crash-canary-\"quote\\back\u00e9"
     probe = ("import voxplan.cli\n"

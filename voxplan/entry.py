@@ -129,4 +129,8 @@ def run(argv: list[str] | None = None) -> None:
         print(f"voxplan: internal error ({type(exc).__name__}); {where}. Please report it.", file=sys.stderr)
         code = 1
     _phase = "done"
+    # The exit code is set: a signal now is ignored, also while the interpreter shuts down (it puts the default
+    # action back for a Python handler, which would kill the process, but keeps SIG_IGN).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sys.exit(code)
