@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -17,15 +18,16 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 import httpx
 import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
-from tests import contract
+from tests import contract, embedded_pg
 from voxplan.cli import main
 from voxplan.sandbox.core import OBSERVER_ENV
 
@@ -249,20 +251,53 @@ def _own_fingerprint_key(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
 PG_ENV = "VOXPLAN_TEST_PG_URL"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """No server given: the controller (the only process without xdist) starts one for the whole session,
+    before any worker exists, and hands every worker its URL through the environment (tests/embedded_pg.py)."""
+    if hasattr(config, "workerinput") or os.environ.get(PG_ENV) or os.environ.get(embedded_pg.ERROR_ENV):
+        return
+    try:
+        server = embedded_pg.start()
+    except Exception as exc:  # noqa: BLE001 - kept for the tests that need a server, which fail with it
+        os.environ[embedded_pg.ERROR_ENV] = f"{type(exc).__name__}: {exc}".strip()
+        return
+    config.stash[_EMBEDDED] = server
+    os.environ[PG_ENV] = server.url
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # stopped with SIGTERM, pytest still unconfigures
+        signal.signal(signal.SIGTERM, _interrupted)
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    server = config.stash.get(_EMBEDDED, None)
+    if server is not None:
+        del config.stash[_EMBEDDED]
+        os.environ.pop(PG_ENV, None)
+        server.stop()
+
+
+_EMBEDDED = pytest.StashKey[embedded_pg.EmbeddedServer]()
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> str:
-    """The PostgreSQL server the backend tests use for real: its URL from VOXPLAN_TEST_PG_URL (.ci/run starts
-    one). Missing, the tests that need it fail: a green run must have exercised the postgres backend."""
+    """The PostgreSQL server the backend tests use for real: VOXPLAN_TEST_PG_URL's, or the one this session
+    started (see pytest_configure). Without one, the tests that need it fail: a green run must have exercised
+    the postgres backend."""
     url = os.environ.get(PG_ENV)
     if not url:
-        pytest.fail(f"{PG_ENV} is not set: the postgres backend tests need a real server. Start a throwaway one "
-                    f'with: eval "$(.ci/pg start /tmp/voxplan-pg)" (see the README, "Development")', pytrace=False)
+        why = os.environ.get(embedded_pg.ERROR_ENV, "no server was started")
+        pytest.fail(f"the postgres backend tests need a real server and none could be started ({why}). "
+                    f"Set {PG_ENV}=postgresql://… to use one of your own.", pytrace=False)
     return url
 
 
 def database_url(server: str, name: str) -> str:
-    base, _, _ = server.rpartition("/")
-    return f"{base}/{name}"
+    """`server`'s URL for database `name` (`…/postgres` or `…/postgres?host=/socket/dir` → `…/name…`)."""
+    return urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
 
 
 @pytest.fixture

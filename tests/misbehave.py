@@ -23,9 +23,10 @@ class Rule:
 
     method: str
     path: str
-    does: str  # drop-list-item | redirect | fail-503 | late-answer | malformed-200
+    does: str  # drop-list-item | redirect | fail-503 | late-answer | malformed-200 | drop-key
     times: int = 1
     delay: float = 0.0  # late-answer: how long after the request the vendor does the work
+    key: str = ""  # drop-key: the work is done, and the answer's object comes back without this key
     hits: int = 0
 
 
@@ -75,6 +76,12 @@ class _Handler(BaseHTTPRequestHandler):
         content = answer.content
         if rule and rule.does == "malformed-200":
             return self._send(200, content[: max(1, len(content) // 2)])  # the work is done; the answer is cut
+        if rule and rule.does == "drop-key":  # from the object (or a list's), or from those a wrapper holds
+            data = answer.json()
+            inner = data if isinstance(data, list) else [data, *data.values()]
+            for obj in [o for v in inner for o in (v if isinstance(v, list) else [v]) if isinstance(o, dict)]:
+                obj.pop(rule.key, None)
+            content = json.dumps(data).encode()
         if rule and rule.does == "drop-list-item":
             data: Any = answer.json()
             items = data if isinstance(data, list) else data.get("results")

@@ -56,6 +56,11 @@ EXPECTED = {
     "39-openai-bad-project.yaml": ("5:28", "does not match '^proj_[A-Za-z0-9]+$'"),
     "40-cloudonix-without-domain.yaml": ("3:7", "'domain' is a required property"),
     "41-transfer-to-unrouted-carrier-number.yaml": ("7:14", "+14067704205 has no route in this stack"),
+    "42-gateway-broadcast.yaml": ("6:13", "'255.255.255.255' is the broadcast address, not a SIP peer"),
+    "43-gateway-unspecified.yaml": ("6:13", "'0.0.0.0' is the unspecified address, not a SIP peer"),
+    "44-gateway-multicast.yaml": ("6:13", "'224.0.0.1' is a multicast address, not a SIP peer"),
+    "45-gateway-loopback.yaml": ("6:13", "'127.0.0.1' is a loopback address, not a SIP peer"),
+    "46-number-with-spaces.yaml": ("5:3", "is not in E.164 form (it means +14155550199) (hint: write +14155550199)"),
 }
 # validate is offline and needs no secret: there, an unset variable or unreadable file is a warning
 ONLY_ONLINE = {"07-missing-env-var.yaml", "21-missing-file.yaml"}

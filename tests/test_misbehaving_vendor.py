@@ -5,12 +5,15 @@ Each: 0 duplicates, 0 orphans, a clear error where one is due, and the second pl
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Cli, SandboxServer
 from tests.misbehave import Rule, misbehaving
-from tests.test_hardening import assert_no_duplicates_or_orphans, kill_at_mutation
+from tests.test_hardening import assert_no_duplicates_or_orphans, kill_at_mutation, seed
 
 STACK = "byo-trunk.yaml"
 
@@ -142,3 +145,43 @@ def test_kill_9_at_every_step_of_a_replacement_leaves_no_orphan_and_no_duplicate
         cli("plan", str(stack), "--detailed-exitcode", code=0)
         assert_no_duplicates_or_orphans(cli, sandbox)
         assert len(sandbox.objects("credential")) == 1, f"after a kill at step {k}"
+
+
+@pytest.mark.parametrize(("stack", "vendor", "path", "key", "address"), [
+    ("byo-trunk.yaml", "vapi", r"^/vapi/credential$", "id", "vapi.credential/office-pbx"),
+    ("wavix-vapi.yaml", "wavix", r"^/wavix/v1/trunks$", "id", "wavix.trunk/wavix-main"),
+    ("didlogic-vapi.yaml", "didlogic", r"^/didlogic/.*sipaccounts", "name", "didlogic.sipaccount/didlogic-nl"),
+    ("cloudonix-vapi.yaml", "cloudonix", r"^/cloudonix/.*/trunks$", "id", "cloudonix.trunk/cloudonix-telnyx"),
+])
+def test_a_create_answered_without_its_id_is_a_located_error_and_the_rerun_adopts_it(
+        cli: Cli, sandbox: SandboxServer, stack: str, vendor: str, path: str, key: str, address: str) -> None:
+    seed(sandbox)
+    file = cli.stack(stack)
+    with misbehaving(sandbox.url) as box:
+        box.rules.append(Rule("POST", path, "drop-key", key=key))
+        cli.env[f"VOXPLAN_{vendor.upper()}_BASE_URL"] = f"{box.url}/{vendor}"
+        result = cli("apply", "--auto-approve", str(file), code=1)
+        assert box.log, "the rule never matched"
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert re.fullmatch(rf"Error: {re.escape(address)}: HTTP 20\d: the answer holds no '{key}', the id voxplan "
+                        rf"records a {address.partition('/')[0]} by", error), error
+    assert address not in cli("state", "list", str(file)).stdout
+    cli.env[f"VOXPLAN_{vendor.upper()}_BASE_URL"] = f"{sandbox.url}/{vendor}"
+    cli("apply", "--auto-approve", str(file))  # adopted by its natural key, not made twice
+    cli("plan", str(file), "--detailed-exitcode", code=0)
+    assert_no_duplicates_or_orphans(cli, sandbox)
+
+
+def test_a_list_item_without_its_id_stops_the_refresh_with_one_line(cli: Cli, sandbox: SandboxServer) -> None:
+    seed(sandbox)
+    file = cli.stack("didlogic-vapi.yaml")
+    cli("apply", "--auto-approve", str(file))
+    with misbehaving(sandbox.url) as box:
+        box.rules.append(Rule("GET", r"^/didlogic/.*sipaccounts", "drop-key", key="name"))
+        cli.env["VOXPLAN_DIDLOGIC_BASE_URL"] = f"{box.url}/didlogic"
+        [line] = cli("plan", str(file), code=1).stderr.strip().splitlines()
+        assert box.log, "the rule never matched"
+    assert line == ("Error: refresh didlogic.sipaccount: HTTP 200: the answer holds no 'name', the id voxplan "
+                    "records a didlogic.sipaccount by")
+    cli.env["VOXPLAN_DIDLOGIC_BASE_URL"] = f"{sandbox.url}/didlogic"
+    cli("plan", str(file), "--detailed-exitcode", code=0)

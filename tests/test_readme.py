@@ -32,8 +32,21 @@ def test_readme_quick_start_command_runs_and_converges(tmp_path: Path) -> None:
     again = subprocess.run([sys.executable, "-m", "voxplan", "plan", "--sandbox", "--detailed-exitcode",
                             args[-1]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "No changes." in again.stdout
-    test_command = re.search(r"```sh\n(python -m pytest)\n```", section)
-    assert test_command and test_command.group(1) in (ROOT / ".ci" / "run").read_text()
+
+
+def test_ci_runs_exactly_the_readmes_test_commands() -> None:
+    """`.ci/run` is the README's "Run the tests" block, line for line, and nothing else: no server of its own
+    (the tests start one), no extra install step a reader would not know about."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Two commands"):]
+    block = re.search(r"```sh\n(python3 -m venv [^`]+?)```", section)
+    assert block, "the README's test block is gone"
+    readme_commands = block.group(1).strip().splitlines()
+    assert readme_commands[-1] == "python -m pytest" and "pip install -e '.[test]'" in readme_commands
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    ci_commands = [line for line in ci if line.strip() and not line.startswith(("#", "set -", 'cd "$(dirname'))]
+    assert ci_commands == readme_commands
+    assert not (ROOT / ".ci" / "pg").exists()
 
 
 def test_the_real_process_exits_with_the_cli_codes_and_flushes_everything(tmp_path: Path) -> None:

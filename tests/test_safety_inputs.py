@@ -240,7 +240,8 @@ def test_an_interpolated_first_message_is_sensitive_in_every_plan_format(cli: Cl
 
 @pytest.mark.parametrize(("text", "problem"), [
     ("+61290597521", None),
-    ("+1 (406) 770-4205", None),
+    ("+1 (406) 770-4205", "is not in E.164 form (it means +14067704205)"),
+    ("+1 415 555 0199", "is not in E.164 form (it means +14155550199)"),
     ("+61 (0)2 9059 7521", "is not in E.164 form (it means +61290597521)"),
     ("+1 415 555 01000", "is not a valid phone number: too long for +1"),
     ("+1415555", "is not a valid phone number: too short for +1"),

@@ -351,6 +351,7 @@ class _Runner:
                 verb = "updated"
             else:  # pragma: no cover - pure imports are recorded before the walk
                 raise AssertionError(f"{addr}: nothing to do")
+            remote_id = adapter.identify(obj)  # an answer without an id: located, with its status
         except ProviderError as exc:
             raise exc.at(addr) from None
         obj = drop_echoed(obj, adapter.write_only)  # before state, Refs or output see it
@@ -359,8 +360,8 @@ class _Runner:
         self.state.put(addr, self._entry(change, body, obj))
         if change.importing:
             verb = f"imported and {verb}"
-        self._log(f"{addr}: {verb} (id {adapter.remote_id(obj)})", remote=True)
-        return adapter.remote_id(obj)
+        self._log(f"{addr}: {verb} (id {remote_id})", remote=True)
+        return remote_id
 
     def _depose(self, change: Change) -> None:
         """Before a replacement's create, the old object moves to its deposed address in state (one journal

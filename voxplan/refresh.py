@@ -26,11 +26,13 @@ def refresh(providers: Providers, kinds: Iterable[str], interest: Mapping[str, f
         adapter = providers.adapter(kind)
         try:
             found = adapter.list((interest or {}).get(kind))
+            for obj in found:
+                adapter.identify(obj)  # a listed object without an id: one clear error, not a KeyError
             live = Live.index([drop_echoed(o, adapter.write_only) for o in found], adapter)
             for remote_id in sorted(set((tracked or {}).get(kind, ())) - set(live.by_id)):
                 one_more = adapter.get(remote_id)
                 if one_more is not None:
-                    live.by_id[adapter.remote_id(one_more)] = drop_echoed(one_more, adapter.write_only)
+                    live.by_id[adapter.identify(one_more)] = drop_echoed(one_more, adapter.write_only)
                     live.relisted.append(remote_id)
             return kind, live
         except ProviderError as exc:

@@ -13,30 +13,36 @@ from voxplan.cli.app import main
 from voxplan.cli.common import ENVIRONMENT, SANDBOX, STACK, context, errors, warn
 from voxplan.core.errors import StackErrors
 from voxplan.core.graph import to_dot
+from voxplan.stack.environments import validation_targets
 
 
 @main.command()
 @click.argument("stacks", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @SANDBOX
 @ENVIRONMENT
-def validate(stacks: tuple[Path, ...], sandbox: bool, environment: str) -> None:
+@click.option("--all-environments", is_flag=True,
+              help="Each stack in every environment it has (environments: and var files); a var file "
+                   "<stem>.vars/<env>.yaml stands for its stack in that environment (the pre-commit hook).")
+def validate(stacks: tuple[Path, ...], sandbox: bool, environment: str, all_environments: bool) -> None:
     """Check stacks offline: YAML, schema, references, telephony lint. Sends no request.
 
     \b
     Example:
       voxplan validate stacks/*.yaml
+      voxplan validate --all-environments stacks/support.yaml stacks/support.vars/prod.yaml
     """
     failed = False
-    for path in stacks:
+    for path, env in validation_targets(stacks, all_environments=all_environments, environment=environment):
+        where = f" in environment {env}" if all_environments and env else ""
         try:
-            loaded = workflow.load(path, context(sandbox, offline=True, environment=environment))
+            loaded = workflow.load(path, context(sandbox, offline=True, environment=env))
         except StackErrors as exc:
             failed = True
             for d in exc.diagnostics:
-                click.echo(str(d), err=True)
+                click.echo(f"{d}{where}", err=True)
             continue
         warn(loaded.warnings)
-        click.echo(f"{path}: valid ({len(loaded.desired)} resources)")
+        click.echo(f"{path}: valid{where} ({len(loaded.desired)} resources)")
     sys.exit(1 if failed else 0)
 
 

@@ -76,6 +76,16 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
+def header_unsafe(value: str) -> str:
+    """Why `value` cannot travel as an HTTP header value (an API key in `Authorization: Bearer …`), without
+    showing it: "" when it can. httpx sends header values as ASCII; a line break would end the header."""
+    for i, char in enumerate(value, 1):
+        if not " " <= char <= "~":
+            what = "a non-ASCII character" if ord(char) > 0x7E else "a control character or line break"
+            return f"{what} at position {i} of {len(value)}"
+    return ""
+
+
 def fingerprint(value: str, key: bytes) -> str:
     digest = hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
     return f"hmac-sha256:{digest[:32]}"

@@ -226,7 +226,7 @@ def _base_url(spec: Provider, stack: Stack, settings: dict[str, Any], ctx: RunCo
 
 
 def _api_key(name: str, settings: dict[str, Any], ctx: RunContext) -> str:
-    from voxplan.core.secret import Secret
+    from voxplan.core.secret import Secret, header_unsafe
 
     key = settings.get("api_key")
     if isinstance(key, Secret):
@@ -234,7 +234,11 @@ def _api_key(name: str, settings: dict[str, Any], ctx: RunContext) -> str:
     if isinstance(key, str) and key:
         return key
     var = f"{name.upper()}_API_KEY"
-    if ctx.env.get(var):
+    if ctx.env.get(var):  # (a key in the stack was checked, located, by validate)
+        why = header_unsafe(ctx.env[var])
+        if why:
+            raise errors.PlanError(f"{var} (the {name} API key) has {why}: an API key travels in an HTTP header, "
+                                   "which carries printable ASCII only; copy the key again")
         return ctx.env[var]
     if ctx.sandbox:
         return placeholder("env", var)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from voxplan.core import errors
-from voxplan.core.errors import Diagnostic, Location, NotFound, ProviderError
+from voxplan.core.errors import AuthFailed, Diagnostic, InvalidAnswer, Location, NotFound, ProviderError
 from voxplan.core.hops import HopContext, HopSet
 from voxplan.core.model import PathT, Ref, Resource
 from voxplan.providers.http import ApiClient
@@ -128,7 +128,24 @@ class Adapter(ABC):
 
     @staticmethod
     def remote_id(obj: Mapping[str, Any]) -> str:
-        return str(obj["id"])
+        """The id the vendor gave `obj`; a KeyError when it gave none (see `identify`)."""
+        found = obj["id"]
+        if found is None or found == "":
+            raise KeyError("id")
+        return str(found)
+
+    def identify(self, obj: Any) -> str:
+        """`remote_id` of an object a vendor answered with (a create's or update's answer, a list item): an
+        answer without the id is an InvalidAnswer naming the status it came with, since nothing could refer
+        to the object and state could not record it. Every object enters the engine through here."""
+        try:
+            return self.remote_id(obj)
+        except (KeyError, TypeError, AttributeError) as exc:
+            missing = repr(exc.args[0]) if isinstance(exc, KeyError) and exc.args else "an id"
+            client = getattr(self, "client", None)
+            raise InvalidAnswer(f"the answer holds no {missing}, the id voxplan records a {self.kind} by",
+                                status=getattr(client, "last_status", None),
+                                provider=getattr(client, "provider", "")) from None
 
     def fill_defaults(self, key: str, value: Any) -> Any:
         """The desired value of top-level `key` with the server's documented defaults filled in."""
@@ -215,11 +232,16 @@ class Finding:
 
 
 def run_probes(vendor: str, client: ApiClient, probes: Iterable[Callable[[ApiClient], Finding]]) -> list[Finding]:
-    """Each probe on its own: a key that may not read one endpoint still learns the rest."""
+    """Each probe on its own: a key that may not read one endpoint still learns the rest. A key the vendor
+    refuses outright (401, or 403 where the vendor means a bad key by it) stops the doctor: nothing it
+    learnt would be true, and a pipeline must see the failure (exit 1)."""
     out = []
     for probe in probes:
         try:
             out.append(probe(client))
+        except AuthFailed as exc:
+            raise AuthFailed(f"the API key was refused ({exc.vendor_message}); check providers.{vendor}.api_key",
+                             status=exc.status, provider=vendor, address=vendor) from None
         except ProviderError as exc:
             name = probe.__name__.strip("_").replace("_", " ")
             out.append(Finding(vendor, name, "", f"probe failed: {exc}", "keeps its safe default"))

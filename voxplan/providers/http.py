@@ -148,6 +148,12 @@ class ApiClient:
                                    limits=httpx.Limits(max_connections=max(concurrency, 10),
                                                        max_keepalive_connections=max(concurrency, 10)))
         self.requests = 0
+        self._answered = threading.local()  # the status of the last answer each thread got
+
+    @property
+    def last_status(self) -> int | None:
+        """The HTTP status of the last answer this thread received (for an answer judged after it arrived)."""
+        return getattr(self._answered, "status", None)
 
     def close(self) -> None:
         self.client.close()
@@ -196,6 +202,7 @@ class ApiClient:
 
     def _result(self, method: str, path: str, response: httpx.Response) -> Any:
         status = response.status_code
+        self._answered.status = status
         if 200 <= status < 300:
             if not response.content:
                 return None

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from voxplan.core.hops import split_uri
-from voxplan.sandbox.core import Answer, ApiError, Request, Response, Router
+from voxplan.sandbox.core import Answer, ApiError, Request, Response, Router, key_refused
 
 RATE = (10, 3.0)
 TRUNK_FIELDS = {"name", "ip", "port", "transport", "prefix", "direction", "profile", "metric"}
@@ -63,6 +63,7 @@ class CloudonixEmulator:
     application by name and reconciles on 404)."""
 
     name = "cloudonix"
+    api_key: str | None = None  # set by Sandbox: the one key accepted, None for any
     QUIRKS: dict[str, Any] = {"application_key": "both"}
     network: Any = None  # the sandbox's Network, set by the Sandbox
 
@@ -74,7 +75,7 @@ class CloudonixEmulator:
         self._hits: dict[str, deque[float]] = {}
         self._next = 100
         r = self.router = Router()
-        r.add("GET", "/customers/{c}", lambda req, c: Response(200, {"id": 1, "name": "self"}))
+        r.add("GET", "/customers/{c}", lambda req, c="self": Response(200, {"id": 1, "name": "self"}))
         r.add("GET", "/customers/{c}/domains", self.list_domains)
         for prefix in ("/customers/{c}/domains/{d}", "/domains/{d}"):
             r.add("GET", prefix, self.get_domain)
@@ -89,8 +90,7 @@ class CloudonixEmulator:
                 r.add("DELETE", f"{prefix}/{kind}/{{id}}", lambda req, d, id, c="self", k=kind: self.delete(d, k, id))
 
     def handle(self, request: Request) -> Response:
-        auth = request.headers.get("authorization", "")
-        if not (auth.startswith("Bearer ") and auth[7:].strip()):
+        if key_refused(request, self.api_key):
             raise fail(401, "Unauthorized")
         found = self.router.dispatch(request)
         if found is None:

@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -78,8 +78,19 @@ class ApiError(Exception):
         self.body = body
 
 
+def key_refused(request: Request, expected: str | None, query_param: str = "") -> bool:
+    """Whether an emulator answers its vendor's 401 (or 403): no key, or, when the sandbox was given one
+    (`Sandbox(api_key=…)`, `voxplan sandbox serve --api-key`), any other. The key travels as
+    `Authorization: Bearer <key>`, or in `query_param` where a vendor still takes one there (Wavix `appid`)."""
+    auth = request.headers.get("authorization", "")
+    key = auth[7:].strip() if auth.startswith("Bearer ") else ""
+    key = key or (request.query.get(query_param, "") if query_param else "")
+    return not key or (expected is not None and key != expected)
+
+
 class Vendor(Protocol):
     name: str
+    api_key: str | None  # the only key it accepts; None: any non-empty key
 
     def handle(self, request: Request) -> Response: ...
 
@@ -227,8 +238,13 @@ class Sandbox:
     """All emulated vendors, a request counter, faults and latency, and optional persistence."""
 
     def __init__(self, data_file: str | Path | None = None, *, latency_ms: float = 0.0,
-                 fault_rate: float = 0.0, fault_kinds: tuple[str, ...] = ("429", "503"), seed: int | None = None):
+                 fault_rate: float = 0.0, fault_kinds: tuple[str, ...] = ("429", "503"), seed: int | None = None,
+                 api_key: str | Mapping[str, str] | None = None):
+        """`api_key`: the one key every vendor accepts (a string), or each vendor's own (a mapping; a vendor
+        not named accepts any); any other key gets that vendor's own 401 (didlogic's 403). None: any key."""
         self.vendors: dict[str, Vendor] = {cls.name: cls() for cls in emulators()}
+        for name, vendor in self.vendors.items():
+            vendor.api_key = api_key.get(name) if isinstance(api_key, Mapping) else api_key
         self.lock = threading.RLock()
         self.network = Network(self)
         for vendor in self.vendors.values():

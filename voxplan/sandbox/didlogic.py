@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from voxplan.core.hops import split_uri
-from voxplan.sandbox.core import Answer, ApiError, Request, Response, Router
+from voxplan.sandbox.core import Answer, ApiError, Request, Response, Router, key_refused
 
 ACCOUNT_FIELDS = {"password", "callerid", "label", "rewrite_enabled", "rewrite_cond", "rewrite_prefix",
                   "didinfo_enabled", "ip_restrict", "call_restrict", "call_limit", "channels_restrict",
@@ -59,6 +59,7 @@ class DidlogicEmulator:
 
     name = "didlogic"
     network: Any = None  # the sandbox's Network, set by the Sandbox
+    api_key: str | None = None  # set by Sandbox: the one key accepted, None for any
 
     def __init__(self) -> None:
         self.accounts: dict[str, dict[str, Any]] = {}
@@ -83,9 +84,8 @@ class DidlogicEmulator:
         r.add("DELETE", "/v2/buy/purchase", self.release)
 
     def handle(self, request: Request) -> Response:
-        auth = request.headers.get("authorization", "")
-        if not (auth.startswith("Bearer ") and auth[7:].strip()):
-            raise fail(403, "Access denied")
+        if key_refused(request, self.api_key):
+            raise fail(403, "Access denied")  # 403, not 401, for a missing or wrong token (didlogic-api.md)
         request.path = request.path.removeprefix("/api").removesuffix(".json")
         return self.router.handle(request, fail(404, "Not found"))
 

@@ -50,7 +50,7 @@ from typing import Any, get_args, get_type_hints
 from openai.types.webhooks.webhook_create_params import WebhookCreateParams
 
 from voxplan.core.hops import split_uri
-from voxplan.sandbox.core import Answer, ApiError, Request, Response, Router
+from voxplan.sandbox.core import Answer, ApiError, Request, Response, Router, key_refused
 
 CALL_INCOMING = "realtime.call.incoming"
 DEFAULT_REJECT = 603
@@ -94,6 +94,7 @@ class OpenAIEmulator:
     name = "openai"
     network: Any = None  # the sandbox's Network, set by the Sandbox
     shared_lock: Any = contextlib.nullcontext()  # the sandbox's lock, for the test hooks (set by the Sandbox)
+    api_key: str | None = None  # set by Sandbox: the one key accepted, None for any
 
     def __init__(self) -> None:
         self.endpoints: dict[str, dict[str, Any]] = {}
@@ -112,9 +113,9 @@ class OpenAIEmulator:
         r.add("POST", "/v1/webhook_endpoints/{id}/rotate_secret", self.rotate_secret)
 
     def handle(self, request: Request) -> Response:
-        auth = request.headers.get("authorization", "")
-        if not (auth.startswith("Bearer ") and auth[7:].strip()):
-            raise fail(401, "You didn't provide an API key.", "invalid_api_key")
+        if key_refused(request, self.api_key):
+            raise fail(401, "Incorrect API key provided." if request.headers.get("authorization") else
+                       "You didn't provide an API key.", "invalid_api_key")
         return self.router.handle(request, fail(404, f"Invalid URL ({request.method} /v1{request.path})"))
 
     def dump(self) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 
 from voxplan.core.hops import split_uri, uri_headers
 from voxplan.core.templates import fill
-from voxplan.sandbox.core import Answer, ApiError, Leg, Request, Response, Router
+from voxplan.sandbox.core import Answer, ApiError, Leg, Request, Response, Router, key_refused
 
 Objects = list[dict[str, Any]]  # (`list` is also a method name of the emulator below)
 Ordered = tuple[list[datetime], Objects]  # parsed createdAt, and the objects
@@ -138,6 +138,7 @@ class VapiEmulator:
     allows)."""
 
     name = "vapi"
+    api_key: str | None = None  # set by Sandbox: the one key accepted, None for any
     collections = ("credential", "phone-number", "assistant", "tool")
     QUIRKS: dict[str, Any] = {"list_order": "newest", "total_pages": True, "echo_write_only": False}
     network: Any = None  # the sandbox's Network (voxplan.sandbox.core): set by the Sandbox, carries calls
@@ -167,8 +168,7 @@ class VapiEmulator:
 
     # -- Vendor protocol --------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
-        auth = request.headers.get("authorization", "")
-        if not auth.startswith("Bearer ") or not auth[7:].strip():
+        if key_refused(request, self.api_key):
             raise ApiError(401, {"message": "Invalid Key. Hot tip, you may be using the private key instead of "
                                  "the public key, or vice versa.", "error": "Unauthorized", "statusCode": 401})
         return self.router.handle(request, ApiError(404, {"message": f"Cannot {request.method} {request.path}",

@@ -21,7 +21,7 @@ import phonenumbers
 from phonenumbers import geocoder
 
 from voxplan.core.hops import split_uri
-from voxplan.sandbox.core import Answer, ApiError, Request, Response, Router
+from voxplan.sandbox.core import Answer, ApiError, Request, Response, Router, key_refused
 
 TRUNK_REQUIRED = ("label", "password", "callerid", "ip_restrict", "didinfo_enabled", "call_restrict", "cost_limit",
                   "channels_restrict", "rewrite_enabled", "transcription_enabled", "transcription_threshold")
@@ -83,6 +83,7 @@ class WavixEmulator:
 
     name = "wavix"
     network: Any = None  # the sandbox's Network, set by the Sandbox
+    api_key: str | None = None  # set by Sandbox: the one key accepted, None for any
 
     def __init__(self) -> None:
         self.trunks: dict[int, dict[str, Any]] = {}
@@ -117,8 +118,7 @@ class WavixEmulator:
         r.add("PATCH", "/v1/numbers/{id}", self.patch_number)
 
     def handle(self, request: Request) -> Response:
-        auth = request.headers.get("authorization", "")
-        if not (auth.startswith("Bearer ") and auth[7:].strip()) and not request.query.get("appid"):
+        if key_refused(request, self.api_key, query_param="appid"):  # Bearer, or the legacy ?appid=
             raise fail(401, "Unauthorized")
         return self.router.handle(request, fail(404, "Not found"))
 

@@ -11,7 +11,7 @@ two set a name, and the command line wins over files and files over the stack. V
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,47 @@ DEFAULT = "default"
 
 def var_file(stack_file: Path, env: str) -> Path:
     return stack_file.parent / f"{stack_file.stem}.vars" / f"{env}.yaml"
+
+
+def every_environment(stack_file: Path, data: Any) -> list[str]:
+    """The environments a stack has: the names under its `environments:` and its var files' names."""
+    declared = data.get("environments") if isinstance(data, dict) else None
+    names = {str(name) for name in declared} if isinstance(declared, dict) else set()
+    names.update(p.stem for p in (stack_file.parent / f"{stack_file.stem}.vars").glob("*.yaml"))
+    return sorted(names)
+
+
+def validation_targets(paths: Iterable[Path], *, all_environments: bool, environment: str = ""
+                       ) -> list[tuple[Path, str]]:
+    """(stack file, environment) pairs for `validate`. With `all_environments` (the pre-commit hook): each
+    stack in every environment it has (one without any: `environment`), and a var file stands for its
+    stack in that environment, so a commit that touches only a var file still validates what it changes."""
+    if not all_environments:
+        return [(Path(p), environment) for p in paths]
+    targets: dict[tuple[Path, str], None] = {}  # ordered, each once
+    for path in map(Path, paths):
+        owner = stack_of_var_file(path)
+        if owner is not None:
+            targets[owner] = None
+            continue
+        text, _ = read_stack(path)
+        data = parse_yaml(text, str(path))[0] if text is not None else None  # unreadable: validate says why
+        for env in every_environment(path, data) or [environment]:
+            targets[(path, env)] = None
+    return list(targets)
+
+
+def stack_of_var_file(path: Path) -> tuple[Path, str] | None:
+    """`<stem>.vars/<env>.yaml` → (the stack file `<stem>.yaml` or `.yml` beside that folder, env); None for a
+    path that is no var file of an existing stack."""
+    if path.suffix != ".yaml" or not path.parent.name.endswith(".vars"):
+        return None
+    stem = path.parent.name.removesuffix(".vars")
+    for suffix in (".yaml", ".yml"):
+        stack_file = path.parent.parent / f"{stem}{suffix}"
+        if stack_file.is_file():
+            return stack_file, path.stem
+    return None
 
 
 def variables(data: dict[str, Any], source: SourceMap, stack_file: Path, env: str, *,

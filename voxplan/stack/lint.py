@@ -47,9 +47,9 @@ def secret_errors(data: dict[str, Any], source: SourceMap, surface: StackSurface
             yield Diagnostic(source.at(path), f"{where}: holds a secret ({origin}); voxplan treats every "
                              "interpolated value as secret and cannot use one here",
                              hint="if this value is not secret, mark it public: ${env:NAME:public}")
-        elif any(matches(path, p) for p in surface.passwords) and 0 < len(secret.reveal()) < MIN_PASSWORD:
+        elif any(matches(path, p) for p in surface.passwords) and len(secret.reveal()) < MIN_PASSWORD:  # "" too
             yield Diagnostic(source.at(path), f"{where}: the password is shorter than {MIN_PASSWORD} characters",
-                             hint="use a long random password")  # 0: unset (validate runs without secrets)
+                             hint="use a long random password")
     for pattern in surface.passwords:  # a literal password that is not a Secret (a number, say) has a length
         for found, value in values_at(data, pattern):
             if isinstance(value, str | int) and not isinstance(value, bool) and len(str(value)) < MIN_PASSWORD:

@@ -36,9 +36,9 @@ REFUSED_TYPES = {PhoneNumberType.PREMIUM_RATE: "a premium-rate number", PhoneNum
 @lru_cache(maxsize=1 << 16)  # numbers: and routes: name the same 10,000 numbers
 def phone_problem(text: str) -> Problem | None:
     """Whether `text` is a dialable E.164 number as written: `+`, country code, subscriber number, in
-    that country's numbering plan. Punctuation people write (`+1 (406) 770-4205`) is accepted when it
-    means the same digits; a trunk prefix written in (`+61 (0)2 …`) is not, and the fix names the E.164
-    form."""
+    that country's numbering plan, digits only. The spaces and punctuation people write (`+1 415 555 0199`,
+    `+61 (0)2 …`) are refused with the E.164 form as the fix: vendors are sent numbers as written, and
+    Vapi stores a carrier number with its E.164 check off."""
     if not text.startswith("+"):
         if _emergency(text):
             return Problem("is an emergency number", "voxplan never routes or transfers to one")
@@ -59,7 +59,7 @@ def phone_problem(text: str) -> Problem | None:
     if not phonenumbers.is_valid_number(number):
         return Problem(f"is not a valid number in +{number.country_code}'s numbering plan",
                        "check the area code and digits")
-    if e164.normalise(text) != canon:
+    if text != canon:
         return Problem(f"is not in E.164 form (it means {canon})", f"write {canon}")
     return None
 
@@ -211,6 +211,33 @@ def host_problem(text: str) -> Problem | None:
         pass
     if len(text) > 253 or not all(_LABEL.match(label) for label in text.rstrip(".").split(".")):
         return Problem("is not a hostname or IP address")
+    return None
+
+
+# Addresses no SIP peer can be at, whatever the network between: `ipaddress`'s own classification. Private
+# ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) are accepted: a PBX reached over a VPN or a
+# carrier's private interconnect is legitimate, and voxplan cannot see the route from the vendor to it.
+_UNUSABLE = (("is_unspecified", "the unspecified address"), ("is_loopback", "a loopback address"),
+             ("is_multicast", "a multicast address"), ("is_link_local", "a link-local address"),
+             ("is_reserved", "a reserved address"))
+
+
+def gateway_problem(text: str) -> Problem | None:
+    """A gateway's address: a host (`host_problem`) that, when it is an IP address, a SIP peer can have:
+    not 0.0.0.0 or ::, not the broadcast address, not loopback, multicast, link-local or reserved."""
+    found = host_problem(text)
+    if found is not None:
+        return found
+    try:
+        ip = ipaddress.ip_address(text[1:-1] if text.startswith("[") else text)
+    except ValueError:
+        return None  # a hostname
+    hint = "give the address the PBX or carrier sends SIP from and receives it on"
+    if ip == ipaddress.IPv4Address("255.255.255.255"):
+        return Problem("is the broadcast address, not a SIP peer", hint)
+    for attribute, what in _UNUSABLE:
+        if getattr(ip, attribute):
+            return Problem(f"is {what}, not a SIP peer", hint)
     return None
 
 

@@ -19,7 +19,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from voxplan import __version__
 from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic, StackErrors
-from voxplan.core.secret import Secret, map_leaves
+from voxplan.core.secret import Secret, header_unsafe, map_leaves, reveal_all
 from voxplan.stack import e164, environments, telephony
 from voxplan.stack.lint import secret_errors, telephony_errors
 from voxplan.stack.loader import Interpolator, parse_yaml, read_stack
@@ -57,7 +57,9 @@ def load_and_validate(path: str | Path, ctx: RunContext | None = None, *, surfac
         data["environments"] = declared_envs
     diags += interp.diagnostics
     diags += list(_schema_errors(data, source, surface))
-    diags += list(secret_errors(data, source, surface))  # with the schema's: a secret in carrier: explains '****'
+    unresolved = {d.location for d in interp.diagnostics if d.severity == "error"}  # unset: "", said once
+    diags += [d for d in secret_errors(data, source, surface) if d.location not in unresolved]  # with the
+    # schema's: a secret in a carrier explains its '****'; an empty password is measured like any other
     if not _errors(diags):
         diags += list(_semantic_errors(data, source, surface))
     if _errors(diags):
@@ -171,6 +173,11 @@ def _api_keys(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
             yield Diagnostic(source.at(("providers", name, "api_key")),
                              f"providers.{name}.api_key is written literally in the stack",
                              hint=f"use ${{env:{name.upper()}_API_KEY}} or ${{file:PATH}}")
+        elif isinstance(key, Secret | str) and (why := header_unsafe(str(reveal_all(key)))):
+            origin = f" (from {key.origin})" if isinstance(key, Secret) else ""
+            yield Diagnostic(source.at(("providers", name, "api_key")), f"providers.{name}.api_key{origin} has "
+                             f"{why}: an API key travels in an HTTP header, which carries printable ASCII only",
+                             hint="copy the key again from the vendor's dashboard")
 
 
 @lru_cache(maxsize=1 << 16)  # validation, expansion and lint each ask for every number's key
@@ -185,17 +192,16 @@ def _numbers(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
     seen: dict[str, str] = {}
     canon_of = {key: number_key(key) for key in data.get("numbers") or {}}
     for key, canon in canon_of.items():  # positions only for what is reported: locating is not free
-        if canon.startswith(("sip:", "sips:")):
-            pass  # a SIP URI, not a phone number: its carrier says whether it takes one
-        elif (problem := telephony.phone_problem(key)) is not None:
-            yield Diagnostic(source.key_at(("numbers", key)), f"numbers.{key}: {key!r} {problem.message}",
-                             hint=problem.hint)
-            continue
-        if canon in seen:
+        if canon in seen:  # first: `+61 2 9059 7521` beside `+61290597521` is a duplicate before a misspelling
             yield Diagnostic(source.key_at(("numbers", key)),
                              f"numbers.{key}: the same number as {seen[canon]!r} (both are {canon})",
                              hint="declare each number once")
-        seen.setdefault(canon, key)
+            continue
+        seen[canon] = key
+        if not canon.startswith(("sip:", "sips:")) and (problem := telephony.phone_problem(key)) is not None:
+            # (a SIP URI is not a phone number: its carrier says whether it takes one)
+            yield Diagnostic(source.key_at(("numbers", key)), f"numbers.{key}: {key!r} {problem.message}",
+                             hint=problem.hint)
     declared = set(canon_of.values())
     routed: dict[str, str] = {}
     for key in data.get("routes") or {}:
@@ -203,6 +209,9 @@ def _numbers(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
         if canon not in declared:
             yield Diagnostic(source.key_at(("routes", key)), f"routes.{key}: route to a number not declared under "
                              "numbers:", hint=f"add {key!r} to numbers:")
+        elif key != canon and not canon.startswith(("sip:", "sips:")):
+            yield Diagnostic(source.key_at(("routes", key)), f"routes.{key}: {key!r} is not in E.164 form (it means "
+                             f"{canon})", hint=f"write {canon}")
         if canon in routed:
             yield Diagnostic(source.key_at(("routes", key)), f"routes.{key}: a second route for {routed[canon]!r}")
         routed.setdefault(canon, key)

@@ -4,6 +4,7 @@ one module with a store class and one line in BACKENDS."""
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,9 @@ def parse(spec: Any) -> tuple[str, dict[str, Any]]:
     else:
         raise StateError("backend: is one backend name, or a mapping of one name to its settings")
     if name not in BACKENDS:
-        raise StateError(f"backend {name!r} is not known (known: {', '.join(sorted(BACKENDS))})")
+        shown = repr(name) if re.fullmatch(r"[\w.-]{1,40}", str(name)) else "(not shown: it may hold a password)"
+        raise StateError(f"backend {shown} is not known (known: {', '.join(sorted(BACKENDS))}; or a "
+                         f"{'/'.join(f'{s}://' for s in URL_SCHEMES)} URL)")
     return name, settings
 
 

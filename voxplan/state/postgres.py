@@ -43,9 +43,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Json
 
 from voxplan.core.errors import LockHeld, LockLost, Owned, StateError
@@ -109,14 +109,17 @@ PUBLISHED_CHANNEL = "voxplan_published"
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def redact_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+def location(conninfo: str) -> str:
+    """Where a connection string points, for messages: `host:port/database`, and nothing else of the string.
+    A password can sit in a URL's user part, in `?password=`, or in `password=` of key/value pairs (and so
+    can other options a message need not show): psycopg's own parser finds the three parts, and a string it
+    cannot parse is not shown at all (libpq's complaint quotes the text around the fault)."""
+    try:
+        parts = conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        return "(a connection string that cannot be parsed)"
+    host = str(parts.get("host") or parts.get("hostaddr") or "localhost")
+    return f"{host}:{parts.get('port') or 5432}/{parts.get('dbname') or parts.get('user') or ''}"
 
 
 def owner_name(stack: str, env: str) -> str:
@@ -148,9 +151,7 @@ class PostgresStore:
         return cls(str(reveal() if callable(reveal) else url or ""), stack, env)
 
     def describe(self) -> str:
-        parts = urlsplit(self.url)
-        where = f"{parts.hostname or 'localhost'}{':' + str(parts.port) if parts.port else ''}{parts.path or '/'}"
-        return f"postgres {where} state {self.stack}/{self.env}"
+        return f"postgres {location(self.url)} state {self.stack}/{self.env}"
 
     # -- connections and schema ---------------------------------------------------------------------
     def _connect(self) -> psycopg.Connection[Any]:
@@ -159,9 +160,11 @@ class PostgresStore:
                                    application_name=f"voxplan {self.stack}/{self.env}", keepalives=1,
                                    keepalives_idle=KEEPALIVE[0], keepalives_interval=KEEPALIVE[1],
                                    keepalives_count=KEEPALIVE[2])
+        except psycopg.ProgrammingError:  # the string itself: libpq's message would quote it
+            raise StateError(f"the state database connection string {location(self.url)} is not one psycopg can "
+                             "parse; check the backend URL") from None
         except psycopg.Error as exc:
-            raise StateError(f"cannot reach the state database {redact_url(self.url)}: "
-                             f"{_first_line(exc)}") from None
+            raise StateError(f"cannot reach the state database {location(self.url)}: {_first_line(exc)}") from None
 
     @property
     def conn(self) -> psycopg.Connection[Any]:

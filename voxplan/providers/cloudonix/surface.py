@@ -37,7 +37,8 @@ SURFACE = Surface(
     secret_places=((*OUTBOUND, "auth", "*"),),
     passwords=((*OUTBOUND, "auth", "password"),),
     value_checks=(((*OUTBOUND, "auth", "username"), telephony.username_problem),
-                  ((*OUTBOUND, "ip"), telephony.host_problem), ((*OUTBOUND, "prefix"), telephony.tech_prefix_problem),
+                  ((*OUTBOUND, "ip"), telephony.gateway_problem),
+                  ((*OUTBOUND, "prefix"), telephony.tech_prefix_problem),
                   (("trunks", "*", "domain"), telephony.host_problem)),
     one_line=(("trunks", "*", "cxml_url"), (*OUTBOUND, "name")),
 )

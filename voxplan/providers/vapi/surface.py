@@ -213,7 +213,7 @@ SURFACE = Surface(
                   (("trunks", "*", "register", "username"), telephony.username_problem),
                   (("trunks", "*", "register", "domain"), telephony.host_problem),
                   (("trunks", "*", "register", "realm"), telephony.host_problem),
-                  (("trunks", "*", "gateways", "*", "ip"), telephony.host_problem),
+                  (("trunks", "*", "gateways", "*", "ip"), telephony.gateway_problem),
                   (("numbers", "*", "auth", "username"), telephony.username_problem)),
     header_names=((*TRANSFER, "headers", "*"),),
     one_line=(("routes", "*", "squad"), ("routes", "*", "server_url"), ("assistants", "*", "server_url"),
