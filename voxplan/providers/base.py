@@ -52,8 +52,9 @@ class Adapter(ABC):
     full_replace: ClassVar[bool] = False  # update is a PUT of the whole object (every declared key is sent)
     creatable: ClassVar[bool] = True  # False: adopted only (numbers are bought, domains made, by hand)
     wants_interest: ClassVar[bool] = False  # list() narrows its per-object detail requests by `interest`
-    env_named: ClassVar[str | None] = None  # dotted path of the name it is adopted by: `-<env>` is appended
-    # to it in a named environment, so two environments sharing an account never adopt each other's object
+    env_named: ClassVar[str | tuple[str, ...] | None] = None  # dotted path(s) of the name it is adopted by:
+    # `-<env>` is appended to each present in a named environment, so two environments sharing an account
+    # never adopt each other's object
     owner_marker: ClassVar[str | None] = None  # dotted path of a free-form field where voxplan writes its
     # owner ("stack" or "stack/env"): an object marked by another owner is never adopted, whatever the backend
     # What "cleared" means for each optional top-level key this kind sends: the value an update sends once
@@ -67,6 +68,26 @@ class Adapter(ABC):
     # Top-level lists the vendor shares with entries voxplan never sent (a number's destinations that were
     # there before): voxplan's entries go first, the others are kept after them, and clearing keeps them.
     shared_lists: ClassVar[tuple[str, ...]] = ()
+    patch_with: ClassVar[tuple[str, ...]] = ()  # keys every update sends, changed or not (the vendor's update
+    # DTO requires them: a Vapi squad's `members`)
+    unique_key: ClassVar[bool] = False  # the natural key is unique on the account (a phone number): an object
+    # with it that another owner holds is an error to declare, never a reason to make a second one
+
+    def unroutes(self, live: Mapping[str, Any]) -> bool:
+        """Whether deleting this live object only clears its routing (the object itself is kept): the
+        class's `delete_unroutes`, or a decision per object (a Vapi number voxplan bought)."""
+        return self.delete_unroutes
+
+    def unroute(self, remote_id: str, live: Mapping[str, Any] | None) -> None:
+        """What apply does for a removed object that `unroutes`: by default its `delete`, which for such
+        kinds clears the routing."""
+        self.delete(remote_id)
+
+    @staticmethod
+    def refuse_create(body: dict[str, Any]) -> str | None:
+        """Why this object may not be created as declared (a number that would have to be bought without
+        the stack's opt-in), or None. A plan that would create it stops with this reason."""
+        return None
 
     def clear_value(self, key: str) -> Any:
         """What an update sends to clear top-level `key` (see `cleared`)."""
@@ -291,7 +312,8 @@ class Provider:
     """What a vendor package offers the root, as data: its one export, `PROVIDER`.
 
     `kinds` are its adapter classes; `adapters` builds them on a connected client (given the stack, for
-    the few that need its settings); `carrier` makes its carrier rules on the platform; `platform` is set
+    the few that need its settings); `carrier` makes its carrier (or carriers: Vapi brings its own number
+    shapes, `vapi`, `twilio`, `vonage`, `telnyx`) on the platform; `platform` is set
     by the voice platform alone (Vapi). `api_url` is the default base URL (a function of the stack where
     it depends on it, e.g. a region). `budget` is the default pacing, (requests, per seconds, key of the
     path that a budget is kept per), from the vendor's fact sheet; a stack's `rate_limit:` overrides it.
@@ -305,7 +327,7 @@ class Provider:
     api_url: str | Callable[[Stack], str] = ""
     kinds: tuple[type[Adapter], ...] = ()
     adapters: Callable[[ApiClient, Stack], Mapping[str, Adapter]] | None = None
-    carrier: Callable[[Platform], Carrier] | None = None
+    carrier: Callable[[Platform], Carrier | tuple[Carrier, ...]] | None = None
     platform: Callable[[Stack], Platform] | None = None
     budget: tuple[int, float, Callable[[str], str] | None] | None = None
     headers: Callable[[str], dict[str, str]] = lambda key: {"Authorization": f"Bearer {key}"}
