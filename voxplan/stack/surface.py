@@ -347,7 +347,14 @@ def values_at(data: Any, pattern: Pattern, path: PathT = ()) -> Iterator[tuple[P
         yield path, data
         return
     head, rest = pattern[0], pattern[1:]
-    if isinstance(data, dict):
+    if head == "*" and rest and rest[0] not in ("*", "**") and isinstance(data, dict | list):
+        # `*` then a key: only the children that hold the key are descended into (10,000 numbers, of which
+        # a few have a `fallback:`, cost one dict lookup each, not a generator each)
+        nxt, after = rest[0], rest[1:]
+        items = data.items() if isinstance(data, dict) else enumerate(data)
+        for k, v in [(k, v) for k, v in items if type(v) is dict and nxt in v]:
+            yield from values_at(v[nxt], after, (*path, k, nxt))
+    elif isinstance(data, dict):
         keys = list(data) if head == "*" else [head] if head in data else []
         for k in keys:
             yield from values_at(data[k], rest, (*path, k))

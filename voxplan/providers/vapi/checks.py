@@ -6,21 +6,20 @@ typed tool's unknown field, `voice: {provider: elevenlabs}` (Vapi spells it `11l
 error, at the stack line the value came from (`Draft.locate`), with the fix as its hint when one is near
 (`silenceTimeoutSecond` -> `silenceTimeoutSeconds`). Keys Vapi's docs send that no schema has are warnings.
 
-Alike bodies are checked once (10,000 numbers on a few trunks are a few bodies): the problems of a body do
-not depend on the values that only tell numbers apart (`number`, `sipUri`), so those are masked in the memo's
-key; telephony lint checks them on their own.
+Alike numbers are checked once (10,000 numbers on a few trunks are a few bodies): the problems of a number's
+body do not depend on the values that only tell numbers apart (`number`, `sipUri`), so those are masked in the
+memo's key; telephony lint checks them on their own.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from voxplan.core.errors import Diagnostic
 from voxplan.core.model import PathT, Ref
 from voxplan.core.secret import Secret, map_leaves
 from voxplan.providers.base import ExpandContext
-from voxplan.providers.vapi.forms import Draft
+from voxplan.providers.vapi.forms import NUMBER, Draft
 from voxplan.specs import Checker, Problem, checker
 
 IDENTITY = ("number", "sipUri")  # values that tell alike bodies apart (telephony lint checks them)
@@ -43,14 +42,17 @@ class SpecCheck:
         return self._checker
 
     def __call__(self, ctx: ExpandContext, kind: str, draft: Draft) -> None:
-        view = _view(draft.body)
-        signature = kind + json.dumps({k: ("" if k in IDENTITY and isinstance(v, str) else v)
-                                       for k, v in view.items()}, sort_keys=True)
-        problems = self.memo.get(signature)
+        body = draft.body
+        # numbers come by the thousand, alike but for what tells them apart; a Ref shows its target and a
+        # secret its placeholder in the key (a secret's length is the stack schema's to check, there)
+        signature = repr({**body, **{k: "" for k in IDENTITY if isinstance(body.get(k), str)}}) \
+            if kind == NUMBER else None
+        problems = self.memo.get(signature) if signature is not None else None
         if problems is None:
             schema = self.checker.request_schema("POST", self.paths[kind])
-            problems = self.checker.check(schema, view) if schema is not None else []
-            self.memo[signature] = problems
+            problems = self.checker.check(schema, _view(body)) if schema is not None else []
+            if signature is not None:
+                self.memo[signature] = problems
         for problem in problems:
             ctx.diagnostics.append(self.diagnostic(ctx, draft, problem))
 

@@ -33,8 +33,10 @@ class Draft:
     sources: dict[PathT, PathT] = field(default_factory=dict)  # body path -> stack path
 
     def set(self, key: str, value: Any, source: PathT | None = None) -> None:
+        """Set `key`; without a `source`, it came from the entry as a whole (`locate` falls back to it)."""
         self.body[key] = value
-        self.sources[(key,)] = self.at if source is None else source
+        if source is not None:
+            self.sources[(key,)] = source
 
     def verbatim(self, values: Mapping[str, Any] | None, at: PathT, skip: tuple[str, ...] = ()) -> None:
         """Vapi's own fields as written (a `vapi:` map, a typed tool's body): where one names a field set

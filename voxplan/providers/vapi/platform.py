@@ -168,12 +168,12 @@ class VapiPlatform:
             draft.set("name", options["name"], (*at, "name"))
         routed: PathT = ("routes", at[-1]) if len(at) == 2 else at
         draft.set("assistantId", Ref(address(ASSISTANT, route["assistant"])) if "assistant" in route else None,
-                  (*routed, "assistant"))
+                  (*routed, "assistant") if "assistant" in route else None)
         squad = route.get("squad")
-        if isinstance(squad, str) and squad in ctx.stack.section("squads"):
+        if isinstance(squad, str) and squad in (ctx.stack.data.get("squads") or {}):
             draft.set("squadId", Ref(address(SQUAD, squad)), (*routed, "squad"))
         else:
-            draft.set("squadId", squad, (*routed, "squad"))
+            draft.set("squadId", squad, (*routed, "squad") if squad is not None else None)
         if "server_url" in route:
             draft.set("server", {"url": route["server_url"]}, (*routed, "server_url"))
         if "fallback" in options:
