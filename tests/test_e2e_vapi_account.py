@@ -293,3 +293,24 @@ def test_a_number_keyed_by_a_name_is_only_one_its_carrier_assigns(cli: Cli) -> N
     assert "numbers.front-line: a number is keyed by its E.164 form (or SIP URI); only a number its carrier " \
            "assigns (vapi) takes a name" in result.stderr
     assert f"{stack}:3:3:" in result.stderr
+
+
+def test_knowledge_bases_the_kind_added_to_test_the_seam(cli: Cli, sandbox: SandboxServer) -> None:
+    """A kind added touching only voxplan/providers/vapi/ and voxplan/sandbox/vapi.py (README, Development)."""
+    text = ('version: 1\nstack: kb\nproviders:\n  vapi: {api_key: "${env:VAPI_API_KEY}"}\n'
+            "knowledge_bases:\n  faq: {name: Store FAQ, description: Opening hours and returns.}\n")
+    stack = cli.stack("kb.yaml", text)
+    cli("apply", "--auto-approve", str(stack))
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
+    with sandbox.vapi() as vapi:
+        [kb] = vapi.get("/v2/knowledge-base").json()
+        assert vapi.get(f"/v2/knowledge-base/{kb['id']}").json()["files"] == []
+    cli.edit(stack, "Opening hours and returns.", "Opening hours.")
+    assert "~ description" in cli("plan", str(stack), "--detailed-exitcode", code=2).stdout
+    cli("apply", "--auto-approve", str(stack))
+    cli.edit(stack, "  faq: {name: Store FAQ, description: Opening hours.}\n", "")
+    cli("apply", "--auto-approve", str(stack))
+    with sandbox.vapi() as vapi:
+        assert vapi.get("/v2/knowledge-base").json() == []
+    bad = cli.stack("kb-bad.yaml", text.replace("Opening hours and returns.", "x" * 1001))
+    assert "knowledge_bases.faq.description" in cli("validate", str(bad), code=1).stderr

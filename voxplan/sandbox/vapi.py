@@ -63,6 +63,7 @@ class Collection:
     path: str
     kind_key: str | None = None
     listing: str = "array"
+    by_id: tuple[tuple[str, Any], ...] = ()  # what a GET by id adds (server-set: a knowledge base's files)
 
 
 COLLECTIONS = (Collection("credential", "/credential", "provider"),
@@ -70,7 +71,8 @@ COLLECTIONS = (Collection("credential", "/credential", "provider"),
                Collection("assistant", "/assistant"),
                Collection("tool", "/tool", "type"),
                Collection("squad", "/squad"),
-               Collection("structured-output", "/structured-output", listing="paged"))
+               Collection("structured-output", "/structured-output", listing="paged"),
+               Collection("knowledge-base", "/v2/knowledge-base", by_id=(("files", ()), ("toolId", None))))
 
 
 def bad_request(*messages: str) -> ApiError:
@@ -241,7 +243,9 @@ class VapiEmulator:
         return Response(200, self._page(coll, items, page, limit, order))
 
     def get(self, coll: Collection, obj_id: str) -> Response:
-        return Response(200, self._public(coll, self._find(coll, obj_id)))
+        answer = self._public(coll, self._find(coll, obj_id))
+        return Response(200, {**{k: copy.deepcopy(list(v) if isinstance(v, tuple) else v) for k, v in coll.by_id},
+                              **answer})
 
     def create(self, coll: Collection, req: Request) -> Response:
         body = req.json()

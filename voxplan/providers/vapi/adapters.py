@@ -369,4 +369,27 @@ class StructuredOutput(VapiAdapter):
         return name if isinstance(name, str) else None
 
 
-KINDS: tuple[type[VapiAdapter], ...] = (Credential, PhoneNumber, Assistant, Tool, Squad, StructuredOutput)
+class KnowledgeBase(VapiAdapter):
+    """/v2/knowledge-base: a bare list with `limit` alone (no createdAt filter to page by), so more than a page
+    is an error, never a silent miss. Adopted by name, `-<env>` appended in a named environment."""
+
+    kind = "vapi.knowledge_base"
+    path = "/v2/knowledge-base"
+    env_named = "name"
+    cleared = {"description": None}
+
+    def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        page = self.client.request("GET", self.path, params={"limit": PAGE})
+        if not isinstance(page, list) or len(page) >= PAGE:
+            raise errors.ProviderError(f"GET {self.path}: expected fewer than {PAGE} in a JSON array (it cannot "
+                                       "be paged)", provider="vapi")
+        return [self.normalise(o) for o in page]
+
+    @staticmethod
+    def natural_key(body: dict[str, Any]) -> str | None:
+        name = body.get("name")
+        return name if isinstance(name, str) else None
+
+
+KINDS: tuple[type[VapiAdapter], ...] = (Credential, PhoneNumber, Assistant, Tool, Squad, StructuredOutput,
+                                        KnowledgeBase)

@@ -19,7 +19,7 @@ from typing import Any
 from voxplan.core.model import PathT, Ref, address
 
 CREDENTIAL, NUMBER, ASSISTANT, TOOL = "vapi.credential", "vapi.phone_number", "vapi.assistant", "vapi.tool"
-SQUAD, STRUCTURED_OUTPUT = "vapi.squad", "vapi.structured_output"
+SQUAD, STRUCTURED_OUTPUT, KNOWLEDGE_BASE = "vapi.squad", "vapi.structured_output", "vapi.knowledge_base"
 SECTION_KIND = {"credentials": CREDENTIAL, "trunks": CREDENTIAL, "assistants": ASSISTANT, "tools": TOOL,
                 "squads": SQUAD, "structured_outputs": STRUCTURED_OUTPUT}
 
@@ -271,6 +271,15 @@ def credential(name: str, spec: dict[str, Any]) -> Draft:
     """A `credentials:` entry: Vapi's Create…CredentialDTO of its provider, as written (webhook and custom-
     credential server auth, Twilio, Vonage, Telnyx accounts)."""
     at: PathT = ("credentials", name)
+    draft = Draft(at)
+    draft.set("name", spec.get("name") or name, (*at, "name") if "name" in spec else at)
+    draft.verbatim(spec, at, skip=("name", "lifecycle"))
+    return draft
+
+
+def knowledge_base(name: str, spec: dict[str, Any]) -> Draft:
+    """Vapi's CreateKnowledgeBaseV2DTO (`name`, `description`); its files are added in the dashboard."""
+    at: PathT = ("knowledge_bases", name)
     draft = Draft(at)
     draft.set("name", spec.get("name") or name, (*at, "name") if "name" in spec else at)
     draft.verbatim(spec, at, skip=("name", "lifecycle"))

@@ -45,7 +45,8 @@ PATHS = {cls.kind: cls.path for cls in KINDS}  # POST <path> takes each kind's C
 # the platform sections, each entry one resource: section -> (kind, form)
 SECTIONS = (("credentials", CREDENTIAL, forms.credential), ("tools", TOOL, forms.tool),
             ("assistants", ASSISTANT, forms.assistant), ("squads", SQUAD, forms.squad),
-            ("structured_outputs", STRUCTURED_OUTPUT, forms.structured_output))
+            ("structured_outputs", STRUCTURED_OUTPUT, forms.structured_output),
+            ("knowledge_bases", forms.KNOWLEDGE_BASE, forms.knowledge_base))
 # a Twilio number's account, from the number entry or a twilio entry of `credentials:`
 TWILIO_FIELDS = (("account_sid", "accountSid", "twilioAccountSid"), ("auth_token", "authToken", "twilioAuthToken"),
                  ("api_key", "apiKey", "twilioApiKey"), ("api_secret", "apiSecret", "twilioApiSecret"))

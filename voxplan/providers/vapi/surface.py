@@ -188,6 +188,11 @@ def _account_number(provider: str) -> dict[str, Any]:
         "type": "string", "description": CREDENTIAL_NUMBER.format(provider)}}}
 
 
+KNOWLEDGE_BASE: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "properties": {"name": {"type": "string", "minLength": 1, "description": "Vapi's name; defaults to the key."},
+                   "description": {"type": "string", "maxLength": 1000},
+                   "lifecycle": {"$ref": "#/$defs/lifecycle"}}}
 CREDENTIAL_PROVIDERS = ["webhook", "custom-credential", "twilio", "vonage", "telnyx"]
 CREDENTIAL: dict[str, Any] = {
     "type": "object", "required": ["provider"], "additionalProperties": True,
@@ -342,7 +347,8 @@ SURFACE = Surface(
               Section("assistants", "assistant", ASSISTANT, "Vapi assistants."),
               Section("squads", "squad", SQUAD, "Vapi squads of this stack's assistants; a route's squad: names one."),
               Section("structured_outputs", "structured_output", STRUCTURED_OUTPUT,
-                      "Vapi structured outputs, extracted during the calls of the assistants they name.")),
+                      "Vapi structured outputs, extracted during the calls of the assistants they name."),
+              Section("knowledge_bases", "knowledge_base", KNOWLEDGE_BASE, "Vapi knowledge bases (v2).")),
     defs={**DEFS, "tool.typed": TYPED_TOOL, "tool.friendly": FRIENDLY_TOOL, "squad_member": MEMBER},
     carriers=(CarrierSurface("vapi", "a Vapi-hosted SIP URI (the key is the URI), or a free Vapi number in an area "
                                      "code (keyed by a name); no trunk", SIP_NUMBER, named=True),
@@ -376,7 +382,7 @@ SURFACE = Surface(
                    ("credentials", "*", "authToken"), ("credentials", "*", "apiKey"), ("credentials", "*", "apiSecret"),
                    ("credentials", "*", "accountSid"),
                    ("squads", "*", "members", "*", "overrides", "**"), ("squads", "*", "membersOverrides", "**"),
-                   ("structured_outputs", "*", "description")),
+                   ("structured_outputs", "*", "description"), ("knowledge_bases", "*", "description")),
     passwords=(("trunks", "*", "auth", "password"), ("numbers", "*", "auth", "password")),
     value_checks=(((*TRANSFER, "number"), telephony.transfer_problem), ((*TRANSFER, "sip"), sip_uri()),
                   ((*TRANSFER, "caller_id"), telephony.caller_id_problem),
