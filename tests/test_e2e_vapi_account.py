@@ -265,12 +265,16 @@ routes:
 def test_a_free_vapi_number_is_bought_only_with_its_opt_in_and_never_released(cli: Cli, sandbox: SandboxServer) -> None:
     stack = cli.stack("free.yaml", FREE)
     assert cli("validate", str(stack)).stdout.strip() == f"{stack}: valid (2 resources)"
-    refused = cli("plan", str(stack), code=1)
-    assert "vapi.phone_number/front-line: creating it gets a free Vapi number, which voxplan does only when its " \
-           "stack entry says purchase: true" in refused.stderr
+    refused = cli("plan", str(stack), code=1)  # a free number is got as a number is bought: on request
+    assert "vapi.phone_number/front-line: not found on the account, and getting it costs money: voxplan buys it " \
+           "only when its stack entry says purchase: true" in refused.stderr
     assert sandbox.objects("phone-number") == []
     cli.edit(stack, 'area_code: "415",', 'area_code: "415", purchase: true,')
-    cli("apply", "--auto-approve", str(stack))
+    plan = cli("plan", str(stack), "--detailed-exitcode", code=2).stdout
+    assert "vapi.phone_number/front-line will be purchased" in plan and "free (a Vapi number" in plan
+    assert "--allow-purchase" in cli("apply", "--auto-approve", str(stack), code=1).stderr
+    assert sandbox.objects("phone-number") == []
+    cli("apply", "--auto-approve", "--allow-purchase", str(stack))
     [number] = sandbox.objects("phone-number")
     [front] = sandbox.objects("assistant")
     assert number["number"].startswith("+1415") and number["assistantId"] == front["id"]

@@ -242,9 +242,6 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
     if obj is None and not adapter.creatable and not spends:
         raise PlanError(f"{res.address}: not found on the account, and voxplan adopts these, never buys or "
                         f"creates them (looked for {adapter.natural_key(res.body)!r})")
-    refused = adapter.refuse_create(res.body) if obj is None else None
-    if refused:
-        raise PlanError(f"{res.address}: {refused}")
     body = substitute(res.body, res.ref_paths, lambda ref: _resolve(ref, planned))
     if (entry is not None and obj is not None and not importing and not force_replace
             and "ignore_changes" not in res.lifecycle and _unmoved(adapter, body, obj, entry, state.key, write_only)):

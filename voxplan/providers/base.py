@@ -83,12 +83,6 @@ class Adapter(ABC):
         kinds clears the routing."""
         self.delete(remote_id)
 
-    @staticmethod
-    def refuse_create(body: dict[str, Any]) -> str | None:
-        """Why this object may not be created as declared (a number that would have to be bought without
-        the stack's opt-in), or None. A plan that would create it stops with this reason."""
-        return None
-
     def clear_value(self, key: str) -> Any:
         """What an update sends to clear top-level `key` (see `cleared`)."""
         return self.cleared.get(key)

@@ -235,12 +235,17 @@ class PhoneNumber(VapiAdapter):
         if clear:
             self.update(remote_id, clear)
 
-    @staticmethod
-    def refuse_create(body: dict[str, Any]) -> str | None:
-        if body.get("provider") == "vapi" and not body.get("sipUri") and not body.get("numberDesiredAreaCode"):
-            return ("creating it gets a free Vapi number, which voxplan does only when its stack entry says "
-                    "purchase: true (and never releases it)")
-        return None
+    def spends(self, body: Mapping[str, Any]) -> bool:
+        """Getting a free Vapi number is a purchase in voxplan's sense (it takes one of the account's few free
+        numbers): only with `purchase: true`, and apply only with --allow-purchase."""
+        return self.bought(body)
+
+    def quote(self, body: Mapping[str, Any]) -> str | None:
+        return "free (a Vapi number, US area codes only)" if self.bought(body) else None
+
+    def release(self, remote_id: str) -> None:
+        """`release: true` and --allow-release: the number is deleted, and goes back to Vapi."""
+        self.delete(remote_id)
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
         return [self.normalise(o) for o in list_paged(self.client, "/v2/phone-number")]

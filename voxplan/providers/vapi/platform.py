@@ -16,7 +16,7 @@ from typing import Any
 
 from voxplan.core.errors import Diagnostic
 from voxplan.core.model import PathT, Ref, Resource, address
-from voxplan.providers.base import ExpandContext
+from voxplan.providers.base import ExpandContext, buying
 from voxplan.providers.vapi import callcheck, forms
 from voxplan.providers.vapi.adapters import KINDS
 from voxplan.providers.vapi.checks import SpecCheck
@@ -74,10 +74,11 @@ class VapiPlatform:
         return cls(region(stack))
 
     def add(self, ctx: ExpandContext, kind: str, name: str, draft: Draft, depends_on: tuple[str, ...] = (),
-            origin: PathT | None = None) -> str:
+            origin: PathT | None = None, lifecycle: dict[str, Any] | None = None) -> str:
         """Check the draft against Vapi's document, then add it as a resource."""
         self.check(ctx, kind, draft)
-        return ctx.add(Resource(kind, name, draft.body, origin=origin or draft.at, depends_on=depends_on))
+        return ctx.add(Resource(kind, name, draft.body, origin=origin or draft.at, depends_on=depends_on,
+                                lifecycle=lifecycle or {}))
 
     # -- platform sections --------------------------------------------------------------------
     def expand(self, ctx: ExpandContext) -> None:
@@ -130,14 +131,13 @@ class VapiPlatform:
         return self._number(ctx, uri.lower(), draft, route, options)
 
     def free_number(self, ctx: ExpandContext, name: str, spec: dict[str, Any], route: dict[str, Any] | None) -> str:
-        """A free Vapi number in an area code, keyed by a name (Vapi assigns the number). Bought only with
-        `purchase: true`: without it the body asks for no area code, and the adapter refuses to create it."""
+        """A free Vapi number in an area code, keyed by a name (Vapi assigns the number). Got, as numbers are
+        bought, only with `purchase: true` (and --allow-purchase at apply); released only with `release: true`."""
         origin: PathT = ("numbers", name)
         draft = Draft(origin)
         draft.set("provider", "vapi")
-        if spec.get("purchase") is True:
-            draft.set("numberDesiredAreaCode", spec["area_code"], (*origin, "area_code"))
-        return self._number(ctx, name, draft, route, {"name": name, **spec})
+        draft.set("numberDesiredAreaCode", spec["area_code"], (*origin, "area_code"))
+        return self._number(ctx, name, draft, route, {"name": name, **spec}, lifecycle=buying(spec))
 
     def native_number(self, ctx: ExpandContext, number: str, spec: dict[str, Any], route: dict[str, Any] | None,
                       provider: str) -> str:
@@ -160,7 +160,7 @@ class VapiPlatform:
         return self._number(ctx, number, draft, route, spec)
 
     def _number(self, ctx: ExpandContext, name: str, draft: Draft, route: dict[str, Any] | None,
-                options: dict[str, Any]) -> str:
+                options: dict[str, Any], lifecycle: dict[str, Any] | None = None) -> str:
         """What every Vapi number takes: its name, who answers (assistant, squad, or a server), the fallback
         destination and hooks, and `vapi:`."""
         route = route or {}
@@ -182,7 +182,7 @@ class VapiPlatform:
         if "hooks" in options:
             draft.set("hooks", options["hooks"], (*at, "hooks"))
         draft.verbatim(options.get("vapi"), (*at, "vapi"))
-        return self.add(ctx, NUMBER, name, draft)
+        return self.add(ctx, NUMBER, name, draft, lifecycle=lifecycle)
 
     def inbound_uri(self, credential: str, user: str) -> Ref:
         return Ref(credential, "id", template=f"{user}@{{}}.{SIP_HOSTS[self.region]}")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from voxplan.core.errors import Diagnostic
+from voxplan.providers.base import NUMBER_MONEY
 from voxplan.providers.vapi.forms import wired_paths
 from voxplan.stack import telephony
 from voxplan.stack.lint import digits, sip_uri
@@ -163,8 +164,9 @@ SIP_NUMBER: dict[str, Any] = {"properties": {
                             "realm": {"type": "string"}}},
     "area_code": {"type": "string", "pattern": "^[0-9]{3}$",
                   "description": "A free Vapi number (US) in this area code; the entry is keyed by a name, as Vapi "
-                                 "assigns the number. Bought only with purchase: true, never released by a plan."},
-    "purchase": {"type": "boolean", "description": "Let apply get the free number (an explicit opt-in)."}}}
+                                 "assigns the number. Got only with purchase: true (apply: --allow-purchase); "
+                                 "removing it from the stack unroutes it, release: true gives it back."},
+    **NUMBER_MONEY}}
 CREDENTIAL_NUMBER = "a credentials: entry of provider {} (its credentialId)"
 TWILIO_NUMBER: dict[str, Any] = {
     "properties": {
