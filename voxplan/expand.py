@@ -74,10 +74,9 @@ def owned(resources: list[Resource], stack: str, environment: str) -> list[Resou
     for res in resources:
         adapter = providers.adapter_class(res.kind) if res.kind in providers.ADAPTER_CLASSES else None
         body = res.body
-        if adapter is not None and adapter.env_named and environment != "default":
-            named = adapter.env_named if isinstance(adapter.env_named, tuple) else (adapter.env_named,)
-            for path in named:
-                body = _suffixed(body, path.split("."), f"-{environment}")
+        named = adapter.named_path(body) if adapter is not None and environment != "default" else None
+        if named:
+            body = _suffixed(body, named.split("."), f"-{environment}")
         if adapter is not None and adapter.owner_marker:
             body = _marked(body, adapter.owner_marker.split("."), owner_tag(stack, environment))
         out.append(res if body is res.body else dataclasses.replace(res, body=body))

@@ -52,9 +52,9 @@ class Adapter(ABC):
     full_replace: ClassVar[bool] = False  # update is a PUT of the whole object (every declared key is sent)
     creatable: ClassVar[bool] = True  # False: adopted only (numbers are bought, domains made, by hand)
     wants_interest: ClassVar[bool] = False  # list() narrows its per-object detail requests by `interest`
-    env_named: ClassVar[str | tuple[str, ...] | None] = None  # dotted path(s) of the name it is adopted by:
-    # `-<env>` is appended to each present in a named environment, so two environments sharing an account
-    # never adopt each other's object
+    env_named: ClassVar[str | None] = None  # dotted path of the name it is adopted by: `-<env>` is appended
+    # to it in a named environment, so two environments sharing an account never adopt each other's object
+    # (a kind whose name sits in different places per body says so in `named_path`)
     owner_marker: ClassVar[str | None] = None  # dotted path of a free-form field where voxplan writes its
     # owner ("stack" or "stack/env"): an object marked by another owner is never adopted, whatever the backend
     # What "cleared" means for each optional top-level key this kind sends: the value an update sends once
@@ -72,6 +72,11 @@ class Adapter(ABC):
     # DTO requires them: a Vapi squad's `members`)
     unique_key: ClassVar[bool] = False  # the natural key is unique on the account (a phone number): an object
     # with it that another owner holds is an error to declare, never a reason to make a second one
+
+    @classmethod
+    def named_path(cls, body: Mapping[str, Any]) -> str | None:
+        """The dotted path of `body`'s name that carries `-<env>` in a named environment (`env_named`)."""
+        return cls.env_named
 
     def unroutes(self, live: Mapping[str, Any]) -> bool:
         """Whether deleting this live object only clears its routing (the object itself is kept): the

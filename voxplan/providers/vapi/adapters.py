@@ -296,7 +296,7 @@ class Tool(VapiAdapter):
 
     kind = "vapi.tool"
     path = "/tool"
-    env_named = ("function.name", "name")
+    env_named = "function.name"
     secret_fields = SERVER_SECRETS
     forces_replacement = ("type",)
     never_patch = ("type",)
@@ -315,6 +315,12 @@ class Tool(VapiAdapter):
             if isinstance(plan, dict) and plan.get("mode") in LEGACY_MODES:
                 plan["mode"] = LEGACY_MODES[plan["mode"]]
         return obj
+
+    @classmethod
+    def named_path(cls, body: Mapping[str, Any]) -> str | None:
+        """Where the name is for the four types that carry one (bash, computer and textEditor tools have a
+        `name` too, fixed by an enum: never suffixed)."""
+        return cls.named_types.get(str(body.get("type")))
 
     @staticmethod
     def natural_key(body: dict[str, Any]) -> str | None:
