@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from voxplan.core.errors import Diagnostic
-from voxplan.core.model import PathT, Ref
+from voxplan.core.model import Ref
 from voxplan.core.secret import Secret, map_leaves
 from voxplan.providers.base import ExpandContext
 from voxplan.providers.vapi.forms import NUMBER, Draft
@@ -95,7 +95,3 @@ def _view(body: dict[str, Any]) -> dict[str, Any]:
         return value
 
     return {k: map_leaves(v, leaf) for k, v in body.items() if v is not None}
-
-
-def located(path: PathT) -> str:
-    return ".".join(map(str, path))
