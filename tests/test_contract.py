@@ -37,7 +37,7 @@ EDITS = {  # one edit a user would make, per example (besides rotating every sec
 def _exchange(vendor: str, method: str, path: str, status: int, answer: object, body: object = None,
               query: str = "") -> Exchange:
     raw = b"" if body is None else json.dumps(body).encode()
-    return Exchange(vendor, method, path, query, {}, raw, Response(status, answer))
+    return Exchange(vendor, method, path, query, {"authorization": "Bearer k"}, raw, Response(status, answer))
 
 
 def test_checker_enforces_required_and_additional_properties_false() -> None:
@@ -117,3 +117,93 @@ def test_the_emulators_are_never_stricter_than_the_specs(sandbox: SandboxServer)
     assert page["pagination"]["per_page"] == 100 and len(page["items"]) == 100
     assert page["pagination"]["total_pages"] == 2
     assert len(sandbox.get("vapi", "/assistant", limit="2.0")) == 0  # the SDK sends floats
+
+
+# -- what the checker catches besides bodies (issue 19, item 7): each exchange below gave 0 violations before ---
+
+UUID = "7f8c2a9e-1b34-4c5d-9e6f-0a1b2c3d4e5f"
+
+
+def _wheres(exchange: Exchange) -> set[str]:
+    return {v.where for v in contract.check(exchange)}
+
+
+def test_openai_traffic_is_held_to_its_document() -> None:
+    path = "/v1/realtime/calls/rtc_0123456789abcdef0123456789abcdef/accept"
+    assert contract.check(_exchange("openai", "POST", path, 200, None, body={"type": "realtime"})) == []
+    assert _wheres(_exchange("openai", "POST", path, 200, None, body={"model": "gpt-realtime"})) == {"request"}
+    assert _wheres(_exchange("openai", "POST", path, 400, {"message": "x"}, body={})) == {"request", "response 400"}
+
+
+def test_didlogic_traffic_is_held_to_the_shapes_of_its_fact_sheet() -> None:
+    account = {"id": 1, "name": "10001", "host": "dynamic", "created_at": "2026-01-01 00:00:00 UTC"}
+    ok = _exchange("didlogic", "GET", "/v1/sipaccounts/10001", 200, {"sipaccount": account})
+    assert contract.check(ok) == []
+    leaked = _exchange("didlogic", "GET", "/v1/sipaccounts/10001", 200, {"sipaccount": {**account, "password": "x"}})
+    assert _wheres(leaked) == {"response 200"}  # a write-only password in an answer
+    form = Exchange("didlogic", "POST", "/v1/purchases/31201234567/destinations", "",
+                    {"authorization": "Bearer k", "content-type": "application/x-www-form-urlencoded"},
+                    b"destination%5Bdestination%5D=sip%3Aa%40b&destination%5Bpriority%5D=1",
+                    Response(200, {"did_destination": {"id": 1, "destination": "sip:a@b", "transport": 1,
+                                                       "priority": 1, "callhunt": False, "active": True}}))
+    assert _wheres(form) == {"request"}  # priority cannot be set (didlogic-api.md)
+
+
+def test_missing_or_wrong_auth_headers_are_violations() -> None:
+    for headers in ({}, {"authorization": "Token k"}, {"authorization": "Bearer "}):
+        exchange = Exchange("vapi", "GET", "/assistant", "", headers, b"", Response(200, []))
+        found = contract.check(exchange)
+        assert {v.where for v in found} == {"auth"} and len(found) == 2, headers  # and it was answered 200
+    refused = Exchange("vapi", "GET", "/assistant", "", {}, b"", Response(401, {"message": "Invalid Key",
+                                                                                "statusCode": 401}))
+    assert [v.where for v in contract.check(refused)] == ["auth"]
+    legacy = Exchange("wavix", "GET", "/v1/trunks", "appid=k", {}, b"",
+                      Response(200, {"sip_trunks": [], "pagination": {"current_page": 1, "per_page": 100,
+                                                                      "total": 0, "total_pages": 0}}))
+    assert contract.check(legacy) == []  # Wavix's legacy key parameter
+
+
+@pytest.mark.parametrize(("vendor", "path", "body"), [
+    ("vapi", "/assistant", {"error": "Too Many Requests"}),
+    ("wavix", "/v1/trunks", {"message": "Too Many Requests", "statusCode": 429}),
+    ("openai", "/v1/webhook_endpoints", {"message": "slow down"}),
+    ("didlogic", "/v1/sipaccounts", {"message": "Service Unavailable"}),
+])
+def test_429_and_5xx_bodies_have_the_vendors_error_envelope(vendor: str, path: str, body: object) -> None:
+    for status in (429, 503):
+        exchange = Exchange(vendor, "GET", path, "", {"authorization": "Bearer k"}, b"", Response(status, body))
+        assert _wheres(exchange) == {f"response {status}"}, (vendor, status)
+
+
+def test_an_emulator_refusing_as_invalid_what_the_spec_accepts_is_a_violation() -> None:
+    refused = _exchange("vapi", "POST", "/assistant", 400, {"message": ["name must be a string"], "error":
+                                                            "Bad Request", "statusCode": 400}, body={"name": "A"})
+    assert [v.message.split(":")[0] for v in contract.check(refused)] == ["the emulator refused as invalid a "
+                                                                          "request the spec accepts"]
+    business = _exchange("vapi", "POST", "/phone-number", 400, {"message": "Phone number +1 already exists.",
+                                                                "error": "Bad Request", "statusCode": 400},
+                         body={"provider": "vapi", "sipUri": "sip:a@sip.vapi.ai"})
+    assert contract.check(business) == []  # a business rule no schema states: a single-string 400
+
+
+def test_null_on_an_update_field_the_vendor_does_not_clear_with_null_is_a_violation() -> None:
+    answer = {"id": UUID, "orgId": UUID, "createdAt": "2026-01-01T00:00:00.000Z",
+              "updatedAt": "2026-01-01T00:00:00.000Z", "type": "dtmf"}
+    cleared = _exchange("vapi", "PATCH", f"/tool/{UUID}", 200, answer, body={"type": "dtmf", "messages": None})
+    assert contract.check(cleared) == []  # a top-level key cleared with null: the docs do it
+    assert _wheres(_exchange("vapi", "PATCH", f"/tool/{UUID}", 200, answer, body={"type": None})) == {"request"}
+    squad = {**answer, "members": []}
+    del squad["type"]
+    assert _wheres(_exchange("vapi", "PATCH", f"/squad/{UUID}", 200, squad, body={"members": None})) == {"request"}
+    nested = _exchange("vapi", "PATCH", f"/tool/{UUID}", 200, answer,
+                       body={"type": "dtmf", "rejectionPlan": {"conditions": None}})
+    assert _wheres(nested) == {"request"}  # only top-level keys clear with null
+
+
+@pytest.mark.parametrize("bad", ["None", "%7Bid%7D", "12345", "not-a-uuid"])
+def test_a_malformed_path_id_is_a_violation(bad: str) -> None:
+    exchange = _exchange("vapi", "GET", f"/assistant/{bad}", 404, {"message": "Assistant not found",
+                                                                    "error": "Not Found", "statusCode": 404})
+    assert _wheres(exchange) == {"path"}
+    assert contract.check(_exchange("vapi", "GET", f"/assistant/{UUID}", 404, {
+        "message": "Assistant not found", "error": "Not Found", "statusCode": 404})) == []

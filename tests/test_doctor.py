@@ -24,7 +24,8 @@ def test_doctor_reports_each_assumption_and_changes_nothing(cli: Cli, sandbox: S
     assert "voxplan/providers/wavix/network.py: DID_PLACEHOLDER" in out and "not probed" in out
     assert "max call rate 99.0 cents a minute, 2 concurrent outbound calls" in out
     assert "[wavix] the nearest regional gateway is the one to transfer through" in out
-    assert out.count("  voxplan: ") == out.count("  found:   ") == 8
+    assert "no telnyx credential on the account" in out
+    assert out.count("  voxplan: ") == out.count("  found:   ") == 9
     cli("plan", str(stack), "--detailed-exitcode", code=0)
 
 
@@ -50,3 +51,14 @@ def test_doctor_sees_an_echoed_password_without_printing_it(cli: Cli, sandbox: S
     assert "outboundAuthenticationPlan.authPassword returned on 1 of 1 credentials" in out
     assert cli.env["PBX_TRUNK_PASSWORD"] not in out  # and conftest looks for every canary everywhere
     cli("plan", str(stack), "--detailed-exitcode", code=0)
+
+
+def test_doctor_reads_what_vapi_stores_for_a_telnyx_credential_no_document_has(cli: Cli,
+                                                                                sandbox: SandboxServer) -> None:
+    stack = cli.stack("telnyx.yaml", "version: 1\nstack: telnyx\nproviders:\n"
+                      "  vapi: {api_key: \"${env:VAPI_API_KEY}\"}\ncredentials:\n"
+                      "  telnyx-main: {provider: telnyx, apiKey: \"${env:CANARY}\"}\n")
+    cli("apply", "--auto-approve", str(stack))
+    out = cli("doctor", str(stack)).stdout
+    assert "[vapi] a Telnyx credential is {provider: telnyx, apiKey (write-only), name}" in out
+    assert "1 telnyx credential(s) with keys name; what POST /credential takes is not probed" in out

@@ -332,14 +332,15 @@ def test_the_local_backend_never_adopts_an_assistant_another_stack_marked(cli: C
     assert assistant["metadata"] == {"voxplan": "vapi-sip"}
     (cli.workdir / "copy").mkdir()
     copy = cli.stack("copy/staging.yaml", prod.read_text().replace("stack: vapi-sip", "stack: staging-copy")
-                     .replace("you've reached me over SIP.", "STAGING build 42 greeting"))
-    sandbox.clear_stats()
-    result = cli("plan", str(copy), code=1)
-    [line] = result.stderr.strip().splitlines()
-    assert f"vapi.assistant/sip-assistant: vapi.assistant {assistant['id']} is marked as owned by stack " \
-           "'vapi-sip' (its metadata.voxplan), and this plan would adopt it; nothing was sent" in line
-    assert changing(sandbox) == []
-    assert sandbox.objects("assistant")[0]["firstMessage"] == assistant["firstMessage"]
+                     .replace("you've reached me over SIP.", "STAGING build 42 greeting")
+                     .replace("sip:voxplan-", "sip:staging-voxplan-"))  # numbers are unique: its own ones
+    plan = cli("plan", str(copy), "--detailed-exitcode", code=2)
+    # the same name, but marked as another stack's: never a candidate, so the copy makes its own
+    assert "vapi.assistant/sip-assistant will be created" in plan.stdout and "imported" not in plan.stdout
+    cli("apply", "--auto-approve", str(copy))
+    assert len(sandbox.objects("assistant")) == 2
+    assert next(a for a in sandbox.objects("assistant") if a["id"] == assistant["id"]) == assistant
+    cli("plan", str(copy), "--detailed-exitcode", code=0)
     cli("plan", str(prod), "--detailed-exitcode", code=0)
 
 

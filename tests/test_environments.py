@@ -90,3 +90,15 @@ def test_a_state_copied_from_another_environment_is_refused_naming_both(tmp_path
         (tmp_path / "support.staging.state.json.journal").read_text())
     with pytest.raises(StateError, match="belongs to environment 'staging' of stack 'support', not 'prod'"):
         State.open(LocalStore(copied, "support", "prod"), key=bytes(32))
+
+
+def test_a_tool_carries_the_environment_in_its_name_only_where_its_type_has_a_name(tmp_path: Path) -> None:
+    path = tmp_path / "tools.yaml"
+    path.write_text(STACK.replace("tools:\n", "tools:\n  check: {type: apiRequest, name: check_stock, method: GET, "
+                                             "url: \"https://shop.example.com/stock\"}\n"
+                                             "  shell: {type: bash, subType: bash_20241022, name: bash}\n"
+                                             "  lookup: {type: function, function: {name: lookup}}\n"))
+    staging = bodies(path, "staging")
+    assert staging["vapi.tool/check"]["name"] == "check_stock-staging"
+    assert staging["vapi.tool/lookup"]["function"] == {"name": "lookup-staging"}
+    assert staging["vapi.tool/shell"]["name"] == "bash"  # Vapi's enum: not a name to tell environments apart

@@ -40,11 +40,13 @@ def test_call_control_follows_the_call_states(sandbox: SandboxServer) -> None:
         assert client.post("/realtime/calls/rtc_nope/accept", json={"type": "realtime"}).status_code == 404
         assert client.post("/realtime/calls/rtc_nope/accept", json={"type": "realtime"},
                            headers={"Authorization": ""}).status_code == 401
+        assert {v.where for v in contract.take()} == {"auth"}  # sent on purpose
         first = incoming(sandbox)["call_id"]
         assert first.startswith("rtc_") and len(first) == 36
         assert client.post(f"/realtime/calls/{first}/hangup").status_code == 400  # not accepted yet
         assert client.post(f"/realtime/calls/{first}/refer", json={"target_uri": "tel:+1"}).status_code == 400
         assert client.post(f"/realtime/calls/{first}/accept", json={"model": "gpt-realtime"}).status_code == 400
+        assert {v.where for v in contract.take()} == {"request"}  # sent on purpose: `type` is required
         accepted = client.post(f"/realtime/calls/{first}/accept", json={"type": "realtime"})
         assert accepted.status_code == 200 and accepted.content == b""
         assert client.post(f"/realtime/calls/{first}/refer", json={"target_uri": "+17134810111"}).status_code == 400

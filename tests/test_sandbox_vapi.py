@@ -35,10 +35,12 @@ def test_unknown_property_is_a_nestjs_400(vapi: httpx.Client) -> None:
     r = vapi.post("/assistant", json={"name": "A", "serverUrl": "https://x"})
     assert r.status_code == 400
     assert r.json() == {"message": ["property serverUrl should not exist"], "error": "Bad Request", "statusCode": 400}
+    assert {v.where for v in contract.take()} == {"request"}  # sent on purpose: the spec forbids it too
 
 
 def test_unauthenticated_is_401(vapi: httpx.Client) -> None:
     assert vapi.get("/assistant", headers={"Authorization": ""}).status_code == 401
+    assert {v.where for v in contract.take()} == {"auth"}  # sent on purpose
 
 
 def test_patch_replaces_whole_top_level_keys_and_takes_provider_but_never_changes_it(vapi: httpx.Client) -> None:
@@ -50,8 +52,9 @@ def test_patch_replaces_whole_top_level_keys_and_takes_provider_but_never_change
     c = vapi.post("/credential", json=CRED).json()
     # the 2026-08 Update DTOs declare `provider` and the SDK sends it: the vendor takes it, so must the sandbox
     assert vapi.patch(f"/credential/{c['id']}", json={"provider": "byo-sip-trunk"}).status_code == 200
-    assert vapi.patch(f"/credential/{c['id']}", json={"provider": "twilio"}).status_code == 400
-    assert {v.where for v in contract.take()} == {"request"}  # sent on purpose: the spec forbids it too
+    changed = vapi.patch(f"/credential/{c['id']}", json={"provider": "twilio"})
+    # the document takes it (the PATCH union has a Twilio update), the server does not: a business 400
+    assert changed.status_code == 400 and isinstance(changed.json()["message"], str)
 
 
 def test_delete_returns_the_object_then_404(vapi: httpx.Client) -> None:
@@ -107,7 +110,7 @@ def test_limit_and_page_may_be_floats_as_the_sdk_sends_them(vapi: httpx.Client) 
     assert len(vapi.get("/assistant", params={"limit": "2.0"}).json()) == 2
     page = vapi.get("/v2/phone-number", params={"limit": "2.0", "page": "1.0"})
     assert page.status_code == 200 and page.json()["metadata"]["itemsPerPage"] == 2
-    assert vapi.get("/assistant", params={"limit": "2.5"}).status_code == 400
+    assert len(vapi.get("/assistant", params={"limit": "2.5"}).json()) == 2  # a number, as the spec types it
 
 
 def test_persistence_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -173,3 +176,4 @@ def test_a_sip_number_with_auth_is_answered_within_the_spec_echoed_or_not(vapi: 
     assert made.status_code == 201 and made.json()["authentication"] == {"username": auth["username"]}
     assert vapi.post("/phone-number", json={"provider": "vapi", "sipUri": "sip:desk2@sip.vapi.ai",
                                             "authentication": {"username": auth["username"]}}).status_code == 400
+    assert {v.where for v in contract.take()} == {"request"}  # sent on purpose: the password is required

@@ -43,11 +43,11 @@ def test_tool_patch_never_sends_type() -> None:
 def test_list_pages_by_created_at_and_filters_other_credential_providers() -> None:
     page1 = [{"id": f"id{i}", "provider": "byo-sip-trunk", "createdAt": f"2026-01-01T00:{59 - i // 60:02d}:00.000Z"}
              for i in range(1000)]
-    page2 = [page1[-1], {"id": "old", "provider": "twilio", "createdAt": "2025-01-01T00:00:00.000Z"}]
+    page2 = [page1[-1], {"id": "old", "provider": "openai", "createdAt": "2025-01-01T00:00:00.000Z"}]
     route = respx.get(f"{BASE}/credential").mock(side_effect=[httpx.Response(200, json=page1),
                                                                httpx.Response(200, json=page2)])
     found = Credential(client()).list()
-    assert len(found) == 1000  # the twilio credential is not ours; the repeated boundary object counted once
+    assert len(found) == 1000  # the openai credential is not ours; the repeated boundary object counted once
     assert route.calls[0].request.url.params["limit"] == "1000"
     assert route.calls[1].request.url.params["createdAtLe"] == min(o["createdAt"] for o in page1)
 

@@ -53,14 +53,14 @@ def test_2500_assistants_in_either_order_all_seen_none_duplicated(tmp_path: Path
 def test_a_full_page_in_no_order_stops_the_refresh(tmp_path: Path) -> None:
     box = _box(tmp_path, {"assistant": _objects(1200, {"name": "agent-{}"})})
     emulator = box.vendors["vapi"]
-    original = emulator.list  # type: ignore[attr-defined]
+    original = emulator.listing  # type: ignore[attr-defined]
 
     def shuffled(coll: str, req: object) -> object:
         answer = original(coll, req)
         answer.body[0], answer.body[500] = answer.body[500], answer.body[0]
         return answer
 
-    emulator.list = shuffled  # type: ignore[attr-defined]
+    emulator.listing = shuffled  # type: ignore[attr-defined]
     with pytest.raises(ProviderError, match="not sorted by createdAt"):
         Assistant(providers.client("vapi", "http://sandbox/vapi", "key", SandboxTransport(box))).list()
 

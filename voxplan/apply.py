@@ -18,17 +18,18 @@ from typing import Any, TypeVar
 
 from voxplan.core import errors
 from voxplan.core.errors import ProviderError, VoxplanError
-from voxplan.core.model import Ref, base_address, deposed, get_path, ref_paths, substitute
+from voxplan.core.model import Ref, base_address, deposed, get_path, pending, ref_paths, substitute
 from voxplan.core.plan import Action, Change, Plan
 from voxplan.core.progress import Progress
 from voxplan.core.secret import redact, reveal_all
-from voxplan.core.writeonly import drop_echoed, secret_fingerprint, secrets_under, strip_write_only
+from voxplan.core.writeonly import carries, drop_echoed, secret_fingerprint, secrets_under, strip_write_only
 from voxplan.providers import Adapter, Providers
 from voxplan.providers.base import OMITTED
 from voxplan.state import Entry, State
 
 Step = tuple[str, str]  # ("apply" | "destroy", address)
 TRANSIENT = (errors.TransportError, errors.ServerError, errors.RateLimited)
+REFUSED = (errors.InvalidRequest, errors.AuthFailed, errors.NotFound, errors.Conflict)  # a create that made nothing
 CREATE_ATTEMPTS = 4
 LATE_FACTOR = 3.0  # a POST that failed slowly may still complete this many client timeouts after it was sent
 LOOK_EVERY = 1.0  # seconds between lookups while waiting for such a late completion
@@ -144,8 +145,8 @@ class _Runner:
         self.objects: dict[str, Mapping[str, Any]] = {c.address: c.live for c in plan.changes if c.live is not None
                                                       and c.action is not Action.REPLACE}
         self.steps, self.waits = self._graph()
-        # creates whose POST got no answer: (change, body, natural key, until when the vendor may finish it)
-        self.lost_posts: list[tuple[Change, dict[str, Any], str, float]] = []
+        # creates whose POST got no answer: (change, body, payload sent, until when the vendor may finish it)
+        self.lost_posts: list[tuple[Change, dict[str, Any], dict[str, Any], float]] = []
 
     def _graph(self) -> tuple[dict[Step, Change], dict[Step, set[Step]]]:
         changes = {c.address: c for c in self.plan.actionable}
@@ -321,6 +322,8 @@ class _Runner:
                     _transient_retry(lambda: adapter.update(change.remote_id or "", kept))
                 elif change.release:  # gated by --allow-release before anything was sent
                     _transient_retry(lambda: adapter.release(change.remote_id or ""))
+                elif change.action is Action.UNROUTE:
+                    _transient_retry(lambda: adapter.unroute(change.remote_id or "", change.live))
                 else:
                     _transient_retry(lambda: adapter.delete(change.remote_id or ""))
                 if change.action in (Action.DELETE, Action.UNROUTE):
@@ -358,6 +361,8 @@ class _Runner:
         with self.lock:
             self.objects[addr] = obj
         self.state.put(addr, self._entry(change, body, obj))
+        if self.state.get(pending(addr)) is not None:  # recorded: the note of its create is done with
+            self.state.remove(pending(addr))
         if change.importing:
             verb = f"imported and {verb}"
         self._log(f"{addr}: {verb} (id {remote_id})", remote=True)
@@ -375,15 +380,18 @@ class _Runner:
             self.state.put(deposed(change.address, change.remote_id), Entry(kind=change.kind, id=change.remote_id))
 
     def _create(self, adapter: Adapter, body: Mapping[str, Any], change: Change) -> dict[str, Any]:
-        """POST is not idempotent. After an answer that may hide a success (no answer, a reset, a 5xx) the
-        object is looked up by its natural key before the POST is sent again, and adopted if it is there.
-        A POST that failed slowly (after half the client's timeout or more: the vendor may still be working
-        on it, as when a gateway gives up before the server does) is looked for until LATE_FACTOR client
-        timeouts after it was sent, so a late completion is adopted instead of duplicated; a POST that got
-        no answer is remembered, and the run looks for what it made once more before it ends
-        (`settle_lost_posts`)."""
+        """POST is not idempotent. After an answer that may hide a success (no answer, a reset, a 5xx) voxplan
+        looks for the object it just sent (`_lookup`) before sending the POST again, and takes it if it is
+        there. A POST that failed slowly (after half the client's timeout or more: the vendor may still be
+        working on it, as when a gateway gives up before the server does) is looked for until LATE_FACTOR
+        client timeouts after it was sent, so a late completion is adopted instead of duplicated; a POST that
+        got no answer is remembered, and the run looks for what it made once more before it ends
+        (`settle_lost_posts`). Where no natural key would find the object again (most Vapi tools), what is
+        sent is noted in state first (`pending`): a run killed before it records the answer leaves the note,
+        and the next plan looks for that body instead of making a second object."""
         payload = reveal_all(body)
-        key = adapter.natural_key(dict(body))
+        if adapter.natural_key(dict(body)) is None:
+            self.state.put(pending(change.address), self._entry(change, body, {}, remote_id=""))
         timeout = _timeout(adapter)
         for attempt in range(CREATE_ATTEMPTS):
             if attempt:
@@ -394,45 +402,48 @@ class _Runner:
             except TRANSIENT as exc:
                 slow = not isinstance(exc, errors.RateLimited) and time.monotonic() - sent >= timeout / 2
                 late_until = sent + LATE_FACTOR * timeout if slow else sent
-                if isinstance(exc, errors.TransportError) and key is not None:
+                if isinstance(exc, errors.TransportError):
                     with self.lock:
-                        self.lost_posts.append((change, dict(body), key, late_until))
+                        self.lost_posts.append((change, dict(body), payload, late_until))
                 if attempt + 1 == CREATE_ATTEMPTS:
                     raise
                 if isinstance(exc, errors.RateLimited):  # a 429 means the server did nothing: no lookup
                     time.sleep(exc.retry_after if exc.retry_after is not None else 0.2 * 2**attempt)
                     continue
-                found = self._lookup(adapter, key, until=late_until)
+                found = self._lookup(adapter, payload, until=late_until)
                 if found is not None:
                     if slow:
                         self._log(f"{change.address}: the vendor finished a create after voxplan stopped waiting "
                                   f"for it; adopted (id {adapter.remote_id(found)}), not sent again")
                     return found
                 time.sleep(0.2 * 2**attempt)
+            except REFUSED:  # refused: nothing was made, so nothing to look for later
+                if self.state.get(pending(change.address)) is not None:
+                    self.state.remove(pending(change.address))
+                raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def settle_lost_posts(self) -> None:
-        """For each create whose POST once got no answer: list by its natural key, once the vendor can no
-        longer be working on it. An object there that no state entry holds was made by that POST after all
-        (a vendor finishing after our timeout). If the resource is in state by now (a retry or a lookup
-        got it), the extra object is a duplicate and is deleted (an error naming both ids if the delete
-        fails); if not (the create failed in the end), the object is adopted."""
+        """For each create whose POST once got no answer: look for what it sent, once the vendor can no longer
+        be working on it. An object there that no state entry holds was made by that POST after all (a vendor
+        finishing after our timeout). If the resource is in state by now (a retry or a lookup got it), the
+        extra object is a duplicate and is deleted (an error naming both ids if the delete fails); if not
+        (the create failed in the end), the object is adopted."""
         try:
             self.state.check_lock()
         except errors.LockLost:
             return  # another runner may hold the lock: its plan sees whatever these made
-        unique = {(c.address, k): (c, b, k, u) for c, b, k, u in self.lost_posts}
-        for change, body, key, until in unique.values():
+        unique = {c.address: (c, b, p, u) for c, b, p, u in self.lost_posts}
+        for change, body, payload, until in unique.values():
             time.sleep(max(0.0, until - time.monotonic()))
             adapter = self.providers.adapter(change.kind)
             try:
-                owned = {e.id for e in self.state.snapshot().values() if e.kind == change.kind}
-                strays = [o for o in _transient_retry(lambda: adapter.list(frozenset({key})))  # noqa: B023
-                          if adapter.natural_key(o) == key and adapter.remote_id(o) not in owned]
-                for obj in strays:
+                for obj in self._strays(adapter, payload):
                     held = self.state.get(change.address)
                     if held is None:
                         self.state.put(change.address, self._entry(change, body, obj))
+                        if self.state.get(pending(change.address)) is not None:
+                            self.state.remove(pending(change.address))
                         self._log(f"{change.address}: a create that got no answer had happened after all; "
                                   f"adopted (id {adapter.remote_id(obj)})")
                         continue
@@ -447,23 +458,32 @@ class _Runner:
                 with self.lock:
                     self.result.errors.append(redact(str(exc.at(change.address))))
 
-    def _lookup(self, adapter: Adapter, key: str | None, until: float = 0.0) -> dict[str, Any] | None:
-        """The unowned object with natural key `key`, looking again every LOOK_EVERY seconds until `until`
-        (a create the vendor may still be working on)."""
-        if key is None:
-            return None
+    def _lookup(self, adapter: Adapter, payload: Mapping[str, Any], until: float = 0.0) -> dict[str, Any] | None:
+        """The unowned object carrying what `payload` sent, looking again every LOOK_EVERY seconds until
+        `until` (a create the vendor may still be working on)."""
         while True:
-            owned = {e.id for e in self.state.snapshot().values() if e.kind == adapter.kind}
-            for obj in _transient_retry(lambda: adapter.list(frozenset({key}))):
-                if adapter.natural_key(obj) == key and adapter.remote_id(obj) not in owned:
-                    return obj
+            found = self._strays(adapter, payload)
+            if found:
+                return found[0]
             left = until - time.monotonic()
             if left <= 0:
                 return None
             time.sleep(min(LOOK_EVERY, left))
             self.state.check_lock()
 
-    def _entry(self, change: Change, body: Mapping[str, Any], obj: Mapping[str, Any]) -> Entry:
+    def _strays(self, adapter: Adapter, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Live objects no state entry holds that carry what `payload` sent, key by key (the server's
+        documented defaults filled in, write-only values left out: they never come back). By what was sent,
+        not by a natural key: a kind with no name (most Vapi tools) is found too, and another environment's
+        twin with the same name but its own content is not."""
+        owned = {e.id for e in self.state.snapshot().values() if e.kind == adapter.kind}
+        key = adapter.natural_key(dict(payload))
+        listed = _transient_retry(lambda: adapter.list(frozenset({key}) if key else None))
+        return [o for o in listed if adapter.remote_id(o) not in owned
+                and carries(payload, o, adapter.write_only, adapter.fill_defaults)]
+
+    def _entry(self, change: Change, body: Mapping[str, Any], obj: Mapping[str, Any],
+               remote_id: str | None = None) -> Entry:
         adapter = self.providers.adapter(change.kind)
         previous = self.state.get(change.address)
         fingerprints = dict(previous.fingerprints) if previous and change.action is Action.UPDATE else {}
@@ -473,7 +493,7 @@ class _Runner:
         kept = [k for k in body if k not in change.clears]  # a cleared key is no longer voxplan's to watch
         # a shared list: state records voxplan's entries (the first ones, resolved), not the others' after them
         own = {k: body[k][:len(v)] for k, v in change.declared.items()}
-        return Entry(kind=change.kind, id=adapter.remote_id(obj),
+        return Entry(kind=change.kind, id=adapter.remote_id(obj) if remote_id is None else remote_id,
                      sent={k: strip_write_only(k, own.get(k, body[k]), change.write_only) for k in kept},
                      seen={k: strip_write_only(k, obj.get(k), change.write_only) for k in kept},
                      fingerprints=fingerprints, deps=list(change.depends_on),

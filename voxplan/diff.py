@@ -19,10 +19,22 @@ from typing import Any
 from voxplan.core.errors import PlanError
 from voxplan.core.graph import topo_order
 from voxplan.core.live import Live
-from voxplan.core.model import UNKNOWN, Ref, Resource, base_address, get_path, json_equal, ref_paths, substitute
+from voxplan.core.model import (
+    UNKNOWN,
+    Ref,
+    Resource,
+    base_address,
+    get_path,
+    json_equal,
+    loosely_equal,
+    pending,
+    ref_paths,
+    substitute,
+)
 from voxplan.core.plan import Action, Change, FieldChange, Plan, display
 from voxplan.core.secret import MASK, fingerprint
 from voxplan.core.writeonly import (
+    carries,
     mask_paths,
     overlay,
     secret_fingerprint,
@@ -36,8 +48,12 @@ from voxplan.state import Entry, State
 
 
 def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live], state: State,
-              adapters: Mapping[str, Adapter], *, replace: frozenset[str] = frozenset()) -> Plan:
-    """`replace`: addresses to replace even though nothing forces it (Terraform's -replace)."""
+              adapters: Mapping[str, Adapter], *, replace: frozenset[str] = frozenset(),
+              foreign: frozenset[str] = frozenset()) -> Plan:
+    """`replace`: addresses to replace even though nothing forces it (Terraform's -replace). `foreign`: remote
+    ids another stack or environment claims or marks as its own, which are never adopted by natural key (a
+    kind whose key is unique on the account, a number, is still planned against them: the ownership check
+    then stops the plan, naming the owner)."""
     resources = {r.address: r for r in desired}
     unknown = sorted(replace - set(resources))
     if unknown:
@@ -45,8 +61,10 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
     order = topo_order({a: r.dependencies() for a, r in resources.items()})
     claimed = {e.id for e in state.resources.values()}
     planned: dict[str, Change] = {}
+    elsewhere = set(foreign)
     for addr in order:
-        planned[addr] = _plan_resource(resources[addr], live, state, adapters, planned, claimed, addr in replace)
+        planned[addr] = _plan_resource(resources[addr], live, state, adapters, planned, claimed, addr in replace,
+                                       elsewhere)
     changes = [planned[a] for a in order]
     forget: list[str] = []
     deletes: list[Change] = []
@@ -59,7 +77,7 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
             continue
         hidden = tuple(entry.fingerprints)  # the secret paths recorded at the last apply: masked on the live side
         adapter = adapters.get(entry.kind)
-        unroutes = adapter is not None and adapter.delete_unroutes and base_address(addr) == addr
+        unroutes = adapter is not None and adapter.unroutes(obj) and base_address(addr) == addr
         kept: dict[str, Any] = {}
         if unroutes:  # only what the adapter's delete clears changes; the number itself stays
             assert adapter is not None
@@ -174,9 +192,9 @@ def _moved_outside(entry: Entry, obj: Mapping[str, Any]) -> tuple[FieldChange, .
     apply (write-only secrets left out: they never come back)."""
     hidden = tuple(entry.fingerprints)
     if not hidden and json_equal({k: obj.get(k) for k in entry.seen}, entry.seen):
-        return ()  # the common case, decided at once (types count, so never equal where _same would differ)
+        return ()  # the common case, decided at once (types count, so never equal where loosely_equal would differ)
     now = {key: strip_write_only(key, obj.get(key), hidden) for key in entry.seen}
-    return tuple(f for key in entry.seen if not _same(entry.seen.get(key), now[key])
+    return tuple(f for key in entry.seen if not loosely_equal(entry.seen.get(key), now[key])
                  for f in _leaves(key, display(mask_paths(key, entry.seen.get(key), hidden)),
                                   display(mask_paths(key, now[key], hidden))))
 
@@ -187,7 +205,8 @@ def _dependents_first(deletes: list[Change]) -> list[Change]:
 
 
 def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapters: Mapping[str, Adapter],
-                   planned: Mapping[str, Change], claimed: set[str], force_replace: bool = False) -> Change:
+                   planned: Mapping[str, Change], claimed: set[str], force_replace: bool = False,
+                   foreign: set[str] | None = None) -> Change:
     adapter = adapters[res.kind]
     entry = state.get(res.address)
     write_only = _secret_paths(adapter.write_only, res.body, entry)
@@ -197,7 +216,9 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
     reason = ""
     if obj is None:
         key = adapter.natural_key(res.body)
-        candidates = [o for o in kind_live.by_key.get(key, []) if adapter.remote_id(o) not in claimed] if key else []
+        others = foreign if foreign and adapter.creatable and not adapter.unique_key else ()
+        candidates = [o for o in kind_live.by_key.get(key, []) if adapter.remote_id(o) not in claimed
+                      and adapter.remote_id(o) not in others] if key else []
         if len(candidates) > 1:
             ids = ", ".join(sorted(adapter.remote_id(o) for o in candidates))
             raise PlanError(f"{res.address}: {len(candidates)} remote objects match {key!r} ({ids}); voxplan will "
@@ -206,6 +227,10 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
             obj, importing = candidates[0], True
             claimed.add(adapter.remote_id(obj))
             reason = f"adopting the existing object with the same key {key!r}"
+        elif (note := state.get(pending(res.address))) is not None:
+            obj = _created_unrecorded(res, adapter, note, kind_live, claimed, foreign or set())
+            importing = obj is not None
+            reason = "adopting what an interrupted apply created (it carries the body that apply sent)" if obj else ""
         elif entry:
             reason = "it was deleted outside voxplan"
     if res.lifecycle.get("release"):
@@ -269,6 +294,8 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
         send = send or list(body)
     if send and adapter.full_replace:
         send = list(body)
+    elif send and adapter.patch_with:
+        send += [k for k in adapter.patch_with if k in body and k not in send]
     action = Action.REPLACE if replace else Action.UPDATE if send else Action.NOOP
     if action is Action.REPLACE:  # a new object: nothing of the old one's to clear
         for key in clears:
@@ -295,6 +322,24 @@ def _release(res: Resource, obj: Mapping[str, Any] | None, entry: Entry | None, 
                   prior_protect=bool(entry and entry.protect), reason="release: true")
 
 
+def _created_unrecorded(res: Resource, adapter: Adapter, note: Entry, kind_live: Live, claimed: set[str],
+                        foreign: set[str]) -> dict[str, Any] | None:
+    """The object a create voxplan noted before its POST made (`pending`), when the run stopped before
+    recording it: the one live object no state or other owner holds that carries the noted body."""
+    found = [o for o in kind_live.by_id.values() if adapter.remote_id(o) not in claimed
+             and adapter.remote_id(o) not in foreign
+             and carries(note.sent, o, adapter.write_only, adapter.fill_defaults)]
+    if len(found) > 1:
+        ids = ", ".join(sorted(adapter.remote_id(o) for o in found))
+        raise PlanError(f"{res.address}: an interrupted apply may have created it, and {len(found)} objects carry "
+                        f"what it sent ({ids}); voxplan will not guess. Delete the extra ones or run: voxplan import "
+                        f"STACK {res.address} ID")
+    if found:
+        claimed.add(adapter.remote_id(found[0]))
+        return found[0]
+    return None
+
+
 def _share(adapter: Adapter, body: dict[str, Any], obj: Mapping[str, Any], baseline: Entry | None) -> dict[str, Any]:
     """For each shared list (`Adapter.shared_lists`), the body sends voxplan's entries first, then the live
     entries voxplan never sent (someone else's), in their order. Returns voxplan's own, for state."""
@@ -313,7 +358,7 @@ def _share(adapter: Adapter, body: dict[str, Any], obj: Mapping[str, Any], basel
 def _others(adapter: Adapter, key: str, wanted: list[Any], live_value: list[Any], baseline: Entry | None) -> list[Any]:
     """Live entries of a shared list that voxplan neither wants now nor sent before."""
     ours = [*adapter.fill_defaults(key, wanted), *((baseline.sent.get(key) or []) if baseline else [])]
-    return [x for x in live_value if not any(_same(x, o) for o in ours)]
+    return [x for x in live_value if not any(loosely_equal(x, o) for o in ours)]
 
 
 def _clears(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], baseline: Entry | None,
@@ -329,7 +374,7 @@ def _clears(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], b
         value = adapter.clear_value(key)
         live_value = obj.get(key)
         target = None if value is OMITTED else adapter.fill_defaults(key, value)
-        if live_value is None or _same(target, live_value):
+        if live_value is None or loosely_equal(target, live_value):
             continue
         shown = None if value is OMITTED else display(value)
         before = display(mask_paths(key, live_value, tuple(baseline.fingerprints)))  # a secret stays masked
@@ -400,9 +445,11 @@ def _compare_key(adapter: Adapter, write_only: tuple[str, ...], key: str, value:
             FieldChange(key, display(live_value), UNKNOWN)]
     else:
         filled = adapter.fill_defaults(key, wanted)
-        if not _same(filled, live_value):
-            if baseline is not None and key in baseline.sent and _same(wanted, strip_paths(baseline.sent[key], ignore)):
-                drifted = not _same(live_value, strip_paths(baseline.seen.get(key), ignore))
+        if not loosely_equal(filled, live_value):
+            sent_before = strip_paths(baseline.sent[key], ignore) if baseline is not None and key in baseline.sent \
+                else None
+            if baseline is not None and key in baseline.sent and loosely_equal(wanted, sent_before):
+                drifted = not loosely_equal(live_value, strip_paths(baseline.seen.get(key), ignore))
             else:
                 drifted = True
             if drifted:
@@ -418,23 +465,12 @@ def _compare_key(adapter: Adapter, write_only: tuple[str, ...], key: str, value:
     return out
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Equality where an absent value and null agree, and 1 == 1.0."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return all(_same(a.get(k), b.get(k)) for k in set(a) | set(b))
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    return bool(a == b)
-
-
 def _leaves(path: str, before: Any, after: Any, added: bool = False) -> list[FieldChange]:
     """Leaf-level differences for display; lists of different length are shown whole."""
     if isinstance(before, dict) and isinstance(after, dict):
         out: list[FieldChange] = []
         for k in list(after) + [k for k in before if k not in after]:
-            if not _same(before.get(k), after.get(k)):
+            if not loosely_equal(before.get(k), after.get(k)):
                 out += _leaves(f"{path}.{k}", before.get(k), after.get(k))
         return out
     if isinstance(before, list) and isinstance(after, list):
@@ -444,7 +480,7 @@ def _leaves(path: str, before: Any, after: Any, added: bool = False) -> list[Fie
                 out.append(FieldChange(f"{path}[{i}]", before[i], None, removed=True))
             elif i >= len(before):
                 out.append(FieldChange(f"{path}[{i}]", None, after[i], added=True))
-            elif not _same(before[i], after[i]):
+            elif not loosely_equal(before[i], after[i]):
                 out += _leaves(f"{path}[{i}]", before[i], after[i])
         return out
     if before is None and not added and after is None:

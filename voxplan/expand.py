@@ -12,7 +12,7 @@ from voxplan.core.model import Resource
 from voxplan.core.writeonly import mark_secret_fields
 from voxplan.providers.base import ExpandContext
 from voxplan.stack.model import Stack
-from voxplan.stack.validate import number_key
+from voxplan.stack.validate import is_number_name, number_key
 
 
 def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
@@ -35,7 +35,12 @@ def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
         if not _carrier(ctx, carriers, spec["carrier"], ("numbers", key, "carrier")):
             continue
         carrier = carriers[spec["carrier"]]
-        if carrier.sip_uri_numbers != canon.startswith(("sip:", "sips:")):
+        if is_number_name(canon):
+            if not getattr(carrier, "named_numbers", False):
+                ctx.error(("numbers", key), f"numbers.{key}: a {carrier.name} number is keyed by its number",
+                          hint="e.g. \"+14155550100\"")
+                continue
+        elif carrier.sip_uri_numbers != canon.startswith(("sip:", "sips:")):
             ctx.error(("numbers", key), f"numbers.{key}: a {carrier.name} number is keyed by "
                       + ("its SIP URI" if carrier.sip_uri_numbers else "an E.164 number"),
                       hint='write "sip:USER@HOST"' if carrier.sip_uri_numbers else "e.g. \"+14155550100\"")
@@ -69,8 +74,9 @@ def owned(resources: list[Resource], stack: str, environment: str) -> list[Resou
     for res in resources:
         adapter = providers.adapter_class(res.kind) if res.kind in providers.ADAPTER_CLASSES else None
         body = res.body
-        if adapter is not None and adapter.env_named and environment != "default":
-            body = _suffixed(body, adapter.env_named.split("."), f"-{environment}")
+        named = adapter.named_path(body) if adapter is not None and environment != "default" else None
+        if named:
+            body = _suffixed(body, named.split("."), f"-{environment}")
         if adapter is not None and adapter.owner_marker:
             body = _marked(body, adapter.owner_marker.split("."), owner_tag(stack, environment))
         out.append(res if body is res.body else dataclasses.replace(res, body=body))

@@ -1,6 +1,8 @@
 """Ownership: every remote object has one owning (stack, environment), kept as claims by the state backend
 (design.md, "Ownership is explicit").
 
+    foreign(...)       before planning: the live objects a desired resource could adopt by natural key that
+                       another (stack, env) claims or marks as its own; the plan never adopts those
     check(plan)        before anything is sent: a change that would adopt, change or delete an object another
                        (stack, env) claims stops the run with one line naming the owner
     claim_plan(plan)   under the apply lock, before anything is sent: claim what the plan keeps or adopts
@@ -14,10 +16,11 @@ nothing, so the checks here cost nothing there (see the README, "Ownership", for
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from voxplan.core.errors import Owned
-from voxplan.core.model import get_path
+from voxplan.core.live import Live
+from voxplan.core.model import Resource, get_path
 from voxplan.core.plan import Action, Change, Plan
 from voxplan.providers import Providers, adapter_class, provider_of
 from voxplan.state import Claim, Entry, State, StateStore
@@ -26,6 +29,29 @@ from voxplan.state import Claim, Entry, State, StateStore
 def claim_of(provs: Providers, kind: str, remote_id: str) -> Claim:
     vendor = provider_of(kind)
     return Claim(vendor=vendor, account=provs.account(vendor), kind=kind, remote_id=remote_id)
+
+
+def foreign(desired: Sequence[Resource], live: Mapping[str, Live], state: State, store: StateStore,
+            provs: Providers, *, owner: str) -> frozenset[str]:
+    """Remote ids that a desired resource not yet in state could adopt by its natural key, but that another
+    (stack, env) claims (a shared backend) or marks as its own (`owner_marker`, any backend): never adoption
+    candidates, so two environments declaring the same object get one each. One claims query."""
+    held = {e.id for e in state.resources.values()}
+    candidates: list[tuple[str, str, str | None]] = []  # (kind, remote id, owner marker found)
+    for res in desired:
+        if state.get(res.address) is not None or res.kind not in live:
+            continue
+        cls = adapter_class(res.kind)
+        key = cls.natural_key(res.body)
+        for obj in live[res.kind].by_key.get(key, []) if key else []:
+            remote = cls.remote_id(obj)
+            if remote not in held:
+                found = get_path(obj, cls.owner_marker) if cls.owner_marker else None
+                candidates.append((res.kind, remote, str(found) if found else None))
+    marked = {remote for _, remote, tag in candidates if tag and tag != owner}
+    claims = {claim_of(provs, kind, remote): remote for kind, remote, _ in candidates if remote not in marked}
+    owned = store.owners(claims) if claims else {}
+    return frozenset(marked | {claims[c] for c in owned})
 
 
 def _verb(change: Change) -> str:
@@ -64,7 +90,7 @@ def claim_plan(plan: Plan, store: StateStore, provs: Providers) -> None:
 
 
 def claim_state(state: State, store: StateStore, provs: Providers, *, take_over: bool = False) -> None:
-    store.claim((claim_of(provs, e.kind, e.id) for e in state.resources.values()), take_over=take_over)
+    store.claim((claim_of(provs, e.kind, e.id) for e in state.resources.values() if e.id), take_over=take_over)
 
 
 def track(state: State, store: StateStore, provs: Providers) -> None:
@@ -73,10 +99,10 @@ def track(state: State, store: StateStore, provs: Providers) -> None:
 
     def claims(pairs: Iterable[tuple[Entry | None, Entry | None]]) -> tuple[list[Claim], list[Claim]]:
         made, gone = [], []
-        for before, after in pairs:
-            if after is not None and (before is None or before.id != after.id):
+        for before, after in pairs:  # a pending note (`pending`) has no id yet: nothing to claim
+            if after is not None and after.id and (before is None or before.id != after.id):
                 made.append(claim_of(provs, after.kind, after.id))
-            if before is not None and (after is None or after.id != before.id):
+            if before is not None and before.id and (after is None or after.id != before.id):
                 gone.append(claim_of(provs, before.kind, before.id))
         return made, gone
 

@@ -125,7 +125,8 @@ def refresh_live(loaded: Loaded, provs: Providers, state: State,
             interest[entry.kind].add(entry.id)
     tracked: dict[str, set[str]] = {}
     for entry in state.resources.values():
-        tracked.setdefault(entry.kind, set()).add(entry.id)
+        if entry.id:  # a pending create's note has none
+            tracked.setdefault(entry.kind, set()).add(entry.id)
     return refresh(provs, kinds, {k: frozenset(v) for k, v in interest.items()}, tracked)
 
 
@@ -141,8 +142,11 @@ def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions
         result = refresh_only(loaded.stack.name, live, state)
     else:
         todo = moves.pending(moves.declared(loaded.stack, desired), state) if desired else {}
-        result = moves.mark(make_plan(loaded.stack.name, desired, live, moves.view(state, todo),
-                                      provs.adapters, replace=frozenset(options.replace)), todo)
+        viewed = moves.view(state, todo)
+        others = ownership.foreign(desired, live, viewed, loaded.store, provs,
+                                   owner=owner_tag(loaded.stack.name, loaded.ctx.env_name))
+        result = moves.mark(make_plan(loaded.stack.name, desired, live, viewed, provs.adapters,
+                                      replace=frozenset(options.replace), foreign=others), todo)
         result = callpath.blast_radius(result, desired, state, loaded.stack)
         result = _priced(result, provs)
     if options.destroy:

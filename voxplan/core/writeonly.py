@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from voxplan.core.model import get_path
+from voxplan.core.model import get_path, loosely_equal
 from voxplan.core.secret import MASK, Secret
 
 
@@ -163,4 +163,18 @@ def _has(node: Any, parts: list[str]) -> bool:
         if not isinstance(node, dict) or part not in node:
             return False
         node = node[part]
+    return True
+
+
+def carries(sent: Mapping[str, Any], obj: Mapping[str, Any], write_only: Sequence[str],
+            fill_defaults: Callable[[str, Any], Any]) -> bool:
+    """Whether live `obj` holds every top-level value `sent` carried (the server's documented defaults filled
+    in; write-only values left out, they never come back; a null sent is an absent key): how an object voxplan
+    created is found again when no natural key names it."""
+    for key, value in sent.items():
+        if value is None:
+            continue
+        if not loosely_equal(fill_defaults(key, strip_write_only(key, value, write_only)),
+                             strip_write_only(key, obj.get(key), write_only)):
+            return False
     return True

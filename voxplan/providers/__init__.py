@@ -74,7 +74,15 @@ def platform(stack: Stack) -> Platform:
 
 
 def carriers(plat: Platform) -> dict[str, Carrier]:
-    return {p.name: p.carrier(plat) for p in REGISTRY if p.carrier is not None}
+    """Every provider's carriers by name (a provider may bring several)."""
+    found: dict[str, Carrier] = {}
+    for p in REGISTRY:
+        made = p.carrier(plat) if p.carrier is not None else ()
+        for carrier in made if isinstance(made, tuple) else (made,):
+            if carrier.name in found:
+                raise ValueError(f"carrier {carrier.name!r} is declared twice")
+            found[carrier.name] = carrier
+    return found
 
 
 def expand_sections(ctx: ExpandContext, carrier_map: dict[str, Carrier]) -> None:

@@ -55,6 +55,7 @@ class Adapter(ABC):
     wants_interest: ClassVar[bool] = False  # list() narrows its per-object detail requests by `interest`
     env_named: ClassVar[str | None] = None  # dotted path of the name it is adopted by: `-<env>` is appended
     # to it in a named environment, so two environments sharing an account never adopt each other's object
+    # (a kind whose name sits in different places per body says so in `named_path`)
     owner_marker: ClassVar[str | None] = None  # dotted path of a free-form field where voxplan writes its
     # owner ("stack" or "stack/env"): an object marked by another owner is never adopted, whatever the backend
     # What "cleared" means for each optional top-level key this kind sends: the value an update sends once
@@ -68,6 +69,25 @@ class Adapter(ABC):
     # Top-level lists the vendor shares with entries voxplan never sent (a number's destinations that were
     # there before): voxplan's entries go first, the others are kept after them, and clearing keeps them.
     shared_lists: ClassVar[tuple[str, ...]] = ()
+    patch_with: ClassVar[tuple[str, ...]] = ()  # keys every update sends, changed or not (the vendor's update
+    # DTO requires them: a Vapi squad's `members`)
+    unique_key: ClassVar[bool] = False  # the natural key is unique on the account (a phone number): an object
+    # with it that another owner holds is an error to declare, never a reason to make a second one
+
+    @classmethod
+    def named_path(cls, body: Mapping[str, Any]) -> str | None:
+        """The dotted path of `body`'s name that carries `-<env>` in a named environment (`env_named`)."""
+        return cls.env_named
+
+    def unroutes(self, live: Mapping[str, Any]) -> bool:
+        """Whether deleting this live object only clears its routing (the object itself is kept): the
+        class's `delete_unroutes`, or a decision per object (a Vapi number voxplan bought)."""
+        return self.delete_unroutes
+
+    def unroute(self, remote_id: str, live: Mapping[str, Any] | None) -> None:
+        """What apply does for a removed object that `unroutes`: by default its `delete`, which for such
+        kinds clears the routing."""
+        self.delete(remote_id)
 
     def clear_value(self, key: str) -> Any:
         """What an update sends to clear top-level `key` (see `cleared`)."""
@@ -359,7 +379,8 @@ class Provider:
     """What a vendor package offers the root, as data: its one export, `PROVIDER`.
 
     `kinds` are its adapter classes; `adapters` builds them on a connected client (given the stack, for
-    the few that need its settings); `carrier` makes its carrier rules on the platform; `platform` is set
+    the few that need its settings); `carrier` makes its carrier (or carriers: Vapi brings its own number
+    shapes, `vapi`, `twilio`, `vonage`, `telnyx`) on the platform; `platform` is set
     by the voice platform alone (Vapi). `api_url` is the default base URL (a function of the stack where
     it depends on it, e.g. a region). `budget` is the default pacing, (requests, per seconds, key of the
     path that a budget is kept per), from the vendor's fact sheet; a stack's `rate_limit:` overrides it.
@@ -373,7 +394,7 @@ class Provider:
     api_url: str | Callable[[Stack], str] = ""
     kinds: tuple[type[Adapter], ...] = ()
     adapters: Callable[[ApiClient, Stack], Mapping[str, Adapter]] | None = None
-    carrier: Callable[[Platform], Carrier] | None = None
+    carrier: Callable[[Platform], Carrier | tuple[Carrier, ...]] | None = None
     platform: Callable[[Stack], Platform] | None = None
     budget: tuple[int, float, Callable[[str], str] | None] | None = None
     headers: Callable[[str], dict[str, str]] = lambda key: {"Authorization": f"Bearer {key}"}

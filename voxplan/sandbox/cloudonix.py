@@ -111,6 +111,10 @@ class CloudonixEmulator:
             raise ApiError(429, {"status": False, "message": "Too many requests"})
         hits.append(now)
 
+    @staticmethod
+    def error_body(status: int, message: str) -> Any:
+        return fail(status, message).body
+
     def dump(self) -> dict[str, Any]:
         return {"domains": self.domains, "children": self.children, "next": self._next}
 

@@ -98,6 +98,10 @@ class Vendor(Protocol):
 
     def load(self, data: dict[str, Any]) -> None: ...
 
+    def error_body(self, status: int, message: str) -> Any:
+        """An error answer's body in the vendor's own envelope."""
+        ...
+
 
 Route = tuple[str, re.Pattern[str], Callable[..., Response]]
 
@@ -230,7 +234,7 @@ class Router:
                     return handler, match.groupdict()
                 allowed = True
         if allowed:
-            raise ApiError(405, {"message": "Method Not Allowed", "statusCode": 405})
+            raise ApiError(405, None)  # the vendor's own error body is filled in by Sandbox.handle
         return None
 
 
@@ -287,7 +291,7 @@ class Sandbox:
             self.requests[f"{parts[0]} {request.method} {_template(request.path)}"] += 1
             self.log.append({"at": time.time(), "vendor": parts[0], "method": request.method, "path": request.path,
                              "client": _client(request.headers)})
-            fault = self._fault() or self._over_limit(parts[0])
+            fault = self._fault(parts[0]) or self._over_limit(parts[0])
         if fault is not None and not (fault.reset and fault.status == 200):
             return fault  # refused before doing anything
         if self.latency_ms:
@@ -296,7 +300,9 @@ class Sandbox:
             try:
                 response = vendor.handle(request)
             except ApiError as exc:
-                response = Response(exc.status, exc.body)
+                answer = exc.body if exc.body is not None else self.error_body(parts[0], exc.status,
+                                                                                "Method Not Allowed")
+                response = Response(exc.status, answer)
             self.statuses[f"{parts[0]} {response.status}"] += 1
             mutated = request.method != "GET" and response.status < 300
             if mutated:
@@ -322,11 +328,17 @@ class Sandbox:
             recent.popleft()
         if len(recent) >= limit:
             self.statuses[f"{vendor} 429"] += 1
-            return Response(429, {"message": "Too Many Requests", "statusCode": 429}, {"Retry-After": "1"})
+            return Response(429, self.error_body(vendor, 429, "Too Many Requests"), {"Retry-After": "1"})
         recent.append(now)
         return None
 
-    def _fault(self) -> Response | None:
+    def error_body(self, vendor: str, status: int, message: str) -> Any:
+        """An error answer as `vendor` words it (each emulator's `error_body`, from its fact sheet): the
+        sandbox's own 429s, injected 5xx and 405s must look like the vendor's."""
+        make = getattr(self.vendors.get(vendor), "error_body", None)
+        return make(status, message) if make is not None else {"message": message, "statusCode": status}
+
+    def _fault(self, vendor: str) -> Response | None:
         """An injected fault, or None. A `reset` drops the connection either before the request is handled
         or after (status 200 marks "after": the work is done, the answer is lost)."""
         if not self.fault_rate or self._random.random() >= self.fault_rate:
@@ -338,9 +350,9 @@ class Sandbox:
             return Response(200 if after else 0, reset=True)
         self.faults[kind] += 1
         if kind == "429":
-            return Response(429, {"message": "Too Many Requests", "statusCode": 429}, {"Retry-After": "0"})
+            return Response(429, self.error_body(vendor, 429, "Too Many Requests"), {"Retry-After": "0"})
         status = int(kind) if kind.isdigit() else 503
-        return Response(status, {"message": "Service Unavailable", "statusCode": status})
+        return Response(status, self.error_body(vendor, status, "Service Unavailable"))
 
     def _control(self, method: str, path: str, query_string: str, body: bytes = b"") -> Response:
         """Test hooks, not any vendor's API: request counts, reset, and write-only secret checks."""

@@ -89,6 +89,10 @@ class DidlogicEmulator:
         request.path = request.path.removeprefix("/api").removesuffix(".json")
         return self.router.handle(request, fail(404, "Not found"))
 
+    @staticmethod
+    def error_body(status: int, message: str) -> Any:
+        return fail(status, message).body
+
     def dump(self) -> dict[str, Any]:
         return {"accounts": self.accounts, "numbers": self.numbers, "secrets": self.secrets, "next": self._next,
                 "stock": self.stock}

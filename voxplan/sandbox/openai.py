@@ -118,6 +118,10 @@ class OpenAIEmulator:
                        "You didn't provide an API key.", "invalid_api_key")
         return self.router.handle(request, fail(404, f"Invalid URL ({request.method} /v1{request.path})"))
 
+    @staticmethod
+    def error_body(status: int, message: str) -> Any:
+        return fail(status, message).body
+
     def dump(self) -> dict[str, Any]:
         return {"endpoints": self.endpoints, "calls": self.calls}
 

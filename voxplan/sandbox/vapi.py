@@ -1,97 +1,78 @@
-"""Vapi emulator, from reference/vapi-api.md (fact sheet) and the Vapi OpenAPI document.
+"""Vapi emulator, from reference/vapi-api.md (fact sheet) and Vapi's OpenAPI document.
 
-What it is true to: 201 on create, 200 otherwise; DELETE returns the object; server-set
-id/orgId/createdAt/updatedAt; documented server defaults added to stored bodies; write-only secrets
-(`authPassword`, SIP `authentication.password`) stored as hashes and never returned; unknown properties
-rejected with NestJS's 400 body; bare-array lists with default limit 100, max 1000, newest first, and
-the createdAt/updatedAt filters; PATCH replacing each top-level key it receives. Never stricter than
-Vapi (fact sheet §12, Corrections): `provider` and tool `type` are accepted on PATCH (the 2026-08 Update
-DTOs declare them and the SDK sends them; only a different value is refused, since no PATCH changes a
-kind), `limit` and `page` may come as floats (`2.0`); a key sent as null is cleared, as the docs' PATCH
-examples use it (`assistantId: null`), and is left out of answers rather than shown as null (the spec
-types these fields as non-null).
+Every request is checked against the document as voxplan.specs corrects it (vapi-corrections.json: hidden but
+live fields, the document's NestJS quirks, the /credential paths it lacks), by the same checker `validate`
+uses, so what validates offline is what the emulator takes, and what the document refuses it refuses: an
+unknown key at any depth of a DTO, a wrong enum or type, a missing required field, each a NestJS 400
+(`{"message": [...], "error": "Bad Request", "statusCode": 400}`); an unknown or malformed query parameter, or
+a path id that is not a UUID, too. On top of the document, the rules no schema states, each from the fact
+sheet: a BYO number's credential must exist and be a SIP trunk (a Vonage or Telnyx number's, of its
+provider), numbers and SIP URIs are unique in an org, a number is E.164 while `numberE164CheckEnabled`, an
+inbound gateway must be a numeric IPv4, a PATCH may repeat `provider`/`type` but never change them (those are
+business 400s, with a single string message, as Vapi words them).
+
+What it is true to besides: 201 on create, 200 otherwise; DELETE returns the object; server-set
+id/orgId/createdAt/updatedAt; documented server defaults added to stored bodies; write-only values (every
+field the document marks "not returned", and the secrets the corrections file adds: SIP `authentication.
+password`, webhook auth secrets, Twilio number tokens) stored as hashes and never returned; bare-array v1
+lists with default limit 100, max 1000, newest first, and the createdAt/updatedAt filters; paged lists
+(`/v2/phone-number`, `/structured-output`) as `{results, metadata}`; PATCH replacing each top-level key it
+receives; a key sent as null is cleared (the docs' PATCH examples use it: `assistantId: null`) and left out
+of answers rather than shown as null (the document types these fields as non-null).
 """
 
 from __future__ import annotations
 
-import bisect
 import copy
 import hashlib
 import ipaddress
+import json
 import re
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from voxplan import specs
 from voxplan.core.hops import split_uri, uri_headers
 from voxplan.core.templates import fill
 from voxplan.sandbox.core import Answer, ApiError, Leg, Request, Response, Router, key_refused
 
-Objects = list[dict[str, Any]]  # (`list` is also a method name of the emulator below)
-Ordered = tuple[list[datetime], Objects]  # parsed createdAt, and the objects
-
 ORG_ID = "5ad1e7f0-0000-4000-8000-00000000a11a"
-
 SERVER_SET = ("id", "orgId", "createdAt", "updatedAt")
 READ_ONLY = set(SERVER_SET) | {"status", "isServerUrlSecretSet", "latestVersion"}
-
-# Writable properties per DTO (Vapi OpenAPI 2026-08-19), plus fields the fact sheet lists as hidden but
-# live (transferCall `function`; assistant `silenceTimeoutSeconds`, `backgroundDenoisingEnabled`, ...).
-CREDENTIAL_FIELDS = {"provider", "name", "gateways", "outboundAuthenticationPlan", "outboundLeadingPlusEnabled",
-                     "techPrefix", "sipDiversionHeader"}
-GATEWAY_FIELDS = {"ip", "port", "netmask", "inboundEnabled", "outboundEnabled", "outboundProtocol",
-                  "optionsPingEnabled"}
-AUTH_PLAN_FIELDS = {"authUsername", "authPassword", "sipRegisterPlan"}
-REGISTER_FIELDS = {"domain", "username", "realm"}
-NUMBER_COMMON = {"provider", "name", "assistantId", "squadId", "workflowId", "server", "fallbackDestination", "hooks"}
-NUMBER_FIELDS = {
-    "byo-phone-number": NUMBER_COMMON | {"number", "numberE164CheckEnabled", "credentialId"},
-    "vapi": NUMBER_COMMON | {"sipUri", "authentication", "numberDesiredAreaCode"},
-}
-SERVER_FIELDS = {"url", "timeoutSeconds", "credentialId", "headers", "backoffPlan", "staticIpAddressesEnabled",
-                 "encryptedPaths"}
-ASSISTANT_FIELDS = {
-    "analysisPlan", "artifactPlan", "backgroundSound", "backgroundSpeechDenoisingPlan", "clientMessages",
-    "compliancePlan", "credentialIds", "credentials", "endCallMessage", "endCallPhrases", "firstMessage",
-    "firstMessageInterruptionsEnabled", "firstMessageMode", "hooks", "keypadInputPlan", "maxDurationSeconds",
-    "metadata", "model", "modelOutputInMessagesEnabled", "monitorPlan", "name", "observabilityPlan", "server",
-    "serverMessages", "startSpeakingPlan", "stopSpeakingPlan", "transcriber", "transportConfigurations", "voice",
-    "voicemailDetection", "voicemailMessage",
-    # hidden from the spec, still live
-    "silenceTimeoutSeconds", "backgroundDenoisingEnabled", "messagePlan", "endCallFunctionEnabled", "hipaaEnabled",
-}
-TOOL_FIELDS = {
-    "transferCall": {"type", "destinations", "messages", "rejectionPlan", "function"},
-    "handoff": {"type", "destinations", "messages", "rejectionPlan", "function", "defaultResult"},
-}
-DESTINATION_FIELDS = {
-    "sip": {"type", "sipUri", "callerId", "sipHeaders", "message", "description", "transferPlan"},
-    "number": {"type", "number", "numberE164CheckEnabled", "extension", "callerId", "message", "description",
-               "transferPlan"},
-    "assistant": {"type", "assistantName", "assistantId", "assistant", "assistantOverrides", "description",
-                  "contextEngineeringPlan", "variableExtractionPlan"},
-}
-TRANSFER_PLAN_FIELDS = {"mode", "sipVerb", "dialTimeout", "timeout", "message", "summaryPlan",
-                        "sipHeadersInReferToEnabled", "twiml", "holdAudioUrl", "transferCompleteAudioUrl",
-                        "contextEngineeringPlan", "fallbackPlan"}
-TRANSFER_MODES = {"blind-transfer", "blind-transfer-add-summary-to-sip-header", "warm-transfer-say-message",
-                  "warm-transfer-say-summary", "warm-transfer-twiml",
-                  "warm-transfer-wait-for-operator-to-speak-first-and-then-say-message",
-                  "warm-transfer-wait-for-operator-to-speak-first-and-then-say-summary", "warm-transfer-experimental"}
 LEGACY_MODES = {"warm-transfer-with-summary": "warm-transfer-say-summary",
                 "warm-transfer-with-message": "warm-transfer-say-message",
                 "warm-transfer-with-twiml": "warm-transfer-twiml"}
 SIP_URI = re.compile(r"^sip:[^@\s]+@sip\.(eu\.)?vapi\.ai$", re.IGNORECASE)
 BYO_NUMBER = re.compile(r"^\+?[a-zA-Z0-9]+$")
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
-FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-CALL_FIELDS = {"assistantVersion", "transport", "customers", "name", "schedulePlan", "assistantId", "assistant",
-               "assistantOverrides", "squadId", "squad", "squadOverrides", "workflowId", "workflow",
-               "workflowOverrides", "phoneNumberId", "phoneNumber", "customerId", "customer"}  # CreateCallDTO
 VAPI_SBC = ("44.229.228.186", "44.238.177.138")  # Vapi's SIP signalling addresses (its SIP networking docs)
 CREDENTIAL_HOST = re.compile(r"^([^.]+(?:\.[^.]+)*?)\.sip(?:\.eu)?\.vapi\.ai$")
-LIST_FILTERS = ("createdAtGt", "createdAtLt", "createdAtGe", "createdAtLe",
-                "updatedAtGt", "updatedAtLt", "updatedAtGe", "updatedAtLe")
+GATEWAY_DEFAULTS = {"port": 5060, "netmask": 32, "inboundEnabled": True, "outboundEnabled": True,
+                    "outboundProtocol": "udp", "optionsPingEnabled": False}
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One kind of Vapi object: where it lives, which key names its kind (a PATCH may repeat it, never change
+    it), and how its list answers (`array`: v1 bare array; `paged`: `{results, metadata}`)."""
+
+    name: str
+    path: str
+    kind_key: str | None = None
+    listing: str = "array"
+    by_id: tuple[tuple[str, Any], ...] = ()  # what a GET by id adds (server-set: a knowledge base's files)
+
+
+COLLECTIONS = (Collection("credential", "/credential", "provider"),
+               Collection("phone-number", "/phone-number", "provider"),
+               Collection("assistant", "/assistant"),
+               Collection("tool", "/tool", "type"),
+               Collection("squad", "/squad"),
+               Collection("structured-output", "/structured-output", listing="paged"),
+               Collection("knowledge-base", "/v2/knowledge-base", by_id=(("files", ()), ("toolId", None))))
 
 
 def bad_request(*messages: str) -> ApiError:
@@ -101,24 +82,6 @@ def bad_request(*messages: str) -> ApiError:
 def business_error(message: str, status: int = 400) -> ApiError:
     reason = {400: "Bad Request", 404: "Not Found", 409: "Conflict"}.get(status, "Error")
     return ApiError(status, {"message": message, "error": reason, "statusCode": status})
-
-
-def _unknown(body: dict[str, Any], allowed: set[str], prefix: str = "") -> list[str]:
-    return [f"property {prefix}{k} should not exist" for k in body if k not in allowed]
-
-
-def _count(req: Request, key: str, default: int) -> int:
-    """A numeric query parameter; the SDK types `limit` and `page` as floats and may send `2.0`."""
-    text = req.query.get(key)
-    if text is None:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise bad_request(f"{key} must be a number conforming to the specified constraints") from None
-    if not value.is_integer():
-        raise bad_request(f"{key} must be an integer number")
-    return int(value)
 
 
 def _now() -> str:
@@ -139,40 +102,67 @@ class VapiEmulator:
 
     name = "vapi"
     api_key: str | None = None  # set by Sandbox: the one key accepted, None for any
-    collections = ("credential", "phone-number", "assistant", "tool")
+    collections = tuple(c.name for c in COLLECTIONS)
     QUIRKS: dict[str, Any] = {"list_order": "newest", "total_pages": True, "echo_write_only": False}
     network: Any = None  # the sandbox's Network (voxplan.sandbox.core): set by the Sandbox, carries calls
 
     def __init__(self) -> None:
+        self.check = specs.checker("vapi")
         self.quirks = dict(self.QUIRKS)
         self._clear: dict[str, str] = {}  # write-only values in clear, kept only while echo_write_only is on
         self.store: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in (*self.collections, "call")}
         self.secrets: dict[str, str] = {}  # "<id>:<path>" -> sha256 of the write-only value
-        # kept in step with every write, so no request costs O(objects): a phone number's `number` and
-        # `sipUri` (lower-cased, without `+`) -> id, for the uniqueness check; per collection, the objects
-        # in (createdAt, id) order with their parsed createdAt, for lists (None: sort again on next use)
-        self._unique_ids: dict[str, dict[str, str]] = {"number": {}, "sipUri": {}}
-        self._ordered: dict[str, Ordered | None] = {}
+        self._writes = 0  # bumped by every change, so derived indexes know when to rebuild
+        self._indexes: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}
+        self.refusals: list[dict[str, Any]] = []  # business refusals a test asks for (control `/refuse`)
+        self.rules: dict[str, Callable[[dict[str, Any], dict[str, Any] | None], None]] = {
+            "credential": self._credential, "phone-number": self._phone_number, "assistant": self._assistant,
+            "tool": self._tool}
         self.router = Router()
         self.router.add("GET", "/v2/phone-number", self.list_v2)
         self.router.add("POST", "/call", self.create_call)
         self.router.add("POST", "/call/phone", self.create_call)  # the path seeds 000 and 001 use
         self.router.add("GET", "/call", self.list_calls)
-        self.router.add("GET", "/call/{id}", lambda req, id: Response(200, copy.deepcopy(self._find("call", id))))
-        for coll in self.collections:
-            self.router.add("GET", f"/{coll}", lambda req, c=coll: self.list(c, req))
-            self.router.add("POST", f"/{coll}", lambda req, c=coll: self.create(c, req))
-            self.router.add("GET", f"/{coll}/{{id}}", lambda req, id, c=coll: self.get(c, id))
-            self.router.add("PATCH", f"/{coll}/{{id}}", lambda req, id, c=coll: self.update(c, id, req))
-            self.router.add("DELETE", f"/{coll}/{{id}}", lambda req, id, c=coll: self.delete(c, id))
+        self.router.add("GET", "/call/{id}", lambda req, id: Response(200, copy.deepcopy(self._call(id))))
+        for coll in COLLECTIONS:
+            self.router.add("GET", coll.path, lambda req, c=coll: self.listing(c, req))
+            self.router.add("POST", coll.path, lambda req, c=coll: self.create(c, req))
+            self.router.add("GET", f"{coll.path}/{{id}}", lambda req, id, c=coll: self.get(c, id))
+            self.router.add("PATCH", f"{coll.path}/{{id}}", lambda req, id, c=coll: self.update(c, id, req))
+            self.router.add("DELETE", f"{coll.path}/{{id}}", lambda req, id, c=coll: self.delete(c, id))
 
     # -- Vendor protocol --------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
         if key_refused(request, self.api_key):
             raise ApiError(401, {"message": "Invalid Key. Hot tip, you may be using the private key instead of "
                                  "the public key, or vice versa.", "error": "Unauthorized", "statusCode": 401})
-        return self.router.handle(request, ApiError(404, {"message": f"Cannot {request.method} {request.path}",
-                                                          "error": "Not Found", "statusCode": 404}))
+        missing = ApiError(404, {"message": f"Cannot {request.method} {request.path}", "error": "Not Found",
+                                 "statusCode": 404})
+        if self.router.dispatch(request) is not None:
+            self._query(request)
+            self._refusal(request)
+        return self.router.handle(request, missing)
+
+    def control(self, method: str, path: str, body: bytes) -> Response:
+        """Test hooks under /_sandbox/vapi. `POST /refuse {"method", "path", "message", "status"?}`: the next
+        such request is refused as Vapi refuses what breaks a business rule no schema states (a single-string
+        400), after it passed the document: what a stack can meet however well it validates."""
+        if method == "POST" and path == "/refuse":
+            self.refusals.append(json.loads(body or b"{}"))
+            return Response(200, {"refusals": len(self.refusals)})
+        return Response(404, {"message": "unknown sandbox control path"})
+
+    def _refusal(self, req: Request) -> None:
+        for i, ask in enumerate(self.refusals):
+            if ask.get("method", "POST") == req.method and ask.get("path") == req.path:
+                del self.refusals[i]
+                if req.body:
+                    self._checked(req.method, req.path, req.json())
+                raise business_error(str(ask.get("message", "refused")), int(ask.get("status", 400)))
+
+    @staticmethod
+    def error_body(status: int, message: str) -> Any:
+        return business_error(message, status).body
 
     def dump(self) -> dict[str, Any]:
         return {"store": self.store, "secrets": self.secrets}
@@ -180,165 +170,163 @@ class VapiEmulator:
     def load(self, data: dict[str, Any]) -> None:
         self.store = {c: dict((data.get("store") or {}).get(c) or {}) for c in (*self.collections, "call")}
         self.secrets = dict(data.get("secrets") or {})
-        self._unique_ids = {key: {} for key in self._unique_ids}
-        for obj in self.store["phone-number"].values():
-            self._index(obj)
-        self._ordered = {}
+        self._writes += 1
+
+    def _query(self, req: Request) -> None:
+        """The query string against the operation's declared parameters: an undeclared one, a value its
+        schema refuses (`limit=5000`) or a required one left out (`schemaOverride`) is a 400, as NestJS's
+        validation pipe answers."""
+        found = self.check.operation(req.method, req.path)
+        if found is None:
+            return
+        params = {p["name"]: p for p in (self.check._resolve(p) for p in found[1].get("parameters") or [])}
+        errors = []
+        for key, text in req.query.items():
+            param = params.get(key)
+            if param is None or param.get("in") != "query":
+                errors.append(f"property {key} should not exist")
+                continue
+            schema = param.get("schema") or {}
+            errors += [f"{key} {p.text}" for p in self.check.check(schema, _typed(text, schema))]
+        errors += [f"{k} should not be empty" for k, p in params.items()
+                   if p.get("in") == "query" and p.get("required") and k not in req.query]
+        template = found[0]
+        for name, part in zip(template.split("/"), req.path.split("/"), strict=False):
+            if name == "{id}" and not _is_uuid(part):
+                raise business_error("Validation failed (uuid is expected)")
+        if errors:
+            raise bad_request(*errors)
 
     # -- handlers ---------------------------------------------------------------------------------
-    def list(self, coll: str, req: Request) -> Response:
+    def listing(self, coll: Collection, req: Request) -> Response:
+        if coll.listing == "paged":
+            return self._paged(coll, req)
         limit = _count(req, "limit", 100)
-        if limit > 1000:
-            raise bad_request("limit must not be greater than 1000")
-        if limit < 0:
-            raise bad_request("limit must not be less than 0")
-        unknown = [k for k in req.query if k not in LIST_FILTERS and k != "limit"]
-        if unknown:
-            raise bad_request(*(f"property {k} should not exist" for k in unknown))
-        stamps, items = self._in_order(coll)
-        low, high = 0, len(items)
-        for key in LIST_FILTERS:  # createdAt bounds cut the ordered list; updatedAt ones filter what is left
-            if key in req.query and key.startswith("createdAt"):
-                bound, op = _parse_time(req.query[key]), key[9:]
-                if op in ("Gt", "Ge"):
-                    low = max(low, (bisect.bisect_right if op == "Gt" else bisect.bisect_left)(stamps, bound))
-                else:
-                    high = min(high, (bisect.bisect_left if op == "Lt" else bisect.bisect_right)(stamps, bound))
-        newest = self.quirks["list_order"] == "newest"
-        window = range(high - 1, low - 1, -1) if newest else range(low, high)
-        wanted = [(key[9:], _parse_time(req.query[key])) for key in LIST_FILTERS
-                  if key in req.query and key.startswith("updatedAt")]
-        page: Objects = []
-        for i in window:
-            if len(page) >= limit:
-                break
-            if all(_cmp(_parse_time(items[i]["updatedAt"]), op, bound) for op, bound in wanted):
-                page.append(items[i])
-        return Response(200, [self._public(coll, o) for o in page])
+        items = [o for o in self.store[coll.name].values() if _filtered(o, req)]
+        if "idAny" in req.query:
+            wanted = set(req.query["idAny"].split(","))
+            items = [o for o in items if o["id"] in wanted]
+        items.sort(key=lambda o: (o["createdAt"], o["id"]), reverse=self.quirks["list_order"] == "newest")
+        return Response(200, [self._public(coll, o) for o in items[:limit]])
 
-    def _in_order(self, coll: str) -> Ordered:
-        """The collection in (createdAt, id) order, with each createdAt parsed; sorted once per change."""
-        cached = self._ordered.get(coll)
-        if cached is None:
-            items = sorted(self.store[coll].values(), key=lambda o: (_parse_time(o["createdAt"]), o["id"]))
-            cached = ([_parse_time(o["createdAt"]) for o in items], items)
-            self._ordered[coll] = cached
-        return cached
-
-    def list_v2(self, req: Request) -> Response:
-        """GET /v2/phone-number: pages with `{results, metadata}` (PhoneNumberPaginatedResponse)."""
+    def _paged(self, coll: Collection, req: Request) -> Response:
+        """`{results, metadata}` (PaginationMeta): page from 1, sorted by createdAt (DESC by default)."""
         page, limit = _count(req, "page", 1), _count(req, "limit", 100)
-        if limit > 1000 or limit < 0 or page < 1:
-            raise bad_request("limit must not be greater than 1000")
         order = req.query.get("sortOrder", "DESC")
-        if req.query.get("sortBy", "createdAt") != "createdAt":
-            raise bad_request("only sortBy=createdAt is emulated")
-        items = self._in_order("phone-number")[1]
-        search = req.query.get("search", "").lower()
-        if search:
-            items = [o for o in items if search in " ".join(str(o.get(k, "")) for k in ("name", "number", "sipUri"))
-                     .lower()]
+        items = [o for o in self.store[coll.name].values() if _filtered(o, req)
+                 and all(o.get(k) == req.query[k] for k in ("id", "name") if k in req.query)]
+        items.sort(key=lambda o: (o["createdAt"], o["id"]), reverse=order == "DESC")
+        return Response(200, self._page(coll, items, page, limit, order))
+
+    def _page(self, coll: Collection, items: list[dict[str, Any]], page: int, limit: int, order: str) -> dict[str, Any]:
         total = len(items)
-        if order == "DESC":  # the page from the end of the ascending order, reversed: no copy of the rest
-            chunk = items[max(0, total - page * limit): max(0, total - (page - 1) * limit)][::-1] if limit else []
-        else:
-            chunk = items[(page - 1) * limit: page * limit] if limit else []
+        chunk = items[(page - 1) * limit: page * limit] if limit else []
         pages = -(-total // limit) if limit else 0
         meta: dict[str, Any] = {"itemsPerPage": limit, "totalItems": total, "currentPage": page, "sortOrder": order}
         if self.quirks["total_pages"]:  # optional in PaginationMeta
             meta.update(totalPages=pages, hasNextPage=page < pages)
-        return Response(200, {"results": [self._public("phone-number", o) for o in chunk], "metadata": meta})
+        return {"results": [self._public(coll, o) for o in chunk], "metadata": meta}
 
-    def get(self, coll: str, obj_id: str) -> Response:
-        return Response(200, self._public(coll, self._find(coll, obj_id)))
+    def list_v2(self, req: Request) -> Response:
+        """GET /v2/phone-number: pages with `{results, metadata}` (PhoneNumberPaginatedResponse)."""
+        page, limit = _count(req, "page", 1), _count(req, "limit", 100)
+        order = req.query.get("sortOrder", "DESC")
+        if req.query.get("sortBy", "createdAt") != "createdAt":
+            raise business_error("only sortBy=createdAt is emulated")
+        coll = COLLECTIONS[1]
+        items = sorted(self.store["phone-number"].values(), key=lambda o: (o["createdAt"], o["id"]),
+                       reverse=order == "DESC")
+        search = req.query.get("search", "").lower()
+        if search:
+            items = [o for o in items if search in " ".join(str(o.get(k, "")) for k in ("name", "number", "sipUri"))
+                     .lower()]
+        return Response(200, self._page(coll, items, page, limit, order))
 
-    def create(self, coll: str, req: Request) -> Response:
+    def get(self, coll: Collection, obj_id: str) -> Response:
+        answer = self._public(coll, self._find(coll, obj_id))
+        return Response(200, {**{k: copy.deepcopy(list(v) if isinstance(v, tuple) else v) for k, v in coll.by_id},
+                              **answer})
+
+    def create(self, coll: Collection, req: Request) -> Response:
         body = req.json()
-        if not isinstance(body, dict):
-            raise bad_request("body must be an object")
-        obj = getattr(self, f"_validate_{coll.replace('-', '_')}")(copy.deepcopy(body), None)
+        self._checked("POST", coll.path, body)
+        obj = copy.deepcopy(body)
+        rule = self.rules.get(coll.name)
+        if rule is not None:
+            rule(obj, None)
         now = _now()
         obj.update(id=str(uuid.uuid4()), orgId=ORG_ID, createdAt=now, updatedAt=now)
         _unset_nulls(obj)
-        self._keep_secrets(obj)
-        self.store[coll][obj["id"]] = obj
-        self._changed(coll, None, obj)
+        self._keep_secrets(coll, obj)
+        self.store[coll.name][obj["id"]] = obj
+        self._note_write(coll.name, obj)
         return Response(201, self._public(coll, obj))
 
-    def update(self, coll: str, obj_id: str, req: Request) -> Response:
+    def update(self, coll: Collection, obj_id: str, req: Request) -> Response:
         current = self._find(coll, obj_id)
         body = req.json()
-        if not isinstance(body, dict):
-            raise bad_request("body must be an object")
-        kind_key = {"credential": "provider", "phone-number": "provider", "tool": "type"}.get(coll)
-        if kind_key is not None and kind_key in body and body[kind_key] != current.get(kind_key):
-            raise bad_request(f"{kind_key} cannot be changed: delete and create the {coll} again")
-        server_set = [k for k in body if k in READ_ONLY]
-        if server_set:
-            raise bad_request(*(f"property {k} should not exist" for k in server_set))
+        if isinstance(body, dict) and coll.kind_key is not None:
+            if coll.kind_key in body and body[coll.kind_key] != current.get(coll.kind_key):
+                raise business_error(f"{coll.kind_key} cannot be changed: delete and create the {coll.name} again")
+            body = {coll.kind_key: current[coll.kind_key], **body}  # the DTO is picked by the object's own kind
+        self._checked("PATCH", f"{coll.path}/{obj_id}", body)
         merged = {k: v for k, v in current.items() if k not in SERVER_SET}
         merged.update(copy.deepcopy(body))  # PATCH replaces each top-level key it receives
-        obj = getattr(self, f"_validate_{coll.replace('-', '_')}")(merged, current)
-        obj.update({k: current[k] for k in SERVER_SET})
-        obj["updatedAt"] = max(_now(), current["updatedAt"])
-        _unset_nulls(obj)
-        self._keep_secrets(obj, replaced=set(body))
-        self.store[coll][obj_id] = obj
-        self._changed(coll, current, obj)
-        return Response(200, self._public(coll, obj))
+        rule = self.rules.get(coll.name)
+        if rule is not None:
+            rule(merged, current)
+        merged.update({k: current[k] for k in SERVER_SET})
+        merged["updatedAt"] = max(_now(), current["updatedAt"])
+        _unset_nulls(merged)
+        self._keep_secrets(coll, merged, replaced=set(body))
+        self.store[coll.name][obj_id] = merged
+        self._writes += 1
+        return Response(200, self._public(coll, merged))
 
-    def delete(self, coll: str, obj_id: str) -> Response:
+    def delete(self, coll: Collection, obj_id: str) -> Response:
         obj = self._find(coll, obj_id)
-        del self.store[coll][obj_id]
-        self._changed(coll, obj, None)
-        for path in ("outboundAuthenticationPlan.authPassword", "authentication.password"):
-            self.secrets.pop(f"{obj_id}:{path}", None)
+        del self.store[coll.name][obj_id]
+        self._writes += 1
+        for ref in [r for r in self.secrets if r.startswith(f"{obj_id}:")]:
+            del self.secrets[ref]
         return Response(200, self._public(coll, obj))
 
-    def _changed(self, coll: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
-        """Keep the indexes in step with one write: a create lands at the end of the order (its createdAt is
-        now), anything else sorts again on the next list."""
-        if coll == "phone-number":
-            if before is not None:
-                self._index(before, remove=True)
-            if after is not None:
-                self._index(after)
-        cached = self._ordered.get(coll)
-        if cached is not None and before is None and after is not None:
-            stamp = _parse_time(after["createdAt"])
-            if not cached[0] or (stamp, after["id"]) > (cached[0][-1], cached[1][-1]["id"]):
-                cached[0].append(stamp)
-                cached[1].append(after)
-                return
-        self._ordered[coll] = None
+    def _checked(self, method: str, path: str, body: Any) -> None:
+        """The body against the document (as corrected): every error at once, in NestJS's words."""
+        schema = self.check.request_schema(method, path)
+        if not isinstance(body, dict):
+            raise bad_request("body must be an object")
+        if schema is not None:
+            errors = [p.nest() for p in self.check.check(schema, body) if p.severity == "error"]
+            if errors:
+                raise bad_request(*errors)
 
-    def _index(self, obj: dict[str, Any], remove: bool = False) -> None:
-        for key, index in self._unique_ids.items():
+    def _note_write(self, coll: str, obj: dict[str, Any]) -> None:
+        """A create adds to the indexes in place instead of invalidating them."""
+        if coll != "phone-number":
+            return
+        for key, (version, index) in list(self._indexes.items()):
+            if version != (len(self.store[coll]) - 1, self._writes):
+                del self._indexes[key]  # stale already: the next check rebuilds it
+                continue
             if obj.get(key):
-                value = str(obj[key]).lower().lstrip("+")
-                if not remove:
-                    index[value] = obj["id"]
-                elif index.get(value) == obj["id"]:
-                    del index[value]
+                index[str(obj[key]).lower().lstrip("+")] = obj["id"]
+            self._indexes[key] = ((len(self.store[coll]), self._writes), index)
 
     # -- calls: placed through the emulated network (voxplan.sandbox.core.Network) ---------------------
     def create_call(self, req: Request) -> Response:
         """POST /call (and /call/phone, the seeds' path): a 201 with the call `queued`; the network carries
         it on a thread of its own (GET /call/{id} shows it ring, and end with the reason a real call gives)."""
         body = req.json()
-        if not isinstance(body, dict):
-            raise bad_request("body must be an object")
-        errors = _unknown(body, CALL_FIELDS)
+        self._checked("POST", "/call", body)  # CreateCallDTO; what it leaves optional, a phone call needs:
         customer = body.get("customer")
         if not isinstance(customer, dict) or not (customer.get("number") or customer.get("sipUri")):
-            errors.append("customer.number or customer.sipUri should not be empty")
-        elif customer.get("number") and customer.get("numberE164CheckEnabled", True) \
+            raise business_error("customer.number or customer.sipUri should not be empty")
+        if customer.get("number") and customer.get("numberE164CheckEnabled", True) \
                 and not E164.match(str(customer["number"])):
-            errors.append("customer.number must be a valid phone number in the E.164 format")
+            raise business_error("customer.number must be a valid phone number in the E.164 format")
         if not body.get("phoneNumberId"):
-            errors.append("phoneNumberId should not be empty")
-        if errors:
-            raise bad_request(*errors)
+            raise business_error("phoneNumberId should not be empty")
         number = self.store["phone-number"].get(str(body["phoneNumberId"]))
         if number is None:
             raise business_error("Couldn't Get Phone Number. Phone number not found.", 404)
@@ -361,17 +349,18 @@ class VapiEmulator:
 
     def list_calls(self, req: Request) -> Response:
         limit = _count(req, "limit", 100)
-        items = list(self.store["call"].values())
+        items = [c for c in self.store["call"].values() if _filtered(c, req)]
         for key in ("id", "assistantId", "phoneNumberId"):
             if req.query.get(key):
                 items = [c for c in items if c.get(key) == req.query[key]]
-        for key in LIST_FILTERS:
-            if key in req.query:
-                field, op = key[:9], key[9:]
-                bound = _parse_time(req.query[key])
-                items = [o for o in items if _cmp(_parse_time(o[field]), op, bound)]
         items.sort(key=lambda o: (o["createdAt"], o["id"]), reverse=True)
         return Response(200, [copy.deepcopy(c) for c in items[:limit]])
+
+    def _call(self, call_id: str) -> dict[str, Any]:
+        call = self.store["call"].get(call_id)
+        if call is None:
+            raise business_error("Call not found", 404)
+        return call
 
     def _carry(self, call_id: str) -> None:
         """One outbound call, on the network's thread: from a BYO number out through its credential's
@@ -539,206 +528,191 @@ class VapiEmulator:
         return answer
 
     # -- storage helpers --------------------------------------------------------------------------
-    def _find(self, coll: str, obj_id: str) -> dict[str, Any]:
-        obj = self.store[coll].get(obj_id)
+    def _find(self, coll: Collection, obj_id: str) -> dict[str, Any]:
+        obj = self.store[coll.name].get(obj_id)
         if obj is None:
-            raise business_error(f"{coll.replace('-', ' ').title().replace(' ', '')} not found", 404)
+            raise business_error(f"{coll.name.replace('-', ' ').title().replace(' ', '')} not found", 404)
         return obj
 
-    WRITE_ONLY = (("outboundAuthenticationPlan", "authPassword"), ("authentication", "password"))
+    def _response_schema(self, coll: Collection, obj: dict[str, Any]) -> str | None:
+        schema = _answer_schema(self.check, f"{coll.path}/{{id}}")
+        return self.check.discriminated(schema, obj) if schema is not None else None
 
-    def _keep_secrets(self, obj: dict[str, Any], replaced: set[str] | None = None) -> None:
+    def _write_only(self, coll: Collection, obj: dict[str, Any]) -> tuple[str, ...]:
+        name = self._response_schema(coll, obj)
+        return self.check.write_only_paths(name) if name else ()
+
+    def _keep_secrets(self, coll: Collection, obj: dict[str, Any], replaced: set[str] | None = None) -> None:
         """Write-only values are kept as hashes beside the object, and dropped from the object itself."""
-        for parent, key in self.WRITE_ONLY:
-            block = obj.get(parent)
-            ref = f"{obj['id']}:{parent}.{key}"
-            if replaced is not None and parent in replaced:
-                self.secrets.pop(ref, None)  # the block was replaced whole: a missing password is cleared
+        for path in self._write_only(coll, obj):
+            ref = f"{obj['id']}:{path}"
+            if replaced is not None and path.split(".")[0] in replaced:
+                self.secrets.pop(ref, None)  # the block was replaced whole: a missing secret is cleared
+                self._clear.pop(ref, None)
+            *parents, key = path.split(".")
+            block: Any = obj
+            for part in parents:
+                block = block.get(part) if isinstance(block, dict) else None
             if isinstance(block, dict) and key in block:
                 value = str(block.pop(key))
                 self.secrets[ref] = _hash(value)
                 if self.quirks["echo_write_only"]:
                     self._clear[ref] = value
 
-    def _public(self, coll: str, obj: dict[str, Any]) -> dict[str, Any]:
+    def _public(self, coll: Collection, obj: dict[str, Any]) -> dict[str, Any]:
         out = copy.deepcopy(obj)
         if self.quirks["echo_write_only"]:
-            for parent, key in self.WRITE_ONLY:
-                value = self._clear.get(f"{obj['id']}:{parent}.{key}")
-                if value is not None and isinstance(out.get(parent), dict):
-                    out[parent][key] = value
+            for path in self._write_only(coll, obj):
+                value = self._clear.get(f"{obj['id']}:{path}")
+                *parents, key = path.split(".")
+                block: Any = out
+                for part in parents:
+                    block = block.get(part) if isinstance(block, dict) else None
+                if value is not None and isinstance(block, dict):
+                    block[key] = value
         return out
 
-    # -- validation and server defaults, per collection ------------------------------------------
-    def _validate_credential(self, body: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
+    # -- what no schema says, per collection (fact sheet), and server defaults ---------------------
+    def _credential(self, body: dict[str, Any], current: dict[str, Any] | None) -> None:
         provider = body.get("provider")
-        if provider != "byo-sip-trunk":
-            raise bad_request("provider must be one of the following values: byo-sip-trunk, ... "
-                              "(only byo-sip-trunk is emulated)")
-        errors = _unknown(body, CREDENTIAL_FIELDS | set(SERVER_SET) if current else CREDENTIAL_FIELDS)
-        gateways = body.get("gateways")
-        if not isinstance(gateways, list):
-            errors.append("gateways must be an array")
-            gateways = []
-        for i, gw in enumerate(gateways):
-            if not isinstance(gw, dict):
-                errors.append(f"gateways.{i} must be an object")
-                continue
-            errors += _unknown(gw, GATEWAY_FIELDS, f"gateways.{i}.")
-            if not isinstance(gw.get("ip"), str) or not gw.get("ip"):
-                errors.append(f"gateways.{i}.ip must be a string")
-            port, netmask = gw.setdefault("port", 5060), gw.setdefault("netmask", 32)
-            if not isinstance(port, int) or not 1 <= port <= 65535:
-                errors.append(f"gateways.{i}.port must not be greater than 65535")
-            if not isinstance(netmask, int) or not 24 <= netmask <= 32:
-                errors.append(f"gateways.{i}.netmask must not be less than 24")
-            gw.setdefault("inboundEnabled", True)
-            gw.setdefault("outboundEnabled", True)
-            gw.setdefault("outboundProtocol", "udp")
-            gw.setdefault("optionsPingEnabled", False)
-            if gw["outboundProtocol"] not in ("udp", "tcp", "tls", "tls/srtp"):
-                errors.append(f"gateways.{i}.outboundProtocol must be one of the following values: udp, tcp, tls, "
-                              "tls/srtp")
-        plan = body.get("outboundAuthenticationPlan")
-        if plan is not None:
-            if not isinstance(plan, dict):
-                errors.append("outboundAuthenticationPlan must be an object")
-            else:
-                errors += _unknown(plan, AUTH_PLAN_FIELDS, "outboundAuthenticationPlan.")
-                if isinstance(plan.get("sipRegisterPlan"), dict):
-                    errors += _unknown(plan["sipRegisterPlan"], REGISTER_FIELDS,
-                                       "outboundAuthenticationPlan.sipRegisterPlan.")
-        errors += _name(body)
-        if errors:
-            raise bad_request(*errors)
-        for gw in gateways:
-            if gw["inboundEnabled"] and not _is_ipv4(gw["ip"]):
+        if provider == "byo-sip-trunk":
+            gateways = [{**GATEWAY_DEFAULTS, **g} for g in body.get("gateways") or []]
+            body["gateways"] = gateways
+            if any(gw["inboundEnabled"] and not _is_ipv4(gw["ip"]) for gw in gateways):
                 # the SBC refuses a hostname source for inbound matching (fact sheet §3, §11.12)
                 raise business_error("Couldn't validate SIP trunk credential. SIP gateway creation failed.")
-        body.setdefault("outboundLeadingPlusEnabled", False)
-        return body
+            body.setdefault("outboundLeadingPlusEnabled", False)
+        elif provider in ("webhook", "custom-credential"):
+            body.setdefault("authenticationSession", {})  # required in the answer; server-made
+        elif provider == "vonage":
+            body.setdefault("vonageApplicationId", str(uuid.uuid4()))  # made by Vapi on Vonage's side
 
-    def _validate_phone_number(self, body: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
+    def _phone_number(self, body: dict[str, Any], current: dict[str, Any] | None) -> None:
         provider = body.get("provider")
-        if provider not in NUMBER_FIELDS:
-            raise bad_request("provider must be one of the following values: byo-phone-number, twilio, vonage, vapi, "
-                              "telnyx (only byo-phone-number and vapi are emulated)")
-        server_side = set(SERVER_SET) | {"status", "number"} if current else set()
-        errors = _unknown(body, NUMBER_FIELDS[provider] | server_side)
-        errors += _name(body)
-        errors += _server(body)
-        for key in ("assistantId", "squadId", "workflowId"):
-            if body.get(key) is not None and not _is_uuid(body[key]):
-                errors.append(f"{key} must be a UUID")
+        _server_defaults(body)
         if provider == "byo-phone-number":
-            if not body.get("credentialId"):
-                errors.append("credentialId should not be empty")
-            number = body.get("number")
             body.setdefault("numberE164CheckEnabled", True)
-            if number is not None:
-                if not isinstance(number, str) or not 3 <= len(number) <= 40:
-                    errors.append("number must be longer than or equal to 3 characters")
-                elif body["numberE164CheckEnabled"] and not E164.match(number):
-                    errors.append("number must be a valid phone number in the E.164 format. Hot tip, you may be "
-                                  "missing the country code (Eg. US: +1).")
-                elif not BYO_NUMBER.match(number):
-                    errors.append("number must match ^\\+?[a-zA-Z0-9]+$ regular expression")
-            if errors:
-                raise bad_request(*errors)
-            if body["credentialId"] not in self.store["credential"]:
-                raise business_error(f"Credential with ID {body['credentialId']} not found")
-            self._unique(body, current, "number")
-        else:
+            number = body.get("number")
+            if isinstance(number, str):
+                if body["numberE164CheckEnabled"] and not E164.match(number):
+                    raise business_error("number must be a valid phone number in the E.164 format. Hot tip, you "
+                                         "may be missing the country code (Eg. US: +1).")
+                if not BYO_NUMBER.match(number):
+                    raise business_error("number must match ^\\+?[a-zA-Z0-9]+$ regular expression")
+        if provider in ("byo-phone-number", "vonage", "telnyx"):
+            wanted = {"byo-phone-number": "byo-sip-trunk"}.get(provider, provider)
+            cred = self.store["credential"].get(str(body.get("credentialId")))
+            if cred is None or cred.get("provider") != wanted:
+                raise business_error(f"Credential with ID {body.get('credentialId')} not found")
+        if provider == "twilio" and not (body.get("twilioAuthToken") or (body.get("twilioApiKey")
+                                                                          and body.get("twilioApiSecret"))):
+            if current is None:
+                raise business_error("twilioAuthToken or twilioApiKey and twilioApiSecret must be provided")
+        if provider == "twilio":
+            body.setdefault("smsEnabled", True)  # the documented default ("Vapi sets the messaging webhook")
+        if provider == "vapi":
             sip_uri = body.get("sipUri")
             if sip_uri is not None and not SIP_URI.match(str(sip_uri)):
-                errors.append("sipUri must be a valid SIP URI of the form sip:username@sip.vapi.ai")
-            auth = body.get("authentication")
-            if isinstance(auth, dict):
-                errors += _unknown(auth, {"username", "password", "realm"}, "authentication.")
-                for key in ("username", "password"):
-                    if key in auth and not 20 <= len(str(auth[key])) <= 40:
-                        errors.append(f"authentication.{key} must be longer than or equal to 20 characters")
-                if current is None or "authentication" in body:
-                    if "username" not in auth or "password" not in auth:
-                        errors.append("authentication.password should not be empty")
-            if errors:
-                raise bad_request(*errors)
-            if sip_uri is not None:
-                body["sipUri"] = str(sip_uri)
-                self._unique(body, current, "sipUri")
+                raise business_error("sipUri must be a valid SIP URI of the form sip:username@sip.vapi.ai")
+            if current is None and sip_uri is None and body.get("numberDesiredAreaCode"):
+                body["number"] = self._free_number(str(body["numberDesiredAreaCode"]))
+            if current is None and sip_uri is None and "number" not in body:
+                raise business_error("either sipUri or numberDesiredAreaCode must be provided")
+        for key in ("number", "sipUri"):
+            if body.get(key):
+                self._unique(body, current, key)
         body.setdefault("status", "active")
-        return body
+
+    def _free_number(self, area: str) -> str:
+        """A free US number in the area code (fact sheet §4: `numberDesiredAreaCode`, exactly 3 digits)."""
+        if not area.isdigit():
+            raise business_error(f"No free numbers are available in area code {area}")
+        taken = self._number_index("number")
+        for n in range(10000):
+            number = f"+1{area}555{n:04d}"
+            if number.lstrip("+") not in taken:
+                return number
+        raise business_error(f"No free numbers are available in area code {area}")
+
+    def _assistant(self, body: dict[str, Any], current: dict[str, Any] | None) -> None:
+        _server_defaults(body)
+        body.setdefault("isServerUrlSecretSet", False)
+        body.setdefault("latestVersion", None)
+
+    def _tool(self, body: dict[str, Any], current: dict[str, Any] | None) -> None:
+        _server_defaults(body)
+        for i, dest in enumerate(body.get("destinations") or []):
+            if dest.get("type") == "number":
+                dest.setdefault("numberE164CheckEnabled", True)
+                if dest["numberE164CheckEnabled"] and not E164.match(str(dest.get("number", ""))):
+                    raise business_error(f"destinations.{i}.number must be a valid phone number in the E.164 format")
+            plan = dest.get("transferPlan")
+            if isinstance(plan, dict) and plan.get("mode") in LEGACY_MODES:
+                plan["mode"] = LEGACY_MODES[plan["mode"]]
+        if current is None:
+            # dashboard/API-materialised default the fact sheet reports in GET bodies (§6, §11.6)
+            body.setdefault("messages", [{"type": "request-start", "blocking": False}])
+        body.setdefault("latestVersion", None)
 
     def _unique(self, body: dict[str, Any], current: dict[str, Any] | None, key: str) -> None:
         mine = str(body.get(key, "")).lower().lstrip("+")
-        if not mine:
-            return
         owner = self._number_index(key).get(mine)
         if owner is not None and (current is None or owner != current["id"]):
             raise business_error(f"Phone number {body[key]} already exists in this organization.")
 
     def _number_index(self, key: str) -> dict[str, str]:
-        """number/sipUri -> id (the uniqueness check must not be O(n))."""
-        return self._unique_ids[key]
+        """number/sipUri -> id, kept in step with the store (the uniqueness check must not be O(n))."""
+        version = (len(self.store["phone-number"]), self._writes)
+        cached = self._indexes.get(key)
+        if cached is None or cached[0] != version:
+            index = {str(o.get(key, "")).lower().lstrip("+"): o["id"] for o in self.store["phone-number"].values()
+                     if o.get(key)}
+            cached = (version, index)
+            self._indexes[key] = cached
+        return cached[1]
 
-    def _validate_assistant(self, body: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
-        errors = _unknown(body, ASSISTANT_FIELDS | (set(SERVER_SET) | {"isServerUrlSecretSet", "latestVersion"}
-                                                      if current else set()))
-        errors += _name(body)
-        errors += _server(body)
-        model = body.get("model")
-        if model is not None:
-            if not isinstance(model, dict) or "provider" not in model or "model" not in model:
-                errors.append("model.provider and model.model should not be empty")
-            else:
-                for tool_id in model.get("toolIds") or []:
-                    if not _is_uuid(tool_id):
-                        errors.append("model.each value in toolIds must be a UUID")
-        if "silenceTimeoutSeconds" in body and (body["silenceTimeoutSeconds"] or 0) < 10:
-            errors.append("silenceTimeoutSeconds must not be less than 10")
-        if errors:
-            raise bad_request(*errors)
-        body.setdefault("isServerUrlSecretSet", False)
-        body.setdefault("latestVersion", None)
-        return body
 
-    def _validate_tool(self, body: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
-        kind = body.get("type")
-        if kind not in TOOL_FIELDS:
-            raise bad_request("type must be one of the following values: transferCall, handoff (others are not "
-                              "emulated)")
-        errors = _unknown(body, TOOL_FIELDS[kind] | (set(SERVER_SET) | {"latestVersion"} if current else set()))
-        fn = body.get("function")
-        if isinstance(fn, dict) and "name" in fn and not FUNCTION_NAME.match(str(fn["name"])):
-            errors.append("function.name must match ^[a-zA-Z0-9_-]{1,64}$ regular expression")
-        for i, dest in enumerate(body.get("destinations") or []):
-            dtype = dest.get("type") if isinstance(dest, dict) else None
-            allowed = DESTINATION_FIELDS.get(str(dtype))
-            if allowed is None or (kind == "handoff") != (dtype == "assistant"):
-                errors.append(f"destinations.{i}.type must be one of the allowed destination types")
-                continue
-            errors += _unknown(dest, allowed, f"destinations.{i}.")
-            if dtype == "sip" and not str(dest.get("sipUri", "")).startswith(("sip:", "sips:")):
-                errors.append(f"destinations.{i}.sipUri must be a valid SIP URI")
-            if dtype == "number":
-                dest.setdefault("numberE164CheckEnabled", True)
-                if dest["numberE164CheckEnabled"] and not E164.match(str(dest.get("number", ""))):
-                    errors.append(f"destinations.{i}.number must be a valid phone number in the E.164 format")
-            plan = dest.get("transferPlan")
-            if isinstance(plan, dict):
-                errors += _unknown(plan, TRANSFER_PLAN_FIELDS, f"destinations.{i}.transferPlan.")
-                plan["mode"] = LEGACY_MODES.get(plan.get("mode", ""), plan.get("mode"))
-                if plan.get("mode") not in TRANSFER_MODES:
-                    errors.append(f"destinations.{i}.transferPlan.mode must be one of the following values")
-            if isinstance(dest.get("message"), str) and len(dest["message"]) > 1000:
-                errors.append(f"destinations.{i}.message must be shorter than or equal to 1000 characters")
-        if errors:
-            raise bad_request(*errors)
-        if current is None:
-            # dashboard/API-materialised default the fact sheet reports in GET bodies (§6, §11.6)
-            body.setdefault("messages", [{"type": "request-start", "blocking": False}])
-        body.setdefault("latestVersion", None)
-        return body
+def _answer_schema(check: specs.Checker, template: str) -> dict[str, Any] | None:
+    found = check.operation("GET", template.replace("{id}", "00000000-0000-4000-8000-000000000000"))
+    if found is None:
+        return None
+    answer = (found[1].get("responses") or {}).get("200") or {}
+    schema = ((answer.get("content") or {}).get("application/json") or {}).get("schema")
+    return schema if isinstance(schema, dict) else None
+
+
+def _server_defaults(body: dict[str, Any]) -> None:
+    """`server.timeoutSeconds` defaults to 20 (Server, §4), wherever a body holds a server."""
+    server = body.get("server")
+    if isinstance(server, dict):
+        server.setdefault("timeoutSeconds", 20)
+
+
+def _typed(text: str, schema: dict[str, Any]) -> Any:
+    """A query value as its parameter's type says (query values are text on the wire); the SDK sends
+    numbers as floats (`2.0`)."""
+    kind = schema.get("type")
+    if kind in ("number", "integer"):
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    if kind == "array":
+        return text.split(",")
+    return text
+
+
+def _count(req: Request, key: str, default: int) -> int:
+    text = req.query.get(key)
+    return default if text is None else int(float(text))
+
+
+def _filtered(obj: dict[str, Any], req: Request) -> bool:
+    for key, text in req.query.items():
+        if key[:9] in ("createdAt", "updatedAt") and len(key) == 11:
+            if not _cmp(_parse_time(obj[key[:9]]), key[9:], _parse_time(text)):
+                return False
+    return True
 
 
 def _unset_nulls(obj: dict[str, Any]) -> None:
@@ -746,30 +720,6 @@ def _unset_nulls(obj: dict[str, Any]) -> None:
     (`latestVersion` alone is nullable there)."""
     for key in [k for k, v in obj.items() if v is None and k != "latestVersion"]:
         del obj[key]
-
-
-def _name(body: dict[str, Any]) -> list[str]:
-    name = body.get("name")
-    if name is None:
-        return []
-    if not isinstance(name, str) or not name:
-        return ["name must be longer than or equal to 1 characters"]
-    if len(name) > 40:
-        return ["name must be shorter than or equal to 40 characters"]
-    return []
-
-
-def _server(body: dict[str, Any]) -> list[str]:
-    server = body.get("server")
-    if server is None:
-        return []
-    if not isinstance(server, dict):
-        return ["server must be an object"]
-    errors = _unknown(server, SERVER_FIELDS, "server.")
-    server.setdefault("timeoutSeconds", 20)
-    if not 1 <= server["timeoutSeconds"] <= 300:
-        errors.append("server.timeoutSeconds must not be greater than 300")
-    return errors
 
 
 def _is_ipv4(text: str) -> bool:
@@ -783,7 +733,7 @@ def _is_ipv4(text: str) -> bool:
 def _is_uuid(text: object) -> bool:
     try:
         uuid.UUID(str(text))
-        return True
+        return len(str(text)) == 36
     except ValueError:
         return False
 

@@ -122,6 +122,10 @@ class WavixEmulator:
             raise fail(401, "Unauthorized")
         return self.router.handle(request, fail(404, "Not found"))
 
+    @staticmethod
+    def error_body(status: int, message: str) -> Any:
+        return fail(status, message).body
+
     def dump(self) -> dict[str, Any]:
         return {"trunks": self.trunks, "numbers": self.numbers, "secrets": self.secrets, "next": self._next,
                 "stock": self.stock, "cart": self.cart}

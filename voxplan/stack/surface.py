@@ -49,13 +49,16 @@ class Section:
 class CarrierSurface:
     """What a carrier's trunks and numbers take besides `carrier: <name>`: JSON Schema objects (`properties`,
     `required`, …). `trunk` None: the carrier has no trunks. `drop`: platform trunk properties this carrier
-    cannot use (a Wavix trunk's login is made by Wavix, so it takes no `auth:`)."""
+    cannot use (a Wavix trunk's login is made by Wavix, so it takes no `auth:`). `named`: a number of this
+    carrier may be keyed by a name instead of its number, because the vendor assigns the number (a free
+    Vapi number: `numbers: {front-line: {carrier: vapi, area_code: "415", purchase: true}}`)."""
 
     name: str
     description: str
     number: Schema
     trunk: Schema | None = None
     drop: tuple[str, ...] = ()
+    named: bool = False
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ resources runs later, in `voxplan.expand`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,7 @@ from voxplan import __version__
 from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic, StackErrors
 from voxplan.core.secret import Secret, header_unsafe, map_leaves, reveal_all
+from voxplan.specs import nearest
 from voxplan.stack import e164, environments, telephony
 from voxplan.stack.lint import secret_errors, telephony_errors
 from voxplan.stack.loader import Interpolator, parse_yaml, read_stack
@@ -121,7 +123,7 @@ def _schema_errors(data: dict[str, Any], source: SourceMap, surface: StackSurfac
             continue
         seen.add((path, message))
         loc = source.key_at(path + (_extra_key(err),)) if err.validator == "additionalProperties" else source.at(path)
-        yield Diagnostic(loc, message)
+        yield Diagnostic(loc, message, _schema_hint(err))
 
 
 def _schema_view(value: Any) -> Any:
@@ -156,10 +158,21 @@ def _schema_message(err: jsonschema.ValidationError, path: PathT) -> str:
     return f"{where}: {err.message}"
 
 
+def _schema_hint(err: jsonschema.ValidationError) -> str:
+    """The value or key a misspelt one most likely meant (`endcall` -> `endCall`)."""
+    if err.validator == "enum" and isinstance(err.validator_value, list) and isinstance(err.instance, str):
+        fix = nearest(err.instance, [str(v) for v in err.validator_value])
+    elif err.validator == "additionalProperties" and isinstance(err.schema, dict) and isinstance(err.instance, dict):
+        fix = nearest(_extra_key(err), list(err.schema.get("properties", {})))
+    else:
+        fix = None
+    return f"did you mean {fix!r}?" if fix else ""
+
+
 def _semantic_errors(data: dict[str, Any], source: SourceMap, surface: StackSurface) -> Iterator[Diagnostic]:
     yield from _api_keys(data, source)
     yield from telephony_errors(data, source, surface)
-    yield from _numbers(data, source)
+    yield from _numbers(data, source, surface)
     yield from _trunks(data, source)
     yield from reference_errors(data, source, surface.references)
     for check in surface.checks:
@@ -180,17 +193,28 @@ def _api_keys(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
                              hint="copy the key again from the vendor's dashboard")
 
 
+NUMBER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")  # a number keyed by name (its carrier assigns the number)
+
+
 @lru_cache(maxsize=1 << 16)  # validation, expansion and lint each ask for every number's key
 def number_key(key: str) -> str:
-    """The canonical form of a `numbers:`/`routes:` key: E.164 without punctuation, or a SIP URI lower-cased."""
+    """The canonical form of a `numbers:`/`routes:` key: E.164 without punctuation, a SIP URI lower-cased, or
+    a name as written (a number its carrier assigns: only carriers whose surface says `named` take one)."""
     if key.startswith("+"):  # the common case, settled without lower-casing
         return e164.normalise(key)
-    return key.lower() if key.lower().startswith(("sip:", "sips:")) else e164.normalise(key)
+    if key.lower().startswith(("sip:", "sips:")):
+        return key.lower()
+    return key if NUMBER_NAME.match(key) else e164.normalise(key)
 
 
-def _numbers(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
+def is_number_name(canon: str) -> bool:
+    return bool(NUMBER_NAME.match(canon))
+
+
+def _numbers(data: dict[str, Any], source: SourceMap, surface: StackSurface) -> Iterator[Diagnostic]:
     seen: dict[str, str] = {}
-    canon_of = {key: number_key(key) for key in data.get("numbers") or {}}
+    numbers = data.get("numbers") or {}
+    canon_of = {key: number_key(key) for key in numbers}
     for key, canon in canon_of.items():  # positions only for what is reported: locating is not free
         if canon in seen:  # first: `+61 2 9059 7521` beside `+61290597521` is a duplicate before a misspelling
             yield Diagnostic(source.key_at(("numbers", key)),
@@ -198,8 +222,16 @@ def _numbers(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
                              hint="declare each number once")
             continue
         seen[canon] = key
-        if not canon.startswith(("sip:", "sips:")) and (problem := telephony.phone_problem(key)) is not None:
-            # (a SIP URI is not a phone number: its carrier says whether it takes one)
+        if canon.startswith(("sip:", "sips:")):
+            continue  # a SIP URI, not a phone number: its carrier says whether it takes one
+        if is_number_name(canon):
+            carrier = surface.carriers.get(str((numbers[key] or {}).get("carrier")))
+            if carrier is None or not carrier.named:
+                named = ", ".join(sorted(c.name for c in surface.carriers.values() if c.named))
+                yield Diagnostic(source.key_at(("numbers", key)), f"numbers.{key}: a number is keyed by its E.164 "
+                                 f"form (or SIP URI); only a number its carrier assigns ({named}) takes a name",
+                                 hint='e.g. "+14155550100"')
+        elif (problem := telephony.phone_problem(key)) is not None:
             yield Diagnostic(source.key_at(("numbers", key)), f"numbers.{key}: {key!r} {problem.message}",
                              hint=problem.hint)
     declared = set(canon_of.values())

@@ -1,4 +1,4 @@
-"""Vapi: the voice-AI platform. Credentials, phone numbers, assistants, tools."""
+"""Vapi: the voice-AI platform. Credentials, phone numbers, assistants, tools, squads, structured outputs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from voxplan.providers.http import ApiClient
 from voxplan.providers.vapi import hops, probes
 from voxplan.providers.vapi.adapters import KINDS, VapiAdapter
 from voxplan.providers.vapi.calls import VapiCalls
-from voxplan.providers.vapi.platform import API_URLS, VapiPlatform, VapiSipCarrier, region
+from voxplan.providers.vapi.platform import API_URLS, VapiNumberCarrier, VapiPlatform, VapiSipCarrier, region
 from voxplan.providers.vapi.surface import SURFACE
 from voxplan.stack.model import Stack
 
@@ -25,11 +25,13 @@ def adapters(api: ApiClient, stack: Stack | None = None) -> dict[str, VapiAdapte
     return {cls.kind: cls(api) for cls in KINDS}
 
 
-def _carrier(platform: Any) -> VapiSipCarrier:
-    return VapiSipCarrier(platform)
+def _carriers(platform: Any) -> tuple[VapiSipCarrier | VapiNumberCarrier, ...]:
+    """Vapi's own number shapes: its SIP URIs and free numbers, and Twilio, Vonage and Telnyx numbers imported
+    into it."""
+    return (VapiSipCarrier(platform), *(VapiNumberCarrier(platform, name) for name in ("twilio", "vonage", "telnyx")))
 
 
 PROVIDER = Provider(name="vapi", api_url=lambda stack: API_URLS[region(stack)], kinds=KINDS, adapters=adapters,
-                    carrier=_carrier, platform=VapiPlatform.of, budget=BUDGET,
+                    carrier=_carriers, platform=VapiPlatform.of, budget=BUDGET,
                     probes=lambda client, _stack: probes.probe(client), surface=SURFACE, hops=hops.hops,
                     calls=VapiCalls)

@@ -1,4 +1,5 @@
-"""Vapi resource kinds: credential (byo-sip-trunk), phone_number, assistant, tool.
+"""Vapi resource kinds: credential (SIP trunks and the others), phone_number (every shape), assistant, tool
+(every type), squad, structured_output.
 
 Quirks handled here, from reference/vapi-api.md: lists are bare arrays capped at 1000 and paged by
 createdAt (§8), in whichever order they come, with completeness proved or an error (list_all; v2 phone
@@ -16,12 +17,15 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
 from voxplan.core import errors
+from voxplan.core.model import get_path
 from voxplan.providers.base import Adapter
 from voxplan.providers.http import ApiClient, remaining_pages
+from voxplan.providers.vapi.surface import TOOL_TYPES
 
 PAGE = 1000  # the largest `limit` Vapi accepts
 # Secret whatever their source (vapi-openapi.json): the webhook secret and headers of a `server`
@@ -92,6 +96,39 @@ def page_order(page: list[dict[str, Any]]) -> str | None:
     return None
 
 
+def list_paged(client: ApiClient, path: str) -> list[dict[str, Any]]:
+    """Every object behind a paged list (`{results, metadata}`: /v2/phone-number, /structured-output), sorted
+    explicitly (`sortBy=createdAt`, `sortOrder=ASC`: an object created while paging lands on a later page
+    instead of shifting earlier ones). How many pages there are comes from `totalItems` / `itemsPerPage`,
+    which PaginationMeta requires, not from `totalPages` and `hasNextPage`, which it marks optional; without
+    a count, pages are read until a short one. The ids seen are checked against `totalItems`: fewer (the
+    list moved under the pager) is an error, never a silent miss."""
+    def page(number: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        body = client.request("GET", path, params={"limit": PAGE, "page": number, "sortBy": "createdAt",
+                                                   "sortOrder": "ASC"})
+        if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+            raise errors.ProviderError(f"GET {path}: expected {{results, metadata}}", provider="vapi")
+        return body["results"], dict(body.get("metadata") or {})
+
+    first, meta = page(1)
+    items = list(first)
+    total = meta.get("totalItems")
+    if isinstance(total, int):
+        per_page = int(meta.get("itemsPerPage") or PAGE) or PAGE
+        items += remaining_pages(max(1, math.ceil(total / per_page)), lambda n: page(n)[0])
+    else:  # no count: read on until a short page
+        number, last = 1, first
+        while len(last) >= PAGE:
+            number += 1
+            last = page(number)[0]
+            items += last
+    seen = {o["id"]: o for o in items}  # de-duplicated by id
+    if isinstance(total, int) and len(seen) < total:
+        raise errors.ProviderError(f"GET {path}: {len(seen)} objects seen, {total} reported; the list changed "
+                                   "while paging. Run the plan again", provider="vapi")
+    return list(seen.values())
+
+
 class VapiAdapter(Adapter):
     path: ClassVar[str]
     never_patch: ClassVar[tuple[str, ...]] = ()
@@ -129,22 +166,32 @@ class VapiAdapter(Adapter):
 
 
 class Credential(VapiAdapter):
+    """Every credential voxplan declares: a trunk's SIP-trunk credential (`trunks:`) and the others
+    (`credentials:`: server auth, Twilio/Vonage/Telnyx accounts). Their secrets are write-only: every field
+    the document marks "not returned", and the auth plans' secrets (vapi-corrections.json)."""
+
     kind = "vapi.credential"
     path = "/credential"
     env_named = "name"
-    write_only = ("outboundAuthenticationPlan.authPassword",)
-    secret_fields = ("apiKey", "apiSecret", "authToken")
+    providers: ClassVar[tuple[str, ...]] = ("byo-sip-trunk", "webhook", "custom-credential", "twilio", "vonage",
+                                            "telnyx")
+    write_only = ("outboundAuthenticationPlan.authPassword", "authToken", "apiKey", "apiSecret",
+                  "authenticationPlan.token", "authenticationPlan.secretKey", "authenticationPlan.clientSecret",
+                  "vonageApplicationPrivateKey")
+    secret_fields = ("authenticationSession.accessToken", "authenticationSession.refreshToken")
     cleared = {"outboundLeadingPlusEnabled": False,  # the documented default
                "techPrefix": None, "sipDiversionHeader": None, "outboundAuthenticationPlan": None}
     forces_replacement = ("provider",)
     never_patch = ("provider",)
 
     def owns(self, raw: dict[str, Any]) -> bool:
-        return raw.get("provider") == "byo-sip-trunk"
+        return raw.get("provider") in self.providers
 
     @staticmethod
     def natural_key(body: dict[str, Any]) -> str | None:
-        return body.get("name")
+        """By provider and name: a webhook credential named like a trunk is not that trunk's."""
+        name = body.get("name")
+        return f"{body.get('provider')}:{name}" if isinstance(name, str) else None
 
     def fill_defaults(self, key: str, value: Any) -> Any:
         if key == "gateways" and isinstance(value, list):
@@ -153,49 +200,55 @@ class Credential(VapiAdapter):
 
 
 class PhoneNumber(VapiAdapter):
-    """Listed through /v2/phone-number, sorted explicitly (`sortBy=createdAt`, `sortOrder=ASC`: a number
-    created while paging lands on a later page instead of shifting earlier ones). How many pages there
-    are comes from `totalItems` / `itemsPerPage`, which PaginationMeta requires, not from `totalPages`
-    and `hasNextPage`, which it marks optional; without a count, pages are read until a short one. The
-    ids seen are checked against `totalItems`: fewer (the list moved under the pager) is an error, never
-    a silent miss."""
+    """Every Vapi number shape (BYO, Vapi SIP URI, free Vapi number, Twilio, Vonage, Telnyx), listed through
+    /v2/phone-number (`list_paged`)."""
 
     kind = "vapi.phone_number"
     path = "/phone-number"
-    write_only = ("authentication.password",)
-    secret_fields = (*SERVER_SECRETS, "twilioAuthToken", "twilioApiKey", "twilioApiSecret")
+    # write-only (vapi-corrections.json): the SIP number's password (no source shows it returned; the SDK's
+    # `required` is no evidence) and a Twilio number's auth token, API key and secret
+    write_only = ("authentication.password", "twilioAuthToken", "twilioApiKey", "twilioApiSecret")
+    secret_fields = SERVER_SECRETS
     forces_replacement = ("provider",)
-    never_patch = ("provider",)
+    # `numberDesiredAreaCode` buys the number: it means nothing once the number exists (no Update DTO has it)
+    never_patch = ("provider", "numberDesiredAreaCode")
     create_before_destroy = False  # the number (or SIP URI) is unique in an org
+    unique_key = True
     # null unassigns (§10: the docs PATCH `assistantId: null`); a route change clears what the old one set
     cleared = {"assistantId": None, "squadId": None, "server": None, "name": None, "authentication": None,
-               "fallbackDestination": None}
+               "fallbackDestination": None, "hooks": []}
+    ROUTING: ClassVar[tuple[str, ...]] = ("assistantId", "squadId", "workflowId", "server", "fallbackDestination")
+
+    @staticmethod
+    def bought(obj: Mapping[str, Any]) -> bool:
+        """A free Vapi number (Vapi assigned its digits): never released by a plan, only unrouted."""
+        return obj.get("provider") == "vapi" and not obj.get("sipUri")
+
+    def unroutes(self, live: Mapping[str, Any]) -> bool:
+        return self.bought(live)
+
+    def unroute(self, remote_id: str, live: Mapping[str, Any] | None) -> None:
+        """A number voxplan bought stays on the account, answered by nothing voxplan declared."""
+        clear: dict[str, Any] = {k: None for k in self.ROUTING if (live or {}).get(k) is not None}
+        if (live or {}).get("hooks"):
+            clear["hooks"] = []
+        if clear:
+            self.update(remote_id, clear)
+
+    def spends(self, body: Mapping[str, Any]) -> bool:
+        """Getting a free Vapi number is a purchase in voxplan's sense (it takes one of the account's few free
+        numbers): only with `purchase: true`, and apply only with --allow-purchase."""
+        return self.bought(body)
+
+    def quote(self, body: Mapping[str, Any]) -> str | None:
+        return "free (a Vapi number, US area codes only)" if self.bought(body) else None
+
+    def release(self, remote_id: str) -> None:
+        """`release: true` and --allow-release: the number is deleted, and goes back to Vapi."""
+        self.delete(remote_id)
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
-        def page(number: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-            body = self.client.request("GET", "/v2/phone-number", params={
-                "limit": PAGE, "page": number, "sortBy": "createdAt", "sortOrder": "ASC"})
-            if not isinstance(body, dict) or not isinstance(body.get("results"), list):
-                raise errors.ProviderError("GET /v2/phone-number: expected {results, metadata}", provider="vapi")
-            return body["results"], dict(body.get("metadata") or {})
-
-        first, meta = page(1)
-        items = list(first)
-        total = meta.get("totalItems")
-        if isinstance(total, int):
-            per_page = int(meta.get("itemsPerPage") or PAGE) or PAGE
-            items += remaining_pages(max(1, math.ceil(total / per_page)), lambda n: page(n)[0])
-        else:  # no count: read on until a short page
-            number, last = 1, first
-            while len(last) >= PAGE:
-                number += 1
-                last = page(number)[0]
-                items += last
-        seen = {o["id"]: o for o in items}  # de-duplicated by id
-        if isinstance(total, int) and len(seen) < total:
-            raise errors.ProviderError(f"GET /v2/phone-number: {len(seen)} numbers seen, {total} reported; the "
-                                       "list changed while paging. Run the plan again", provider="vapi")
-        return [self.normalise(o) for o in seen.values()]
+        return [self.normalise(o) for o in list_paged(self.client, "/v2/phone-number")]
 
     @staticmethod
     def normalise(raw: dict[str, Any]) -> dict[str, Any]:
@@ -204,6 +257,8 @@ class PhoneNumber(VapiAdapter):
 
     @staticmethod
     def natural_key(body: dict[str, Any]) -> str | None:
+        """A SIP URI, or a number's digits. A free Vapi number has neither before it is bought: it is created
+        or imported, never adopted."""
         if body.get("provider") == "vapi":
             uri = body.get("sipUri")
             return f"sip:{str(uri).lower().removeprefix('sip:')}" if uri else None
@@ -230,6 +285,15 @@ class Assistant(VapiAdapter):
 
 
 class Tool(VapiAdapter):
+    """Every tool type POST /tool takes (23, voxplan.providers.vapi.surface.TOOL_TYPES). Lists also carry
+    tools no stack can make (`knowledgeBase`, `ghl`): those are left alone.
+
+    Told apart without a name: 19 of the 23 types have no field that names them (transferCall among them,
+    since the 2026-08 DTO dropped `function`), so their natural key is None: they are created, or imported
+    by id, and never adopted by what they contain (two environments declaring the same transfer must get one
+    tool each). The four that carry a name are adopted by it (`-<env>` appended in a named environment):
+    apiRequest by `name`, function, code and handoff by `function.name`."""
+
     kind = "vapi.tool"
     path = "/tool"
     env_named = "function.name"
@@ -237,9 +301,11 @@ class Tool(VapiAdapter):
     forces_replacement = ("type",)
     never_patch = ("type",)
     cleared = {"function": None, "messages": [], "destinations": []}
+    named_types: ClassVar[dict[str, str]] = {"apiRequest": "name", "function": "function.name",
+                                             "code": "function.name", "handoff": "function.name"}
 
     def owns(self, raw: dict[str, Any]) -> bool:
-        return raw.get("type") in ("transferCall", "handoff")
+        return raw.get("type") in TOOL_TYPES
 
     @staticmethod
     def normalise(raw: dict[str, Any]) -> dict[str, Any]:
@@ -250,16 +316,19 @@ class Tool(VapiAdapter):
                 plan["mode"] = LEGACY_MODES[plan["mode"]]
         return obj
 
+    @classmethod
+    def named_path(cls, body: Mapping[str, Any]) -> str | None:
+        """Where the name is for the four types that carry one (bash, computer and textEditor tools have a
+        `name` too, fixed by an enum: never suffixed)."""
+        return cls.named_types.get(str(body.get("type")))
+
     @staticmethod
     def natural_key(body: dict[str, Any]) -> str | None:
-        """A handoff tool by its function name; a transferCall tool, which the current DTO gives no name
-        (nor `function`), by where it transfers to."""
-        if body.get("type") == "transferCall":
-            targets = [str(d.get("sipUri") or d.get("number") or "") for d in body.get("destinations") or []
-                       if isinstance(d, dict)]
-            return "transfer:" + "|".join(targets) if targets else None
-        fn = body.get("function")
-        return fn.get("name") if isinstance(fn, dict) else None
+        """`<type>:<name>` for the types that carry a name; None for the rest (see the class)."""
+        kind = body.get("type")
+        path = Tool.named_types.get(str(kind))
+        name = get_path(body, path) if path else None
+        return f"{kind}:{name}" if isinstance(name, str) else None
 
     def fill_defaults(self, key: str, value: Any) -> Any:
         if key == "destinations" and isinstance(value, list):
@@ -272,4 +341,66 @@ class Tool(VapiAdapter):
         return super().fill_defaults(key, value)
 
 
-KINDS: tuple[type[VapiAdapter], ...] = (Credential, PhoneNumber, Assistant, Tool)
+class Squad(VapiAdapter):
+    """Squads have a name (no metadata): adopted by it, `-<env>` appended in a named environment. Every PATCH
+    carries the whole `members` list: UpdateSquadDTO requires it."""
+
+    kind = "vapi.squad"
+    path = "/squad"
+    env_named = "name"
+    patch_with = ("members",)
+    cleared = {"membersOverrides": None}
+
+    @staticmethod
+    def natural_key(body: dict[str, Any]) -> str | None:
+        name = body.get("name")
+        return name if isinstance(name, str) else None
+
+
+class StructuredOutput(VapiAdapter):
+    """Listed in pages (`{results, metadata}`, like /v2/phone-number). A PATCH must say `schemaOverride`
+    (a required query parameter; "true" lets the schema's top-level type change, as VapiAI/gitops sends)."""
+
+    kind = "vapi.structured_output"
+    path = "/structured-output"
+    env_named = "name"
+    cleared = {"assistantIds": [], "description": None, "conditions": None}
+
+    def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        return [self.normalise(o) for o in list_paged(self.client, self.path)]
+
+    def update(self, remote_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        payload = {k: v for k, v in body.items() if k not in self.never_patch}
+        return self.normalise(self.client.request("PATCH", f"{self.path}/{remote_id}", json=payload,
+                                                  params={"schemaOverride": "true"}))
+
+    @staticmethod
+    def natural_key(body: dict[str, Any]) -> str | None:
+        name = body.get("name")
+        return name if isinstance(name, str) else None
+
+
+class KnowledgeBase(VapiAdapter):
+    """/v2/knowledge-base: a bare list with `limit` alone (no createdAt filter to page by), so more than a page
+    is an error, never a silent miss. Adopted by name, `-<env>` appended in a named environment."""
+
+    kind = "vapi.knowledge_base"
+    path = "/v2/knowledge-base"
+    env_named = "name"
+    cleared = {"description": None}
+
+    def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        page = self.client.request("GET", self.path, params={"limit": PAGE})
+        if not isinstance(page, list) or len(page) >= PAGE:
+            raise errors.ProviderError(f"GET {self.path}: expected fewer than {PAGE} in a JSON array (it cannot "
+                                       "be paged)", provider="vapi")
+        return [self.normalise(o) for o in page]
+
+    @staticmethod
+    def natural_key(body: dict[str, Any]) -> str | None:
+        name = body.get("name")
+        return name if isinstance(name, str) else None
+
+
+KINDS: tuple[type[VapiAdapter], ...] = (Credential, PhoneNumber, Assistant, Tool, Squad, StructuredOutput,
+                                        KnowledgeBase)

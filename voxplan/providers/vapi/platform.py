@@ -1,7 +1,10 @@
-"""Stack intent → Vapi resources: tools, assistants, SIP-trunk credentials, phone numbers.
+"""Stack intent → Vapi resources: tools, assistants, squads, structured outputs, credentials (SIP trunks and
+the others), phone numbers of every shape.
 
-Also the `vapi` carrier (Vapi-hosted SIP URIs, `provider: vapi`) and Vapi's own lint: names ≤ 40,
-inbound gateways must be numeric IPv4, SIP URIs on the region's host.
+Also Vapi's own carriers (`vapi`: Vapi-hosted SIP URIs and free Vapi numbers; `twilio`, `vonage`, `telnyx`:
+numbers those accounts hold, imported into Vapi), and Vapi's own lint: names ≤ 40, inbound gateways must be
+numeric IPv4, SIP URIs on the region's host. Each body is built by its kind's form (`forms`, which says where
+in the stack each part came from) and checked against Vapi's OpenAPI document before it is added (`checks`).
 """
 
 from __future__ import annotations
@@ -13,38 +16,49 @@ from typing import Any
 
 from voxplan.core.errors import Diagnostic
 from voxplan.core.model import PathT, Ref, Resource, address
-from voxplan.providers.base import ExpandContext
-from voxplan.providers.vapi import callcheck
+from voxplan.providers.base import ExpandContext, buying
+from voxplan.providers.vapi import callcheck, forms
+from voxplan.providers.vapi.adapters import KINDS
+from voxplan.providers.vapi.checks import SpecCheck
+from voxplan.providers.vapi.forms import (
+    ASSISTANT,
+    CREDENTIAL,
+    NUMBER,
+    SQUAD,
+    STRUCTURED_OUTPUT,
+    TOOL,
+    Draft,
+    destination,
+    drop_none,
+    function_name,
+)
 from voxplan.stack.model import Stack
+
+__all__ = ["API_URLS", "ASSISTANT", "CREDENTIAL", "NUMBER", "SIP_HOSTS", "SQUAD", "STRUCTURED_OUTPUT", "TOOL",
+           "VapiNumberCarrier", "VapiPlatform", "VapiSipCarrier", "function_name", "gateway", "region"]
 
 API_URLS = {"us": "https://api.vapi.ai", "eu": "https://api.eu.vapi.ai"}
 SIP_HOSTS = {"us": "sip.vapi.ai", "eu": "sip.eu.vapi.ai"}
 NAME_MAX = 40
 _SIP_USER = re.compile(r"^sip:([A-Za-z0-9_.+\-]+)@([A-Za-z0-9.\-]+)$", re.IGNORECASE)
-
-CREDENTIAL, NUMBER, ASSISTANT, TOOL = "vapi.credential", "vapi.phone_number", "vapi.assistant", "vapi.tool"
-
-
-def _merge(body: dict[str, Any], passthrough: dict[str, Any] | None) -> dict[str, Any]:
-    """`vapi:` sets any other Vapi field as-is; where it names a field voxplan also sets, it wins."""
-    return {**body, **(passthrough or {})}
-
-
-def _drop_none(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if v is not None}
+PATHS = {cls.kind: cls.path for cls in KINDS}  # POST <path> takes each kind's Create DTO
+# the platform sections, each entry one resource: section -> (kind, form)
+SECTIONS = (("credentials", CREDENTIAL, forms.credential), ("tools", TOOL, forms.tool),
+            ("assistants", ASSISTANT, forms.assistant), ("squads", SQUAD, forms.squad),
+            ("structured_outputs", STRUCTURED_OUTPUT, forms.structured_output),
+            ("knowledge_bases", forms.KNOWLEDGE_BASE, forms.knowledge_base))
+# a Twilio number's account, from the number entry or a twilio entry of `credentials:`
+TWILIO_FIELDS = (("account_sid", "accountSid", "twilioAccountSid"), ("auth_token", "authToken", "twilioAuthToken"),
+                 ("api_key", "apiKey", "twilioApiKey"), ("api_secret", "apiSecret", "twilioApiSecret"))
 
 
 def gateway(spec: dict[str, Any]) -> dict[str, Any]:
     """A gateway in the stack's vocabulary → Vapi's SipTrunkGateway."""
-    return _drop_none({
+    return drop_none({
         "ip": spec["ip"], "port": spec.get("port"), "netmask": spec.get("netmask"),
         "inboundEnabled": spec.get("inbound"), "outboundEnabled": spec.get("outbound"),
         "outboundProtocol": spec.get("protocol"), "optionsPingEnabled": spec.get("options_ping"),
     })
-
-
-def function_name(key: str) -> str:
-    return re.sub(r"[^a-zA-Z0-9_-]", "_", key)[:64]
 
 
 class VapiPlatform:
@@ -52,123 +66,123 @@ class VapiPlatform:
 
     def __init__(self, region: str = "us"):
         self.region = region
+        self.check = SpecCheck(PATHS)
 
     @classmethod
     def of(cls, stack: Stack) -> VapiPlatform:
         """The platform as the stack's `vapi:` section sets it (region us | eu)."""
         return cls(region(stack))
 
+    def add(self, ctx: ExpandContext, kind: str, name: str, draft: Draft, depends_on: tuple[str, ...] = (),
+            origin: PathT | None = None, lifecycle: dict[str, Any] | None = None) -> str:
+        """Check the draft against Vapi's document, then add it as a resource."""
+        self.check(ctx, kind, draft)
+        return ctx.add(Resource(kind, name, draft.body, origin=origin or draft.at, depends_on=depends_on,
+                                lifecycle=lifecycle or {}))
+
     # -- platform sections --------------------------------------------------------------------
     def expand(self, ctx: ExpandContext) -> None:
-        for name, spec in ctx.stack.section("tools").items():
-            ctx.add(Resource(TOOL, name, self._tool(name, spec), origin=("tools", name)))
-        for name, spec in ctx.stack.section("assistants").items():
-            ctx.add(Resource(ASSISTANT, name, self._assistant(name, spec), origin=("assistants", name)))
-
-    def _tool(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        function = _drop_none({"name": spec.get("name") or function_name(name), "description": spec.get("description")})
-        if "handoff" in spec:
-            destinations = []
-            for target in spec["handoff"]:
-                target = target if isinstance(target, dict) else {"assistant": target}
-                destinations.append(_drop_none({"type": "assistant",
-                                                "assistantId": Ref(address(ASSISTANT, target["assistant"])),
-                                                "description": target.get("description")}))
-            body = {"type": "handoff", "function": function, "destinations": destinations}
-        else:
-            # CreateTransferCallToolDTO (2026-08) has no `function`: the model chooses by each destination's
-            # description, so the tool's description stands in for a destination that gives none
-            body = {"type": "transferCall",
-                    "destinations": [self._destination(d, spec) for d in spec["transfer"]]}
-        return _merge(body, spec.get("vapi"))
-
-    @staticmethod
-    def _destination(dest: dict[str, Any], tool: dict[str, Any]) -> dict[str, Any]:
-        plan = _drop_none({"mode": dest.get("mode") or tool.get("mode") or "blind-transfer",
-                           "sipVerb": dest.get("sip_verb") or tool.get("sip_verb")})
-        if "sip" in dest:
-            out = {"type": "sip", "sipUri": dest["sip"], "sipHeaders": dest.get("headers")}
-        else:
-            out = {"type": "number", "number": dest["number"], "numberE164CheckEnabled": True,
-                   "extension": dest.get("extension")}
-        out.update(message=dest.get("message"), description=dest.get("when") or tool.get("description"),
-                   callerId=dest.get("caller_id"), transferPlan=plan)
-        return _drop_none(out)
-
-    def _assistant(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": spec.get("name") or name}
-        if "first_message" in spec:
-            body["firstMessage"] = spec["first_message"]
-        if "first_message_mode" in spec:
-            body["firstMessageMode"] = spec["first_message_mode"]
-        model = spec.get("model")
-        tools = [Ref(address(TOOL, t)) for t in spec.get("tools") or []]
-        if model is not None:
-            extra = {k: v for k, v in model.items() if k not in ("provider", "model", "system", "temperature",
-                                                                  "max_tokens")}
-            vapi_model: dict[str, Any] = {"provider": model["provider"], "model": model["model"]}
-            if "system" in model:
-                vapi_model["messages"] = [{"role": "system", "content": model["system"]}]
-            if "temperature" in model:
-                vapi_model["temperature"] = model["temperature"]
-            if "max_tokens" in model:
-                vapi_model["maxTokens"] = model["max_tokens"]
-            if tools:
-                vapi_model["toolIds"] = tools
-            body["model"] = {**vapi_model, **extra}
-        for key, vapi_key in (("voice", "voice"), ("transcriber", "transcriber"), ("metadata", "metadata"),
-                              ("max_duration_seconds", "maxDurationSeconds"), ("end_call_message", "endCallMessage")):
-            if key in spec:
-                body[vapi_key] = spec[key]
-        if "server_url" in spec:
-            body["server"] = {"url": spec["server_url"]}
-        return _merge(body, spec.get("vapi"))
+        for section, kind, form in SECTIONS:
+            for name, spec in ctx.stack.section(section).items():
+                self.add(ctx, kind, name, form(name, spec))
 
     # -- what carriers call ---------------------------------------------------------------------
     def trunk_credential(self, ctx: ExpandContext, trunk: str, *, gateways: list[dict[str, Any]],
                          username: Any, password: Any, options: dict[str, Any],
                          depends_on: tuple[str, ...] = ()) -> str:
-        body: dict[str, Any] = {"provider": "byo-sip-trunk", "name": options.get("name") or trunk,
-                                "gateways": [gateway(g) for g in gateways]}
+        at: PathT = ("trunks", trunk)
+        draft = Draft(at)
+        draft.set("provider", "byo-sip-trunk", at)
+        draft.set("name", options.get("name") or trunk, (*at, "name") if "name" in options else at)
+        draft.set("gateways", [gateway(g) for g in gateways], (*at, "gateways") if "gateways" in options else at)
         if username is not None or password is not None:
-            plan = _drop_none({"authUsername": username, "authPassword": password})
+            plan = drop_none({"authUsername": username, "authPassword": password})
             if options.get("register"):
                 plan["sipRegisterPlan"] = dict(options["register"])
-            body["outboundAuthenticationPlan"] = plan
+                draft.source(("outboundAuthenticationPlan", "sipRegisterPlan"), (*at, "register"))
+            draft.set("outboundAuthenticationPlan", plan, (*at, "auth") if "auth" in options else at)
         for key, vapi_key in (("leading_plus", "outboundLeadingPlusEnabled"), ("tech_prefix", "techPrefix"),
                               ("sip_diversion_header", "sipDiversionHeader")):
             if key in options:
-                body[vapi_key] = options[key]
-        return ctx.add(Resource(CREDENTIAL, trunk, _merge(body, options.get("vapi")), origin=("trunks", trunk),
-                                depends_on=depends_on))
+                draft.set(vapi_key, options[key], (*at, key))
+        draft.verbatim(options.get("vapi"), (*at, "vapi"))
+        return self.add(ctx, CREDENTIAL, trunk, draft, depends_on=depends_on)
 
     def credential_address(self, trunk: str) -> str:
         return address(CREDENTIAL, trunk)
 
     def bind_number(self, ctx: ExpandContext, number: str, *, credential: str, route: dict[str, Any] | None,
                     origin: PathT, options: dict[str, Any]) -> str:
-        body: dict[str, Any] = {"provider": "byo-phone-number", "number": number,
-                                "numberE164CheckEnabled": False, "credentialId": Ref(credential)}
-        return ctx.add(Resource(NUMBER, number, self._routed(body, route, options), origin=origin))
+        draft = Draft(origin)
+        draft.set("provider", "byo-phone-number")
+        draft.set("number", number)
+        draft.set("numberE164CheckEnabled", False)
+        draft.set("credentialId", Ref(credential))
+        return self._number(ctx, number, draft, route, options)
 
     def sip_number(self, ctx: ExpandContext, uri: str, *, auth: dict[str, Any] | None, route: dict[str, Any] | None,
                    origin: PathT, options: dict[str, Any]) -> str:
-        body: dict[str, Any] = {"provider": "vapi", "sipUri": uri.lower()}
+        draft = Draft(origin)
+        draft.set("provider", "vapi")
+        draft.set("sipUri", uri.lower())
         if auth:
-            body["authentication"] = _drop_none({"username": auth["username"], "password": auth["password"],
-                                                 "realm": auth.get("realm")})
-        return ctx.add(Resource(NUMBER, uri.lower(), self._routed(body, route, options), origin=origin))
+            draft.set("authentication", drop_none({"username": auth["username"], "password": auth["password"],
+                                                   "realm": auth.get("realm")}), (*origin, "auth"))
+        return self._number(ctx, uri.lower(), draft, route, options)
 
-    @staticmethod
-    def _routed(body: dict[str, Any], route: dict[str, Any] | None, options: dict[str, Any]) -> dict[str, Any]:
+    def free_number(self, ctx: ExpandContext, name: str, spec: dict[str, Any], route: dict[str, Any] | None) -> str:
+        """A free Vapi number in an area code, keyed by a name (Vapi assigns the number). Got, as numbers are
+        bought, only with `purchase: true` (and --allow-purchase at apply); released only with `release: true`."""
+        origin: PathT = ("numbers", name)
+        draft = Draft(origin)
+        draft.set("provider", "vapi")
+        draft.set("numberDesiredAreaCode", spec["area_code"], (*origin, "area_code"))
+        return self._number(ctx, name, draft, route, {"name": name, **spec}, lifecycle=buying(spec))
+
+    def native_number(self, ctx: ExpandContext, number: str, spec: dict[str, Any], route: dict[str, Any] | None,
+                      provider: str) -> str:
+        """A number a Twilio, Vonage or Telnyx account holds, imported into Vapi: Twilio's with the account
+        SID and its auth token (or API key and secret), the others through a credential of `credentials:`."""
+        origin: PathT = ("numbers", number)
+        draft = Draft(origin)
+        draft.set("provider", provider)
+        draft.set("number", number)
+        if provider == "twilio":
+            account = ctx.stack.section("credentials").get(spec["credential"]) if "credential" in spec else spec
+            for key, cred_key, vapi_key in TWILIO_FIELDS:
+                value = (account or {}).get(cred_key if "credential" in spec else key)
+                if value is not None:
+                    draft.set(vapi_key, value, (*origin, "credential" if "credential" in spec else key))
+            if "sms" in spec:
+                draft.set("smsEnabled", spec["sms"], (*origin, "sms"))
+        else:
+            draft.set("credentialId", Ref(address(CREDENTIAL, spec["credential"])), (*origin, "credential"))
+        return self._number(ctx, number, draft, route, spec)
+
+    def _number(self, ctx: ExpandContext, name: str, draft: Draft, route: dict[str, Any] | None,
+                options: dict[str, Any], lifecycle: dict[str, Any] | None = None) -> str:
+        """What every Vapi number takes: its name, who answers (assistant, squad, or a server), the fallback
+        destination and hooks, and `vapi:`."""
         route = route or {}
+        at = draft.at
         if options.get("name"):
-            body["name"] = options["name"]
-        body["assistantId"] = Ref(address(ASSISTANT, route["assistant"])) if "assistant" in route else None
-        body["squadId"] = route.get("squad")
+            draft.set("name", options["name"], (*at, "name"))
+        routed: PathT = ("routes", at[-1]) if len(at) == 2 else at
+        draft.set("assistantId", Ref(address(ASSISTANT, route["assistant"])) if "assistant" in route else None,
+                  (*routed, "assistant") if "assistant" in route else None)
+        squad = route.get("squad")
+        if isinstance(squad, str) and squad in (ctx.stack.data.get("squads") or {}):
+            draft.set("squadId", Ref(address(SQUAD, squad)), (*routed, "squad"))
+        else:
+            draft.set("squadId", squad, (*routed, "squad") if squad is not None else None)
         if "server_url" in route:
-            body["server"] = {"url": route["server_url"]}
-        return _merge(body, options.get("vapi"))
+            draft.set("server", {"url": route["server_url"]}, (*routed, "server_url"))
+        if "fallback" in options:
+            draft.set("fallbackDestination", destination(options["fallback"]), (*at, "fallback"))
+        if "hooks" in options:
+            draft.set("hooks", options["hooks"], (*at, "hooks"))
+        draft.verbatim(options.get("vapi"), (*at, "vapi"))
+        return self.add(ctx, NUMBER, name, draft, lifecycle=lifecycle)
 
     def inbound_uri(self, credential: str, user: str) -> Ref:
         return Ref(credential, "id", template=f"{user}@{{}}.{SIP_HOSTS[self.region]}")
@@ -179,18 +193,21 @@ class VapiPlatform:
 
     def _lint(self, stack: Stack) -> Iterator[Diagnostic]:
         src = stack.source
+        suffix = f"-{stack.environment}" if stack.environment != "default" else ""
 
         def name_check(path: PathT, value: str, what: str) -> Iterator[Diagnostic]:
-            if len(value) > NAME_MAX:
-                yield Diagnostic(src.at(path), f"{what} name {value!r} is {len(value)} characters; Vapi allows "
-                                 f"at most {NAME_MAX}", hint="set a shorter name:")
+            if len(value + suffix) > NAME_MAX:
+                shown = f"{value!r} is {len(value)} characters" + (
+                    f" ({len(value + suffix)} with the environment's {suffix!r})" if suffix else "")
+                yield Diagnostic(src.at(path), f"{what} name {shown}; Vapi allows at most {NAME_MAX}",
+                                 hint="set a shorter name:")
 
-        for key, spec in stack.section("assistants").items():
-            path: PathT = ("assistants", key, "name") if "name" in spec else ("assistants", key)
-            yield from name_check(path, spec.get("name") or key, "assistant")
+        for section, what in (("assistants", "assistant"), ("trunks", "credential"), ("credentials", "credential"),
+                              ("structured_outputs", "structured output")):
+            for key, spec in stack.section(section).items():
+                path: PathT = (section, key, "name") if "name" in spec else (section, key)
+                yield from name_check(path, str(spec.get("name") or key), what)
         for key, spec in stack.section("trunks").items():
-            path = ("trunks", key, "name") if "name" in spec else ("trunks", key)
-            yield from name_check(path, spec.get("name") or key, "credential")
             for i, gw in enumerate(spec.get("gateways") or []):
                 if gw.get("inbound", True) and not _is_ipv4(gw["ip"]):
                     yield Diagnostic(src.at(("trunks", key, "gateways", i, "ip")),
@@ -202,7 +219,7 @@ class VapiPlatform:
         for key, spec in stack.section("numbers").items():
             if "name" in spec:
                 yield from name_check(("numbers", key, "name"), spec["name"], "phone number")
-            if spec.get("carrier") == "vapi":
+            if spec.get("carrier") == "vapi" and key.lower().startswith("sip"):
                 match = _SIP_USER.match(key)
                 host = SIP_HOSTS[self.region]
                 if not match:
@@ -211,7 +228,6 @@ class VapiPlatform:
                     yield Diagnostic(src.key_at(("numbers", key)),
                                      f"{key!r} is not on the {self.region.upper()} region's SIP host {host}",
                                      hint=f"write sip:{match.group(1)}@{host}")
-
 
     def _uris_with_keys(self, stack: Stack) -> Iterator[Diagnostic]:
         """A hand-written `…@<uuid>.sip.vapi.ai` or `?api_key=` SIP URI: didlogic's guide puts the private
@@ -245,10 +261,12 @@ def _is_ipv4(text: str) -> bool:
 
 
 class VapiSipCarrier:
-    """`carrier: vapi`: a Vapi-hosted SIP URI (`provider: vapi`), no trunk."""
+    """`carrier: vapi`: a Vapi-hosted SIP URI (`provider: vapi`, keyed by the URI), or a free Vapi number in an
+    area code (keyed by a name: Vapi assigns the number). No trunk."""
 
     name = "vapi"
     sip_uri_numbers = True
+    named_numbers = True
     tls_signalling = False  # a Vapi SIP number answers calls itself; it forwards to no other SIP target
 
     def needs_trunk(self, route: dict[str, Any] | None) -> bool:
@@ -261,7 +279,43 @@ class VapiSipCarrier:
         ctx.error(("trunks", name, "carrier"), "carrier: vapi has no trunks; Vapi SIP numbers need none")
 
     def expand_number(self, ctx: ExpandContext, key: str, spec: dict[str, Any], route: dict[str, Any] | None) -> None:
+        if not key.startswith(("sip:", "sips:")):
+            if "area_code" not in spec:
+                ctx.error(("numbers", key), f"numbers.{key}: a Vapi number keyed by a name is a free number Vapi "
+                          "assigns: it needs area_code:", hint='e.g. area_code: "415", purchase: true')
+                return
+            self.platform.free_number(ctx, key, spec, route)
+            return
         self.platform.sip_number(ctx, key, auth=spec.get("auth"), route=route, origin=("numbers", key), options=spec)
+
+    def lint(self, stack: Stack) -> Iterable[Diagnostic]:
+        return ()
+
+
+class VapiNumberCarrier:
+    """`carrier: twilio | vonage | telnyx`: a number that account holds, imported into Vapi as a phone number of
+    that provider (no trunk: Vapi reaches the carrier through its own integration)."""
+
+    sip_uri_numbers = False
+    tls_signalling = None  # the carrier's own integration: no SIP URI of the stack's is involved
+
+    def __init__(self, platform: VapiPlatform, name: str):
+        self.platform = platform
+        self.name = name
+
+    def needs_trunk(self, route: dict[str, Any] | None) -> bool:
+        return False
+
+    def expand_trunk(self, ctx: ExpandContext, name: str, spec: dict[str, Any]) -> None:
+        ctx.error(("trunks", name, "carrier"), f"carrier: {self.name} has no trunks; its numbers are imported into "
+                  "Vapi with the account's credentials", hint="declare the account under credentials:")
+
+    def expand_number(self, ctx: ExpandContext, key: str, spec: dict[str, Any], route: dict[str, Any] | None) -> None:
+        if route and not set(route) & {"assistant", "squad", "server_url"}:
+            ctx.error(("routes", key), f"routes.{key}: a {self.name} number in Vapi is answered by Vapi: route it to "
+                      "an assistant, a squad or a server_url")
+            return
+        self.platform.native_number(ctx, key, spec, route, self.name)
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
         return ()

@@ -11,7 +11,7 @@ ECHOED = (("/phone-number", "authentication", "password"), ("/credential", "outb
 
 
 def probe(client: ApiClient) -> list[Finding]:
-    return run_probes("vapi", client, (_list_order, _total_pages, _echoes))
+    return run_probes("vapi", client, (_list_order, _total_pages, _echoes, _telnyx_credential))
 
 
 def _list_order(client: ApiClient) -> Finding:
@@ -53,3 +53,26 @@ def _echoes(client: ApiClient) -> Finding:
                    "voxplan/core/writeonly.py: drop_echoed (each adapter's write_only)",
                    "; ".join(found) or "no object with a password block on the account",
                    "drops any echoed value as it arrives, before state, plans or output see it")
+
+
+TELNYX_ASSUMED = ("apiKey", "name")  # voxplan's assumed body (vapi-corrections.json, CreateTelnyxCredentialDTO)
+
+
+def _telnyx_credential(client: ApiClient) -> Finding:
+    """No document has a Telnyx credential (not the 2026-08 spec, not the 2024-12 /credential paths, not the
+    SDK): the keys of the account's own telnyx credentials show what Vapi stores. Read-only, so what a POST
+    takes is not probed."""
+    listed = client.request("GET", "/credential", params={"limit": 1000})
+    telnyx = [o for o in listed if isinstance(o, dict) and o.get("provider") == "telnyx"] \
+        if isinstance(listed, list) else []
+    server = {"id", "orgId", "createdAt", "updatedAt", "provider"}
+    keys = sorted({k for o in telnyx for k in o if k not in server})
+    unknown = sorted(set(keys) - set(TELNYX_ASSUMED))
+    found = (f"{len(telnyx)} telnyx credential(s) with keys {', '.join(keys) or 'none but the server-set ones'}"
+             + (f"; not in voxplan's assumed body: {', '.join(unknown)}" if unknown else "")
+             if telnyx else "no telnyx credential on the account")
+    return Finding("vapi", "a Telnyx credential is {provider: telnyx, apiKey (write-only), name} (no Vapi document "
+                   "has one)", "voxplan/specs/vapi-corrections.json: CreateTelnyxCredentialDTO", found + "; what "
+                   "POST /credential takes is not probed (a write)",
+                   "checks a telnyx credentials: entry against that assumed body; change the one correction if "
+                   "Vapi's answers show other keys")
