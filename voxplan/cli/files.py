@@ -1,0 +1,128 @@
+"""Commands that write stack files: fmt (the canonical layout) and generate (a stack from the live accounts).
+Both write through the one YAML writer (voxplan.stack.writer), which keeps comments."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from voxplan import providers
+from voxplan.cli.app import main
+from voxplan.cli.common import fail
+from voxplan.core.errors import StackErrors
+from voxplan.stack.loader import parse_yaml, read_stack
+from voxplan.stack.writer import WriteError, canonical
+
+STDIN = Path("-")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--check", is_flag=True, help="Write nothing; exit 2 if any file is not in the canonical layout.")
+@click.option("--diff", "show_diff", is_flag=True, help="Print the changes as a unified diff.")
+@click.option("--recursive", is_flag=True, help="Also look for stacks in subdirectories (not hidden ones).")
+def fmt(paths: tuple[Path, ...], check: bool, show_diff: bool, recursive: bool) -> None:
+    """Rewrite stack files in the canonical layout, keeping every comment.
+
+    The layout: mappings indented by 2 and a sequence's dash by 2 under its key; flow or block style, key
+    order, quotes and comments as written; a comment on its own line indented as the line after it; no
+    trailing spaces and at most one blank line in a row. The data never changes (checked on every file).
+    A directory means the stack files in it (YAML files whose keys are a stack's); `-` reads standard
+    input and writes standard output. Prints each file it changes (with --check: that it would change).
+    Exit 0 when nothing needs formatting, 2 with --check when something does, 1 on an error.
+
+    \b
+    Example:
+      voxplan fmt stacks/
+      voxplan fmt --check --diff stacks/prod.yaml
+    """
+    failed = changed = False
+    for path in _targets(paths or (Path("."),), recursive):
+        try:
+            if path == STDIN:
+                text = sys.stdin.read()
+                out = canonical(text, "<stdin>")
+                if check:
+                    changed |= out != text
+                    _diff(show_diff, text, out, "<stdin>")
+                else:
+                    click.echo(out, nl=False)
+                continue
+            text, problems = read_stack(path)
+            if text is None:
+                raise StackErrors(problems)
+            out = canonical(text, str(path))
+        except StackErrors as exc:
+            failed = True
+            for d in exc.diagnostics:
+                click.echo(str(d), err=True)
+            continue
+        except WriteError as exc:
+            failed = True
+            click.echo(f"Error: {exc}", err=True)
+            continue
+        if out == text:
+            continue
+        changed = True
+        click.echo(str(path))
+        _diff(show_diff, text, out, str(path))
+        if not check:
+            _replace(path, out)
+    if failed:
+        sys.exit(1)
+    sys.exit(2 if check and changed else 0)
+
+
+def _diff(show: bool, before: str, after: str, name: str) -> None:
+    if show and before != after:
+        click.echo("".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                                f"{name} (before)", f"{name} (formatted)")), nl=False)
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write `text` over `path` in one step (a temporary file beside it, renamed), keeping its mode."""
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".fmt", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _targets(paths: tuple[Path, ...], recursive: bool) -> Iterator[Path]:
+    """Files as given; in a directory, the YAML files that are stacks (the `-` stands for stdin)."""
+    for path in paths:
+        if path != STDIN and path.is_dir():
+            found = path.rglob("*") if recursive else path.iterdir()
+            for candidate in sorted(found):
+                hidden = any(part.startswith(".") and part not in (".", "..") for part in
+                             candidate.relative_to(path).parts)
+                if candidate.suffix in (".yaml", ".yml") and candidate.is_file() and not hidden \
+                        and _is_stack(candidate):
+                    yield candidate
+        elif path != STDIN and not path.exists():
+            fail(f"{path}: no such file or directory")
+        else:
+            yield path
+
+
+def _is_stack(path: Path) -> bool:
+    """A YAML file whose top level is a mapping of stack keys with a `version:` (var files and other YAML
+    in the directory are left alone)."""
+    text, _ = read_stack(path)
+    if text is None:
+        return False
+    data, _, _ = parse_yaml(text, str(path))
+    known = set(providers.SURFACE.schema["properties"])
+    return isinstance(data, dict) and "version" in data and set(data) <= known
+
