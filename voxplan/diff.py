@@ -20,6 +20,7 @@ from voxplan.core.errors import PlanError
 from voxplan.core.graph import topo_order
 from voxplan.core.live import Live
 from voxplan.core.model import UNKNOWN, Ref, Resource, base_address, get_path, json_equal, ref_paths, substitute
+from voxplan.core.model import same_value as _same
 from voxplan.core.plan import Action, Change, FieldChange, Plan, display
 from voxplan.core.secret import MASK, fingerprint
 from voxplan.core.writeonly import (
@@ -277,6 +278,8 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
         clears = {}
     if replace and not force_replace:
         reason = "; ".join(f"{f.path} cannot be changed in place" for f in fields if f.forces_replacement)
+    elif importing and fields:
+        reason += _adoption_note(adapter, fields)
     send = [k for k in send if k in body]
     return Change(action=action, remote_id=adapter.remote_id(obj), send_keys=tuple(send), fields=tuple(fields),
                   importing=importing, reason=reason, live=obj, clears=tuple(clears), declared=declared,
@@ -293,6 +296,18 @@ def _release(res: Resource, obj: Mapping[str, Any] | None, entry: Entry | None, 
                   live=obj, fields=before, release=True, origin=res.origin,
                   prior_depends_on=tuple(entry.deps) if entry else (), protect=bool(res.lifecycle.get("protect")),
                   prior_protect=bool(entry and entry.protect), reason="release: true")
+
+
+def _adoption_note(adapter: Adapter, fields: Sequence[FieldChange]) -> str:
+    """What an adoption sends that is no change of a setting: a write-only secret voxplan cannot read back
+    (the stack's value is sent, once), and the owner marker of the adopting stack."""
+    unread = [f.path for f in fields if f.sensitive and f.path in adapter.write_only]
+    marked = [f.path for f in fields if adapter.owner_marker and f.path == adapter.owner_marker]
+    if len(unread) + len(marked) != len(fields):
+        return ""
+    notes = ([f"re-sends the write-only {', '.join(unread)}, which voxplan cannot read back"] if unread else []) \
+        + ([f"marks it as this stack's ({marked[0]})"] if marked else [])
+    return "; " + "; ".join(notes)
 
 
 def _share(adapter: Adapter, body: dict[str, Any], obj: Mapping[str, Any], baseline: Entry | None) -> dict[str, Any]:
@@ -415,17 +430,6 @@ def _compare_key(adapter: Adapter, write_only: tuple[str, ...], key: str, value:
         if recorded != secret_fingerprint(secret, fp_key):
             out.append(FieldChange(path, MASK if recorded else None, MASK, sensitive=True))
     return out
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equality where an absent value and null agree, and 1 == 1.0."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return all(_same(a.get(k), b.get(k)) for k in set(a) | set(b))
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    return bool(a == b)
 
 
 def _leaves(path: str, before: Any, after: Any, added: bool = False) -> list[FieldChange]:

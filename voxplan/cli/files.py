@@ -14,7 +14,7 @@ import click
 
 from voxplan import providers
 from voxplan.cli.app import main
-from voxplan.cli.common import fail
+from voxplan.cli.common import BACKEND, SANDBOX, context, errors, fail
 from voxplan.core.errors import StackErrors
 from voxplan.stack.loader import parse_yaml, read_stack
 from voxplan.stack.writer import WriteError, canonical
@@ -126,3 +126,74 @@ def _is_stack(path: Path) -> bool:
     known = set(providers.SURFACE.schema["properties"])
     return isinstance(data, dict) and "version" in data and set(data) <= known
 
+
+
+@main.command()
+@click.option("--carrier", "carriers", multiple=True, metavar="NAME",
+              help="Only this carrier's trunks and numbers (repeatable); default: every carrier a key reaches.")
+@click.option("--stack", "name", metavar="NAME", help="The stack's name (default: the --out file's name, else "
+                                                       "'generated'); its own assistants are the ones marked so.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the stack to FILE (refused if it exists) instead of standard output.")
+@click.option("--state", "record", is_flag=True,
+              help="Also record every generated resource in the stack's state as imported, so the next plan is "
+                   "empty: you vouch that the environment holds the live secrets (fingerprinted, never sent).")
+@SANDBOX
+@BACKEND
+def generate(carriers: tuple[str, ...], name: str | None, out: Path | None, record: bool, sandbox: bool,
+             backend: str | None) -> None:
+    """Write a stack that declares what the live accounts hold.
+
+    Reads every account the environment's API keys reach (VAPI_API_KEY, WAVIX_API_KEY, …; one refresh):
+    trunks with their Vapi credentials, numbers and their routes, tools, assistants, webhooks. References
+    are by stack key; secrets are ${env:NAME} placeholders listed at the end, never values; server
+    defaults are left out; objects another stack owns are skipped and listed. The state of the stack is
+    where a stack file written here would keep it (beside --out, else in this directory).
+
+    \b
+    Example:
+      voxplan generate --stack support > support.yaml
+      voxplan generate --carrier wavix --out wavix.yaml --state && voxplan plan wavix.yaml
+    """
+    from voxplan import generate as gen
+
+    name = name or (out.stem if out else "generated")
+    if out is not None and out.exists():
+        fail(f"{out} exists; generate writes a new stack (move it away, or pick another --out)")
+    stack_file = out if out is not None else Path.cwd() / f"{name}.yaml"
+    with errors():
+        made = gen.generate(context(sandbox, backend=backend), name=name, stack_file=stack_file,
+                            carriers=carriers, record=record)
+    if out is not None:
+        _write_new(out, made.text)
+    else:
+        click.echo(made.text, nl=False)
+    _report(made, out)
+
+
+def _write_new(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _report(made: object, out: Path | None) -> None:
+    from voxplan.generate import Generated
+
+    assert isinstance(made, Generated)
+    where = f" to {out}" if out else ""
+    click.echo(f"Generated stack {made.name!r}{where}: {made.entries} entries; a plan of it imports "
+               f"{len(made.imports)} resource(s).", err=True)
+    for line in made.resent:
+        click.echo(f"  re-sends {line} (write-only: voxplan cannot read it back; the environment's value is sent)",
+                   err=True)
+    for line in made.marked:
+        click.echo(f"  marks {line} as this stack's", err=True)
+    for line in made.other:
+        click.echo(f"Warning: the generated stack's plan would also {line}", err=True)
+    if made.recorded:
+        click.echo(f"Recorded {made.recorded} import(s) in state: the next plan sends nothing.", err=True)
+    if made.secrets:
+        click.echo("Set before plan and apply: " + ", ".join(made.secrets), err=True)
+    if made.skipped:
+        click.echo(f"Left out {len(made.skipped)} object(s) (listed at the end of the stack).", err=True)

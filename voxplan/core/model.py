@@ -156,3 +156,14 @@ def json_equal(a: Any, b: Any) -> bool:
     if ta is list or ta is tuple:
         return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
     return bool(a == b)
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equality as a vendor means it: an absent value and null agree, and 1 == 1.0 (but True is not 1)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return all(same_value(a.get(k), b.get(k)) for k in set(a) | set(b))
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return bool(a == b)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import io
-import json
 import math
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,6 +42,7 @@ from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString, SingleQuotedScalarString
 
 from voxplan.core.errors import Diagnostic, Location, StackErrors
+from voxplan.core.model import json_equal
 from voxplan.stack.loader import parse_yaml
 from voxplan.stack.model import PathT
 
@@ -122,11 +122,6 @@ def _load(text: str, file: str) -> Any:
         raise StackErrors([Diagnostic(where, f"the YAML writer cannot read this: {problem}")]) from None
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Data equality as a stack means it (types count: true is not 1, "1" is not 1)."""
-    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
-
-
 # -- fmt -----------------------------------------------------------------------------------------------
 def canonical(text: str, file: str = "<stack>") -> str:
     """`text` in the canonical layout. Raises StackErrors (located) for what the stack reader refuses, and
@@ -134,7 +129,7 @@ def canonical(text: str, file: str = "<stack>") -> str:
     before = _checked(text, file)
     doc = _load(text, file)
     out = tidy(_dump(doc))
-    if not _same(_checked(out, file), before):
+    if not json_equal(_checked(out, file), before):
         raise WriteError(f"{file}: formatting would change what the stack says; left as it is")
     return out
 
@@ -187,35 +182,41 @@ def _scalar_lines(text: str) -> set[int]:
 
 
 # -- generate ------------------------------------------------------------------------------------------
-def value(data: Any, *, flow: Callable[[PathT, Any], bool] = lambda path, v: False, path: PathT = ()) -> Any:
+def value(data: Any, *, flow: Callable[[PathT, Any], bool] = lambda path, v: False, path: PathT = (),
+          inline: bool = False) -> Any:
     """Plain data as the writer's nodes: a string either reader would take for something else is quoted;
     `flow(path, value)` picks which mappings and sequences are written inline."""
     if isinstance(data, Mapping):
+        inline = inline or flow(path, data)
         out = CommentedMap()
         for k, v in data.items():
-            out[_text(str(k))] = value(v, flow=flow, path=(*path, str(k)))
-        if flow(path, data):
+            key = str(k)
+            out[DoubleQuotedScalarString(key) if ":" in key or key.startswith("+") else _text(key, inline)] = \
+                value(v, flow=flow, path=(*path, key), inline=inline)
+        if inline:
             out.fa.set_flow_style()
         return out
     if isinstance(data, list | tuple):
-        seq = CommentedSeq(value(v, flow=flow, path=(*path, i)) for i, v in enumerate(data))
-        if flow(path, data):
+        inline = inline or flow(path, data)
+        seq = CommentedSeq(value(v, flow=flow, path=(*path, i), inline=inline) for i, v in enumerate(data))
+        if inline:
             seq.fa.set_flow_style()
         return seq
     if isinstance(data, str):
-        return _text(data)
+        return _text(data, inline)
     if isinstance(data, float) and not math.isfinite(data):
         raise WriteError(f"{'.'.join(map(str, path))}: {data} is not a value a stack can hold")
     return data
 
 
-def _text(text: str) -> Any:
-    """A string to write: quoted if a YAML 1.1 or 1.2 reader would read its plain form as anything else,
-    in a block (`|`) when it spans lines."""
-    if "\n" in text.rstrip("\n") and not text.startswith((" ", "\t")) and _printable(text):
+def _text(text: str, inline: bool = False) -> Any:
+    """A string to write: double-quoted if a YAML 1.1 or 1.2 reader would read its plain form as anything
+    else, or if it holds what a flow collection cannot hold plain; in a block (`|`) when it spans lines."""
+    if "\n" in text.rstrip("\n") and not inline and not text.startswith((" ", "\t")) and _printable(text):
         return LiteralScalarString(text)
     if text == "" or _RESOLVE_11.resolve(yaml.ScalarNode, text, (True, False)) != _STR or str(
-            getattr(_RESOLVE_12.resolve(ScalarNode, text, (True, False)), "suffix", "")) != _STR:
+            getattr(_RESOLVE_12.resolve(ScalarNode, text, (True, False)), "suffix", "")) != _STR \
+            or (inline and any(c in text for c in ",[]{}#:")) or "\n" in text:
         return DoubleQuotedScalarString(text)
     return text
 
@@ -246,7 +247,7 @@ def render(data: Mapping[str, Any], *, header: Sequence[str] = (), footer: Seque
     if footer:
         out += ["", *(f"# {f}".rstrip() for f in footer)]
     text = tidy("\n".join(out))
-    if not _same(_checked(text, file), data):
+    if not json_equal(_checked(text, file), data):
         raise WriteError(f"{file}: the generated text would not read back as what was generated")
     return text
 
@@ -290,7 +291,7 @@ def edit(text: str, changes: Iterable[Change], file: str = "<stack>") -> str:
     for change in changes:
         text = _Editor(text, file).apply(change)
         data = _applied(data, change)
-    if not _same(_checked(text, file), data):
+    if not json_equal(_checked(text, file), data):
         raise WriteError(f"{file}: an edit would change more than it should; the file was not written")
     return text
 
