@@ -31,6 +31,7 @@ from voxplan.expand import owner_tag
 from voxplan.providers import Providers
 from voxplan.providers.reverse import GenerateContext
 from voxplan.refresh import refresh
+from voxplan.stack.loader import placeholder
 from voxplan.stack.model import SourceMap, Stack
 from voxplan.stack.writer import render
 from voxplan.state import State
@@ -197,8 +198,12 @@ def _check(made: Generated, ctx: RunContext, provs: Providers, live: dict[str, L
         draft = Path(tmp) / stack_file.name
         draft.write_text(made.text, encoding="utf-8")
         env = dict(ctx.env)
+        unset = [n for n in made.secrets if not n.endswith("_API_KEY") and n not in env]
+        if record and unset and not ctx.sandbox:
+            raise PlanError("generate --state records the fingerprints of the live secrets, which you vouch the "
+                            f"environment holds: set {', '.join(unset)} and run it again (nothing was written)")
         if not record:  # the check needs no secret: it compares none
-            env.update({n: env.get(n) or f"generated-placeholder-{n.lower()}" for n in made.secrets})
+            env.update({n: env.get(n) or placeholder("env", n) for n in made.secrets})
         check_ctx = dataclasses.replace(ctx, env=env)
         found = workflow.load(draft, check_ctx)
     loaded = workflow.Loaded(dataclasses.replace(found.stack, path=stack_file), found.desired, check_ctx)

@@ -147,8 +147,10 @@ def generate(carriers: tuple[str, ...], name: str | None, out: Path | None, reco
     Reads every account the environment's API keys reach (VAPI_API_KEY, WAVIX_API_KEY, …; one refresh):
     trunks with their Vapi credentials, numbers and their routes, tools, assistants, webhooks. References
     are by stack key; secrets are ${env:NAME} placeholders listed at the end, never values; server
-    defaults are left out; objects another stack owns are skipped and listed. The state of the stack is
-    where a stack file written here would keep it (beside --out, else in this directory).
+    defaults are left out; objects another stack owns are skipped and listed. With --state, set the
+    secrets it lists first (run it once without --state to learn their names); the state is where a stack
+    file written here keeps it (beside --out, else in this directory), and a --out file that already
+    holds exactly this stack is kept.
 
     \b
     Example:
@@ -158,13 +160,14 @@ def generate(carriers: tuple[str, ...], name: str | None, out: Path | None, reco
     from voxplan import generate as gen
 
     name = name or (out.stem if out else "generated")
-    if out is not None and out.exists():
-        fail(f"{out} exists; generate writes a new stack (move it away, or pick another --out)")
     stack_file = out if out is not None else Path.cwd() / f"{name}.yaml"
     with errors():
         made = gen.generate(context(sandbox, backend=backend), name=name, stack_file=stack_file,
                             carriers=carriers, record=record)
-    if out is not None:
+    if out is not None and out.exists() and out.read_bytes() != made.text.encode():
+        fail(f"{out} exists and says something else; generate writes a new stack (move it away, or pick another "
+             "--out)")
+    if out is not None and not out.exists():
         _write_new(out, made.text)
     else:
         click.echo(made.text, nl=False)

@@ -161,7 +161,7 @@ class GenerateContext:
     # -- secrets and pass-through ------------------------------------------------------------------------
     def secret(self, path: PathT, what: str) -> str:
         """A `${env:NAME}` placeholder for the secret written at `path` (section, key, field…)."""
-        parts = [str(path[0]).removesuffix("s"), *(str(p) for p in path[1:] if p not in ("vapi", "auth"))]
+        parts = [str(path[0]).removesuffix("s"), *(_user(str(p)) for p in path[1:] if p not in ("vapi", "auth"))]
         base = ENV_NAME.sub("_", "_".join(parts).upper()).strip("_")
         name, n = base, 2
         while name in self.secrets and self.secrets[name] != what:
@@ -242,6 +242,11 @@ def _without(body: dict[str, Any], patterns: Sequence[str]) -> dict[str, Any]:
     marked = copy.deepcopy(body)
     mark_secret_fields(marked, patterns, origin="reverse")
     return map_leaves(marked, lambda v: None if isinstance(v, Secret) else v)  # type: ignore[no-any-return]
+
+
+def _user(part: str) -> str:
+    """A SIP URI key by its user part (`sip:desk@sip.vapi.ai` → `desk`), for an environment variable's name."""
+    return part.split(":", 1)[1].split("@")[0] if part.startswith(("sip:", "sips:")) else part
 
 
 def _named(obj: Mapping[str, Any]) -> str:
