@@ -117,17 +117,8 @@ def _reverse(shell: Stack, provs: Providers, live: dict[str, Live], foreign: dic
     platform = registry.platform(shell)
     gen = GenerateContext(live={k: list(v.by_id.values()) for k, v in live.items()}, adapters=provs.adapters,
                           platform=platform, owner=owner_tag(name, ctx.env_name), carriers=wanted, foreign=foreign,
-                          route_sources=[s for p in registry.REGISTRY for s in p.route_sources])
-    platform.generate(gen)
-    carriers = sorted(registry.carriers(platform).values(), key=lambda c: c.takes_the_rest)
-    carriers = [c for c in carriers if gen.wants(c.name)]
-    for carrier in carriers:
-        carrier.generate_trunks(gen)
-    for carrier in carriers:
-        carrier.generate_numbers(gen)
-    for spec in specs:
-        if spec.generate is not None:
-            spec.generate(gen)
+                          route_sources=registry.route_sources())
+    registry.reverse(gen)
     for kind, found in sorted(live.items()):
         for rid, obj in found.by_id.items():
             if (kind, rid) not in gen.used and (kind, rid) not in foreign:

@@ -129,12 +129,14 @@ def refresh_live(loaded: Loaded, provs: Providers, state: State,
     return refresh(provs, kinds, {k: frozenset(v) for k, v in interest.items()}, tracked)
 
 
-def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions | None = None) -> Plan:
+def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions | None = None,
+         live: dict[str, Live] | None = None) -> Plan:
+    """`live`: what a refresh already found (drift --adopt plans its edited stack against it: no request)."""
     options = options or PlanOptions()
     if options.destroy:
         _refuse_protected(loaded, state)
     desired = [] if options.destroy else loaded.desired
-    live = refresh_live(loaded, provs, state, desired)
+    live = refresh_live(loaded, provs, state, desired) if live is None else live
     slips = [f"{kind}: the list left out {', '.join(v.relisted)}, which a GET by id found; nothing is planned "
              "for it as gone" for kind, v in live.items() if v.relisted]
     if options.refresh_only:

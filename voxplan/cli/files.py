@@ -6,7 +6,6 @@ from __future__ import annotations
 import difflib
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import click
 
 from voxplan import providers
 from voxplan.cli.app import main
-from voxplan.cli.common import BACKEND, SANDBOX, context, errors, fail
+from voxplan.cli.common import BACKEND, SANDBOX, context, errors, fail, replace_file
 from voxplan.core.errors import StackErrors
 from voxplan.stack.loader import parse_yaml, read_stack
 from voxplan.stack.writer import WriteError, canonical
@@ -73,7 +72,7 @@ def fmt(paths: tuple[Path, ...], check: bool, show_diff: bool, recursive: bool) 
         click.echo(str(path))
         _diff(show_diff, text, out, str(path))
         if not check:
-            _replace(path, out)
+            replace_file(path, out)
     if failed:
         sys.exit(1)
     sys.exit(2 if check and changed else 0)
@@ -83,20 +82,6 @@ def _diff(show: bool, before: str, after: str, name: str) -> None:
     if show and before != after:
         click.echo("".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
                                                 f"{name} (before)", f"{name} (formatted)")), nl=False)
-
-
-def _replace(path: Path, text: str) -> None:
-    """Write `text` over `path` in one step (a temporary file beside it, renamed), keeping its mode."""
-    mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".fmt", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _targets(paths: tuple[Path, ...], recursive: bool) -> Iterator[Path]:
