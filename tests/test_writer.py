@@ -66,7 +66,7 @@ def test_edits_read_back_as_intended_and_compose() -> None:
 def test_a_literal_block_stays_a_block_and_trailing_blank_lines_stay() -> None:
     text = "version: 1\nassistants:\n  a:\n    model:\n      system: |\n        One.\n        Two.\n\n  b: {}\n"
     after = edit(text, [Change(("assistants", "a", "model", "system"), "Three.\nFour.\n")])
-    assert after == "version: 1\nassistants:\n  a:\n    model:\n      system: |\n        Three.\n        Four.\n\n  b: {}\n"
+    assert after == text.replace("One.", "Three.").replace("Two.", "Four.")
 
 
 def test_what_the_loader_refuses_is_never_edited() -> None:
