@@ -249,5 +249,5 @@ def _record(made: Generated, loaded: workflow.Loaded, plan: Plan, provs: Provide
     state.compact()
     loaded.store.record_history(history.record(
         vouched, started=started, environment=loaded.ctx.env_name, stack_file=loaded.stack.path, env=loaded.ctx.env,
-        done=result.done, errors=result.errors, skipped=result.skipped, moved={}))
+        done=result.done, errors=result.errors, skipped=result.skipped, moved={}, stack=loaded.stack))
     return sum(1 for c in adopted if c.importing)

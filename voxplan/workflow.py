@@ -248,7 +248,8 @@ def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], 
             state.compact()
             store.record_history(history.record(
                 the_plan, started=started, environment=loaded.ctx.env_name, stack_file=loaded.stack.path,
-                env=loaded.ctx.env, done=result.done, errors=result.errors, skipped=result.skipped, moved=moved))
+                env=loaded.ctx.env, done=result.done, errors=result.errors, skipped=result.skipped, moved=moved,
+                stack=loaded.stack))
 
 
 def import_resource(loaded: Loaded, provs: Providers, address: str, remote_id: str, *,

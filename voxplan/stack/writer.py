@@ -269,10 +269,12 @@ _REMOVE: Any = object()
 
 @dataclass(frozen=True)
 class Change:
-    """Set `path` (keys and indexes from the top of the stack) to `value`, or remove it (`Change.remove`)."""
+    """Set `path` (keys and indexes from the top of the stack) to `value`, or remove it (`Change.remove`). A
+    key that is not there yet goes after its mapping's last entry, or right after the key `after`."""
 
     path: PathT
     value: Any = _REMOVE
+    after: str | None = None
 
     @classmethod
     def remove(cls, path: PathT) -> Change:
@@ -339,7 +341,7 @@ class _Editor:
             return self._remove(path, parent, flow) if node is not None else self.text
         if node is not None:
             return self._replace(node, parent, change.value, flow, path)
-        return self._add(path, change.value)
+        return self._add(path, change.value, change.after)
 
     def _find(self, path: PathT) -> tuple[Node | None, Node | None, bool]:
         """The node at `path` (or None), its parent, and whether it sits inside a flow collection."""
@@ -383,7 +385,7 @@ class _Editor:
                     return int(k.start_mark.column) + 2
         return int(node.start_mark.column) + 2
 
-    def _add(self, path: PathT, new: Any) -> str:
+    def _add(self, path: PathT, new: Any, after: str | None = None) -> str:
         """A key (or a sequence's next item) that is not there yet; a missing parent is added whole."""
         parent_path, last = path[:-1], path[-1]
         parent, _, flow = self._find(parent_path)
@@ -402,7 +404,8 @@ class _Editor:
                 entry = f"{_key(last)}:\n" + _block(new, column + 2).rstrip("\n")
             else:
                 entry = f"{_key(last)}: {_inline(new, None, False)}"
-            return self._after(parent, " " * column + entry)
+            sibling = next((v for k, v in parent.value if isinstance(k, ScalarNode) and k.value == after), None)
+            return self._after(sibling if sibling is not None else parent, " " * column + entry)
         if isinstance(parent, SequenceNode) and isinstance(last, int) and last == len(parent.value):
             if not parent.value:
                 return self._replace(parent, None, [new], flow, parent_path)
