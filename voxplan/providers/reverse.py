@@ -77,6 +77,9 @@ class GenerateContext:
     skipped: list[str] = field(default_factory=list)
     notes: dict[PathT, str] = field(default_factory=dict)  # a comment at the end of an entry's line
     route_sources: Sequence[Callable[[str], dict[str, Any] | None]] = ()
+    _ids: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict, repr=False)  # kind -> id -> object
+    _addresses: dict[str, str] = field(default_factory=dict, repr=False)  # address -> remote id
+    _indexes: dict[str, dict[Any, list[dict[str, Any]]]] = field(default_factory=dict, repr=False)
 
     # -- objects ---------------------------------------------------------------------------------------
     def rid(self, kind: str, obj: Mapping[str, Any]) -> str:
@@ -97,7 +100,23 @@ class GenerateContext:
         return out
 
     def find(self, kind: str, remote_id: Any) -> dict[str, Any] | None:
-        return next((o for o in self.live.get(kind, ()) if self.rid(kind, o) == str(remote_id)), None)
+        if kind not in self._ids:
+            self._ids[kind] = {self.rid(kind, o): o for o in self.live.get(kind, ())}
+        return self._ids[kind].get(str(remote_id))
+
+    def index(self, name: str, kind: str, key: Callable[[dict[str, Any]], Any]) -> dict[Any, list[dict[str, Any]]]:
+        """The live objects of `kind` by `key(obj)`, built once per `name` (a lookup per object of a 10,000-number
+        account would otherwise scan them all each time)."""
+        if name not in self._indexes:
+            found: dict[Any, list[dict[str, Any]]] = {}
+            for obj in self.live.get(kind, ()):
+                found.setdefault(key(obj), []).append(obj)
+            self._indexes[name] = found
+        return self._indexes[name]
+
+    def unplaced(self, kind: str, obj: Mapping[str, Any]) -> bool:
+        ident = (kind, self.rid(kind, obj))
+        return ident not in self.used and ident not in self.foreign
 
     def wants(self, carrier: str) -> bool:
         return self.carriers is None or carrier in self.carriers
@@ -110,10 +129,10 @@ class GenerateContext:
             return self.fixed[ident]
         if ident in self.keys:
             return self.keys[ident]
-        taken = set(self.data.get(section, {})) | self.reserved.get(section, set())
+        entries, reserved = self.data.get(section, {}), self.reserved.get(section, set())
         base = slug(name)
         key, n = base, 2
-        while key in taken:
+        while key in entries or key in reserved:
             key, n = f"{base}-{n}", n + 1
         return key
 
@@ -121,18 +140,26 @@ class GenerateContext:
         """Write `entry` as `section.key`; `objects` (kind, live object) are what it stands for."""
         self.data.setdefault(section, {})[key] = entry
         for kind, obj in objects:
-            ident = (kind, self.rid(kind, obj))
-            self.used.add(ident)
-            self.keys[ident] = key
+            self.used.add((kind, self.rid(kind, obj)))
+            self._keyed(kind, obj, key)
 
     def claim(self, section: str, kind: str, obj: Mapping[str, Any], key: str) -> None:
         """Promise `obj` the entry `section.key` before it is written, so others can refer to it."""
-        self.keys[(kind, self.rid(kind, obj))] = key
+        self._keyed(kind, obj, key)
         self.reserved.setdefault(section, set()).add(key)
 
     def named(self, kind: str, obj: Mapping[str, Any], name: str) -> None:
         """Record the address name `obj` has (`kind/name`) where it is not an entry's key."""
-        self.keys[(kind, self.rid(kind, obj))] = name
+        self._keyed(kind, obj, name)
+
+    def _keyed(self, kind: str, obj: Mapping[str, Any], key: str) -> None:
+        rid = self.rid(kind, obj)
+        self.keys[(kind, rid)] = key
+        self._addresses[address(kind, key)] = rid
+
+    def id_of(self, kind: str, key: str) -> str | None:
+        """The remote id of the object that has the address `kind/key`."""
+        return self._addresses.get(address(kind, key))
 
     def key_of(self, kind: str, remote_id: Any) -> str | None:
         return self.keys.get((kind, str(remote_id)))
@@ -140,7 +167,8 @@ class GenerateContext:
     def skip(self, kind: str, obj: Mapping[str, Any], why: str) -> None:
         ident = (kind, self.rid(kind, obj))
         self.used.add(ident)
-        self.keys.pop(ident, None)
+        if ident in self.keys:
+            self._addresses.pop(address(kind, self.keys.pop(ident)), None)
         self.skipped.append(f"{kind} {ident[1]}{_named(obj)}: {why}")
 
     def route(self, uri: str, *, pstn: bool, number: str, user: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
@@ -190,12 +218,12 @@ class GenerateContext:
 
     def resolve(self, body: dict[str, Any]) -> dict[str, Any] | Unresolved:
         """A forward body with each Ref replaced by the value of the live object its address names."""
-        ids = {address(kind, key): rid for (kind, rid), key in self.keys.items()}
         missing: list[str] = []
 
         def value_of(ref: Any) -> Any:
             kind = ref.address.partition("/")[0]
-            obj = self.find(kind, ids.get(ref.address)) if ref.address in ids else None
+            rid = self._addresses.get(ref.address)
+            obj = self.find(kind, rid) if rid is not None else None
             found = get_path(obj, ref.attr) if obj is not None else None
             if found is None:
                 missing.append(ref.address)

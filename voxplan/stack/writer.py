@@ -25,6 +25,7 @@ for something else.
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import math
 import textwrap
@@ -66,11 +67,23 @@ class _Representer(RoundTripRepresenter):
     take it, so the emitter writes no tag and adds no quotes (the reader side decided its meaning)."""
 
     def represent_text(self, data: Any) -> Any:
-        tag = _RESOLVE_12.resolve(ScalarNode, str(data), (True, False))
-        return self.represent_scalar(str(getattr(tag, "suffix", tag)), str(data))
+        return self.represent_scalar(_tag_12(str(data)), str(data))
 
 
 _Representer.add_representer(str, _Representer.represent_text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tag_12(text: str) -> str:
+    """The tag a YAML 1.2 reader gives `text` written plain (cached: a stack repeats its values)."""
+    tag = _RESOLVE_12.resolve(ScalarNode, text, (True, False))
+    return str(getattr(tag, "suffix", tag))
+
+
+@functools.lru_cache(maxsize=4096)
+def _tag_11(text: str) -> str:
+    """The tag PyYAML (YAML 1.1, the stack reader) gives `text` written plain."""
+    return str(_RESOLVE_11.resolve(yaml.ScalarNode, text, (True, False)))
 
 
 def _reader() -> YAML:
@@ -214,8 +227,7 @@ def _text(text: str, inline: bool = False) -> Any:
     else, or if it holds what a flow collection cannot hold plain; in a block (`|`) when it spans lines."""
     if "\n" in text.rstrip("\n") and not inline and not text.startswith((" ", "\t")) and _printable(text):
         return LiteralScalarString(text)
-    if text == "" or _RESOLVE_11.resolve(yaml.ScalarNode, text, (True, False)) != _STR or str(
-            getattr(_RESOLVE_12.resolve(ScalarNode, text, (True, False)), "suffix", "")) != _STR \
+    if text == "" or _tag_11(text) != _STR or _tag_12(text) != _STR \
             or (inline and any(c in text for c in ",[]{}#:")) or "\n" in text:
         return DoubleQuotedScalarString(text)
     return text

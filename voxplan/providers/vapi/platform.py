@@ -367,15 +367,16 @@ class VapiPlatform:
 
     def bound_number(self, ctx: GenerateContext, trunk: str, number: str) -> tuple[dict[str, Any] | None,
                                                                                      dict[str, Any]] | None:
-        credential = next((rid for (kind, rid), key in ctx.keys.items() if kind == CREDENTIAL and key == trunk), None)
-        digits = number.lstrip("+")
-        obj = next((n for n in ctx.objects(NUMBER) if n.get("provider") == "byo-phone-number" and credential
-                    and n.get("credentialId") == credential and str(n.get("number", "")).lstrip("+") == digits), None)
-        if obj is None:
+        credential = ctx.id_of(CREDENTIAL, trunk)
+        bound = ctx.index("numbers-on-credentials", NUMBER, lambda n: (
+            n.get("credentialId"), str(n.get("number", "")).lstrip("+")) if n.get("provider") == "byo-phone-number"
+            else None)
+        obj = next((n for n in bound.get((credential, number.lstrip("+")), ()) if ctx.unplaced(NUMBER, n)), None)
+        if credential is None or obj is None:
             return None
         found = self.number_fields(ctx, obj, number, credential=trunk)
         ctx.used.add((NUMBER, ctx.rid(NUMBER, obj)))
-        ctx.keys[(NUMBER, ctx.rid(NUMBER, obj))] = number
+        ctx.named(NUMBER, obj, number)
         if isinstance(found, Unresolved):
             return None, {"trunk": trunk, "why": found.why}
         route, fields = found
