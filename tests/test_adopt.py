@@ -145,3 +145,17 @@ def test_on_a_terminal_it_asks_about_each_field(cli: Cli, sandbox: SandboxServer
     assert "Adopt wavix.number/+14067704205.destinations[0].destination = \"61280000099\"" in text
     assert '"+14067704205": {forward: "+61280000099"}' in applied.read_text()  # the yes
     assert NEW_PROMPT not in applied.read_text()  # the no
+
+
+def test_re_routing_away_from_vapi_says_what_follows(cli: Cli, sandbox: SandboxServer, applied: Path) -> None:
+    """A number re-pointed in Wavix's portal from Vapi to a PBX: the route becomes a SIP route, and the Vapi
+    phone number it no longer needs is named as what the next apply deletes."""
+    numbers = {n["number"]: n for n in sandbox.get("wavix", "/v1/numbers", per_page=100)["items"]}
+    with sandbox.vendor("wavix") as wavix:
+        wavix.patch(f"/v1/numbers/{numbers['61290597521']['id']}", json={"destinations": [
+            {"destination": "desk@pbx.example.com", "transport": 1, "priority": 1}]}).raise_for_status()
+    result = cli("drift", str(applied), "--adopt", "wavix.number/+61290597521")
+    assert '"+61290597521": {sip: "sip:desk@pbx.example.com"}' in applied.read_text()
+    assert "Note: with the stack as adopted, vapi.phone_number/+61290597521 will be destroyed" in result.stderr
+    cli("apply", "--auto-approve", str(applied))
+    cli("plan", str(applied), "--detailed-exitcode", code=0)

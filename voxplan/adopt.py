@@ -34,6 +34,7 @@ from voxplan.core.writeonly import secret_fingerprint, strip_write_only
 from voxplan.expand import owner_tag
 from voxplan.providers import Providers
 from voxplan.providers.reverse import GenerateContext
+from voxplan.render.values import headline
 from voxplan.stack.loader import parse_yaml, read_stack
 from voxplan.stack.validate import number_key
 from voxplan.stack.writer import Change as Edit
@@ -63,6 +64,7 @@ class Adoption:
     edits: list[Edit] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)  # field -> why not
     text: str = ""  # the stack file with the edits made
+    follows: list[str] = field(default_factory=list)  # what the edited stack's plan does that the old one did not
 
 
 def drifted(plan: Plan, state: State) -> list[Drifted]:
@@ -153,7 +155,10 @@ def adopt(loaded: workflow.Loaded, provs: Providers, plan: Plan, state: State, l
     except WriteError as exc:
         raise PlanError(str(exc)) from None
     result.edits = edits
-    left = _still_drifted(loaded, provs, state, live, result.text, takeable)
+    left, replan = _still_drifted(loaded, provs, state, live, result.text, takeable)
+    before_actions = {c.address: c.action for c in plan.changes}
+    result.follows = [f"{c.address} {headline(c)}" for c in replan.changes
+                      if c.is_change and before_actions.get(c.address) is not c.action]
     for f in left:
         result.refused[str(f)] = "the stack cannot say its live value (the plan of the edited stack still shows it)"
     if left:
@@ -206,7 +211,7 @@ def _diff(a: Any, b: Any, path: PathT = ()) -> list[tuple[PathT, Any]]:
 
 
 def _still_drifted(loaded: workflow.Loaded, provs: Providers, state: State, live: dict[str, Live], text: str,
-                   fields: Sequence[Drifted]) -> list[Drifted]:
+                   fields: Sequence[Drifted]) -> tuple[list[Drifted], Plan]:
     """Plan the edited stack against the same refresh (no request): the adopted fields that still show."""
     with tempfile.TemporaryDirectory(prefix="voxplan-adopt-") as tmp:
         draft = Path(tmp) / loaded.stack.path.name
@@ -216,7 +221,7 @@ def _still_drifted(loaded: workflow.Loaded, provs: Providers, state: State, live
     replan = workflow.plan(edited, provs, state, live=live)
     shown = {(c.address, f.path) for c in replan.changes for f in c.fields}
     return [f for f in fields if any(a == f.address and (p == f.path or p.startswith((f.path + ".", f.path + "[")))
-                                     for a, p in shown)]
+                                     for a, p in shown)], replan
 
 
 # -- paths ---------------------------------------------------------------------------------------------------

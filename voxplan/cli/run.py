@@ -388,8 +388,12 @@ def _adopt(stack: Path, wanted: tuple[str, ...], ctx: RunContext) -> None:
             live = workflow.refresh_live(loaded, provs, state)
             the_plan = workflow.plan(loaded, provs, state, live=live)
             found = adopt.drifted(the_plan, state)
+            gone = [c.address for c in the_plan.changes if c.reason == "it was deleted outside voxplan"]
+            for address in gone:
+                click.echo(f"Not adoptable: {address} was deleted outside voxplan (take it out of the stack, or "
+                           "apply to make it again)", err=True)
             if not found:
-                click.echo("Nothing changed outside voxplan: nothing to adopt.")
+                click.echo("Nothing changed outside voxplan that the stack can take.")
                 return
             chosen = adopt.select(found, wanted) if wanted else _ask(the_plan, found)
             result = adopt.adopt(loaded, provs, the_plan, state, live, chosen) if chosen else None
@@ -400,6 +404,8 @@ def _adopt(stack: Path, wanted: tuple[str, ...], ctx: RunContext) -> None:
         replace_file(stack, result.text)
         click.echo(f"Adopted into {stack}: " + ", ".join(
             ".".join(str(p) for p in e.path) for e in result.edits))
+    for line in result.follows if result.text else ():
+        click.echo(f"Note: with the stack as adopted, {line} at the next apply", err=True)
     for name, why in result.refused.items():
         click.echo(f"Not adopted: {name}: {why}", err=True)
     if any("secret" not in why for why in result.refused.values()):
