@@ -54,6 +54,7 @@ class Generated:
     marked: list[str] = field(default_factory=list)  # adopted objects it marks as this stack's
     other: list[str] = field(default_factory=list)  # anything else the plan would do (should be nothing)
     recorded: int = 0  # resources recorded in state (--state)
+    state_at: str = ""  # where (the store's description)
 
 
 def reached(ctx: RunContext, carriers: frozenset[str] | None) -> list[registry.Provider]:
@@ -123,13 +124,13 @@ def _reverse(shell: Stack, provs: Providers, live: dict[str, Live], foreign: dic
         for rid, obj in found.by_id.items():
             if (kind, rid) not in gen.used and (kind, rid) not in foreign:
                 gen.skip(kind, obj, "the stack format has no place for it as it is")
-    used_vendors = {registry.provider_of(kind) for kind, _ in gen.used if (kind, _) not in foreign}
+    used_vendors = {registry.provider_of(kind) for kind, _ in gen.keys}  # the vendors of what was written
     providers = {p.name: {"api_key": "${env:" + f"{p.name.upper()}_API_KEY" + "}"} for p in specs
                  if p.name in used_vendors}
     secrets = {f"{p.upper()}_API_KEY": f"the {p} API key" for p in providers}
     secrets.update(gen.secrets)
     data = _document(name, gen, providers)
-    entries = sum(len(v) for k, v in data.items() if isinstance(v, dict) and k not in ("providers",))
+    entries = sum(len(v) for v in gen.data.values())
     footer = _footer(secrets, gen.skipped)
     text = render(data, header=HEADER, footer=footer, blank_before=[k for k in data if k not in _HEAD],
                   flow=_flow, comments=gen.notes, file=str(shell.path))
@@ -209,6 +210,7 @@ def _check(made: Generated, ctx: RunContext, provs: Providers, live: dict[str, L
             _sort(made, plan, provs)
             if record:
                 made.recorded = _record(made, loaded, plan, provs, state)
+                made.state_at = loaded.store.describe()
     finally:
         loaded.store.close()
     return made

@@ -180,7 +180,7 @@ def _report(made: object, out: Path | None) -> None:
     for line in made.other:
         click.echo(f"Warning: the generated stack's plan would also {line}", err=True)
     if made.recorded:
-        click.echo(f"Recorded {made.recorded} import(s) in state: the next plan sends nothing.", err=True)
+        click.echo(f"Recorded {made.recorded} import(s) in {made.state_at}: the next plan sends nothing.", err=True)
     if made.secrets:
         click.echo("Set before plan and apply: " + ", ".join(made.secrets), err=True)
     if made.skipped:
