@@ -55,8 +55,9 @@ def test_adopting_two_dashboard_edits_changes_only_their_fields(cli: Cli, sandbo
     cli("drift", str(applied), code=2)
 
     result = cli("drift", str(applied), "--adopt", "vapi.assistant/support", "wavix.number/+14067704205")
-    assert result.stdout.strip() == (f"Adopted into {applied}: assistants.support.model.system, "
-                                     "routes.+14067704205.forward")
+    assert result.stdout.splitlines() == [
+        f"Adopted into {applied}: assistants.support.model.system, routes.+14067704205.forward",
+        "State records the adopted values as applied: vapi.assistant/support, wavix.number/+14067704205."]
     diff = git(cli.workdir, "diff", "--unified=0", applied.name)
     changed = [line for line in diff.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
     assert changed == [
@@ -79,7 +80,9 @@ def test_one_field_of_an_address_and_nothing_else(cli: Cli, sandbox: SandboxServ
     assert "+61280000099" in diff and NEW_PROMPT not in diff
     plan = cli("plan", str(applied), "--detailed-exitcode", code=2)
     assert "vapi.assistant/support will be updated in-place" in plan.stdout  # the prompt, not adopted
-    assert "wavix.number" not in plan.stdout
+    assert "wavix.number/+14067704205 will be" not in plan.stdout
+    drift = cli("drift", str(applied), code=2)
+    assert "vapi.assistant/support" in drift.stdout and "wavix.number" not in drift.stdout
 
 
 def test_what_is_not_drift_is_not_adopted(cli: Cli, sandbox: SandboxServer, applied: Path) -> None:

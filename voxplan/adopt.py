@@ -16,6 +16,7 @@ neither is a value the stack takes from `${env:}`, `${file:}` or `${var:}`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -27,10 +28,10 @@ from voxplan import providers as registry
 from voxplan import workflow
 from voxplan.core.errors import PlanError
 from voxplan.core.live import Live
-from voxplan.core.model import PathT, get_path, json_equal, same_value
+from voxplan.core.model import PathT, json_equal, same_value
 from voxplan.core.plan import Action, Change, Plan
 from voxplan.core.secret import Secret
-from voxplan.core.writeonly import secret_fingerprint, strip_write_only
+from voxplan.core.writeonly import strip_write_only
 from voxplan.expand import owner_tag
 from voxplan.providers import Providers
 from voxplan.providers.reverse import GenerateContext
@@ -65,30 +66,28 @@ class Adoption:
     refused: dict[str, str] = field(default_factory=dict)  # field -> why not
     text: str = ""  # the stack file with the edits made
     follows: list[str] = field(default_factory=list)  # what the edited stack's plan does that the old one did not
+    replan: Plan | None = None  # the edited stack's plan (against the same refresh)
 
 
 def drifted(plan: Plan, state: State) -> list[Drifted]:
-    """The fields of `plan` that changed outside voxplan since the last apply (not the stack's own changes)."""
+    """The fields the plan says changed outside voxplan since the last apply (`Plan.outside`) that the stack
+    can take: still declared, and not changed in the stack since (that is pending: adopting it would undo
+    the stack's change). A secret is listed as one, to be reported."""
+    declared = {c.address: c for c in plan.changes}
     out: list[Drifted] = []
-    for change in plan.changes:
-        entry = state.get(change.address)
-        if change.action is not Action.UPDATE or change.importing or entry is None or change.live is None:
+    for moved in plan.outside:
+        change, entry = declared.get(moved.address), state.get(moved.address)
+        if moved.action is not Action.UPDATE or change is None or entry is None or change.live is None:
             continue
-        for f in change.fields:
-            if f.sensitive:  # a secret: drift when the stack's value is the one the last apply recorded
-                held = get_path(change.body, f.path)
-                if held is not None and entry.fingerprints.get(f.path) == secret_fingerprint(held, state.key):
-                    out.append(Drifted(change.address, f.path, True))
+        for f in moved.fields:
+            if f.sensitive:
+                out.append(Drifted(moved.address, f.path, True))
                 continue
             key = _steps(f.path)[0]
-            if not isinstance(key, str) or key not in entry.sent or key not in change.body:
-                continue
-            wanted = strip_write_only(key, change.body[key], change.write_only)
-            if not same_value(wanted, entry.sent[key]):
-                continue  # the stack changed it: pending, not drift
-            if same_value(strip_write_only(key, change.live.get(key), change.write_only), entry.seen.get(key)):
-                continue
-            out.append(Drifted(change.address, f.path, f.sensitive))
+            if not isinstance(key, str) or key not in change.body:
+                continue  # the stack no longer declares it
+            if same_value(strip_write_only(key, change.body[key], change.write_only), entry.sent.get(key)):
+                out.append(Drifted(moved.address, f.path))
     return out
 
 
@@ -156,6 +155,7 @@ def adopt(loaded: workflow.Loaded, provs: Providers, plan: Plan, state: State, l
         raise PlanError(str(exc)) from None
     result.edits = edits
     left, replan = _still_drifted(loaded, provs, state, live, result.text, takeable)
+    result.replan = replan
     before_actions = {c.address: c.action for c in plan.changes}
     result.follows = [f"{c.address} {headline(c)}" for c in replan.changes
                       if c.is_change and before_actions.get(c.address) is not c.action]
@@ -164,6 +164,31 @@ def adopt(loaded: workflow.Loaded, provs: Providers, plan: Plan, state: State, l
     if left:
         result.edits, result.text = [], ""
     return result
+
+
+def record(loaded: workflow.Loaded, result: Adoption, lock_timeout: float = 0.0) -> list[str]:
+    """State takes the adopted values as the last applied ones, as `apply --refresh-only` records a drift:
+    the stack declares them now, so neither the next plan nor `drift` reports them. Nothing remote changes."""
+    assert result.replan is not None
+    planned = {c.address: c for c in result.replan.changes}
+    keys: dict[str, set[str]] = {}
+    for f in result.fields:
+        if str(f) not in result.refused:
+            keys.setdefault(f.address, set()).add(str(_steps(f.path)[0]))
+    with loaded.store.lock(timeout=lock_timeout):
+        state = workflow.load_state(loaded)
+        updated = {}
+        for address, names in keys.items():
+            entry, change = state.get(address), planned.get(address)
+            if entry is None or change is None or change.live is None:
+                continue
+            hidden = change.write_only
+            sent = {**entry.sent, **{k: strip_write_only(k, change.body.get(k), hidden) for k in names}}
+            seen = {**entry.seen, **{k: strip_write_only(k, change.live.get(k), hidden) for k in names}}
+            updated[address] = dataclasses.replace(entry, sent=sent, seen=seen)
+        state.put_many(updated)
+        state.compact()
+    return sorted(updated)
 
 
 # -- the way back, twice ---------------------------------------------------------------------------------

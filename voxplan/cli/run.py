@@ -34,7 +34,7 @@ from voxplan.cli.common import (
     warn,
 )
 from voxplan.core.context import RunContext
-from voxplan.core.plan import Plan
+from voxplan.core.plan import Action, Plan
 from voxplan.core.secret import SafeEncoder
 from voxplan.render import FORMATS, DriftItem, events, render_text
 from voxplan.stack.loader import peek
@@ -374,12 +374,14 @@ def output(stack: Path, address: str | None, as_json: bool, backend: str | None,
 
 
 def _adopt(stack: Path, wanted: tuple[str, ...], ctx: RunContext) -> None:
-    """drift --adopt: the chosen drifted fields, written into the stack file (voxplan.adopt)."""
+    """drift --adopt: the chosen drifted fields, written into the stack file and taken by state as applied
+    (voxplan.adopt)."""
     from voxplan import adopt
 
     if not wanted and not sys.stdin.isatty():
         fail("--adopt without ADDRESS[.FIELD] asks about each drifted field, and stdin is not a terminal: name "
              "what to adopt")
+    result = None
     with errors():
         loaded = workflow.load(stack, ctx)
         warn(loaded.warnings)
@@ -387,23 +389,26 @@ def _adopt(stack: Path, wanted: tuple[str, ...], ctx: RunContext) -> None:
             state = workflow.load_state(loaded)
             live = workflow.refresh_live(loaded, provs, state)
             the_plan = workflow.plan(loaded, provs, state, live=live)
-            found = adopt.drifted(the_plan, state)
-            gone = [c.address for c in the_plan.changes if c.reason == "it was deleted outside voxplan"]
-            for address in gone:
-                click.echo(f"Not adoptable: {address} was deleted outside voxplan (take it out of the stack, or "
+            for gone in (c.address for c in the_plan.outside if c.action is Action.DELETE):
+                click.echo(f"Not adoptable: {gone} was deleted outside voxplan (take it out of the stack, or "
                            "apply to make it again)", err=True)
+            found = adopt.drifted(the_plan, state)
             if not found:
                 click.echo("Nothing changed outside voxplan that the stack can take.")
                 return
             chosen = adopt.select(found, wanted) if wanted else _ask(the_plan, found)
-            result = adopt.adopt(loaded, provs, the_plan, state, live, chosen) if chosen else None
-    if result is None:
-        click.echo("Nothing adopted.")
-        return
-    if result.text:
-        replace_file(stack, result.text)
-        click.echo(f"Adopted into {stack}: " + ", ".join(
-            ".".join(str(p) for p in e.path) for e in result.edits))
+            if not chosen:
+                click.echo("Nothing adopted.")
+                return
+            result = adopt.adopt(loaded, provs, the_plan, state, live, chosen)
+            if result.text:
+                replace_file(stack, result.text)
+                click.echo(f"Adopted into {stack}: " + ", ".join(
+                    ".".join(str(p) for p in e.path) for e in result.edits))
+                recorded = adopt.record(loaded, result)
+                if recorded:
+                    click.echo(f"State records the adopted values as applied: {', '.join(recorded)}.")
+    assert result is not None
     for line in result.follows if result.text else ():
         click.echo(f"Note: with the stack as adopted, {line} at the next apply", err=True)
     for name, why in result.refused.items():
@@ -414,11 +419,11 @@ def _adopt(stack: Path, wanted: tuple[str, ...], ctx: RunContext) -> None:
 
 def _ask(the_plan: Plan, found: list[Any]) -> list[Any]:
     """Each drifted field, with its live value, approved one by one (y/N)."""
-    shown = {(c.address, f.path): f for c in the_plan.changes for f in c.fields}
+    shown = {(c.address, f.path): f for c in the_plan.outside for f in c.fields}
     chosen = []
     for d in found:
         f = shown[(d.address, d.path)]
-        live = "(sensitive)" if d.secret else json.dumps(f.before, ensure_ascii=False)[:200]
+        live = "(sensitive)" if d.secret else json.dumps(f.after, ensure_ascii=False)[:200]
         if click.confirm(f"Adopt {d} = {live}?", default=False):
             chosen.append(d)
     return chosen
