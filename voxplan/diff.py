@@ -304,6 +304,8 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
         clears = {}
     if replace and not force_replace:
         reason = "; ".join(f"{f.path} cannot be changed in place" for f in fields if f.forces_replacement)
+    elif importing and fields:
+        reason += _adoption_note(adapter, fields)
     send = [k for k in send if k in body]
     return Change(action=action, remote_id=adapter.remote_id(obj), send_keys=tuple(send), fields=tuple(fields),
                   importing=importing, reason=reason, live=obj, clears=tuple(clears), declared=declared,
@@ -338,6 +340,18 @@ def _created_unrecorded(res: Resource, adapter: Adapter, note: Entry, kind_live:
         claimed.add(adapter.remote_id(found[0]))
         return found[0]
     return None
+
+
+def _adoption_note(adapter: Adapter, fields: Sequence[FieldChange]) -> str:
+    """What an adoption sends that is no change of a setting: a write-only secret voxplan cannot read back
+    (the stack's value is sent, once), and the owner marker of the adopting stack."""
+    unread = [f.path for f in fields if f.sensitive and f.path in adapter.write_only]
+    marked = [f.path for f in fields if adapter.owner_marker and f.path == adapter.owner_marker]
+    if len(unread) + len(marked) != len(fields):
+        return ""
+    notes = ([f"re-sends the write-only {', '.join(unread)}, which voxplan cannot read back"] if unread else []) \
+        + ([f"marks it as this stack's ({marked[0]})"] if marked else [])
+    return "; " + "; ".join(notes)
 
 
 def _share(adapter: Adapter, body: dict[str, Any], obj: Mapping[str, Any], baseline: Entry | None) -> dict[str, Any]:

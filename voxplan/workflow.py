@@ -130,12 +130,14 @@ def refresh_live(loaded: Loaded, provs: Providers, state: State,
     return refresh(provs, kinds, {k: frozenset(v) for k, v in interest.items()}, tracked)
 
 
-def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions | None = None) -> Plan:
+def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions | None = None,
+         live: dict[str, Live] | None = None) -> Plan:
+    """`live`: what a refresh already found (drift --adopt plans its edited stack against it: no request)."""
     options = options or PlanOptions()
     if options.destroy:
         _refuse_protected(loaded, state)
     desired = [] if options.destroy else loaded.desired
-    live = refresh_live(loaded, provs, state, desired)
+    live = refresh_live(loaded, provs, state, desired) if live is None else live
     slips = [f"{kind}: the list left out {', '.join(v.relisted)}, which a GET by id found; nothing is planned "
              "for it as gone" for kind, v in live.items() if v.relisted]
     if options.refresh_only:
@@ -252,7 +254,7 @@ def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], 
                 store.record_history(history.record(
                     the_plan, started=started, environment=loaded.ctx.env_name, stack_file=loaded.stack.path,
                     env=loaded.ctx.env, done=result.done, errors=result.errors, skipped=result.skipped,
-                    moved=moved))
+                    moved=moved, stack=loaded.stack))
             except LockLost as lost:
                 if not any(str(lost) in e for e in result.errors):
                     result.errors.append(str(lost))

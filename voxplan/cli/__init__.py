@@ -5,7 +5,7 @@ Exit codes, as Terraform: 0 success / no changes; 1 error; 2 changes present (pl
 --detailed-exitcode).
 """
 
-from voxplan.cli import calls, check, run, sandbox, serve, state  # noqa: F401 - each registers its commands
+from voxplan.cli import calls, check, files, run, sandbox, serve, state  # noqa: F401 - each registers its commands
 from voxplan.cli.app import main
 
 __all__ = ["main"]

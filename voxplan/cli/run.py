@@ -7,6 +7,7 @@ import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -29,9 +30,11 @@ from voxplan.cli.common import (
     fail,
     loaded_stack,
     render,
+    replace_file,
     warn,
 )
-from voxplan.core.plan import Plan
+from voxplan.core.context import RunContext
+from voxplan.core.plan import Action, Plan
 from voxplan.core.secret import SafeEncoder
 from voxplan.render import FORMATS, DriftItem, events, render_text
 from voxplan.stack.loader import peek
@@ -284,22 +287,35 @@ def show(plan_file: Path, fmt: str, no_color: bool) -> None:
 
 
 @main.command()
-@click.argument("stacks", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("stacks", nargs=-1, required=True, metavar="STACK... | STACK --adopt [ADDRESS[.FIELD]]...")
 @SANDBOX
 @FORMAT
 @click.option("--parallelism", type=click.IntRange(1, 32), default=4, show_default=True)
+@click.option("--adopt", is_flag=True,
+              help="Write the live values of fields changed outside voxplan into the stack file: the fields of "
+                   "each ADDRESS[.FIELD] after the stack, or, with none, each one you approve on a terminal.")
 @JSON_LINES
 @BACKEND
 @ENVIRONMENT
-def drift(stacks: tuple[Path, ...], sandbox: bool, fmt: str, parallelism: int, backend: str | None,
+def drift(stacks: tuple[str, ...], sandbox: bool, fmt: str, parallelism: int, adopt: bool, backend: str | None,
           environment: str, json_lines: bool) -> None:
     """Refresh many stacks concurrently and report which drifted. Exit 2 if any did, 1 on errors.
+
+    With --adopt, the first argument is the stack and the others name what to adopt: an address
+    (vapi.assistant/support) for every field of it changed outside voxplan, or one field
+    (wavix.number/+14067704205.destinations). Only those fields change in the stack file, at their place,
+    comments and layout kept; a secret is never written (reported instead).
 
     \b
     Example (nightly cron):
       voxplan drift stacks/*.yaml --format markdown > drift.md
+    Example (make a dashboard fix official):
+      voxplan drift stacks/support.yaml --adopt vapi.assistant/support && git diff stacks/support.yaml
     """
-    reports = workflow.drift(stacks, context(sandbox, backend=backend, environment=environment),
+    if adopt:
+        _adopt(Path(stacks[0]), stacks[1:], context(sandbox, backend=backend, environment=environment))
+        return
+    reports = workflow.drift([Path(s) for s in stacks], context(sandbox, backend=backend, environment=environment),
                              parallelism=parallelism)
     if json_lines:
         for r in reports:
@@ -355,3 +371,59 @@ def output(stack: Path, address: str | None, as_json: bool, backend: str | None,
         click.echo(f"Warning: no resources in state ({where}): apply the stack first.", err=True)
     for addr, entry in found.items():
         click.echo(f"{addr} = {entry['id']}")
+
+
+def _adopt(stack: Path, wanted: tuple[str, ...], ctx: RunContext) -> None:
+    """drift --adopt: the chosen drifted fields, written into the stack file and taken by state as applied
+    (voxplan.adopt)."""
+    from voxplan import adopt
+
+    if not wanted and not sys.stdin.isatty():
+        fail("--adopt without ADDRESS[.FIELD] asks about each drifted field, and stdin is not a terminal: name "
+             "what to adopt")
+    result = None
+    with errors():
+        loaded = workflow.load(stack, ctx)
+        warn(loaded.warnings)
+        with workflow.connect(loaded) as provs:
+            state = workflow.load_state(loaded)
+            live = workflow.refresh_live(loaded, provs, state)
+            the_plan = workflow.plan(loaded, provs, state, live=live)
+            for gone in (c.address for c in the_plan.outside if c.action is Action.DELETE):
+                click.echo(f"Not adoptable: {gone} was deleted outside voxplan (take it out of the stack, or "
+                           "apply to make it again)", err=True)
+            found = adopt.drifted(the_plan, state)
+            if not found:
+                click.echo("Nothing changed outside voxplan that the stack can take.")
+                return
+            chosen = adopt.select(found, wanted) if wanted else _ask(the_plan, found)
+            if not chosen:
+                click.echo("Nothing adopted.")
+                return
+            result = adopt.adopt(loaded, provs, the_plan, state, live, chosen)
+            if result.text:
+                replace_file(stack, result.text)
+                click.echo(f"Adopted into {stack}: " + ", ".join(
+                    ".".join(str(p) for p in e.path) for e in result.edits))
+                recorded = adopt.record(loaded, result)
+                if recorded:
+                    click.echo(f"State records the adopted values as applied: {', '.join(recorded)}.")
+    assert result is not None
+    for line in result.follows if result.text else ():
+        click.echo(f"Note: with the stack as adopted, {line} at the next apply", err=True)
+    for name, why in result.refused.items():
+        click.echo(f"Not adopted: {name}: {why}", err=True)
+    if any("secret" not in why for why in result.refused.values()):
+        sys.exit(1)
+
+
+def _ask(the_plan: Plan, found: list[Any]) -> list[Any]:
+    """Each drifted field, with its live value, approved one by one (y/N)."""
+    shown = {(c.address, f.path): f for c in the_plan.outside for f in c.fields}
+    chosen = []
+    for d in found:
+        f = shown[(d.address, d.path)]
+        live = "(sensitive)" if d.secret else json.dumps(f.after, ensure_ascii=False)[:200]
+        if click.confirm(f"Adopt {d} = {live}?", default=False):
+            chosen.append(d)
+    return chosen

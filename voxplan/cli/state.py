@@ -214,23 +214,31 @@ def force_unlock(stack: Path, lock_id: str, force: bool, backend: str | None, en
 @main.command(name="history", context_settings={"ignore_unknown_options": False})
 @click.argument("args", nargs=-1, required=True, metavar="STACK | show STACK N")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--stack-file", is_flag=True,
+              help="With show: print the stack as apply N applied it (secrets as their ${env:} forms); a plan of "
+                   "it, written beside the stack, shows the way back to apply N.")
 @BACKEND
 @ENVIRONMENT
-def history_cmd(args: tuple[str, ...], fmt: str, backend: str | None, environment: str) -> None:
-    """Every apply of a stack: when, who, git commit, CI run, summary; `show STACK N`: that apply's changes.
+def history_cmd(args: tuple[str, ...], fmt: str, stack_file: bool, backend: str | None, environment: str) -> None:
+    """Every apply of a stack: when, who, git commit, CI run, summary; `show STACK N`: that apply's changes,
+    or with --stack-file the stack it applied.
 
     \b
     Example:
       voxplan history stacks/prod.yaml
       voxplan history show stacks/prod.yaml 3 --format json
+      voxplan history show stacks/prod.yaml 3 --stack-file > stacks/prod.rollback.yaml
+      voxplan plan stacks/prod.rollback.yaml     # the way back to apply 3, every vendor at once
     """
-    from voxplan import statetools
+    from voxplan import history, statetools
 
     show = args[0] == "show"
     if (show and len(args) != 3) or (not show and len(args) != 1):
         fail("usage: voxplan history STACK, or voxplan history show STACK N")
     if show and not args[2].isdigit():
         fail(f"N is an apply's number from voxplan history, not {args[2]!r}")
+    if stack_file and not show:
+        fail("--stack-file goes with show: voxplan history show STACK N --stack-file")
     stack = Path(args[1] if show else args[0])
     with errors(), loaded_stack(stack, backend, environment) as loaded:
         runs = statetools.history(loaded)
@@ -238,6 +246,15 @@ def history_cmd(args: tuple[str, ...], fmt: str, backend: str | None, environmen
         run = next((r for r in runs if int(r["n"]) == int(args[2])), None)
         if run is None:
             fail(f"{stack}: no apply number {args[2]} (there are {len(runs)})")
+        if stack_file:
+            with errors():
+                click.echo(history.stack_text(run), nl=False)
+            needed = (run.get("stack") or {}).get("env") or []
+            if needed:
+                click.echo(f"Set before planning it: {', '.join(needed)} (secrets the stack wrote literally)",
+                           err=True)
+            return
+        run = {**run, "stack": bool(run.get("stack"))}
         if fmt == "json":
             click.echo(json.dumps(run, indent=2))
             return
@@ -252,7 +269,7 @@ def history_cmd(args: tuple[str, ...], fmt: str, backend: str | None, environmen
                        + (f" (id {change['remote_id']})" if change.get("remote_id") else ""))
         return
     if fmt == "json":
-        click.echo(json.dumps(runs, indent=2))
+        click.echo(json.dumps([{**r, "stack": bool(r.get("stack"))} for r in runs], indent=2))
         return
     if not runs:
         click.echo(f"{stack}: no apply recorded yet.")

@@ -32,6 +32,7 @@ from voxplan.providers.base import (
     StoreAdapter,
 )
 from voxplan.providers.http import ApiClient, Pacer, default_message
+from voxplan.providers.reverse import GenerateContext
 from voxplan.providers.routes import Router
 from voxplan.stack.loader import placeholder
 from voxplan.stack.model import Stack
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["REGISTRY", "SURFACE", "Adapter", "Carrier", "ExpandContext", "Finding", "Platform", "Provider", "Providers",
            "RouteTarget", "adapter_class", "carriers", "connect", "doctor", "expand_sections", "hop_sets",
-           "number_headers", "platform", "router"]
+           "number_headers", "platform", "reverse", "route_sources", "router"]
 
 
 
@@ -90,6 +91,27 @@ def expand_sections(ctx: ExpandContext, carrier_map: dict[str, Carrier]) -> None
     for p in REGISTRY:
         if p.sections is not None:
             p.sections(ctx, carrier_map)
+
+
+def route_sources() -> list[Callable[[str], dict[str, Any] | None]]:
+    """Every vendor's carrier destination → route readers (the way back of `router`)."""
+    return [source for p in REGISTRY for source in p.route_sources]
+
+
+def reverse(ctx: GenerateContext) -> None:
+    """Live objects → stack entries, in the order references need (voxplan.providers.reverse): the
+    platform's own sections, every carrier's trunks (the one that takes the rest last), their numbers, then
+    each vendor's own sections."""
+    carrier_list = sorted(carriers(ctx.platform).values(), key=lambda c: c.takes_the_rest)
+    carrier_list = [c for c in carrier_list if ctx.wants(c.name)]
+    ctx.platform.generate(ctx)
+    for carrier in carrier_list:
+        carrier.generate_trunks(ctx)
+    for carrier in carrier_list:
+        carrier.generate_numbers(ctx)
+    for p in REGISTRY:
+        if p.generate is not None:
+            p.generate(ctx)
 
 
 def number_headers(carrier_map: dict[str, Carrier]) -> dict[str, str]:

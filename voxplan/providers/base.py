@@ -20,6 +20,7 @@ from voxplan.core.errors import AuthFailed, Diagnostic, InvalidAnswer, Location,
 from voxplan.core.hops import HopContext, HopSet
 from voxplan.core.model import PathT, Ref, Resource
 from voxplan.providers.http import ApiClient
+from voxplan.providers.reverse import GenerateContext, Unresolved
 from voxplan.stack.model import Stack
 from voxplan.stack.surface import Surface
 from voxplan.state.store import Publication, StateStore
@@ -88,6 +89,11 @@ class Adapter(ABC):
         """What apply does for a removed object that `unroutes`: by default its `delete`, which for such
         kinds clears the routing."""
         self.delete(remote_id)
+    # For the way back (voxplan generate): top-level keys the vendor sets and never takes (ids, timestamps,
+    # status), and keys it fills when they are not sent, with the value it fills (documented server
+    # defaults): a generated stack says neither.
+    read_only: ClassVar[tuple[str, ...]] = ()
+    server_defaults: ClassVar[Mapping[str, Any]] = {}
 
     def clear_value(self, key: str) -> Any:
         """What an update sends to clear top-level `key` (see `cleared`)."""
@@ -408,6 +414,12 @@ class Provider:
     calls: Callable[[ApiClient], Calls] | None = None  # how it places calls and reads them back (call, test)
     witness: Witness | None = None  # who answered a call it took, where its API cannot say (test)
     published: tuple[type[StoreAdapter], ...] = ()  # kinds whose remote is the state backend (no API, no key)
+    # the way back (voxplan generate): a carrier destination → the route naming this vendor (`route_targets`
+    # read backwards), its own sections from the live objects, and what to ask refresh for to see the whole
+    # account (kind → interest) where listing a kind needs to know where to look (Cloudonix's domains)
+    route_sources: tuple[Callable[[str], dict[str, Any] | None], ...] = ()
+    generate: Callable[[GenerateContext], None] | None = None
+    everything: Callable[[ApiClient], Mapping[str, frozenset[str]]] | None = None
 
     def base_url(self, stack: Stack) -> str:
         return self.api_url(stack) if callable(self.api_url) else self.api_url
@@ -441,6 +453,47 @@ class Platform(Protocol):
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]: ...
 
+    # -- the way back (voxplan.providers.reverse) --------------------------------------------------------
+    def generate(self, ctx: GenerateContext) -> None:
+        """Platform-only sections (tools, assistants) from the live objects."""
+        ...
+
+    def trunk_side(self, ctx: GenerateContext, credential: dict[str, Any], key: str, entry: dict[str, Any], *,
+                   made: Callable[[dict[str, Any]], dict[str, Any]], fixed: int = 0,
+                   defaults: dict[str, Any] | None = None) -> dict[str, Any] | Unresolved:
+        """`entry` (a trunk's, with its carrier's own fields) completed with what the platform `credential`
+        says, leaving out what equals the carrier's `defaults`; `made(entry)` is what the carrier hands
+        `trunk_credential` for an entry (how the result is checked). The credential is placed with it."""
+        ...
+
+    def credential_for(self, ctx: GenerateContext, *, login: str | None = None,
+                       host: str | None = None) -> dict[str, Any] | None:
+        """The first unplaced SIP-trunk credential that authenticates as `login`, or whose first gateway is
+        `host`; with neither, the first unplaced one."""
+        ...
+
+    def credential_key(self, ctx: GenerateContext, credential: dict[str, Any]) -> str:
+        """The `trunks:` key a credential no carrier took is written under (from its name)."""
+        ...
+
+    def unbound(self, ctx: GenerateContext) -> list[tuple[str, str]]:
+        """(number, trunk key) of each unplaced platform number bound to the credential of a `trunks:` entry."""
+        ...
+
+    def inbound_route(self, ctx: GenerateContext, uri: str, *, number: str,
+                      user: str) -> tuple[dict[str, Any] | None, dict[str, Any]] | None:
+        """A carrier destination that hands calls to the platform: the route its platform number says and
+        what the number's entry takes (trunk, name, pass-through); (None, {"why": …}) when it cannot be
+        said; None when `uri` is not the platform's."""
+        ...
+
+    def bound_number(self, ctx: GenerateContext, trunk: str, number: str) -> tuple[dict[str, Any] | None,
+                                                                                     dict[str, Any]] | None:
+        """The platform number `number` on the credential of `trunks.<trunk>`, as (route, entry fields: its
+        trunk, name, pass-through), placed; None when there is none; (None, {"why": …}) when no route
+        says it."""
+        ...
+
 
 class Carrier(Protocol):
     name: str
@@ -456,6 +509,13 @@ class Carrier(Protocol):
                       route: dict[str, Any] | None) -> None: ...
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]: ...
+
+    # -- the way back (voxplan.providers.reverse) --------------------------------------------------------
+    takes_the_rest: bool  # generates last: the platform credentials and numbers no other carrier took
+
+    def generate_trunks(self, ctx: GenerateContext) -> None: ...
+
+    def generate_numbers(self, ctx: GenerateContext) -> None: ...
 
 
 def transfer_reach(stack: Stack, carrier: str, is_host: Callable[[str], bool]) -> Iterator[Diagnostic]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -116,6 +116,7 @@ class Stack:
     data: dict[str, Any]
     source: SourceMap
     environment: str = "default"  # --env / VOXPLAN_ENV: picks `${var:…}` values, state and claims
+    text: str = field(default="", repr=False)  # the file as read (history keeps it, secrets as their forms)
 
     @property
     def name(self) -> str:

@@ -66,7 +66,7 @@ def load_and_validate(path: str | Path, ctx: RunContext | None = None, *, surfac
         diags += list(_semantic_errors(data, source, surface))
     if _errors(diags):
         raise StackErrors(diags)
-    return Stack(path=path, data=data, source=source, environment=ctx.env_name), diags
+    return Stack(path=path, data=data, source=source, environment=ctx.env_name, text=text), diags
 
 
 def _required_version(data: dict[str, Any], source: SourceMap) -> Diagnostic | None:

@@ -20,6 +20,7 @@ BYO (none assumed).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
@@ -32,6 +33,7 @@ from voxplan.providers.cloudonix import hops
 from voxplan.providers.cloudonix.hops import dnid_number, dnid_pattern
 from voxplan.providers.cloudonix.surface import SURFACE
 from voxplan.providers.http import ApiClient
+from voxplan.providers.reverse import GenerateContext, Unresolved, as_dict
 from voxplan.stack.model import Stack
 
 API_URL = "https://api.cloudonix.io"
@@ -286,6 +288,36 @@ def stack_domains(stack: Stack) -> list[str]:
     return sorted({t["domain"] for t in stack.section("trunks").values() if t.get("carrier") == "cloudonix"})
 
 
+APP_PREFIX = "voxplan-"  # a trunk's voice application is named voxplan-<trunk key>
+
+
+def credential(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """What the trunk's platform credential is made of: the domain's auto alias first (outbound only, OPTIONS
+    ping), then the stack's gateways; the stack's auth, if any; a leading plus."""
+    alias = {"ip": Ref(f"{DOMAIN}/{spec['domain']}", "alias", template=ALIAS_HOST), "inbound": False,
+             "outbound": True, "options_ping": spec.get("options_ping", True)}
+    auth = spec.get("auth") or {}
+    return {"gateways": [alias, *(spec.get("gateways") or [])], "username": auth.get("username"),
+            "password": auth.get("password"), "options": {"leading_plus": True, **spec}}
+
+
+def outbound_body(domain: str, out: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {"domain": domain, "name": out["name"], "ip": out["ip"], "port": str(out.get("port", 5060)),
+                            "transport": out.get("transport", "udp"), "prefix": out.get("prefix", ""),
+                            "direction": "outbound"}
+    if out.get("auth"):
+        body["profile"] = {"authentication": {"username": out["auth"]["username"],
+                                              "password": out["auth"]["password"]}}
+    return body
+
+
+def everything(api: ApiClient) -> dict[str, frozenset[str]]:
+    """Every domain of the account (`GET /customers/self/domains`), as refresh's interest in each kind."""
+    domains = sorted(str(d["domain"]) for d in api.request("GET", BASE, expect_404_empty=True) if d.get("domain"))
+    scoped = frozenset(f"{d}/" for d in domains)
+    return {DOMAIN: frozenset(domains), TRUNK: scoped, APP: scoped, DNID: scoped}
+
+
 class CloudonixCarrier:
     name = "cloudonix"
     sip_uri_numbers = False
@@ -301,24 +333,13 @@ class CloudonixCarrier:
             ctx.add(Resource(DOMAIN, domain_name, {"domain": domain_name, "allowed-border": border,
                                                    "redirect-unknown-to-border": border},
                              origin=("trunks", name, "domain")))
-        alias = {"ip": Ref(domain, "alias", template=ALIAS_HOST), "inbound": False, "outbound": True,
-                 "options_ping": spec.get("options_ping", True)}
-        auth = spec.get("auth") or {}
-        ctx.platform.trunk_credential(ctx, name, gateways=[alias, *(spec.get("gateways") or [])],
-                                      username=auth.get("username"), password=auth.get("password"),
-                                      options={"leading_plus": True, **spec})
+        ctx.platform.trunk_credential(ctx, name, **credential(name, spec))
         out = spec.get("outbound")
         if out:
-            body: dict[str, Any] = {"domain": domain_name, "name": out["name"], "ip": out["ip"],
-                                    "port": str(out.get("port", 5060)), "transport": out.get("transport", "udp"),
-                                    "prefix": out.get("prefix", ""), "direction": "outbound"}
-            if out.get("auth"):
-                body["profile"] = {"authentication": {"username": out["auth"]["username"],
-                                                      "password": out["auth"]["password"]}}
-            ctx.add(Resource(TRUNK, f"{name}-{out['name']}", body, origin=("trunks", name, "outbound"),
-                             depends_on=(domain,)))
+            ctx.add(Resource(TRUNK, f"{name}-{out['name']}", outbound_body(domain_name, out),
+                             origin=("trunks", name, "outbound"), depends_on=(domain,)))
         if spec.get("cxml_url"):
-            ctx.add(Resource(APP, name, {"domain": domain_name, "name": f"voxplan-{name}", "type": "cxml",
+            ctx.add(Resource(APP, name, {"domain": domain_name, "name": f"{APP_PREFIX}{name}", "type": "cxml",
                                          "url": spec["cxml_url"], "method": "POST"},
                              origin=("trunks", name, "cxml_url"), depends_on=(domain,)))
 
@@ -343,10 +364,96 @@ class CloudonixCarrier:
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
         return ()
 
+    # -- the way back (voxplan.providers.reverse) ------------------------------------------------------
+    takes_the_rest = False
+
+    def generate_trunks(self, ctx: GenerateContext) -> None:
+        """Each domain whose auto alias a platform credential sends to, back to one `trunks:` entry: the
+        border setting, the voice application named voxplan-<key> (its CXML URL), the first outbound trunk."""
+        for app in ctx.live.get(APP, ()):
+            if str(app.get("type", "")).startswith("Cloudonix:"):
+                ctx.used.add((APP, ctx.rid(APP, app)))  # built in to every domain: nobody's configuration
+        for domain in ctx.objects(DOMAIN):
+            name = str(domain.get("domain"))
+            found = ctx.platform.credential_for(ctx, host=ALIAS_HOST.format(domain.get("alias")))
+            if found is None:
+                ctx.skip(DOMAIN, domain, "no Vapi credential sends calls to its alias")
+                continue
+            apps = [a for a in ctx.objects(APP) if a.get("domain") == name
+                    and str(a.get("name", "")).startswith(APP_PREFIX)]
+            key = (str(apps[0]["name"]).removeprefix(APP_PREFIX) if len(apps) == 1 else
+                   ctx.platform.credential_key(ctx, found))
+            ctx.named(DOMAIN, domain, name)
+            entry: dict[str, Any] = {"carrier": "cloudonix", "domain": name}
+            if found.get("name") and found["name"] != key:
+                entry["name"] = found["name"]
+            border = {domain.get("allowed-border"), domain.get("redirect-unknown-to-border")}
+            if len(border) > 1:
+                ctx.skip(DOMAIN, domain, "allowed-border and redirect-unknown-to-border differ, and a stack sets both")
+                continue
+            if border == {False}:
+                entry["border"] = False
+            alias = as_dict((found.get("gateways") or [None])[0])
+            if alias.get("optionsPingEnabled") is False:
+                entry["options_ping"] = False
+            taken: list[tuple[str, dict[str, Any]]] = [(DOMAIN, domain)]
+            if len(apps) == 1 and apps[0].get("type") == "cxml" and apps[0].get("method") == "POST":
+                entry["cxml_url"] = apps[0].get("url")
+                ctx.named(APP, apps[0], key)
+                taken.append((APP, apps[0]))
+            outbound = [t for t in ctx.objects(TRUNK) if t.get("domain") == name and t.get("direction") == "outbound"]
+            if outbound:
+                entry["outbound"] = self._outbound(ctx, key, outbound[0])
+                ctx.named(TRUNK, outbound[0], f"{key}-{outbound[0].get('name')}")
+                taken.append((TRUNK, outbound[0]))
+            side = ctx.platform.trunk_side(ctx, found, key, entry, made=functools.partial(credential, key), fixed=1,
+                                           defaults={"leading_plus": True, "auth": True})
+            if isinstance(side, Unresolved):
+                ctx.skip(DOMAIN, domain, side.why)
+                continue
+            ctx.place("trunks", key, side)
+            for kind, obj in taken:
+                ctx.used.add((kind, ctx.rid(kind, obj)))
+
+    @staticmethod
+    def _outbound(ctx: GenerateContext, key: str, trunk: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": trunk.get("name"), "ip": trunk.get("ip")}
+        if str(trunk.get("port") or "5060") != "5060":
+            out["port"] = int(str(trunk["port"]))
+        if trunk.get("transport") not in (None, "udp"):
+            out["transport"] = trunk["transport"]
+        if trunk.get("prefix"):
+            out["prefix"] = trunk["prefix"]
+        auth = as_dict(as_dict(trunk.get("profile")).get("authentication"))
+        if auth.get("username"):
+            out["auth"] = {"username": auth["username"],
+                           "password": ctx.secret(("trunks", key, "outbound", "password"),
+                                                  f"trunks.{key}.outbound.auth.password: the outbound trunk's SIP "
+                                                  "password (voxplan never reads it back)")}
+        return out
+
+    def generate_numbers(self, ctx: GenerateContext) -> None:
+        """Each DNID that hands a number to a trunk's voice application, back to its `numbers:` entry, with
+        the route its platform number says."""
+        apps = {(k[1]): key for k, key in ctx.keys.items() if k[0] == APP}
+        for dnid in ctx.objects(DNID):
+            pattern = str(dnid.get("dnid") or dnid.get("source") or "")
+            digits = dnid_number(pattern)
+            trunk = apps.get(f"{dnid.get('domain')}/{dnid.get('applicationId')}")
+            if trunk is None or not digits.isdigit() or pattern != dnid_pattern(digits):
+                continue  # not a stack's: left as it is (listed with the rest)
+            key = "+" + digits
+            route, fields = ctx.platform.bound_number(ctx, trunk, key) or (None, {})
+            if route is None:
+                ctx.skip(DNID, dnid, str(fields.get("why") or "no Vapi number takes its calls"))
+                continue
+            ctx.place("numbers", key, {"carrier": "cloudonix", **fields}, (DNID, dnid))
+            ctx.place("routes", key, route)
+
 
 # "a 10-per-3-s per-domain token bucket returning 429" (reference/cloudonix-api.md)
 BUDGET = (10, 3.0, domain_of)
 PROVIDER = Provider(name="cloudonix", surface=SURFACE, api_url=API_URL, kinds=(Domain, Trunk, Application, Dnid),
-                    adapters=adapters,
+                    adapters=adapters, everything=everything,
                     carrier=lambda platform: CloudonixCarrier(), budget=BUDGET,
                     probes=lambda client, stack: probe(client, stack_domains(stack)), hops=hops.hops)

@@ -14,12 +14,13 @@ didlogic guides write it (USER_PART_PLUS).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
 from voxplan.core import errors
 from voxplan.core.errors import Diagnostic
-from voxplan.core.model import Ref, Resource
+from voxplan.core.model import Ref, Resource, address
 from voxplan.providers.base import (
     Adapter,
     ExpandContext,
@@ -33,6 +34,7 @@ from voxplan.providers.base import (
 from voxplan.providers.didlogic import hops
 from voxplan.providers.didlogic.surface import SURFACE
 from voxplan.providers.http import ApiClient
+from voxplan.providers.reverse import GenerateContext, Unresolved, as_dict
 from voxplan.stack.model import Stack
 
 API_URL = "https://app.didlogic.com/api"
@@ -208,6 +210,23 @@ def probe(api: ApiClient) -> list[Finding]:
     return run_probes("didlogic", api, (purchases_paging, uri_user_part))
 
 
+def account_body(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A `trunks:` entry's didlogic SIP account."""
+    body: dict[str, Any] = {"label": spec.get("name") or name, "password": spec["password"]}
+    if spec.get("caller_id"):
+        body["callerid"] = str(spec["caller_id"]).lstrip("+")
+    body.update(spec.get("didlogic") or {})
+    return body
+
+
+def credential(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """What the account's platform credential is made of: the proxy first (outbound only: a hostname),
+    then the stack's gateways; the account's server-made login as username; the same password."""
+    proxy = {"ip": spec.get("proxy") or PROXY, "inbound": False, "protocol": spec.get("protocol", "udp")}
+    return {"gateways": [proxy, *(spec.get("gateways") or [])], "username": Ref(address(ACCOUNT, name), "name"),
+            "password": spec["password"], "options": {"leading_plus": True, **spec}}
+
+
 class DidlogicCarrier:
     name = "didlogic"
     sip_uri_numbers = False
@@ -216,15 +235,8 @@ class DidlogicCarrier:
         return routes_to_platform(route)  # Vapi is reached through the trunk's credential
 
     def expand_trunk(self, ctx: ExpandContext, name: str, spec: dict[str, Any]) -> None:
-        body: dict[str, Any] = {"label": spec.get("name") or name, "password": spec["password"]}
-        if spec.get("caller_id"):
-            body["callerid"] = str(spec["caller_id"]).lstrip("+")
-        body.update(spec.get("didlogic") or {})
-        account = ctx.add(Resource(ACCOUNT, name, body, origin=("trunks", name)))
-        proxy = {"ip": spec.get("proxy") or PROXY, "inbound": False, "protocol": spec.get("protocol", "udp")}
-        gateways = [proxy] + list(spec.get("gateways") or [])
-        ctx.platform.trunk_credential(ctx, name, gateways=gateways, username=Ref(account, "name"),
-                                      password=spec["password"], options={"leading_plus": True, **spec})
+        ctx.add(Resource(ACCOUNT, name, account_body(name, spec), origin=("trunks", name)))
+        ctx.platform.trunk_credential(ctx, name, **credential(name, spec))
 
     def expand_number(self, ctx: ExpandContext, key: str, spec: dict[str, Any], route: dict[str, Any] | None) -> None:
         body: dict[str, Any] = {"number": key.lstrip("+")}
@@ -234,6 +246,60 @@ class DidlogicCarrier:
             body["destinations"] = [{"destination": target.uri, "transport": PSTN if target.pstn else SIP_URI}]
             depends = target.waits_for
         ctx.add(Resource(NUMBER, key, body, origin=("numbers", key), depends_on=depends, lifecycle=buying(spec)))
+
+    # -- the way back (voxplan.providers.reverse) ------------------------------------------------------
+    takes_the_rest = False
+
+    def generate_trunks(self, ctx: GenerateContext) -> None:
+        """Each SIP account with the platform credential that logs in as it, back to one `trunks:` entry."""
+        for account in ctx.objects(ACCOUNT):
+            login = str(account.get("name"))
+            found = ctx.platform.credential_for(ctx, login=login)
+            if found is None:
+                ctx.skip(ACCOUNT, account, "no Vapi credential logs in as it, and a stack's didlogic trunk always has "
+                         "one")
+                continue
+            key = ctx.key_for("trunks", ACCOUNT, account, str(account.get("label") or login))
+            ctx.claim("trunks", ACCOUNT, account, key)
+            entry: dict[str, Any] = {"carrier": "didlogic"}
+            if account.get("label") and account["label"] != key:
+                entry["name"] = account["label"]
+            entry["password"] = ctx.secret(("trunks", key, "password"), f"trunks.{key}.password: the didlogic SIP "
+                                           "account's password, also its Vapi credential's (write-only)")
+            if account.get("callerid"):
+                entry["caller_id"] = "+" + str(account["callerid"]).lstrip("+")
+            proxy = as_dict((found.get("gateways") or [None])[0])
+            if proxy.get("ip") and proxy["ip"] != PROXY:
+                entry["proxy"] = proxy["ip"]
+            if proxy.get("outboundProtocol") not in (None, "udp"):
+                entry["protocol"] = proxy["outboundProtocol"]
+            side = ctx.platform.trunk_side(ctx, found, key, entry, made=functools.partial(credential, key), fixed=1,
+                                           defaults={"leading_plus": True, "auth": False})
+            if isinstance(side, Unresolved):
+                ctx.skip(ACCOUNT, account, side.why)
+                continue
+            ctx.place("trunks", key, side, (ACCOUNT, account))
+
+    def generate_numbers(self, ctx: GenerateContext) -> None:
+        """Each number back to its `numbers:` entry and, from the first of its destinations (the one a
+        stack's route is), its route; the others stay as they are, after it."""
+        for number in ctx.objects(NUMBER):
+            key = "+" + str(number.get("number")).lstrip("+")
+            entry: dict[str, Any] = {"carrier": "didlogic"}
+            rows = number.get("destinations") or []
+            route: dict[str, Any] | None = None
+            if rows and int(rows[0].get("transport") or 0) in (SIP_URI, PSTN):
+                route, fields = ctx.route(str(rows[0].get("destination")), pstn=int(rows[0]["transport"]) == PSTN,
+                                          number=key, user=user_part(key))
+                why = str(fields.pop("why", ""))
+                entry.update(fields)
+                if why:
+                    ctx.notes[("numbers", key)] = f"routing left as it is: {why}"
+            elif rows:
+                ctx.notes[("numbers", key)] = "routing left as it is: its first destination is not one a route says"
+            ctx.place("numbers", key, entry, (NUMBER, number))
+            if route is not None:
+                ctx.place("routes", key, route)
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
         yield from transfer_reach(stack, "didlogic", lambda host: host.lower().endswith(".didlogic.net"))

@@ -40,6 +40,15 @@ def sip_target(project: str, residency: str = "us") -> str:
 def route_target(route: dict[str, Any]) -> str:
     return sip_target(route["openai"], route.get("residency", "us"))
 
+
+def route_source(uri: str) -> dict[str, Any] | None:
+    """A carrier destination back to its route (the reverse of `route_target`), or None if it is not one."""
+    for residency, host in HOSTS.items():
+        project, _, rest = uri.removeprefix("sip:").partition("@")
+        if rest == f"{host};transport=tls" and PROJECT.match(project):
+            return {"openai": project, **({"residency": residency} if residency != "us" else {})}
+    return None
+
 def message(response: httpx.Response) -> str:
     """OpenAI's error text: `{"error": {"message": …}}`."""
     try:
@@ -99,7 +108,7 @@ PROVIDER = Provider(name="openai", api_url=API_URL, kinds=(WebhookEndpoint,),
                     published=(published.Agent, published.Routing),
                     adapters=lambda api, stack: webhooks.adapters(api), message=message,
                     route_targets={"openai": route_target}, sections=sections, surface=SURFACE, hops=hops.hops,
-                    witness=lambda *a: witness(*a))
+                    witness=lambda *a: witness(*a), route_sources=(route_source,), generate=webhooks.generate)
 
 
 def witness(stack: Stack, env: Mapping[str, str], number: str, caller: str, since: float) -> str | None:

@@ -24,6 +24,7 @@ from voxplan.core.errors import Diagnostic
 from voxplan.core.model import Resource
 from voxplan.providers.base import Adapter, ExpandContext
 from voxplan.providers.http import ApiClient
+from voxplan.providers.reverse import GenerateContext
 from voxplan.stack.model import Stack
 
 WEBHOOK_ENDPOINT = "openai.webhook_endpoint"
@@ -94,6 +95,19 @@ def expand(ctx: ExpandContext) -> None:
         body = {"url": spec["url"], "name": spec.get("name") or name,
                 "event_types": list(spec.get("events") or [CALL_INCOMING])}
         ctx.add(Resource(WEBHOOK_ENDPOINT, name, body, origin=("webhooks", name)))
+
+
+def generate(ctx: GenerateContext) -> None:
+    """Each webhook endpoint back to its `webhooks:` entry (the reverse of `expand`)."""
+    for endpoint in ctx.objects(WEBHOOK_ENDPOINT):
+        key = ctx.key_for("webhooks", WEBHOOK_ENDPOINT, endpoint, str(endpoint.get("name") or "calls"))
+        entry: dict[str, Any] = {"url": endpoint.get("url")}
+        if endpoint.get("name") and endpoint["name"] != key:
+            entry["name"] = endpoint["name"]
+        events = list(endpoint.get("event_types") or [])
+        if events != [CALL_INCOMING]:
+            entry["events"] = events
+        ctx.place("webhooks", key, entry, (WEBHOOK_ENDPOINT, endpoint))
 
 
 def lint(stack: Stack) -> Iterator[Diagnostic]:

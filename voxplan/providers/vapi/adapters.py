@@ -132,6 +132,9 @@ def list_paged(client: ApiClient, path: str) -> list[dict[str, Any]]:
 class VapiAdapter(Adapter):
     path: ClassVar[str]
     never_patch: ClassVar[tuple[str, ...]] = ()
+    # set by Vapi, never sent (fact sheet §9.4 and the keys Vapi's own gitops tool strips before comparing)
+    read_only = ("id", "orgId", "createdAt", "updatedAt", "status", "latestVersion", "isServerUrlSecretSet",
+                 "analyticsMetadata", "isDeleted", "workflowIds")
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
         return [self.normalise(o) for o in list_all(self.client, self.path) if self.owns(o)]
@@ -183,6 +186,7 @@ class Credential(VapiAdapter):
                "techPrefix": None, "sipDiversionHeader": None, "outboundAuthenticationPlan": None}
     forces_replacement = ("provider",)
     never_patch = ("provider",)
+    server_defaults = {"outboundLeadingPlusEnabled": False}
 
     def owns(self, raw: dict[str, Any]) -> bool:
         return raw.get("provider") in self.providers
@@ -278,6 +282,15 @@ class Assistant(VapiAdapter):
     # §10: null clears a field (leaving a key out of a PATCH leaves it unchanged)
     cleared = {"firstMessage": None, "firstMessageMode": None, "metadata": None, "server": None, "voice": None,
                "transcriber": None, "maxDurationSeconds": None, "endCallMessage": None, "model": None}
+    # what GET bodies carry that nobody set (fact sheet §5: the spec's defaults and what Vapi materialises)
+    server_defaults = {"firstMessageMode": "assistant-speaks-first", "firstMessageInterruptionsEnabled": False,
+                       "maxDurationSeconds": 600, "backgroundSound": "office", "hipaaEnabled": False,
+                       "voicemailDetection": "off", "endCallPhrases": ["goodbye", "talk to you soon"],
+                       "compliancePlan": {"hipaaEnabled": False, "pciEnabled": False, "zdrEnabled": False},
+                       "serverMessages": ["conversation-update", "end-of-call-report", "function-call", "hang",
+                                          "speech-update", "status-update", "tool-calls",
+                                          "transfer-destination-request", "handoff-destination-request",
+                                          "user-interrupted", "assistant.started"]}
 
     @staticmethod
     def natural_key(body: dict[str, Any]) -> str | None:
@@ -303,6 +316,7 @@ class Tool(VapiAdapter):
     cleared = {"function": None, "messages": [], "destinations": []}
     named_types: ClassVar[dict[str, str]] = {"apiRequest": "name", "function": "function.name",
                                              "code": "function.name", "handoff": "function.name"}
+    server_defaults = {"messages": [{"type": "request-start", "blocking": False}]}  # fact sheet §6, §11.6
 
     def owns(self, raw: dict[str, Any]) -> bool:
         return raw.get("type") in TOOL_TYPES

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any
 
 from voxplan.core.errors import Diagnostic
 from voxplan.core.model import PathT, Ref, Resource, address
 from voxplan.providers.base import ExpandContext, buying
+from voxplan.providers.reverse import GenerateContext, Unresolved, as_dict
 from voxplan.providers.vapi import callcheck, forms
-from voxplan.providers.vapi.adapters import KINDS
+from voxplan.providers.vapi.adapters import GATEWAY_DEFAULTS, KINDS
 from voxplan.providers.vapi.checks import SpecCheck
 from voxplan.providers.vapi.forms import (
     ASSISTANT,
@@ -90,6 +91,13 @@ class VapiPlatform:
     def trunk_credential(self, ctx: ExpandContext, trunk: str, *, gateways: list[dict[str, Any]],
                          username: Any, password: Any, options: dict[str, Any],
                          depends_on: tuple[str, ...] = ()) -> str:
+        draft = self.credential_draft(trunk, gateways=gateways, username=username, password=password,
+                                      options=options)
+        return self.add(ctx, CREDENTIAL, trunk, draft, depends_on=depends_on)
+
+    @staticmethod
+    def credential_draft(trunk: str, *, gateways: list[dict[str, Any]], username: Any, password: Any,
+                         options: dict[str, Any], **_: Any) -> Draft:
         at: PathT = ("trunks", trunk)
         draft = Draft(at)
         draft.set("provider", "byo-sip-trunk", at)
@@ -106,29 +114,56 @@ class VapiPlatform:
             if key in options:
                 draft.set(vapi_key, options[key], (*at, key))
         draft.verbatim(options.get("vapi"), (*at, "vapi"))
-        return self.add(ctx, CREDENTIAL, trunk, draft, depends_on=depends_on)
+        return draft
+
+    @classmethod
+    def credential_body(cls, trunk: str, **arguments: Any) -> dict[str, Any]:
+        """The credential a trunk entry makes (the forward mapping `generate` checks its way back against)."""
+        return cls.credential_draft(trunk, **arguments).body
 
     def credential_address(self, trunk: str) -> str:
         return address(CREDENTIAL, trunk)
 
     def bind_number(self, ctx: ExpandContext, number: str, *, credential: str, route: dict[str, Any] | None,
                     origin: PathT, options: dict[str, Any]) -> str:
+        return self._number(ctx, number, self._byo_draft(origin, number, credential), route, options)
+
+    @staticmethod
+    def _byo_draft(origin: PathT, number: str, credential: str) -> Draft:
         draft = Draft(origin)
         draft.set("provider", "byo-phone-number")
         draft.set("number", number)
         draft.set("numberE164CheckEnabled", False)
         draft.set("credentialId", Ref(credential))
-        return self._number(ctx, number, draft, route, options)
+        return draft
+
+    def byo_number_body(self, number: str, credential: str, route: dict[str, Any] | None,
+                        options: dict[str, Any]) -> dict[str, Any]:
+        """A BYO number's body as expand makes it (for `generate`: squads by id, as the live object says)."""
+        draft = self._byo_draft(("numbers", number), number, credential)
+        self._number_fields(draft, route, options, squads=())
+        return draft.body
 
     def sip_number(self, ctx: ExpandContext, uri: str, *, auth: dict[str, Any] | None, route: dict[str, Any] | None,
                    origin: PathT, options: dict[str, Any]) -> str:
+        return self._number(ctx, uri.lower(), self._sip_draft(origin, uri, auth), route, options)
+
+    @staticmethod
+    def _sip_draft(origin: PathT, uri: str, auth: dict[str, Any] | None) -> Draft:
         draft = Draft(origin)
         draft.set("provider", "vapi")
         draft.set("sipUri", uri.lower())
         if auth:
             draft.set("authentication", drop_none({"username": auth["username"], "password": auth["password"],
                                                    "realm": auth.get("realm")}), (*origin, "auth"))
-        return self._number(ctx, uri.lower(), draft, route, options)
+        return draft
+
+    def sip_number_body(self, uri: str, auth: dict[str, Any] | None, route: dict[str, Any] | None,
+                        options: dict[str, Any]) -> dict[str, Any]:
+        """A Vapi SIP number's body as expand makes it (for `generate`)."""
+        draft = self._sip_draft(("numbers", uri.lower()), uri, auth)
+        self._number_fields(draft, route, options, squads=())
+        return draft.body
 
     def free_number(self, ctx: ExpandContext, name: str, spec: dict[str, Any], route: dict[str, Any] | None) -> str:
         """A free Vapi number in an area code, keyed by a name (Vapi assigns the number). Got, as numbers are
@@ -163,6 +198,12 @@ class VapiPlatform:
                 options: dict[str, Any], lifecycle: dict[str, Any] | None = None) -> str:
         """What every Vapi number takes: its name, who answers (assistant, squad, or a server), the fallback
         destination and hooks, and `vapi:`."""
+        self._number_fields(draft, route, options, squads=ctx.stack.data.get("squads") or {})
+        return self.add(ctx, NUMBER, name, draft, lifecycle=lifecycle)
+
+    @staticmethod
+    def _number_fields(draft: Draft, route: dict[str, Any] | None, options: dict[str, Any],
+                       squads: Collection[str]) -> None:
         route = route or {}
         at = draft.at
         if options.get("name"):
@@ -171,7 +212,7 @@ class VapiPlatform:
         draft.set("assistantId", Ref(address(ASSISTANT, route["assistant"])) if "assistant" in route else None,
                   (*routed, "assistant") if "assistant" in route else None)
         squad = route.get("squad")
-        if isinstance(squad, str) and squad in (ctx.stack.data.get("squads") or {}):
+        if isinstance(squad, str) and squad in squads:
             draft.set("squadId", Ref(address(SQUAD, squad)), (*routed, "squad"))
         else:
             draft.set("squadId", squad, (*routed, "squad") if squad is not None else None)
@@ -182,10 +223,230 @@ class VapiPlatform:
         if "hooks" in options:
             draft.set("hooks", options["hooks"], (*at, "hooks"))
         draft.verbatim(options.get("vapi"), (*at, "vapi"))
-        return self.add(ctx, NUMBER, name, draft, lifecycle=lifecycle)
 
     def inbound_uri(self, credential: str, user: str) -> Ref:
         return Ref(credential, "id", template=f"{user}@{{}}.{SIP_HOSTS[self.region]}")
+
+    # -- the way back (voxplan.providers.reverse): live objects → stack entries ------------------------
+    def generate(self, ctx: GenerateContext) -> None:
+        """Tools and assistants, keyed by their names. What refers to an object that is not in the stack (a
+        tool of another stack's, an assistant marked as another's) is left out, and so what refers to it."""
+        if any(str(n.get("sipUri", "")).lower().endswith("@" + SIP_HOSTS["eu"]) for n in ctx.live.get(NUMBER, ())):
+            ctx.settings["vapi"] = {"region": "eu"}
+        tools, assistants = ctx.objects(TOOL), ctx.objects(ASSISTANT)
+        for obj in list(assistants):
+            marker = as_dict(obj.get("metadata")).get(OWNER_KEY)
+            if marker and marker != ctx.owner:
+                ctx.skip(ASSISTANT, obj, f"marked as owned by {marker!r} (its metadata.{OWNER_KEY})")
+                assistants.remove(obj)
+        for obj in tools:
+            ctx.claim("tools", TOOL, obj, ctx.key_for("tools", TOOL, obj, _tool_name(obj)))
+        for obj in assistants:
+            ctx.claim("assistants", ASSISTANT, obj, ctx.key_for("assistants", ASSISTANT, obj,
+                                                                 str(obj.get("name") or "assistant")))
+        pending = [(TOOL, o) for o in tools] + [(ASSISTANT, o) for o in assistants]
+        while True:  # what refers to something left out is left out, until nothing more is
+            missing = [(kind, o, ref) for kind, o in pending for ref in _refs(kind, o)
+                       if ctx.key_of(*ref) is None]
+            if not missing:
+                break
+            for kind, o, (ref_kind, ref_id) in missing:
+                if (kind, o) in pending:
+                    ctx.skip(kind, o, f"uses {ref_kind} {ref_id}, which is not in the stack")
+                    pending.remove((kind, o))
+        for kind, obj in pending:
+            section, key = ("tools" if kind == TOOL else "assistants"), ctx.key_of(kind, ctx.rid(kind, obj))
+            assert key is not None
+            entry = self.tool_entry(ctx, key, obj) if kind == TOOL else self.assistant_entry(ctx, key, obj)
+            if isinstance(entry, Unresolved):
+                ctx.skip(kind, obj, entry.why)
+            else:
+                ctx.place(section, key, entry, (kind, obj))
+
+    def tool_entry(self, ctx: GenerateContext, key: str, obj: dict[str, Any]) -> dict[str, Any] | Unresolved:
+        """A tool back to its `tools:` entry (the reverse of `_tool`)."""
+        entry: dict[str, Any] = {}
+        if obj.get("type") == "handoff":
+            fn = as_dict(obj.get("function"))
+            if fn.get("name") and fn["name"] != function_name(key):
+                entry["name"] = fn["name"]
+            if fn.get("description"):
+                entry["description"] = fn["description"]
+            targets: list[Any] = []
+            for dest in obj.get("destinations") or []:
+                target = ctx.key_of(ASSISTANT, dest.get("assistantId")) if dest.get("type") == "assistant" else None
+                if target is None:
+                    return Unresolved("hands off to something other than an assistant of this stack")
+                targets.append({"assistant": target, "description": dest["description"]} if dest.get("description")
+                               else target)
+            entry["handoff"] = targets
+        elif obj.get("type") == "transferCall":
+            entry["transfer"] = [_destination_entry(d) for d in obj.get("destinations") or [] if isinstance(d, dict)]
+            if any(d is None for d in entry["transfer"]):
+                return Unresolved("a transfer destination the stack format cannot say (not a SIP URI or a number)")
+        else:
+            return Unresolved(f"a {obj.get('type')} tool: generate writes transferCall and handoff tools (declare it "
+                              f"by hand as type: {obj.get('type')})")
+        return _with_extras(entry, ctx.extras(TOOL, forms.tool(key, entry).body, obj, ("tools", key, "vapi")))
+
+    def assistant_entry(self, ctx: GenerateContext, key: str, obj: dict[str, Any]) -> dict[str, Any] | Unresolved:
+        """An assistant back to its `assistants:` entry (the reverse of `_assistant`)."""
+        defaults = ctx.adapters[ASSISTANT].server_defaults
+        entry: dict[str, Any] = {}
+        if obj.get("name") and obj["name"] != key:
+            entry["name"] = obj["name"]
+        for vapi_key, stack_key in (("firstMessage", "first_message"), ("firstMessageMode", "first_message_mode")):
+            if obj.get(vapi_key) is not None and not (vapi_key in defaults and obj[vapi_key] == defaults[vapi_key]):
+                entry[stack_key] = obj[vapi_key]
+        model = obj.get("model")
+        if isinstance(model, dict) and model.get("provider") and model.get("model"):
+            mine: dict[str, Any] = {"provider": model["provider"], "model": model["model"]}
+            messages = model.get("messages")
+            extra = {k: v for k, v in model.items() if k not in ("provider", "model", "messages", "temperature",
+                                                                  "maxTokens", "toolIds")}
+            if isinstance(messages, list) and len(messages) == 1 and isinstance(messages[0], dict) \
+                    and set(messages[0]) == {"role", "content"} and messages[0]["role"] == "system":
+                mine["system"] = messages[0]["content"]
+            elif messages is not None:
+                extra["messages"] = messages
+            if "temperature" in model:
+                mine["temperature"] = model["temperature"]
+            if "maxTokens" in model:
+                mine["max_tokens"] = model["maxTokens"]
+            entry["model"] = {**mine, **extra}
+            tools = [ctx.key_of(TOOL, t) for t in model.get("toolIds") or []]
+            if None in tools:
+                return Unresolved("uses a tool that is not in the stack")
+            if tools:
+                entry["tools"] = tools
+        for vapi_key, stack_key in (("voice", "voice"), ("transcriber", "transcriber"), ("endCallMessage",
+                                    "end_call_message"), ("maxDurationSeconds", "max_duration_seconds")):
+            if obj.get(vapi_key) is not None and not (vapi_key in defaults and obj[vapi_key] == defaults[vapi_key]):
+                entry[stack_key] = obj[vapi_key]
+        live_metadata = as_dict(obj.get("metadata"))
+        metadata = {k: v for k, v in live_metadata.items() if k != OWNER_KEY}
+        if metadata:
+            entry["metadata"] = metadata
+        server = obj.get("server")
+        if isinstance(server, dict) and set(server) <= {"url", "timeoutSeconds"} and server.get("url") \
+                and server.get("timeoutSeconds", 20) == 20:
+            entry["server_url"] = server["url"]
+        forward = forms.assistant(key, entry).body
+        if live_metadata.get(OWNER_KEY) == ctx.owner:  # expand marks it so (Assistant.owner_marker)
+            forward["metadata"] = {**(forward.get("metadata") or {}), OWNER_KEY: ctx.owner}
+        return _with_extras(entry, ctx.extras(ASSISTANT, forward, obj, ("assistants", key, "vapi")))
+
+    def credential_for(self, ctx: GenerateContext, *, login: str | None = None,
+                       host: str | None = None) -> dict[str, Any] | None:
+        for cred in ctx.objects(CREDENTIAL):
+            first = as_dict((cred.get("gateways") or [None])[0])
+            if cred.get("provider") == "byo-sip-trunk" and (
+                    login is None or as_dict(cred.get("outboundAuthenticationPlan")).get("authUsername") == login) \
+                    and (host is None or str(first.get("ip", "")).lower() == host.lower()):
+                return cred
+        return None
+
+    def credential_key(self, ctx: GenerateContext, credential: dict[str, Any]) -> str:
+        return ctx.key_for("trunks", CREDENTIAL, credential, str(credential.get("name") or "trunk"))
+
+    def unbound(self, ctx: GenerateContext) -> list[tuple[str, str]]:
+        found = [(str(n.get("number")), ctx.key_of(CREDENTIAL, n.get("credentialId"))) for n in ctx.objects(NUMBER)
+                 if n.get("provider") == "byo-phone-number" and n.get("number")]
+        return [(number, trunk) for number, trunk in found if trunk is not None]
+
+    def trunk_side(self, ctx: GenerateContext, credential: dict[str, Any], key: str, entry: dict[str, Any], *,
+                   made: Callable[[dict[str, Any]], dict[str, Any]], fixed: int = 0,
+                   defaults: dict[str, Any] | None = None) -> dict[str, Any] | Unresolved:
+        """`entry` (a trunk's, with its carrier's own fields) completed with what `credential` says: gateways
+        after the carrier's `fixed` first ones (left out when they are its `defaults["gateways"]`), auth
+        (unless the carrier makes the username, `defaults["auth"]` False), register, leading plus (left out
+        when the carrier's default), prefixes, and the `vapi:` pass-through that `made` (the carrier's
+        arguments to `credential_body` for an entry) needs to give back the credential as it is. The
+        credential is placed with the entry, or skipped (and listed) with it."""
+        defaults = defaults or {}
+        entry = dict(entry)
+        gateways = [_gateway_entry(g) for g in (credential.get("gateways") or [])[fixed:] if isinstance(g, dict)]
+        if gateways and gateways != [_gateway_entry(gateway(g)) for g in defaults.get("gateways") or []]:
+            entry["gateways"] = gateways
+        plan = as_dict(credential.get("outboundAuthenticationPlan"))
+        if defaults.get("auth", True) and plan.get("authUsername"):
+            entry["auth"] = {"username": plan["authUsername"],
+                             "password": ctx.secret(("trunks", key, "auth", "password"),
+                                                    f"trunks.{key}.auth.password: the SIP trunk's password "
+                                                    "(write-only: Vapi never returns it)")}
+        if isinstance(plan.get("sipRegisterPlan"), dict):
+            entry["register"] = plan["sipRegisterPlan"]
+        leading = credential.get("outboundLeadingPlusEnabled")
+        if leading is not None and leading != defaults.get("leading_plus", False):
+            entry["leading_plus"] = leading
+        for vapi_key, stack_key in (("techPrefix", "tech_prefix"), ("sipDiversionHeader", "sip_diversion_header")):
+            if credential.get(vapi_key) is not None:
+                entry[stack_key] = credential[vapi_key]
+        ctx.claim("trunks", CREDENTIAL, credential, key)
+        forward = self.credential_body(key, **made(entry))
+        done = _with_extras(entry, ctx.extras(CREDENTIAL, forward, credential, ("trunks", key, "vapi")))
+        if isinstance(done, Unresolved):
+            ctx.skip(CREDENTIAL, credential, done.why)
+        else:
+            ctx.used.add((CREDENTIAL, ctx.rid(CREDENTIAL, credential)))
+        return done
+
+    def inbound_route(self, ctx: GenerateContext, uri: str, *, number: str,
+                      user: str) -> tuple[dict[str, Any] | None, dict[str, Any]] | None:
+        found = _INBOUND.match(uri)
+        if not found:
+            return None
+        trunk = ctx.key_of(CREDENTIAL, found.group("credential"))
+        if trunk is None:
+            return None, {"why": f"routed to Vapi credential {found.group('credential')}, which is not in the stack"}
+        if found.group("user") != user:
+            return None, {"why": f"routed to {found.group('user')}@…, where a stack route writes {user}@…"}
+        bound = self.bound_number(ctx, trunk, number)
+        return bound if bound is not None else (None, {"why": "routed to Vapi, where no phone number takes it"})
+
+    def bound_number(self, ctx: GenerateContext, trunk: str, number: str) -> tuple[dict[str, Any] | None,
+                                                                                     dict[str, Any]] | None:
+        credential = ctx.id_of(CREDENTIAL, trunk)
+        bound = ctx.index("numbers-on-credentials", NUMBER, lambda n: (
+            n.get("credentialId"), str(n.get("number", "")).lstrip("+")) if n.get("provider") == "byo-phone-number"
+            else None)
+        obj = next((n for n in bound.get((credential, number.lstrip("+")), ()) if ctx.unplaced(NUMBER, n)), None)
+        if credential is None or obj is None:
+            return None
+        found = self.number_fields(ctx, obj, number, credential=trunk)
+        ctx.used.add((NUMBER, ctx.rid(NUMBER, obj)))
+        ctx.named(NUMBER, obj, number)
+        if isinstance(found, Unresolved):
+            return None, {"trunk": trunk, "why": found.why}
+        route, fields = found
+        return route, {"trunk": trunk, **fields}
+
+    def number_fields(self, ctx: GenerateContext, obj: dict[str, Any], key: str, *,
+                      credential: str = "") -> tuple[dict[str, Any] | None, dict[str, Any]] | Unresolved:
+        """A phone number back to its route and the fields of its `numbers:` entry (name, `vapi:`)."""
+        fields: dict[str, Any] = {}
+        if obj.get("name"):
+            fields["name"] = obj["name"]
+        route: dict[str, Any] | None = None
+        server = as_dict(obj.get("server"))
+        if obj.get("assistantId"):
+            assistant = ctx.key_of(ASSISTANT, obj["assistantId"])
+            if assistant is None:
+                return Unresolved(f"answered by assistant {obj['assistantId']}, which is not in the stack")
+            route = {"assistant": assistant}
+        elif obj.get("squadId"):
+            route = {"squad": obj["squadId"]}
+        elif server.get("url"):
+            route = {"server_url": server["url"]}
+        if obj.get("provider") == "vapi":
+            auth = as_dict(obj.get("authentication"))
+            forward = self.sip_number_body(key, {**auth, "password": ""} if auth else None, route, fields)
+        else:
+            forward = self.byo_number_body(key, address(CREDENTIAL, credential), route, fields)
+        extras = ctx.extras(NUMBER, forward, obj, ("numbers", key, "vapi"))
+        if isinstance(extras, Unresolved):
+            return extras
+        return route, {**fields, "vapi": extras} if extras else fields
 
     # -- lint -------------------------------------------------------------------------------------
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
@@ -248,6 +509,77 @@ _KEY_IN_URI = re.compile(r"@[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9
                          r"|[?;&](api[_-]?key|apikey|token|key)=", re.IGNORECASE)
 
 
+OWNER_KEY = "voxplan"  # the key of Assistant.owner_marker (metadata.voxplan) inside metadata
+_INBOUND = re.compile(r"^(?P<user>[^@]+)@(?P<credential>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+                      r"\.sip(\.eu)?\.vapi\.ai$", re.IGNORECASE)
+
+
+def _refs(kind: str, obj: dict[str, Any]) -> list[tuple[str, str]]:
+    """The tools an assistant uses and the assistants a handoff tool hands off to, as (kind, id)."""
+    if kind == ASSISTANT:
+        model = as_dict(obj.get("model"))
+        return [(TOOL, str(t)) for t in model.get("toolIds") or []]
+    return [(ASSISTANT, str(d["assistantId"])) for d in obj.get("destinations") or []
+            if isinstance(d, dict) and d.get("type") == "assistant" and d.get("assistantId")]
+
+
+def _tool_name(obj: dict[str, Any]) -> str:
+    """What a tool's key is made from: its function name, else where it transfers to."""
+    fn = obj.get("function")
+    if isinstance(fn, dict) and fn.get("name"):
+        return str(fn["name"]).replace("_", "-")
+    for dest in obj.get("destinations") or []:
+        target = str(dest.get("sipUri") or dest.get("number") or "") if isinstance(dest, dict) else ""
+        user = target.removeprefix("sip:").removeprefix("sips:").split("@")[0].lstrip("+")
+        if user:
+            return f"transfer-{user}"
+    return str(obj.get("type") or "tool")
+
+
+def _destination_entry(dest: dict[str, Any]) -> dict[str, Any] | None:
+    """A transferCall destination back to a `transfer:` item (the reverse of `_destination`)."""
+    out: dict[str, Any] = {}
+    if dest.get("type") == "sip" and dest.get("sipUri"):
+        out["sip"] = dest["sipUri"]
+        if dest.get("sipHeaders"):
+            out["headers"] = dest["sipHeaders"]
+    elif dest.get("type") == "number" and dest.get("number"):
+        out["number"] = dest["number"]
+        if dest.get("extension"):
+            out["extension"] = dest["extension"]
+    else:
+        return None
+    if dest.get("message") is not None:
+        out["message"] = dest["message"]
+    if dest.get("description"):
+        out["when"] = dest["description"]
+    if dest.get("callerId"):
+        out["caller_id"] = dest["callerId"]
+    plan = as_dict(dest.get("transferPlan"))
+    if plan.get("mode") and plan["mode"] != "blind-transfer":
+        out["mode"] = plan["mode"]
+    if plan.get("sipVerb"):
+        out["sip_verb"] = plan["sipVerb"]
+    return out
+
+
+def _gateway_entry(gw: dict[str, Any]) -> dict[str, Any]:
+    """A SipTrunkGateway back to a gateway entry, leaving out the documented defaults."""
+    out: dict[str, Any] = {"ip": gw.get("ip")}
+    for vapi_key, stack_key in (("port", "port"), ("netmask", "netmask"), ("inboundEnabled", "inbound"),
+                                ("outboundEnabled", "outbound"), ("outboundProtocol", "protocol"),
+                                ("optionsPingEnabled", "options_ping")):
+        if gw.get(vapi_key) is not None and gw[vapi_key] != GATEWAY_DEFAULTS[vapi_key]:
+            out[stack_key] = gw[vapi_key]
+    return out
+
+
+def _with_extras(entry: dict[str, Any], extras: dict[str, Any] | Unresolved) -> dict[str, Any] | Unresolved:
+    if isinstance(extras, Unresolved):
+        return extras
+    return {**entry, "vapi": {**(entry.get("vapi") or {}), **extras}} if extras else entry
+
+
 def region(stack: Stack) -> str:
     return str(stack.section("vapi").get("region", "us"))
 
@@ -291,6 +623,35 @@ class VapiSipCarrier:
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
         return ()
 
+    takes_the_rest = False
+
+    def generate_trunks(self, ctx: GenerateContext) -> None:
+        """Vapi SIP numbers have no trunk."""
+
+    def generate_numbers(self, ctx: GenerateContext) -> None:
+        """Each Vapi-hosted SIP URI back to its `numbers:` entry (`carrier: vapi`) and route."""
+        for obj in ctx.objects(NUMBER):
+            if obj.get("provider") != "vapi" or not obj.get("sipUri"):
+                continue
+            key = str(obj["sipUri"]).lower()
+            entry: dict[str, Any] = {"carrier": "vapi"}
+            auth = obj.get("authentication")
+            if isinstance(auth, dict) and auth.get("username"):
+                entry["auth"] = {"username": auth["username"],
+                                 "password": ctx.secret(("numbers", key, "auth", "password"),
+                                                        f"numbers.{key}.auth.password: the SIP URI's password "
+                                                        "(write-only: Vapi never returns it)")}
+                if auth.get("realm"):
+                    entry["auth"]["realm"] = auth["realm"]
+            found = self.platform.number_fields(ctx, obj, key)
+            if isinstance(found, Unresolved):
+                ctx.skip(NUMBER, obj, found.why)
+                continue
+            route, fields = found
+            ctx.place("numbers", key, {**entry, **fields}, (NUMBER, obj))
+            if route:
+                ctx.place("routes", key, route)
+
 
 class VapiNumberCarrier:
     """`carrier: twilio | vonage | telnyx`: a number that account holds, imported into Vapi as a phone number of
@@ -316,6 +677,14 @@ class VapiNumberCarrier:
                       "an assistant, a squad or a server_url")
             return
         self.platform.native_number(ctx, key, spec, route, self.name)
+
+    takes_the_rest = False
+
+    def generate_trunks(self, ctx: GenerateContext) -> None:
+        """These numbers have no trunk."""
+
+    def generate_numbers(self, ctx: GenerateContext) -> None:
+        """Not written back yet: generate lists such numbers as left out."""
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
         return ()

@@ -18,6 +18,7 @@ destinations (not modelled).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,7 @@ from typing import Any
 
 from voxplan.core import errors
 from voxplan.core.errors import Diagnostic
-from voxplan.core.model import Ref, Resource
+from voxplan.core.model import Ref, Resource, address
 from voxplan.providers.base import (
     OMITTED,
     Adapter,
@@ -38,6 +39,7 @@ from voxplan.providers.base import (
     transfer_reach,
 )
 from voxplan.providers.http import ApiClient, remaining_pages
+from voxplan.providers.reverse import GenerateContext, Unresolved
 from voxplan.providers.wavix import buy, hops, reach
 from voxplan.providers.wavix.network import DID_PLACEHOLDER, REGIONAL_GATEWAYS, is_gateway_host
 from voxplan.providers.wavix.surface import SURFACE
@@ -249,6 +251,28 @@ def probe(api: ApiClient) -> list[Finding]:
                                      nearest_gateway))
 
 
+FIXED = {"ip_restrict": False, "didinfo_enabled": True, "call_restrict": False, "cost_limit": False,
+         "rewrite_enabled": False, "transcription_enabled": False, "transcription_threshold": 6}  # what a stack sets
+
+
+def trunk_body(name: str, spec: dict[str, Any], caller_id: Any) -> dict[str, Any]:
+    """A `trunks:` entry's Wavix trunk (SIPTrunkCreateRequest)."""
+    body: dict[str, Any] = {"label": spec.get("name") or name, "password": spec["password"],
+                            "callerid": digits(str(caller_id)), **FIXED, "channels_restrict": "max_channels" in spec}
+    if "max_channels" in spec:
+        body["max_channels"] = spec["max_channels"]
+    body.update(spec.get("wavix") or {})
+    return body
+
+
+def credential(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """What the trunk's platform credential is made of: the four regional gateways unless the stack lists
+    its own, the trunk's server-made SIP login as username, the same password, a leading plus."""
+    gateways = spec.get("gateways") or [{"ip": ip} for ip in REGIONAL_GATEWAYS.values()]
+    return {"gateways": gateways, "username": Ref(address(TRUNK, name), "name"), "password": spec["password"],
+            "options": {"leading_plus": True, **spec}}
+
+
 class WavixCarrier:
     name = "wavix"
     sip_uri_numbers = False
@@ -265,20 +289,8 @@ class WavixCarrier:
             ctx.error(("trunks", name), f"trunks.{name}: a Wavix trunk needs caller_id: (Wavix requires an active "
                       "number of the account), or a number on it")
             return
-        body: dict[str, Any] = {
-            "label": spec.get("name") or name, "password": spec["password"], "callerid": digits(str(caller_id)),
-            "ip_restrict": False, "didinfo_enabled": True, "call_restrict": False, "cost_limit": False,
-            "channels_restrict": "max_channels" in spec, "rewrite_enabled": False, "transcription_enabled": False,
-            "transcription_threshold": 6,
-        }
-        if "max_channels" in spec:
-            body["max_channels"] = spec["max_channels"]
-        body.update(spec.get("wavix") or {})
-        trunk = ctx.add(Resource(TRUNK, name, body, origin=("trunks", name)))
-        gateways = spec.get("gateways") or [{"ip": ip} for ip in REGIONAL_GATEWAYS.values()]
-        ctx.platform.trunk_credential(ctx, name, gateways=gateways, username=Ref(trunk, "name"),
-                                      password=spec["password"],
-                                      options={"leading_plus": True, **spec})
+        ctx.add(Resource(TRUNK, name, trunk_body(name, spec, caller_id), origin=("trunks", name)))
+        ctx.platform.trunk_credential(ctx, name, **credential(name, spec))
 
     def expand_number(self, ctx: ExpandContext, key: str, spec: dict[str, Any], route: dict[str, Any] | None) -> None:
         body: dict[str, Any] = {"number": digits(key)}
@@ -289,6 +301,63 @@ class WavixCarrier:
                                      "transport": PSTN if target.pstn else SIP_URI, "priority": 1}]
             depends = target.waits_for
         ctx.add(Resource(NUMBER, key, body, origin=("numbers", key), depends_on=depends, lifecycle=buying(spec)))
+
+    # -- the way back (voxplan.providers.reverse) ------------------------------------------------------
+    takes_the_rest = False
+
+    def generate_trunks(self, ctx: GenerateContext) -> None:
+        """Each Wavix trunk with the platform credential that logs in as it, back to one `trunks:` entry."""
+        for trunk in ctx.objects(TRUNK):
+            found = ctx.platform.credential_for(ctx, login=str(trunk.get("name")))
+            if found is None:
+                ctx.skip(TRUNK, trunk, "no Vapi credential logs in as it, and a stack's Wavix trunk always has one")
+                continue
+            key = ctx.key_for("trunks", TRUNK, trunk, str(trunk.get("label") or trunk.get("name")))
+            ctx.claim("trunks", TRUNK, trunk, key)
+            entry: dict[str, Any] = {"carrier": "wavix"}
+            if trunk.get("label") and trunk["label"] != key:
+                entry["name"] = trunk["label"]
+            entry["password"] = ctx.secret(("trunks", key, "password"), f"trunks.{key}.password: the Wavix trunk's "
+                                           "SIP password, also its Vapi credential's (write-only: neither returns it)")
+            if trunk.get("callerid"):
+                entry["caller_id"] = "+" + digits(str(trunk["callerid"]))
+            if trunk.get("channels_restrict") and trunk.get("max_channels"):
+                entry["max_channels"] = trunk["max_channels"]
+            forward = trunk_body(key, entry, entry.get("caller_id", ""))
+            own = {k: trunk.get(k) for k in forward if k not in ("label", "password", "callerid", "max_channels")
+                   and trunk.get(k) is not None and trunk.get(k) != forward[k]}  # settings the stack's fixed ones miss
+            if own:
+                entry["wavix"] = own
+            side = ctx.platform.trunk_side(ctx, found, key, entry, made=functools.partial(credential, key),
+                                           defaults={"gateways": credential(key, {"password": ""})["gateways"],
+                                                     "leading_plus": True, "auth": False})
+            if isinstance(side, Unresolved):
+                ctx.skip(TRUNK, trunk, side.why)
+                continue
+            ctx.place("trunks", key, side, (TRUNK, trunk))
+
+    def generate_numbers(self, ctx: GenerateContext) -> None:
+        """Each Wavix number back to its `numbers:` entry and, from its one destination, its route."""
+        for number in ctx.objects(NUMBER):
+            key = "+" + digits(str(number.get("number")))
+            entry: dict[str, Any] = {"carrier": "wavix"}
+            rows = number.get("destinations") or []
+            row = rows[0] if len(rows) == 1 else {}
+            route: dict[str, Any] | None = None
+            why = f"{len(rows)} destinations, where a route says one" if len(rows) > 1 else ""
+            if row and (row.get("transport") not in (SIP_URI, PSTN) or row.get("trunk_id") is not None
+                        or row.get("priority") not in (None, 1)):
+                why = "its destination is not one a route says (a SIP URI or a phone number, priority 1)"
+            elif row:
+                route, fields = ctx.route(str(row.get("destination")), pstn=row.get("transport") == PSTN,
+                                          number=key, user=DID_PLACEHOLDER)
+                why = str(fields.pop("why", ""))
+                entry.update(fields)
+            if why:
+                ctx.notes[("numbers", key)] = f"routing left as it is: {why}"
+            ctx.place("numbers", key, entry, (NUMBER, number))
+            if route is not None:
+                ctx.place("routes", key, route)
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
         yield from transfer_reach(stack, "wavix", is_gateway_host)
