@@ -9,9 +9,11 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import httpx
+import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from tests import contract
 from tests.conftest import CANARIES, VENDORS, Cli, SandboxServer, assert_no_canary, start_server, stop_server
 from voxplan.sandbox import Sandbox, SandboxTransport
 from voxplan.stack import telephony
@@ -108,6 +110,7 @@ def test_the_in_process_sandbox_given_a_key_refuses_any_other_in_its_vendors_sha
     assert {k: v for k, v in wrong.json().items() if k in body} == body
     assert keyed.get(LISTS[vendor], headers={"Authorization": "Bearer the-key"}).status_code == 200
     assert keyed.get(LISTS[vendor]).status_code == status  # no key at all
+    assert {v.where for v in contract.take()} <= {"auth"}  # sent without a key on purpose
     anyone = httpx.Client(transport=SandboxTransport(Sandbox()), base_url=f"http://sandbox/{vendor}")
     assert anyone.get(LISTS[vendor], headers={"Authorization": "Bearer whatever"}).status_code == 200  # default
 
@@ -230,11 +233,14 @@ def test_a_held_lock_names_host_port_and_database_only(cli: Cli, pg_stack: Path,
 @pytest.mark.parametrize("form", FORMS)
 def test_a_corrupt_state_names_host_port_and_database_only(cli: Cli, pg_stack: Path, pg_url: str, form: str) -> None:
     store = PostgresStore(pg_url, "byo-trunk")
-    store.commit({"stack": "byo-trunk", "serial": 1}, {"vapi.tool/x": 5})  # not an entry
+    store.commit({"stack": "byo-trunk", "serial": 1}, {})
     store.close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # a journal row that is not a record
+        conn.execute("INSERT INTO voxplan_journal (stack, env, record) VALUES ('byo-trunk', 'default', '\"garbage\"')")
     cli.env["VOXPLAN_PG_URL"] = _with_password(pg_url, form, CANARIES["CANARY"])
     [line] = cli("plan", str(pg_stack), code=1).stderr.strip().splitlines()
-    assert line.startswith(f"Error: postgres {location(pg_url)} state byo-trunk/default: state is corrupt ("), line
+    assert line.startswith(f"Error: postgres {location(pg_url)} state byo-trunk/default (stack byo-trunk): "
+                           "journal row "), line
 
 
 def test_a_connection_string_psycopg_cannot_parse_is_not_shown(cli: Cli, pg_stack: Path) -> None:

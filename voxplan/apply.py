@@ -38,7 +38,7 @@ T = TypeVar("T")
 
 def _timeout(adapter: Adapter) -> float:
     """How long a request of this adapter's client may take before voxplan gives up on it."""
-    return float(getattr(adapter.client, "timeout", None) or 30.0)
+    return float(getattr(getattr(adapter, "client", None), "timeout", None) or 30.0)
 
 
 def _transient_retry(call: Callable[[], T], attempts: int = 3) -> T:

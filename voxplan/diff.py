@@ -214,6 +214,16 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
     obj = kind_live.by_id.get(entry.id) if entry else None
     importing = False
     reason = ""
+    if obj is None and entry is None and res.import_id:
+        obj = kind_live.by_id.get(res.import_id)
+        if obj is None:
+            raise PlanError(f"{res.address}: imports: names {res.import_id}, and the account has no {res.kind} "
+                            "with that id")
+        if res.import_id in claimed or res.import_id in (foreign or ()):
+            raise PlanError(f"{res.address}: imports: names {res.import_id}, which another resource or stack "
+                            "already holds")
+        claimed.add(res.import_id)
+        importing, reason = True, f"imported by id {res.import_id} (the stack's imports:)"
     if obj is None:
         key = adapter.natural_key(res.body)
         others = foreign if foreign and adapter.creatable and not adapter.unique_key else ()

@@ -54,6 +54,13 @@ def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
     for res in ctx.resources.values():
         cls = providers.adapter_class(res.kind)
         mark_secret_fields(res.body, cls.write_only + cls.secret_fields, origin=f"{res.kind} secret field")
+    for addr, remote_id in (stack.data.get("imports") or {}).items():
+        target = ctx.resources.get(addr)
+        if target is None:
+            ctx.error(("imports", addr), f"imports.{addr}: the stack declares no such resource",
+                      hint="an address from `voxplan plan` (kind/name), e.g. vapi.tool/transfer")
+            continue
+        ctx.resources[addr] = dataclasses.replace(target, import_id=str(remote_id))
     errors = [d for d in ctx.diagnostics if d.severity == "error"]
     if errors:
         raise StackErrors(ctx.diagnostics)

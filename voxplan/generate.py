@@ -25,6 +25,7 @@ from voxplan.apply import apply_plan
 from voxplan.core.context import RunContext
 from voxplan.core.errors import PlanError
 from voxplan.core.live import Live
+from voxplan.core.model import address
 from voxplan.core.plan import Action, Plan
 from voxplan.diff import make_plan
 from voxplan.expand import owner_tag
@@ -52,6 +53,7 @@ class Generated:
     imports: list[str] = field(default_factory=list)  # addresses the plan adopts
     resent: list[str] = field(default_factory=list)  # "address: path" of write-only secrets it re-sends
     marked: list[str] = field(default_factory=list)  # adopted objects it marks as this stack's
+    published: list[str] = field(default_factory=list)  # what it publishes to the state backend (no vendor request)
     other: list[str] = field(default_factory=list)  # anything else the plan would do (should be nothing)
     recorded: int = 0  # resources recorded in state (--state)
     state_at: str = ""  # where (the store's description)
@@ -130,6 +132,9 @@ def _reverse(shell: Stack, provs: Providers, live: dict[str, Live], foreign: dic
     secrets = {f"{p.upper()}_API_KEY": f"the {p} API key" for p in providers}
     secrets.update(gen.secrets)
     data = _document(name, gen, providers)
+    imports = _imports(gen, provs, live)
+    if imports:
+        data["imports"] = imports
     entries = sum(len(v) for v in gen.data.values())
     footer = _footer(secrets, gen.skipped)
     text = render(data, header=HEADER, footer=footer, blank_before=[k for k in data if k not in _HEAD],
@@ -138,6 +143,18 @@ def _reverse(shell: Stack, provs: Providers, live: dict[str, Live], foreign: dic
 
 
 _HEAD = ("version", "stack")
+
+
+def _imports(gen: GenerateContext, provs: Providers, live: dict[str, Live]) -> dict[str, str]:
+    """`imports:` for what was written that a plan would not find again by itself: an object with no natural
+    key (a Vapi tool without a name is told apart only by state, so that two environments never adopt one
+    another's), adopted by its id as Terraform's import blocks adopt."""
+    out: dict[str, str] = {}
+    for (kind, rid), key in gen.keys.items():
+        obj = live[kind].by_id.get(rid) if kind in live else None
+        if obj is not None and (kind, rid) in gen.used and provs.adapter(kind).natural_key(obj) is None:
+            out[address(kind, key)] = rid
+    return dict(sorted(out.items()))
 
 
 def _document(name: str, gen: GenerateContext, providers: dict[str, Any]) -> dict[str, Any]:
@@ -206,6 +223,9 @@ def _check(made: Generated, ctx: RunContext, provs: Providers, live: dict[str, L
                 raise PlanError(f"{loaded.store.describe()} already holds {len(state.resources)} resource(s): "
                                 "generate --state makes a new stack's state (give it another --stack name, or "
                                 "voxplan state rm what it holds)")
+            missing = {r.kind for r in loaded.desired} - set(live)  # kinds the state backend holds (OpenAI's
+            # routing, read by serve): read from this stack's backend, as plan reads them
+            live = {**live, **refresh(provs, missing)} if missing else live
             plan = make_plan(made.name, loaded.desired, live, state, provs.adapters)
             _sort(made, plan, provs)
             if record:
@@ -226,7 +246,9 @@ def _sort(made: Generated, plan: Plan, provs: Providers) -> None:
         writeonly = [f.path for f in change.fields if f.sensitive and f.path in adapter.write_only]
         marker = [f.path for f in change.fields if adapter.owner_marker and f.path == adapter.owner_marker]
         rest = [f.path for f in change.fields if f.path not in writeonly and f.path not in marker]
-        if change.importing and change.action is Action.UPDATE and not rest:
+        if change.kind in registry.PUBLISHED and change.action is Action.CREATE:
+            made.published.append(change.address)
+        elif change.importing and change.action is Action.UPDATE and not rest:
             made.imports.append(change.address)
             made.resent += [f"{change.address}: {p}" for p in writeonly]
             made.marked += [f"{change.address}: {p}" for p in marker]
@@ -236,8 +258,9 @@ def _sort(made: Generated, plan: Plan, provs: Providers) -> None:
 
 
 def _record(made: Generated, loaded: workflow.Loaded, plan: Plan, provs: Providers, state: State) -> int:
-    """The imports into state, with nothing sent: each importing change as a no-op adoption, its
-    write-only secrets fingerprinted from the environment the user vouches for."""
+    """The imports into state, with nothing sent to a vendor: each importing change as a no-op adoption, its
+    write-only secrets fingerprinted from the environment the user vouches for; what lives in the state
+    backend itself (OpenAI's routing) published there."""
     if made.other:
         raise PlanError("generate --state records imports only, and the generated stack's plan also does: "
                         + "; ".join(made.other[:3]) + ". Nothing was recorded")

@@ -27,7 +27,6 @@ from voxplan.core.plan import Plan
 from voxplan.core.secret import Secret
 from voxplan.stack.loader import parse_yaml
 from voxplan.stack.model import Stack
-from voxplan.stack.writer import Change, edit
 from voxplan.state import Holder
 
 COMMIT_VARIABLES = ("GITHUB_SHA", "CI_COMMIT_SHA", "BUILDKITE_COMMIT", "GIT_COMMIT")
@@ -130,6 +129,7 @@ def as_applied(stack: Stack) -> tuple[str, list[str]]:
     """The stack file as this run read it, with public interpolated values written in and literal secrets
     replaced by `${env:}` forms (whose names are returned): safe to keep, and planned later with the same
     environment, it means what it meant now. A stack without `stack:` gets it (the file's name said it)."""
+    from voxplan.stack.writer import Change, edit  # ruamel.yaml: loaded by apply, not by every command
     raw, _, _ = parse_yaml(stack.text, str(stack.path))
     changes: list[Change] = []
     names: list[str] = []

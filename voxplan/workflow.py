@@ -127,6 +127,11 @@ def refresh_live(loaded: Loaded, provs: Providers, state: State,
     for entry in state.resources.values():
         if entry.id:  # a pending create's note has none
             tracked.setdefault(entry.kind, set()).add(entry.id)
+    for res in desired:  # an `imports:` id is looked for as state's are: by id when a list leaves it out
+        if res.import_id and state.get(res.address) is None:
+            tracked.setdefault(res.kind, set()).add(res.import_id)
+            if res.kind in wanting:
+                interest[res.kind].add(res.import_id)
     return refresh(provs, kinds, {k: frozenset(v) for k, v in interest.items()}, tracked)
 
 

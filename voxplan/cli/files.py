@@ -16,7 +16,6 @@ from voxplan.cli.app import main
 from voxplan.cli.common import BACKEND, SANDBOX, context, errors, fail, replace_file
 from voxplan.core.errors import StackErrors
 from voxplan.stack.loader import parse_yaml, read_stack
-from voxplan.stack.writer import WriteError, canonical
 
 STDIN = Path("-")
 
@@ -41,6 +40,8 @@ def fmt(paths: tuple[Path, ...], check: bool, show_diff: bool, recursive: bool) 
       voxplan fmt stacks/
       voxplan fmt --check --diff stacks/prod.yaml
     """
+    from voxplan.stack.writer import WriteError, canonical  # ruamel.yaml: only for the commands that write
+
     failed = changed = False
     for path in _targets(paths or (Path("."),), recursive):
         try:
@@ -177,6 +178,8 @@ def _report(made: object, out: Path | None) -> None:
                    err=True)
     for line in made.marked:
         click.echo(f"  marks {line} as this stack's", err=True)
+    for line in made.published:
+        click.echo(f"  publishes {line} to the state backend (serve reads it; no vendor request)", err=True)
     for line in made.other:
         click.echo(f"Warning: the generated stack's plan would also {line}", err=True)
     if made.recorded:

@@ -91,6 +91,7 @@ class Resource:
     origin: PathT = ()  # where in the stack it came from, for error messages
     depends_on: tuple[str, ...] = ()  # ordering edges beyond the Refs in `body`
     lifecycle: dict[str, Any] = field(default_factory=dict)
+    import_id: str | None = None  # the stack's `imports:` entry: adopt this remote object while state has none
 
     # derived once, when the resource is made (every plan reads them for every resource)
     address: str = field(init=False, repr=False, compare=False)

@@ -147,6 +147,13 @@ MOVED: Schema = {
                    "kind/name addresses).",
     "items": {"type": "object", "additionalProperties": False, "required": ["from", "to"],
               "properties": {"from": {"type": "string", "minLength": 3}, "to": {"type": "string", "minLength": 3}}}}
+IMPORTS: Schema = {
+    "type": "object",
+    "description": "Objects to adopt by id (as Terraform's import blocks): `kind/name` address -> remote id. Planned "
+                   "as an import while the address is not in state, inert after; voxplan generate writes them for "
+                   "the objects nothing else would find again (a Vapi tool without a name).",
+    "propertyNames": {"pattern": "^[a-z][a-z0-9_]*\\.[a-z][a-z0-9_]*/.+$"},
+    "additionalProperties": {"type": "string", "minLength": 1}}
 TESTS: Schema = {
     "type": "object", "additionalProperties": False, "required": ["caller"],
     "description": "Test calls (voxplan test): placed only when the user runs voxplan test or voxplan call.",
@@ -286,6 +293,7 @@ def _document(surfaces: tuple[Surface, ...]) -> Schema:
     properties["backend"] = BACKEND
     properties["environments"] = ENVIRONMENTS
     properties["moved"] = MOVED
+    properties["imports"] = IMPORTS
     properties["tests"] = TESTS
     carriers = [c for s in surfaces for c in s.carriers]
     for kind, plural, common in (("trunk", "trunks", every_trunk), ("number", "numbers", every_number)):
