@@ -28,7 +28,7 @@ from voxplan import providers as registry
 from voxplan import workflow
 from voxplan.core.errors import PlanError
 from voxplan.core.live import Live
-from voxplan.core.model import PathT, json_equal, loosely_equal
+from voxplan.core.model import PathT, json_equal, loosely_equal, value_at
 from voxplan.core.plan import Action, Change, Plan
 from voxplan.core.secret import Secret
 from voxplan.core.writeonly import strip_write_only
@@ -128,7 +128,7 @@ def adopt(loaded: workflow.Loaded, provs: Providers, plan: Plan, state: State, l
     raw = _raw(loaded.stack.path)
     edits: list[Edit] = []
     for path, value in _diff(before, after):
-        old = _get(before, path)
+        old = value_at(before, path)
         if _holds_secret(old):
             for f in takeable:
                 result.refused.setdefault(str(f), f"its stack field {_dotted(path)} holds a secret")
@@ -137,7 +137,7 @@ def adopt(loaded: workflow.Loaded, provs: Providers, plan: Plan, state: State, l
         if where is None:
             raise PlanError(f"{_dotted(path)}: not written as such in {loaded.stack.path} (a key made by ${{var:}}?); "
                             "adopt this change by hand")
-        written = _get(raw, where)
+        written = value_at(raw, where)
         if _holds_secret(value):
             for f in takeable:
                 result.refused.setdefault(str(f), f"its stack field {_dotted(path)} would hold a secret")
@@ -256,16 +256,8 @@ def _steps(path: str) -> list[str | int]:
 
 
 def _at(obj: Any, steps: Sequence[str | int]) -> Any:
-    for step in steps:
-        if isinstance(obj, dict) and isinstance(step, str):
-            obj = obj.get(step, _GONE)
-        elif isinstance(obj, list) and isinstance(step, int) and step < len(obj):
-            obj = obj[step]
-        else:
-            return _GONE
-        if obj is _GONE:
-            return _GONE
-    return copy.deepcopy(obj)
+    found = value_at(obj, tuple(steps), _GONE)
+    return found if found is _GONE else copy.deepcopy(found)
 
 
 def _put(obj: Any, steps: Sequence[str | int], value: Any) -> None:
@@ -286,17 +278,6 @@ def _put(obj: Any, steps: Sequence[str | int], value: Any) -> None:
         obj.append(value)
     else:
         obj[last] = value
-
-
-def _get(data: Any, path: PathT) -> Any:
-    for step in path:
-        if isinstance(data, dict) and step in data:
-            data = data[step]
-        elif isinstance(data, list) and isinstance(step, int) and step < len(data):
-            data = data[step]
-        else:
-            return None
-    return data
 
 
 def _holds_secret(value: Any) -> bool:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from voxplan.core.errors import StateError
-from voxplan.core.model import PathT
+from voxplan.core.model import PathT, value_at
 from voxplan.core.plan import Plan
 from voxplan.core.secret import Secret
 from voxplan.stack.loader import parse_yaml
@@ -134,7 +134,7 @@ def as_applied(stack: Stack) -> tuple[str, list[str]]:
     changes: list[Change] = []
     names: list[str] = []
     for path, written in _scalars(raw):
-        value = _at(stack.data, path)
+        value = value_at(stack.data, path)
         if isinstance(value, Secret):
             if not (isinstance(written, str) and _INTERPOLATED.search(written)):  # a secret written as it is
                 name = "VOXPLAN_" + re.sub(r"[^A-Z0-9]+", "_", "_".join(map(str, path)).upper()).strip("_")
@@ -157,14 +157,3 @@ def _scalars(data: Any, path: PathT = ()) -> Iterator[tuple[PathT, Any]]:
             yield from _scalars(v, (*path, i))
     elif path:
         yield path, data
-
-
-def _at(data: Any, path: PathT) -> Any:
-    for step in path:
-        if isinstance(data, dict) and step in data:
-            data = data[step]
-        elif isinstance(data, list) and isinstance(step, int) and step < len(data):
-            data = data[step]
-        else:
-            return None
-    return data

@@ -165,6 +165,19 @@ def get_path(obj: Any, dotted: str) -> Any:
     return obj
 
 
+def value_at(data: Any, path: PathT, missing: Any = None) -> Any:
+    """The value at `path` (keys and list indexes) in nested mappings and lists, or `missing` where the path
+    leads nowhere."""
+    for step in path:
+        if isinstance(data, Mapping) and step in data:
+            data = data[step]
+        elif isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data):
+            data = data[step]
+        else:
+            return missing
+    return data
+
+
 def json_equal(a: Any, b: Any) -> bool:
     """Equality of JSON data where types count: True is not 1, 1 is not 1.0, a string is not a number.
     Key order does not count (JSON objects are unordered). A Secret or Ref equals nothing but itself."""

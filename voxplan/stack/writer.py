@@ -43,7 +43,7 @@ from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString, SingleQuotedScalarString
 
 from voxplan.core.errors import Diagnostic, Location, StackErrors
-from voxplan.core.model import json_equal
+from voxplan.core.model import json_equal, value_at
 from voxplan.stack.loader import parse_yaml
 from voxplan.stack.model import PathT
 
@@ -245,7 +245,7 @@ def render(data: Mapping[str, Any], *, header: Sequence[str] = (), footer: Seque
     `blank_before`, `comments` at the end of a mapping entry's line (`{("numbers", "+61…"): "why"}`)."""
     doc = value(data, flow=flow)
     for path, note in (comments or {}).items():
-        parent = _walk(doc, path[:-1])
+        parent = value_at(doc, path[:-1])
         if isinstance(parent, CommentedMap) and path[-1] in parent:
             parent.yaml_add_eol_comment(f"# {note}", path[-1])
     lines = _dump(doc).split("\n")
@@ -262,17 +262,6 @@ def render(data: Mapping[str, Any], *, header: Sequence[str] = (), footer: Seque
     if not json_equal(_checked(text, file), data):
         raise WriteError(f"{file}: the generated text would not read back as what was generated")
     return text
-
-
-def _walk(doc: Any, path: PathT) -> Any:
-    for step in path:
-        if isinstance(doc, Mapping) and step in doc:
-            doc = doc[step]
-        elif isinstance(doc, list) and isinstance(step, int) and step < len(doc):
-            doc = doc[step]
-        else:
-            return None
-    return doc
 
 
 # -- edit ----------------------------------------------------------------------------------------------
@@ -316,7 +305,7 @@ def _applied(data: Any, change: Change) -> Any:
     *head, last = change.path
     node = data
     for i, step in enumerate(head):
-        child = _walk(node, (step,))
+        child = value_at(node, (step,))
         if not isinstance(child, dict | list):
             child = [] if isinstance((*head, last)[i + 1], int) else {}
             node[step] = child
