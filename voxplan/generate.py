@@ -244,7 +244,8 @@ def _sort(made: Generated, plan: Plan, provs: Providers) -> None:
                 made.imports.append(change.address)
             continue
         writeonly = [f.path for f in change.fields if f.sensitive and f.path in adapter.write_only]
-        marker = [f.path for f in change.fields if adapter.owner_marker and f.path == adapter.owner_marker]
+        marker = [f.path for f in change.fields if adapter.owner_marker  # the marker, or the map made to hold it
+                  and (f.path == adapter.owner_marker or adapter.owner_marker.startswith(f"{f.path}."))]
         rest = [f.path for f in change.fields if f.path not in writeonly and f.path not in marker]
         if change.kind in registry.PUBLISHED and change.action is Action.CREATE:
             made.published.append(change.address)

@@ -222,6 +222,7 @@ class PhoneNumber(VapiAdapter):
     cleared = {"assistantId": None, "squadId": None, "server": None, "name": None, "authentication": None,
                "fallbackDestination": None, "hooks": []}
     ROUTING: ClassVar[tuple[str, ...]] = ("assistantId", "squadId", "workflowId", "server", "fallbackDestination")
+    server_defaults = {"smsEnabled": True}  # a Twilio number's documented default
 
     @staticmethod
     def bought(obj: Mapping[str, Any]) -> bool:
@@ -261,16 +262,22 @@ class PhoneNumber(VapiAdapter):
 
     @staticmethod
     def natural_key(body: dict[str, Any]) -> str | None:
-        """A SIP URI, or a number's digits. A free Vapi number has neither before it is bought: it is created
-        or imported, never adopted."""
+        """A SIP URI, or a number's digits. A free Vapi number has neither before it is got: it is keyed by its
+        name (an entry names it after its key), so one already on the account is adopted, never got again, and
+        a generated stack's entry for it plans an import (`-<env>` is appended to it in a named environment)."""
         if body.get("provider") == "vapi":
             uri = body.get("sipUri")
-            return f"sip:{str(uri).lower().removeprefix('sip:')}" if uri else None
+            name = body.get("name")
+            if uri:
+                return f"sip:{str(uri).lower().removeprefix('sip:')}"
+            return f"vapi-number:{name}" if isinstance(name, str) and name else None
         number = body.get("number")
         return str(number).lstrip("+") if isinstance(number, str) else None
 
-    def fill_defaults(self, key: str, value: Any) -> Any:
-        return super().fill_defaults(key, value)
+    @classmethod
+    def named_path(cls, body: Mapping[str, Any]) -> str | None:
+        """A free Vapi number is adopted by its name: it carries `-<env>` in a named environment."""
+        return "name" if cls.bought(body) else None
 
 
 class Assistant(VapiAdapter):

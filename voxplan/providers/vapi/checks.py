@@ -50,7 +50,7 @@ class SpecCheck:
         problems = self.memo.get(signature) if signature is not None else None
         if problems is None:
             schema = self.checker.request_schema("POST", self.paths[kind])
-            problems = self.checker.check(schema, _view(body)) if schema is not None else []
+            problems = self.checker.check(schema, view(body)) if schema is not None else []
             if signature is not None:
                 self.memo[signature] = problems
         for problem in problems:
@@ -84,7 +84,7 @@ class SpecCheck:
         return Diagnostic(ctx.stack.source.at(path), f"{where} {problem.text} ({schema})")
 
 
-def _view(body: dict[str, Any]) -> dict[str, Any]:
+def view(body: dict[str, Any]) -> dict[str, Any]:
     """The body as the check reads it: what a POST sends (a null top-level value is left out), a Ref as a
     well-formed id, a secret as stars of its length (length limits still apply, the value never shows)."""
     def leaf(value: Any) -> Any:

@@ -12,7 +12,7 @@ reverse (a stack entry from a live body) reads them too.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +94,31 @@ def wire(draft: Draft, wires: tuple[Wire, ...] = WIRES) -> None:
                 del obj[w.key]
                 obj[w.vapi_key] = Ref(address(SECTION_KIND[w.section], name))
                 draft.source((*path, w.vapi_key), draft.locate((*path, w.key)))
+
+
+def unwire(body: dict[str, Any], key_of: Callable[[str, str], str | None],
+           wires: tuple[Wire, ...] = WIRES) -> tuple[dict[str, Any], list[str]]:
+    """The way back of `wire`: each Vapi id of `wires` in a live body (a copy) becomes the stack key of the entry
+    it names, `key_of(kind, id)`; the ids that name no entry are returned as the second part."""
+    out = _copy(body)
+    missing: list[str] = []
+    for w in wires:
+        for _, obj in _objects_at(out, w.at):
+            rid = obj.get(w.vapi_key)
+            if isinstance(rid, str):
+                key = key_of(SECTION_KIND[w.section], rid)
+                if key is None:
+                    missing.append(f"{SECTION_KIND[w.section]} {rid}")
+                    continue
+                del obj[w.vapi_key]
+                obj[w.key] = key
+    return out, missing
+
+
+def wired_ids(body: dict[str, Any], wires: tuple[Wire, ...] = WIRES) -> list[tuple[str, str]]:
+    """The (kind, id) pairs `wires` find in a live body: what it refers to."""
+    return [(SECTION_KIND[w.section], obj[w.vapi_key]) for w in wires for _, obj in _objects_at(_copy(body), w.at)
+            if isinstance(obj.get(w.vapi_key), str)]
 
 
 def wired_paths(at: tuple[str, ...]) -> tuple[tuple[tuple[str, ...], str], ...]:

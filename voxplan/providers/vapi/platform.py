@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from voxplan.core.errors import Diagnostic
-from voxplan.core.model import PathT, Ref, Resource, address
+from voxplan.core.model import PathT, Ref, Resource, address, loosely_equal
 from voxplan.providers.base import ExpandContext, buying
 from voxplan.providers.reverse import GenerateContext, Unresolved, as_dict
 from voxplan.providers.vapi import callcheck, forms
-from voxplan.providers.vapi.adapters import GATEWAY_DEFAULTS, KINDS
-from voxplan.providers.vapi.checks import SpecCheck
+from voxplan.providers.vapi.adapters import GATEWAY_DEFAULTS, KINDS, SERVER_DEFAULTS
+from voxplan.providers.vapi.checks import SpecCheck, view
 from voxplan.providers.vapi.forms import (
     ASSISTANT,
     CREDENTIAL,
@@ -49,6 +49,11 @@ SECTIONS = (("credentials", CREDENTIAL, forms.credential), ("tools", TOOL, forms
             ("structured_outputs", STRUCTURED_OUTPUT, forms.structured_output),
             ("knowledge_bases", forms.KNOWLEDGE_BASE, forms.knowledge_base))
 # a Twilio number's account, from the number entry or a twilio entry of `credentials:`
+# the credentials of `credentials:` (the others are trunks'), and the write-only values each holds that Vapi never
+# returns: an account's keys, an authentication plan's secret by its type
+ACCOUNT_PROVIDERS = ("webhook", "custom-credential", "twilio", "vonage", "telnyx")
+ACCOUNT_SECRETS = {"twilio": ("authToken",), "vonage": ("apiKey", "apiSecret"), "telnyx": ("apiKey",)}
+PLAN_SECRETS = {"bearer": "token", "hmac": "secretKey", "oauth2": "clientSecret"}
 TWILIO_FIELDS = (("account_sid", "accountSid", "twilioAccountSid"), ("auth_token", "authToken", "twilioAuthToken"),
                  ("api_key", "apiKey", "twilioApiKey"), ("api_secret", "apiSecret", "twilioApiSecret"))
 
@@ -137,13 +142,6 @@ class VapiPlatform:
         draft.set("credentialId", Ref(credential))
         return draft
 
-    def byo_number_body(self, number: str, credential: str, route: dict[str, Any] | None,
-                        options: dict[str, Any]) -> dict[str, Any]:
-        """A BYO number's body as expand makes it (for `generate`: squads by id, as the live object says)."""
-        draft = self._byo_draft(("numbers", number), number, credential)
-        self._number_fields(draft, route, options, squads=())
-        return draft.body
-
     def sip_number(self, ctx: ExpandContext, uri: str, *, auth: dict[str, Any] | None, route: dict[str, Any] | None,
                    origin: PathT, options: dict[str, Any]) -> str:
         return self._number(ctx, uri.lower(), self._sip_draft(origin, uri, auth), route, options)
@@ -158,32 +156,35 @@ class VapiPlatform:
                                                    "realm": auth.get("realm")}), (*origin, "auth"))
         return draft
 
-    def sip_number_body(self, uri: str, auth: dict[str, Any] | None, route: dict[str, Any] | None,
-                        options: dict[str, Any]) -> dict[str, Any]:
-        """A Vapi SIP number's body as expand makes it (for `generate`)."""
-        draft = self._sip_draft(("numbers", uri.lower()), uri, auth)
-        self._number_fields(draft, route, options, squads=())
-        return draft.body
-
     def free_number(self, ctx: ExpandContext, name: str, spec: dict[str, Any], route: dict[str, Any] | None) -> str:
         """A free Vapi number in an area code, keyed by a name (Vapi assigns the number). Got, as numbers are
-        bought, only with `purchase: true` (and --allow-purchase at apply); released only with `release: true`."""
-        origin: PathT = ("numbers", name)
+        bought, only with `purchase: true` (and --allow-purchase at apply); released only with `release: true`.
+        One already on the account is adopted by its name (PhoneNumber.natural_key), never got again."""
+        return self._number(ctx, name, self._free_draft(("numbers", name), spec), route, {"name": name, **spec},
+                            lifecycle=buying(spec))
+
+    @staticmethod
+    def _free_draft(origin: PathT, spec: dict[str, Any]) -> Draft:
         draft = Draft(origin)
         draft.set("provider", "vapi")
         draft.set("numberDesiredAreaCode", spec["area_code"], (*origin, "area_code"))
-        return self._number(ctx, name, draft, route, {"name": name, **spec}, lifecycle=buying(spec))
+        return draft
 
     def native_number(self, ctx: ExpandContext, number: str, spec: dict[str, Any], route: dict[str, Any] | None,
                       provider: str) -> str:
         """A number a Twilio, Vonage or Telnyx account holds, imported into Vapi: Twilio's with the account
         SID and its auth token (or API key and secret), the others through a credential of `credentials:`."""
-        origin: PathT = ("numbers", number)
+        draft = self._native_draft(("numbers", number), number, spec, provider, ctx.stack.section("credentials"))
+        return self._number(ctx, number, draft, route, spec)
+
+    @staticmethod
+    def _native_draft(origin: PathT, number: str, spec: dict[str, Any], provider: str,
+                      credentials: Mapping[str, Any]) -> Draft:
         draft = Draft(origin)
         draft.set("provider", provider)
         draft.set("number", number)
         if provider == "twilio":
-            account = ctx.stack.section("credentials").get(spec["credential"]) if "credential" in spec else spec
+            account = credentials.get(spec["credential"]) if "credential" in spec else spec
             for key, cred_key, vapi_key in TWILIO_FIELDS:
                 value = (account or {}).get(cred_key if "credential" in spec else key)
                 if value is not None:
@@ -192,7 +193,7 @@ class VapiPlatform:
                 draft.set("smsEnabled", spec["sms"], (*origin, "sms"))
         else:
             draft.set("credentialId", Ref(address(CREDENTIAL, spec["credential"])), (*origin, "credential"))
-        return self._number(ctx, number, draft, route, spec)
+        return draft
 
     def _number(self, ctx: ExpandContext, name: str, draft: Draft, route: dict[str, Any] | None,
                 options: dict[str, Any], lifecycle: dict[str, Any] | None = None) -> str:
@@ -229,42 +230,125 @@ class VapiPlatform:
 
     # -- the way back (voxplan.providers.reverse): live objects → stack entries ------------------------
     def generate(self, ctx: GenerateContext) -> None:
-        """Tools and assistants, keyed by their names. What refers to an object that is not in the stack (a
+        """The platform's sections: credentials that are not trunks, knowledge bases, tools, assistants, squads
+        and structured outputs, each keyed by its name. What refers to an object that is not in the stack (a
         tool of another stack's, an assistant marked as another's) is left out, and so what refers to it."""
         if any(str(n.get("sipUri", "")).lower().endswith("@" + SIP_HOSTS["eu"]) for n in ctx.live.get(NUMBER, ())):
             ctx.settings["vapi"] = {"region": "eu"}
-        tools, assistants = ctx.objects(TOOL), ctx.objects(ASSISTANT)
-        for obj in list(assistants):
+        found = {kind: ctx.objects(kind) for _, kind, _ in SECTIONS}
+        found[CREDENTIAL] = [c for c in found[CREDENTIAL] if c.get("provider") in ACCOUNT_PROVIDERS]
+        for obj in list(found[ASSISTANT]):
             marker = as_dict(obj.get("metadata")).get(OWNER_KEY)
             if marker and marker != ctx.owner:
                 ctx.skip(ASSISTANT, obj, f"marked as owned by {marker!r} (its metadata.{OWNER_KEY})")
-                assistants.remove(obj)
-        for obj in tools:
-            ctx.claim("tools", TOOL, obj, ctx.key_for("tools", TOOL, obj, _tool_name(obj)))
-        for obj in assistants:
-            ctx.claim("assistants", ASSISTANT, obj, ctx.key_for("assistants", ASSISTANT, obj,
-                                                                 str(obj.get("name") or "assistant")))
-        pending = [(TOOL, o) for o in tools] + [(ASSISTANT, o) for o in assistants]
+                found[ASSISTANT].remove(obj)
+        for section, kind, _ in SECTIONS:
+            for obj in found[kind]:
+                name = _tool_name(obj) if kind == TOOL else str(obj.get("name") or obj.get("provider") or section)
+                key = ctx.key_for(section, kind, obj, name)
+                if kind == CREDENTIAL:  # a trunk's credential shares the address space (vapi.credential/<key>)
+                    key = ctx.key_for("trunks", kind, obj, key)
+                    ctx.reserved.setdefault("trunks", set()).add(key)
+                ctx.claim(section, kind, obj, key)
+        pending = [(kind, o) for _, kind, _ in SECTIONS for o in found[kind]]
+        entries: dict[int, dict[str, Any]] = {}
         while True:  # what refers to something left out is left out, until nothing more is
-            missing = [(kind, o, ref) for kind, o in pending for ref in _refs(kind, o)
-                       if ctx.key_of(*ref) is None]
-            if not missing:
-                break
+            missing = [(kind, o, ref) for kind, o in pending for ref in _refs(kind, o) if ctx.key_of(*ref) is None]
             for kind, o, (ref_kind, ref_id) in missing:
                 if (kind, o) in pending:
                     ctx.skip(kind, o, f"uses {ref_kind} {ref_id}, which is not in the stack")
                     pending.remove((kind, o))
+            unresolved = []
+            for kind, obj in pending:
+                found_key = ctx.key_of(kind, ctx.rid(kind, obj))
+                assert found_key is not None
+                entry = self.entry(ctx, kind, found_key, obj)
+                if isinstance(entry, Unresolved):
+                    unresolved.append((kind, obj, entry.why))
+                else:
+                    entries[id(obj)] = entry
+            for kind, obj, why in unresolved:
+                ctx.skip(kind, obj, why)
+                pending.remove((kind, obj))
+            if not missing and not unresolved:
+                break
+        sections = {kind: section for section, kind, _ in SECTIONS}
         for kind, obj in pending:
-            section, key = ("tools" if kind == TOOL else "assistants"), ctx.key_of(kind, ctx.rid(kind, obj))
-            assert key is not None
-            entry = self.tool_entry(ctx, key, obj) if kind == TOOL else self.assistant_entry(ctx, key, obj)
-            if isinstance(entry, Unresolved):
-                ctx.skip(kind, obj, entry.why)
-            else:
-                ctx.place(section, key, entry, (kind, obj))
+            placed = ctx.key_of(kind, ctx.rid(kind, obj))
+            assert placed is not None
+            ctx.place(sections[kind], placed, entries[id(obj)], (kind, obj))
+
+    def entry(self, ctx: GenerateContext, kind: str, key: str, obj: dict[str, Any]) -> dict[str, Any] | Unresolved:
+        """A live object of a platform section back to its entry (the reverse of its form in `forms`)."""
+        if kind == TOOL:
+            return self.tool_entry(ctx, key, obj)
+        if kind == ASSISTANT:
+            return self.assistant_entry(ctx, key, obj)
+        if kind == SQUAD:
+            return self.squad_entry(ctx, key, obj)
+        if kind == STRUCTURED_OUTPUT:
+            return self.structured_output_entry(ctx, key, obj)
+        if kind == CREDENTIAL:
+            return self.credential_entry(ctx, key, obj)
+        return self.verbatim_entry(ctx, kind, key, obj, forms.knowledge_base)
+
+    # the way back of each form: Vapi's own fields as they are, less what Vapi makes (read-only, server defaults,
+    # keys its Create DTO does not take), ids back to stack keys, secrets as placeholders
+    def verbatim_entry(self, ctx: GenerateContext, kind: str, key: str, obj: dict[str, Any],
+                       form: Callable[[str, dict[str, Any]], Draft], entry: dict[str, Any] | None = None,
+                       skip: Collection[str] = (), named: bool = True) -> dict[str, Any] | Unresolved:
+        """`entry` (what the kind says in its own words) completed with the rest of `obj` as Vapi spells it (but
+        `skip`), then checked by expanding it forward with `form` again: whatever still differs is Unresolved.
+        `named`: the form names the object after its key unless the entry says `name:`."""
+        adapter = ctx.adapters[kind]
+        section = {k: s for s, k, _ in SECTIONS}[kind]
+        out: dict[str, Any] = dict(entry or {})
+        if named and obj.get("name") and obj["name"] != key:
+            out["name"] = obj["name"]
+        for field_name, value in obj.items():
+            if (field_name in out or field_name in skip or field_name in adapter.read_only or value is None
+                    or (named and field_name == "name")
+                    or field_name in adapter.write_only
+                    or (field_name in adapter.server_defaults
+                        and loosely_equal(adapter.server_defaults[field_name], value))):
+                continue
+            out[field_name] = ctx.scrub(value, adapter.secret_fields, (section, key, field_name), field_name)
+        out, missing = forms.unwire(out, ctx.key_of)
+        if missing:
+            return Unresolved(f"uses {missing[0]}, which is not in the stack")
+        made = self.made_by_vapi(kind, form(key, out).body)
+        for field_name in made:
+            out.pop(field_name, None)
+        server = out.get("server")
+        if isinstance(server, dict) and server.get("timeoutSeconds") == SERVER_DEFAULTS["timeoutSeconds"]:
+            out["server"] = {k: v for k, v in server.items() if k != "timeoutSeconds"}
+        if named and not obj.get("name"):
+            return Unresolved(f"has no name, which its entry would give it ({key!r})")
+        extras = ctx.extras(kind, form(key, out).body, obj, (section, key), mapped=(*skip, *made))
+        if isinstance(extras, Unresolved):
+            return extras
+        if extras:
+            return Unresolved(f"its {', '.join(sorted(extras))} would not come back as they are")
+        return out
+
+    def made_by_vapi(self, kind: str, body: dict[str, Any]) -> list[str]:
+        """Top-level keys of a body that the kind's Create DTO does not take: Vapi makes them (a Vonage
+        credential's vonageApplicationId, a webhook credential's authenticationSession)."""
+        schema = self.check.checker.request_schema("POST", PATHS[kind])
+        if schema is None:
+            return []
+        return [str(p.path[0]) for p in self.check.checker.check(schema, view(body)) if p.kind == "unknown"
+                and len(p.path) == 1]
 
     def tool_entry(self, ctx: GenerateContext, key: str, obj: dict[str, Any]) -> dict[str, Any] | Unresolved:
-        """A tool back to its `tools:` entry (the reverse of `_tool`)."""
+        """A tool back to its `tools:` entry (the reverse of `forms.tool`): a transferCall or handoff tool in the
+        friendly words where they say it, any other (and those they cannot say) as its typed body."""
+        friendly = self._friendly_tool(ctx, key, obj)
+        if not isinstance(friendly, Unresolved):
+            return friendly
+        return self.verbatim_entry(ctx, TOOL, key, obj, forms.tool, {"type": obj.get("type")}, named=False)
+
+    def _friendly_tool(self, ctx: GenerateContext, key: str, obj: dict[str, Any]) -> dict[str, Any] | Unresolved:
         entry: dict[str, Any] = {}
         if obj.get("type") == "handoff":
             fn = as_dict(obj.get("function"))
@@ -282,12 +366,65 @@ class VapiPlatform:
             entry["handoff"] = targets
         elif obj.get("type") == "transferCall":
             entry["transfer"] = [_destination_entry(d) for d in obj.get("destinations") or [] if isinstance(d, dict)]
-            if any(d is None for d in entry["transfer"]):
+            if not entry["transfer"] or any(d is None for d in entry["transfer"]):
                 return Unresolved("a transfer destination the stack format cannot say (not a SIP URI or a number)")
         else:
-            return Unresolved(f"a {obj.get('type')} tool: generate writes transferCall and handoff tools (declare it "
-                              f"by hand as type: {obj.get('type')})")
-        return _with_extras(entry, ctx.extras(TOOL, forms.tool(key, entry).body, obj, ("tools", key, "vapi")))
+            return Unresolved("typed")
+        forward = forms.tool(key, entry).body
+        extras = ctx.extras(TOOL, forward, obj, ("tools", key, "vapi"))
+        if isinstance(extras, Unresolved) or set(extras) & set(forward) or forms.wired_ids(extras):
+            return Unresolved("the friendly form cannot say it")  # its typed body can
+        return _with_extras(entry, extras)
+
+    def squad_entry(self, ctx: GenerateContext, key: str, obj: dict[str, Any]) -> dict[str, Any] | Unresolved:
+        """A squad back to its `squads:` entry (the reverse of `forms.squad`): members by assistant key, their
+        assistant destinations as `handoff:` keys."""
+        members = []
+        for member in obj.get("members") or []:
+            out: dict[str, Any] = {}
+            for field_name, value in as_dict(member).items():
+                if field_name == "assistantId":
+                    out["assistant"] = ctx.key_of(ASSISTANT, value)
+                    if out["assistant"] is None:
+                        return Unresolved(f"its member {value} is not an assistant of this stack")
+                elif field_name == "assistantOverrides":
+                    out["overrides"] = value
+                elif field_name == "assistantDestinations" and any(as_dict(d).get("assistantId") for d in value):
+                    handoff = [_handoff_target(ctx, as_dict(d)) for d in value]
+                    if any(t is None for t in handoff):
+                        return Unresolved("a member hands off in a way the stack cannot say by key")
+                    out["handoff"] = handoff
+                elif value is not None:
+                    out[field_name] = value
+            members.append(out)
+        return self.verbatim_entry(ctx, SQUAD, key, obj, forms.squad, {"members": members})
+
+    def structured_output_entry(self, ctx: GenerateContext, key: str,
+                                obj: dict[str, Any]) -> dict[str, Any] | Unresolved:
+        """A structured output back to its entry (the reverse of `forms.structured_output`): `assistants:` keys."""
+        assistants = [ctx.key_of(ASSISTANT, a) for a in obj.get("assistantIds") or []]
+        if None in assistants:
+            return Unresolved("bound to an assistant that is not in the stack")
+        return self.verbatim_entry(ctx, STRUCTURED_OUTPUT, key, obj, forms.structured_output,
+                                   {"assistants": assistants} if assistants else {}, skip=("assistantIds",))
+
+    def credential_entry(self, ctx: GenerateContext, key: str, obj: dict[str, Any]) -> dict[str, Any] | Unresolved:
+        """A credential that is not a trunk's back to its `credentials:` entry (the reverse of `forms.credential`):
+        the write-only values Vapi never returns (an account's token, an auth plan's secret) as placeholders."""
+        provider = str(obj.get("provider"))
+        entry: dict[str, Any] = {"provider": provider}
+        for field_name in ACCOUNT_SECRETS.get(provider, ()):
+            entry[field_name] = ctx.secret(("credentials", key, field_name), f"credentials.{key}.{field_name}: the "
+                                           f"{provider} account's {field_name} (write-only: Vapi never returns it)")
+        plan = as_dict(obj.get("authenticationPlan"))
+        if plan:
+            entry["authenticationPlan"] = dict(plan)
+            hidden = PLAN_SECRETS.get(str(plan.get("type")))
+            if hidden:
+                entry["authenticationPlan"][hidden] = ctx.secret(
+                    ("credentials", key, hidden), f"credentials.{key}.authenticationPlan.{hidden}: the {plan['type']} "
+                    "secret (write-only: Vapi never returns it)")
+        return self.verbatim_entry(ctx, CREDENTIAL, key, obj, forms.credential, entry)
 
     def assistant_entry(self, ctx: GenerateContext, key: str, obj: dict[str, Any]) -> dict[str, Any] | Unresolved:
         """An assistant back to its `assistants:` entry (the reverse of `_assistant`)."""
@@ -331,6 +468,13 @@ class VapiPlatform:
         if isinstance(server, dict) and set(server) <= {"url", "timeoutSeconds"} and server.get("url") \
                 and server.get("timeoutSeconds", 20) == 20:
             entry["server_url"] = server["url"]
+        elif isinstance(server, dict) and server.get("credentialId"):  # server auth by a credential of the stack
+            wired, missing = forms.unwire({"server": server}, ctx.key_of, forms.WIRES[:1])
+            if missing:
+                return Unresolved(f"its server uses {missing[0]}, which is not in the stack")
+            mine = {k: v for k, v in wired["server"].items() if not (k == "timeoutSeconds" and v == 20)}
+            entry["server"] = ctx.scrub(mine, ctx.adapters[ASSISTANT].secret_fields, ("assistants", key, "server"),
+                                        "server")
         forward = forms.assistant(key, entry).body
         if live_metadata.get(OWNER_KEY) == ctx.owner:  # expand marks it so (Assistant.owner_marker)
             forward["metadata"] = {**(forward.get("metadata") or {}), OWNER_KEY: ctx.owner}
@@ -421,11 +565,15 @@ class VapiPlatform:
         route, fields = found
         return route, {"trunk": trunk, **fields}
 
-    def number_fields(self, ctx: GenerateContext, obj: dict[str, Any], key: str, *,
-                      credential: str = "") -> tuple[dict[str, Any] | None, dict[str, Any]] | Unresolved:
-        """A phone number back to its route and the fields of its `numbers:` entry (name, `vapi:`)."""
+    def number_fields(self, ctx: GenerateContext, obj: dict[str, Any], key: str, *, credential: str = "",
+                      entry: dict[str, Any] | None = None) -> tuple[dict[str, Any] | None, dict[str, Any]] | Unresolved:
+        """A phone number of any shape back to its route and the fields of its `numbers:` entry (name, fallback,
+        hooks, `vapi:`), checked by building its body forward again; `entry`: what its carrier's part of the
+        entry says already (a Twilio account, a credential key, an area code), `credential` a BYO number's trunk."""
+        entry = entry or {}
+        free = obj.get("provider") == "vapi" and not obj.get("sipUri")
         fields: dict[str, Any] = {}
-        if obj.get("name"):
+        if obj.get("name") and not (free and obj["name"] == key):
             fields["name"] = obj["name"]
         route: dict[str, Any] | None = None
         server = as_dict(obj.get("server"))
@@ -435,17 +583,38 @@ class VapiPlatform:
                 return Unresolved(f"answered by assistant {obj['assistantId']}, which is not in the stack")
             route = {"assistant": assistant}
         elif obj.get("squadId"):
-            route = {"squad": obj["squadId"]}
+            squad = ctx.key_of(SQUAD, obj["squadId"])
+            if squad is None:
+                return Unresolved(f"answered by squad {obj['squadId']}, which is not in the stack")
+            route = {"squad": squad}
         elif server.get("url"):
             route = {"server_url": server["url"]}
-        if obj.get("provider") == "vapi":
+        fallback = as_dict(obj.get("fallbackDestination"))
+        said = _destination_entry(fallback) if fallback else None
+        if said is not None and loosely_equal(destination(said), fallback):
+            fields["fallback"] = said  # else it goes through `vapi:` as it is
+        if obj.get("hooks"):
+            fields["hooks"] = obj["hooks"]
+        options = {**entry, **fields}
+        origin: PathT = ("numbers", key)
+        if obj.get("provider") == "vapi" and not free:
             auth = as_dict(obj.get("authentication"))
-            forward = self.sip_number_body(key, {**auth, "password": ""} if auth else None, route, fields)
+            draft = self._sip_draft(origin, key, {**auth, "password": ""} if auth else None)
+        elif free:
+            draft = self._free_draft(origin, options)
+            options = {"name": key, **options}
+        elif obj.get("provider") == "byo-phone-number":
+            draft = self._byo_draft(origin, key, address(CREDENTIAL, credential))
         else:
-            forward = self.byo_number_body(key, address(CREDENTIAL, credential), route, fields)
-        extras = ctx.extras(NUMBER, forward, obj, ("numbers", key, "vapi"))
+            draft = self._native_draft(origin, key, options, str(obj.get("provider")),
+                                       ctx.data.get("credentials") or {})
+        self._number_fields(draft, route, options, squads=ctx.data.get("squads") or {})
+        extras = ctx.extras(NUMBER, draft.body, obj, ("numbers", key, "vapi"), mapped=("number",) if free else ())
         if isinstance(extras, Unresolved):
             return extras
+        if forms.wired_ids(extras, (forms.WIRES[1],)) or extras.get("workflowId"):
+            return Unresolved("it refers to an object of its own that the stack cannot name (its "
+                              f"{'workflowId' if extras.get('workflowId') else 'credentialId'})")
         return route, {**fields, "vapi": extras} if extras else fields
 
     # -- lint -------------------------------------------------------------------------------------
@@ -515,12 +684,30 @@ _INBOUND = re.compile(r"^(?P<user>[^@]+)@(?P<credential>[0-9a-f]{8}-[0-9a-f]{4}-
 
 
 def _refs(kind: str, obj: dict[str, Any]) -> list[tuple[str, str]]:
-    """The tools an assistant uses and the assistants a handoff tool hands off to, as (kind, id)."""
+    """What a live object refers to, as (kind, id): an assistant's tools and server credential, a tool's
+    (`forms.WIRES`), a squad's members and their handoffs, a structured output's assistants."""
     if kind == ASSISTANT:
         model = as_dict(obj.get("model"))
-        return [(TOOL, str(t)) for t in model.get("toolIds") or []]
-    return [(ASSISTANT, str(d["assistantId"])) for d in obj.get("destinations") or []
-            if isinstance(d, dict) and d.get("type") == "assistant" and d.get("assistantId")]
+        return [(TOOL, str(t)) for t in model.get("toolIds") or []] + forms.wired_ids(obj, forms.WIRES[:1])
+    if kind == TOOL:
+        return forms.wired_ids(obj)
+    if kind == SQUAD:
+        members = [as_dict(m) for m in obj.get("members") or []]
+        return [(ASSISTANT, str(a)) for m in members for a in (m.get("assistantId"), *(
+            as_dict(d).get("assistantId") for d in m.get("assistantDestinations") or [])) if isinstance(a, str)]
+    if kind == STRUCTURED_OUTPUT:
+        return [(ASSISTANT, str(a)) for a in obj.get("assistantIds") or []]
+    return []
+
+
+def _handoff_target(ctx: GenerateContext, dest: dict[str, Any]) -> str | dict[str, Any] | None:
+    """A squad member's assistant destination back to a `handoff:` item (an assistant key, with its description)."""
+    if dest.get("type") != "assistant" or not set(dest) <= {"type", "assistantId", "description"}:
+        return None
+    target = ctx.key_of(ASSISTANT, dest.get("assistantId"))
+    if target is None:
+        return None
+    return {"assistant": target, "description": dest["description"]} if dest.get("description") else target
 
 
 def _tool_name(obj: dict[str, Any]) -> str:
@@ -528,12 +715,14 @@ def _tool_name(obj: dict[str, Any]) -> str:
     fn = obj.get("function")
     if isinstance(fn, dict) and fn.get("name"):
         return str(fn["name"]).replace("_", "-")
+    if obj.get("name"):  # apiRequest's name; bash, computer and textEditor carry a fixed one
+        return str(obj["name"]).replace("_", "-")
     for dest in obj.get("destinations") or []:
         target = str(dest.get("sipUri") or dest.get("number") or "") if isinstance(dest, dict) else ""
         user = target.removeprefix("sip:").removeprefix("sips:").split("@")[0].lstrip("+")
         if user:
             return f"transfer-{user}"
-    return str(obj.get("type") or "tool")
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "-", str(obj.get("type") or "tool")).replace(".", "-")
 
 
 def _destination_entry(dest: dict[str, Any]) -> dict[str, Any] | None:
@@ -629,9 +818,13 @@ class VapiSipCarrier:
         """Vapi SIP numbers have no trunk."""
 
     def generate_numbers(self, ctx: GenerateContext) -> None:
-        """Each Vapi-hosted SIP URI back to its `numbers:` entry (`carrier: vapi`) and route."""
+        """Each Vapi-hosted SIP URI back to its `numbers:` entry (`carrier: vapi`) and route; each free Vapi number
+        to one keyed by its name, with its area code and no `purchase:` (its plan adopts it, never gets another)."""
         for obj in ctx.objects(NUMBER):
-            if obj.get("provider") != "vapi" or not obj.get("sipUri"):
+            if obj.get("provider") != "vapi":
+                continue
+            if not obj.get("sipUri"):
+                self._free_number(ctx, obj)
                 continue
             key = str(obj["sipUri"]).lower()
             entry: dict[str, Any] = {"carrier": "vapi"}
@@ -643,14 +836,30 @@ class VapiSipCarrier:
                                                         "(write-only: Vapi never returns it)")}
                 if auth.get("realm"):
                     entry["auth"]["realm"] = auth["realm"]
-            found = self.platform.number_fields(ctx, obj, key)
-            if isinstance(found, Unresolved):
-                ctx.skip(NUMBER, obj, found.why)
-                continue
-            route, fields = found
-            ctx.place("numbers", key, {**entry, **fields}, (NUMBER, obj))
-            if route:
-                ctx.place("routes", key, route)
+            place_number(ctx, obj, key, entry, self.platform.number_fields(ctx, obj, key))
+
+    def _free_number(self, ctx: GenerateContext, obj: dict[str, Any]) -> None:
+        number = str(obj.get("number") or "")
+        area = obj.get("numberDesiredAreaCode") or (number[2:5] if number.startswith("+1") else None)
+        if not obj.get("name") or not area:
+            ctx.skip(NUMBER, obj, "a free Vapi number " + ("with no name: its entry is keyed, and adopted, by one (name"
+                                                           " it in the dashboard)" if area else "with no area code"))
+            return
+        key = ctx.key_for("numbers", NUMBER, obj, str(obj["name"]))
+        entry = {"carrier": "vapi", "area_code": str(area)}
+        place_number(ctx, obj, key, entry, self.platform.number_fields(ctx, obj, key, entry=entry))
+
+
+def place_number(ctx: GenerateContext, obj: dict[str, Any], key: str, entry: dict[str, Any],
+                 found: tuple[dict[str, Any] | None, dict[str, Any]] | Unresolved) -> None:
+    """A number's `numbers:` entry and its route, or the number left out and listed."""
+    if isinstance(found, Unresolved):
+        ctx.skip(NUMBER, obj, found.why)
+        return
+    route, fields = found
+    ctx.place("numbers", key, {**entry, **fields}, (NUMBER, obj))
+    if route:
+        ctx.place("routes", key, route)
 
 
 class VapiNumberCarrier:
@@ -684,7 +893,30 @@ class VapiNumberCarrier:
         """These numbers have no trunk."""
 
     def generate_numbers(self, ctx: GenerateContext) -> None:
-        """Not written back yet: generate lists such numbers as left out."""
+        """Each number of this provider back to its `numbers:` entry and route: a Twilio number through a twilio
+        credential of the stack with its account SID, else with its own SID and an auth-token placeholder; a
+        Vonage or Telnyx number through its credential's key."""
+        twilio = {c.get("accountSid"): k for k, c in (ctx.data.get("credentials") or {}).items()
+                  if c.get("provider") == "twilio"}
+        for obj in ctx.objects(NUMBER):
+            if obj.get("provider") != self.name or not obj.get("number"):
+                continue
+            key = "+" + str(obj["number"]).lstrip("+")
+            entry: dict[str, Any] = {"carrier": self.name}
+            if self.name == "twilio" and obj.get("twilioAccountSid") in twilio:
+                entry["credential"] = twilio[obj["twilioAccountSid"]]
+            elif self.name == "twilio":
+                entry["account_sid"] = obj.get("twilioAccountSid")
+                entry["auth_token"] = ctx.secret(("numbers", key, "auth_token"), f"numbers.{key}.auth_token: the "
+                                                 "Twilio account's auth token (write-only: Vapi never returns it)")
+            else:
+                entry["credential"] = ctx.key_of(CREDENTIAL, obj.get("credentialId"))
+                if entry["credential"] is None:
+                    ctx.skip(NUMBER, obj, f"its credential {obj.get('credentialId')} is not in the stack")
+                    continue
+            if self.name == "twilio" and obj.get("smsEnabled") is False:
+                entry["sms"] = False
+            place_number(ctx, obj, key, entry, self.platform.number_fields(ctx, obj, key, entry=entry))
 
     def lint(self, stack: Stack) -> Iterable[Diagnostic]:
         return ()

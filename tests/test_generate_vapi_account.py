@@ -1,0 +1,227 @@
+"""`voxplan generate` of the whole Vapi account (issue 22 over issue 19's kinds), end to end against `voxplan
+sandbox serve`: the every-kind stack applied, its state forgotten, generated back into a new directory and
+planned; and an account made by hand through the sandbox's Vapi API (a squad, a function tool whose server
+authenticates with a credential, a structured output, a Twilio number, a free Vapi number) generated and applied
+without changing a setting."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.conftest import CANARIES, Cli, SandboxServer
+from tests.test_e2e_vapi_account import SECRETS, STACK
+from tests.test_generate import declared, forget_state
+
+COLLECTIONS = ("credential", "phone-number", "assistant", "tool", "squad", "structured-output", "v2/knowledge-base")
+# each placeholder the generated stack names, and the live value the user vouches for
+VOUCHED = {"CREDENTIAL_ORDER_HOOKS_TOKEN": CANARIES["CANARY"], "CREDENTIAL_TWILIO_MAIN_AUTHTOKEN":
+           SECRETS["TWILIO_AUTH_TOKEN"], "CREDENTIAL_VONAGE_MAIN_APIKEY": "vonage-key-1",
+           "CREDENTIAL_VONAGE_MAIN_APISECRET": SECRETS["VONAGE_API_SECRET"],
+           "CREDENTIAL_TELNYX_MAIN_APIKEY": SECRETS["TELNYX_API_KEY"]}
+
+
+def live_ids(sandbox: SandboxServer) -> list[str]:
+    return [o["id"] for coll in COLLECTIONS for o in _all(sandbox, coll)]
+
+
+def _all(sandbox: SandboxServer, collection: str) -> list[dict[str, Any]]:
+    with sandbox.vapi() as client:
+        answer = client.get(f"/{collection}", params={"limit": 1000}).json()
+    return list(answer["results"] if isinstance(answer, dict) else answer)
+
+
+def account(sandbox: SandboxServer) -> dict[str, Any]:
+    """Every setting on the Vapi account, by object (timestamps of the last write left out)."""
+    return {f"{coll} {o['id']}": {k: v for k, v in o.items() if k != "updatedAt"}
+            for coll in COLLECTIONS for o in _all(sandbox, coll)}
+
+
+def changes(cli: Cli, stack: Path) -> list[dict[str, Any]]:
+    result = cli("plan", str(stack), "--format", "json", "--detailed-exitcode", code=None)
+    assert result.exit_code in (0, 2), result.output
+    return list(json.loads(result.stdout)["resource_changes"])
+
+
+def not_imports(plan: list[dict[str, Any]]) -> list[str]:
+    """Every change that is not an import, a labelled re-sent write-only secret or an owner mark."""
+    wrong = []
+    for rc in plan:
+        fields, actions = rc["change"]["fields"], rc["change"]["actions"]
+        if actions == ["no-op"] and (rc["importing"] or not fields):
+            continue
+        resent = all(f["sensitive"] for f in fields) and "which voxplan cannot read back" in (rc["reason"] or "")
+        marked = [f["path"] for f in fields] in (["metadata.voxplan"], ["metadata"])
+        if rc["importing"] and actions == ["update"] and (resent or marked):
+            continue
+        wrong.append(f"{rc['address']}: {actions}")
+    return wrong
+
+
+def check_file(text: str, sandbox: SandboxServer, secrets: list[str]) -> dict[str, str]:
+    """No live object's id in the file outside `imports:` (every reference is a key; adopting by id is what
+    imports: are for), no secret value. Returns the imports."""
+    imports = dict(yaml.safe_load(text).get("imports") or {})
+    outside = re.sub(r"\nimports:\n(  .*\n)*", "\n", text)
+    for rid in live_ids(sandbox):
+        assert rid not in outside, rid
+    for secret in secrets:
+        assert secret not in text and json.dumps(secret)[1:-1] not in text
+    return imports
+
+
+def test_the_every_kind_account_generates_back_to_a_stack_that_plans_only_imports(cli: Cli,
+                                                                                  sandbox: SandboxServer) -> None:
+    cli.env.update(SECRETS)
+    stack = cli.stack("account.yaml", STACK)
+    cli("apply", "--auto-approve", str(stack))
+    forget_state(cli.workdir)
+    before = account(sandbox)
+
+    out = cli.workdir / "fresh" / "whole-account.yaml"
+    out.parent.mkdir()
+    made = cli("generate", "--stack", "whole-account", "--out", str(out))
+    text = out.read_text()
+    imports = check_file(text, sandbox, [*SECRETS.values(), CANARIES["CANARY"], "vonage-key-1"])
+    assert "Left out" not in text, text
+    data = yaml.safe_load(text)
+    assert data["squads"]["desk"]["members"] == [{"assistant": "front-desk", "handoff": ["sales"]},
+                                                 {"assistant": "sales"}]
+    assert data["structured_outputs"]["outcome"]["assistants"] == ["front-desk"]
+    assert data["tools"]["lookup-order"]["server"] == {"url": "https://hooks.example.com/orders",
+                                                       "credential": "order-hooks"}
+    assert data["credentials"]["order-hooks"]["authenticationPlan"] == {
+        "type": "bearer", "token": "${env:CREDENTIAL_ORDER_HOOKS_TOKEN}"}
+    assert data["numbers"]["+14155550101"] == {"carrier": "twilio", "credential": "twilio-main",
+                                               "fallback": {"number": "+14155550199"}}
+    assert data["routes"]["+14155550101"] == {"squad": "desk"}
+    assert data["numbers"]["+14155550102"]["credential"] == "vonage-main"
+    assert len(data["tools"]) == 23 and sorted(set(VOUCHED)) == sorted(
+        n for n in re.findall(r"\$\{env:([A-Z0-9_]+)\}", declared(text)) if n != "VAPI_API_KEY")
+    assert "TWILIO_AUTH_TOKEN" not in made.stderr  # the number takes the credential's token, not one of its own
+
+    # the 19 tools Vapi gives no name are adopted by id (issue 19: never by content); the rest by key
+    assert sorted(imports) == sorted(f"vapi.tool/{key}" for key, tool in data["tools"].items()
+                                     if tool["type"] not in ("function", "code", "apiRequest"))
+    assert len(imports) == 20  # 19 nameless types, and a handoff tool whose function Vapi makes
+
+    # without --state: imports and re-sent write-only secrets (labelled), nothing else
+    cli.env.update(VOUCHED)
+    plan = changes(cli, out)
+    assert not_imports(plan) == []
+    assert {rc["address"] for rc in plan if rc["importing"]} == {rc["address"] for rc in plan}
+    assert len(plan) == 34  # as validate counts the stack it came from: 23 tools, 4 credentials, 2 assistants,
+    # a squad, a structured output, 3 numbers
+    resent = {rc["address"] for rc in plan if rc["change"]["actions"] == ["update"]}
+    assert resent == {"vapi.credential/order-hooks", "vapi.credential/twilio-main", "vapi.credential/vonage-main",
+                      "vapi.credential/telnyx-main", "vapi.phone_number/+14155550101"}
+
+    # with --state: the plan is empty and apply sends nothing
+    recorded = cli.workdir / "recorded" / "whole-account.yaml"
+    recorded.parent.mkdir()
+    cli("generate", "--stack", "whole-account", "--out", str(recorded), "--state")
+    assert recorded.read_text() == text
+    mutations = sandbox.stats()["mutations"]
+    cli("plan", str(recorded), "--detailed-exitcode", code=0)
+    cli("apply", "--auto-approve", str(recorded))
+    assert sandbox.stats()["mutations"] == mutations
+    assert account(sandbox) == before
+
+
+WEBHOOK_TOKEN = 'hand-made-hook-token-"\\\'%\u00e4'
+TWILIO_TOKEN = "hand-made-twilio-token-\u00df"
+
+
+def make_by_hand(sandbox: SandboxServer) -> dict[str, Any]:
+    """A Vapi account set up in the dashboard, with no stack."""
+    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        with sandbox.vapi() as client:
+            answer = client.post(path, json=body)
+            assert answer.status_code < 300, answer.text
+            return dict(answer.json())
+
+    hooks = post("/credential", {"provider": "webhook", "name": "Order API",
+                                 "authenticationPlan": {"type": "bearer", "token": WEBHOOK_TOKEN,
+                                                        "headerName": "X-Api-Key"}})
+    twilio = post("/credential", {"provider": "twilio", "name": "Twilio", "accountSid": "AC" + "1" * 32,
+                                  "authToken": TWILIO_TOKEN})
+    lookup = post("/tool", {"type": "function", "function": {
+        "name": "lookup_order", "description": "Find an order.",
+        "parameters": {"type": "object", "properties": {"order": {"type": "string"}}}},
+        "server": {"url": "https://api.example.com/orders", "credentialId": hooks["id"], "timeoutSeconds": 10}})
+    transfer = post("/tool", {"type": "transferCall", "destinations": [
+        {"type": "number", "number": "+14155550100", "description": "Sales.",
+         "transferPlan": {"mode": "warm-transfer-say-message", "message": "A caller for sales."}}]})
+    hang_up = post("/tool", {"type": "endCall"})  # nobody uses it
+    front = post("/assistant", {"name": "Front", "firstMessage": "Hello.", "model": {
+        "provider": "openai", "model": "gpt-4o", "toolIds": [lookup["id"], transfer["id"]],
+        "messages": [{"role": "system", "content": "You answer the phone."}]}, "silenceTimeoutSeconds": 40})
+    billing = post("/assistant", {"name": "Billing", "model": {"provider": "openai", "model": "gpt-4o"}})
+    squad = post("/squad", {"name": "Desk", "members": [
+        {"assistantId": front["id"], "assistantDestinations": [
+            {"type": "assistant", "assistantId": billing["id"], "description": "Billing questions."}]},
+        {"assistantId": billing["id"], "assistantOverrides": {"firstMessage": "Billing here."}}]})
+    post("/structured-output", {"name": "Resolved", "schema": {"type": "boolean"}, "assistantIds": [front["id"]]})
+    post("/phone-number", {"provider": "twilio", "number": "+14155550123", "twilioAccountSid": "AC" + "1" * 32,
+                           "twilioAuthToken": TWILIO_TOKEN, "squadId": squad["id"], "smsEnabled": False})
+    post("/phone-number", {"provider": "vapi", "numberDesiredAreaCode": "628", "name": "Front line",
+                           "assistantId": front["id"],
+                           "fallbackDestination": {"type": "number", "number": "+14155550199"}})
+    return {"hooks": hooks, "twilio": twilio, "front": front, "billing": billing, "hang_up": hang_up}
+
+
+def test_a_hand_made_vapi_account_generates_a_stack_whose_apply_changes_no_setting(cli: Cli,
+                                                                                  sandbox: SandboxServer) -> None:
+    made = make_by_hand(sandbox)
+    before = account(sandbox)
+    out = cli.workdir / "fresh" / "desk.yaml"
+    out.parent.mkdir()
+    cli("generate", "--stack", "desk", "--out", str(out))
+    text = out.read_text()
+    imports = check_file(text, sandbox, [WEBHOOK_TOKEN, TWILIO_TOKEN])
+    assert sorted(imports) == ["vapi.tool/end-call", "vapi.tool/transfer-14155550100"]
+    assert "Left out" not in text, text
+    data = yaml.safe_load(text)
+    assert data["tools"]["lookup-order"]["server"] == {"url": "https://api.example.com/orders",
+                                                       "credential": "order-api", "timeoutSeconds": 10}
+    assert data["squads"]["desk"]["members"] == [
+        {"assistant": "front", "handoff": [{"assistant": "billing", "description": "Billing questions."}]},
+        {"assistant": "billing", "overrides": {"firstMessage": "Billing here."}}]
+    assert data["numbers"]["front-line"] == {"carrier": "vapi", "area_code": "628", "name": "Front line",
+                                             "vapi": {"fallbackDestination": {"type": "number",
+                                                                              "number": "+14155550199"}}}
+    assert "purchase" not in text  # a free number on the account is adopted by its name, never got again
+    assert data["numbers"]["+14155550123"] == {"carrier": "twilio", "credential": "twilio", "sms": False}
+    assert data["routes"] == {"+14155550123": {"squad": "desk"}, "front-line": {"assistant": "front"}}
+    secrets = {"CREDENTIAL_ORDER_API_TOKEN": WEBHOOK_TOKEN, "CREDENTIAL_TWILIO_AUTHTOKEN": TWILIO_TOKEN}
+    assert sorted(secrets) == sorted(n for n in re.findall(r"\$\{env:([A-Z0-9_]+)\}", declared(text))
+                                     if n != "VAPI_API_KEY")
+    cli.env.update(secrets)
+
+    recorded = cli.workdir / "recorded" / "desk.yaml"
+    recorded.parent.mkdir()
+    cli("generate", "--stack", "desk", "--out", str(recorded), "--state")
+    mutations = sandbox.stats()["mutations"]
+    cli("plan", str(recorded), "--detailed-exitcode", code=0)
+    cli("apply", "--auto-approve", str(recorded))
+    assert sandbox.stats()["mutations"] == mutations  # with --state it sends nothing
+    assert account(sandbox) == before
+
+    # without state: everything imported; apply re-sends the vouched secrets and marks the assistants, and
+    # changes nothing else
+    plan = changes(cli, out)
+    assert not_imports(plan) == []
+    cli("apply", "--auto-approve", str(out))
+    after = account(sandbox)
+    for assistant in (made["front"], made["billing"]):
+        marked = f"assistant {assistant['id']}"
+        assert after[marked]["metadata"] == {"voxplan": "desk"}  # the one thing an adoption adds
+        after[marked].pop("metadata")
+    assert after == before
+    assert sandbox.secret_matches(made["hooks"]["id"], "authenticationPlan.token", WEBHOOK_TOKEN)
+    assert sandbox.secret_matches(made["twilio"]["id"], "authToken", TWILIO_TOKEN)
+    cli("plan", str(out), "--detailed-exitcode", code=0)
