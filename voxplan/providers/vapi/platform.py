@@ -48,12 +48,13 @@ SECTIONS = (("credentials", CREDENTIAL, forms.credential), ("tools", TOOL, forms
             ("assistants", ASSISTANT, forms.assistant), ("squads", SQUAD, forms.squad),
             ("structured_outputs", STRUCTURED_OUTPUT, forms.structured_output),
             ("knowledge_bases", forms.KNOWLEDGE_BASE, forms.knowledge_base))
-# a Twilio number's account, from the number entry or a twilio entry of `credentials:`
 # the credentials of `credentials:` (the others are trunks'), and the write-only values each holds that Vapi never
-# returns: an account's keys, an authentication plan's secret by its type
+# returns (generate writes them as placeholders): an account's keys, an authentication plan's secret by its type.
+# A Twilio credential may hold an API key and secret instead of its auth token: nothing Vapi returns tells which
 ACCOUNT_PROVIDERS = ("webhook", "custom-credential", "twilio", "vonage", "telnyx")
 ACCOUNT_SECRETS = {"twilio": ("authToken",), "vonage": ("apiKey", "apiSecret"), "telnyx": ("apiKey",)}
 PLAN_SECRETS = {"bearer": "token", "hmac": "secretKey", "oauth2": "clientSecret"}
+# a Twilio number's account, from the number entry or a twilio entry of `credentials:`
 TWILIO_FIELDS = (("account_sid", "accountSid", "twilioAccountSid"), ("auth_token", "authToken", "twilioAuthToken"),
                  ("api_key", "apiKey", "twilioApiKey"), ("api_secret", "apiSecret", "twilioApiSecret"))
 
