@@ -134,6 +134,7 @@ def test_the_every_kind_account_generates_back_to_a_stack_that_plans_only_import
 
 WEBHOOK_TOKEN = 'hand-made-hook-token-"\\\'%\u00e4'
 TWILIO_TOKEN = "hand-made-twilio-token-\u00df"
+OTHER_TWILIO_TOKEN = "hand-made-other-twilio-token-'"
 
 
 def make_by_hand(sandbox: SandboxServer) -> dict[str, Any]:
@@ -168,10 +169,13 @@ def make_by_hand(sandbox: SandboxServer) -> dict[str, Any]:
     post("/structured-output", {"name": "Resolved", "schema": {"type": "boolean"}, "assistantIds": [front["id"]]})
     post("/phone-number", {"provider": "twilio", "number": "+14155550123", "twilioAccountSid": "AC" + "1" * 32,
                            "twilioAuthToken": TWILIO_TOKEN, "squadId": squad["id"], "smsEnabled": False})
+    other = post("/phone-number", {"provider": "twilio", "number": "+14155550124", "twilioAccountSid": "AC" + "2" * 32,
+                                   "twilioAuthToken": OTHER_TWILIO_TOKEN, "assistantId": billing["id"]})
     post("/phone-number", {"provider": "vapi", "numberDesiredAreaCode": "628", "name": "Front line",
                            "assistantId": front["id"],
                            "fallbackDestination": {"type": "number", "number": "+14155550199"}})
-    return {"hooks": hooks, "twilio": twilio, "front": front, "billing": billing, "hang_up": hang_up}
+    return {"hooks": hooks, "twilio": twilio, "front": front, "billing": billing, "hang_up": hang_up,
+            "other": other}
 
 
 def test_a_hand_made_vapi_account_generates_a_stack_whose_apply_changes_no_setting(cli: Cli,
@@ -182,7 +186,7 @@ def test_a_hand_made_vapi_account_generates_a_stack_whose_apply_changes_no_setti
     out.parent.mkdir()
     cli("generate", "--stack", "desk", "--out", str(out))
     text = out.read_text()
-    imports = check_file(text, sandbox, [WEBHOOK_TOKEN, TWILIO_TOKEN])
+    imports = check_file(text, sandbox, [WEBHOOK_TOKEN, TWILIO_TOKEN, OTHER_TWILIO_TOKEN])
     assert sorted(imports) == ["vapi.tool/end-call", "vapi.tool/transfer-14155550100"]
     assert "Left out" not in text, text
     data = yaml.safe_load(text)
@@ -196,8 +200,13 @@ def test_a_hand_made_vapi_account_generates_a_stack_whose_apply_changes_no_setti
                                                                               "number": "+14155550199"}}}
     assert "purchase" not in text  # a free number on the account is adopted by its name, never got again
     assert data["numbers"]["+14155550123"] == {"carrier": "twilio", "credential": "twilio", "sms": False}
-    assert data["routes"] == {"+14155550123": {"squad": "desk"}, "front-line": {"assistant": "front"}}
-    secrets = {"CREDENTIAL_ORDER_API_TOKEN": WEBHOOK_TOKEN, "CREDENTIAL_TWILIO_AUTHTOKEN": TWILIO_TOKEN}
+    # a Twilio account no credential of the stack holds: its SID, and its token as a placeholder
+    assert data["numbers"]["+14155550124"] == {"carrier": "twilio", "account_sid": "AC" + "2" * 32,
+                                               "auth_token": "${env:NUMBER_14155550124_AUTH_TOKEN}"}
+    assert data["routes"] == {"+14155550123": {"squad": "desk"}, "+14155550124": {"assistant": "billing"},
+                              "front-line": {"assistant": "front"}}
+    secrets = {"CREDENTIAL_ORDER_API_TOKEN": WEBHOOK_TOKEN, "CREDENTIAL_TWILIO_AUTHTOKEN": TWILIO_TOKEN,
+               "NUMBER_14155550124_AUTH_TOKEN": OTHER_TWILIO_TOKEN}
     assert sorted(secrets) == sorted(n for n in re.findall(r"\$\{env:([A-Z0-9_]+)\}", declared(text))
                                      if n != "VAPI_API_KEY")
     cli.env.update(secrets)
@@ -224,4 +233,5 @@ def test_a_hand_made_vapi_account_generates_a_stack_whose_apply_changes_no_setti
     assert after == before
     assert sandbox.secret_matches(made["hooks"]["id"], "authenticationPlan.token", WEBHOOK_TOKEN)
     assert sandbox.secret_matches(made["twilio"]["id"], "authToken", TWILIO_TOKEN)
+    assert sandbox.secret_matches(made["other"]["id"], "twilioAuthToken", OTHER_TWILIO_TOKEN)
     cli("plan", str(out), "--detailed-exitcode", code=0)
