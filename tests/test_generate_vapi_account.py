@@ -235,3 +235,36 @@ def test_a_hand_made_vapi_account_generates_a_stack_whose_apply_changes_no_setti
     assert sandbox.secret_matches(made["twilio"]["id"], "authToken", TWILIO_TOKEN)
     assert sandbox.secret_matches(made["other"]["id"], "twilioAuthToken", OTHER_TWILIO_TOKEN)
     cli("plan", str(out), "--detailed-exitcode", code=0)
+
+
+FREE = """version: 1
+stack: free
+providers:
+  vapi: {api_key: "${env:VAPI_API_KEY}"}
+assistants:
+  front: {name: Front}
+numbers:
+  front-line: {carrier: vapi, area_code: "628"}
+routes:
+  front-line: {assistant: front}
+"""
+
+
+def test_a_free_vapi_number_on_the_account_is_adopted_by_its_name_never_got_again(cli: Cli,
+                                                                                  sandbox: SandboxServer) -> None:
+    """What makes a generated free number's entry (no purchase:) plan an import: its name is its key. In a named
+    environment the name carries -<env>, so staging never adopts the default environment's number."""
+    with sandbox.vapi() as client:
+        got = client.post("/phone-number", json={"provider": "vapi", "numberDesiredAreaCode": "628",
+                                                 "name": "front-line"})
+        assert got.status_code == 201, got.text
+    stack = cli.stack("free.yaml", FREE)
+    plan = cli("plan", str(stack), "--detailed-exitcode", code=2).stdout
+    assert "vapi.phone_number/front-line will be imported" in plan and "purchased" not in plan
+    cli("apply", "--auto-approve", str(stack))  # no --allow-purchase: nothing is bought
+    [number] = sandbox.objects("phone-number")
+    assert number["id"] == got.json()["id"] and number["assistantId"]
+    cli("plan", str(stack), "--detailed-exitcode", code=0)
+    staging = cli("plan", str(stack), "--env", "staging", code=1)  # its own number would have to be got
+    assert "vapi.phone_number/front-line: not found on the account, and getting it costs money" in staging.stderr
+    assert "'vapi-number:front-line-staging'" in staging.stderr
