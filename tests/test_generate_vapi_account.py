@@ -166,6 +166,7 @@ def make_by_hand(sandbox: SandboxServer) -> dict[str, Any]:
         {"assistantId": front["id"], "assistantDestinations": [
             {"type": "assistant", "assistantId": billing["id"], "description": "Billing questions."}]},
         {"assistantId": billing["id"], "assistantOverrides": {"firstMessage": "Billing here."}}]})
+    post("/v2/knowledge-base", {"name": "Store FAQ", "description": "Opening hours and returns."})
     post("/structured-output", {"name": "Resolved", "schema": {"type": "boolean"}, "assistantIds": [front["id"]]})
     post("/phone-number", {"provider": "twilio", "number": "+14155550123", "twilioAccountSid": "AC" + "1" * 32,
                            "twilioAuthToken": TWILIO_TOKEN, "squadId": squad["id"], "smsEnabled": False})
@@ -198,6 +199,8 @@ def test_a_hand_made_vapi_account_generates_a_stack_whose_apply_changes_no_setti
     assert data["numbers"]["front-line"] == {"carrier": "vapi", "area_code": "628", "name": "Front line",
                                              "vapi": {"fallbackDestination": {"type": "number",
                                                                               "number": "+14155550199"}}}
+    assert data["knowledge_bases"] == {"store-faq": {"name": "Store FAQ",
+                                                     "description": "Opening hours and returns."}}
     assert "purchase" not in text  # a free number on the account is adopted by its name, never got again
     assert data["numbers"]["+14155550123"] == {"carrier": "twilio", "credential": "twilio", "sms": False}
     # a Twilio account no credential of the stack holds: its SID, and its token as a placeholder
