@@ -271,3 +271,31 @@ def test_a_free_vapi_number_on_the_account_is_adopted_by_its_name_never_got_agai
     staging = cli("plan", str(stack), "--env", "staging", code=1)  # its own number would have to be got
     assert "vapi.phone_number/front-line: not found on the account, and getting it costs money" in staging.stderr
     assert "'vapi-number:front-line-staging'" in staging.stderr
+
+
+def test_what_refers_to_an_object_left_out_is_left_out_and_listed(cli: Cli, sandbox: SandboxServer) -> None:
+    """A credential with no name (its entry would name it: a change) is left out; so is the function tool whose
+    server uses it, and the assistant that uses the tool; each is listed with why, and nothing names its id."""
+    with sandbox.vapi() as client:
+        def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            answer = client.post(path, json=body)
+            assert answer.status_code == 201, answer.text
+            return dict(answer.json())
+
+        hooks = post("/credential", {"provider": "webhook", "authenticationPlan": {"type": "bearer",
+                                                                                    "token": WEBHOOK_TOKEN}})
+        tool = post("/tool", {"type": "function", "function": {"name": "lookup_order"},
+                              "server": {"url": "https://api.example.com/orders", "credentialId": hooks["id"]}})
+        post("/assistant", {"name": "Front", "model": {"provider": "openai", "model": "gpt-4o",
+                                                       "toolIds": [tool["id"]]}})
+        post("/assistant", {"name": "Back"})
+    out = cli.workdir / "left.yaml"
+    cli("generate", "--stack", "left", "--out", str(out))
+    text = out.read_text()
+    data = yaml.safe_load(text)
+    assert set(data) == {"version", "stack", "providers", "assistants"} and set(data["assistants"]) == {"back"}
+    left = text.split("# Left out")[1]
+    assert f"vapi.credential {hooks['id']}: has no name, which its entry would give it" in left
+    assert f"vapi.tool {tool['id']}: uses vapi.credential {hooks['id']}, which is not in the stack" in left
+    assert "(Front): uses a tool that is not in the stack" in left
+    assert WEBHOOK_TOKEN not in text
