@@ -66,10 +66,14 @@ class ApplyResult:
 
 def apply_plan(plan: Plan, providers: Providers, state: State, *, parallelism: int = 10, fail_fast: bool = False,
                on_event: Callable[[str], None] | None = None, on_progress: Callable[[Progress], None] | None = None,
-               still_every: float = 10.0) -> ApplyResult:
+               still_every: float = 10.0, existing: Mapping[str, frozenset[str]] | None = None) -> ApplyResult:
+    """`existing`: per kind, the ids the plan's refresh saw. A create whose answer was lost is looked for
+    among objects that were not there then: never one that existed before this run (another environment's
+    twin, a hand-made object), nor one another change of this run made or took."""
     if plan.refresh_only:
         return _accept_drift(plan, state, on_event or (lambda _msg: None))
-    runner = _Runner(plan, providers, state, on_event or (lambda _msg: None), on_progress or (lambda _p: None))
+    runner = _Runner(plan, providers, state, on_event or (lambda _msg: None), on_progress or (lambda _p: None),
+                     existing=existing)
     for addr in plan.forget:
         state.remove(addr)
     runner.record_imports()
@@ -132,8 +136,11 @@ def _accept_drift(plan: Plan, state: State, emit: Callable[[str], None]) -> Appl
 
 class _Runner:
     def __init__(self, plan: Plan, providers: Providers, state: State, emit: Callable[[str], None],
-                 progress: Callable[[Progress], None] = lambda _p: None):
+                 progress: Callable[[Progress], None] = lambda _p: None,
+                 existing: Mapping[str, frozenset[str]] | None = None):
         self.plan = plan
+        self.existing = existing or {}
+        self.taken: set[tuple[str, str]] = set()  # (kind, id) this run made or adopted: no other change takes it
         self.providers = providers
         self.state = state
         self.emit = emit
@@ -398,7 +405,10 @@ class _Runner:
                 self.state.check_lock()
             sent = time.monotonic()
             try:
-                return adapter.create(payload)
+                made = adapter.create(payload)
+                with self.lock:
+                    self.taken.add((adapter.kind, adapter.remote_id(made)))
+                return made
             except TRANSIENT as exc:
                 slow = not isinstance(exc, errors.RateLimited) and time.monotonic() - sent >= timeout / 2
                 late_until = sent + LATE_FACTOR * timeout if slow else sent
@@ -441,6 +451,8 @@ class _Runner:
                 for obj in self._strays(adapter, payload):
                     held = self.state.get(change.address)
                     if held is None:
+                        with self.lock:
+                            self.taken.add((adapter.kind, adapter.remote_id(obj)))
                         self.state.put(change.address, self._entry(change, body, obj))
                         if self.state.get(pending(change.address)) is not None:
                             self.state.remove(pending(change.address))
@@ -463,8 +475,11 @@ class _Runner:
         `until` (a create the vendor may still be working on)."""
         while True:
             found = self._strays(adapter, payload)
-            if found:
-                return found[0]
+            with self.lock:  # two twins of one run never take the same object
+                found = [o for o in found if (adapter.kind, adapter.remote_id(o)) not in self.taken]
+                if found:
+                    self.taken.add((adapter.kind, adapter.remote_id(found[0])))
+                    return found[0]
             left = until - time.monotonic()
             if left <= 0:
                 return None
@@ -477,10 +492,13 @@ class _Runner:
         not by a natural key: a kind with no name (most Vapi tools) is found too, and another environment's
         twin with the same name but its own content is not."""
         owned = {e.id for e in self.state.snapshot().values() if e.kind == adapter.kind}
+        before = self.existing.get(adapter.kind, frozenset())  # there before this run: never what it made
         key = adapter.natural_key(dict(payload))
         listed = _transient_retry(lambda: adapter.list(frozenset({key}) if key else None))
-        return [o for o in listed if adapter.remote_id(o) not in owned
-                and carries(payload, o, adapter.write_only, adapter.fill_defaults)]
+        with self.lock:
+            taken = {rid for kind, rid in self.taken if kind == adapter.kind}
+        return [o for o in listed if (rid := adapter.remote_id(o)) not in owned and rid not in before
+                and rid not in taken and carries(payload, o, adapter.write_only, adapter.fill_defaults)]
 
     def _entry(self, change: Change, body: Mapping[str, Any], obj: Mapping[str, Any],
                remote_id: str | None = None) -> Entry:

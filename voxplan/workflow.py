@@ -225,7 +225,10 @@ def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], 
     options = options or PlanOptions()
     with loaded.store.lock(timeout=lock_timeout):
         state = load_state(loaded)
-        the_plan = plan(loaded, provs, state, options=options)
+        if options.destroy:
+            _refuse_protected(loaded, state)  # before any request
+        live = refresh_live(loaded, provs, state, [] if options.destroy else loaded.desired)
+        the_plan = plan(loaded, provs, state, options=options, live=live)
         if saved is not None:
             planfile.check(saved, the_plan, stack_file=loaded.stack.path, state_serial=state.serial, key=state.key,
                            lineage=state.lineage)
@@ -245,7 +248,8 @@ def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], 
         try:
             state.rename(moved)
             result = apply_plan(moves.unmark(the_plan), provs, state, parallelism=parallelism, fail_fast=fail_fast,
-                                on_event=on_event, on_progress=on_progress)
+                                on_event=on_event, on_progress=on_progress,
+                                existing={kind: frozenset(found.by_id) for kind, found in live.items()})
             if on_event:
                 for src, dst in moved.items():
                     on_event(f"{dst}: moved from {src} in state (id unchanged)")
