@@ -299,3 +299,17 @@ def test_what_refers_to_an_object_left_out_is_left_out_and_listed(cli: Cli, sand
     assert f"vapi.tool {tool['id']}: uses vapi.credential {hooks['id']}, which is not in the stack" in left
     assert "(Front): uses a tool that is not in the stack" in left
     assert WEBHOOK_TOKEN not in text
+
+
+def test_an_assistants_own_provider_keys_are_placeholders_never_values(cli: Cli, sandbox: SandboxServer) -> None:
+    """CreateAssistantDTO.credentials holds provider keys inline (found by a review: generate wrote an
+    11labs apiKey in clear)."""
+    key = CANARIES["CANARY"]
+    with sandbox.vapi() as client:
+        answer = client.post("/assistant", json={"name": "Voice", "credentials": [{"provider": "11labs",
+                                                                                   "apiKey": key}]})
+        assert answer.status_code == 201, answer.text
+    out = cli.workdir / "keys.yaml"
+    cli("generate", "--stack", "keys", "--out", str(out))
+    text = out.read_text()
+    assert key not in text and "apiKey: ${env:" in text.replace('"', ""), text

@@ -31,6 +31,11 @@ PAGE = 1000  # the largest `limit` Vapi accepts
 # Secret whatever their source (vapi-openapi.json): the webhook secret and headers of a `server`
 # (ServerDTO.headers carries auth), the legacy serverUrlSecret, and the credential DTOs' key fields.
 SERVER_SECRETS = ("serverUrlSecret", "server.secret", "server.headers.*")
+# an assistant's own provider keys (CreateAssistantDTO.credentials: the Create…CredentialDTOs inline)
+INLINE_CREDENTIAL_SECRETS = tuple(f"credentials.*.{key}" for key in (
+    "apiKey", "apiSecret", "authToken", "token", "secret", "secretKey", "password", "privateKey", "clientSecret",
+    "accessToken", "refreshToken", "awsSecretAccessKey", "serviceAccountKey", "authenticationPlan.clientSecret",
+    "authenticationPlan.token", "authenticationPlan.secretKey"))
 SERVER_DEFAULTS = {"timeoutSeconds": 20}
 GATEWAY_DEFAULTS = {"port": 5060, "netmask": 32, "inboundEnabled": True, "outboundEnabled": True,
                     "outboundProtocol": "udp", "optionsPingEnabled": False}
@@ -285,7 +290,7 @@ class Assistant(VapiAdapter):
     path = "/assistant"
     env_named = "name"
     owner_marker = "metadata.voxplan"  # §6: metadata is free-form; the only Vapi kind here that has it
-    secret_fields = SERVER_SECRETS
+    secret_fields = (*SERVER_SECRETS, *INLINE_CREDENTIAL_SECRETS)
     # §10: null clears a field (leaving a key out of a PATCH leaves it unchanged)
     cleared = {"firstMessage": None, "firstMessageMode": None, "metadata": None, "server": None, "voice": None,
                "transcriber": None, "maxDurationSeconds": None, "endCallMessage": None, "model": None}
