@@ -318,3 +318,13 @@ def test_knowledge_bases_the_kind_added_to_test_the_seam(cli: Cli, sandbox: Sand
         assert vapi.get("/v2/knowledge-base").json() == []
     bad = cli.stack("kb-bad.yaml", text.replace("Opening hours and returns.", "x" * 1001))
     assert "knowledge_bases.faq.description" in cli("validate", str(bad), code=1).stderr
+
+
+def test_tools_on_an_assistant_without_a_model_are_one_located_error(cli: Cli, tmp_path: Path) -> None:
+    """Vapi keeps an assistant's tools in its model (model.toolIds): without one they were dropped in silence,
+    the README's own example among them (found by review)."""
+    stack = tmp_path / "t.yaml"
+    stack.write_text("version: 1\nstack: t\ntools:\n  hang-up: {type: endCall}\n"
+                     "assistants:\n  front: {name: Front, tools: [hang-up]}\n")
+    [line] = cli("validate", str(stack), code=1).stderr.strip().splitlines()
+    assert line == f"{stack}:6:10: assistants.front: `tools` needs `model` beside it"

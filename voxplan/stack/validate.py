@@ -153,6 +153,11 @@ def _schema_message(err: jsonschema.ValidationError, path: PathT) -> str:
             return f"{where}: needs exactly one of {names}"
     if err.validator == "required":
         return f"{where}: {err.message}"
+    if err.validator == "dependentRequired" and isinstance(err.validator_value, dict):
+        for key, needs in err.validator_value.items():
+            missing = [n for n in needs if key in err.instance and n not in err.instance]
+            if missing:
+                return f"{where}: `{key}` needs `{missing[0]}` beside it"
     if err.validator == "enum" and isinstance(err.validator_value, list):
         return f"{where}: {err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
     return f"{where}: {err.message}"

@@ -120,7 +120,8 @@ ASSISTANT: dict[str, Any] = {
         "max_duration_seconds": {"type": "number", "minimum": 10, "maximum": 43200},
         "end_call_message": {"type": "string", "maxLength": 1000},
         "vapi": {"type": "object", "description": PASS_THROUGH.format("assistant")},
-        "lifecycle": {"$ref": "#/$defs/lifecycle"}}}
+        "lifecycle": {"$ref": "#/$defs/lifecycle"}},
+    "dependentRequired": {"tools": ["model"]}}  # Vapi holds an assistant's tools in its model (model.toolIds)
 
 SETTINGS: dict[str, Any] = {
     "type": "object", "additionalProperties": False,
