@@ -52,3 +52,35 @@ def test_an_import_of_an_id_the_account_lacks_or_an_address_the_stack_lacks_stop
     error = cli("validate", str(stack), code=1).stderr
     assert "support.yaml:7:" in error and "imports.vapi.tool/transfer: the stack declares no such resource" in error
     assert sandbox.stats()["mutations"] == before
+
+
+ENVS = """\
+version: 1
+stack: support
+environments:
+  staging: {target: "sip:ie-staging@pbx.example.com"}
+  prod: {target: "sip:ie-prod@pbx.example.com"}
+tools:
+  t:
+    transfer: [{sip: "${var:target}", when: The caller asks for a person.}]
+"""
+
+
+def test_an_import_names_its_environment_and_never_adopts_another_environments_object(
+        cli: Cli, sandbox: SandboxServer, tmp_path: Path) -> None:
+    """Found by review: one id under imports: re-pointed staging's live tool from a prod plan."""
+    stack = tmp_path / "support.yaml"
+    stack.write_text(ENVS)
+    cli("apply", "--auto-approve", "--env", "staging", str(stack))
+    [staging] = _tools(sandbox)
+    stack.write_text(ENVS + f"imports:\n  vapi.tool/t: {staging['id']}\n")
+    error = cli("plan", "--env", "prod", str(stack), code=1).stderr
+    assert "imports.vapi.tool/t: one id adopts in the default environment only; in environment 'prod'" in error
+    stack.write_text(ENVS + f"imports:\n  vapi.tool/t: {{staging: {staging['id']}}}\n")
+    plan = cli("plan", "--env", "prod", str(stack), "--detailed-exitcode", code=2).stdout
+    assert "will be created" in plan and "imported" not in plan  # prod gets its own
+    cli("apply", "--auto-approve", "--env", "prod", str(stack))
+    assert len(_tools(sandbox)) == 2
+    assert [t for t in _tools(sandbox) if t["id"] == staging["id"]] == [staging]  # untouched
+    cli("plan", "--env", "staging", str(stack), "--detailed-exitcode", code=0)
+    cli("plan", "--env", "prod", str(stack), "--detailed-exitcode", code=0)

@@ -54,7 +54,18 @@ def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
     for res in ctx.resources.values():
         cls = providers.adapter_class(res.kind)
         mark_secret_fields(res.body, cls.write_only + cls.secret_fields, origin=f"{res.kind} secret field")
-    for addr, remote_id in (stack.data.get("imports") or {}).items():
+    for addr, given in (stack.data.get("imports") or {}).items():
+        if isinstance(given, dict):  # per environment
+            remote_id = given.get(stack.environment)
+            if remote_id is None:
+                continue
+        elif stack.environment != "default":  # one id would adopt one object into every environment
+            ctx.error(("imports", addr), f"imports.{addr}: one id adopts in the default environment only; in "
+                      f"environment {stack.environment!r} name the environment",
+                      hint=f"imports: {{{addr}: {{{stack.environment}: ID}}}}")
+            continue
+        else:
+            remote_id = given
         target = ctx.resources.get(addr)
         if target is None:
             ctx.error(("imports", addr), f"imports.{addr}: the stack declares no such resource",

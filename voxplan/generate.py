@@ -133,8 +133,8 @@ def _reverse(shell: Stack, provs: Providers, live: dict[str, Live], foreign: dic
     secrets.update(gen.secrets)
     data = _document(name, gen, providers)
     imports = _imports(gen, provs, live)
-    if imports:
-        data["imports"] = imports
+    if imports:  # in a named environment, the id is that environment's: another's adopts nothing by it
+        data["imports"] = imports if ctx.env_name == "default" else {a: {ctx.env_name: i} for a, i in imports.items()}
     entries = sum(len(v) for v in gen.data.values())
     footer = _footer(secrets, gen.skipped)
     text = render(data, header=HEADER, footer=footer, blank_before=[k for k in data if k not in _HEAD],

@@ -149,11 +149,16 @@ MOVED: Schema = {
               "properties": {"from": {"type": "string", "minLength": 3}, "to": {"type": "string", "minLength": 3}}}}
 IMPORTS: Schema = {
     "type": "object",
-    "description": "Objects to adopt by id (as Terraform's import blocks): `kind/name` address -> remote id. Planned "
-                   "as an import while the address is not in state, inert after; voxplan generate writes them for "
-                   "the objects nothing else would find again (a Vapi tool without a name).",
+    "description": "Objects to adopt by id (as Terraform's import blocks): `kind/name` address -> remote id, or "
+                   "{environment: id} in a stack with environments. Planned as an import while the address is not "
+                   "in state, inert after; voxplan generate writes them for the objects nothing else would find "
+                   "again (a Vapi tool without a name).",
     "propertyNames": {"pattern": "^[a-z][a-z0-9_]*\\.[a-z][a-z0-9_]*/.+$"},
-    "additionalProperties": {"type": "string", "minLength": 1}}
+    "additionalProperties": {"oneOf": [
+        {"type": "string", "minLength": 1, "description": "The id, in the default environment only."},
+        {"type": "object", "description": "Per environment: its name -> the id it adopts there (an environment "
+                                          "not named imports nothing).",
+         "additionalProperties": {"type": "string", "minLength": 1}}]}}
 TESTS: Schema = {
     "type": "object", "additionalProperties": False, "required": ["caller"],
     "description": "Test calls (voxplan test): placed only when the user runs voxplan test or voxplan call.",
