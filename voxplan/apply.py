@@ -36,6 +36,11 @@ LOOK_EVERY = 1.0  # seconds between lookups while waiting for such a late comple
 T = TypeVar("T")
 
 
+def _under(path: str, body: Mapping[str, Any]) -> bool:
+    """Whether a fingerprint's path (`firstMessage`, `model.messages[0].content`) lies under a key of `body`."""
+    return path.split(".", 1)[0].split("[", 1)[0] in body
+
+
 def _timeout(adapter: Adapter) -> float:
     """How long a request of this adapter's client may take before voxplan gives up on it."""
     return float(getattr(getattr(adapter, "client", None), "timeout", None) or 30.0)
@@ -505,6 +510,8 @@ class _Runner:
         adapter = self.providers.adapter(change.kind)
         previous = self.state.get(change.address)
         fingerprints = dict(previous.fingerprints) if previous and change.action is Action.UPDATE else {}
+        for path in [p for p in fingerprints if _under(p, body)]:  # what was sent now says which are secrets
+            del fingerprints[path]
         for key, value in body.items():
             for path, secret in secrets_under(key, value, change.write_only).items():
                 fingerprints[path] = secret_fingerprint(secret, self.state.key)

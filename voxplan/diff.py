@@ -409,12 +409,13 @@ def _clears(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], b
 def _secret_paths(write_only: tuple[str, ...], body: Mapping[str, Any], entry: Entry | None = None) -> tuple[str, ...]:
     """The adapter's write-only paths and, after them, the path of every Secret in `body` (values from
     `${env:}`/`${file:}` and vendor secret fields): all are compared by fingerprint, never kept raw. Then
-    the secret paths state recorded under keys the stack no longer declares (a cleared first message): they
-    compare nothing, but the live side of the plan keeps them masked."""
+    the secret paths state recorded that the stack no longer gives a secret (a cleared first message, or one
+    made plain text): the live side holds the old secret, so the plan keeps both sides masked until the apply
+    that replaces it (which records no fingerprint for a plain value)."""
     found = secret_paths(body)
     paths = write_only + tuple(p for p in found if p not in write_only) if found else write_only
     if entry is not None and entry.fingerprints:
-        paths += tuple(p for p in entry.fingerprints if p.partition(".")[0] not in body and p not in paths)
+        paths += tuple(p for p in entry.fingerprints if p not in paths)
     return paths
 
 
