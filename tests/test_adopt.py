@@ -162,3 +162,22 @@ def test_re_routing_away_from_vapi_says_what_follows(cli: Cli, sandbox: SandboxS
     assert "Note: with the stack as adopted, vapi.phone_number/+61290597521 will be destroyed" in result.stderr
     cli("apply", "--auto-approve", str(applied))
     cli("plan", str(applied), "--detailed-exitcode", code=0)
+
+
+def test_a_name_adopted_in_a_named_environment_is_written_without_the_environment(
+        cli: Cli, sandbox: SandboxServer, tmp_path: Path) -> None:
+    """In `--env prod` every name carries `-prod`; adopting a renamed assistant wrote `Reception-prod` into the
+    file all environments share, and staging then planned `Reception-prod-staging` (found by review)."""
+    stack = tmp_path / "e2.yaml"
+    stack.write_text("version: 1\nstack: e2\nenvironments: {staging: {}, prod: {}}\n"
+                     "assistants:\n  front: {name: Front E2}  # the desk\n")
+    cli("apply", "--auto-approve", "--env", "prod", str(stack))
+    cli("apply", "--auto-approve", "--env", "staging", str(stack))
+    [prod] = [a for a in sandbox.objects("assistant") if a["name"] == "Front E2-prod"]
+    with sandbox.vapi() as vapi:
+        vapi.patch(f"/assistant/{prod['id']}", json={"name": "Reception E2-prod"}).raise_for_status()
+    cli("drift", "--env", "prod", str(stack), "--adopt", "vapi.assistant/front")
+    assert "front: {name: Reception E2}  # the desk\n" in stack.read_text()
+    cli("plan", "--env", "prod", str(stack), "--detailed-exitcode", code=0)
+    staging = cli("plan", "--env", "staging", str(stack), "--detailed-exitcode", code=2).stdout
+    assert '"Front E2-staging" -> "Reception E2-staging"' in staging  # the rename, as staging's own name

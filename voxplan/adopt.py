@@ -32,7 +32,7 @@ from voxplan.core.model import PathT, json_equal, loosely_equal, value_at
 from voxplan.core.plan import Action, Change, Plan
 from voxplan.core.secret import Secret
 from voxplan.core.writeonly import strip_write_only
-from voxplan.expand import owner_tag
+from voxplan.expand import owner_tag, unsuffixed
 from voxplan.providers import Providers
 from voxplan.providers.reverse import GenerateContext
 from voxplan.render.values import headline
@@ -198,6 +198,7 @@ def _reverse(loaded: workflow.Loaded, provs: Providers, changes: dict[str, Chang
     `adopted` fields at their live values."""
     objects: dict[str, list[dict[str, Any]]] = {}
     fixed: dict[tuple[str, str], str] = {}
+    env = loaded.stack.environment
     for change in changes.values():
         if change.live is None or change.remote_id is None or change.action in (Action.DELETE, Action.UNROUTE):
             continue
@@ -205,6 +206,9 @@ def _reverse(loaded: workflow.Loaded, provs: Providers, changes: dict[str, Chang
         for f in adopted:
             if f.address == change.address:
                 _put(obj, _steps(f.path), _at(change.live, _steps(f.path)))
+        named = provs.adapter(change.kind).named_path(obj) if env != "default" else None
+        if named:  # the stack's name, not the environment's (`Front-prod` is `Front` in the file)
+            obj = unsuffixed(obj, named.split("."), f"-{env}")
         objects.setdefault(change.kind, []).append(obj)
         fixed[(change.kind, change.remote_id)] = change.address.partition("/")[2]
     platform = registry.platform(loaded.stack)

@@ -108,6 +108,17 @@ def _marked(body: dict[str, Any], path: list[str], tag: str) -> dict[str, Any]:
     return {**body, path[0]: _marked(inner if isinstance(inner, dict) else {}, path[1:], tag)}
 
 
+def unsuffixed(body: dict[str, Any], path: list[str], suffix: str) -> dict[str, Any]:
+    """`body` with `suffix` taken off the name at `path` (the inverse of `owned`'s `-<env>`: what a stack
+    entry says, for a name read back from a named environment's object)."""
+    value = body.get(path[0])
+    if len(path) > 1:
+        return {**body, path[0]: unsuffixed(value, path[1:], suffix)} if isinstance(value, dict) else body
+    if isinstance(value, str) and value.endswith(suffix):
+        return {**body, path[0]: value[:-len(suffix)]}
+    return body
+
+
 def _suffixed(body: dict[str, Any], path: list[str], suffix: str) -> dict[str, Any]:
     value = body.get(path[0])
     if len(path) > 1:
