@@ -28,7 +28,7 @@ tools:
     function: {name: lookup}
     server: {url: "https://hooks.example.com/lookup", credential: hooks}
 assistants:
-  front: {name: Front Desk, tools: [to-desk, keypad, lookup]}
+  front: {name: Front Desk, tools: [to-desk, keypad, lookup], model: {provider: openai, model: gpt-4o}}
 squads:
   desk: {members: [{assistant: front}]}
 structured_outputs:

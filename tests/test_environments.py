@@ -22,7 +22,8 @@ tools:
   to-human:
     transfer: [{sip: "sip:desk@203.0.113.10"}]
 assistants:
-  front: {name: Front Desk, first_message: "${var:greeting}", tools: [to-human]}
+  front: {name: Front Desk, first_message: "${var:greeting}", tools: [to-human],
+          model: {provider: openai, model: gpt-4o}}
 numbers:
   "sip:${var:line}@sip.vapi.ai": {carrier: vapi}
 routes:
