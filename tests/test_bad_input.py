@@ -18,7 +18,7 @@ EXPECTED = {
     "01-yaml-syntax.yaml": ("4:11", "while scanning a quoted scalar"),
     "02-unknown-top-level-key.yaml": ("2:1", "unknown key 'assistans'"),
     "03-port-not-integer.yaml": ("7:15", "is not of type 'integer'"),
-    "04-unknown-tool.yaml": ("5:13", "unknown tool 'to-human'"),
+    "04-unknown-tool.yaml": ("6:13", "unknown tool 'to-human'"),
     "05-unknown-assistant-in-route.yaml": ("5:39", "unknown assistant 'ghost'"),
     "06-unknown-trunk.yaml": ("3:41", "unknown trunk 'nowhere'"),
     "07-missing-env-var.yaml": ("8:17", "environment variable VOXPLAN_TEST_UNSET_PASSWORD is not set"),

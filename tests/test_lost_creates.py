@@ -38,8 +38,8 @@ def _end_calls(sandbox: SandboxServer) -> set[str]:
 @pytest.mark.parametrize("seed", [2, 7, 11])
 def test_resets_never_cost_another_object_nor_give_two_resources_one_id(cli: Cli, sandbox: SandboxServer,
                                                                         tmp_path: Path, seed: int) -> None:
-    client = httpx.Client(base_url=f"{sandbox.url}/vapi", headers={"Authorization": "Bearer x"})
-    hand_made = {str(client.post("/tool", json={"type": "endCall"}).json()["id"]) for _ in range(2)}
+    with sandbox.vapi() as client:
+        hand_made = {str(client.post("/tool", json={"type": "endCall"}).json()["id"]) for _ in range(2)}
     stack = tmp_path / "lost.yaml"
     stack.write_text(STACK)
     _faults(sandbox, 0.5, seed)

@@ -95,7 +95,8 @@ def test_sandbox_placeholder_is_stable_and_warned(tmp_path: Path) -> None:
 
 def test_all_errors_are_reported_at_once(tmp_path: Path) -> None:
     stack = tmp_path / "s.yaml"
-    stack.write_text("version: 1\nassistants:\n  a: {tools: [x, y], model: {provider: openai, model: gpt-4o}}\nroutes:\n  \"+15550001111\": {assistant: z}\n")
+    stack.write_text("version: 1\nassistants:\n  a: {tools: [x, y], model: {provider: openai, model: gpt-4o}}\n"
+                     "routes:\n  \"+15550001111\": {assistant: z}\n")
     with pytest.raises(StackErrors) as exc:
         load_and_validate(stack, surface=SURFACE, env={})
     messages = [str(d) for d in exc.value.diagnostics]

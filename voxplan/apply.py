@@ -411,8 +411,7 @@ class _Runner:
             sent = time.monotonic()
             try:
                 made = adapter.create(payload)
-                with self.lock:
-                    self.taken.add((adapter.kind, adapter.remote_id(made)))
+                self._took(adapter, made)
                 return made
             except TRANSIENT as exc:
                 slow = not isinstance(exc, errors.RateLimited) and time.monotonic() - sent >= timeout / 2
@@ -437,6 +436,16 @@ class _Runner:
                     self.state.remove(pending(change.address))
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _took(self, adapter: Adapter, obj: Mapping[str, Any]) -> None:
+        """Note an object this run made, so no lost create's lookup takes it (one without an id is reported
+        where it is recorded: `identify`)."""
+        try:
+            rid = adapter.remote_id(dict(obj))
+        except (KeyError, TypeError, AttributeError):
+            return
+        with self.lock:
+            self.taken.add((adapter.kind, rid))
 
     def settle_lost_posts(self) -> None:
         """For each create whose POST once got no answer: look for what it sent, once the vendor can no longer
