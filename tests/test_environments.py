@@ -93,13 +93,15 @@ def test_a_state_copied_from_another_environment_is_refused_naming_both(tmp_path
         State.open(LocalStore(copied, "support", "prod"), key=bytes(32))
 
 
-def test_a_tool_carries_the_environment_in_its_name_only_where_its_type_has_a_name(tmp_path: Path) -> None:
+def test_a_tool_keeps_its_name_in_every_environment(tmp_path: Path) -> None:
+    """A tool's name is what the model calls and the customer's server dispatches on: `lookup-staging` would
+    break the server's code in staging (found by review). Tools are told apart by state, never by name."""
     path = tmp_path / "tools.yaml"
     path.write_text(STACK.replace("tools:\n", "tools:\n  check: {type: apiRequest, name: check_stock, method: GET, "
                                              "url: \"https://shop.example.com/stock\"}\n"
                                              "  shell: {type: bash, subType: bash_20241022, name: bash}\n"
                                              "  lookup: {type: function, function: {name: lookup}}\n"))
     staging = bodies(path, "staging")
-    assert staging["vapi.tool/check"]["name"] == "check_stock-staging"
-    assert staging["vapi.tool/lookup"]["function"] == {"name": "lookup-staging"}
-    assert staging["vapi.tool/shell"]["name"] == "bash"  # Vapi's enum: not a name to tell environments apart
+    assert staging["vapi.tool/check"]["name"] == "check_stock"
+    assert staging["vapi.tool/lookup"]["function"] == {"name": "lookup"}
+    assert staging["vapi.tool/shell"]["name"] == "bash"

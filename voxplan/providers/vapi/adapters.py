@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from voxplan.core import errors
-from voxplan.core.model import get_path
 from voxplan.providers.base import Adapter
 from voxplan.providers.http import ApiClient, remaining_pages
 from voxplan.providers.vapi.surface import TOOL_TYPES
@@ -313,21 +312,19 @@ class Tool(VapiAdapter):
     """Every tool type POST /tool takes (23, voxplan.providers.vapi.surface.TOOL_TYPES). Lists also carry
     tools no stack can make (`knowledgeBase`, `ghl`): those are left alone.
 
-    Told apart without a name: 19 of the 23 types have no field that names them (transferCall among them,
-    since the 2026-08 DTO dropped `function`), so their natural key is None: they are created, or imported
-    by id, and never adopted by what they contain (two environments declaring the same transfer must get one
-    tool each). The four that carry a name are adopted by it (`-<env>` appended in a named environment):
-    apiRequest by `name`, function, code and handoff by `function.name`."""
+    Told apart by state alone: 19 of the 23 types have no field that names them (transferCall among them,
+    since the 2026-08 DTO dropped `function`), and the name the other four carry (apiRequest `name`;
+    function, code and handoff `function.name`) is the name the model calls and the customer's server
+    dispatches on, so it can carry no `-<env>`: two environments declaring one function must still each call
+    it `lookup_order`. So no tool has a natural key: each is created, or imported by id (`imports:`), and
+    never adopted by what it contains (two environments or stacks declaring the same tool get one each)."""
 
     kind = "vapi.tool"
     path = "/tool"
-    env_named = "function.name"
     secret_fields = SERVER_SECRETS
     forces_replacement = ("type",)
     never_patch = ("type",)
     cleared = {"function": None, "messages": [], "destinations": []}
-    named_types: ClassVar[dict[str, str]] = {"apiRequest": "name", "function": "function.name",
-                                             "code": "function.name", "handoff": "function.name"}
     server_defaults = {"messages": [{"type": "request-start", "blocking": False}]}  # fact sheet §6, §11.6
 
     def owns(self, raw: dict[str, Any]) -> bool:
@@ -342,19 +339,10 @@ class Tool(VapiAdapter):
                 plan["mode"] = LEGACY_MODES[plan["mode"]]
         return obj
 
-    @classmethod
-    def named_path(cls, body: Mapping[str, Any]) -> str | None:
-        """Where the name is for the four types that carry one (bash, computer and textEditor tools have a
-        `name` too, fixed by an enum: never suffixed)."""
-        return cls.named_types.get(str(body.get("type")))
-
     @staticmethod
     def natural_key(body: dict[str, Any]) -> str | None:
-        """`<type>:<name>` for the types that carry a name; None for the rest (see the class)."""
-        kind = body.get("type")
-        path = Tool.named_types.get(str(kind))
-        name = get_path(body, path) if path else None
-        return f"{kind}:{name}" if isinstance(name, str) else None
+        """None: see the class."""
+        return None
 
     def fill_defaults(self, key: str, value: Any) -> Any:
         if key == "destinations" and isinstance(value, list):
