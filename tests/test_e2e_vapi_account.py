@@ -328,3 +328,25 @@ def test_tools_on_an_assistant_without_a_model_are_one_located_error(cli: Cli, t
                      "assistants:\n  front: {name: Front, tools: [hang-up]}\n")
     [line] = cli("validate", str(stack), code=1).stderr.strip().splitlines()
     assert line == f"{stack}:6:10: assistants.front: `tools` needs `model` beside it"
+
+
+def test_a_transfer_to_a_number_needs_no_trunk_where_a_vapi_number_can_call_out(cli: Cli, tmp_path: Path) -> None:
+    """Vapi dials a transfer out from a Twilio, Vonage or Telnyx number too; a stack with one of those and no
+    trunk was refused with 'no trunk in this stack can reach a phone number' (found by review)."""
+    stack = tmp_path / "t.yaml"
+    stack.write_text("""\
+version: 1
+stack: t
+credentials:
+  twilio-main: {provider: twilio, accountSid: AC0123456789abcdef0123456789abcdef, authToken: "${env:TWILIO_TOKEN}"}
+tools:
+  to-desk: {transfer: [{number: "+14155550199"}]}
+assistants:
+  front: {name: Front, model: {provider: openai, model: gpt-4o}, tools: [to-desk]}
+numbers:
+  "+14155550101": {carrier: twilio, credential: twilio-main}
+routes:
+  "+14155550101": {assistant: front}
+""")
+    cli.env["TWILIO_TOKEN"] = "twilio-token-for-validate"
+    cli("validate", str(stack))

@@ -324,8 +324,13 @@ def credential_kinds(data: dict[str, Any], source: SourceMap) -> Iterator[Diagno
 
 
 def transfer_reach(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
-    """A transfer to a phone number is dialled out through a trunk: with none, no call can get there."""
+    """A transfer to a phone number is dialled out through a trunk, or a number Vapi can call out from (a
+    Twilio, Vonage or Telnyx number, a free Vapi number): with none of them, no call can get there."""
     if data.get("trunks"):
+        return
+    numbers = data.get("numbers") or {}
+    if any(isinstance(n, dict) and (n.get("carrier") in ("twilio", "vonage", "telnyx")
+                                    or (n.get("carrier") == "vapi" and "area_code" in n)) for n in numbers.values()):
         return
     for tool, spec in (data.get("tools") or {}).items():
         for i, dest in enumerate(spec.get("transfer") or []):
