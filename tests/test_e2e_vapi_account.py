@@ -280,6 +280,8 @@ def test_a_free_vapi_number_is_bought_only_with_its_opt_in_and_never_released(cl
     assert number["number"].startswith("+1415") and number["assistantId"] == front["id"]
     assert number["name"] == "front-line" and number["fallbackDestination"]["sipUri"] == "sip:desk@203.0.113.10"
     cli("plan", str(stack), "--detailed-exitcode", code=0)
+    traced = cli("trace", str(stack), "front-line").stdout  # keyed by its name, traced as the number it got
+    assert "front-line" in traced and "BROKEN" not in traced and "Front" in traced, traced
     stack.write_text(FREE.split("numbers:")[0])  # the number leaves the stack: unrouted, never released
     plan = cli("plan", str(stack), "--detailed-exitcode", code=2)
     assert "vapi.phone_number/front-line will be unrouted" in plan.stdout and "1 to unroute" in plan.stdout

@@ -86,18 +86,24 @@ def trace(graph_: HopGraph, numbers: Iterable[str], carriers: Mapping[str, str] 
     """Each number's path. `carriers`: per number, the provider that holds it (a stack says so): the walk starts
     at that provider's node, and says the number is not on its account when there is none."""
     firsts = graph_.numbers()
+    # a number the stack keys by a name (its carrier assigned the number: a free Vapi number) is the node
+    # state says that entry is
+    named = {(n.address or graph_.addresses.get(n.key, "")).partition("/")[2]: n.number
+             for n in graph_.nodes.values() if n.number and (n.address or n.key in graph_.addresses)}
     out = []
     for number in numbers:
-        node = firsts.get(number)
+        actual = number if number in firsts else named.get(number, number)
+        node = firsts.get(actual)
         carrier = (carriers or {}).get(number)
         if carrier and carrier in providers.HOP_PROVIDERS:
-            node = next((n for n in graph_.nodes_of(number) if n.kind.partition(".")[0] == carrier), None)
+            node = next((n for n in graph_.nodes_of(actual) if n.kind.partition(".")[0] == carrier), None)
         if node is None:
             where = f"the {carrier} account" if carrier else "any account voxplan reads"
             out.append(NumberPath(number, (Step(0, "number", None, number, status=BROKEN,
                                                 reason=f"not on {where}"),)))
         else:
-            out.append(walk(graph_, node))
+            path = walk(graph_, node)
+            out.append(path if actual == number else dataclasses.replace(path, number=number))
     return out
 
 
