@@ -352,3 +352,14 @@ routes:
 """)
     cli.env["TWILIO_TOKEN"] = "twilio-token-for-validate"
     cli("validate", str(stack))
+
+
+def test_a_misspelt_wired_key_is_hinted_in_the_stacks_words(cli: Cli, tmp_path: Path) -> None:
+    """`server.credentail` was hinted as Vapi's `credentialId`, which the stack does not take (found by review)."""
+    stack = tmp_path / "h.yaml"
+    stack.write_text("version: 1\nstack: h\ncredentials:\n  hooks: {provider: webhook, authenticationPlan: "
+                     "{type: bearer, token: \"${env:T}\"}}\ntools:\n  lookup:\n    type: function\n"
+                     "    function: {name: lookup}\n    server: {url: https://x.example.com, credentail: hooks}\n")
+    cli.env["T"] = "a-token-for-validate"
+    [line] = cli("validate", str(stack), code=1).stderr.strip().splitlines()
+    assert line.endswith("has no key 'credentail' (hint: did you mean 'credential'?)"), line

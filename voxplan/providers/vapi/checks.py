@@ -19,7 +19,7 @@ from voxplan.core.errors import Diagnostic
 from voxplan.core.model import Ref
 from voxplan.core.secret import Secret, map_leaves
 from voxplan.providers.base import ExpandContext
-from voxplan.providers.vapi.forms import NUMBER, Draft
+from voxplan.providers.vapi.forms import NUMBER, STACK_WORDS, Draft
 from voxplan.specs import Checker, Problem, checker
 
 IDENTITY = ("number", "sipUri")  # values that tell alike bodies apart (telephony lint checks them)
@@ -64,6 +64,8 @@ class SpecCheck:
         hint = f"did you mean {fix!r}?" if fix else ""
         if problem.kind == "unknown":
             key = str(problem.path[-1])
+            if fix in STACK_WORDS:  # the stack's word for an id field it wires (`credential`, not `credentialId`)
+                hint = f"did you mean {STACK_WORDS[fix]!r}?"
             if not hint:
                 shown = sorted(problem.allowed)
                 hint = "expected one of: " + ", ".join(shown[:SHOWN]) + (", …" if len(shown) > SHOWN else "")

@@ -85,6 +85,10 @@ WIRES = (Wire(("server",), "credential", "credentialId", "credentials"),
          Wire(("destinations", "*", "server"), "credential", "credentialId", "credentials"))
 
 
+# a Vapi id field -> the stack's word for it (the key a hint names: a stack says `credential: hooks`)
+STACK_WORDS = {**{w.vapi_key: w.key for w in WIRES}, "assistantIds": "assistants"}
+
+
 def wire(draft: Draft, wires: tuple[Wire, ...] = WIRES) -> None:
     """Each stack key of `wires` in the draft's body becomes the Vapi id field, a Ref wired at apply."""
     for w in wires:
