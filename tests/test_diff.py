@@ -142,15 +142,15 @@ def test_provider_change_forces_replacement() -> None:
 
 
 def test_refs_to_new_resources_are_unknown_and_to_existing_ones_resolved() -> None:
-    tool = Resource("vapi.tool", "t", {"type": "handoff", "function": {"name": "t"}})  # adopted by its name
+    tool = Resource("vapi.assistant", "t", {"name": "T"})  # adopted by its name
     assistant = Resource("vapi.assistant", "a", {"name": "A", "model": {"provider": "openai", "model": "m",
-                                                                        "toolIds": [Ref("vapi.tool/t")]}})
+                                                                        "toolIds": [Ref("vapi.assistant/t")]}})
     plan, _ = plan_of([assistant, tool], {})
-    assert [c.address for c in plan.changes] == ["vapi.tool/t", "vapi.assistant/a"]  # dependencies first
+    assert [c.address for c in plan.changes] == ["vapi.assistant/t", "vapi.assistant/a"]  # dependencies first
     model = next(f for f in plan.changes[1].fields if f.path == "model")
     assert model.after["toolIds"] == [UNKNOWN]
-    live_tool = {"id": "t1", "type": "handoff", "function": {"name": "t"}}
-    plan, _ = plan_of([assistant, tool], {"vapi.tool": [live_tool]})
+    live_tool = {"id": "t1", "name": "T"}
+    plan, _ = plan_of([assistant, tool], {"vapi.assistant": [live_tool]})
     assert plan.changes[1].body["model"]["toolIds"] == ["t1"]
 
 

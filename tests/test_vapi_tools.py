@@ -32,16 +32,16 @@ def test_the_tool_types_are_the_ones_post_tool_takes() -> None:
     assert "code" not in mapping["mapping"]  # the document's own gap (corrected): the checker reads the branches
 
 
-def test_a_tool_with_no_name_is_never_adopted_by_what_it_holds_and_named_ones_are_by_type_and_name() -> None:
+def test_no_tool_is_ever_adopted_by_what_it_holds_nor_by_its_name() -> None:
+    """19 types have no name; the other four's name is what the model calls (no -<env> may change it), so two
+    environments could not be told apart by it: every tool is known by state alone, or imported by id."""
     made_before = {"type": "transferCall", "function": {"name": "to_human"},  # by older voxplan or the dashboard
                    "destinations": [{"type": "sip", "sipUri": "sip:desk@203.0.113.10"}]}
     wanted = forms.tool("to-human", {"transfer": [{"sip": "sip:desk@203.0.113.10"}]}).body
     assert Tool.natural_key(wanted) is None and Tool.natural_key(made_before) is None
-    for kind in sorted(set(TOOL_TYPES) - set(Tool.named_types)):
+    for kind in TOOL_TYPES:
         assert Tool.natural_key({"type": kind, "name": "x", "function": {"name": "x"}}) is None, kind
-    assert Tool.natural_key({"type": "handoff", "function": {"name": "to_sales"}}) == "handoff:to_sales"
-    assert Tool.natural_key({"type": "apiRequest", "name": "check_stock"}) == "apiRequest:check_stock"
-    assert Tool.natural_key({"type": "function", "function": {"name": "lookup"}}) == "function:lookup"
+        assert Tool.named_path({"type": kind, "name": "x", "function": {"name": "x"}}) is None, kind
 
 
 def test_a_typed_tool_names_stack_entries_where_vapi_wants_ids() -> None:
