@@ -12,7 +12,8 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -146,6 +147,10 @@ class _Runner:
         self.plan = plan
         self.existing = existing or {}
         self.taken: set[tuple[str, str]] = set()  # (kind, id) this run made or adopted: no other change takes it
+        # per kind, creates in flight and lookups running: a lookup waits for the POSTs, new POSTs for it
+        self.turns = threading.Condition()
+        self.posting: dict[str, int] = {}
+        self.looking: dict[str, int] = {}
         self.providers = providers
         self.state = state
         self.emit = emit
@@ -410,14 +415,15 @@ class _Runner:
                 self.state.check_lock()
             sent = time.monotonic()
             try:
-                made = adapter.create(payload)
-                self._took(adapter, made)
+                with self._posting(adapter.kind):
+                    made = adapter.create(payload)
+                    self._took(adapter, made)
                 return made
             except TRANSIENT as exc:
                 slow = not isinstance(exc, errors.RateLimited) and time.monotonic() - sent >= timeout / 2
                 late_until = sent + LATE_FACTOR * timeout if slow else sent
-                if isinstance(exc, errors.TransportError):
-                    with self.lock:
+                if isinstance(exc, errors.TransportError) or attempt + 1 == CREATE_ATTEMPTS:
+                    with self.lock:  # looked for once more before the run ends (and its note settled)
                         self.lost_posts.append((change, dict(body), payload, late_until))
                 if attempt + 1 == CREATE_ATTEMPTS:
                     raise
@@ -436,6 +442,33 @@ class _Runner:
                     self.state.remove(pending(change.address))
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextmanager
+    def _posting(self, kind: str) -> Iterator[None]:
+        """A create in flight: it waits while a lookup of its kind runs (the lookup must never see an object
+        a POST made before that POST's answer has said whose it is)."""
+        with self.turns:
+            self.turns.wait_for(lambda: not self.looking.get(kind))
+            self.posting[kind] = self.posting.get(kind, 0) + 1
+        try:
+            yield
+        finally:
+            with self.turns:
+                self.posting[kind] -= 1
+                self.turns.notify_all()
+
+    @contextmanager
+    def _looking(self, kind: str) -> Iterator[None]:
+        """A lookup for a lost create: it waits until no POST of its kind is in flight (and holds new ones)."""
+        with self.turns:
+            self.looking[kind] = self.looking.get(kind, 0) + 1
+            self.turns.wait_for(lambda: not self.posting.get(kind))
+        try:
+            yield
+        finally:
+            with self.turns:
+                self.looking[kind] -= 1
+                self.turns.notify_all()
 
     def _took(self, adapter: Adapter, obj: Mapping[str, Any]) -> None:
         """Note an object this run made, so no lost create's lookup takes it (one without an id is reported
@@ -462,7 +495,9 @@ class _Runner:
             time.sleep(max(0.0, until - time.monotonic()))
             adapter = self.providers.adapter(change.kind)
             try:
-                for obj in self._strays(adapter, payload):
+                with self._looking(adapter.kind):
+                    strays = self._strays(adapter, payload)
+                for obj in strays:
                     held = self.state.get(change.address)
                     if held is None:
                         with self.lock:
@@ -480,6 +515,10 @@ class _Runner:
                                             f"answer made it after all) and could not be deleted: {exc}") from None
                     self._log(f"{change.address}: deleted {adapter.remote_id(obj)}, a duplicate of {held.id} that "
                               "a create without an answer made after all")
+                if self.state.get(change.address) is None and self.state.get(pending(change.address)) is not None:
+                    # the vendor had its time to finish and made nothing this run can see: the note of the
+                    # create would only make the next plan look among objects it cannot tell from it
+                    self.state.remove(pending(change.address))
             except ProviderError as exc:
                 with self.lock:
                     self.result.errors.append(redact(str(exc.at(change.address))))
@@ -488,12 +527,13 @@ class _Runner:
         """The unowned object carrying what `payload` sent, looking again every LOOK_EVERY seconds until
         `until` (a create the vendor may still be working on)."""
         while True:
-            found = self._strays(adapter, payload)
-            with self.lock:  # two twins of one run never take the same object
-                found = [o for o in found if (adapter.kind, adapter.remote_id(o)) not in self.taken]
-                if found:
-                    self.taken.add((adapter.kind, adapter.remote_id(found[0])))
-                    return found[0]
+            with self._looking(adapter.kind):
+                found = self._strays(adapter, payload)
+                with self.lock:  # two twins of one run never take the same object
+                    found = [o for o in found if (adapter.kind, adapter.remote_id(o)) not in self.taken]
+                    if found:
+                        self.taken.add((adapter.kind, adapter.remote_id(found[0])))
+                        return found[0]
             left = until - time.monotonic()
             if left <= 0:
                 return None
