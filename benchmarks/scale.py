@@ -103,7 +103,8 @@ def floor(counts: dict[str, int]) -> int:
 
 # A whole voxplan process reporting what it cost on the way out. The kernel's ru_maxrss is no use here: it
 # carries over exec, so a child forked from this (by then large) process would report this one's size.
-# `apply` runs as the CLI runs it (auto-approved) and also reports the CPU, wall and changes of its apply
+# `plan` is the console script (voxplan.entry.run); `apply` runs as the CLI runs it (auto-approved, with
+# the console script's collector settings) and also reports the CPU, wall and changes of its apply
 # phase (after the plan), and, on the postgres backend, the statements and transactions it sent meanwhile.
 PROCESS = r"""
 import atexit, json, os, sys, tempfile, time
@@ -117,10 +118,11 @@ def done():
 atexit.register(done)
 command, stack = sys.argv[1], sys.argv[2]
 if command == "plan":
-    sys.argv = ["voxplan", "plan", stack]
-    from voxplan.cli import main
-    main(prog_name="voxplan")
+    from voxplan.entry import run  # the console script's own entry point
+    run(["plan", stack])
 from voxplan import workflow
+from voxplan.entry import tune_gc
+tune_gc()  # the collector as the console script sets it for a command
 loaded = workflow.load(stack)
 trace = tempfile.TemporaryFile("w+")
 def on_plan(plan):
