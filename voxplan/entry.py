@@ -15,7 +15,6 @@ a pipeline needs them. Imports nothing heavy before it has its handlers in place
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import sys
@@ -88,6 +87,8 @@ GC_THRESHOLD = (100_000, 50, 100)
 def tune_gc() -> None:
     """The collector as a command runs it: GC_THRESHOLD, and what is imported so far kept out of every
     collection (modules, classes and functions live as long as the process)."""
+    import gc
+
     gc.set_threshold(*GC_THRESHOLD)
     gc.freeze()
 
