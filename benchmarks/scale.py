@@ -41,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -154,6 +155,7 @@ def measured(command: str, stack: Path, env: dict[str, str], *extra: str) -> dic
     found = re.search(r"^report (.+)$", proc.stderr, re.MULTILINE)
     assert found, proc.stderr[-1000:]
     report: dict[str, Any] = json.loads(found.group(1))
+    assert command == "plan" or "cpu_before" in report, f"apply failed before its plan: {proc.stderr[-1000:]}"
     if command == "plan":
         assert proc.returncode == 0, f"plan failed: {proc.stderr[-500:]}"
     else:
@@ -289,7 +291,7 @@ def postgres_vs_local(n: int, workdir: Path, pg_url: str) -> dict[str, Any]:
                 stack.write_text(stack_text(n, 10**6))
                 env = env_for(url)
                 if backend == "postgres":
-                    env["VOXPLAN_BACKEND"] = f"{pg_url.rpartition('/')[0]}/{database}"
+                    env["VOXPLAN_BACKEND"] = urlunsplit(urlsplit(pg_url)._replace(path=f"/{database}"))
                 out[backend] = measured("apply", stack, env, str(PARALLELISM))
             finally:
                 stop_server(proc)
