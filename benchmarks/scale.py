@@ -41,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -103,7 +104,8 @@ def floor(counts: dict[str, int]) -> int:
 
 # A whole voxplan process reporting what it cost on the way out. The kernel's ru_maxrss is no use here: it
 # carries over exec, so a child forked from this (by then large) process would report this one's size.
-# `apply` runs as the CLI runs it (auto-approved) and also reports the CPU, wall and changes of its apply
+# `plan` is the console script (voxplan.entry.run); `apply` runs as the CLI runs it (auto-approved) and
+# also reports the CPU, wall and changes of its apply
 # phase (after the plan), and, on the postgres backend, the statements and transactions it sent meanwhile.
 PROCESS = r"""
 import atexit, json, os, sys, tempfile, time
@@ -117,9 +119,8 @@ def done():
 atexit.register(done)
 command, stack = sys.argv[1], sys.argv[2]
 if command == "plan":
-    sys.argv = ["voxplan", "plan", stack]
-    from voxplan.cli import main
-    main(prog_name="voxplan")
+    from voxplan.entry import run  # the console script's own entry point
+    run(["plan", stack])
 from voxplan import workflow
 loaded = workflow.load(stack)
 trace = tempfile.TemporaryFile("w+")
@@ -152,6 +153,7 @@ def measured(command: str, stack: Path, env: dict[str, str], *extra: str) -> dic
     found = re.search(r"^report (.+)$", proc.stderr, re.MULTILINE)
     assert found, proc.stderr[-1000:]
     report: dict[str, Any] = json.loads(found.group(1))
+    assert command == "plan" or "cpu_before" in report, f"apply failed before its plan: {proc.stderr[-1000:]}"
     if command == "plan":
         assert proc.returncode == 0, f"plan failed: {proc.stderr[-500:]}"
     else:
@@ -287,7 +289,7 @@ def postgres_vs_local(n: int, workdir: Path, pg_url: str) -> dict[str, Any]:
                 stack.write_text(stack_text(n, 10**6))
                 env = env_for(url)
                 if backend == "postgres":
-                    env["VOXPLAN_BACKEND"] = f"{pg_url.rpartition('/')[0]}/{database}"
+                    env["VOXPLAN_BACKEND"] = urlunsplit(urlsplit(pg_url)._replace(path=f"/{database}"))
                 out[backend] = measured("apply", stack, env, str(PARALLELISM))
             finally:
                 stop_server(proc)

@@ -228,3 +228,47 @@ def test_a_remote_change_is_one_statement_with_its_claims_and_the_lock_is_on_tha
         assert holder == support.conn.info.backend_pid
     assert rows(pg_url, "SELECT count(*) FROM voxplan_journal") == [(22,)]
     assert {r[0] for r in rows(pg_url, "SELECT remote_id FROM voxplan_claims")} == {f"t-{i}" for i in range(1, 20)}
+
+
+def test_changes_finishing_together_share_one_commit_and_each_waits_for_it(pg_url: str, store: Stores,
+                                                                           tmp_path: Path) -> None:
+    """The group commit: 40 workers recording at once write in fewer transactions than changes (one
+    statement each), yet every put returns only once its row is committed (another session sees it then),
+    the rows keep the order of their serials, and a remote id released and then taken again ends claimed."""
+    support = store("support")
+    with support.lock():
+        state = State.open(support, key=KEY)
+        state.put("vapi.tool/warm-up", Entry(kind="vapi.tool", id="t-0"))
+        state.claims = lambda pairs: ([Claim("vapi", "acct", a.kind, a.id) for b, a in pairs if a is not None],
+                                      [Claim("vapi", "acct", b.kind, b.id) for b, a in pairs if b is not None])
+        seen_after: dict[int, int] = {}
+        start = threading.Barrier(40)
+
+        def worker(i: int) -> None:
+            start.wait()
+            state.put(f"vapi.tool/t{i}", Entry(kind="vapi.tool", id=f"t-{i}"))
+            with psycopg.connect(pg_url) as other:  # returned: so it is committed for everyone
+                found = other.execute("SELECT count(*) FROM voxplan_journal WHERE record->>'put' = %s",
+                                      (f"vapi.tool/t{i}",)).fetchone()
+                seen_after[i] = found[0] if found else 0
+
+        trace = tmp_path / "trace"
+        with trace.open("w") as fh:
+            support.conn.pgconn.trace(fh.fileno())
+            threads = [threading.Thread(target=worker, args=(i,)) for i in range(40)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            support.conn.pgconn.untrace()
+        statements = [line for line in trace.read_text().splitlines()
+                      if line.split("\t")[1:2] == ["B"] and "\tCommandComplete\t" in line]
+        assert seen_after == dict.fromkeys(range(40), 1)
+        assert 1 <= len(statements) < 40, len(statements)
+        serials = [r[0] for r in rows(pg_url, "SELECT (record->>'serial')::int FROM voxplan_journal ORDER BY id")]
+        assert serials == sorted(serials) and len(set(serials)) == 41
+        # the same remote id released (t-3 leaves t3) and taken again (by t3-again)
+        state.remove("vapi.tool/t3")
+        state.put("vapi.tool/t3-again", Entry(kind="vapi.tool", id="t-3"))
+    claimed = {r[0] for r in rows(pg_url, "SELECT remote_id FROM voxplan_claims")}
+    assert claimed == {f"t-{i}" for i in range(40)}

@@ -92,3 +92,37 @@ def test_numbers_without_any_count_are_read_until_a_short_page() -> None:
     assert len({o["id"] for o in seen}) == 2007
     assert [a["page"] for a in asked] == ["1", "2", "3"]
     assert {(a["sortBy"], a["sortOrder"]) for a in asked} == {("createdAt", "ASC")}  # an explicit sort
+
+
+def test_lists_follow_creates_updates_and_deletes_after_the_first_list(tmp_path: Path) -> None:
+    """The emulator keeps each collection's order as it is written (a list must not sort the whole
+    collection per page): after a first list, creates, a rename and deletes show in every later list, in
+    createdAt order, inside createdAt bounds, and a number freed by a delete can be taken again."""
+    box = _box(tmp_path, {"assistant": _objects(30, {"name": "agent-{}"}, ties=6)})
+    client = providers.client("vapi", "http://sandbox/vapi", "key", SandboxTransport(box))
+    assert len(client.request("GET", "/assistant")) == 30  # the order is kept from here on
+    made = [client.request("POST", "/assistant", json={"name": f"new-{i}"})["id"] for i in range(3)]
+    client.request("PATCH", f"/assistant/{made[0]}", json={"name": "renamed"})
+    gone = "00000000-0000-4000-8000-000000000007"
+    client.request("DELETE", f"/assistant/{gone}")
+    client.request("DELETE", f"/assistant/{made[1]}")
+    stored = box.vendors["vapi"].store["assistant"].values()  # type: ignore[attr-defined]
+    newest = sorted(stored, key=lambda o: (o["createdAt"], o["id"]), reverse=True)
+    listed = client.request("GET", "/assistant", params={"limit": 1000})
+    assert [o["id"] for o in listed] == [o["id"] for o in newest] and gone not in [o["id"] for o in listed]
+    assert listed[1]["name"] == "renamed"
+    bound = newest[20]["createdAt"]  # inside the tied run: bounds are inclusive or not as asked
+    for op, keep in (("Le", lambda o: o["createdAt"] <= bound), ("Lt", lambda o: o["createdAt"] < bound),
+                     ("Ge", lambda o: o["createdAt"] >= bound), ("Gt", lambda o: o["createdAt"] > bound)):
+        page = client.request("GET", "/assistant", params={"limit": 5, f"createdAt{op}": bound})
+        assert [o["id"] for o in page] == [o["id"] for o in newest if keep(o)][:5], op
+    numbers = {"provider": "byo-phone-number", "credentialId": CRED}
+    client.request("POST", "/credential", json={"provider": "byo-sip-trunk", "gateways": [{"ip": "203.0.113.9"}]})
+    cred = client.request("GET", "/credential")[0]["id"]
+    first = client.request("POST", "/phone-number", json={**numbers, "credentialId": cred, "number": "+15550000001"})
+    with pytest.raises(ProviderError, match="already exists"):
+        client.request("POST", "/phone-number", json={**numbers, "credentialId": cred, "number": "+15550000001"})
+    client.request("DELETE", f"/phone-number/{first['id']}")
+    again = client.request("POST", "/phone-number", json={**numbers, "credentialId": cred, "number": "+15550000001"})
+    page = client.request("GET", "/v2/phone-number", params={"limit": 10, "page": 1})
+    assert [o["id"] for o in page["results"]] == [again["id"]]

@@ -181,6 +181,8 @@ def value_at(data: Any, path: PathT, missing: Any = None) -> Any:
 def json_equal(a: Any, b: Any) -> bool:
     """Equality of JSON data where types count: True is not 1, 1 is not 1.0, a string is not a number.
     Key order does not count (JSON objects are unordered). A Secret or Ref equals nothing but itself."""
+    if a is b:  # shared values (state keeps repeats once): nothing to walk
+        return True
     ta = type(a)
     if ta is not type(b):
         return False

@@ -64,6 +64,7 @@ class DidlogicEmulator:
     def __init__(self) -> None:
         self.accounts: dict[str, dict[str, Any]] = {}
         self.numbers: dict[str, dict[str, Any]] = {}
+        self._newest: list[str] | None = None  # the numbers' digits, newest first; None: to sort
         self.secrets: dict[str, str] = {}
         self.stock: dict[str, dict[str, Any]] = {}  # numbers for sale, by digits
         self._next = {"login": 10001, "account": 1, "dest": 1, "number": 501}
@@ -100,6 +101,7 @@ class DidlogicEmulator:
     def load(self, data: dict[str, Any]) -> None:
         self.accounts = dict(data.get("accounts") or {})
         self.numbers = dict(data.get("numbers") or {})
+        self._newest = None
         self.secrets = dict(data.get("secrets") or {})
         self._next = dict(data.get("next") or {"login": 10001, "account": 1, "dest": 1, "number": 501})
         self.stock = dict(data.get("stock") or {})
@@ -109,6 +111,7 @@ class DidlogicEmulator:
         if digits not in self.numbers:
             self.numbers[digits] = {"id": self._take("number"), "number": digits, "channels": 2, "country": "",
                                     "area": "", "check_state": "checked", "destinations": []}
+            self._newest = None
         return self.numbers[digits]
 
     # -- buying (v2): the stock is what the sandbox seeds as available -----------------------------------
@@ -133,6 +136,7 @@ class DidlogicEmulator:
 
     def release(self, req: Request) -> Response:
         gone = [self.numbers.pop(d.lstrip("+")) for d in self._did_numbers(req) if d.lstrip("+") in self.numbers]
+        self._newest = None
         if not gone:
             raise fail(404, "DID not found")
         return Response(200, {"dids": [{k: v for k, v in n.items() if k != "destinations"} for n in gone]})
@@ -196,9 +200,11 @@ class DidlogicEmulator:
         page, per_page = int(req.query.get("page", "1")), int(req.query.get("per_page", "100"))
         if not 1 <= per_page <= 1000:
             raise fail(422, "per_page must be between 1 and 1000")
-        items = sorted(self.numbers.values(), key=lambda n: n["id"], reverse=True)  # newest first
+        if self._newest is None:  # sorted once per change of the set, not per page (paging stays linear)
+            self._newest = sorted(self.numbers, key=lambda d: self.numbers[d]["id"], reverse=True)  # newest first
+        items = self._newest
         chunk = items[(page - 1) * per_page: page * per_page]
-        rows = [{k: v for k, v in n.items() if k != "destinations"} for n in chunk]
+        rows = [{k: v for k, v in self.numbers[d].items() if k != "destinations"} for d in chunk]
         pages = max(1, math.ceil(len(items) / per_page))
         return Response(200, {"purchases": rows, "pagination": {"page": page, "pages": pages, "per_page": per_page,
                                                                 "total_records": len(items)}})

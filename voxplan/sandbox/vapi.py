@@ -23,16 +23,18 @@ of answers rather than shown as null (the document types these fields as non-nul
 
 from __future__ import annotations
 
+import bisect
 import copy
 import hashlib
 import ipaddress
+import itertools
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from voxplan import specs
 from voxplan.core.hops import split_uri, uri_headers
@@ -52,6 +54,7 @@ VAPI_SBC = ("44.229.228.186", "44.238.177.138")  # Vapi's SIP signalling address
 CREDENTIAL_HOST = re.compile(r"^([^.]+(?:\.[^.]+)*?)\.sip(?:\.eu)?\.vapi\.ai$")
 GATEWAY_DEFAULTS = {"port": 5060, "netmask": 32, "inboundEnabled": True, "outboundEnabled": True,
                     "outboundProtocol": "udp", "optionsPingEnabled": False}
+Listed = Sequence[dict[str, Any]] | Iterator[dict[str, Any]]  # a collection's objects in a list's order
 
 
 @dataclass(frozen=True)
@@ -112,8 +115,10 @@ class VapiEmulator:
         self._clear: dict[str, str] = {}  # write-only values in clear, kept only while echo_write_only is on
         self.store: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in (*self.collections, "call")}
         self.secrets: dict[str, str] = {}  # "<id>:<path>" -> sha256 of the write-only value
-        self._writes = 0  # bumped by every change, so derived indexes know when to rebuild
-        self._indexes: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}
+        # derived from the store, kept in step by every write (a list or a uniqueness check must not cost
+        # the whole collection): each collection's (createdAt, id) in ascending order, and number/sipUri -> id
+        self._order: dict[str, list[tuple[datetime, str]]] = {}
+        self._indexes: dict[str, dict[str, str]] = {}
         self.refusals: list[dict[str, Any]] = []  # business refusals a test asks for (control `/refuse`)
         self.rules: dict[str, Callable[[dict[str, Any], dict[str, Any] | None], None]] = {
             "credential": self._credential, "phone-number": self._phone_number, "assistant": self._assistant,
@@ -170,7 +175,8 @@ class VapiEmulator:
     def load(self, data: dict[str, Any]) -> None:
         self.store = {c: dict((data.get("store") or {}).get(c) or {}) for c in (*self.collections, "call")}
         self.secrets = dict(data.get("secrets") or {})
-        self._writes += 1
+        self._order.clear()
+        self._indexes.clear()
 
     def _query(self, req: Request) -> None:
         """The query string against the operation's declared parameters: an undeclared one, a value its
@@ -202,23 +208,52 @@ class VapiEmulator:
         if coll.listing == "paged":
             return self._paged(coll, req)
         limit = _count(req, "limit", 100)
-        items = [o for o in self.store[coll.name].values() if _filtered(o, req)]
+        items = self._in_order(coll.name, req, newest=self.quirks["list_order"] == "newest")
         if "idAny" in req.query:
             wanted = set(req.query["idAny"].split(","))
-            items = [o for o in items if o["id"] in wanted]
-        items.sort(key=lambda o: (o["createdAt"], o["id"]), reverse=self.quirks["list_order"] == "newest")
-        return Response(200, [self._public(coll, o) for o in items[:limit]])
+            items = (o for o in items if o["id"] in wanted)
+        return Response(200, [self._public(coll, o) for o in itertools.islice(items, limit)])
 
     def _paged(self, coll: Collection, req: Request) -> Response:
         """`{results, metadata}` (PaginationMeta): page from 1, sorted by createdAt (DESC by default)."""
         page, limit = _count(req, "page", 1), _count(req, "limit", 100)
         order = req.query.get("sortOrder", "DESC")
-        items = [o for o in self.store[coll.name].values() if _filtered(o, req)
-                 and all(o.get(k) == req.query[k] for k in ("id", "name") if k in req.query)]
-        items.sort(key=lambda o: (o["createdAt"], o["id"]), reverse=order == "DESC")
+        items = self._in_order(coll.name, req, newest=order == "DESC")
+        if "id" in req.query or "name" in req.query:
+            items = (o for o in items if all(o.get(k) == req.query[k] for k in ("id", "name") if k in req.query))
         return Response(200, self._page(coll, items, page, limit, order))
 
-    def _page(self, coll: Collection, items: list[dict[str, Any]], page: int, limit: int, order: str) -> dict[str, Any]:
+    def _in_order(self, name: str, req: Request, *, newest: bool) -> Listed:
+        """The collection sorted by (createdAt, id), inside the request's createdAt bounds (found by bisection
+        in the kept order, not by reading every object) and its updatedAt ones: a sequence when nothing but
+        createdAt narrows it (a page is then a slice), else an iterator."""
+        order, store = self._sorted(name), self.store[name]
+        low, high = 0, len(order)
+        for key, text in req.query.items():
+            if key[:9] == "createdAt" and len(key) == 11:
+                bound, op = _parse_time(text), key[9:]
+                if op in ("Gt", "Ge"):
+                    find = bisect.bisect_right if op == "Gt" else bisect.bisect_left
+                    low = max(low, find(order, bound, key=lambda k: k[0]))
+                else:
+                    find = bisect.bisect_left if op == "Lt" else bisect.bisect_right
+                    high = min(high, find(order, bound, key=lambda k: k[0]))
+        ids = _Window(order, low, max(low, high), newest)
+        items = _Objects(ids, store)
+        if any(key[:9] == "updatedAt" and len(key) == 11 for key in req.query):
+            return (o for o in items if _filtered(o, req))
+        return items
+
+    def _sorted(self, name: str) -> list[tuple[datetime, str]]:
+        order = self._order.get(name)
+        if order is None or len(order) != len(self.store[name]):
+            order = sorted((_parse_time(o["createdAt"]), o["id"]) for o in self.store[name].values())
+            self._order[name] = order
+        return order
+
+    def _page(self, coll: Collection, items: Listed, page: int, limit: int, order: str) -> dict[str, Any]:
+        if not isinstance(items, Sequence):
+            items = list(items)
         total = len(items)
         chunk = items[(page - 1) * limit: page * limit] if limit else []
         pages = -(-total // limit) if limit else 0
@@ -234,12 +269,12 @@ class VapiEmulator:
         if req.query.get("sortBy", "createdAt") != "createdAt":
             raise business_error("only sortBy=createdAt is emulated")
         coll = COLLECTIONS[1]
-        items = sorted(self.store["phone-number"].values(), key=lambda o: (o["createdAt"], o["id"]),
-                       reverse=order == "DESC")
+        items: Listed = self._in_order(
+            "phone-number", Request(req.method, req.path, {}, req.headers, b""), newest=order == "DESC")
         search = req.query.get("search", "").lower()
         if search:
-            items = [o for o in items if search in " ".join(str(o.get(k, "")) for k in ("name", "number", "sipUri"))
-                     .lower()]
+            items = (o for o in items if search in " ".join(str(o.get(k, "")) for k in ("name", "number", "sipUri"))
+                     .lower())
         return Response(200, self._page(coll, items, page, limit, order))
 
     def get(self, coll: Collection, obj_id: str) -> Response:
@@ -259,7 +294,7 @@ class VapiEmulator:
         _unset_nulls(obj)
         self._keep_secrets(coll, obj)
         self.store[coll.name][obj["id"]] = obj
-        self._note_write(coll.name, obj)
+        self._note_write(coll.name, None, obj)
         return Response(201, self._public(coll, obj))
 
     def update(self, coll: Collection, obj_id: str, req: Request) -> Response:
@@ -280,13 +315,13 @@ class VapiEmulator:
         _unset_nulls(merged)
         self._keep_secrets(coll, merged, replaced=set(body))
         self.store[coll.name][obj_id] = merged
-        self._writes += 1
+        self._note_write(coll.name, current, merged)
         return Response(200, self._public(coll, merged))
 
     def delete(self, coll: Collection, obj_id: str) -> Response:
         obj = self._find(coll, obj_id)
         del self.store[coll.name][obj_id]
-        self._writes += 1
+        self._note_write(coll.name, obj, None)
         for ref in [r for r in self.secrets if r.startswith(f"{obj_id}:")]:
             del self.secrets[ref]
         return Response(200, self._public(coll, obj))
@@ -301,17 +336,27 @@ class VapiEmulator:
             if errors:
                 raise bad_request(*errors)
 
-    def _note_write(self, coll: str, obj: dict[str, Any]) -> None:
-        """A create adds to the indexes in place instead of invalidating them."""
+    def _note_write(self, coll: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        """A write (create: no old; delete: no new) moves the kept order and indexes in place, so neither
+        is rebuilt: an update keeps createdAt, so only a create or a delete moves the order."""
+        order = self._order.get(coll)
+        if order is not None and (old is None) != (new is None):
+            if old is None:
+                assert new is not None
+                bisect.insort(order, (_parse_time(new["createdAt"]), new["id"]))
+            else:
+                at = bisect.bisect_left(order, (_parse_time(old["createdAt"]), old["id"]))
+                if at < len(order) and order[at][1] == old["id"]:
+                    del order[at]
+                else:
+                    self._order.pop(coll)  # out of step (a hand-edited data file): the next list sorts again
         if coll != "phone-number":
             return
-        for key, (version, index) in list(self._indexes.items()):
-            if version != (len(self.store[coll]) - 1, self._writes):
-                del self._indexes[key]  # stale already: the next check rebuilds it
-                continue
-            if obj.get(key):
-                index[str(obj[key]).lower().lstrip("+")] = obj["id"]
-            self._indexes[key] = ((len(self.store[coll]), self._writes), index)
+        for key, index in self._indexes.items():
+            if old is not None and old.get(key) and index.get(_index_key(old[key])) == old["id"]:
+                del index[_index_key(old[key])]
+            if new is not None and new.get(key):
+                index[_index_key(new[key])] = new["id"]
 
     # -- calls: placed through the emulated network (voxplan.sandbox.core.Network) ---------------------
     def create_call(self, req: Request) -> Response:
@@ -662,14 +707,56 @@ class VapiEmulator:
 
     def _number_index(self, key: str) -> dict[str, str]:
         """number/sipUri -> id, kept in step with the store (the uniqueness check must not be O(n))."""
-        version = (len(self.store["phone-number"]), self._writes)
-        cached = self._indexes.get(key)
-        if cached is None or cached[0] != version:
-            index = {str(o.get(key, "")).lower().lstrip("+"): o["id"] for o in self.store["phone-number"].values()
-                     if o.get(key)}
-            cached = (version, index)
-            self._indexes[key] = cached
-        return cached[1]
+        index = self._indexes.get(key)
+        if index is None:
+            index = {_index_key(o[key]): o["id"] for o in self.store["phone-number"].values() if o.get(key)}
+            self._indexes[key] = index
+        return index
+
+
+def _index_key(value: object) -> str:
+    return str(value).lower().lstrip("+")
+
+
+class _Window(Sequence[str]):
+    """Ids of order[low:high] (ascending by createdAt), read newest first when `newest`: a view, no copy."""
+
+    def __init__(self, order: list[tuple[datetime, str]], low: int, high: int, newest: bool):
+        self.order, self.low, self.high, self.newest = order, low, high, newest
+
+    def __len__(self) -> int:
+        return self.high - self.low
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        i %= len(self)
+        return self.order[self.high - 1 - i if self.newest else self.low + i][1]
+
+
+class _Objects(Sequence[dict[str, Any]]):
+    """The stored objects behind a _Window of ids."""
+
+    def __init__(self, ids: _Window, store: dict[str, dict[str, Any]]):
+        self.ids, self.store = ids, store
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(i, slice):
+            return [self.store[k] for k in self.ids[i]]
+        return self.store[self.ids[i]]
 
 
 def _answer_schema(check: specs.Checker, template: str) -> dict[str, Any] | None:

@@ -24,7 +24,7 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -137,8 +137,9 @@ class LocalStore:
         """The flock is held by this process's open file until it closes: it cannot go from under it."""
 
     def append(self, records: list[dict[str, Any]], *, take: Sequence[Claim] = (),
-               release: Sequence[Claim] = ()) -> None:
-        """One line per record (the local backend keeps no claims: `take` and `release` are not kept)."""
+               release: Sequence[Claim] = ()) -> Callable[[], None]:
+        """One line per record, written before this returns (the local backend keeps no claims: `take` and
+        `release` are not kept); fsync follows on the flusher thread (`sync` waits for it)."""
         text = "".join(_ENCODE(r) + "\n" for r in records).encode()
         with self._cond:
             if self._fd is None:
@@ -152,6 +153,7 @@ class LocalStore:
             _write_all(self._fd, text, journal_path(self.path))
             self._written += 1
             self._cond.notify_all()
+        return _written
 
     def sync(self) -> None:
         with self._cond:
@@ -461,3 +463,7 @@ def _atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _written() -> None:
+    """A local append is written when `append` returns: nothing more to wait for."""

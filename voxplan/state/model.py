@@ -127,13 +127,18 @@ class State:
         self.put_many({address: entry})
 
     def put_many(self, entries: dict[str, Entry]) -> None:
-        """Record entries: one journal append (durable through the store) before they count."""
+        """Record entries: one journal append (durable through the store) before they count. The append is
+        queued under the lock (the journal keeps the order of the serials) and waited for outside it, so
+        other workers' appends can join the same database commit."""
         if not entries:
             return
         with self._lock:
             before = [self.resources.get(a) for a in entries]
             claims = self.claims(list(zip(before, entries.values(), strict=True))) if self.claims else ((), ())
-            self._append([{"put": a, "entry": e.to_json()} for a, e in entries.items()], *claims)
+            records = [{"put": a, "entry": e.to_json()} for a, e in entries.items()]
+            recorded = self._append(records, *claims)
+        self._wait(recorded, records)
+        with self._lock:
             self.resources.update(entries)
 
     def move(self, source: str, target: str) -> None:
@@ -142,7 +147,7 @@ class State:
             entry = self.resources.get(source)
             if entry is None:
                 return
-            self._append([{"mv": source, "to": target}])
+            self._wait(self._append([{"mv": source, "to": target}]), [{"mv": source, "to": target}])
             self.resources[target] = entry
             del self.resources[source]
 
@@ -151,8 +156,10 @@ class State:
             before = self.resources.get(address)
             if before is None:
                 return
-            self._append([{"rm": address}], *(self.claims([(before, None)]) if self.claims else ((), ())))
-            del self.resources[address]
+            recorded = self._append([{"rm": address}], *(self.claims([(before, None)]) if self.claims else ((), ())))
+        self._wait(recorded, [{"rm": address}])
+        with self._lock:
+            self.resources.pop(address, None)
 
     def rename(self, moves: Mapping[str, str]) -> None:
         """Rename entries (from → to) in one journal append of `mv` records; remote ids, and so claims, stay."""
@@ -162,18 +169,28 @@ class State:
             if taken:
                 raise StateError(f"cannot move to {taken[0]}: state already has it")
             if todo:
-                self._append([{"mv": src, "to": dst} for src, dst in todo.items()])
+                records = [{"mv": src, "to": dst} for src, dst in todo.items()]
+                self._wait(self._append(records), records)
             for src, dst in todo.items():
                 self.resources[dst] = self.resources.pop(src)
 
-    def _append(self, records: list[dict[str, Any]], take: Iterable[Claim] = (), release: Iterable[Claim] = ()) -> None:
+    def _append(self, records: list[dict[str, Any]], take: Iterable[Claim] = (),
+                release: Iterable[Claim] = ()) -> Callable[[], None]:
+        """Queue the records (under self._lock); the returned call waits until the store recorded them."""
         if not self.exists:  # the head (lineage, key id) must be stored before anything refers to it
             self.store.commit(self.head(), {})
             self.exists = True
         self.serial += 1
         try:
-            self.store.append([{**r, "serial": self.serial} for r in records], take=list(take),
-                              release=list(release))
+            return self.store.append([{**r, "serial": self.serial} for r in records], take=list(take),
+                                     release=list(release))
+        except LockLost:
+            self.unrecorded += records  # done remotely, not journalled: the caller records them if it can
+            raise
+
+    def _wait(self, recorded: Callable[[], None], records: list[dict[str, Any]]) -> None:
+        try:
+            recorded()
         except LockLost:
             self.unrecorded += records  # done remotely, not journalled: the caller records them if it can
             raise

@@ -33,7 +33,7 @@ import getpass
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -155,7 +155,11 @@ class StateStore(Protocol):
     def check(self) -> None: ...
 
     def append(self, records: list[dict[str, Any]], *, take: Sequence[Claim] = (),
-               release: Sequence[Claim] = ()) -> None: ...
+               release: Sequence[Claim] = ()) -> Callable[[], None]:
+        """Queue the journal rows (and the claims they take and release) after every row queued before them;
+        the returned call waits until they are recorded, raising if they were not. Appends that wait at
+        the same moment may be recorded together (a group commit), always in the order they were queued."""
+        ...
 
     def sync(self) -> None: ...
 
