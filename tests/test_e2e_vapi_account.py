@@ -363,3 +363,13 @@ def test_a_misspelt_wired_key_is_hinted_in_the_stacks_words(cli: Cli, tmp_path: 
     cli.env["T"] = "a-token-for-validate"
     [line] = cli("validate", str(stack), code=1).stderr.strip().splitlines()
     assert line.endswith("has no key 'credentail' (hint: did you mean 'credential'?)"), line
+
+
+def test_a_credential_a_tools_server_uses_names_the_numbers_it_reaches(account: Path, cli: Cli) -> None:
+    """The blast radius follows what a resource on a call path uses: the webhook credential of the tool the
+    routed assistants call (found by review: its change named no number)."""
+    cli.edit(account, "    name: Order hooks\n", "    name: Order hooks v2\n")
+    plan = cli("plan", str(account), "--format", "json", "--detailed-exitcode", code=2).stdout
+    [change] = [c for c in json.loads(plan)["resource_changes"] if c["address"] == "vapi.credential/hooks"]
+    assert change["affects"], change
+    assert set(change["affects"]) <= {"+14155550101", "+14155550102", "+14155550103"}

@@ -223,11 +223,34 @@ def blast_radius(plan: Plan, desired: Sequence[Resource], state: State, stack: A
         before = graph(before_objects, stack=stack, addresses=before_addresses)
         for addr, numbers in reach(trace(before, sorted(before.numbers()))).items():
             reached.setdefault(addr, set()).update(numbers)
+    # what a resource on a path uses (a tool's server credential, an assistant's): its change reaches the
+    # numbers of whatever on a path depends on it, however indirectly
+    users: dict[str, set[str]] = {}
+    for res in desired:
+        for dep in res.dependencies():
+            users.setdefault(dep, set()).add(res.address)
+    for addr in list(users):
+        if addr not in reached:
+            numbers = _reached_through(addr, users, reached)
+            if numbers:
+                reached[addr] = numbers
     changes = tuple(dataclasses.replace(c, affects=tuple(sorted(reached.get(c.address, ()))))
                     if c.is_change and reached.get(c.address) else c for c in plan.changes)
     touched = {n for c in changes for n in c.affects}
     drawn = tuple(ChangedPath(p.number, _edges(p)) for p in after_paths if p.number in touched)
     return dataclasses.replace(plan, changes=changes, paths=drawn)
+
+
+def _reached_through(addr: str, users: Mapping[str, set[str]], reached: Mapping[str, set[str]]) -> set[str]:
+    """The numbers whose paths pass a resource that uses `addr`, directly or through others."""
+    seen, todo, numbers = {addr}, [addr], set()
+    while todo:
+        for user in users.get(todo.pop(), ()):
+            if user not in seen:
+                seen.add(user)
+                numbers |= reached.get(user, set())
+                todo.append(user)
+    return numbers
 
 
 def _edges(path: NumberPath) -> tuple[tuple[str, str], ...]:
