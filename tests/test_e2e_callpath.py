@@ -351,3 +351,21 @@ def test_didlogic_purchase_through_v2(cli: Cli, sandbox: SandboxServer) -> None:
     cli("apply", "--auto-approve", "--allow-purchase", str(stack))
     cli("plan", str(stack), "--detailed-exitcode", code=0)
     cli("trace", str(stack))
+
+
+def test_a_call_from_a_number_routed_to_a_squad_is_placed_with_the_squad(cli: Cli, sandbox: SandboxServer) -> None:
+    """The calling side of `voxplan call` and `voxplan test` is what the caller number is routed to: a squad
+    too (it was placed with an assistant id only, and every call from such a number ended
+    call-start-error-neither-assistant-nor-server-set; found by review)."""
+    text = (Path(__file__).parent.parent / "stacks" / "vapi-sip.yaml").read_text()
+    text += ("\ntrunks:\n  softphone:\n    carrier: byo\n    gateways: [{ip: 203.0.113.50}]\n"
+             '    auth: {username: softphone, password: "${env:PBX_TRUNK_PASSWORD}"}\n'
+             "squads:\n  desk:\n    members: [{assistant: sip-assistant}]\n")
+    text = text.replace('numbers:\n', 'numbers:\n  "+14155550100": {carrier: byo, trunk: softphone}\n', 1)
+    text = text.replace('routes:\n', 'routes:\n  "+14155550100": {squad: desk}\n', 1)
+    stack = applied(cli, sandbox, "vapi-sip.yaml", text)
+    result = cli("call", str(stack), "--from", "+14155550100", "--to", "sip:voxplan-demo@sip.vapi.ai", "--wait")
+    assert "ended: customer-ended-call" in result.stdout, result.stdout
+    [squad] = sandbox.objects("squad")
+    [outbound] = [c for c in sandbox.objects("call") if c["type"] == "outboundPhoneCall"]
+    assert outbound["squadId"] == squad["id"] and "assistantId" not in outbound

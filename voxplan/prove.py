@@ -140,9 +140,9 @@ def call(loaded: workflow.Loaded, source: str, to: str, *, assistant: str | None
     with workflow.connect(loaded) as provs:
         state = workflow.load_state(loaded)
         line = caller_line(loaded, provs, state, source)
-        answerer = _caller_assistant(loaded, state, line, assistant)
+        answerer = _caller_answerer(loaded, state, line, assistant)
         target = to if to.lower().startswith(("sip:", "sips:")) else number_key(to)
-        record = line.calls.place(line.number_id, target, answerer_id=answerer, headers=headers)
+        record = line.calls.place(line.number_id, target, answerer=answerer, headers=headers)
         return follow(line, record) if wait else record
 
 
@@ -175,7 +175,7 @@ def test(loaded: workflow.Loaded, numbers: Sequence[str] = ()) -> list[Tested]:
         state = workflow.load_state(loaded)
         caller_state = state if caller_loaded is loaded else workflow.load_state(caller_loaded)
         line = caller_line(caller_loaded, caller_provs, caller_state, str(spec["caller"]))
-        assistant = _caller_assistant(caller_loaded, caller_state, line, spec.get("assistant"))
+        assistant = _caller_answerer(caller_loaded, caller_state, line, spec.get("assistant"))
         for number in wanted:
             results.append(_test_one(loaded, provs, state, line, assistant, number, paths[number], desired))
     broken = [r for r in results if r.outcome == "failed"]
@@ -188,18 +188,23 @@ def test(loaded: workflow.Loaded, numbers: Sequence[str] = ()) -> list[Tested]:
     return results
 
 
-def _caller_assistant(loaded: workflow.Loaded, state: State, line: Line, key: Any) -> str | None:
-    """The assistant on the calling side: `key` (tests.assistant, --assistant), else the one the caller number
-    is routed to."""
-    kind = line.calls.answerer_kinds[0]
+def _caller_answerer(loaded: workflow.Loaded, state: State, line: Line, key: Any) -> tuple[str, str] | None:
+    """What takes the calling side, as (kind, id): `key` (tests.assistant, --assistant), else what the caller
+    number is routed to (`routes: {N: {assistant: …}}` or `{squad: …}`: a route names an answerer kind by the
+    part of its kind after the vendor)."""
+    kinds = line.calls.answerer_kinds
     if key:
-        return remote_id(state, f"{kind}/{key}", f"assistant {key}")
+        return kinds[0], remote_id(state, f"{kinds[0]}/{key}", f"assistant {key}")
     route = {number_key(k): v for k, v in loaded.stack.section("routes").items()}.get(line.number) or {}
-    entry = state.get(f"{kind}/{route['assistant']}") if route.get("assistant") else None
-    return entry.id if entry else None
+    for kind in kinds:
+        named = route.get(kind.partition(".")[2])
+        entry = state.get(f"{kind}/{named}") if isinstance(named, str) else None
+        if entry is not None:
+            return kind, entry.id
+    return None
 
 
-def _test_one(loaded: workflow.Loaded, provs: Providers, state: State, line: Line, assistant: str | None,
+def _test_one(loaded: workflow.Loaded, provs: Providers, state: State, line: Line, assistant: tuple[str, str] | None,
               number: str, path: NumberPath, desired: HopGraph) -> Tested:
     expected = answerer(path, desired)
     if path.broken is not None:
@@ -212,7 +217,7 @@ def _test_one(loaded: workflow.Loaded, provs: Providers, state: State, line: Lin
                       f"({last.label}), where nothing can say who answered")
     label = f"{expected.kind} {expected.label}"
     since = time.time() - 0.5  # the answering service's clock may be a little behind ours
-    record = follow(line, line.calls.place(line.number_id, number, answerer_id=assistant))
+    record = follow(line, line.calls.place(line.number_id, number, answerer=assistant))
     if not record.ended:
         return Tested(number, "failed", label, f"the call had not ended after {WAIT_SECONDS:.0f} s", record.id)
     spec = providers.BY_NAME.get(providers.provider_of(expected.kind))

@@ -365,8 +365,10 @@ class Calls(Protocol):
     number_kind: str  # the kind whose objects place calls (their ids come from state)
     answerer_kinds: tuple[str, ...]  # kinds that answer the calls its numbers take
 
-    def place(self, from_id: str, to: str, *, answerer_id: str | None = None,
-              headers: Mapping[str, str] | None = None) -> CallRecord: ...
+    def place(self, from_id: str, to: str, *, answerer: tuple[str, str] | None = None,
+              headers: Mapping[str, str] | None = None) -> CallRecord:
+        """`answerer`: (kind, id) of what takes the calling side (one of `answerer_kinds`)."""
+        ...
 
     def get(self, call_id: str) -> CallRecord: ...
 

@@ -44,11 +44,11 @@ class VapiCalls:
     def __init__(self, client: ApiClient):
         self.client = client
 
-    def place(self, from_id: str, to: str, *, answerer_id: str | None = None,
+    def place(self, from_id: str, to: str, *, answerer: tuple[str, str] | None = None,
               headers: Mapping[str, str] | None = None) -> CallRecord:
         body: dict[str, Any] = {"phoneNumberId": from_id, "customer": customer(to, headers)}
-        if answerer_id:
-            body["assistantId"] = answerer_id
+        if answerer:  # CreateCallDTO takes an assistant or a squad by id
+            body["squadId" if answerer[0] == "vapi.squad" else "assistantId"] = answerer[1]
         return record(self.client.request("POST", "/call/phone", json=body))
 
     def get(self, call_id: str) -> CallRecord:
