@@ -5,7 +5,8 @@ a pipeline needs them. Imports nothing heavy before it has its handlers in place
 - Ctrl-C exits 130, at any point (start-up included), without a traceback. The handlers are installed when
   this module is imported (the console script and `python -m voxplan` import it first, and nothing else
   does), before anything heavy (click, the commands: most of a second on a cold start). Before that there
-  is only the interpreter's own start-up and the console script's `import re`: a Ctrl-C in the first
+  is only the interpreter's own start-up and the console script's `import re`; while starting, the handler
+  raises SystemExit(130 or 143), which ends the import under way (no hard exit). A Ctrl-C in the first
   milliseconds kills the process by SIGINT (a shell reports 130 for that too), or, inside the start-up of
   an editable install's .pth finder, is the interpreter's to report.
 - Usage errors (an unknown flag, a missing argument) exit 1 — 2 means "changes present" (Terraform).
@@ -31,12 +32,12 @@ class Terminated(KeyboardInterrupt):
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     """Ctrl-C (SIGINT) and SIGTERM for the whole run, installed before anything heavy is imported. Starting:
-    nothing has begun, so leave at once (a KeyboardInterrupt inside an import would unwind through code that
-    is not ours). Running: raise, so that changes in flight finish and are recorded. Done: the command's own
-    exit code stands."""
+    nothing has begun, so leave at once with the signal's exit code (SystemExit, which no `except Exception`
+    in an import under way catches). Running: raise, so that changes in flight finish and are recorded.
+    Done: the command's own exit code stands."""
     if _phase == "start":
         os.write(2, f"{MESSAGES[signal.Signals(signum)]}: nothing was started.\n".encode())
-        os._exit(128 + signum)
+        raise SystemExit(128 + signum)  # unwinds the import under way; `run` (or the interpreter) exits with it
     if _phase == "running":
         raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
