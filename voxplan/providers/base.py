@@ -430,6 +430,8 @@ class Provider:
 class Platform(Protocol):
     """The voice-AI platform carriers hand calls to (Vapi). Carriers call it; they never import it."""
 
+    region: str  # where its media run ("us", "eu"): a carrier transfers through its gateway nearest them
+
     def expand(self, ctx: ExpandContext) -> None:
         """Platform-only sections: tools, assistants."""
 

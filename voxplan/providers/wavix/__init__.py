@@ -222,7 +222,7 @@ COMPARED_ONLY_IN_FULL = ("ip_restrict", "didinfo_enabled", "call_restrict", "cos
                          "rewrite_enabled")
 
 
-def probe(api: ApiClient) -> list[Finding]:
+def probe(api: ApiClient, region: str | None = None) -> list[Finding]:
     """Read-only probes of the assumptions no Wavix source settles, for `voxplan doctor`."""
 
     def list_fields(client: ApiClient) -> Finding:
@@ -245,10 +245,17 @@ def probe(api: ApiClient) -> list[Finding]:
                        "not probed: it takes a write", "sends the whole list, [] to clear")
 
     def nearest_gateway(client: ApiClient) -> Finding:
-        return reach.gateways()
+        return reach.gateways(region)
 
     return run_probes("wavix", api, (list_fields, did_expansion, empty_destinations, reach.call_rate,
                                      nearest_gateway))
+
+
+def _media_region(stack: Stack) -> str | None:
+    """Where the voice platform's media run (the gateway to transfer through is the one nearest them)."""
+    from voxplan import providers as registry  # the registry imports this package: asked at run time
+
+    return registry.platform(stack).region
 
 
 FIXED = {"ip_restrict": False, "didinfo_enabled": True, "call_restrict": False, "cost_limit": False,
@@ -377,4 +384,4 @@ class WavixCarrier:
 BUDGET = (10, 1.0, None)
 PROVIDER = Provider(name="wavix", surface=SURFACE, api_url=API_URL, kinds=(Trunk, Number), adapters=adapters,
                     carrier=lambda platform: WavixCarrier(), budget=BUDGET,
-                    probes=lambda client, _stack: probe(client), hops=hops.hops)
+                    probes=lambda client, stack: probe(client, _media_region(stack)), hops=hops.hops)
