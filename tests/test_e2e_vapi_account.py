@@ -332,6 +332,26 @@ def test_tools_on_an_assistant_without_a_model_are_one_located_error(cli: Cli, t
     assert line == f"{stack}:6:10: assistants.front: `tools` needs `model` beside it"
 
 
+def test_a_vapi_key_that_a_stack_field_also_sets_is_one_located_error_each(cli: Cli, tmp_path: Path) -> None:
+    """`vapi: {model: ...}` beside `model:` replaced the stack's model whole: its tools and prompt were dropped
+    in silence (found by review). A field only defaulted from the entry (the name from its key) is not set
+    twice, and `vapi:` may still give it."""
+    stack = tmp_path / "t.yaml"
+    stack.write_text("version: 1\nstack: t\ntools:\n  hang: {type: endCall}\nassistants:\n  front:\n"
+                     "    first_message: Hello A\n    model: {provider: openai, model: gpt-4o, system: S}\n"
+                     "    tools: [hang]\n    vapi: {firstMessage: Hello B, model: {provider: openai, model: gpt-4o-mini},"
+                     " name: Other}\n")
+    lines = cli("validate", str(stack), code=1).stderr.strip().splitlines()
+    assert lines == [
+        f"{stack}:10:12: assistants.front.vapi.firstMessage: assistants.front.first_message ({stack}:7:5) sets "
+        "this field too, and one would silently replace the other (hint: say it in one place)",
+        f"{stack}:10:35: assistants.front.vapi.model: assistants.front.model ({stack}:8:5) sets this field too, "
+        "and one would silently replace the other (hint: say it in one place)"]
+    stack.write_text(stack.read_text().replace("first_message: Hello A\n", "").replace(
+        "    model: {provider: openai, model: gpt-4o, system: S}\n    tools: [hang]\n", ""))
+    cli("validate", str(stack))
+
+
 def test_a_transfer_to_a_number_needs_no_trunk_where_a_vapi_number_can_call_out(cli: Cli, tmp_path: Path) -> None:
     """Vapi dials a transfer out from a Twilio, Vonage or Telnyx number too; a stack with one of those and no
     trunk was refused with 'no trunk in this stack can reach a phone number' (found by review)."""

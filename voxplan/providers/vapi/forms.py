@@ -31,6 +31,7 @@ class Draft:
     at: PathT
     body: dict[str, Any] = field(default_factory=dict)
     sources: dict[PathT, PathT] = field(default_factory=dict)  # body path -> stack path
+    twice: list[tuple[PathT, PathT]] = field(default_factory=list)  # (verbatim key's path, the stack field's)
 
     def set(self, key: str, value: Any, source: PathT | None = None) -> None:
         """Set `key`; without a `source`, it came from the entry as a whole (`locate` falls back to it)."""
@@ -39,10 +40,15 @@ class Draft:
             self.sources[(key,)] = source
 
     def verbatim(self, values: Mapping[str, Any] | None, at: PathT, skip: tuple[str, ...] = ()) -> None:
-        """Vapi's own fields as written (a `vapi:` map, a typed tool's body): where one names a field set
-        before, it wins."""
+        """Vapi's own fields as written (a `vapi:` map, a typed tool's body). One that names a field the
+        entry already set in its own words (`model:` and `vapi: {model: ...}`) is recorded in `twice`: a
+        whole-field replacement would drop what the stack's field said (its tools, its prompt) unseen. A field
+        only defaulted from the entry (a credential's name from its key) is Vapi's to override."""
         for key, value in (values or {}).items():
             if key not in skip:
+                before = self.sources.get((key,))
+                if before is not None and before != self.at:
+                    self.twice.append(((*at, key), before))
                 self.set(key, value, (*at, key))
 
     def source(self, body_path: PathT, stack_path: PathT) -> None:

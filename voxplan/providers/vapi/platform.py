@@ -83,6 +83,11 @@ class VapiPlatform:
     def add(self, ctx: ExpandContext, kind: str, name: str, draft: Draft, depends_on: tuple[str, ...] = (),
             origin: PathT | None = None, lifecycle: dict[str, Any] | None = None) -> str:
         """Check the draft against Vapi's document, then add it as a resource."""
+        for verbatim, field_path in draft.twice:
+            ctx.diagnostics.append(Diagnostic(
+                ctx.stack.source.key_at(verbatim), f"{'.'.join(map(str, verbatim))}: "
+                f"{'.'.join(map(str, field_path))} ({ctx.stack.source.key_at(field_path)}) sets this field too, and "
+                "one would silently replace the other", "say it in one place"))
         self.check(ctx, kind, draft)
         return ctx.add(Resource(kind, name, draft.body, origin=origin or draft.at, depends_on=depends_on,
                                 lifecycle=lifecycle or {}))
@@ -466,8 +471,7 @@ class VapiPlatform:
         if metadata:
             entry["metadata"] = metadata
         server = obj.get("server")
-        if isinstance(server, dict) and set(server) <= {"url", "timeoutSeconds"} and server.get("url") \
-                and server.get("timeoutSeconds", 20) == 20:
+        if isinstance(server, dict) and server.get("url") and _url_only(server):
             entry["server_url"] = server["url"]
         elif isinstance(server, dict) and server.get("credentialId"):  # server auth by a credential of the stack
             wired, missing = forms.unwire({"server": server}, ctx.key_of, forms.WIRES[:1])
@@ -588,8 +592,8 @@ class VapiPlatform:
             if squad is None:
                 return Unresolved(f"answered by squad {obj['squadId']}, which is not in the stack")
             route = {"squad": squad}
-        elif server.get("url"):
-            route = {"server_url": server["url"]}
+        elif server.get("url") and _url_only(server):
+            route = {"server_url": server["url"]}  # else the whole server goes through `vapi:` (not both)
         fallback = as_dict(obj.get("fallbackDestination"))
         said = _destination_entry(fallback) if fallback else None
         if said is not None and loosely_equal(destination(said), fallback):
@@ -677,6 +681,11 @@ class VapiPlatform:
 
 _KEY_IN_URI = re.compile(r"@[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.sip(\.eu)?\.vapi\.ai"
                          r"|[?;&](api[_-]?key|apikey|token|key)=", re.IGNORECASE)
+
+
+def _url_only(server: dict[str, Any]) -> bool:
+    """A live Server object that `server_url:` says whole: its url, and Vapi's default timeout at most."""
+    return set(server) <= {"url", "timeoutSeconds"} and server.get("timeoutSeconds", 20) == 20
 
 
 OWNER_KEY = "voxplan"  # the key of Assistant.owner_marker (metadata.voxplan) inside metadata
