@@ -175,6 +175,13 @@ def test_call_with_a_header_fills_the_first_message(cli: Cli, sandbox: SandboxSe
     # a header cannot cross the PSTN
     assert "SIP headers travel only to a SIP URI" in cli(
         "call", str(stack), "--from", "+14155550100", "--to", "+14155550100", "--header", "x-a=b", code=1).stderr
+    # a number that is no number, or an emergency one, is refused before any request (found by review)
+    placed = len(sandbox.objects("call"))
+    for to, why in (("notanumber", "is not an E.164 number"), ("911", "is an emergency number"),
+                    ("+1 415 555 01", "is not a valid phone number: too short")):
+        [line] = cli("call", str(stack), "--from", "+14155550100", "--to", to, code=1).stderr.strip().splitlines()
+        assert f"--to {to}: {why}" in line, line
+    assert len(sandbox.objects("call")) == placed
 
 
 def test_first_message_changed_names_every_number_routed_to_it(cli: Cli, sandbox: SandboxServer) -> None:

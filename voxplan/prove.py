@@ -24,6 +24,7 @@ from voxplan.providers import Providers
 from voxplan.providers.base import CallRecord, Calls
 from voxplan.providers.http import ApiClient
 from voxplan.refresh import refresh
+from voxplan.stack.telephony import transfer_problem
 from voxplan.stack.validate import number_key
 from voxplan.state import State
 
@@ -136,12 +137,16 @@ def follow(line: Line, record: CallRecord, timeout: float = WAIT_SECONDS) -> Cal
 
 def call(loaded: workflow.Loaded, source: str, to: str, *, assistant: str | None = None,
          headers: Mapping[str, str] | None = None, wait: bool = False) -> CallRecord:
-    """Place one call from the stack's number `source` to `to` (E.164 or a SIP URI)."""
+    """Place one call from the stack's number `source` to `to` (E.164 or a SIP URI). A number is checked
+    before any request as a transfer target is: a real number, never an emergency or premium-rate one."""
+    sip = to.lower().startswith(("sip:", "sips:"))
+    target = to if sip else number_key(to)
+    if not sip and (problem := transfer_problem(target)) is not None:
+        raise PlanError(f"--to {to}: {problem.message}" + (f" (hint: {problem.hint})" if problem.hint else ""))
     with workflow.connect(loaded) as provs:
         state = workflow.load_state(loaded)
         line = caller_line(loaded, provs, state, source)
         answerer = _caller_answerer(loaded, state, line, assistant)
-        target = to if to.lower().startswith(("sip:", "sips:")) else number_key(to)
         record = line.calls.place(line.number_id, target, answerer=answerer, headers=headers)
         return follow(line, record) if wait else record
 
