@@ -48,6 +48,7 @@ def test_an_import_of_an_id_the_account_lacks_or_an_address_the_stack_lacks_stop
     before = sandbox.stats()["mutations"]
     error = cli("apply", "--auto-approve", str(stack), code=1).stderr
     assert "imports: names 00000000-0000-4000-8000-000000000000" in error and "no vapi.tool with that id" in error
+    assert error.startswith(f"Error: {stack}:7:3: vapi.tool/transfer-reception: imports:"), error  # its line
     stack.write_text(STACK + "imports:\n  vapi.tool/transfer: 00000000-0000-4000-8000-000000000000\n")
     error = cli("validate", str(stack), code=1).stderr
     assert "support.yaml:7:" in error and "imports.vapi.tool/transfer: the stack declares no such resource" in error

@@ -218,10 +218,10 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
         obj = kind_live.by_id.get(res.import_id)
         if obj is None:
             raise PlanError(f"{res.address}: imports: names {res.import_id}, and the account has no {res.kind} "
-                            "with that id")
+                            "with that id", at=("imports", res.address))
         if res.import_id in claimed or res.import_id in (foreign or ()):
             raise PlanError(f"{res.address}: imports: names {res.import_id}, which another resource or stack "
-                            "already holds")
+                            "already holds", at=("imports", res.address))
         claimed.add(res.import_id)
         importing, reason = True, f"imported by id {res.import_id} (the stack's imports:)"
     if obj is None:

@@ -152,8 +152,14 @@ def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions
         viewed = moves.view(state, todo)
         others = ownership.foreign(desired, live, viewed, loaded.store, provs,
                                    owner=owner_tag(loaded.stack.name, loaded.ctx.env_name))
-        result = moves.mark(make_plan(loaded.stack.name, desired, live, viewed, provs.adapters,
-                                      replace=frozenset(options.replace), foreign=others), todo)
+        try:
+            made = make_plan(loaded.stack.name, desired, live, viewed, provs.adapters,
+                             replace=frozenset(options.replace), foreign=others)
+        except PlanError as exc:
+            if not exc.at:
+                raise
+            raise PlanError(f"{loaded.stack.source.key_at(exc.at)}: {exc}") from None
+        result = moves.mark(made, todo)
         result = callpath.blast_radius(result, desired, state, loaded.stack)
         result = _priced(result, provs)
     if options.destroy:

@@ -70,7 +70,11 @@ class StackErrors(VoxplanError):
 
 
 class PlanError(VoxplanError):
-    pass
+    """`at`: the stack path the problem is written at, when it is one entry's (the plan names its line)."""
+
+    def __init__(self, message: str, *, at: tuple[str | int, ...] = ()):
+        super().__init__(message)
+        self.at = at
 
 
 class Owned(PlanError):
