@@ -54,6 +54,17 @@ def test_a_secret_where_voxplan_cannot_use_one_is_refused_without_showing_it(tmp
                       "mark it public: ${env:NAME:public})"]
 
 
+def test_a_secret_that_also_breaks_the_schema_is_one_line_for_one_mistake(tmp_path: Path) -> None:
+    """A secret in a transfer's `sip:` also failed the schema's pattern ('****' does not match '^sips?:'):
+    two lines for one value (found by review); the secret's line says what to do."""
+    stack = tmp_path / "s.yaml"
+    stack.write_text('version: 1\ntools:\n  x: {transfer: [{sip: "${env:TO}"}]}\n')
+    errors = _errors(stack, {"TO": "not-a-uri-value"})
+    assert errors == [f"{stack}:3:24: tools.x.transfer.0.sip: holds a secret (env:TO); voxplan treats every "
+                      "interpolated value as secret and cannot use one here (hint: if this value is not secret, "
+                      "mark it public: ${env:NAME:public})"]
+
+
 def test_short_sip_and_trunk_passwords_are_refused(tmp_path: Path) -> None:
     stack = tmp_path / "s.yaml"
     stack.write_text('version: 1\ntrunks:\n  t:\n    carrier: byo\n    gateways: [{ip: 203.0.113.1}]\n'

@@ -58,10 +58,12 @@ def load_and_validate(path: str | Path, ctx: RunContext | None = None, *, surfac
     if declared_envs is not None:
         data["environments"] = declared_envs
     diags += interp.diagnostics
-    diags += list(_schema_errors(data, source, surface))
     unresolved = {d.location for d in interp.diagnostics if d.severity == "error"}  # unset: "", said once
-    diags += [d for d in secret_errors(data, source, surface) if d.location not in unresolved]  # with the
-    # schema's: a secret in a carrier explains its '****'; an empty password is measured like any other
+    secrets = [d for d in secret_errors(data, source, surface) if d.location not in unresolved]
+    # a secret where none can go, or a short password, is the one line for its value: the schema's
+    # complaint about the same stars ('****' does not match '^sips?:') would be a second line for one mistake
+    explained = {d.location for d in secrets}
+    diags += [d for d in _schema_errors(data, source, surface) if d.location not in explained] + secrets
     if not _errors(diags):
         diags += list(_semantic_errors(data, source, surface))
     if _errors(diags):
