@@ -88,6 +88,13 @@ def test_two_environments_with_a_nameless_transfer_tool_get_disjoint_objects(run
     assert [o["id"] for o in changed] == [prod["vapi.tool/to-desk"]]
     for env in ("staging", "prod"):
         runner("plan", "--env", env, stack, "--detailed-exitcode", code=0)
+    # the inventory from one environment names the other's number as that environment's, not as a stray
+    # routed by no stack (found by review: the local backend keeps no claims to tell)
+    rows = json.loads(runner("numbers", "--env", "prod", stack, "--format", "json").stdout)["numbers"]
+    by_number = {r["number"]: r for r in rows if r["kind"] == "vapi.phone_number"}
+    for env in ("staging", "prod"):
+        row = by_number[f"sip:support-{env}@sip.vapi.ai"]
+        assert len(row["managed_by"]) == 1 and env in row["managed_by"][0] and row["flags"] == [], row
 
 
 def test_two_stacks_on_a_shared_backend_never_adopt_each_others_named_objects(cli: Cli, pg_url: str,

@@ -53,7 +53,7 @@ from voxplan.core.errors import LockHeld, LockLost, Owned, StateError
 from voxplan.core.secret import SafeEncoder
 from voxplan.state import codec
 from voxplan.state.model import replay
-from voxplan.state.store import Claim, Holder, Publication, Published, Snapshot
+from voxplan.state.store import Claim, Holder, Publication, Published, Snapshot, owner_name
 
 _DUMPS = SafeEncoder(separators=(",", ":")).encode  # refuses a raw Secret, as the local files do
 CONNECT_TIMEOUT = 10
@@ -121,10 +121,6 @@ def location(conninfo: str) -> str:
         return "(a connection string that cannot be parsed)"
     host = str(parts.get("host") or parts.get("hostaddr") or "localhost")
     return f"{host}:{parts.get('port') or 5432}/{parts.get('dbname') or parts.get('user') or ''}"
-
-
-def owner_name(stack: str, env: str) -> str:
-    return f"stack {stack!r}" + ("" if env == "default" else f" (environment {env!r})")
 
 
 class PostgresStore:

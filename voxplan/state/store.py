@@ -103,6 +103,11 @@ class Snapshot:
     exists: bool = False
 
 
+def owner_name(stack: str, env: str) -> str:
+    """How `owners` names another (stack, environment) in messages."""
+    return f"stack {stack!r}" + ("" if env == "default" else f" (environment {env!r})")
+
+
 @dataclass(frozen=True)
 class Claim:
     """A remote object as ownership speaks of it."""
