@@ -376,3 +376,30 @@ def test_a_call_from_a_number_routed_to_a_squad_is_placed_with_the_squad(cli: Cl
     [squad] = sandbox.objects("squad")
     [outbound] = [c for c in sandbox.objects("call") if c["type"] == "outboundPhoneCall"]
     assert outbound["squadId"] == squad["id"] and "assistantId" not in outbound
+
+
+def test_calls_from_twilio_vonage_and_free_vapi_numbers_go_out_through_their_own_network(
+        cli: Cli, sandbox: SandboxServer) -> None:
+    """A Twilio, Vonage or Telnyx number (and a free Vapi number, within the US and Canada) dials out through its
+    provider with no trunk of the stack's; the sandbox's outbound leg wanted a credential with gateways, so every
+    `voxplan test` and `call` from one failed (found by review)."""
+    text = (Path(__file__).parent.parent / "stacks" / "wavix-vapi.yaml").read_text()
+    text = text.replace("\ntools:\n", '\ncredentials:\n  vonage-main: {provider: vonage, apiKey: my-vonage-key, '
+                        'apiSecret: "${env:VONAGE_API_SECRET}"}\n\ntools:\n', 1)
+    text = text.replace("numbers:\n", 'numbers:\n  "+14155550101":\n    carrier: twilio\n'
+                        '    account_sid: AC0123456789abcdef0123456789abcdef\n'
+                        '    auth_token: "${env:TWILIO_AUTH_TOKEN}"\n'
+                        '  "+14155550102": {carrier: vonage, credential: vonage-main}\n', 1)
+    text = text.replace("routes:\n", 'routes:\n  "+14155550101": {assistant: support}\n'
+                        '  "+14155550102": {assistant: support}\n', 1)
+    text += '\ntests: {caller: "+14155550101"}\n'
+    cli.env.update(VONAGE_API_SECRET="vonage-secret-for-the-sandbox", TWILIO_AUTH_TOKEN="twilio-token-for-sandbox")
+    stack = applied(cli, sandbox, "wavix-vapi.yaml", text)
+    result = cli("test", str(stack))  # every routed number, the Vonage one too (Vapi answers it off the PSTN)
+    for number in ("+61290597521", "+14155550101", "+14155550102"):
+        assert f"{number}: ok (answered by vapi.assistant Support)" in result.stdout, result.stdout
+    called = {c["id"] for c in sandbox.objects("call")}
+    placed = cli("call", str(stack), "--from", "+14155550102", "--to", "+61290597521", "--wait")
+    assert "ended: customer-ended-call" in placed.stdout, placed.stdout
+    [inbound] = [c for c in sandbox.objects("call") if c["type"] == "inboundPhoneCall" and c["id"] not in called]
+    assert inbound["customer"]["number"] == "+14155550102"

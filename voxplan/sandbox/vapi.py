@@ -52,6 +52,7 @@ BYO_NUMBER = re.compile(r"^\+?[a-zA-Z0-9]+$")
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 VAPI_SBC = ("44.229.228.186", "44.238.177.138")  # Vapi's SIP signalling addresses (its SIP networking docs)
 CREDENTIAL_HOST = re.compile(r"^([^.]+(?:\.[^.]+)*?)\.sip(?:\.eu)?\.vapi\.ai$")
+PSTN_PROVIDERS = ("twilio", "vonage", "telnyx")  # phone-number providers whose numbers call out themselves
 GATEWAY_DEFAULTS = {"port": 5060, "netmask": 32, "inboundEnabled": True, "outboundEnabled": True,
                     "outboundProtocol": "udp", "optionsPingEnabled": False}
 Listed = Sequence[dict[str, Any]] | Iterator[dict[str, Any]]  # a collection's objects in a list's order
@@ -439,6 +440,16 @@ class VapiEmulator:
             uri = str(customer["sipUri"])
             scheme, user, host, _ = split_uri(uri)
             return "", Leg(f"{scheme}:{user}@{host}", caller, uri_headers(uri), VAPI_SBC[0], via=["vapi: SBC"])
+        dialled = "+" + str(customer["number"]).lstrip("+")
+        provider = str(number.get("provider") or "")
+        if provider in PSTN_PROVIDERS or provider == "vapi":
+            # a number of a telephony provider (or a free Vapi number) dials out through that provider's own
+            # network, with no trunk of the user's: the leg goes to the PSTN as the number
+            if number.get("credentialId") and str(number["credentialId"]) not in self.store["credential"]:
+                return "call.start.error-get-transport", "the number's credential does not exist"
+            if provider == "vapi" and not dialled.startswith("+1"):
+                return "call.start.error-vapi-number-international", "Free Vapi numbers dial US and Canada only."
+            return "", Leg(f"tel:{dialled}", caller, {}, VAPI_SBC[0], via=[f"vapi: {provider} number {caller}"])
         credential = self.store["credential"].get(str(number.get("credentialId") or ""))
         if credential is None:
             return "call.start.error-get-transport", "the number's credential does not exist"
@@ -448,7 +459,6 @@ class VapiEmulator:
         plan = credential.get("outboundAuthenticationPlan") or {}
         secret = self.secrets.get(f"{credential['id']}:outboundAuthenticationPlan.authPassword")
         auth = (str(plan.get("authUsername") or ""), secret or "") if plan.get("authUsername") else None
-        dialled = "+" + str(customer["number"]).lstrip("+")
         return str(out[0]["ip"]), Leg(f"tel:{dialled}", caller, {}, VAPI_SBC[0], auth,
                                       via=[f"vapi: credential {credential.get('name') or credential['id']}"])
 
@@ -466,7 +476,13 @@ class VapiEmulator:
     def ingress(self, leg: Any, network: Any) -> Any:
         scheme, user, host, _ = split_uri(leg.to)
         host = host.lower()
-        if scheme == "tel" or not host.endswith("vapi.ai"):
+        if scheme == "tel":  # the PSTN rings a Twilio, Vonage or Telnyx number, or a free Vapi one: Vapi answers
+            with network.lock:
+                found = next((n for n in self.store["phone-number"].values()
+                              if (n.get("provider") in PSTN_PROVIDERS or n.get("provider") == "vapi")
+                              and str(n.get("number") or "").lstrip("+") == user.lstrip("+")), None)
+                return self._inbound(found, leg) if found is not None else None
+        if not host.endswith("vapi.ai"):
             return None
         with network.lock:
             numbers = list(self.store["phone-number"].values())
