@@ -65,7 +65,8 @@ def test_two_environments_with_a_nameless_transfer_tool_get_disjoint_objects(run
                                                                              sandbox: SandboxServer) -> None:
     stack = str(runner.stack("support.yaml", STACK))
     runner("apply", "--auto-approve", "--env", "staging", stack)
-    runner("apply", "--auto-approve", "--env", "prod", stack)  # the same transfer tool: never staging's
+    made = runner("apply", "--auto-approve", "--env", "prod", stack)  # the same transfer tool: never staging's
+    assert "already holds" not in made.stdout + made.stderr  # staging's twins are staging's, not look-alikes
     staging, prod = ids(runner, stack, "staging"), ids(runner, stack, "prod")
     assert len(staging) == len(prod) == 8  # the same addresses but for the numbers, which differ per environment
     assert not set(staging.values()) & set(prod.values())  # disjoint: no object in both

@@ -31,7 +31,13 @@ def test_a_nameless_tool_is_adopted_by_its_id_and_never_made_twice(cli: Cli, san
     second = cli.workdir / "second" / "support.yaml"
     second.parent.mkdir()
     second.write_text(STACK)
-    assert "will be created" in cli("plan", str(second), code=0).stdout
+    made = cli("plan", str(second), code=0)
+    assert "will be created" in made.stdout
+    # ... and says so: the account holds one with the same fields that no state holds (lost state, found by
+    # review: a plan from a lost state made a second one without a word)
+    assert (f"vapi.tool/transfer-reception will be created, and the account already holds vapi.tool {tool['id']} "
+            "with the same fields") in made.stdout + made.stderr
+    assert f"imports: {{vapi.tool/transfer-reception: {tool['id']}}}" in made.stdout + made.stderr
     second.write_text(STACK + f"imports:\n  vapi.tool/transfer-reception: {tool['id']}\n")
     plan = cli("plan", str(second), "--detailed-exitcode", code=2).stdout
     assert "vapi.tool/transfer-reception will be imported" in plan and "will be created" not in plan

@@ -8,6 +8,9 @@
     claim_plan(plan)   under the apply lock, before anything is sent: claim what the plan keeps or adopts
                        (a race with another stack's apply fails here, not after a request)
     track(state)       as apply records objects it made, claim them; as it deletes or forgets them, release
+    lookalikes(plan)   a create of a kind with no natural key (most Vapi tools) where the account already holds
+                       an object with the same fields that no state or claim holds: a warning naming its id
+                       (lost state, or a dashboard copy), so a second one is never made without a word
 
 A claim names (vendor, account, kind, remote id); the account is the vendor API's base URL
 (`Providers.account`). The local backend keeps no claims: `owners` answers nothing and `claim` does
@@ -16,12 +19,13 @@ nothing, so the checks here cost nothing there (see the README, "Ownership", for
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from voxplan.core.errors import Owned
 from voxplan.core.live import Live
-from voxplan.core.model import Resource, get_path
+from voxplan.core.model import Resource, get_path, loosely_equal, ref_paths
 from voxplan.core.plan import Action, Change, Plan
+from voxplan.core.writeonly import secret_paths
 from voxplan.providers import Providers, adapter_class, provider_of
 from voxplan.state import Claim, Entry, State, StateStore
 
@@ -107,3 +111,35 @@ def track(state: State, store: StateStore, provs: Providers) -> None:
         return made, gone
 
     state.claims = claims
+
+
+def lookalikes(plan: Plan, live: Mapping[str, Live], held: set[str], store: StateStore, provs: Providers, *,
+               elsewhere: Callable[[], set[str]] = set) -> tuple[str, ...]:
+    """Warnings for creates that nothing can tell from an object the account holds: the kind has no natural
+    key (nothing adopts it), and a live object no state here holds and no other stack claims has every field
+    the stack declares (references and secrets aside: those are only known at apply, or never shown).
+    `elsewhere`: what the stack's other environments hold (read only when a look-alike is found)."""
+    found: list[tuple[Change, str]] = []
+    for change in plan.changes:
+        if change.action is not Action.CREATE or change.kind not in live:
+            continue
+        adapter = provs.adapters[change.kind]
+        if adapter.natural_key(dict(change.body)) is not None:
+            continue
+        said = {k: adapter.fill_defaults(k, v) for k, v in change.body.items()
+                if v is not None and not ref_paths(v) and not secret_paths(v)}
+        for remote, obj in live[change.kind].by_id.items():
+            if remote not in held and said and all(loosely_equal(v, obj.get(k)) for k, v in said.items()):
+                found.append((change, remote))
+    if found:
+        others = elsewhere()
+        found = [(c, remote) for c, remote in found if remote not in others]
+    if not found:
+        return ()
+    claims = {claim_of(provs, c.kind, remote): remote for c, remote in found}
+    owned = {claims[c] for c in store.owners(claims)}
+    return tuple(f"{c.address} will be created, and the account already holds {c.kind} {remote} with the "
+                 "same fields, which no state here holds: if this stack's state was lost, import it instead "
+                 f"(imports: {{{c.address}: {remote}}}), or the account will hold two"
+                 for c, remote in found if remote not in owned)
+

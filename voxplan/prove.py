@@ -10,25 +10,23 @@ graph the providers declare (voxplan.callpath). Calls go through the provider th
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from voxplan import callpath, ownership, providers, workflow
-from voxplan.core.errors import PlanError, StateError
+from voxplan.core.errors import PlanError
 from voxplan.core.hops import HopGraph, NumberPath, node_key
 from voxplan.expand import owner_tag
 from voxplan.providers import Providers
 from voxplan.providers.base import CallRecord, Calls
 from voxplan.providers.http import ApiClient
 from voxplan.refresh import refresh
-from voxplan.stack.environments import every_environment
 from voxplan.stack.telephony import transfer_problem
 from voxplan.stack.validate import number_key
-from voxplan.state import Entry, State
-from voxplan.state.backends import open_store
+from voxplan.state import State
 from voxplan.state.store import owner_name
 
 
@@ -296,8 +294,8 @@ def inventory(paths: Sequence[Path], ctx: Any) -> list[NumberRow]:
             tag = owner_tag(loaded.stack.name, loaded.ctx.env_name)
             for entry in state.resources.values():
                 managers.setdefault(node_key(entry.kind, entry.id), []).append(tag)
-            others = _other_environments(loaded)
-            for env_name, entry in _entries_of(loaded, others):  # their numbers are managed, not strays
+            others = workflow.other_environments(loaded)
+            for env_name, entry in workflow.entries_of(loaded, others):  # their numbers are managed, not strays
                 managers.setdefault(node_key(entry.kind, entry.id), []).append(owner_tag(loaded.stack.name, env_name))
             # the backend's claims name an owner in words; this stack's environments go by their tags
             tags = {owner_name(loaded.stack.name, e): owner_tag(loaded.stack.name, e) for e in others}
@@ -329,30 +327,6 @@ def inventory(paths: Sequence[Path], ctx: Any) -> list[NumberRow]:
                          else f"broken at {broken.kind}: {broken.reason}")
         rows.append(NumberRow(node.number, node.kind, node.id, owners, _destination(walked, graph), flags))
     return rows
-
-
-def _other_environments(loaded: workflow.Loaded) -> list[str]:
-    """The stack's environments (and the default one) but the one this run is in."""
-    names = {"default", *every_environment(loaded.stack.path, loaded.stack.data)}
-    return sorted(names - {loaded.ctx.env_name})
-
-
-def _entries_of(loaded: workflow.Loaded, environments: Sequence[str]) -> Iterator[tuple[str, Entry]]:
-    """The entries those environments' states hold, read only (their snapshots: no lock, no fingerprint key),
-    so the inventory names their numbers as theirs, not as managed by no stack."""
-    spec = loaded.ctx.backend_spec or loaded.stack.data.get("backend")
-    for env_name in environments:
-        store = open_store(spec, stack_file=loaded.stack.path, stack=loaded.stack.name, env=env_name)
-        try:
-            snap = store.load()
-        finally:
-            store.close()
-        for address, data in snap.entries.items():
-            try:
-                yield env_name, Entry.from_json(data)
-            except ValueError as exc:
-                raise StateError(f"{store.describe()} ({store.name} state of stack {store.stack}, environment "
-                                 f"{env_name}): resource {address} is corrupt: {exc}; refusing to guess") from None
 
 
 def _destination(path: NumberPath, graph: HopGraph) -> str:

@@ -17,7 +17,7 @@ from voxplan import callpath, history, moves, ownership, planfile
 from voxplan import providers as registry
 from voxplan.apply import ApplyResult, apply_plan
 from voxplan.core.context import RunContext
-from voxplan.core.errors import Diagnostic, LockLost, Owned, PlanError, VoxplanError
+from voxplan.core.errors import Diagnostic, LockLost, Owned, PlanError, StateError, VoxplanError
 from voxplan.core.live import Live
 from voxplan.core.model import Resource, base_address
 from voxplan.core.plan import Action, Plan
@@ -27,6 +27,7 @@ from voxplan.expand import expand, owner_tag
 from voxplan.providers import Providers
 from voxplan.refresh import refresh
 from voxplan.stack import Stack, load_and_validate
+from voxplan.stack.environments import every_environment
 from voxplan.state import Entry, State, StateStore
 from voxplan.state.backends import open_store
 
@@ -160,6 +161,10 @@ def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions
                 raise
             raise PlanError(f"{loaded.stack.source.key_at(exc.at)}: {exc}") from None
         result = moves.mark(made, todo)
+        held = {e.id for e in viewed.resources.values()} | set(others)
+        if alike := ownership.lookalikes(result, live, held, loaded.store, provs, elsewhere=lambda: {
+                e.id for _, e in entries_of(loaded, other_environments(loaded))}):
+            result = dataclasses.replace(result, warnings=result.warnings + alike)
         result = callpath.blast_radius(result, desired, state, loaded.stack)
         result = _priced(result, provs)
     if options.destroy:
@@ -175,6 +180,30 @@ def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions
         ownership.check(result, loaded.store, provs, stack_file=str(loaded.stack.path),
                         owner=owner_tag(loaded.stack.name, loaded.ctx.env_name))
     return result
+
+
+def other_environments(loaded: Loaded) -> list[str]:
+    """The stack's environments (and the default one) but the one this run is in."""
+    names = {"default", *every_environment(loaded.stack.path, loaded.stack.data)}
+    return sorted(names - {loaded.ctx.env_name})
+
+
+def entries_of(loaded: Loaded, environments: Sequence[str]) -> Iterator[tuple[str, Entry]]:
+    """The entries those environments' states hold, read only (their snapshots: no lock, no fingerprint key),
+    so the inventory names their numbers as theirs, not as managed by no stack."""
+    spec = loaded.ctx.backend_spec or loaded.stack.data.get("backend")
+    for env_name in environments:
+        store = open_store(spec, stack_file=loaded.stack.path, stack=loaded.stack.name, env=env_name)
+        try:
+            snap = store.load()
+        finally:
+            store.close()
+        for address, data in snap.entries.items():
+            try:
+                yield env_name, Entry.from_json(data)
+            except ValueError as exc:
+                raise StateError(f"{store.describe()} ({store.name} state of stack {store.stack}, environment "
+                                 f"{env_name}): resource {address} is corrupt: {exc}; refusing to guess") from None
 
 
 def _refuse_protected(loaded: Loaded, state: State) -> None:
