@@ -339,8 +339,8 @@ def test_a_vapi_key_that_a_stack_field_also_sets_is_one_located_error_each(cli: 
     stack = tmp_path / "t.yaml"
     stack.write_text("version: 1\nstack: t\ntools:\n  hang: {type: endCall}\nassistants:\n  front:\n"
                      "    first_message: Hello A\n    model: {provider: openai, model: gpt-4o, system: S}\n"
-                     "    tools: [hang]\n    vapi: {firstMessage: Hello B, model: {provider: openai, model: gpt-4o-mini},"
-                     " name: Other}\n")
+                     "    tools: [hang]\n"
+                     "    vapi: {firstMessage: Hello B, model: {provider: openai, model: gpt-4o-mini}, name: Other}\n")
     lines = cli("validate", str(stack), code=1).stderr.strip().splitlines()
     assert lines == [
         f"{stack}:10:12: assistants.front.vapi.firstMessage: assistants.front.first_message ({stack}:7:5) sets "
