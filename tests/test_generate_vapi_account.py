@@ -98,6 +98,8 @@ def test_the_every_kind_account_generates_back_to_a_stack_that_plans_only_import
         "type": "bearer", "token": "${env:CREDENTIAL_ORDER_HOOKS_TOKEN}"}
     assert data["numbers"]["+14155550101"] == {"carrier": "twilio", "credential": "twilio-main",
                                                "fallback": {"number": "+14155550199"}}
+    # Vapi never says whether a Twilio credential holds an auth token or an API key: the footer says both ways
+    assert "replace authToken with apiKey and apiSecret" in text.split("# Set these in the environment")[1]
     assert data["routes"]["+14155550101"] == {"squad": "desk"}
     assert data["numbers"]["+14155550102"]["credential"] == "vonage-main"
     assert len(data["tools"]) == 23 and sorted(set(VOUCHED)) == sorted(

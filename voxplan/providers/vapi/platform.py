@@ -420,8 +420,11 @@ class VapiPlatform:
         provider = str(obj.get("provider"))
         entry: dict[str, Any] = {"provider": provider}
         for field_name in ACCOUNT_SECRETS.get(provider, ()):
+            either = (" — or, if this credential holds an API key, replace authToken with apiKey and apiSecret: "
+                      "nothing Vapi returns tells which") if provider == "twilio" else ""
             entry[field_name] = ctx.secret(("credentials", key, field_name), f"credentials.{key}.{field_name}: the "
-                                           f"{provider} account's {field_name} (write-only: Vapi never returns it)")
+                                           f"{provider} account's {field_name} (write-only: Vapi never returns it)"
+                                           + either)
         plan = as_dict(obj.get("authenticationPlan"))
         if plan:
             entry["authenticationPlan"] = dict(plan)
