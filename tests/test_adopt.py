@@ -176,6 +176,8 @@ def test_a_name_adopted_in_a_named_environment_is_written_without_the_environmen
     [prod] = [a for a in sandbox.objects("assistant") if a["name"] == "Front E2-prod"]
     with sandbox.vapi() as vapi:
         vapi.patch(f"/assistant/{prod['id']}", json={"name": "Reception E2-prod"}).raise_for_status()
+    report = cli("drift", "--env", "prod", str(stack), code=None).stdout
+    assert f"{stack} [e2, environment prod]: drifted (1 object(s)" in report  # which environment drifted
     cli("drift", "--env", "prod", str(stack), "--adopt", "vapi.assistant/front")
     assert "front: {name: Reception E2}  # the desk\n" in stack.read_text()
     cli("plan", "--env", "prod", str(stack), "--detailed-exitcode", code=0)

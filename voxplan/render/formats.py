@@ -41,7 +41,9 @@ def _drift_text(items: Sequence[DriftItem], colour: bool) -> str:
             continue  # errors go to stderr, one line each
         pending = len(r.plan.pending)
         note = f"; {pending} change(s) pending: declared, not applied yet" if pending else ""
-        out.append(f"{r.file} [{r.stack}]: " + (f"drifted ({len(r.plan.outside)} object(s) changed outside voxplan"
+        env = r.plan.environment
+        label = r.stack if env in ("", "default") else f"{r.stack}, environment {env}"
+        out.append(f"{r.file} [{label}]: " + (f"drifted ({len(r.plan.outside)} object(s) changed outside voxplan"
                                                 f"{note})" if r.drifted else f"no drift{note}") + "\n")
         if r.drifted:
             out.append("\n".join(outside_lines(r.plan, painter(colour), before_plan=False)) + "\n")
