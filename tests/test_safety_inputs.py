@@ -65,6 +65,16 @@ def test_a_secret_that_also_breaks_the_schema_is_one_line_for_one_mistake(tmp_pa
                       "mark it public: ${env:NAME:public})"]
 
 
+def test_an_error_about_a_secret_tells_neither_its_value_nor_its_length(tmp_path: Path) -> None:
+    """A secret failed a pattern as '**********************', its length in stars (found by review)."""
+    stack = tmp_path / "s.yaml"
+    stack.write_text('version: 1\nnumbers:\n  "+14155550101":\n    carrier: twilio\n'
+                     '    account_sid: "${env:SID}"\n    auth_token: "${env:TOKEN}"\n')
+    errors = _errors(stack, {"SID": "not-a-sid-of-23-chars!", "TOKEN": "a-twilio-token-value"})
+    assert errors == [f"{stack}:5:18: numbers.+14155550101.account_sid: (sensitive) does not match "
+                      "'^AC[0-9a-fA-F]{32}$'"], errors
+
+
 def test_short_sip_and_trunk_passwords_are_refused(tmp_path: Path) -> None:
     stack = tmp_path / "s.yaml"
     stack.write_text('version: 1\ntrunks:\n  t:\n    carrier: byo\n    gateways: [{ip: 203.0.113.1}]\n'

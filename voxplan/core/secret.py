@@ -91,6 +91,25 @@ def fingerprint(value: str, key: bytes) -> str:
     return f"hmac-sha256:{digest[:32]}"
 
 
+class Stars(str):
+    """A secret's stand-in where a check needs a string as long as the value (a schema's length limits, a
+    pattern): its characters are stars, and it shows as MASK however it is printed, so an error about it
+    tells neither the value nor its length."""
+
+    def __repr__(self) -> str:
+        return MASK
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return MASK
+
+
+def stars(value: Any) -> Any:
+    """`value` with every Secret replaced by its Stars (an empty one by 20: its length is the check's)."""
+    return map_leaves(value, lambda v: Stars("*" * (len(v.reveal()) or 20)) if isinstance(v, Secret) else v)
+
+
 def map_leaves(value: Any, leaf: Callable[[Any], Any]) -> Any:
     """A deep copy of JSON-shaped `value` (dicts and lists) with `leaf` applied to every other value."""
     if isinstance(value, dict):

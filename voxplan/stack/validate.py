@@ -20,7 +20,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from voxplan import __version__
 from voxplan.core.context import RunContext
 from voxplan.core.errors import Diagnostic, StackErrors
-from voxplan.core.secret import Secret, header_unsafe, map_leaves, reveal_all
+from voxplan.core.secret import Secret, header_unsafe, reveal_all, stars
 from voxplan.specs import nearest
 from voxplan.stack import e164, environments, telephony
 from voxplan.stack.lint import secret_errors, telephony_errors
@@ -130,7 +130,7 @@ def _schema_errors(data: dict[str, Any], source: SourceMap, surface: StackSurfac
 
 def _schema_view(value: Any) -> Any:
     """Secrets as stars of the same length: length limits still apply, the value never shows."""
-    return map_leaves(value, lambda v: "*" * (len(v.reveal()) or 20) if isinstance(v, Secret) else v)
+    return stars(value)
 
 
 def _extra_key(err: jsonschema.ValidationError) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from voxplan.core.errors import Diagnostic
 from voxplan.core.model import Ref
-from voxplan.core.secret import Secret, map_leaves
+from voxplan.core.secret import Secret, map_leaves, stars
 from voxplan.providers.base import ExpandContext
 from voxplan.providers.vapi.forms import NUMBER, STACK_WORDS, Draft
 from voxplan.specs import Checker, Problem, checker
@@ -88,12 +88,13 @@ class SpecCheck:
 
 def view(body: dict[str, Any]) -> dict[str, Any]:
     """The body as the check reads it: what a POST sends (a null top-level value is left out), a Ref as a
-    well-formed id, a secret as stars of its length (length limits still apply, the value never shows)."""
+    well-formed id, a secret as Stars of its length (length limits still apply; neither the value nor its length
+    shows in an error)."""
     def leaf(value: Any) -> Any:
         if isinstance(value, Ref):
             return value.render(PLACEHOLDER_ID)
         if isinstance(value, Secret):
-            return "*" * (len(value.reveal()) or 20)
+            return stars(value)
         return value
 
     return {k: map_leaves(v, leaf) for k, v in body.items() if v is not None}
