@@ -210,3 +210,10 @@ def test_the_fmt_hook_fails_on_an_untidy_stack(tmp_path: Path) -> None:
     path.write_text("version: 1\nstack:    s\n")
     result = CliRunner().invoke(main, shlex.split(hook["entry"])[1:] + [str(path)], catch_exceptions=False)
     assert result.exit_code == 2 and "-stack:    s" in result.stdout and "+stack: s" in result.stdout
+
+
+def test_a_single_entry_mapping_in_a_flow_sequence_keeps_its_braces() -> None:
+    """fmt wrote a squad's `members: [{assistant: a}]` as `[assistant: a]`: the same YAML, but not what anyone
+    writes or expects in a review (found by review)."""
+    text = "version: 1\nstack: f\nsquads:\n  desk: {members: [{assistant: a}, {assistant: b, handoff: [a]}]}\n"
+    assert canonical(text) == text

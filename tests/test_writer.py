@@ -27,7 +27,7 @@ def changed(before: str, after: str) -> list[str]:
       '+  "+14067704205": {forward: "+61280000099"}   # the transfer target: its own routing goes to a person']),
     ([Change(("routes", "+14067704205"), {"sip": "sip:desk@pbx.example.com"})],
      ['-  "+14067704205": {forward: "+61280000000"}   # the transfer target: its own routing goes to a person',
-      '+  "+14067704205": {sip: "sip:desk@pbx.example.com"} # the transfer target: its own routing goes to a person']),
+      '+  "+14067704205": {sip: "sip:desk@pbx.example.com"}  # the transfer target: its own routing goes to a person']),
     ([Change(("trunks", "wavix-main", "name"), "W")],
      ["-    name: Wavix                       # the Vapi credential's name and the Wavix trunk's label",
       "+    name: W                           # the Vapi credential's name and the Wavix trunk's label"]),

@@ -99,6 +99,7 @@ def _writer(*, flow: bool = False) -> YAML:
     y.indent(mapping=2, sequence=4, offset=2)
     y.width = WIDTH
     y.allow_unicode = True
+    y.brace_single_entry_mapping_in_flow_sequence = True  # [{assistant: a}] stays as written, not [assistant: a]
     if flow:
         y.default_flow_style = True
     return y
@@ -470,7 +471,8 @@ class _Editor:
 
 def _keep_comment_column(text: str, start: int, end: int, new: str) -> str:
     """`text` with [start, end) replaced by `new`; a comment after it on the same line keeps its column
-    while there is room, and is one space after the value otherwise."""
+    while there is room (two spaces at least, as yamllint's `comments` rule and fmt write them), and is two
+    spaces after the value otherwise."""
     head, tail = text[:start] + new, text[end:]
     eol = tail.find("\n")
     rest = tail if eol < 0 else tail[:eol]
@@ -478,7 +480,7 @@ def _keep_comment_column(text: str, start: int, end: int, new: str) -> str:
         line_start = text.rfind("\n", 0, start) + 1
         column = end - line_start + len(rest) - len(rest.lstrip(" "))
         width = len(head) - line_start
-        tail = " " * (column - width if width < column else 1) + tail.lstrip(" ")
+        tail = " " * (column - width if width + 1 < column else 2) + tail.lstrip(" ")
     return head + tail
 
 
