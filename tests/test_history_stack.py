@@ -76,7 +76,7 @@ def test_history_keeps_resolved_public_values_and_no_secret(cli: Cli, sandbox: S
     history = (where / ".voxplan" / "desk.prod.history.jsonl").read_text()
     kept = zlib.decompress(base64.b64decode(json.loads(history.splitlines()[0])["stack"]["text"])).decode()
     assert literal not in kept and literal not in history and CANARIES["CANARY"] not in kept
-    assert 'first_message: "Hello from the var file" # per environment' in kept
+    assert 'first_message: "Hello from the var file"  # per environment' in kept
     assert 'end_call_message: "${env:CANARY}"' in kept
     assert 'password: "${env:VOXPLAN_TRUNKS_PBX_AUTH_PASSWORD}"}' in kept
     shown = cli("history", "show", "--env", "prod", str(stack), "1", "--stack-file")
