@@ -39,6 +39,7 @@ class _Keys:
     def __init__(self, dumps: Callable[[Any], str]):
         self.dumps = dumps
         self.texts: dict[int, tuple[Any, Any]] = {}  # id -> (the object, kept alive while its id is used; key)
+        self.keys: dict[Any, Any] = {}  # one key object per distinct value (apply's entries share none)
 
     def __call__(self, value: Any) -> Any:
         kind = type(value)
@@ -48,7 +49,8 @@ class _Keys:
             return (kind, value)
         known = self.texts.get(id(value))
         if known is None:
-            known = self.texts[id(value)] = (value, (kind, self.dumps(value)))
+            key = (kind, self.dumps(value))
+            known = self.texts[id(value)] = (value, self.keys.setdefault(key, key))
         return known[1]
 
 
