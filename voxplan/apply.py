@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from voxplan.core import errors
 from voxplan.core.errors import ProviderError, VoxplanError
-from voxplan.core.model import Ref, base_address, deposed, get_path, pending, ref_paths, substitute
+from voxplan.core.model import Ref, base_address, deposed, get_path, json_equal, pending, ref_paths, substitute
 from voxplan.core.plan import Action, Change, Plan
 from voxplan.core.progress import Progress
 from voxplan.core.secret import redact, reveal_all
@@ -158,9 +158,16 @@ class _Runner:
         self.flying: dict[tuple[str, str, str | None], float] = {}  # (address, action, id) -> start
         self.result = ApplyResult()
         self.lock = threading.Lock()
-        # live objects by address, for resolving Refs: what the plan saw, then what apply made
-        self.objects: dict[str, Mapping[str, Any]] = {c.address: c.live for c in plan.changes if c.live is not None
-                                                      and c.action is not Action.REPLACE}
+        # for resolving Refs, the values they name (address -> attr -> value): what the plan saw, then what
+        # apply made. Only what some change's body refers to is kept, not each object apply gets back
+        self.named: dict[str, set[str]] = {}
+        for c in plan.actionable:
+            for _, ref in ref_paths(c.body):
+                self.named.setdefault(ref.address, set()).add(ref.attr)
+        self.objects: dict[str, dict[str, Any]] = {}
+        for c in plan.changes:
+            if c.live is not None and c.action is not Action.REPLACE:
+                self._keep(c.address, c.live)
         self.steps, self.waits = self._graph()
         # creates whose POST got no answer: (change, body, payload sent, until when the vendor may finish it)
         self.lost_posts: list[tuple[Change, dict[str, Any], dict[str, Any], float]] = []
@@ -180,16 +187,17 @@ class _Runner:
         for addr in changes:  # a deposed object waits for whatever stops using the resource it was
             if base_address(addr) != addr:
                 users[addr] = users.get(base_address(addr), [])
-        waits: dict[Step, set[Step]] = {s: set() for s in steps}
+        waits: dict[Step, set[Step]] = {}  # only steps that wait on something (most wait on nothing)
         for (phase, addr), c in steps.items():
             if phase == "apply":
-                waits[(phase, addr)] |= {("apply", d) for d in c.depends_on if ("apply", d) in steps}
+                on = {("apply", d) for d in c.depends_on if ("apply", d) in steps}
             else:
-                if ("apply", addr) in steps:
-                    waits[(phase, addr)].add(("apply", addr))
+                on = {("apply", addr)} if ("apply", addr) in steps else set()
                 for other in users.get(addr, []):
                     if other != addr:
-                        waits[(phase, addr)] |= {s for s in (("apply", other), ("destroy", other)) if s in steps}
+                        on |= {s for s in (("apply", other), ("destroy", other)) if s in steps}
+            if on:
+                waits[(phase, addr)] = on
         return steps, waits
 
     def record_imports(self) -> None:
@@ -208,9 +216,11 @@ class _Runner:
         gone = {("apply", addr) for addr in imports}
         for step in gone:
             del self.steps[step]
-            del self.waits[step]
-        for waits in self.waits.values():
+            self.waits.pop(step, None)
+        for step, waits in list(self.waits.items()):
             waits -= gone
+            if not waits:
+                del self.waits[step]
         for addr, c in imports.items():
             self._log(f"{addr}: imported (id {c.remote_id})" if c.importing else
                       f"{addr}: lifecycle.protect = {str(c.protect).lower()} recorded in state")
@@ -220,13 +230,13 @@ class _Runner:
         The workers take the next ready step themselves as they finish one, so a free slot never waits
         for a coordinating thread to be scheduled (at 10 in flight and 20 ms per call, that wait was a
         fifth of the apply)."""
-        remaining = {s: len(w) for s, w in self.waits.items()}
-        dependents: dict[Step, list[Step]] = {s: [] for s in self.waits}
+        remaining = {s: len(w) for s, w in self.waits.items()}  # steps not in it wait on nothing
+        dependents: dict[Step, list[Step]] = {}
         for step, waits in self.waits.items():
             for dep in waits:
-                dependents[dep].append(step)
-        order = {s: i for i, s in enumerate(self.waits)}
-        ready = [(order[s], s) for s in self.waits if remaining[s] == 0]  # a heap: plan order among the ready
+                dependents.setdefault(dep, []).append(step)
+        order = {s: i for i, s in enumerate(self.steps)}
+        ready = [(order[s], s) for s in self.steps if s not in remaining]  # a heap: plan order among the ready
         heapq.heapify(ready)
         settled: set[Step] = set()
         cond = threading.Condition()
@@ -234,14 +244,14 @@ class _Runner:
         stop = False
 
         def skip_after(step: Step) -> None:
-            todo = list(dependents[step])
+            todo = list(dependents.get(step, ()))
             while todo:
                 nxt = todo.pop()
                 if nxt in settled:
                     continue
                 settled.add(nxt)
                 self.result.skipped.append(f"{nxt[1]}: skipped, because something it waits on failed")
-                todo += dependents[nxt]
+                todo += dependents.get(nxt, ())
 
         def take() -> Step | None:
             """The next ready step, waiting while others run that may release one; None when done."""
@@ -273,7 +283,7 @@ class _Runner:
                     stop = stop or fail_fast
                     skip_after(step)
                 else:
-                    for nxt in dependents[step]:
+                    for nxt in dependents.pop(step, ()):
                         remaining[nxt] -= 1
                         if remaining[nxt] == 0 and nxt not in settled:
                             heapq.heappush(ready, (order[nxt], nxt))
@@ -289,7 +299,7 @@ class _Runner:
                     finish(step, None)
 
         threads = [threading.Thread(target=worker, name=f"voxplan-apply-{i}", daemon=True)
-                   for i in range(min(parallelism, max(1, len(self.waits))))]
+                   for i in range(min(parallelism, max(1, len(self.steps))))]
         for t in threads:
             t.start()
         try:
@@ -301,7 +311,7 @@ class _Runner:
             for t in threads:
                 t.join()
             raise
-        for step in self.waits:
+        for step in self.steps:
             if step not in settled:
                 self.result.skipped.append(f"{step[1]}: not attempted")
 
@@ -376,7 +386,7 @@ class _Runner:
             raise exc.at(addr) from None
         obj = drop_echoed(obj, adapter.write_only)  # before state, Refs or output see it
         with self.lock:
-            self.objects[addr] = obj
+            self._keep(addr, obj)
         self.state.put(addr, self._entry(change, body, obj))
         if self.state.get(pending(addr)) is not None:  # recorded: the note of its create is done with
             self.state.remove(pending(addr))
@@ -567,9 +577,10 @@ class _Runner:
         kept = [k for k in body if k not in change.clears]  # a cleared key is no longer voxplan's to watch
         # a shared list: state records voxplan's entries (the first ones, resolved), not the others' after them
         own = {k: body[k][:len(v)] for k, v in change.declared.items()}
+        sent = {k: strip_write_only(k, own.get(k, body[k]), change.write_only) for k in kept}
+        seen = {k: strip_write_only(k, obj.get(k), change.write_only) for k in kept}
         return Entry(kind=change.kind, id=adapter.remote_id(obj) if remote_id is None else remote_id,
-                     sent={k: strip_write_only(k, own.get(k, body[k]), change.write_only) for k in kept},
-                     seen={k: strip_write_only(k, obj.get(k), change.write_only) for k in kept},
+                     sent=sent, seen=sent if json_equal(seen, sent) else seen,  # the server's echo: kept once
                      fingerprints=fingerprints, deps=list(change.depends_on),
                      protect=change.protect)
 
@@ -577,10 +588,19 @@ class _Runner:
         """`body` with each Ref replaced by the value it names in what the plan saw or apply made."""
         return substitute(body, ref_paths(body), self._value_of)
 
+    def _keep(self, address: str, obj: Mapping[str, Any]) -> None:
+        """Note the values of `obj` (the object at `address`) that Refs name (called under self.lock or
+        before the walk)."""
+        attrs = self.named.get(address)
+        if attrs:
+            self.objects[address] = {attr: get_path(obj, attr) for attr in attrs}
+        else:
+            self.objects.pop(address, None)
+
     def _value_of(self, ref: Ref) -> Any:
         with self.lock:
             target = self.objects.get(ref.address)
-        found = get_path(target, ref.attr) if target is not None else None
+        found = target.get(ref.attr) if target is not None else None
         if found is None:
             raise VoxplanError(f"{ref.address}.{ref.attr} is not known: its change did not complete")
         return ref.render(found)

@@ -32,38 +32,59 @@ _SCALARS = (str, int, float, bool, type(None))
 
 
 class _Keys:
-    """A hashable stand-in for a JSON value, equal for equal values (types count: True is not 1): the value
-    itself for a scalar, its JSON text for a list or mapping, made once per object (entries read back from
-    a state hold the same object wherever they name one shared value)."""
+    """A hashable stand-in for a JSON value, equal for equal values (types count: True is not 1): a string
+    itself, (type, value) for another scalar, (type, JSON text) for a list or mapping, made once per object
+    (entries read back from a state hold the same object wherever they name one shared value)."""
 
     def __init__(self, dumps: Callable[[Any], str]):
         self.dumps = dumps
-        self.texts: dict[int, tuple[Any, str]] = {}  # id -> (the object, kept alive while its id is used; text)
+        self.texts: dict[int, tuple[Any, Any]] = {}  # id -> (the object, kept alive while its id is used; key)
+        self.keys: dict[Any, Any] = {}  # one key object per distinct value (apply's entries share none)
 
     def __call__(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is str:
+            return value
         if isinstance(value, _SCALARS):
-            return (type(value), value)
+            return (kind, value)
         known = self.texts.get(id(value))
         if known is None:
-            known = self.texts[id(value)] = (value, self.dumps(value))
+            key = (kind, self.dumps(value))
+            known = self.texts[id(value)] = (value, self.keys.setdefault(key, key))
         return known[1]
 
 
 def encode(entries: Mapping[str, Mapping[str, Any]], dumps: Callable[[Any], str]) -> tuple[list[Any],
                                                                                           dict[str, Any]]:
-    """(shared values, entries as written) for `entries` (address -> entry as Entry.to_json gives it)."""
+    """(shared values, entries as written) for `entries` (address -> entry as Entry.to_json gives it).
+
+    Three passes over the entries, each working out again what it needs of a mapping (its keys' stand-ins
+    are made once per object), so that nothing per entry is held between them: at 200,000 entries, the
+    per-entry tables of an earlier version took more memory than the state itself."""
     _key = _Keys(dumps)
     # a mapping's key whose value repeats (among mappings of the same field and kind) goes into its base
-    repeats: Counter[Any] = Counter()
-    keyed: dict[tuple[str, str], tuple[str, tuple[tuple[str, Any], ...]]] = {}
+    repeats: Counter[tuple[str, str, str, Any]] = Counter()
     for address, entry in entries.items():
         prefix = address.partition("/")[0]
         for field in _FIELDS:
             mapping = entry.get(field)
             if type(mapping) is dict:
-                keys = tuple((k, _key(v)) for k, v in mapping.items())
-                keyed[(address, field)] = (prefix, keys)
-                repeats.update((prefix, field, k) for k in keys)
+                repeats.update((prefix, field, k, _key(v)) for k, v in mapping.items())
+
+    def common_of(prefix: str, field: str, mapping: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+        """Each key of `mapping` with its value's stand-in where the value repeats, None where it is the
+        entry's own."""
+        return tuple((k, key if repeats[(prefix, field, k, key)] > 1 else None)
+                     for k, key in ((k, _key(v)) for k, v in mapping.items()))
+
+    bases: Counter[Any] = Counter()
+    for address, entry in entries.items():
+        prefix = address.partition("/")[0]
+        for field in _FIELDS:
+            mapping = entry.get(field)
+            if type(mapping) is dict:
+                bases[common_of(prefix, field, mapping)] += 1
+    deps = Counter(_key(e["deps"]) for e in entries.values() if e.get("deps"))
     shared: list[Any] = []
     index: dict[Any, int] = {}
 
@@ -73,29 +94,23 @@ def encode(entries: Mapping[str, Mapping[str, Any]], dumps: Callable[[Any], str]
             shared.append(value)
         return index[key]
 
-    bases: Counter[Any] = Counter()
-    plans: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
-    for (address, field), (prefix, keys) in keyed.items():
-        mapping = entries[address][field]
-        common = tuple((k, key if repeats[(prefix, field, (k, key))] > 1 else None) for k, key in keys)
-        own = {k: mapping[k] for k, kept in common if kept is None}
-        plans[(address, field)] = (common, own)
-        bases[common] += 1
-    deps = Counter(_key(e["deps"]) for e in entries.values() if e.get("deps"))
     out: dict[str, Any] = {}
     for address, entry in entries.items():
+        prefix = address.partition("/")[0]
         written: dict[str, Any] = {}
         for name, value in entry.items():
             if name in ("fingerprints", "deps") and not value:
                 continue
-            plan = plans.get((address, name))
-            if plan is not None:
-                common, own = plan
+            if name in _FIELDS and type(value) is dict:
                 if REF in value:  # a key of its own that reads as a reference: written whole, as shared
                     value = {REF: share(value, ("whole", dumps(value)))}
-                elif bases[common] > 1 and len(own) < len(common):  # worth a shared base
-                    base = {k: (None if kept is None else value[k]) for k, kept in common}
-                    value = {REF: share(base, ("base", name, common)), **own}
+                else:
+                    common = common_of(prefix, name, value)
+                    own = sum(1 for _, kept in common if kept is None)
+                    if bases[common] > 1 and own < len(common):  # worth a shared base
+                        base = {k: (None if kept is None else value[k]) for k, kept in common}
+                        value = {REF: share(base, ("base", name, common)),
+                                 **{k: value[k] for k, kept in common if kept is None}}
             elif name == "deps" and deps[_key(value)] > 1:
                 value = {REF: share(value, ("deps", _key(value)))}
             written[name] = value

@@ -177,17 +177,13 @@ class LocalStore:
         self.sync()
         shared, written = codec.encode(entries, _ENCODE)
         head = {**head, "format_version": max(_format(head), codec.FORMAT)}
-        lines = [f"  {_ENCODE(k)}: {_ENCODE(v)}," for k, v in head.items()]
-        values = ",\n".join(f"    {_ENCODE(v)}" for v in shared)
-        body = ",\n".join(f"    {_ENCODE(a)}: {_ENCODE(e)}" for a, e in written.items())
-        text = ("{\n" + "\n".join(lines) + '\n  "shared": [' + (f"\n{values}\n  " if values else "") + "],"
-                '\n  "resources": {' + (f"\n{body}\n  " if body else "") + "}\n}\n")
         _make_dir(self.path.parent)
         with self._cond:
             if not self._backed_up and self.path.exists():  # once per run: the state before this run
-                _atomic_write(self.path.with_name(self.path.name + ".backup"), self.path.read_text())
+                with self.path.open(encoding="utf-8") as old:
+                    _atomic_write(self.path.with_name(self.path.name + ".backup"), old)
             self._backed_up = True
-            _atomic_write(self.path, text)
+            _atomic_write(self.path, _snapshot_text(head, shared, written))
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
@@ -446,14 +442,28 @@ def _write_all(fd: int, data: bytes, path: Path) -> None:
             from None
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _snapshot_text(head: dict[str, Any], shared: list[Any], written: dict[str, Any]) -> Iterator[str]:
+    """The state file, a line at a time (one per resource): never the whole text at once. `written` is
+    emptied as it is written."""
+    yield "{\n" + "\n".join(f"  {_ENCODE(k)}: {_ENCODE(v)}," for k, v in head.items())
+    yield '\n  "shared": [' + ("\n" + ",\n".join(f"    {_ENCODE(v)}" for v in shared) + "\n  " if shared else "")
+    yield '],\n  "resources": {'
+    separator = "\n"
+    for address in list(written):
+        yield f"{separator}    {_ENCODE(address)}: {_ENCODE(written.pop(address))}"
+        separator = ",\n"
+    yield ("\n  " if separator != "\n" else "") + "}\n}\n"
+
+
+def _atomic_write(path: Path, text: str | Iterable[str]) -> None:
+    """Replace `path` with `text` (or its pieces, written as they come) atomically."""
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp makes it 0600
     except OSError as exc:
         raise StateError(f"cannot write {path}: {exc.strerror}; state on disk is unchanged") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            fh.writelines([text] if isinstance(text, str) else text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

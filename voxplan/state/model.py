@@ -94,7 +94,9 @@ class State:
                 raise StateError(f"{store.describe()}: this state belongs to environment {environment!r} of stack "
                                  f"{store.stack!r}, not {store.env!r}; refusing to use another environment's state")
         resources = {}
-        for address, data in snap.entries.items():
+        entries = snap.entries  # emptied as it is read: each entry's JSON goes once its Entry holds its values
+        for address in list(entries):
+            data = entries.pop(address)
             try:
                 resources[address] = Entry.from_json(data)
             except ValueError as exc:
