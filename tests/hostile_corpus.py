@@ -11,6 +11,7 @@ Every case must make `voxplan validate`, `plan` and `apply` exit 1 with located 
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -340,6 +341,14 @@ SPECIAL = ["stack-is-fifo.yaml", "stack-is-link-loop.yaml", "stack-is-dev-zero.y
 
 
 def cases() -> list[Case]:
+    """Every case (a new list each call; the cases themselves are frozen)."""
+    return list(_cases())
+
+
+@functools.cache
+def _cases() -> tuple[Case, ...]:
+    """Made once per process: dumping ~350 mutated stacks costs ~0.5 s of CPU, and every corpus test (each
+    shard, each bomb) asks for them."""
     out: list[Case] = []
     for path in STACKS:
         text = path.read_bytes()
@@ -355,7 +364,7 @@ def cases() -> list[Case]:
                 continue  # megabytes each: once is enough
             out.append(Case(f"{path.stem}--{name}.yaml", mutate_text(text), heavy=heavy))
     out += [Case(name, None, heavy=True) for name in SPECIAL]
-    return out
+    return tuple(out)
 
 
 def make_special(directory: Path) -> None:

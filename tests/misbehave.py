@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
+from tests.conftest import loopback
 
 
 @dataclass
@@ -66,13 +66,13 @@ class _Handler(BaseHTTPRequestHandler):
             # the client hears nothing; the vendor does the work after `delay` (after the client gave up)
             def later() -> None:
                 time.sleep(rule.delay)
-                httpx.request(self.command, box.upstream + self.path, content=body, headers=headers, timeout=30)
+                loopback.request(self.command, box.upstream + self.path, content=body, headers=headers, timeout=30)
 
             threading.Thread(target=later, daemon=True).start()
             time.sleep(rule.delay + 1.0)  # longer than the client waits
             self.close_connection = True
             return None
-        answer = httpx.request(self.command, box.upstream + self.path, content=body, headers=headers, timeout=30)
+        answer = loopback.request(self.command, box.upstream + self.path, content=body, headers=headers, timeout=30)
         content = answer.content
         if rule and rule.does == "malformed-200":
             return self._send(200, content[: max(1, len(content) // 2)])  # the work is done; the answer is cut

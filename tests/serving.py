@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import CANARIES, Cli, SandboxServer
+from tests.conftest import CANARIES, Cli, SandboxServer, loopback
 
 PROJECT = "proj_XnGzQBp38qGPqjV5GaYVXVGY"
 OPENAI_KEY = CANARIES["OPENAI_API_KEY"]
@@ -58,10 +58,10 @@ class Serve:
         return self.events("call")
 
     def ready(self) -> dict[str, Any]:
-        return dict(httpx.get(f"{self.url}/readyz", timeout=10).json())
+        return dict(loopback.get(f"{self.url}/readyz", timeout=10).json())
 
     def post(self, request: dict[str, Any], timeout: float = 30) -> httpx.Response:
-        return httpx.post(f"{self.url}/openai/webhook", content=request["body"].encode(), headers=request["headers"],
+        return loopback.post(f"{self.url}/openai/webhook", content=request["body"].encode(), headers=request["headers"],
                           timeout=timeout)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
@@ -136,7 +136,7 @@ def incoming(sandbox: SandboxServer, number: str, *, deliver: bool = True, **ext
     headers = [{"name": "From", "value": '"+14155550199" <sip:+14155550199@209.58.144.243>;tag=as1'},
                {"name": "To", "value": f"sip:{PROJECT}@sip.api.openai.com;transport=tls"},
                {"name": "x-number", "value": number.lstrip("+")}]
-    answer = httpx.post(f"{sandbox.url}/_sandbox/openai/incoming",
+    answer = loopback.post(f"{sandbox.url}/_sandbox/openai/incoming",
                         json={"project": PROJECT, "headers": extra.pop("sip_headers", headers), "deliver": deliver,
                               **extra}, timeout=60)
     answer.raise_for_status()
@@ -144,7 +144,7 @@ def incoming(sandbox: SandboxServer, number: str, *, deliver: bool = True, **ext
 
 
 def call(sandbox: SandboxServer, call_id: str) -> dict[str, Any]:
-    return dict(httpx.get(f"{sandbox.url}/_sandbox/openai/calls/{call_id}", timeout=30).json())
+    return dict(loopback.get(f"{sandbox.url}/_sandbox/openai/calls/{call_id}", timeout=30).json())
 
 
 def done(record: dict[str, Any], action: str) -> list[Any]:

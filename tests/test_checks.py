@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,12 @@ import pytest
 from voxplan.providers import REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# mypy's incremental cache, kept outside the checkout so that a fresh clone (CI, `.ci/run`) reuses what an
+# earlier run checked: ~20 s of CPU cold, under 1 s warm. It is safe to share: mypy rechecks every module
+# whose source hash, options or mypy version differ from what the cache recorded, and every module whose
+# dependencies' cache entries are newer than its own.
+MYPY_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "voxplan-tests" / "mypy"
 
 
 def run(*cmd: str) -> subprocess.CompletedProcess[str]:
@@ -48,7 +55,7 @@ def test_vendor_packages_are_the_registry() -> None:
 
 @pytest.mark.parametrize("cmd", [
     ("ruff", "check", "voxplan", "tests", "benchmarks"),
-    (sys.executable, "-m", "mypy", "voxplan"),
+    (sys.executable, "-m", "mypy", "--cache-dir", str(MYPY_CACHE), "voxplan"),
     ("lint-imports", "{contracts}"),
 ])
 def test_static_check(cmd: tuple[str, ...], tmp_path: Path) -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import httpx
-
-from tests.conftest import Cli, SandboxServer
+from tests.conftest import Cli, SandboxServer, loopback
 
 
 def test_doctor_reports_each_assumption_and_changes_nothing(cli: Cli, sandbox: SandboxServer) -> None:
     sandbox.seed(numbers={"wavix": ["+61290597521", "+14067704205"]})
     stack = cli.stack("wavix-vapi.yaml")
     cli("apply", "--auto-approve", str(stack))
-    httpx.post(f"{sandbox.url}/_sandbox/quirks", json={"vapi": {"total_pages": False}}).raise_for_status()
+    loopback.post(f"{sandbox.url}/_sandbox/quirks", json={"vapi": {"total_pages": False}}).raise_for_status()
     before = sandbox.stats()["mutations"]
     out = cli("doctor", str(stack)).stdout
     assert sandbox.stats()["mutations"] == before  # read-only
@@ -41,7 +39,7 @@ def test_the_gateway_to_transfer_through_is_the_one_nearest_the_platforms_media(
 
 
 def test_doctor_sees_an_echoed_password_without_printing_it(cli: Cli, sandbox: SandboxServer) -> None:
-    httpx.post(f"{sandbox.url}/_sandbox/quirks", json={"vapi": {"echo_write_only": True}}).raise_for_status()
+    loopback.post(f"{sandbox.url}/_sandbox/quirks", json={"vapi": {"echo_write_only": True}}).raise_for_status()
     stack = cli.stack("byo-trunk.yaml")
     cli("apply", "--auto-approve", str(stack))
     out = cli("doctor", str(stack)).stdout

@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.conftest import Cli, SandboxServer
+from tests.conftest import Cli, SandboxServer, loopback
 from tests.serving import free_port, rotate, wait_for
 from tests.test_openai_serve import seed_stack
 
@@ -306,7 +305,7 @@ def test_numbers_over_two_stacks_flags_the_extra_one(cli: Cli, sandbox: SandboxS
 
 def test_a_number_to_purchase_is_bought_once_only_when_allowed(cli: Cli, sandbox: SandboxServer) -> None:
     sandbox.seed(numbers={"wavix": ["+61290597521"]})
-    httpx.post(f"{sandbox.url}/_sandbox/seed", json={"available": {"wavix": [
+    loopback.post(f"{sandbox.url}/_sandbox/seed", json={"available": {"wavix": [
         {"number": "+14067704205", "activation_fee": "3.50", "monthly_fee": "1.25"}]}}).raise_for_status()
     stack = cli.stack("wavix-vapi.yaml")
     cli.edit(stack, '"+14067704205": {carrier: wavix, trunk: wavix-main}',
@@ -351,7 +350,7 @@ def test_a_number_not_for_sale_is_refused_before_anything_is_bought(cli: Cli, sa
 
 
 def test_didlogic_purchase_through_v2(cli: Cli, sandbox: SandboxServer) -> None:
-    httpx.post(f"{sandbox.url}/_sandbox/seed", json={"available": {"didlogic": ["+31201234567"]}}).raise_for_status()
+    loopback.post(f"{sandbox.url}/_sandbox/seed", json={"available": {"didlogic": ["+31201234567"]}}).raise_for_status()
     stack = cli.stack("didlogic-vapi.yaml")
     cli.edit(stack, '"+31201234567": {carrier: didlogic, trunk: didlogic-nl}',
              '"+31201234567": {carrier: didlogic, trunk: didlogic-nl, purchase: true}')

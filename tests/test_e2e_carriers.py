@@ -6,10 +6,9 @@ import re
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import Cli, SandboxServer
+from tests.conftest import Cli, SandboxServer, loopback
 
 WAVIX_GATEWAYS = ["95.211.82.14", "209.58.144.243", "23.108.101.90", "173.234.106.26"]
 
@@ -309,7 +308,7 @@ def test_cloudonix_cxml_url_change_applies_with_the_body_the_spec_requires(cli: 
     stopped half way on a 400 (the emulator, like Cloudonix, now refuses it). Whether
     …/applications/{key} takes the id or the name, the update and the destroy reach the application."""
     sandbox.seed(domains=["cxguide.cloudonix.net"])
-    httpx.post(f"{sandbox.url}/_sandbox/quirks", json={"cloudonix": {"application_key": key}}).raise_for_status()
+    loopback.post(f"{sandbox.url}/_sandbox/quirks", json={"cloudonix": {"application_key": key}}).raise_for_status()
     stack = cli.stack("cloudonix-vapi.yaml")
     _converge(cli, stack)
     base = "/customers/self/domains/cxguide.cloudonix.net/applications"

@@ -6,10 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import Cli, start_server, stop_server
+from tests.conftest import Cli, loopback, start_server, stop_server
 
 ORG = "5ad1e7f0-0000-4000-8000-00000000a11a"
 
@@ -37,7 +36,7 @@ def test_1500_remote_assistants_1200_declared_all_seen_none_duplicated(cli: Cli,
     _seed(data, 1500, tie_at=1000 if order == "newest" else 499, tie_size=10)  # ties at the first page edge
     server = start_server("--data", str(data))
     try:
-        httpx.post(f"{server.url}/_sandbox/quirks", json={"vapi": {"list_order": order}}).raise_for_status()
+        loopback.post(f"{server.url}/_sandbox/quirks", json={"vapi": {"list_order": order}}).raise_for_status()
         cli.env["VOXPLAN_VAPI_BASE_URL"] = f"{server.url}/vapi"
         assistants = "\n".join(f"  a{i}:\n    name: agent-{i:04d}\n    first_message: Hi from {i}"
                                for i in range(1200))

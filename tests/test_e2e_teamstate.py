@@ -11,11 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 
-from tests.conftest import STACKS, VENDORS, Cli, SandboxServer, start_server, stop_server
+from tests.conftest import STACKS, VENDORS, Cli, SandboxServer, loopback, start_server, stop_server
 from voxplan.state import Entry, LocalStore, State
 
 KEY = "7e" * 32
@@ -384,7 +383,7 @@ def test_a_lost_lock_session_stops_the_apply_and_the_next_runner_never_overlaps_
         assert first.returncode == 1, out1 + err1
         assert "the state lock was lost: its database session ended" in err1 and "Traceback" not in err1, err1
         assert second.returncode == 0, out2 + err2
-        log = httpx.get(f"{slow.url}/_sandbox/log").json()
+        log = loopback.get(f"{slow.url}/_sandbox/log").json()
         clients = {e["client"] for e in log}
         assert len(clients) == 2, clients
         by_first = [e["at"] for e in log if e["method"] == "POST" and e["at"] < cut + 0.5]

@@ -15,10 +15,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.conftest import Cli, SandboxServer
+from tests.conftest import Cli, SandboxServer, loopback
 
 ALL_STACKS = ["byo-trunk.yaml", "vapi-sip.yaml", "wavix-vapi.yaml", "wavix-openai.yaml", "didlogic-vapi.yaml",
               "cloudonix-vapi.yaml", "multi-carrier.yaml"]
@@ -27,7 +26,7 @@ REFUSED = "silenceTimeoutSeconds must not be less than 10 while the org's plan i
 
 def refuse_next_assistant(sandbox: SandboxServer) -> None:
     """Vapi refuses what breaks a rule no schema states (validate cannot see it): the next POST /assistant."""
-    httpx.post(f"{sandbox.url}/_sandbox/vapi/refuse", json={"method": "POST", "path": "/assistant",
+    loopback.post(f"{sandbox.url}/_sandbox/vapi/refuse", json={"method": "POST", "path": "/assistant",
                                                              "message": REFUSED}).raise_for_status()
 SEED = {"numbers": {"wavix": ["+61290597521", "+14067704205"], "didlogic": ["+31201234567"]},
         "domains": ["cxguide.cloudonix.net"]}
@@ -80,7 +79,7 @@ def assert_no_duplicates_or_orphans(cli: Cli, sandbox: SandboxServer) -> None:
 
 
 def set_faults(sandbox: SandboxServer, rate: float, seed_value: int | None = None) -> None:
-    httpx.post(f"{sandbox.url}/_sandbox/faults",
+    loopback.post(f"{sandbox.url}/_sandbox/faults",
                json={"rate": rate, "kinds": ["429", "503", "reset"], "seed": seed_value}).raise_for_status()
 
 
@@ -135,7 +134,7 @@ def _kill_after(cli: Cli, sandbox: SandboxServer, name: str, k: int) -> None:
 def kill_at_mutation(cli: Cli, sandbox: SandboxServer, k: int, *args: str) -> None:
     """Run `voxplan ARGS` as a real process; once the vendor has done its k-th mutation (its answer held),
     kill -9 the process before it hears back, and let the vendor go on."""
-    httpx.post(f"{sandbox.url}/_sandbox/hold", json={"at": k}).raise_for_status()
+    loopback.post(f"{sandbox.url}/_sandbox/hold", json={"at": k}).raise_for_status()
     proc = subprocess.Popen([sys.executable, "-m", "voxplan", *args], cwd=cli.workdir, env={**os.environ, **cli.env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
@@ -144,7 +143,7 @@ def kill_at_mutation(cli: Cli, sandbox: SandboxServer, k: int, *args: str) -> No
     assert sandbox.stats()["holding"], f"mutation {k} never happened"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    httpx.post(f"{sandbox.url}/_sandbox/release").raise_for_status()
+    loopback.post(f"{sandbox.url}/_sandbox/release").raise_for_status()
 
 
 @pytest.mark.parametrize("name", ["byo-trunk.yaml", "wavix-vapi.yaml"])

@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import Cli, SandboxServer
+from tests.conftest import Cli, SandboxServer, loopback
 
 STACK = """\
 version: 1
@@ -27,7 +26,7 @@ assistants:
 
 
 def _faults(sandbox: SandboxServer, rate: float, seed: int = 0) -> None:
-    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"rate": rate, "kinds": ["reset"], "seed": seed}
+    loopback.post(f"{sandbox.url}/_sandbox/faults", json={"rate": rate, "kinds": ["reset"], "seed": seed}
                ).raise_for_status()
 
 

@@ -122,16 +122,24 @@ def test_a_per_vendor_key_leaves_the_others_open() -> None:
     assert client.get("/wavix/v1/trunks", params={"appid": "other"}).status_code == 200
 
 
-@pytest.fixture
-def keyed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
-    """A served sandbox that accepts only the canary keys, each for its vendor."""
+@pytest.fixture(scope="module")
+def keyed_server() -> Iterator[SandboxServer]:
+    """A served sandbox that accepts only the canary keys, each for its vendor: one for the module's tests
+    (each starts from `reset`, as the `sandbox` fixture does), not one process per test."""
     server = start_server(*(arg for v in ("vapi", "wavix", "didlogic") for arg in
                             ("--api-key", f"{v}={CANARIES[f'{v.upper()}_API_KEY']}")))
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture
+def keyed(keyed_server: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    keyed_server.reset()
     monkeypatch.chdir(tmp_path)
-    env = {**{f"VOXPLAN_{v.upper()}_BASE_URL": f"{server.url}/{v}" for v in VENDORS}, "NO_COLOR": "1", **CANARIES}
+    env = {**{f"VOXPLAN_{v.upper()}_BASE_URL": f"{keyed_server.url}/{v}" for v in VENDORS}, "NO_COLOR": "1",
+           **CANARIES}
     runner = Cli(tmp_path, env)
     yield runner
-    stop_server(server)
     assert_no_canary(runner.outputs, tmp_path)
 
 

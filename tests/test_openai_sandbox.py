@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from tests import contract
-from tests.conftest import SandboxServer
+from tests.conftest import SandboxServer, loopback
 
 DEAD = "http://127.0.0.1:9/openai/webhook"  # port 9 (discard): nothing listens, the delivery is still signed
 
@@ -21,7 +21,7 @@ def api(sandbox: SandboxServer) -> httpx.Client:
 
 
 def incoming(sandbox: SandboxServer, **ask: Any) -> dict[str, Any]:
-    answer = httpx.post(f"{sandbox.url}/_sandbox/openai/incoming", json={"project": "proj_Test1", **ask}, timeout=30)
+    answer = loopback.post(f"{sandbox.url}/_sandbox/openai/incoming", json={"project": "proj_Test1", **ask}, timeout=30)
     answer.raise_for_status()
     return dict(answer.json())
 
@@ -55,7 +55,7 @@ def test_call_control_follows_the_call_states(sandbox: SandboxServer) -> None:
         assert client.post(f"/realtime/calls/{first}/hangup").status_code == 404  # the call is over
         second = incoming(sandbox)["call_id"]
         assert client.post(f"/realtime/calls/{second}/reject").status_code == 200
-    record = httpx.get(f"{sandbox.url}/_sandbox/openai/calls/{second}").json()
+    record = loopback.get(f"{sandbox.url}/_sandbox/openai/calls/{second}").json()
     assert record["state"] == "rejected" and record["status_code"] == 603
     assert contract.take() == []  # nothing but what was sent on purpose, taken above
 

@@ -15,9 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from tests.conftest import Cli, SandboxServer
+from tests.conftest import Cli, SandboxServer, loopback
 from tests.serving import (
     OPENAI_KEY,
     PROJECT,
@@ -112,7 +110,7 @@ def test_seed_003_serves_the_published_agents_and_picks_up_a_new_version_without
     assert lines[stranger["call_id"]]["outcome"] == "rejected" and lines[stranger["call_id"]]["reason"] == "unrouted"
     wait_for(lambda: len(serve.events("call_ended")) == 2, "the followed calls were not logged as ended")
     assert {e["action"] for e in serve.events("call_ended")} == {"refer", "hangup"}
-    metrics = httpx.get(f"{serve.url}/metrics").text
+    metrics = loopback.get(f"{serve.url}/metrics").text
     assert 'voxplan_serve_deliveries_total{outcome="accepted"} 4.0' in metrics
     assert 'voxplan_serve_deliveries_total{outcome="duplicate"} 1.0' in metrics
     assert "voxplan_serve_decision_seconds_count 5.0" in metrics
@@ -127,12 +125,12 @@ def test_serve_is_not_ready_until_apply_has_published(openai_cli: Cli, sandbox: 
                                                       start_serve: Any) -> None:
     stack = seed_stack(openai_cli, sandbox, free_port())
     serve = start_serve(stack, OPENAI_WEBHOOK_SECRET="whsec_" + "A" * 44)  # nothing applied yet
-    answer = httpx.get(f"{serve.url}/readyz")
+    answer = loopback.get(f"{serve.url}/readyz")
     assert answer.status_code == 503
     assert answer.json()["problems"] == ["nothing is published for this stack: run voxplan apply"]
-    assert httpx.get(f"{serve.url}/healthz").json()["ok"] is True  # alive all the same
+    assert loopback.get(f"{serve.url}/healthz").json()["ok"] is True  # alive all the same
     openai_cli("apply", "--auto-approve", str(stack))
-    wait_for(lambda: httpx.get(f"{serve.url}/readyz").status_code == 200, "serve never became ready")
+    wait_for(lambda: loopback.get(f"{serve.url}/readyz").status_code == 200, "serve never became ready")
 
 
 def test_the_local_backend_serves_one_replica_and_says_so(openai_cli: Cli, sandbox: SandboxServer,
@@ -175,10 +173,10 @@ def test_errors_at_the_handler_boundary_are_json_answers_and_one_log_line(
         with socket.create_connection((host, int(port))) as sock:
             sock.sendall(raw)
             time.sleep(0.2)
-    missing = httpx.get(f"{serve.url}/nope")
+    missing = loopback.get(f"{serve.url}/nope")
     assert missing.status_code == 404 and missing.json() == {"error": "Not Found"}
-    assert httpx.get(f"{serve.url}/openai/webhook").status_code == 405
-    big = httpx.post(f"{serve.url}/openai/webhook", content=b"x" * (2 << 20))
+    assert loopback.get(f"{serve.url}/openai/webhook").status_code == 405
+    big = loopback.post(f"{serve.url}/openai/webhook", content=b"x" * (2 << 20))
     assert big.status_code == 413 and "error" in big.json()
     wait_for(lambda: serve.events("client_disconnected"), "the disconnect was not logged")
     wait_for(lambda: any("Invalid HTTP request" in e.get("message", "") for e in serve.events()),

@@ -4,10 +4,9 @@ lookup after a 429 (it says the server did nothing) and still converges."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
-from tests.conftest import Cli, SandboxServer
+from tests.conftest import Cli, SandboxServer, loopback
 from tests.test_hardening import assert_no_duplicates_or_orphans
 
 
@@ -29,14 +28,14 @@ def stack(n: int, limit: str = "") -> str:
 def limited(sandbox: SandboxServer, n: int, per_second: int) -> None:
     sandbox.seed(numbers={"wavix": numbers(n)})
     for vendor in ("vapi", "wavix"):
-        httpx.post(f"{sandbox.url}/_sandbox/ratelimit", json={"vendor": vendor, "per_second": per_second},
+        loopback.post(f"{sandbox.url}/_sandbox/ratelimit", json={"vendor": vendor, "per_second": per_second},
                    timeout=10).raise_for_status()
 
 
 def unlimited(sandbox: SandboxServer) -> None:
     """The inventory below reads the vendors' APIs directly, unpaced."""
     for vendor in ("vapi", "wavix"):
-        httpx.post(f"{sandbox.url}/_sandbox/ratelimit", json={"vendor": vendor, "per_second": 0},
+        loopback.post(f"{sandbox.url}/_sandbox/ratelimit", json={"vendor": vendor, "per_second": 0},
                    timeout=10).raise_for_status()
 
 

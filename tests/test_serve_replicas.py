@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Cli, SandboxServer
+from tests.conftest import Cli, SandboxServer, loopback
 from tests.serving import Serve, call, done, free_port, incoming, rotate, wait_for
 
 STACK = """\
@@ -117,7 +117,7 @@ def test_40_calls_over_two_replicas_one_killed_lose_none_and_accept_none_twice(
         replicas: tuple[Cli, Path, Any], sandbox: SandboxServer) -> None:
     cli, stack, start = replicas
     a, b = start(), start()
-    httpx.post(f"{sandbox.url}/_sandbox/latency", json={"ms": 30}).raise_for_status()  # decisions take a while
+    loopback.post(f"{sandbox.url}/_sandbox/latency", json={"ms": 30}).raise_for_status()  # decisions take a while
     calls = [incoming(sandbox, "+14155550100", deliver=False) for _ in range(40)]
     killed = threading.Event()
 
@@ -134,7 +134,7 @@ def test_40_calls_over_two_replicas_one_killed_lose_none_and_accept_none_twice(
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(deliver, range(40)))
-    httpx.post(f"{sandbox.url}/_sandbox/latency", json={"ms": 0}).raise_for_status()
+    loopback.post(f"{sandbox.url}/_sandbox/latency", json={"ms": 0}).raise_for_status()
     assert killed.is_set() and b.process.wait(timeout=10) == -signal.SIGKILL
     assert any(s[0] != 200 for s in statuses), "the kill cost no delivery a retry: it came too late to test anything"
     assert_each_decided_once(sandbox, [c["call_id"] for c in calls])
@@ -149,7 +149,7 @@ def test_a_rolling_restart_loses_no_call_and_each_replica_exits_0(
         replicas: tuple[Cli, Path, Any], sandbox: SandboxServer) -> None:
     cli, stack, start = replicas
     up = [start(), start()]
-    httpx.post(f"{sandbox.url}/_sandbox/latency", json={"ms": 30}).raise_for_status()
+    loopback.post(f"{sandbox.url}/_sandbox/latency", json={"ms": 30}).raise_for_status()
     calls = [incoming(sandbox, "+14155550100", deliver=False) for _ in range(40)]
     everyone: list[Serve] = list(up)
     codes: list[int] = []
@@ -178,7 +178,7 @@ def test_a_rolling_restart_loses_no_call_and_each_replica_exits_0(
     phase(range(10, 20), lambda: restart(0))
     phase(range(20, 30), lambda: restart(1))
     phase(range(30, 40))
-    httpx.post(f"{sandbox.url}/_sandbox/latency", json={"ms": 0}).raise_for_status()
+    loopback.post(f"{sandbox.url}/_sandbox/latency", json={"ms": 0}).raise_for_status()
     assert codes == [0, 0]
     assert_each_decided_once(sandbox, [c["call_id"] for c in calls])
     logged = {c["call_id"] for s in everyone for c in s.calls() if c["outcome"] == "accepted"}
@@ -201,7 +201,7 @@ def test_a_call_whose_replica_dies_is_reattached_and_its_transfer_sent_by_the_su
              and call(sandbox, one["call_id"]).get("sideband") == 2, "B did not re-attach the call", deadline=20)
     reattached = time.monotonic() - killed
     step = {"name": "transfer_call", "arguments": {"destination": "+17134810111"}}
-    tool = httpx.post(f"{sandbox.url}/_sandbox/openai/calls/{one['call_id']}/tool", json=step).json()
+    tool = loopback.post(f"{sandbox.url}/_sandbox/openai/calls/{one['call_id']}/tool", json=step).json()
     assert tool == {"sidebands": 1}  # A's is gone with A: only B's is open
     record = wait_for(lambda: (r := call(sandbox, one["call_id"]))["state"] == "ended" and r, "no transfer")
     assert done(record, "refer") == [{"target_uri": "tel:+17134810111"}]
@@ -222,7 +222,7 @@ def test_1100_idle_connections_leave_health_checks_and_calls_answered(
         for _ in range(1100):
             idle.append(socket.create_connection((host, int(port))))
         started = time.monotonic()
-        assert httpx.get(f"{a.url}/healthz", timeout=5).status_code == 200
+        assert loopback.get(f"{a.url}/healthz", timeout=5).status_code == 200
         health = time.monotonic() - started
         one = incoming(sandbox, "+14155550100", deliver=False)
         started = time.monotonic()

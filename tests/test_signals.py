@@ -13,9 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
-from tests.conftest import Cli, SandboxServer
+from tests.conftest import Cli, SandboxServer, loopback
 from tests.test_hardening import assert_no_duplicates_or_orphans, seed
 
 
@@ -23,8 +21,8 @@ def test_sigterm_during_apply_finishes_what_is_in_flight_records_it_and_exits_14
         cli: Cli, sandbox: SandboxServer) -> None:
     seed(sandbox)
     stack = cli.stack("wavix-vapi.yaml")
-    httpx.post(f"{sandbox.url}/_sandbox/latency", json={"ms": 300}).raise_for_status()  # each level takes 0.3 s
-    httpx.post(f"{sandbox.url}/_sandbox/hold", json={"at": 1}).raise_for_status()  # the 1st change's answer waits
+    loopback.post(f"{sandbox.url}/_sandbox/latency", json={"ms": 300}).raise_for_status()  # each level takes 0.3 s
+    loopback.post(f"{sandbox.url}/_sandbox/hold", json={"at": 1}).raise_for_status()  # the 1st change's answer waits
     proc = subprocess.Popen([sys.executable, "-m", "voxplan", "apply", "--auto-approve", str(stack)],
                             cwd=cli.workdir, env={**os.environ, **cli.env}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -34,9 +32,9 @@ def test_sigterm_during_apply_finishes_what_is_in_flight_records_it_and_exits_14
     assert sandbox.stats()["holding"]
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.3)
-    httpx.post(f"{sandbox.url}/_sandbox/release").raise_for_status()  # the change in flight completes
+    loopback.post(f"{sandbox.url}/_sandbox/release").raise_for_status()  # the change in flight completes
     out, err = proc.communicate(timeout=60)
-    httpx.post(f"{sandbox.url}/_sandbox/latency", json={"ms": 0}).raise_for_status()
+    loopback.post(f"{sandbox.url}/_sandbox/latency", json={"ms": 0}).raise_for_status()
     assert proc.returncode == 143, out + err
     assert "Terminated: nothing new was started" in err and "Traceback" not in err + out
     mutations = sandbox.stats()["mutations"]

@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
-
-from tests.conftest import Cli, SandboxServer
+from tests.conftest import Cli, SandboxServer, loopback
 
 # quotes, a backslash and non-ASCII: each escaped its own way in JSON, so each encoding is looked for
 CANARY = 'cAnary"q\\uote-é-ü-密码-7Xk2Lm9'
@@ -49,7 +47,7 @@ def _leaks(texts: list[str], root: Path) -> list[str]:
 
 def test_an_emulator_that_echoes_sip_passwords_leaves_no_canary_in_state_or_output(
         cli: Cli, sandbox: SandboxServer) -> None:
-    httpx.post(f"{sandbox.url}/_sandbox/quirks", json={"vapi": {"echo_write_only": True}}).raise_for_status()
+    loopback.post(f"{sandbox.url}/_sandbox/quirks", json={"vapi": {"echo_write_only": True}}).raise_for_status()
     cli.env.update(ECHO_SIP_PASSWORD=CANARY, ECHO_PBX_PASSWORD=PBX)
     stack = cli.stack("echoes.yaml", STACK)
     cli("apply", "--auto-approve", str(stack))
