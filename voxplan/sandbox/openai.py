@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -46,8 +47,6 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, get_args, get_type_hints
-
-from openai.types.webhooks.webhook_create_params import WebhookCreateParams
 
 from voxplan.core.hops import split_uri
 from voxplan.sandbox.core import Answer, ApiError, Request, Response, Router, key_refused
@@ -62,14 +61,17 @@ ENDPOINT_KEYS = frozenset({"url", "name", "event_types"})  # create and update (
 ACTION_KEYS = {"reject": frozenset({"status_code"}), "refer": frozenset({"target_uri"})}  # the fragment's schemas
 
 
-def _event_types() -> tuple[str, ...]:
+@functools.cache
+def event_types() -> tuple[str, ...]:
+    """The webhook event types the SDK's own WebhookCreateParams names. Read on first use: importing the SDK's
+    types costs about a second of CPU, which every `voxplan sandbox serve` and `--sandbox` run paid at start
+    whether or not it ever saw a webhook endpoint."""
+    from openai.types.webhooks.webhook_create_params import WebhookCreateParams
+
     hint = get_type_hints(WebhookCreateParams)["event_types"]
     while not (args := get_args(hint)) or not all(isinstance(a, str) for a in args):
         hint = args[0]
     return tuple(args)
-
-
-EVENT_TYPES = _event_types()
 
 
 def fail(status: int, message: str, code: str | None = None) -> ApiError:
@@ -282,7 +284,7 @@ class OpenAIEmulator:
                 raise fail(400, "Invalid 'event_types': expected an array of strings.")
             if key == "event_types" and not value:
                 raise fail(400, "Invalid 'event_types': expected at least one event type.")
-            if key == "event_types" and (unknown := [v for v in value if v not in EVENT_TYPES]):
+            if key == "event_types" and (unknown := [v for v in value if v not in event_types()]):
                 raise fail(400, f"Invalid 'event_types': unknown event type '{unknown[0]}'.")
             if key == "name" and (not isinstance(value, str) or not 0 < len(value) <= NAME_MAX):
                 raise fail(400, f"Invalid 'name': expected a string of 1 to {NAME_MAX} characters.")
