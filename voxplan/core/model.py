@@ -189,18 +189,22 @@ def json_equal(a: Any, b: Any) -> bool:
     if ta is dict:
         if a.keys() != b.keys():
             return False
-        for k, v in a.items():  # a loop, not all(<generator>): this runs for every value of every body
-            if not json_equal(v, b[k]):
+        for k, x in a.items():  # scalars compared in the loop, containers by recursion: this runs for every body
+            y = b[k]
+            if x is not y and (type(x) is not type(y) or (not json_equal(x, y) if type(x) in _NESTED else x != y)):
                 return False
         return True
     if ta is list or ta is tuple:
         if len(a) != len(b):
             return False
         for x, y in zip(a, b, strict=True):
-            if not json_equal(x, y):
+            if x is not y and (type(x) is not type(y) or (not json_equal(x, y) if type(x) in _NESTED else x != y)):
                 return False
         return True
     return bool(a == b)
+
+
+_NESTED = (dict, list, tuple)
 
 
 def loosely_equal(a: Any, b: Any) -> bool:
