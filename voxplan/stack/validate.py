@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +202,6 @@ def _api_keys(data: dict[str, Any], source: SourceMap) -> Iterator[Diagnostic]:
 NUMBER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")  # a number keyed by name (its carrier assigns the number)
 
 
-@lru_cache(maxsize=1 << 16)  # validation, expansion and lint each ask for every number's key
 def number_key(key: str) -> str:
     """The canonical form of a `numbers:`/`routes:` key: E.164 without punctuation, a SIP URI lower-cased, or
     a name as written (a number its carrier assigns: only carriers whose surface says `named` take one)."""
