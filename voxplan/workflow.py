@@ -17,7 +17,7 @@ from voxplan import callpath, history, moves, ownership, planfile
 from voxplan import providers as registry
 from voxplan.apply import ApplyResult, apply_plan
 from voxplan.core.context import RunContext
-from voxplan.core.errors import Diagnostic, LockLost, Owned, PlanError, StateError, VoxplanError
+from voxplan.core.errors import Diagnostic, LockLost, Owned, PlanError, VoxplanError
 from voxplan.core.live import Live
 from voxplan.core.model import Resource, base_address
 from voxplan.core.plan import Action, Plan
@@ -30,6 +30,7 @@ from voxplan.stack import Stack, load_and_validate
 from voxplan.stack.environments import every_environment
 from voxplan.state import Entry, State, StateStore
 from voxplan.state.backends import open_store
+from voxplan.state.model import read_entry
 
 if TYPE_CHECKING:
     from voxplan.sandbox import Sandbox
@@ -189,8 +190,8 @@ def other_environments(loaded: Loaded) -> list[str]:
 
 
 def entries_of(loaded: Loaded, environments: Sequence[str]) -> Iterator[tuple[str, Entry]]:
-    """The entries those environments' states hold, read only (their snapshots: no lock, no fingerprint key),
-    so the inventory names their numbers as theirs, not as managed by no stack."""
+    """The entries those environments' states hold, read only (their snapshots: no lock, no fingerprint key):
+    the inventory names their numbers as theirs, and a plan never takes their objects for look-alikes."""
     spec = loaded.ctx.backend_spec or loaded.stack.data.get("backend")
     for env_name in environments:
         store = open_store(spec, stack_file=loaded.stack.path, stack=loaded.stack.name, env=env_name)
@@ -199,11 +200,7 @@ def entries_of(loaded: Loaded, environments: Sequence[str]) -> Iterator[tuple[st
         finally:
             store.close()
         for address, data in snap.entries.items():
-            try:
-                yield env_name, Entry.from_json(data)
-            except ValueError as exc:
-                raise StateError(f"{store.describe()} ({store.name} state of stack {store.stack}, environment "
-                                 f"{env_name}): resource {address} is corrupt: {exc}; refusing to guess") from None
+            yield env_name, read_entry(store, address, data)
 
 
 def _refuse_protected(loaded: Loaded, state: State) -> None:

@@ -61,6 +61,16 @@ class Entry:
                    deps=deps, protect=bool(data.get("protect", False)))  # shared, never edited: no copies
 
 
+def read_entry(store: StateStore, address: str, data: Any) -> Entry:
+    """One entry of `store`'s snapshot; a malformed one is a StateError naming the backend, stack and row."""
+    try:
+        return Entry.from_json(data)
+    except ValueError as exc:
+        env = "" if store.env == "default" else f", environment {store.env}"
+        raise StateError(f"{store.describe()} ({store.name} state of stack {store.stack}{env}): resource "
+                         f"{address} is corrupt: {exc}; refusing to guess") from None
+
+
 class State:
     def __init__(self, store: StateStore, *, key: bytes, resources: dict[str, Entry] | None = None,
                  serial: int = 0, lineage: str = "", exists: bool = False):
@@ -97,11 +107,7 @@ class State:
         entries = snap.entries  # emptied as it is read: each entry's JSON goes once its Entry holds its values
         for address in list(entries):
             data = entries.pop(address)
-            try:
-                resources[address] = Entry.from_json(data)
-            except ValueError as exc:
-                raise StateError(f"{store.describe()} ({store.name} state of stack {store.stack}): resource "
-                                 f"{address} is corrupt: {exc}; refusing to guess") from None
+            resources[address] = read_entry(store, address, data)
         key = key if key is not None else _key_for(head, store, env)
         recorded = head.get("key_id")
         if recorded and recorded != keys.key_id(key) and any(e.fingerprints for e in resources.values()):
