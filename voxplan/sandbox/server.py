@@ -39,6 +39,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return self._answer(Response(400, {"message": "bad Content-Length"}), close=True)
         body = self.rfile.read(length) if length > 0 else b""
+        if len(body) < length:  # the client went away mid-body (a kill -9): no server acts on half a request
+            self.close_connection = True
+            return None
         path, _, query = self.path.partition("?")
         try:
             response = self.server.sandbox.handle(self.command, path, query, dict(self.headers.items()), body)
