@@ -31,6 +31,7 @@ import math
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,8 @@ PAGES = {"wavix.number": 100, "wavix.trunk": 100, "vapi.phone_number": 1000, "va
          "vapi.assistant": 1000}
 PARALLELISM = 10
 BIG = 100_000  # sizes from here on: made at 0 ms, measured for memory and CPU
+APPLY_RUNS = 3  # applies short enough to repeat (and the backend comparison) report the least wall of 3
+SHORT_APPLY = 10.0  # seconds: N=100 at 100 ms (~2.4 s) is repeated; 1,000 (~21 s) and up run once
 BASELINE_UP_TO = 1000  # the per-resource baseline (one GET each at RTT) is measured up to this size
 
 
@@ -245,6 +248,12 @@ def run(n: int, rtt_ms: float, workdir: Path, budget: int) -> dict[str, Any]:
         env = env_for(url)
         groups = max(1, n // 100)
         applied = measured("apply", stack, env, str(PARALLELISM))
+        for _ in range(APPLY_RUNS - 1 if applied["wall"] < SHORT_APPLY else 0):  # a short apply: the least of 3
+            httpx.post(f"{url}/_sandbox/reset").raise_for_status()
+            seed(url, n)
+            shutil.rmtree(stack.parent / ".voxplan")
+            again = measured("apply", stack, env, str(PARALLELISM))
+            applied = min(applied, again, key=lambda a: a["wall"])
         # wavix: routes + trunks; vapi: numbers + credentials + assistants
         per_vendor = {"wavix": n + groups, "vapi": n + 2 * groups}
         changes = sum(per_vendor.values())
@@ -271,32 +280,35 @@ def run(n: int, rtt_ms: float, workdir: Path, budget: int) -> dict[str, Any]:
 
 
 def postgres_vs_local(n: int, workdir: Path, pg_url: str) -> dict[str, Any]:
-    """The same 1,000-number create at 0 ms vendor latency on each backend (a fresh account each)."""
+    """The same 1,000-number create at 0 ms vendor latency on each backend (a fresh account, and a fresh
+    database, each time), in APPLY_RUNS alternating rounds; each backend's run with the least wall (a shared
+    box only ever adds to it)."""
     import psycopg
 
-    database = f"voxplan_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    try:
-        out: dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    for run_no in range(APPLY_RUNS):
         for backend in ("local", "postgres"):
+            database = f"voxplan_bench_{uuid.uuid4().hex[:8]}"
             proc, url = start_server(0)
             try:
                 seed(url, n)
-                where = workdir / f"backend-{backend}"
+                where = workdir / f"backend-{backend}-{run_no}"
                 where.mkdir()
                 stack = where / f"scale-{n}.yaml"
                 stack.write_text(stack_text(n, 10**6))
                 env = env_for(url)
                 if backend == "postgres":
+                    with psycopg.connect(pg_url, autocommit=True) as conn:
+                        conn.execute(f'CREATE DATABASE "{database}"')
                     env["VOXPLAN_BACKEND"] = urlunsplit(urlsplit(pg_url)._replace(path=f"/{database}"))
-                out[backend] = measured("apply", stack, env, str(PARALLELISM))
+                report = measured("apply", stack, env, str(PARALLELISM))
+                out[backend] = min(out.get(backend, report), report, key=lambda r: r["wall"])
             finally:
                 stop_server(proc)
-        return out
-    finally:
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+                if backend == "postgres":
+                    with psycopg.connect(pg_url, autocommit=True) as conn:
+                        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    return out
 
 
 BOMBS = {  # appended to a valid stack, as in tests/hostile_corpus.py
