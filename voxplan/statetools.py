@@ -66,8 +66,9 @@ def copy(src: StateStore, dst: StateStore, stack: str, *, force: bool = False, l
             if int(there.head.get("serial", 0)) > int(snap.head.get("serial", 0)) and not force:
                 raise StateError(f"{dst.describe()} is newer (serial {there.head.get('serial')} > "
                                  f"{snap.head.get('serial')}); pass --force to overwrite it")
-        dst.commit(dict(snap.head), dict(snap.entries))
-    return len(snap.entries)
+        entries = snap.whole()
+        dst.commit(dict(snap.head), entries)
+    return len(entries)
 
 
 def snapshot(loaded: Loaded) -> dict[str, Any]:
@@ -76,7 +77,7 @@ def snapshot(loaded: Loaded) -> dict[str, Any]:
     snap = loaded.store.load()
     if not snap.exists:
         raise StateError(f"{loaded.store.describe()} holds no state yet: apply the stack first")
-    shared, written = codec.encode(snap.entries, SafeEncoder().encode)  # what repeats, once: as the file has it
+    shared, written = codec.encode(snap.whole(), SafeEncoder().encode)  # what repeats, once: as the file has it
     return {**snap.head, "format_version": max(snap.head.get("format_version", 0), codec.FORMAT), "shared": shared,
             "resources": written}
 
@@ -97,7 +98,7 @@ def push(loaded: Loaded, file: Path | None = None, *, force: bool = False, lock_
     try:
         snap = local.load()
         provs = registry.connect(loaded.stack, loaded.ctx)  # no request: only the accounts claims name
-        remote.claim(ownership.claim_of(provs, e["kind"], e["id"]) for e in snap.entries.values())
+        remote.claim(ownership.claim_of(provs, e["kind"], e["id"]) for e in snap.whole().values())
         n = copy(local, remote, loaded.stack.name, force=force, lock_timeout=lock_timeout)
     finally:
         local.close()

@@ -199,7 +199,7 @@ def entries_of(loaded: Loaded, environments: Sequence[str]) -> Iterator[tuple[st
             snap = store.load()
         finally:
             store.close()
-        for address, data in snap.entries.items():
+        for address, data in snap.read():
             yield env_name, read_entry(store, address, data)
 
 

@@ -14,7 +14,8 @@ and `id` as written (tools read them), and leaves out `fingerprints` and `deps` 
 every entry that names a shared value holds the same object (entries are replaced, never edited in
 place), so a state in memory is as small as its file.
 
-`encode` and `decode` are the two directions; a malformed entry is a StateError naming it.
+`encode` and `decode` are the two directions (`decode` one entry at a time); a malformed entry is a
+StateError naming it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from voxplan.core.errors import StateError
 FORMAT = 3  # the state format that writes shared values once (the head's format_version)
 REF = "&"
 _FIELDS = ("sent", "seen")  # mappings: shared whole, or as a base with the entry's own keys set
+_READ = ("sent", "seen", "deps")  # the fields that may name a shared value
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -118,29 +120,51 @@ def encode(entries: Mapping[str, Mapping[str, Any]], dumps: Callable[[Any], str]
     return shared, out
 
 
-def decode(shared: Any, entries: Any, where: str) -> dict[str, dict[str, Any]]:
-    """Entries as Entry.from_json reads them, from what `encode` wrote; `where` names the state in errors.
-    The loaded JSON is ours: entries are completed in place."""
+def check(shared: Any, entries: Any, where: str) -> tuple[list[Any], dict[str, Any]]:
+    """The shared values and the entries as `encode` wrote them; `where` names the state in errors."""
     if not isinstance(shared, list) or not isinstance(entries, dict):
         raise StateError(f"{where}: not a voxplan state (no shared values and resources)")
-    for address, entry in entries.items():
-        if not isinstance(entry, dict) or not isinstance(address, str) or "/" not in address:
-            raise StateError(f"{where}: resource {_shown(address)} is not a state entry ({_shown(entry)}); "
-                             "refusing to guess")
-        try:
-            for name in ("sent", "seen", "deps"):
-                value = entry.get(name)
-                if type(value) is dict and REF in value:
-                    base = shared[value[REF]]
-                    if len(value) == 1:
-                        entry[name] = base
-                    else:
-                        own = {k: v for k, v in value.items() if k != REF}
-                        entry[name] = {**base, **own}
-        except (IndexError, TypeError) as exc:
-            raise StateError(f"{where}: resource {address} names a shared value that is not there ({exc}); "
-                             "refusing to guess") from None
-    return entries
+    return shared, entries
+
+
+def decode(shared: list[Any], address: Any, entry: Any, where: str) -> dict[str, Any]:
+    """One entry as Entry.from_json reads it, from what `encode` wrote (the shared values it names filled
+    in); `where` names the state in errors. The loaded JSON is ours: the entry is completed in place.
+
+    Entries are read one at a time, each as its Entry is made (not all of them first), and only ever
+    entries `encode` wrote: a journal record's entry is whole, and `escape` puts it in this form."""
+    if not isinstance(entry, dict) or not isinstance(address, str) or "/" not in address:
+        raise StateError(f"{where}: resource {_shown(address)} is not a state entry ({_shown(entry)}); "
+                         "refusing to guess")
+    try:
+        for name in _READ:
+            value = entry.get(name)
+            if type(value) is dict and REF in value:
+                base = shared[value[REF]]
+                if len(value) == 1:
+                    entry[name] = base
+                else:
+                    own = {k: v for k, v in value.items() if k != REF}
+                    entry[name] = {**base, **own}
+    except (IndexError, TypeError) as exc:
+        raise StateError(f"{where}: resource {address} names a shared value that is not there ({exc}); "
+                         "refusing to guess") from None
+    return entry
+
+
+def escape(entry: Any, shared: list[Any]) -> Any:
+    """A whole entry (a journal record's) in the form `decode` reads with `shared`: a `sent`, `seen` or
+    `deps` mapping with a key "&" of its own goes into `shared` and is named (as `encode` writes one), so
+    it is read back as itself, never as a reference. Any other entry is already in that form."""
+    if type(entry) is not dict or not any(type(entry.get(name)) is dict and REF in entry[name] for name in _READ):
+        return entry
+    escaped = dict(entry)
+    for name in _READ:
+        value = escaped.get(name)
+        if type(value) is dict and REF in value:
+            escaped[name] = {REF: len(shared)}
+            shared.append(value)
+    return escaped
 
 
 def _shown(value: Any) -> str:

@@ -103,9 +103,11 @@ class LocalStore:
         entries = data.pop("resources")
         shared = data.pop("shared", None)
         if _format(data) >= codec.FORMAT:
-            entries = codec.decode(shared, entries, where)
-        serial = replay(self._journal(journal), entries, _serial(data, where))
-        return Snapshot(head={**data, "serial": serial}, entries=entries, exists=True)
+            shared, entries = codec.check(shared, entries, where)
+        else:
+            shared = None
+        serial = replay(self._journal(journal), entries, _serial(data, where), shared)
+        return Snapshot(head={**data, "serial": serial}, entries=entries, exists=True, shared=shared, where=where)
 
     def _journal(self, journal: Path) -> list[dict[str, Any]]:
         if not journal.exists():

@@ -103,11 +103,7 @@ class State:
             if environment and environment != store.env:
                 raise StateError(f"{store.describe()}: this state belongs to environment {environment!r} of stack "
                                  f"{store.stack!r}, not {store.env!r}; refusing to use another environment's state")
-        resources = {}
-        entries = snap.entries  # emptied as it is read: each entry's JSON goes once its Entry holds its values
-        for address in list(entries):
-            data = entries.pop(address)
-            resources[address] = read_entry(store, address, data)
+        resources = {address: read_entry(store, address, data) for address, data in snap.read()}
         key = key if key is not None else _key_for(head, store, env)
         recorded = head.get("key_id")
         if recorded and recorded != keys.key_id(key) and any(e.fingerprints for e in resources.values()):
@@ -246,11 +242,12 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def replay(records: list[dict[str, Any]], entries: dict[str, dict[str, Any]], serial: int) -> int:
-    """Apply journal records to snapshot entries; returns the last serial."""
+def replay(records: list[dict[str, Any]], entries: dict[str, Any], serial: int, shared: list[Any] | None = None) -> int:
+    """Apply journal records to snapshot entries; returns the last serial. A format-3 snapshot's entries
+    (read with `shared`) stay in the codec's form: a record's entry, whole, is put in it."""
     for record in records:
         if "put" in record:
-            entries[record["put"]] = record["entry"]
+            entries[record["put"]] = record["entry"] if shared is None else codec.escape(record["entry"], shared)
         elif "rm" in record:
             entries.pop(record["rm"], None)
         elif "mv" in record and record["mv"] in entries:

@@ -222,13 +222,15 @@ class PostgresStore:
             raise StateError(f"{where}: the snapshot row is not a voxplan state (head {_shown(head)}, entries "
                              f"{_shown(entries)}); refusing to guess")
         version = head.get("format_version", 0)
+        shared = None
         if type(version) is int and version >= codec.FORMAT:
-            entries = codec.decode(entries.get("shared"), entries.get("resources"), f"{where} snapshot")
+            shared, entries = codec.check(entries.get("shared"), entries.get("resources"), f"{where} snapshot")
         try:
-            serial = replay(records, entries, int(head.get("serial", 0)))
+            serial = replay(records, entries, int(head.get("serial", 0)), shared)
         except (TypeError, ValueError) as exc:
             raise StateError(f"{where}: the snapshot's serial is not a number ({exc}); refusing to guess") from None
-        return Snapshot(head={**head, "serial": serial}, entries=entries, exists=True)
+        return Snapshot(head={**head, "serial": serial}, entries=entries, exists=True, shared=shared,
+                        where=f"{where} snapshot")
 
     def check(self) -> None:
         """Raise LockLost if the locked session ended. No round trip: a server that ends a session says so

@@ -33,11 +33,13 @@ import getpass
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from voxplan.state import codec
 
 
 @dataclass(frozen=True)
@@ -96,11 +98,29 @@ def ci_url(env: Mapping[str, str]) -> str:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What `load` gives: the head (stack, lineage, serial, key id, …) and entries as JSON, journal replayed."""
+    """What `load` gives: the head (stack, lineage, serial, key id, …) and entries as JSON, journal replayed.
+
+    A format-3 snapshot's entries are as the codec wrote them (voxplan.state.codec), naming `shared` values
+    (journal records replayed over them are put in that form); `read` gives each one whole. `where` names
+    the state in the codec's errors."""
 
     head: dict[str, Any] = field(default_factory=dict)
-    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    entries: dict[str, Any] = field(default_factory=dict)
     exists: bool = False
+    shared: list[Any] | None = None  # None: the entries are whole (formats 1 and 2)
+    where: str = ""
+
+    def read(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(address, entry as Entry.from_json reads it), each taken out of `entries` as it is given (so its
+        JSON goes once the caller holds what it made of it): a snapshot is read once."""
+        entries = self.entries
+        for address in list(entries):
+            entry = entries.pop(address)
+            yield address, entry if self.shared is None else codec.decode(self.shared, address, entry, self.where)
+
+    def whole(self) -> dict[str, dict[str, Any]]:
+        """Every entry whole (`read` into one mapping)."""
+        return dict(self.read())
 
 
 def owner_name(stack: str, env: str) -> str:
