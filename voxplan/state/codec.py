@@ -143,9 +143,9 @@ def decode(shared: list[Any], address: Any, entry: Any, where: str) -> dict[str,
                 base = shared[value[REF]]
                 if len(value) == 1:
                     entry[name] = base
-                else:
-                    own = {k: v for k, v in value.items() if k != REF}
-                    entry[name] = {**base, **own}
+                else:  # the base with the entry's own keys set (a base never has a key "&": see encode)
+                    entry[name] = merged = {**base, **value}
+                    del merged[REF]
     except (IndexError, TypeError) as exc:
         raise StateError(f"{where}: resource {address} names a shared value that is not there ({exc}); "
                          "refusing to guess") from None
