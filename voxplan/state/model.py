@@ -57,8 +57,8 @@ class Entry:
                     raise ValueError(f"its {name} is {_shown(value)}" if name in data else f"it has no {name}")
         if not all(type(d) is str for d in deps):
             raise ValueError(f"its deps are {_shown(deps)}")
-        return cls(kind=kind, id=remote_id, sent=sent, seen=seen, fingerprints=fingerprints,  # type: ignore[arg-type]
-                   deps=deps, protect=bool(data.get("protect", False)))  # shared, never edited: no copies
+        # shared, never edited: no copies
+        return cls(kind, remote_id, sent, seen, fingerprints, deps, bool(data.get("protect", False)))  # type: ignore[arg-type]
 
 
 def read_entry(store: StateStore, address: str, data: Any) -> Entry:
