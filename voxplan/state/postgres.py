@@ -314,9 +314,11 @@ class PostgresStore:
         records = [r for item in batch for r in item.records]
         take = [c for item in batch for c in item.take]
         release = [c for item in batch for c in item.release]
+        # the rows as one JSON array, split by the server: psycopg dumps a json[] element by element (half
+        # of this statement's client CPU, measured); json keeps each element's text as sent
         sql = ["WITH j AS (INSERT INTO voxplan_journal (stack, env, record) SELECT %s, %s, r "
-               "FROM unnest(%s::json[]) WITH ORDINALITY AS t(r, n) ORDER BY n)"]
-        args: list[Any] = [self.stack, self.env, [Json(r, dumps=_DUMPS) for r in records]]
+               "FROM json_array_elements(%s::json) WITH ORDINALITY AS t(r, n) ORDER BY n)"]
+        args: list[Any] = [self.stack, self.env, Json(records, dumps=_DUMPS)]
         if take:
             sql.append("c AS (INSERT INTO voxplan_claims (vendor, account, kind, remote_id, stack, env) "
                        "SELECT w.*, %s, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) "
