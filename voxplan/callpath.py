@@ -9,7 +9,6 @@ followed for this number, is shown once more and not followed again.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -108,24 +107,51 @@ def trace(graph_: HopGraph, numbers: Iterable[str], carriers: Mapping[str, str] 
 
 
 def walk(graph_: HopGraph, start: Node) -> NumberPath:
-    steps: list[Step] = []
-    followed: set[str] = set()
-    _step = functools.partial(_node_step, addresses=graph_.addresses)
+    walker = _Walk(graph_)
+    depth = 0
+    path: tuple[str, ...] = ()
+    for key in start.before:  # what the call arrives through, when no carrier hop of the accounts comes first
+        node = graph_.nodes.get(key)
+        if node is not None:
+            walker.steps.append(walker.step(depth, node, "arrives through" if depth else ""))
+            walker.followed.add(node.key)
+            path = (*path, node.key)
+            depth += 1
+    walker.emit(depth, start, "arrives at" if depth else "", path, None)
+    return NumberPath(start.number, tuple(walker.steps))
 
-    def emit(depth: int, node: Node, via: str, on_path: tuple[str, ...], origin: Node | None) -> None:
-        if node.key in on_path or node.key in followed or depth > MAX_DEPTH:
-            steps.append(_step(depth, node, via, repeat=True))
+
+class _Walk:
+    """One number's walk: its steps so far and the nodes it followed. An object rather than two closures that
+    call each other: those made a reference cycle per number, which kept the whole graph alive until the
+    collector's next full pass (a plan's blast radius held twice its memory)."""
+
+    __slots__ = ("graph", "steps", "followed")
+
+    def __init__(self, graph_: HopGraph) -> None:
+        self.graph = graph_
+        self.steps: list[Step] = []
+        self.followed: set[str] = set()
+
+    def step(self, depth: int, node: Node, via: str, *, repeat: bool = False) -> Step:
+        return _node_step(depth, node, via, repeat=repeat, addresses=self.graph.addresses)
+
+    def emit(self, depth: int, node: Node, via: str, on_path: tuple[str, ...], origin: Node | None) -> None:
+        steps = self.steps
+        if node.key in on_path or node.key in self.followed or depth > MAX_DEPTH:
+            steps.append(self.step(depth, node, via, repeat=True))
             return
-        followed.add(node.key)
-        steps.append(_step(depth, node, via))
+        self.followed.add(node.key)
+        steps.append(self.step(depth, node, via))
         if node.problem:
             return
         here = node if node.number else origin
         path = (*on_path, node.key)
         for link in node.links:
-            follow(depth + 1, link, path, here)
+            self.follow(depth + 1, link, path, here)
 
-    def follow(depth: int, link: Link, on_path: tuple[str, ...], origin: Node | None) -> None:
+    def follow(self, depth: int, link: Link, on_path: tuple[str, ...], origin: Node | None) -> None:
+        steps, graph_ = self.steps, self.graph
         if link.outbound and origin is not None and origin.dials_out:
             steps.append(Step(depth, "transfer", None, link.uri or link.to, link.label, BROKEN, origin.dials_out))
             return
@@ -136,7 +162,7 @@ def walk(graph_: HopGraph, start: Node) -> NumberPath:
                 steps.append(Step(depth, kind, ident, ident, link.label, BROKEN, link.missing or f"{ident} does not "
                                   "exist", key=link.to))
             else:
-                emit(depth, target, link.label, on_path, origin)
+                self.emit(depth, target, link.label, on_path, origin)
             return
         uri = link.uri.replace(NUMBER_PLACEHOLDER, origin.number if origin else "")
         resolved = _resolve(graph_, uri, link)
@@ -150,9 +176,9 @@ def walk(graph_: HopGraph, start: Node) -> NumberPath:
         for key in chain:
             node = made.get(key) or graph_.nodes[key]
             if node.key in on_path:
-                steps.append(_step(depth, node, link.label, repeat=True))
+                steps.append(self.step(depth, node, link.label, repeat=True))
                 return
-            steps.append(_step(depth, node, link.label))
+            steps.append(self.step(depth, node, link.label))
             if node.problem:
                 return
             on_path = (*on_path, node.key)
@@ -160,25 +186,13 @@ def walk(graph_: HopGraph, start: Node) -> NumberPath:
         if last:
             node = made.get(last) or graph_.nodes[last]
             if resolved.problem:
-                steps.append(_step(depth, node, link.label))
+                steps.append(self.step(depth, node, link.label))
                 depth += 1
             else:
-                emit(depth, node, link.label, on_path, origin)
+                self.emit(depth, node, link.label, on_path, origin)
         if resolved.problem:
             steps.append(Step(depth, resolved.kind or "sip", resolved.id or None, resolved.id or uri, link.label,
                               BROKEN, resolved.problem))
-
-    depth = 0
-    path: tuple[str, ...] = ()
-    for key in start.before:  # what the call arrives through, when no carrier hop of the accounts comes first
-        node = graph_.nodes.get(key)
-        if node is not None:
-            steps.append(_step(depth, node, "arrives through" if depth else ""))
-            followed.add(node.key)
-            path = (*path, node.key)
-            depth += 1
-    emit(depth, start, "arrives at" if depth else "", path, None)
-    return NumberPath(start.number, tuple(steps))
 
 
 def _node_step(depth: int, node: Node, via: str, *, repeat: bool = False, addresses: Mapping[str, str]) -> Step:
@@ -212,11 +226,8 @@ def blast_radius(plan: Plan, desired: Sequence[Resource], state: State, stack: A
     recorded it, passes through the changed resource) and the changed paths, for drawing. No request."""
     if not plan.has_changes:
         return plan
-    objects, addresses = desired_objects(desired)
-    after = graph(objects, stack=stack, addresses=addresses)
-    after_paths = trace(after, sorted(after.numbers()))
+    after_paths, wanted = _desired_paths(desired, stack)
     reached = reach(after_paths)
-    wanted = set(addresses.values())
     if any(c.is_change and c.address not in wanted for c in plan.changes):
         # a change to what the stack no longer declares: the paths it was on are the ones state recorded
         before_objects, before_addresses = state_objects(state)
@@ -239,6 +250,15 @@ def blast_radius(plan: Plan, desired: Sequence[Resource], state: State, stack: A
     touched = {n for c in changes for n in c.affects}
     drawn = tuple(ChangedPath(p.number, _edges(p)) for p in after_paths if p.number in touched)
     return dataclasses.replace(plan, changes=changes, paths=drawn)
+
+
+def _desired_paths(desired: Sequence[Resource], stack: Any) -> tuple[list[NumberPath], set[str]]:
+    """Each number's path as the stack wants it, and the stack's addresses. The objects and the graph the
+    paths were traced through are dropped on return, before the rest of the blast radius is worked out:
+    with them alive too, it held twice the memory (an apply's peak at 100,000 numbers)."""
+    objects, addresses = desired_objects(desired)
+    after = graph(objects, stack=stack, addresses=addresses)
+    return trace(after, sorted(after.numbers())), set(addresses.values())
 
 
 def _reached_through(addr: str, users: Mapping[str, set[str]], reached: Mapping[str, set[str]]) -> set[str]:

@@ -133,6 +133,10 @@ class _Builder:
         implicit = loader.yaml_implicit_resolvers
         starters = None if None in implicit else frozenset(implicit)  # first characters of non-strings
         stack: list[_Frame] = []
+        # one string per distinct scalar text and one tuple per set of keys, for this pass: a stack of many
+        # numbers repeats its keys, carriers, trunks and assistants (and each number as a route's key)
+        texts: dict[str, str] = {}
+        shapes: dict[tuple[str, ...], tuple[str, ...]] = {}
         while True:
             event = get()
             cls = type(event)
@@ -143,6 +147,7 @@ class _Builder:
             if cls is yaml.ScalarEvent:
                 self.total += 1
                 text, tag = event.value, event.tag
+                text = texts.setdefault(text, text)
                 plain = not event.style
                 if tag is not None and tag not in ALLOWED_TAGS:
                     self._refuse(at, f"unsupported YAML tag {tag[:40]!r}", "remove the tag (quote the value if it "
@@ -186,7 +191,7 @@ class _Builder:
                 continue
             elif cls is yaml.MappingEndEvent or cls is yaml.SequenceEndEvent:
                 frame = stack.pop()
-                built, kid, at = frame.value, frame.where.done(), frame.at
+                built, kid, at = frame.value, frame.where.done(shapes), frame.at
                 if frame.anchor is not None:
                     self.anchors[frame.anchor] = (built, kid, self.total - frame.start, at, None)
                 parent = stack[-1] if stack else None

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -55,14 +55,17 @@ def digits(number: str) -> str:
     return number.lstrip("+")
 
 
-def list_pages(api: ApiClient, path: str, key: str) -> list[dict[str, Any]]:
-    """Every item behind a page/per_page list: page 1, then the rest concurrently (total_pages is known)."""
+def list_pages(api: ApiClient, path: str, key: str,
+               each: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every item behind a page/per_page list: page 1, then the rest concurrently (total_pages is known).
+    `each` makes what is kept of an item as its page arrives, so a decoded page is dropped at once."""
 
     def page(number: int) -> tuple[list[dict[str, Any]], int]:
         body = api.request("GET", path, params={"page": number, "per_page": PER_PAGE})
         meta = body.get("pagination") or {}
         total = int(meta.get("total_pages") or math.ceil(int(meta.get("total") or 0) / PER_PAGE) or 1)
-        return list(body.get(key) or []), total
+        items = body.get(key) or []
+        return [each(o) for o in items] if each else list(items), total
 
     first, total = page(1)
     return first + remaining_pages(total, lambda n: page(n)[0])
@@ -151,7 +154,7 @@ class Number(Adapter):
     cleared = {"destinations": []}  # no route: no destination (Number.delete)
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
-        return [self._own(n) for n in list_pages(self.client, "/v1/numbers", "items")]
+        return list_pages(self.client, "/v1/numbers", "items", self.normalise)
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """Buy the number, then route it. A buy that may have happened is found by `natural_key` (the engine
@@ -183,21 +186,18 @@ class Number(Adapter):
         except errors.NotFound:
             pass
 
-    @classmethod
-    def normalise(cls, raw: dict[str, Any]) -> dict[str, Any]:
-        return cls._own(dict(raw))
-
     @staticmethod
-    def _own(obj: dict[str, Any]) -> dict[str, Any]:
-        """Normalise a number decoded from a list page, in place: it runs for every number on the account,
-        and a copy of each would double what a refresh holds."""
-        obj.pop("doc_types", None)
-        rows = obj.pop("destination", None) or ()
+    def normalise(raw: dict[str, Any]) -> dict[str, Any]:
+        """What voxplan reads of a number: its id, its digits and its routing (`destination`, read as
+        `destinations`, the key it is written as). A stack declares nothing else of a Wavix number (its fees,
+        SMS settings and documents are the vendor's bookkeeping), and it runs for every number on the
+        account: keeping the rest would make them most of what a refresh holds."""
+        rows = raw.get("destination") or ()
         if len(rows) > 1:
             rows = sorted(rows, key=lambda d: d.get("priority") or 0)
-        obj["destinations"] = [{"destination": d.get("destination"), "transport": d.get("transport"),
-                                "priority": d.get("priority"), "trunk_id": d.get("trunk_id")} for d in rows]
-        return obj
+        return {"id": raw.get("id"), "number": raw.get("number"),
+                "destinations": [{"destination": d.get("destination"), "transport": d.get("transport"),
+                                  "priority": d.get("priority"), "trunk_id": d.get("trunk_id")} for d in rows]}
 
     @staticmethod
     def natural_key(body: dict[str, Any]) -> str | None:
