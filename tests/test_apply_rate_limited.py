@@ -33,7 +33,7 @@ class RefusingFirstPosts(httpx.BaseTransport):
 def test_a_create_refused_with_429_is_retried_without_a_lookup(tmp_path: Path) -> None:
     stack = tmp_path / "one.yaml"
     stack.write_text("version: 1\nstack: one\nassistants:\n  a: {name: Agent, first_message: Hi.}\n")
-    transport = RefusingFirstPosts(refuse=12)  # more than the HTTP layer's own retries of one request
+    transport = RefusingFirstPosts(refuse=7)  # more than the HTTP layer's own 5 attempts at one request
     loaded = workflow.load(stack, RunContext(transport=transport, env={"VAPI_API_KEY": "k"}))
     with workflow.connect(loaded) as provs:
         _, result = workflow.apply(loaded, provs, confirm=lambda _plan: True)

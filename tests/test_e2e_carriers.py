@@ -304,7 +304,9 @@ def test_removing_a_number_clears_its_routing_but_never_releases_it(cli: Cli, sa
     assert number["destination"] == []  # still owned, no longer routed
 
 
-@pytest.mark.parametrize("key", ["both", "id", "name"])  # which path key Cloudonix takes is unconfirmed
+# which path key Cloudonix takes is unconfirmed: each alone (the emulator's default answers to both, the way
+# tests/test_contract.py edits and destroys this example within the spec at 10 requests / 3 s)
+@pytest.mark.parametrize("key", ["id", "name"])
 def test_cloudonix_cxml_url_change_applies_with_the_body_the_spec_requires(cli: Cli, sandbox: SandboxServer,
                                                                            key: str) -> None:
     """An application PUT needs type, url and method; the code before sent {url} alone and the apply
