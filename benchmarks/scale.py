@@ -124,8 +124,6 @@ if command == "plan":
     from voxplan.entry import run  # the console script's own entry point
     run(["plan", stack])
 from voxplan import workflow
-from voxplan.entry import tune_collector
-tune_collector()  # as the console script does before any command
 loaded = workflow.load(stack)
 trace = tempfile.TemporaryFile("w+")
 def on_plan(plan):
@@ -212,8 +210,6 @@ import json, sys, time
 from pathlib import Path
 from voxplan.stack.loader import parse_yaml
 from voxplan.state import LocalStore, State
-from voxplan.entry import tune_collector
-tune_collector()  # as in a plan (the console script's collector thresholds)
 what, path, stack_name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 text = path.read_text() if what == "stack" else ""
 best = float("inf")

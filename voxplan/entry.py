@@ -16,7 +16,6 @@ a pipeline needs them. Imports nothing heavy before it has its handlers in place
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import sys
@@ -76,22 +75,10 @@ def crash_file(exc: BaseException) -> str:
     return path
 
 
-def tune_collector() -> None:
-    """The cyclic garbage collector's thresholds for a voxplan process. A plan holds hundreds of thousands
-    of long-lived containers (stack values, state entries, live objects, bodies) and frees almost all of
-    them by reference count; at the default thresholds (a young collection every 700 allocations, a full
-    one every 100 of those when the heap grew by a quarter) the collector walked them again and again: 0.6 s
-    of a 10,000-number plan's 2.6 s of CPU, 6.4 s of a 100,000-number plan's. Collecting every 50,000
-    allocations costs 0.1 s and 1.5 s, and 8 MB more peak memory at 100,000 (mypy tunes its build the same
-    way). Cycles are still collected, later."""
-    gc.set_threshold(50_000, 20, 20)
-
-
 def run(argv: list[str] | None = None) -> None:
     global _phase
     _phase = "start"
     _install()  # (again: a second run in one process) before the imports below, most of a second when cold
-    tune_collector()
     code = 1
     try:
         import click
