@@ -29,9 +29,10 @@ def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
         if _carrier(ctx, carriers, spec["carrier"], ("trunks", name, "carrier")):
             carriers[spec["carrier"]].expand_trunk(ctx, name, spec)
     routes = {number_key(k): v for k, v in stack.section("routes").items()}
-    ctx.numbers = {number_key(k): v for k, v in stack.section("numbers").items()}
+    canon_of = {k: number_key(k) for k in stack.section("numbers")}
+    ctx.numbers = {canon_of[k]: v for k, v in stack.section("numbers").items()}
     for key, spec in stack.section("numbers").items():
-        canon = number_key(key)
+        canon = canon_of[key]
         if not _carrier(ctx, carriers, spec["carrier"], ("numbers", key, "carrier")):
             continue
         carrier = carriers[spec["carrier"]]

@@ -317,7 +317,8 @@ class ExpandContext:
 
     def add(self, resource: Resource) -> str:
         """Record a resource; it inherits the `lifecycle:` of the stack entry it came from."""
-        if len(resource.origin) >= 2 and not resource.lifecycle and resource.origin[:2] in self._lifecycles:
+        if self._lifecycles and len(resource.origin) >= 2 and not resource.lifecycle \
+                and resource.origin[:2] in self._lifecycles:
             lifecycle = self._lifecycles[resource.origin[:2]]
             resource = dataclasses.replace(resource, lifecycle=dict(lifecycle))
         if resource.address in self.resources:

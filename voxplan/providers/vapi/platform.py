@@ -65,9 +65,10 @@ def _shape(credential: str, route: Mapping[str, Any] | None, options: Mapping[st
     the route or the options hold anything but strings and flags (a map, a list, a secret): those numbers are
     built one by one."""
     route_items, option_items = tuple((route or {}).items()), tuple(options.items())
-    for _, value in route_items + option_items:
-        if type(value) is not str and type(value) is not bool:
-            return None
+    for items in (route_items, option_items):
+        for _, value in items:
+            if type(value) is not str and type(value) is not bool:
+                return None
     return (NUMBER, credential, route_items, option_items)
 
 
