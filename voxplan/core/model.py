@@ -106,7 +106,11 @@ class Resource:
 
     def _derive(self, found: tuple[tuple[PathT, Ref], ...]) -> None:
         own = address(self.kind, self.name)
-        deps = dict.fromkeys([r.address for _, r in found] + list(self.depends_on))
+        deps: dict[str, None] = {}  # the Refs' targets, then the other edges, each once, in that order
+        for _, ref in found:
+            deps[ref.address] = None
+        for edge in self.depends_on:
+            deps[edge] = None
         deps.pop(own, None)
         object.__setattr__(self, "address", own)
         object.__setattr__(self, "ref_paths", found)
