@@ -140,6 +140,8 @@ class Resource:
         put(twin, "lifecycle", dict(self.lifecycle))
         put(twin, "import_id", self.import_id)
         twin._derive(self.ref_paths)
+        if twin._dependencies == self._dependencies:  # alike numbers keep one tuple (the other is dropped at once)
+            put(twin, "_dependencies", self._dependencies)
         return twin
 
 
