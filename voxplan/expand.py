@@ -29,9 +29,10 @@ def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
         if _carrier(ctx, carriers, spec["carrier"], ("trunks", name, "carrier")):
             carriers[spec["carrier"]].expand_trunk(ctx, name, spec)
     routes = {number_key(k): v for k, v in stack.section("routes").items()}
-    ctx.numbers = {number_key(k): v for k, v in stack.section("numbers").items()}
+    canon_of = {k: number_key(k) for k in stack.section("numbers")}
+    ctx.numbers = {canon_of[k]: v for k, v in stack.section("numbers").items()}
     for key, spec in stack.section("numbers").items():
-        canon = number_key(key)
+        canon = canon_of[key]
         if not _carrier(ctx, carriers, spec["carrier"], ("numbers", key, "carrier")):
             continue
         carrier = carriers[spec["carrier"]]
@@ -51,9 +52,14 @@ def expand(stack: Stack) -> tuple[list[Resource], list[Diagnostic]]:
                          "routed to an assistant needs trunk:"), hint="name the trunks: entry that carries it")
             continue
         carrier.expand_number(ctx, canon, spec, routes.get(canon))
+    secret_fields: dict[str, tuple[str, ...]] = {}  # kind -> its secret fields: 10,000 numbers are one kind
     for res in ctx.resources.values():
-        cls = providers.adapter_class(res.kind)
-        mark_secret_fields(res.body, cls.write_only + cls.secret_fields, origin=f"{res.kind} secret field")
+        fields = secret_fields.get(res.kind)
+        if fields is None:
+            cls = providers.adapter_class(res.kind)
+            fields = secret_fields[res.kind] = cls.write_only + cls.secret_fields
+        if fields:
+            mark_secret_fields(res.body, fields, origin=f"{res.kind} secret field")
     for addr, given in (stack.data.get("imports") or {}).items():
         if isinstance(given, dict):  # per environment
             remote_id = given.get(stack.environment)

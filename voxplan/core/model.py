@@ -102,9 +102,15 @@ class Resource:
 
     def __post_init__(self) -> None:
         found = ref_paths(self.body)  # where each Ref sits: resolving copies only those paths
-        found = _PATHS.setdefault(found, found)  # one per shape: 10,000 numbers on 100 trunks have 100
+        self._derive(_PATHS.setdefault(found, found))  # one per shape: 10,000 numbers on 100 trunks have 100
+
+    def _derive(self, found: tuple[tuple[PathT, Ref], ...]) -> None:
         own = address(self.kind, self.name)
-        deps = dict.fromkeys([r.address for _, r in found] + list(self.depends_on))
+        deps: dict[str, None] = {}  # the Refs' targets, then the other edges, each once, in that order
+        for _, ref in found:
+            deps[ref.address] = None
+        for edge in self.depends_on:
+            deps[edge] = None
         deps.pop(own, None)
         object.__setattr__(self, "address", own)
         object.__setattr__(self, "ref_paths", found)
@@ -112,6 +118,31 @@ class Resource:
 
     def dependencies(self) -> tuple[str, ...]:
         return self._dependencies
+
+    def sibling(self, name: str, origin: PathT, values: Mapping[str, str],
+                depends_on: tuple[str, ...] | None = None) -> Resource:
+        """This resource's twin for another stack entry: the same kind, lifecycle and Refs, named `name`, its body
+        this one's with the top-level string `values` over it (a number's own digits), its containers shared.
+        Made for numbers alike but for their number: where the values replace no Ref nor container, the Refs sit
+        where they sit in this body, so the new body is not walked for them again."""
+        body = {**self.body, **values}
+        depends_on = self.depends_on if depends_on is None else depends_on
+        for key, value in values.items():
+            if type(value) is not str or type(self.body.get(key, "")) is not str:
+                return Resource(self.kind, name, body, origin, depends_on, dict(self.lifecycle), self.import_id)
+        twin = object.__new__(Resource)  # every field as __init__ sets it (tests/test_expand_alike.py holds it to that)
+        put = object.__setattr__
+        put(twin, "kind", self.kind)
+        put(twin, "name", name)
+        put(twin, "body", body)
+        put(twin, "origin", origin)
+        put(twin, "depends_on", depends_on)
+        put(twin, "lifecycle", dict(self.lifecycle))
+        put(twin, "import_id", self.import_id)
+        twin._derive(self.ref_paths)
+        if twin._dependencies == self._dependencies:  # alike numbers keep one tuple (the other is dropped at once)
+            put(twin, "_dependencies", self._dependencies)
+        return twin
 
 
 def ref_paths(value: Any) -> tuple[tuple[PathT, Ref], ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -311,10 +311,14 @@ class ExpandContext:
     numbers: dict[str, dict[str, Any]] = field(default_factory=dict)  # canonical number -> its stack entry
     resources: dict[str, Resource] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # what a provider works out once per expansion and reuses, under keys of its own (a template per shape of
+    # number: 10,000 numbers on a few trunks are a few shapes)
+    memo: dict[Hashable, Any] = field(default_factory=dict)
 
     def add(self, resource: Resource) -> str:
         """Record a resource; it inherits the `lifecycle:` of the stack entry it came from."""
-        if len(resource.origin) >= 2 and not resource.lifecycle and resource.origin[:2] in self._lifecycles:
+        if self._lifecycles and len(resource.origin) >= 2 and not resource.lifecycle \
+                and resource.origin[:2] in self._lifecycles:
             lifecycle = self._lifecycles[resource.origin[:2]]
             resource = dataclasses.replace(resource, lifecycle=dict(lifecycle))
         if resource.address in self.resources:

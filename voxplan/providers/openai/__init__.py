@@ -70,13 +70,15 @@ def lint(stack: Stack, tls_signalling: Mapping[str, bool | None]) -> Iterator[Di
                          "providers.openai.webhook_secret is written literally in the stack",
                          hint="use ${env:OPENAI_WEBHOOK_SECRET} or ${file:PATH}")
     answered = bool(stack.section("agents") or stack.section("webhooks"))  # i.e. voxplan serve answers
-    numbers = {number_key(k): v for k, v in stack.section("numbers").items()}
+    numbers: dict[str, Any] | None = None  # keyed at the first OpenAI route: most stacks have none
     for key, route in stack.section("routes").items():
         if "openai" not in route:
             if "agent" in route:
                 yield Diagnostic(stack.source.at(("routes", key, "agent")),
                                  f"routes.{key}: agent: answers OpenAI routes only", hint="add openai: proj_…")
             continue
+        if numbers is None:
+            numbers = {number_key(k): v for k, v in stack.section("numbers").items()}
         if answered and not route.get("agent"):
             yield Diagnostic(stack.source.at(("routes", key)), f"routes.{key}: no agent: voxplan serve rejects its "
                              "calls", hint="add agent: NAME", severity="warning")

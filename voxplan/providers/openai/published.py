@@ -34,12 +34,14 @@ class Routing(StoreAdapter):
 
 def expand(ctx: ExpandContext, carriers: Mapping[str, Carrier]) -> None:
     stack = ctx.stack
-    numbers = {number_key(k): v for k, v in stack.section("numbers").items()}
+    numbers: dict[str, Any] | None = None  # keyed at the first OpenAI route: most stacks have none
     routed: dict[str, list[str]] = {}
     headers: set[str] = set()
     for key, route in stack.section("routes").items():
         if "openai" not in route:
             continue
+        if numbers is None:
+            numbers = {number_key(k): v for k, v in stack.section("numbers").items()}
         number = number_key(key)
         if route.get("agent"):
             routed.setdefault(str(route["agent"]), []).append(number)

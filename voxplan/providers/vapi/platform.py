@@ -59,6 +59,19 @@ TWILIO_FIELDS = (("account_sid", "accountSid", "twilioAccountSid"), ("auth_token
                  ("api_key", "apiKey", "twilioApiKey"), ("api_secret", "apiSecret", "twilioApiSecret"))
 
 
+def _shape(credential: str, route: Mapping[str, Any] | None, options: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """What a BYO number's body is made of besides its number, as a key: numbers with equal keys have bodies equal
+    but for `number`, and the same problems (the stack's squads and the region are one expansion's). None where
+    the route or the options hold anything but strings and flags (a map, a list, a secret): those numbers are
+    built one by one."""
+    route_items, option_items = tuple((route or {}).items()), tuple(options.items())
+    for items in (route_items, option_items):
+        for _, value in items:
+            if type(value) is not str and type(value) is not bool:
+                return None
+    return (NUMBER, credential, route_items, option_items)
+
+
 def gateway(spec: dict[str, Any]) -> dict[str, Any]:
     """A gateway in the stack's vocabulary → Vapi's SipTrunkGateway."""
     return drop_none({
@@ -74,6 +87,7 @@ class VapiPlatform:
     def __init__(self, region: str = "us"):
         self.region = region
         self.check = SpecCheck(PATHS)
+        self._inbound: dict[tuple[str, str], Ref] = {}
 
     @classmethod
     def of(cls, stack: Stack) -> VapiPlatform:
@@ -83,14 +97,19 @@ class VapiPlatform:
     def add(self, ctx: ExpandContext, kind: str, name: str, draft: Draft, depends_on: tuple[str, ...] = (),
             origin: PathT | None = None, lifecycle: dict[str, Any] | None = None) -> str:
         """Check the draft against Vapi's document, then add it as a resource."""
+        return ctx.add(self.made(ctx, kind, name, draft, depends_on, origin, lifecycle))
+
+    def made(self, ctx: ExpandContext, kind: str, name: str, draft: Draft, depends_on: tuple[str, ...] = (),
+             origin: PathT | None = None, lifecycle: dict[str, Any] | None = None) -> Resource:
+        """The draft checked against Vapi's document, as a resource (not added yet)."""
         for verbatim, field_path in draft.twice:
             ctx.diagnostics.append(Diagnostic(
                 ctx.stack.source.key_at(verbatim), f"{'.'.join(map(str, verbatim))}: "
                 f"{'.'.join(map(str, field_path))} ({ctx.stack.source.key_at(field_path)}) sets this field too, and "
                 "one would silently replace the other", "say it in one place"))
         self.check(ctx, kind, draft)
-        return ctx.add(Resource(kind, name, draft.body, origin=origin or draft.at, depends_on=depends_on,
-                                lifecycle=lifecycle or {}))
+        return Resource(kind, name, draft.body, origin=origin or draft.at, depends_on=depends_on,
+                        lifecycle=lifecycle or {})
 
     # -- platform sections --------------------------------------------------------------------
     def expand(self, ctx: ExpandContext) -> None:
@@ -137,7 +156,19 @@ class VapiPlatform:
 
     def bind_number(self, ctx: ExpandContext, number: str, *, credential: str, route: dict[str, Any] | None,
                     origin: PathT, options: dict[str, Any]) -> str:
-        return self._number(ctx, number, self._byo_draft(origin, number, credential), route, options)
+        """A trunk carrier's number, bound to the trunk's credential. Numbers alike but for their number (one
+        credential, equal routes and options: `_shape`) are one template's siblings: the first is built and
+        checked in full, the rest take its body with their own `number`. A shape whose first number had a
+        problem is not shared: each of its numbers is built, and its problem reported where it is written."""
+        shape = _shape(credential, route, options)
+        template = ctx.memo.get(shape) if shape is not None else None
+        if template is not None:
+            return ctx.add(template.sibling(number, origin, {"number": number}))
+        seen = len(ctx.diagnostics)
+        made = self._number_made(ctx, number, self._byo_draft(origin, number, credential), route, options)
+        if shape is not None and len(ctx.diagnostics) == seen:
+            ctx.memo[shape] = made
+        return ctx.add(made)
 
     @staticmethod
     def _byo_draft(origin: PathT, number: str, credential: str) -> Draft:
@@ -205,8 +236,12 @@ class VapiPlatform:
                 options: dict[str, Any], lifecycle: dict[str, Any] | None = None) -> str:
         """What every Vapi number takes: its name, who answers (assistant, squad, or a server), the fallback
         destination and hooks, and `vapi:`."""
+        return ctx.add(self._number_made(ctx, name, draft, route, options, lifecycle))
+
+    def _number_made(self, ctx: ExpandContext, name: str, draft: Draft, route: dict[str, Any] | None,
+                     options: dict[str, Any], lifecycle: dict[str, Any] | None = None) -> Resource:
         self._number_fields(draft, route, options, squads=ctx.stack.data.get("squads") or {})
-        return self.add(ctx, NUMBER, name, draft, lifecycle=lifecycle)
+        return self.made(ctx, NUMBER, name, draft, lifecycle=lifecycle)
 
     @staticmethod
     def _number_fields(draft: Draft, route: dict[str, Any] | None, options: dict[str, Any],
@@ -232,7 +267,11 @@ class VapiPlatform:
         draft.verbatim(options.get("vapi"), (*at, "vapi"))
 
     def inbound_uri(self, credential: str, user: str) -> Ref:
-        return Ref(credential, "id", template=f"{user}@{{}}.{SIP_HOSTS[self.region]}")
+        known = self._inbound.get((credential, user))  # one per trunk, asked for by each of its numbers
+        if known is None:
+            known = self._inbound[(credential, user)] = Ref(credential, "id",
+                                                             template=f"{user}@{{}}.{SIP_HOSTS[self.region]}")
+        return known
 
     # -- the way back (voxplan.providers.reverse): live objects → stack entries ------------------------
     def generate(self, ctx: GenerateContext) -> None:

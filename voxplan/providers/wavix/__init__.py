@@ -300,14 +300,26 @@ class WavixCarrier:
         ctx.platform.trunk_credential(ctx, name, **credential(name, spec))
 
     def expand_number(self, ctx: ExpandContext, key: str, spec: dict[str, Any], route: dict[str, Any] | None) -> None:
+        """A number and its one destination. Numbers sent to one place (`[did]` at one credential: every number of
+        a trunk routed to the platform) have the same destinations: the first number's resource is the template
+        the rest are siblings of, with their own digits."""
         body: dict[str, Any] = {"number": digits(key)}
-        depends: tuple[str, ...] = ()
-        if route is not None:
-            target = ctx.route(route, key, spec.get("trunk", ""), DID_PLACEHOLDER)
-            body["destinations"] = [{"destination": target.uri,
-                                     "transport": PSTN if target.pstn else SIP_URI, "priority": 1}]
-            depends = target.waits_for
-        ctx.add(Resource(NUMBER, key, body, origin=("numbers", key), depends_on=depends, lifecycle=buying(spec)))
+        lifecycle = buying(spec)
+        if route is None:
+            ctx.add(Resource(NUMBER, key, body, origin=("numbers", key), lifecycle=lifecycle))
+            return
+        target = ctx.route(route, key, spec.get("trunk", ""), DID_PLACEHOLDER)
+        shape = (NUMBER, target.uri, target.pstn)
+        template = None if lifecycle else ctx.memo.get(shape)
+        if template is not None:
+            ctx.add(template.sibling(key, ("numbers", key), body, depends_on=target.waits_for))
+            return
+        body["destinations"] = [{"destination": target.uri, "transport": PSTN if target.pstn else SIP_URI,
+                                 "priority": 1}]
+        made = Resource(NUMBER, key, body, origin=("numbers", key), depends_on=target.waits_for, lifecycle=lifecycle)
+        if not lifecycle:
+            ctx.memo[shape] = made
+        ctx.add(made)
 
     # -- the way back (voxplan.providers.reverse) ------------------------------------------------------
     takes_the_rest = False
