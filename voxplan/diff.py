@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from voxplan.core.errors import PlanError
@@ -64,9 +64,13 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
     planned: dict[str, Change] = {}
     elsewhere = set(foreign)
     unmoved: set[str] = set()  # entries whose live object the diff found as the last apply left it
+
+    def value_of(ref: Ref) -> Any:  # one function for every body, not a lambda made per body
+        return _resolve(ref, planned)
+
     for addr in order:
         res = resources[addr]
-        lean = None if addr in replace else _kept(res, live[res.kind], state, adapters[res.kind], planned, unmoved)
+        lean = None if addr in replace else _kept(res, live[res.kind], state, adapters[res.kind], value_of, unmoved)
         planned[addr] = lean or _plan_resource(res, live, state, adapters, planned, claimed, addr in replace,
                                                elsewhere, unmoved)
     changes = [planned[a] for a in order]
@@ -322,7 +326,7 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
                   **common)  # type: ignore[arg-type]
 
 
-def _kept(res: Resource, kind_live: Live, state: State, adapter: Adapter, planned: Mapping[str, Change],
+def _kept(res: Resource, kind_live: Live, state: State, adapter: Adapter, value_of: Callable[[Ref], Any],
           unmoved: set[str]) -> Change | None:
     """The common case, kept lean: the object state names is there and nothing moved since the last apply
     (`_unmoved`), so a no-op (spelled out, not through `_plan_resource`'s `common`: that dict and its **
@@ -338,7 +342,7 @@ def _kept(res: Resource, kind_live: Live, state: State, adapter: Adapter, planne
         return None
     write_only = _secret_paths(adapter.write_only, res.body, entry)
     # a body without Refs is shared, not copied: a no-op's body is only read
-    body = substitute(res.body, res.ref_paths, lambda ref: _resolve(ref, planned)) if res.ref_paths else res.body
+    body = substitute(res.body, res.ref_paths, value_of) if res.ref_paths else res.body
     if not _unmoved(adapter, body, obj, entry, state.key, write_only):
         return None
     if not entry.fingerprints:  # (obj is the one state names: not importing)
