@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Collection, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from voxplan.core.errors import PlanError
@@ -347,12 +348,18 @@ def _kept(res: Resource, kind_live: Live, state: State, adapter: Adapter, value_
         return None
     if not entry.fingerprints:  # (obj is the one state names: not importing)
         unmoved.add(res.address)
+    wants = res.dependencies()  # what state recorded, nearly always: that tuple, not one more per no-op
     return Change(address=res.address, kind=res.kind, action=NOOP, body=body,
-                  remote_id=adapter.remote_id(obj), depends_on=res.dependencies(),
-                  prior_depends_on=tuple(entry.deps), importing=False,
+                  remote_id=adapter.remote_id(obj), depends_on=wants,
+                  prior_depends_on=wants if entry.deps == list(wants) else tuple(entry.deps),
                   create_before_destroy=adapter.create_before_destroy, full_replace=adapter.full_replace,
-                  write_only=write_only, origin=res.origin, live=obj,
+                  write_only=write_only, origin=res.origin, live=obj, declared=_NOTHING,
                   protect=bool(lifecycle.get("protect")), prior_protect=entry.protect)
+
+
+# a no-op declares no shared list: one read-only empty mapping for all of them, not a dict each (objects that
+# outlive the diff are what sets the collector off, and each full collection walks the whole refreshed heap)
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 
 def _release(res: Resource, obj: Mapping[str, Any] | None, entry: Entry | None, adapter: Adapter) -> Change:
