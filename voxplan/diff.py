@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from voxplan.core.errors import PlanError
@@ -26,12 +27,13 @@ from voxplan.core.model import (
     base_address,
     get_path,
     json_equal,
+    json_equal_at,
     loosely_equal,
     pending,
     ref_paths,
     substitute,
 )
-from voxplan.core.plan import Action, Change, FieldChange, Plan, display
+from voxplan.core.plan import NOOP, Action, Change, FieldChange, Plan, display
 from voxplan.core.secret import MASK, fingerprint
 from voxplan.core.writeonly import (
     carries,
@@ -63,9 +65,15 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
     planned: dict[str, Change] = {}
     elsewhere = set(foreign)
     unmoved: set[str] = set()  # entries whose live object the diff found as the last apply left it
+
+    def value_of(ref: Ref) -> Any:  # one function for every body, not a lambda made per body
+        return _resolve(ref, planned)
+
     for addr in order:
-        planned[addr] = _plan_resource(resources[addr], live, state, adapters, planned, claimed, addr in replace,
-                                       elsewhere, unmoved)
+        res = resources[addr]
+        lean = None if addr in replace else _kept(res, live[res.kind], state, adapters[res.kind], value_of, unmoved)
+        planned[addr] = lean or _plan_resource(res, live, state, adapters, planned, claimed, addr in replace,
+                                               elsewhere, unmoved)
     changes = [planned[a] for a in order]
     forget: list[str] = []
     deletes: list[Change] = []
@@ -101,14 +109,18 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
     plan = Plan(stack=stack, changes=tuple(changes + _dependents_first(deletes)), forget=tuple(forget),
                 outside=outside(live, state, adapters, unmoved))
     # in the stack, the stack's lifecycle decides (as Terraform's config does); gone from it, state's
-    protected = [c.address for c in plan.changes if (c.action is Action.REPLACE and c.protect)
-                 or (c.action in (Action.DELETE, Action.UNROUTE) and c.prior_protect)]
+    protected = [c.address for c in plan.changes if c.action is not NOOP and (
+                 (c.action is Action.REPLACE and c.protect) or (c.action in _GONE and c.prior_protect))]
     if protected:
         verb = "destroy, replace or unroute"
         raise PlanError(f"{protected[0]} is protected (lifecycle.protect) and this plan would {verb} it"
                         + (f" (and {len(protected) - 1} more protected)" if len(protected) > 1 else "")
                         + "; remove protect: true from the stack first if that is really meant")
     return plan
+
+
+_GONE = (Action.DELETE, Action.UNROUTE)
+_MADE = (Action.CREATE, Action.REPLACE)  # a new object: its values are known only after apply
 
 
 def target(plan: Plan, targets: Sequence[str]) -> Plan:
@@ -194,7 +206,7 @@ def _moved_outside(entry: Entry, obj: Mapping[str, Any]) -> tuple[FieldChange, .
     """The leaves of the keys voxplan manages that the server shows differently from its answer at the last
     apply (write-only secrets left out: they never come back)."""
     hidden = tuple(entry.fingerprints)
-    if not hidden and json_equal({k: obj.get(k) for k in entry.seen}, entry.seen):
+    if not hidden and json_equal_at(obj, entry.seen):
         return ()  # the common case, decided at once (types count, so never equal where loosely_equal would differ)
     now = {key: strip_write_only(key, obj.get(key), hidden) for key in entry.seen}
     return tuple(f for key in entry.seen if not loosely_equal(entry.seen.get(key), now[key])
@@ -256,18 +268,6 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
         raise PlanError(f"{res.address}: not found on the account, and voxplan adopts these, never buys or "
                         f"creates them (looked for {adapter.natural_key(res.body)!r})")
     body = substitute(res.body, res.ref_paths, lambda ref: _resolve(ref, planned))
-    if (entry is not None and obj is not None and not importing and not force_replace
-            and "ignore_changes" not in res.lifecycle and _unmoved(adapter, body, obj, entry, state.key, write_only)):
-        # the common case, kept lean: nothing moved since the last apply (spelled out, not through
-        # `common` below: that dict and its ** unpacking cost 0.17 G instructions at 10,000 numbers)
-        if unmoved is not None and not entry.fingerprints:  # (obj is the one state names: not importing)
-            unmoved.add(res.address)
-        return Change(address=res.address, kind=res.kind, action=Action.NOOP, body=body,
-                      remote_id=adapter.remote_id(obj), depends_on=res.dependencies(),
-                      prior_depends_on=tuple(entry.deps), importing=False,
-                      create_before_destroy=adapter.create_before_destroy, full_replace=adapter.full_replace,
-                      write_only=write_only, origin=res.origin, live=obj,
-                      protect=bool(res.lifecycle.get("protect")), prior_protect=entry.protect)
     common = dict(address=res.address, kind=res.kind, body=body, depends_on=res.dependencies(),
                   protect=bool(res.lifecycle.get("protect")), prior_protect=bool(entry and entry.protect),
                   full_replace=adapter.full_replace,
@@ -325,6 +325,41 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
     return Change(action=action, remote_id=adapter.remote_id(obj), send_keys=tuple(send), fields=tuple(fields),
                   importing=importing, reason=reason, live=obj, clears=tuple(clears), declared=declared,
                   **common)  # type: ignore[arg-type]
+
+
+def _kept(res: Resource, kind_live: Live, state: State, adapter: Adapter, value_of: Callable[[Ref], Any],
+          unmoved: set[str]) -> Change | None:
+    """The common case, kept lean: the object state names is there and nothing moved since the last apply
+    (`_unmoved`), so a no-op (spelled out, not through `_plan_resource`'s `common`: that dict and its **
+    unpacking cost 0.17 G instructions at 10,000 numbers). None for anything else: the full comparison."""
+    entry = state.resources.get(res.address)
+    if entry is None:
+        return None
+    lifecycle = res.lifecycle
+    if lifecycle and (lifecycle.get("release") or "ignore_changes" in lifecycle):
+        return None
+    obj = kind_live.by_id.get(entry.id)
+    if obj is None:
+        return None
+    write_only = _secret_paths(adapter.write_only, res.body, entry)
+    # a body without Refs is shared, not copied: a no-op's body is only read
+    body = substitute(res.body, res.ref_paths, value_of) if res.ref_paths else res.body
+    if not _unmoved(adapter, body, obj, entry, state.key, write_only):
+        return None
+    if not entry.fingerprints:  # (obj is the one state names: not importing)
+        unmoved.add(res.address)
+    wants = res.dependencies()  # what state recorded, nearly always: that tuple, not one more per no-op
+    return Change(address=res.address, kind=res.kind, action=NOOP, body=body,
+                  remote_id=adapter.remote_id(obj), depends_on=wants,
+                  prior_depends_on=wants if entry.deps == list(wants) else tuple(entry.deps),
+                  create_before_destroy=adapter.create_before_destroy, full_replace=adapter.full_replace,
+                  write_only=write_only, origin=res.origin, live=obj, declared=_NOTHING,
+                  protect=bool(lifecycle.get("protect")), prior_protect=entry.protect)
+
+
+# a no-op declares no shared list: one read-only empty mapping for all of them, not a dict each (objects that
+# outlive the diff are what sets the collector off, and each full collection walks the whole refreshed heap)
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 
 def _release(res: Resource, obj: Mapping[str, Any] | None, entry: Entry | None, adapter: Adapter) -> Change:
@@ -438,11 +473,10 @@ def _unmoved(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], 
     if not json_equal(sent, entry.sent):
         return False
     seen = entry.seen  # what the server answered for exactly these keys (compared in place: no copy of either)
-    if len(seen) != len(body):
+    if seen is not entry.sent and seen.keys() != body.keys():  # (sent's are body's: compared just above)
         return False
-    for k in body:
-        if k not in seen or not json_equal(obj.get(k), seen[k]):
-            return False
+    if not json_equal_at(obj, seen):
+        return False
     for key, value in body.items() if sent is not body else ():
         for path, secret in secrets_under(key, value, write_only).items():
             if entry.fingerprints.get(path) != secret_fingerprint(secret, fp_key):
@@ -459,7 +493,7 @@ def _heads(write_only: tuple[str, ...]) -> frozenset[str]:
 def _resolve(ref: Ref, planned: Mapping[str, Change]) -> Any:
     """A Ref whose target already exists (and is not being replaced) becomes its value; others stay Refs."""
     target = planned.get(ref.address)
-    if target is None or target.action in (Action.CREATE, Action.REPLACE) or target.live is None:
+    if target is None or target.action in _MADE or target.live is None:
         return ref
     found = get_path(target.live, ref.attr)
     return ref if found is None else ref.render(found)

@@ -13,24 +13,25 @@ def topo_order(deps: Mapping[str, Iterable[str]]) -> list[str]:
 
     Ties keep the input order, so plans are stable. Raises PlanError naming a cycle.
     """
-    position = {n: i for i, n in enumerate(deps)}
-    waiting = dict.fromkeys(position, 0)  # how many of its dependencies are not placed yet
-    dependents: dict[str, list[str]] = {n: [] for n in position}
-    for n, ds in deps.items():
+    names = list(deps)
+    position = {n: i for i, n in enumerate(names)}
+    waiting = [0] * len(names)  # per position: how many of its dependencies are not placed yet
+    dependents: dict[int, list[int]] = {}  # positions, and only for what something depends on
+    for i, ds in enumerate(deps.values()):
         for d in set(ds):
-            if d in position and d != n:
-                dependents[d].append(n)
-                waiting[n] += 1
-    ready = [(position[n], n) for n, count in waiting.items() if not count]
-    heapq.heapify(ready)
+            j = position.get(d)
+            if j is not None and j != i:
+                dependents.setdefault(j, []).append(i)
+                waiting[i] += 1
+    ready = [i for i, count in enumerate(waiting) if not count]  # ascending: already a heap
     order: list[str] = []
     while ready:
-        _, n = heapq.heappop(ready)
-        order.append(n)
-        for m in dependents[n]:
+        i = heapq.heappop(ready)
+        order.append(names[i])
+        for m in dependents.get(i, ()):
             waiting[m] -= 1
             if not waiting[m]:
-                heapq.heappush(ready, (position[m], m))
+                heapq.heappush(ready, m)
     if len(order) != len(position):
         placed = set(order)
         pending = {n: {d for d in deps[n] if d in position and d not in placed and d != n}

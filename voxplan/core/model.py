@@ -220,10 +220,11 @@ def json_equal(a: Any, b: Any) -> bool:
     if ta is not type(b):
         return False
     if ta is dict:
-        if a.keys() != b.keys():
+        if len(a) != len(b):
             return False
+        get = b.get
         for k, x in a.items():  # scalars compared in the loop, containers by recursion: this runs for every body
-            y = b[k]
+            y = get(k, _ABSENT)  # a key b lacks: a type nothing in JSON has (no key views made and compared)
             if x is not y and (type(x) is not type(y) or (not json_equal(x, y) if type(x) in _NESTED else x != y)):
                 return False
         return True
@@ -238,6 +239,18 @@ def json_equal(a: Any, b: Any) -> bool:
 
 
 _NESTED = (dict, list, tuple)
+_ABSENT = object()
+
+
+def json_equal_at(obj: Mapping[str, Any], expected: Mapping[str, Any]) -> bool:
+    """`json_equal({k: obj.get(k) for k in expected}, expected)`, without making that dict: obj's values at
+    expected's keys (None where obj lacks one) against expected's."""
+    get = obj.get
+    for k, y in expected.items():
+        x = get(k)
+        if x is not y and (type(x) is not type(y) or (not json_equal(x, y) if type(x) in _NESTED else x != y)):
+            return False
+    return True
 
 
 def loosely_equal(a: Any, b: Any) -> bool:

@@ -90,7 +90,9 @@ def secret_paths(value: Any, prefix: str = "") -> tuple[str, ...]:
         if t is Secret:
             found.append(f"{prefix}{k}")
         elif t is dict or t is list:
-            found += secret_paths(v, f"{prefix}{k}.")
+            inner = secret_paths(v)  # its prefix is written only onto what it found (most bodies hold none)
+            if inner:
+                found += [f"{prefix}{k}.{p}" for p in inner]
     return tuple(found)
 
 
