@@ -55,6 +55,7 @@ BIG = 100_000  # sizes from here on: made at 0 ms, measured for memory and CPU
 APPLY_RUNS = 3  # applies short enough to repeat (and the backend comparison) report the least wall of 3
 SHORT_APPLY = 10.0  # seconds: N=100 at 100 ms (~2.4 s) is repeated; 1,000 (~21 s) and up run once
 BASELINE_UP_TO = 1000  # the per-resource baseline (one GET each at RTT) is measured up to this size
+PR_PLAN_AT = 10_000  # where a plan with one change (a pull request's) is measured too: its blast radius
 
 
 def start_server(latency_ms: float) -> tuple[subprocess.Popen[bytes], str]:
@@ -285,6 +286,11 @@ def run(n: int, rtt_ms: float, workdir: Path, budget: int) -> dict[str, Any]:
                 row["base_requests"], row["base_wall"] = baseline(url, stack)
             httpx.post(f"{url}/_sandbox/latency", json={"ms": 0}).raise_for_status()  # same account, no latency
         row["cpu"], row["rss"] = plan_cpu_rss(stack, env, runs=2 if big else 5)
+        if n == PR_PLAN_AT:  # a pull request's plan: one assistant's greeting edited (no target; reported)
+            text = stack.read_text()
+            stack.write_text(text.replace("first_message: Hello from 0}", "first_message: Hello again from 0}", 1))
+            row["pr_cpu"], _ = plan_cpu_rss(stack, env, runs=3)
+            stack.write_text(text)
         row.update(state_figures(stack))
         return row
     finally:
@@ -465,6 +471,11 @@ def main() -> None:
     for name, (cpu, rss) in refused.items():
         checks.append((f"bomb ({name}) refused by validate: {cpu:.2f} s CPU / 2 s, {rss:.0f} MB / 200 MB",
                        cpu < 2 and rss < 200))
+    if PR_PLAN_AT in by_n:
+        r = by_n[PR_PLAN_AT]
+        print(f"(no target) N={PR_PLAN_AT}: plan CPU with one assistant edited, as a pull request's plan: "
+              f"{r['pr_cpu']:.2f} s, {r['pr_cpu'] - r['cpu']:+.2f} s against the no-op plan (the blast radius "
+              "traces every number's call path)\n")
     for name, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
 
