@@ -36,6 +36,7 @@ from voxplan.providers.base import (
     buying,
     routes_to_platform,
     run_probes,
+    shared,
     transfer_reach,
 )
 from voxplan.providers.http import ApiClient, remaining_pages
@@ -216,12 +217,13 @@ class Number(Adapter):
         """What voxplan reads of a number: its id, its digits and its routing (`destination`, read as
         `destinations`, the key it is written as). A stack declares nothing else of a Wavix number (its fees,
         SMS settings and documents are the vendor's bookkeeping), and it runs for every number on the
-        account: keeping the rest would make them most of what a refresh holds."""
+        account: keeping the rest would make them most of what a refresh holds. Many numbers route to one
+        destination: its text is `shared`."""
         rows = raw.get("destination") or ()
         if len(rows) > 1:
             rows = sorted(rows, key=lambda d: d.get("priority") or 0)
         return {"id": raw.get("id"), "number": raw.get("number"),
-                "destinations": [{"destination": d.get("destination"), "transport": d.get("transport"),
+                "destinations": [{"destination": shared(d.get("destination")), "transport": d.get("transport"),
                                   "priority": d.get("priority"), "trunk_id": d.get("trunk_id")} for d in rows]}
 
     @staticmethod
