@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import pytest
@@ -219,6 +219,28 @@ def test_a_2xx_whose_body_is_not_json_is_an_error_naming_the_request() -> None:
     client = ApiClient("vapi", server.url, retry=RetryPolicy(attempts=1))
     with pytest.raises(errors.InvalidAnswer, match="POST /assistant: answered 200 with a body that is not JSON"):
         client.request("POST", "/assistant", json={"name": "x"})
+    client.close()
+
+
+class _Row(TypedDict, total=False):
+    id: Any
+    routes: list[str] | None
+
+
+class _Page(TypedDict, total=False):
+    items: list[_Row]
+
+
+def test_a_shaped_answer_keeps_only_what_the_shape_names_and_any_other_shape_is_an_invalid_answer() -> None:
+    bodies = iter([b'{"items": [{"id": 7, "fees": {"monthly": "1.00"}, "routes": ["a"]}, {"id": 8}], "doc_types": []}',
+                   b'{"items": [{"id": 9, "routes": "sip:secret@host"}]}'])
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=next(bodies)))
+    client = ApiClient("wavix", "http://wavix.test", transport=transport, retry=RetryPolicy(attempts=1))
+    assert client.request("GET", "/v1/numbers", shape=_Page) == {"items": [{"id": 7, "routes": ["a"]}, {"id": 8}]}
+    cannot_read = r"GET /v1/numbers: answered 200 with a body voxplan cannot read: Expected `array \| null`, got `str`"
+    with pytest.raises(errors.InvalidAnswer, match=cannot_read + r" - at `\$.items\[0\].routes`") as info:
+        client.request("GET", "/v1/numbers", shape=_Page)
+    assert "secret" not in str(info.value)
     client.close()
 
 

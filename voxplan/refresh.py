@@ -25,10 +25,10 @@ def refresh(providers: Providers, kinds: Iterable[str], interest: Mapping[str, f
     def one(kind: str) -> tuple[str, Live]:
         adapter = providers.adapter(kind)
         try:
-            found = adapter.list((interest or {}).get(kind))
-            for obj in found:
-                adapter.identify(obj)  # a listed object without an id: one clear error, not a KeyError
-            live = Live.index([drop_echoed(o, adapter.write_only) for o in found], adapter)
+            write_only = adapter.write_only
+            # a listed object without an id is one clear error (identify), not a KeyError
+            live = Live({adapter.identify(o): drop_echoed(o, write_only)
+                         for o in adapter.list((interest or {}).get(kind))}, adapter)
             for remote_id in sorted(set((tracked or {}).get(kind, ())) - set(live.by_id)):
                 one_more = adapter.get(remote_id)
                 if one_more is not None:

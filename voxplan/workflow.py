@@ -114,24 +114,23 @@ def refresh_live(loaded: Loaded, provs: Providers, state: State,
     """One refresh of what the stack (or `desired`) and its state name: a paged list per kind, details only
     for what they name (the request floor every read-only command shares: plan, trace, test)."""
     desired = loaded.desired if desired is None else desired
-    kinds = {r.kind for r in desired} | {e.kind for e in state.resources.values()}
+    entries = state.resources.values()
+    kinds = {r.kind for r in desired} | {e.kind for e in entries}
     wanting = {k for k in kinds if provs.adapter(k).wants_interest}
     interest: dict[str, set[str]] = {k: set() for k in wanting}
+    tracked: dict[str, set[str]] = {k: set() for k in kinds}
+    for entry in entries:  # one pass each over state and the stack: they hold an entry per number
+        if entry.id:  # a pending create's note has none
+            tracked[entry.kind].add(entry.id)
+        if entry.kind in wanting:
+            interest[entry.kind].add(entry.id)
     for res in desired:
         if res.kind in wanting:
             key = provs.adapter(res.kind).natural_key(res.body)
             if key is not None:
                 interest[res.kind].add(key)
-    for entry in state.resources.values():
-        if entry.kind in wanting:
-            interest[entry.kind].add(entry.id)
-    tracked: dict[str, set[str]] = {}
-    for entry in state.resources.values():
-        if entry.id:  # a pending create's note has none
-            tracked.setdefault(entry.kind, set()).add(entry.id)
-    for res in desired:  # an `imports:` id is looked for as state's are: by id when a list leaves it out
-        if res.import_id and state.get(res.address) is None:
-            tracked.setdefault(res.kind, set()).add(res.import_id)
+        if res.import_id and state.get(res.address) is None:  # looked for as state's ids are: by id, if unlisted
+            tracked[res.kind].add(res.import_id)
             if res.kind in wanting:
                 interest[res.kind].add(res.import_id)
     return refresh(provs, kinds, {k: frozenset(v) for k, v in interest.items()}, tracked)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,13 @@ class _Omitted:
 
 
 OMITTED: Any = _Omitted()
+
+
+def shared(value: Any) -> Any:
+    """`value`, as the one string every equal string is (sys.intern) when it is a string: for the values
+    many live objects of a kind repeat (an org's id, a trunk's credential, the target of a route), so that
+    a refresh of 100,000 numbers holds each of them once, not 100,000 times."""
+    return sys.intern(value) if type(value) is str else value
 
 
 class Adapter(ABC):

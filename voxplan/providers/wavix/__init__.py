@@ -22,7 +22,7 @@ import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypedDict
 
 from voxplan.core import errors
 from voxplan.core.errors import Diagnostic
@@ -36,6 +36,7 @@ from voxplan.providers.base import (
     buying,
     routes_to_platform,
     run_probes,
+    shared,
     transfer_reach,
 )
 from voxplan.providers.http import ApiClient, remaining_pages
@@ -55,13 +56,37 @@ def digits(number: str) -> str:
     return number.lstrip("+")
 
 
-def list_pages(api: ApiClient, path: str, key: str,
-               each: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+class Route(TypedDict, total=False):
+    """What voxplan reads of a number's `destination` row (NumberDestination, wavix-openapi.json)."""
+
+    destination: Any
+    transport: Any
+    priority: Any
+    trunk_id: Any
+
+
+class ListedNumber(TypedDict, total=False):
+    """What voxplan reads of a listed number (Number.normalise): its fees, SMS settings and documents are
+    skipped as the page is decoded, never built."""
+
+    id: Any
+    number: Any
+    destination: list[Route] | None
+
+
+class NumbersPage(TypedDict, total=False):
+    items: list[ListedNumber] | None
+    pagination: Any
+
+
+def list_pages(api: ApiClient, path: str, key: str, each: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+               shape: Any = None) -> list[dict[str, Any]]:
     """Every item behind a page/per_page list: page 1, then the rest concurrently (total_pages is known).
-    `each` makes what is kept of an item as its page arrives, so a decoded page is dropped at once."""
+    `each` makes what is kept of an item as its page arrives, so a decoded page is dropped at once; `shape`
+    (ApiClient.request) is what is decoded of a page."""
 
     def page(number: int) -> tuple[list[dict[str, Any]], int]:
-        body = api.request("GET", path, params={"page": number, "per_page": PER_PAGE})
+        body = api.request("GET", path, params={"page": number, "per_page": PER_PAGE}, shape=shape)
         meta = body.get("pagination") or {}
         total = int(meta.get("total_pages") or math.ceil(int(meta.get("total") or 0) / PER_PAGE) or 1)
         items = body.get(key) or []
@@ -154,14 +179,15 @@ class Number(Adapter):
     cleared = {"destinations": []}  # no route: no destination (Number.delete)
 
     def list(self, interest: frozenset[str] | None = None) -> list[dict[str, Any]]:
-        return list_pages(self.client, "/v1/numbers", "items", self.normalise)
+        return list_pages(self.client, "/v1/numbers", "items", self.normalise, NumbersPage)
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """Buy the number, then route it. A buy that may have happened is found by `natural_key` (the engine
         looks it up before trying again): the number is then on the account."""
         digits = str(body["number"]).lstrip("+")
         buy.buy(self.client, digits)
-        bought = next((n for n in list_pages(self.client, "/v1/numbers", "items") if n["number"] == digits), None)
+        bought = next((n for n in list_pages(self.client, "/v1/numbers", "items", shape=NumbersPage)
+                       if n.get("number") == digits), None)
         if bought is None:
             raise errors.ServerError(f"+{digits} was checked out but is not on the account", provider="wavix")
         if "destinations" in body:
@@ -191,12 +217,13 @@ class Number(Adapter):
         """What voxplan reads of a number: its id, its digits and its routing (`destination`, read as
         `destinations`, the key it is written as). A stack declares nothing else of a Wavix number (its fees,
         SMS settings and documents are the vendor's bookkeeping), and it runs for every number on the
-        account: keeping the rest would make them most of what a refresh holds."""
+        account: keeping the rest would make them most of what a refresh holds. Many numbers route to one
+        destination: its text is `shared`."""
         rows = raw.get("destination") or ()
         if len(rows) > 1:
             rows = sorted(rows, key=lambda d: d.get("priority") or 0)
         return {"id": raw.get("id"), "number": raw.get("number"),
-                "destinations": [{"destination": d.get("destination"), "transport": d.get("transport"),
+                "destinations": [{"destination": shared(d.get("destination")), "transport": d.get("transport"),
                                   "priority": d.get("priority"), "trunk_id": d.get("trunk_id")} for d in rows]}
 
     @staticmethod
