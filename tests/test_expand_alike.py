@@ -13,6 +13,7 @@ from voxplan.expand import expand
 from voxplan.providers import SURFACE
 from voxplan.providers.base import ExpandContext
 from voxplan.providers.vapi.platform import VapiPlatform
+from voxplan.providers.wavix import WavixCarrier
 from voxplan.stack import load_and_validate
 
 ENV = {"VAPI_API_KEY": "vapi-key-0001", "WAVIX_API_KEY": "wavix-key-0001", "WAVIX_TRUNK_PASSWORD": "trunk-password-01"}
@@ -116,3 +117,22 @@ def test_a_problem_of_alike_numbers_is_reported_for_each_where_it_is_written(tmp
                              origin=("numbers", number), options=too_long)
     assert [d.message.split(" ")[0] for d in ctx.diagnostics] == ["numbers.+12122000000.name",
                                                                   "numbers.+12122000002.name"]
+
+
+def test_trunks_without_caller_id_take_their_own_first_number_and_one_with_none_is_an_error(tmp_path: Path) -> None:
+    """Each trunk's first number is looked up in one pass over the numbers (it was a scan of every number per
+    trunk): trunks written in any order, numbers interleaved between them."""
+    trunks = "".join(f'  t{i}: {{carrier: wavix, password: "${{env:WAVIX_TRUNK_PASSWORD}}"}}\n' for i in (2, 0, 1))
+    numbers = "".join(f'  "+1212200{n:04d}": {{carrier: wavix, trunk: t{n % 2}}}\n' for n in range(1, 7))
+    text = (STACK.split("trunks:\n")[0] + "trunks:\n" + trunks + "numbers:\n" + numbers)
+    path = tmp_path / "trunks.yaml"
+    path.write_text(text)
+    stack, _ = load_and_validate(path, surface=SURFACE, env=ENV)
+    ctx = ExpandContext(stack=stack, platform=VapiPlatform())
+    carrier = WavixCarrier()
+    for name in ("t2", "t0", "t1"):
+        carrier.expand_trunk(ctx, name, stack.data["trunks"][name])
+    assert ctx.resources["wavix.trunk/t0"].body["callerid"] == "12122000002"  # its first: +1212 200 0002
+    assert ctx.resources["wavix.trunk/t1"].body["callerid"] == "12122000001"
+    assert "wavix.trunk/t2" not in ctx.resources
+    assert [d.message.split(":")[0] for d in ctx.diagnostics] == ["trunks.t2"]  # no number on it: said once

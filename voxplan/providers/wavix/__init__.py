@@ -289,6 +289,20 @@ FIXED = {"ip_restrict": False, "didinfo_enabled": True, "call_restrict": False, 
          "rewrite_enabled": False, "transcription_enabled": False, "transcription_threshold": 6}  # what a stack sets
 
 
+def _first_numbers(ctx: ExpandContext) -> dict[str, str]:
+    """Each trunk's first number in the stack (a trunk without caller_id: takes it as its caller ID), found in
+    one pass over the numbers per expansion, not one per trunk (1,000 trunks on 100,000 numbers: 10^8 steps)."""
+    key = ("wavix", "first number per trunk")
+    found: dict[str, str] | None = ctx.memo.get(key)
+    if found is None:
+        found = ctx.memo[key] = {}
+        for number, entry in (ctx.stack.data.get("numbers") or {}).items():
+            trunk = entry.get("trunk") if isinstance(entry, dict) else None
+            if isinstance(trunk, str):
+                found.setdefault(trunk, number)
+    return found
+
+
 def trunk_body(name: str, spec: dict[str, Any], caller_id: Any) -> dict[str, Any]:
     """A `trunks:` entry's Wavix trunk (SIPTrunkCreateRequest)."""
     body: dict[str, Any] = {"label": spec.get("name") or name, "password": spec["password"],
@@ -317,8 +331,7 @@ class WavixCarrier:
         return routes_to_platform(route)  # Vapi is reached through the trunk's credential
 
     def expand_trunk(self, ctx: ExpandContext, name: str, spec: dict[str, Any]) -> None:
-        caller_id = spec.get("caller_id") or next(
-            (k for k, n in ctx.stack.section("numbers").items() if n.get("trunk") == name), None)
+        caller_id = spec.get("caller_id") or _first_numbers(ctx).get(name)
         if caller_id is None:
             ctx.error(("trunks", name), f"trunks.{name}: a Wavix trunk needs caller_id: (Wavix requires an active "
                       "number of the account), or a number on it")
