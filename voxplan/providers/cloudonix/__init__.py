@@ -344,7 +344,7 @@ class CloudonixCarrier:
                              origin=("trunks", name, "cxml_url"), depends_on=(domain,)))
 
     def expand_number(self, ctx: ExpandContext, key: str, spec: dict[str, Any], route: dict[str, Any] | None) -> None:
-        trunk = ctx.stack.section("trunks").get(spec["trunk"]) or {}
+        trunk = (ctx.stack.data.get("trunks") or {}).get(spec["trunk"]) or {}  # read, not copied per number
         if route is None:
             return
         if not routes_to_platform(route):

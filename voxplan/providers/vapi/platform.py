@@ -211,7 +211,8 @@ class VapiPlatform:
                       provider: str) -> str:
         """A number a Twilio, Vonage or Telnyx account holds, imported into Vapi: Twilio's with the account
         SID and its auth token (or API key and secret), the others through a credential of `credentials:`."""
-        draft = self._native_draft(("numbers", number), number, spec, provider, ctx.stack.section("credentials"))
+        credentials = ctx.stack.data.get("credentials") or {}  # read, not copied per number
+        draft = self._native_draft(("numbers", number), number, spec, provider, credentials)
         return self._number(ctx, number, draft, route, spec)
 
     @staticmethod
