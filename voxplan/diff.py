@@ -12,7 +12,6 @@ The rules (design.md, "Rules that make it correct"):
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -37,6 +36,7 @@ from voxplan.core.plan import NOOP, Action, Change, FieldChange, Plan, display
 from voxplan.core.secret import MASK, fingerprint
 from voxplan.core.writeonly import (
     carries,
+    heads,
     mask_paths,
     overlay,
     secret_fingerprint,
@@ -467,9 +467,9 @@ def _unmoved(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], 
     calls equal what the full comparison would call changed; whatever it cannot decide (a readable secret)
     goes the long way. `write_only`: the body's secret paths (default: the adapter's write-only ones)."""
     write_only = adapter.write_only if write_only is None else write_only
-    heads = _heads(write_only)
-    sent = body if heads.isdisjoint(body) else {
-        k: strip_write_only(k, v, write_only) if k in heads else v for k, v in body.items()}
+    secret_keys = heads(write_only)
+    sent = body if secret_keys.isdisjoint(body) else {
+        k: strip_write_only(k, v, write_only) if k in secret_keys else v for k, v in body.items()}
     if not json_equal(sent, entry.sent):
         return False
     seen = entry.seen  # what the server answered for exactly these keys (compared in place: no copy of either)
@@ -482,12 +482,6 @@ def _unmoved(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], 
             if entry.fingerprints.get(path) != secret_fingerprint(secret, fp_key):
                 return False
     return True
-
-
-@functools.cache
-def _heads(write_only: tuple[str, ...]) -> frozenset[str]:
-    """The top-level keys that hold write-only values."""
-    return frozenset(p.partition(".")[0] for p in write_only)
 
 
 def _resolve(ref: Ref, planned: Mapping[str, Change]) -> Any:

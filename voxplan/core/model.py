@@ -219,15 +219,8 @@ def json_equal(a: Any, b: Any) -> bool:
     ta = type(a)
     if ta is not type(b):
         return False
-    if ta is dict:
-        if len(a) != len(b):
-            return False
-        get = b.get
-        for k, x in a.items():  # scalars compared in the loop, containers by recursion: this runs for every body
-            y = get(k, _ABSENT)  # a key b lacks: a type nothing in JSON has (no key views made and compared)
-            if x is not y and (type(x) is not type(y) or (not json_equal(x, y) if type(x) in _NESTED else x != y)):
-                return False
-        return True
+    if ta is dict:  # a key b lacks is _ABSENT there, a type nothing in JSON has (no key views made and compared)
+        return len(a) == len(b) and json_equal_at(b, a, _ABSENT)
     if ta is list or ta is tuple:
         if len(a) != len(b):
             return False
@@ -242,12 +235,12 @@ _NESTED = (dict, list, tuple)
 _ABSENT = object()
 
 
-def json_equal_at(obj: Mapping[str, Any], expected: Mapping[str, Any]) -> bool:
-    """`json_equal({k: obj.get(k) for k in expected}, expected)`, without making that dict: obj's values at
-    expected's keys (None where obj lacks one) against expected's."""
+def json_equal_at(obj: Mapping[str, Any], expected: Mapping[str, Any], missing: Any = None) -> bool:
+    """`json_equal({k: obj.get(k, missing) for k in expected}, expected)`, without making that dict: obj's
+    values at expected's keys (`missing` where obj lacks one) against expected's."""
     get = obj.get
-    for k, y in expected.items():
-        x = get(k)
+    for k, y in expected.items():  # scalars compared in the loop, containers by recursion: this runs for every body
+        x = get(k, missing)
         if x is not y and (type(x) is not type(y) or (not json_equal(x, y) if type(x) in _NESTED else x != y)):
             return False
     return True

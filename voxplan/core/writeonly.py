@@ -155,15 +155,16 @@ def drop_echoed(obj: dict[str, Any], write_only: Sequence[str]) -> dict[str, Any
     """A live object without the write-only values a vendor echoed (Vapi's SDK models a SIP number's
     `authentication.password` as returned): dropped as it arrives, before any state, plan or output
     can hold it. Objects without them are returned as they are."""
-    if not write_only or _heads(tuple(write_only)).isdisjoint(obj) or \
+    if not write_only or heads(tuple(write_only)).isdisjoint(obj) or \
             not any(_has(obj, parts) for parts in _split(tuple(write_only))):
         return obj
     return dict(strip_paths(obj, list(write_only)))
 
 
 @functools.cache
-def _heads(paths: tuple[str, ...]) -> frozenset[str]:
-    """The top-level keys `paths` start at: most live objects hold none of them, which one set test says."""
+def heads(paths: tuple[str, ...]) -> frozenset[str]:
+    """The top-level keys `paths` (dotted) start at: most bodies and live objects hold none of them, which one
+    set test says."""
     return frozenset(p.partition(".")[0] for p in paths)
 
 
