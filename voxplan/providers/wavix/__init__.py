@@ -186,13 +186,12 @@ class Number(Adapter):
         looks it up before trying again): the number is then on the account."""
         digits = str(body["number"]).lstrip("+")
         buy.buy(self.client, digits)
-        bought = next((n for n in list_pages(self.client, "/v1/numbers", "items", shape=NumbersPage)
-                       if n.get("number") == digits), None)
+        bought = next((n for n in self.list() if n["number"] == digits), None)
         if bought is None:
             raise errors.ServerError(f"+{digits} was checked out but is not on the account", provider="wavix")
         if "destinations" in body:
             return self.update(str(bought["id"]), body)
-        return self.normalise(bought)
+        return bought
 
     def quote(self, body: Mapping[str, Any]) -> str | None:
         item = buy.offer(self.client, str(body["number"]).lstrip("+"))
