@@ -42,8 +42,8 @@ class Where:
 
     def done(self, shapes: dict[tuple[str, ...], tuple[str, ...]]) -> Where | Leaf:
         """Built: the keys become a tuple, one per set of keys (`shapes`: 10,000 numbers written as
-        `{carrier: wavix, trunk: wx0}` share one); without nested entries, the positions become a Leaf (no
-        container the garbage collector visits)."""
+        `{carrier: wavix, trunk: wx0}` share one); without nested entries, the positions become a Leaf (its
+        positions one packed array, no integer object each)."""
         keys = tuple(self.keys) if self.keys is not None else None
         if keys is not None:
             keys = shapes.setdefault(keys, keys)
