@@ -271,7 +271,8 @@ def run(n: int, rtt_ms: float, workdir: Path, budget: int) -> dict[str, Any]:
         per_vendor = {"wavix": n + groups, "vapi": n + 2 * groups}
         changes = sum(per_vendor.values())
         depth = 4  # trunk -> credential -> Vapi number -> carrier route (assistants in parallel)
-        paced = max(count / (budget / 1.1) for count in per_vendor.values())  # the pacer keeps a 10 % margin
+        # a request holds its pacing slot from its send until one window (1 s) after its answer
+        paced = max(count * (1 + rtt) / budget for count in per_vendor.values())
         row: dict[str, Any] = {"n": n, "rtt": rtt, "big": big, "seed": seeded, "changes": changes,
                                "apply_wall": applied["wall"], "apply_cpu": applied["cpu_apply"],
                                "apply_rss": applied["rss_mb"], "made": applied["done"],

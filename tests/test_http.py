@@ -272,6 +272,35 @@ def test_the_pacer_halves_on_a_refusal_and_grows_back_by_one_per_answer() -> Non
         assert pacer.limit("/a/x") == expected
 
 
+def test_a_request_held_up_before_it_arrives_still_counts_in_the_servers_window() -> None:
+    """The server counts a request when it arrives, anywhere between our send and its answer. The hard case:
+    one request is held up on our side (a busy CPU, a connection being opened) and arrives late, while the
+    next ones go at once: stamped when it was sent, the late one and the next window's requests land in one
+    of the server's windows, over the limit (the flake CI met at load 16). Held until one window after its
+    answer, no window of arrivals ever holds more than the limit."""
+    limit, window = 3, 0.3
+    pacer = Pacer(limit, window)
+    arrivals: list[float] = []
+    lock = threading.Lock()
+
+    def request(late: float) -> None:
+        with pacer.slot("/x"):
+            time.sleep(late)
+            with lock:
+                arrivals.append(time.monotonic())  # the worst case: it arrives as it is answered
+
+    threads = [threading.Thread(target=request, args=(0.2 if i == 0 else 0.0,)) for i in range(9)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.001)  # the late one takes the first slot
+    for thread in threads:
+        thread.join()
+    arrivals.sort()
+    assert len(arrivals) == 9
+    crowded = [(a, b) for a, b in zip(arrivals, arrivals[limit:], strict=False) if b - a < window]
+    assert not crowded, f"{limit + 1} arrivals within {window} s: {crowded}"
+
+
 def test_a_paced_client_waits_out_retry_after_and_never_resends_a_refused_post_blindly() -> None:
     refused = _json_answer(b'{"message": "slow down"}', "Retry-After: 1", status="429 Too Many Requests")
     server = _Scripted([refused, _json_answer(b'{"id": "n1"}')])

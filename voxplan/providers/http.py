@@ -16,6 +16,7 @@ by a redirect did not happen); a 2xx whose body is not JSON is an error naming t
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import functools
 import json as _json
@@ -26,7 +27,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -89,42 +90,60 @@ def default_message(response: httpx.Response) -> str:
 
 class Pacer:
     """At most `limit` requests per `window` seconds per key, client-side, so a run stays under a vendor's
-    limit instead of collecting 429s. The limit adapts (AIMD): `refused()` halves it and pauses the key
-    until the server's Retry-After; `answered()` adds one back, up to the configured limit."""
+    limit instead of collecting 429s. The server counts a request when it arrives, which is somewhere
+    between our send and its answer; so a request holds its slot from before it is sent (`slot()`) until
+    one window after its answer. Then no window on the server's clock holds more than `limit`, however long
+    a request waited for a connection or a CPU on our side. The limit adapts (AIMD): `refused()` halves it
+    and pauses the key until the server's Retry-After; `answered()` adds one back, up to the configured
+    limit."""
 
     def __init__(self, limit: int, window: float, key: Callable[[str], str] = lambda _path: ""):
         self.max_limit = max(1, int(limit))
-        self.window = window * 1.05 + 0.05  # the server's clock starts later than ours: keep a margin
+        self.window = window
         self.key = key
         self._limit: dict[str, int] = {}
-        self._sent: dict[str, deque[float]] = {}
+        self._flying: dict[str, int] = {}  # requests sent (or about to be) and not yet answered
+        self._answers: dict[str, deque[float]] = {}  # when each answer of the last window came
         self._paused: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
         self.refusals = 0
 
     def limit(self, path: str = "") -> int:
         return self._limit.get(self.key(path), self.max_limit)
 
-    def wait(self, path: str) -> None:
+    @contextlib.contextmanager
+    def slot(self, path: str) -> Iterator[None]:
+        """Wait for a slot of the key of `path`, and hold it for the request made inside."""
         key = self.key(path)
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                sent = self._sent.setdefault(key, deque())
-                while sent and now - sent[0] >= self.window:
-                    sent.popleft()
-                pause = self._paused.get(key, 0.0) - now
-                if pause <= 0:
-                    limit = self._limit.get(key, self.max_limit)
-                    if len(sent) < limit:
-                        sent.append(now)
-                        return
-                    pause = self.window - (now - sent[-limit]) + 0.01
-            time.sleep(pause)
+        with self._changed:
+            while (pause := self._wait_for(key)) != 0.0:
+                self._changed.wait(pause)
+            self._flying[key] = self._flying.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._flying[key] -= 1
+                self._answers.setdefault(key, deque()).append(time.monotonic())
+                self._changed.notify_all()
+
+    def _wait_for(self, key: str) -> float | None:
+        """0.0: a slot is free now; else how long until one may be (None: until an answer comes)."""
+        now = time.monotonic()
+        answers = self._answers.setdefault(key, deque())
+        while answers and now - answers[0] >= self.window:
+            answers.popleft()
+        pause = self._paused.get(key, 0.0) - now
+        if pause > 0:
+            return pause
+        over = len(answers) + self._flying.get(key, 0) - self._limit.get(key, self.max_limit)
+        if over < 0:
+            return 0.0
+        return self.window - (now - answers[over]) if over < len(answers) else None
 
     def refused(self, path: str, retry_after: float | None) -> None:
         key = self.key(path)
-        with self._lock:
+        with self._changed:
             self.refusals += 1
             self._limit[key] = max(1, self._limit.get(key, self.max_limit) // 2)
             pause = retry_after if retry_after is not None else self.window
@@ -133,12 +152,13 @@ class Pacer:
     def answered(self, path: str) -> None:
         key = self.key(path)
         if key in self._limit:
-            with self._lock:
+            with self._changed:
                 grown = self._limit.get(key, self.max_limit) + 1
                 if grown >= self.max_limit:
                     self._limit.pop(key, None)
                 else:
                     self._limit[key] = grown
+                self._changed.notify_all()
 
 
 class ApiClient:
@@ -185,10 +205,8 @@ class ApiClient:
         data = _form(data) if data is not None else None
         attempt = 0
         while True:
-            if self.pacer:
-                self.pacer.wait(path)
             try:
-                with self.slots:
+                with self.pacer.slot(path) if self.pacer else contextlib.nullcontext(), self.slots:
                     self.requests += 1
                     response = self.client.request(method, path, json=json, params=params, data=data)
             except httpx.TransportError as exc:
