@@ -237,6 +237,26 @@ def state_figures(stack: Path) -> dict[str, float]:
             "stack_load": load_cpu("stack", stack), "state_load": load_cpu("state", state_file)}
 
 
+def dag_waves(n: int, parallelism: int) -> int:
+    """Rounds of `parallelism` requests the account's create needs at the least, whatever the pacing: each
+    trunk -> its credential -> its 100 Vapi numbers -> each number's carrier route, assistants alone, run
+    critical path first (trunks, then credentials, then numbers, then routes and assistants). Counts stand
+    for the objects, as all of a kind are alike."""
+    groups, waves = max(1, n // 100), 0
+    ready = {"trunk": groups, "credential": 0, "number": 0, "route": 0, "assistant": groups}
+    while any(ready.values()):
+        free, done = parallelism, dict.fromkeys(ready, 0)
+        for kind in ("trunk", "credential", "number", "route", "assistant"):
+            done[kind] = min(free, ready[kind])
+            free -= done[kind]
+            ready[kind] -= done[kind]
+        ready["credential"] += done["trunk"]
+        ready["number"] += done["credential"] * (n // groups)
+        ready["route"] += done["number"]
+        waves += 1
+    return waves
+
+
 def seed(url: str, n: int) -> float:
     started = time.perf_counter()
     httpx.post(f"{url}/_sandbox/seed", json={"numbers": {"wavix": [number(i) for i in range(n)]}},
@@ -260,7 +280,10 @@ def run(n: int, rtt_ms: float, workdir: Path, budget: int) -> dict[str, Any]:
         stack.write_text(stack_text(n, 10**6 if big else budget))
         env = env_for(url)
         groups = max(1, n // 100)
+        httpx.delete(f"{url}/_sandbox/stats").raise_for_status()
         applied = measured("apply", stack, env, str(PARALLELISM))
+        stats = httpx.get(f"{url}/_sandbox/stats").json()
+        handling = stats["handling_s"] / max(1, stats["total"])  # the sandbox's own time per request
         for _ in range(APPLY_RUNS - 1 if applied["wall"] < SHORT_APPLY else 0):  # a short apply: the least of 3
             httpx.post(f"{url}/_sandbox/reset").raise_for_status()
             seed(url, n)
@@ -276,7 +299,8 @@ def run(n: int, rtt_ms: float, workdir: Path, budget: int) -> dict[str, Any]:
         row: dict[str, Any] = {"n": n, "rtt": rtt, "big": big, "seed": seeded, "changes": changes,
                                "apply_wall": applied["wall"], "apply_cpu": applied["cpu_apply"],
                                "apply_rss": applied["rss_mb"], "made": applied["done"],
-                               "apply_bound": max(depth * rtt, changes * rtt / PARALLELISM, paced)}
+                               "apply_bound": max(depth * rtt, changes * rtt / PARALLELISM, paced),
+                               "apply_floor": max(dag_waves(n, PARALLELISM) * rtt, paced), "handling": handling}
         counts = {"wavix.number": n, "wavix.trunk": groups, "vapi.phone_number": n, "vapi.credential": groups,
                   "vapi.assistant": groups}
         if not big:
@@ -378,7 +402,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     load_before, reference = load(), reference_cpu()
-    rows, checks = [], []
+    rows, checks, notes = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             rows.append(run(n, args.rtt_ms, Path(tmp), args.budget))
@@ -421,6 +445,11 @@ def main() -> None:
                 (f"N={r['n']}: apply wall / bound = {r['apply_wall'] / r['apply_bound']:.2f} (≤ 1.1)",
                  r["apply_wall"] <= 1.1 * r["apply_bound"]),
             ]
+            notes.append(f"(no target) N={r['n']}: apply wall / the DAG's floor = "
+                         f"{r['apply_wall'] / r['apply_floor']:.2f} ({r['apply_floor']:.2f} s: its rounds of "
+                         f"{PARALLELISM} requests critical path first, or the budget; the bound's "
+                         f"{r['apply_floor'] / r['apply_bound']:.2f}×); the sandbox's own handling "
+                         f"{1000 * r['handling']:.2f} ms per request")
         if r["n"] == 1000:
             checks.append((f"N=1000: per-resource refresh / ours = {r['base_requests'] / r['requests']:.0f}× requests "
                            "(≥ 10×)", r["base_requests"] >= 10 * r["requests"]))
@@ -476,7 +505,10 @@ def main() -> None:
         r = by_n[PR_PLAN_AT]
         print(f"(no target) N={PR_PLAN_AT}: plan CPU with one assistant edited, as a pull request's plan: "
               f"{r['pr_cpu']:.2f} s, {r['pr_cpu'] - r['cpu']:+.2f} s against the no-op plan (the blast radius "
-              "traces every number's call path)\n")
+              "traces every number's call path)")
+    for note in notes:
+        print(note)
+    print()
     for name, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
 

@@ -266,6 +266,7 @@ class Sandbox:
         self.faults: Counter[str] = Counter()
         self.statuses: Counter[str] = Counter()  # "<vendor> <status>" of every answer
         self.mutations = 0  # successful non-GET requests
+        self.handling = 0.0  # seconds the sandbox spent on vendor requests, the injected latency left out
         self.hold_at = 0  # hold the answer to this mutation (crash tests); 0 = never
         self.holding = threading.Event()
         self.release = threading.Event()
@@ -284,6 +285,16 @@ class Sandbox:
         vendor = self.vendors.get(parts[0])
         if vendor is None:
             return Response(404, {"message": f"no emulated vendor at /{parts[0]}", "statusCode": 404})
+        began = time.perf_counter()
+        try:
+            return self._vendor_request(vendor, parts, method, query_string, headers, body)
+        finally:
+            spent = time.perf_counter() - began - self.latency_ms / 1000.0
+            with self.lock:
+                self.handling += max(0.0, spent)
+
+    def _vendor_request(self, vendor: Vendor, parts: list[str], method: str, query_string: str,
+                        headers: dict[str, str], body: bytes) -> Response:
         query = {k: v[-1] for k, v in parse_qs(query_string, keep_blank_values=True).items()}
         request = Request(method.upper(), "/" + (parts[1] if len(parts) > 1 else ""), query,
                           {k.lower(): v for k, v in headers.items()}, body)
@@ -373,7 +384,9 @@ class Sandbox:
                     self.requests.clear()
                     self.faults.clear()
                     self.statuses.clear()
+                    self.handling = 0.0
                 return Response(200, {"requests": dict(self.requests), "total": sum(self.requests.values()),
+                                      "handling_s": round(self.handling, 6),
                                       "faults": dict(self.faults), "statuses": dict(self.statuses),
                                       "mutations": self.mutations, "holding": self.holding.is_set()})
             if path.rstrip("/") == "/_sandbox/seed" and method.upper() == "POST":
