@@ -1,4 +1,7 @@
-"""Proving the call path: trace, numbers, and (costing money, only when run) call and test."""
+"""Proving the call path: trace, numbers, and (costing money, only when run) call and test.
+
+voxplan.prove and the trace renderers load in the command that runs them, not with the command line:
+every `voxplan plan` would otherwise import them first."""
 
 from __future__ import annotations
 
@@ -8,11 +11,10 @@ from pathlib import Path
 
 import click
 
-from voxplan import planfile, prove, workflow
+from voxplan import planfile, workflow
 from voxplan.cli.app import main
 from voxplan.cli.common import BACKEND, ENVIRONMENT, SANDBOX, STACK, colour, context, errors, fail, warn
 from voxplan.core.secret import SafeEncoder
-from voxplan.render.trace import trace_json, trace_mermaid, trace_text
 from voxplan.stack.telephony import header_name_problem, header_value_problem
 
 
@@ -35,6 +37,9 @@ def trace_cmd(stack: Path, numbers: tuple[str, ...], sandbox: bool, fmt: str, no
       voxplan trace stacks/wavix-vapi.yaml
       voxplan trace stacks/wavix-vapi.yaml +61290597521 --format mermaid
     """
+    from voxplan import prove
+    from voxplan.render.trace import trace_json, trace_mermaid, trace_text
+
     with errors():
         loaded = workflow.load(stack, context(sandbox, backend=backend, environment=environment))
         warn(loaded.warnings)
@@ -85,6 +90,8 @@ def call_cmd(stack: Path, source: str, to: str, assistant: str | None, headers: 
       voxplan call stacks/wavix-vapi.yaml --from +61290597521 --to +14155550100 --wait
       voxplan call stack.yaml --from +61290597521 --to sip:demo@sip.vapi.ai --header x-first_name=John --wait
     """
+    from voxplan import prove
+
     with errors():
         loaded = workflow.load(stack, context(sandbox, backend=backend, environment=environment))
         warn(loaded.warnings)
@@ -115,6 +122,8 @@ def test_cmd(stack: Path, plan_file: Path | None, fmt: str, sandbox: bool, backe
       voxplan test stacks/wavix-vapi.yaml
       voxplan plan stack.yaml --out plan.bin && voxplan apply plan.bin && voxplan test stack.yaml --plan plan.bin
     """
+    from voxplan import prove
+
     with errors():
         loaded = workflow.load(stack, context(sandbox, backend=backend, environment=environment))
         warn(loaded.warnings)
@@ -153,6 +162,8 @@ def numbers_cmd(stacks: tuple[Path, ...], sandbox: bool, fmt: str, backend: str 
     Example:
       voxplan numbers stacks/wavix-vapi.yaml stacks/wavix-openai.yaml --format json
     """
+    from voxplan import prove
+
     with errors():
         rows = prove.inventory(stacks, context(sandbox, backend=backend, environment=environment))
     if fmt == "json":
