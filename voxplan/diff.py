@@ -40,7 +40,6 @@ from voxplan.core.writeonly import (
     mask_paths,
     overlay,
     secret_fingerprint,
-    secret_paths,
     secrets_under,
     strip_paths,
     strip_write_only,
@@ -224,7 +223,7 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
                    foreign: set[str] | None = None, unmoved: set[str] | None = None) -> Change:
     adapter = adapters[res.kind]
     entry = state.get(res.address)
-    write_only = _secret_paths(adapter.write_only, res.body, entry)
+    write_only = _secret_paths(adapter.write_only, res, entry)
     kind_live = live[res.kind]
     obj = kind_live.by_id.get(entry.id) if entry else None
     importing = False
@@ -341,7 +340,7 @@ def _kept(res: Resource, kind_live: Live, state: State, adapter: Adapter, value_
     obj = kind_live.by_id.get(entry.id)
     if obj is None:
         return None
-    write_only = _secret_paths(adapter.write_only, res.body, entry)
+    write_only = _secret_paths(adapter.write_only, res, entry)
     # a body without Refs is shared, not copied: a no-op's body is only read
     body = substitute(res.body, res.ref_paths, value_of) if res.ref_paths else res.body
     if not _unmoved(adapter, body, obj, entry, state.key, write_only):
@@ -446,13 +445,13 @@ def _clears(adapter: Adapter, body: Mapping[str, Any], obj: Mapping[str, Any], b
     return out
 
 
-def _secret_paths(write_only: tuple[str, ...], body: Mapping[str, Any], entry: Entry | None = None) -> tuple[str, ...]:
-    """The adapter's write-only paths and, after them, the path of every Secret in `body` (values from
+def _secret_paths(write_only: tuple[str, ...], res: Resource, entry: Entry | None = None) -> tuple[str, ...]:
+    """The adapter's write-only paths and, after them, the path of every Secret in its body (values from
     `${env:}`/`${file:}` and vendor secret fields): all are compared by fingerprint, never kept raw. Then
     the secret paths state recorded that the stack no longer gives a secret (a cleared first message, or one
     made plain text): the live side holds the old secret, so the plan keeps both sides masked until the apply
     that replaces it (which records no fingerprint for a plain value)."""
-    found = secret_paths(body)
+    found = res.secret_paths()  # once per shape (Resource.secret_paths)
     paths = write_only + tuple(p for p in found if p not in write_only) if found else write_only
     if entry is not None and entry.fingerprints:
         paths += tuple(p for p in entry.fingerprints if p not in paths)

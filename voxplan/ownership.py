@@ -23,9 +23,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from voxplan.core.errors import Owned
 from voxplan.core.live import Live
-from voxplan.core.model import Resource, get_path, loosely_equal, ref_paths
+from voxplan.core.model import Resource, get_path, loosely_equal, ref_paths, secret_paths
 from voxplan.core.plan import Action, Change, Plan
-from voxplan.core.writeonly import secret_paths
 from voxplan.providers import Providers, adapter_class, provider_of
 from voxplan.state import Claim, Entry, State, StateStore
 

@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from voxplan.core.secret import Secret
+
 PathT = tuple[str | int, ...]
 
 
@@ -97,12 +99,14 @@ class Resource:
     address: str = field(init=False, repr=False, compare=False)
     ref_paths: tuple[tuple[PathT, Ref], ...] = field(init=False, repr=False, compare=False)
     _dependencies: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _shape: _Shape = field(init=False, repr=False, compare=False)  # what its twins (`sibling`) share
 
     __hash__ = None  # type: ignore[assignment]  # it holds a dict: compared by value, never hashed
 
     def __post_init__(self) -> None:
         found = ref_paths(self.body)  # where each Ref sits: resolving copies only those paths
         self._derive(_PATHS.setdefault(found, found))  # one per shape: 10,000 numbers on 100 trunks have 100
+        object.__setattr__(self, "_shape", _Shape())
 
     def _derive(self, found: tuple[tuple[PathT, Ref], ...]) -> None:
         own = address(self.kind, self.name)
@@ -118,6 +122,16 @@ class Resource:
 
     def dependencies(self) -> tuple[str, ...]:
         return self._dependencies
+
+    def secret_paths(self) -> tuple[str, ...]:
+        """The dotted path of every Secret in the body (`secret_paths`), found on first use, when expand has
+        marked its kind's secret fields, and then once per shape: the twins `sibling` made of one resource
+        share it (their bodies differ only in top-level plain strings, their containers are one), so 10,000
+        numbers on 100 trunks walk 100 bodies for it, not 10,000 (every plan reads it for every resource)."""
+        shape = self._shape
+        if shape.secret_paths is None:
+            shape.secret_paths = secret_paths(self.body)
+        return shape.secret_paths
 
     def sibling(self, name: str, origin: PathT, values: Mapping[str, str],
                 depends_on: tuple[str, ...] | None = None) -> Resource:
@@ -139,10 +153,33 @@ class Resource:
         put(twin, "depends_on", depends_on)
         put(twin, "lifecycle", dict(self.lifecycle))
         put(twin, "import_id", self.import_id)
+        put(twin, "_shape", self._shape)
         twin._derive(self.ref_paths)
         if twin._dependencies == self._dependencies:  # alike numbers keep one tuple (the other is dropped at once)
             put(twin, "_dependencies", self._dependencies)
         return twin
+
+
+@dataclass(slots=True)
+class _Shape:
+    """What a resource and its twins (`Resource.sibling`) have alike, worked out once for all of them."""
+
+    secret_paths: tuple[str, ...] | None = None  # None: not yet found
+
+
+def secret_paths(value: Any, prefix: str = "") -> tuple[str, ...]:
+    """The dotted path of every Secret inside `value` (a body: dicts and lists)."""
+    found: list[str] = []
+    items = value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
+    for k, v in items:  # a path is spelled out only where it leads somewhere: this runs for every body
+        t = type(v)
+        if t is Secret:
+            found.append(f"{prefix}{k}")
+        elif t is dict or t is list:
+            inner = secret_paths(v)  # its prefix is written only onto what it found (most bodies hold none)
+            if inner:
+                found += [f"{prefix}{k}.{p}" for p in inner]
+    return tuple(found)
 
 
 def ref_paths(value: Any) -> tuple[tuple[PathT, Ref], ...]:

@@ -81,21 +81,6 @@ def _child(node: Any, part: str) -> Any:
     return None
 
 
-def secret_paths(value: Any, prefix: str = "") -> tuple[str, ...]:
-    """The dotted path of every Secret inside `value` (a body: dicts and lists)."""
-    found: list[str] = []
-    items = value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
-    for k, v in items:  # a path is spelled out only where it leads somewhere: this runs for every body
-        t = type(v)
-        if t is Secret:
-            found.append(f"{prefix}{k}")
-        elif t is dict or t is list:
-            inner = secret_paths(v)  # its prefix is written only onto what it found (most bodies hold none)
-            if inner:
-                found += [f"{prefix}{k}.{p}" for p in inner]
-    return tuple(found)
-
-
 def mark_secret_fields(body: dict[str, Any], patterns: Sequence[str], origin: str) -> None:
     """Wrap in place every string at one of `patterns` (dotted; `*` is any key or index) as a Secret: the
     vendor fields that are secrets whatever their source."""
