@@ -348,7 +348,7 @@ def import_resource(loaded: Loaded, provs: Providers, address: str, remote_id: s
                         "stack's (the owner's next plan will then stop until it drops it with voxplan state rm)",
                         owner=owner)
         loaded.store.claim([claim], take_over=take_over)
-        state.put(address, Entry(kind=resource.kind, id=remote_id, deps=list(resource.dependencies()),
+        state.put(address, Entry(kind=resource.kind, id=remote_id, deps=resource.dependencies(),
                                  protect=bool(resource.lifecycle.get("protect"))))
         state.compact()
     return f"Imported {address} (id {remote_id})" + (f", taken over from {owner}." if owner else ".")
