@@ -157,7 +157,7 @@ def test_refs_to_new_resources_are_unknown_and_to_existing_ones_resolved() -> No
 def test_deletes_go_dependents_first() -> None:
     entries = {
         "vapi.credential/c": Entry("vapi.credential", "c1"),
-        "vapi.phone_number/+1": Entry("vapi.phone_number", "n1", deps=["vapi.credential/c"]),
+        "vapi.phone_number/+1": Entry("vapi.phone_number", "n1", deps=("vapi.credential/c",)),
     }
     live = {"vapi.credential": [{"id": "c1", "provider": "byo-sip-trunk"}],
             "vapi.phone_number": [{"id": "n1", "provider": "byo-phone-number"}]}

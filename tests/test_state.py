@@ -174,14 +174,14 @@ def test_a_key_that_reads_like_a_shared_value_is_read_back_as_itself(
     try:
         plain = {"destinations": ["sip:a@example.com"], "region": "us"}
         state = reopen()
-        state.put_many({f"wavix.number/{n}": Entry("wavix.number", n, sent=dict(plain), deps=["wavix.trunk/t"])
+        state.put_many({f"wavix.number/{n}": Entry("wavix.number", n, sent=dict(plain), deps=("wavix.trunk/t",))
                         for n in ("a", "b")})
         state.compact()  # a snapshot whose shared values {"&": 0} would name
         odd = Entry("vapi.tool", "t1", sent={"&": 0}, seen={"&": 0, "region": "eu"})
         state.put("vapi.tool/odd", odd)  # a journal record, replayed over that snapshot when loaded
         again = reopen()
         assert again.get("vapi.tool/odd") == odd
-        assert again.get("wavix.number/a") == Entry("wavix.number", "a", sent=plain, deps=["wavix.trunk/t"])
+        assert again.get("wavix.number/a") == Entry("wavix.number", "a", sent=plain, deps=("wavix.trunk/t",))
         again.compact()  # now the snapshot holds it
         last = reopen()
         assert last.resources == again.resources and last.get("vapi.tool/odd") == odd

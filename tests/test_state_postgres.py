@@ -56,7 +56,7 @@ def test_each_journal_record_is_a_committed_row_before_append_returns(pg_url: st
     support = store("support")
     state = State.open(support, key=KEY)
     state.put("vapi.tool/to-human", Entry(kind="vapi.tool", id="t-1"))
-    state.put("vapi.assistant/support", Entry(kind="vapi.assistant", id="a-1", deps=["vapi.tool/to-human"]))
+    state.put("vapi.assistant/support", Entry(kind="vapi.assistant", id="a-1", deps=("vapi.tool/to-human",)))
     # another session sees both rows at once: they were committed, not merely sent
     journal = rows(pg_url, "SELECT record->>'put' FROM voxplan_journal ORDER BY id")
     assert journal == [("vapi.tool/to-human",), ("vapi.assistant/support",)]

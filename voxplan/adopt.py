@@ -16,13 +16,14 @@ neither is a value the stack takes from `${env:}`, `${file:}` or `${var:}`.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from voxplan import providers as registry
 from voxplan import workflow
@@ -185,7 +186,7 @@ def record(loaded: workflow.Loaded, result: Adoption, lock_timeout: float = 0.0)
             hidden = change.write_only
             sent = {**entry.sent, **{k: strip_write_only(k, change.body.get(k), hidden) for k in names}}
             seen = {**entry.seen, **{k: strip_write_only(k, change.live.get(k), hidden) for k in names}}
-            updated[address] = dataclasses.replace(entry, sent=sent, seen=seen)
+            updated[address] = msgspec.structs.replace(entry, sent=sent, seen=seen)
         state.put_many(updated)
         state.compact()
     return sorted(updated)

@@ -581,7 +581,7 @@ class _Runner:
         seen = {k: strip_write_only(k, obj.get(k), change.write_only) for k in kept}
         return Entry(kind=change.kind, id=adapter.remote_id(obj) if remote_id is None else remote_id,
                      sent=sent, seen=sent if json_equal(seen, sent) else seen,  # the server's echo: kept once
-                     fingerprints=fingerprints, deps=list(change.depends_on),
+                     fingerprints=fingerprints, deps=change.depends_on,
                      protect=change.protect)
 
     def _resolve(self, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import msgspec
+
 from voxplan import providers
 from voxplan.core.hops import (
     BROKEN,
@@ -245,7 +247,7 @@ def blast_radius(plan: Plan, desired: Sequence[Resource], state: State, stack: A
             numbers = _reached_through(addr, users, reached)
             if numbers:
                 reached[addr] = numbers
-    changes = tuple(dataclasses.replace(c, affects=tuple(sorted(reached.get(c.address, ()))))
+    changes = tuple(msgspec.structs.replace(c, affects=tuple(sorted(reached.get(c.address, ()))))
                     if c.is_change and reached.get(c.address) else c for c in plan.changes)
     touched = {n for c in changes for n in c.affects}
     drawn = tuple(ChangedPath(p.number, _edges(p)) for p in after_paths if p.number in touched)

@@ -99,7 +99,7 @@ def make_plan(stack: str, desired: Sequence[Resource], live: Mapping[str, Live],
                          FieldChange(k, before=display(mask_paths(k, obj.get(k), hidden)), removed=True)
                          for k in entry.sent if k in hidden or obj.get(k) is not None)  # not `password = null`
         deletes.append(Change(address=addr, kind=entry.kind, action=Action.UNROUTE if unroutes else Action.DELETE,
-                              remote_id=entry.id, prior_depends_on=tuple(entry.deps), live=obj, fields=gone,
+                              remote_id=entry.id, prior_depends_on=entry.deps, live=obj, fields=gone,
                               write_only=hidden,
                               body=kept, send_keys=tuple(kept),
                               protect=entry.protect, prior_protect=entry.protect,
@@ -270,7 +270,7 @@ def _plan_resource(res: Resource, live: Mapping[str, Live], state: State, adapte
     common = dict(address=res.address, kind=res.kind, body=body, depends_on=res.dependencies(),
                   protect=bool(res.lifecycle.get("protect")), prior_protect=bool(entry and entry.protect),
                   full_replace=adapter.full_replace,
-                  prior_depends_on=tuple(entry.deps) if entry else (), origin=res.origin,
+                  prior_depends_on=entry.deps if entry else (), origin=res.origin,
                   write_only=write_only, create_before_destroy=adapter.create_before_destroy)
     if obj is None:
         created = [f for k, v in body.items() if v is not None for f in _leaves(k, None, display(v), added=True)]
@@ -350,7 +350,7 @@ def _kept(res: Resource, kind_live: Live, state: State, adapter: Adapter, value_
     wants = res.dependencies()  # what state recorded, nearly always: that tuple, not one more per no-op
     return Change(address=res.address, kind=res.kind, action=NOOP, body=body,
                   remote_id=adapter.remote_id(obj), depends_on=wants,
-                  prior_depends_on=wants if entry.deps == list(wants) else tuple(entry.deps),
+                  prior_depends_on=wants if entry.deps == wants else entry.deps,
                   create_before_destroy=adapter.create_before_destroy, full_replace=adapter.full_replace,
                   write_only=write_only, origin=res.origin, live=obj, declared=_NOTHING,
                   protect=bool(lifecycle.get("protect")), prior_protect=entry.protect)
@@ -369,7 +369,7 @@ def _release(res: Resource, obj: Mapping[str, Any] | None, entry: Entry | None, 
     before = tuple(FieldChange(k, before=display(obj.get(k)), removed=True) for k in res.body if k in obj)
     return Change(address=res.address, kind=res.kind, action=Action.DELETE, remote_id=adapter.remote_id(obj),
                   live=obj, fields=before, release=True, origin=res.origin,
-                  prior_depends_on=tuple(entry.deps) if entry else (), protect=bool(res.lifecycle.get("protect")),
+                  prior_depends_on=entry.deps if entry else (), protect=bool(res.lifecycle.get("protect")),
                   prior_protect=bool(entry and entry.protect), reason="release: true")
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from voxplan import history, ownership, workflow
 from voxplan import providers as registry
 from voxplan.apply import apply_plan
@@ -265,7 +267,7 @@ def _record(made: Generated, loaded: workflow.Loaded, plan: Plan, provs: Provide
     if made.other:
         raise PlanError("generate --state records imports only, and the generated stack's plan also does: "
                         + "; ".join(made.other[:3]) + ". Nothing was recorded")
-    adopted = tuple(dataclasses.replace(c, action=Action.NOOP, send_keys=(), fields=(), clears=())
+    adopted = tuple(msgspec.structs.replace(c, action=Action.NOOP, send_keys=(), fields=(), clears=())
                     if c.importing else c for c in plan.changes)
     vouched = dataclasses.replace(plan, changes=adopted)
     started = history.now()

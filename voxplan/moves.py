@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 
+import msgspec
+
 from voxplan.core.errors import PlanError
 from voxplan.core.model import Resource
 from voxplan.core.plan import Plan
@@ -73,7 +75,7 @@ def mark(plan: Plan, moves: Mapping[str, str]) -> Plan:
         return plan
     back = {dst: src for src, dst in moves.items()}
     return dataclasses.replace(plan, changes=tuple(
-        dataclasses.replace(c, moved_from=back[c.address]) if c.address in back else c for c in plan.changes))
+        msgspec.structs.replace(c, moved_from=back[c.address]) if c.address in back else c for c in plan.changes))
 
 
 def carried_out(plan: Plan) -> dict[str, str]:
@@ -82,5 +84,5 @@ def carried_out(plan: Plan) -> dict[str, str]:
 
 def unmark(plan: Plan) -> Plan:
     """The plan once its moves are done in state: what is left for apply to send."""
-    return dataclasses.replace(plan, changes=tuple(dataclasses.replace(c, moved_from="") if c.moved_from else c
+    return dataclasses.replace(plan, changes=tuple(msgspec.structs.replace(c, moved_from="") if c.moved_from else c
                                                    for c in plan.changes))

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from voxplan import callpath, history, moves, ownership, planfile
 from voxplan import providers as registry
 from voxplan.apply import ApplyResult, apply_plan
@@ -169,7 +171,7 @@ def plan(loaded: Loaded, provs: Providers, state: State, *, options: PlanOptions
         result = _priced(result, provs)
     if options.destroy:
         result = dataclasses.replace(result, changes=tuple(
-            dataclasses.replace(c, reason="voxplan destroy" + (": a number is unrouted, never released"
+            msgspec.structs.replace(c, reason="voxplan destroy" + (": a number is unrouted, never released"
                                                              if c.action is Action.UNROUTE else ""))
             if base_address(c.address) == c.address else c for c in result.changes))
     if slips:
@@ -217,7 +219,7 @@ def _priced(the_plan: Plan, provs: Providers) -> Plan:
     if not any(c.purchase for c in the_plan.changes):
         return the_plan
     return dataclasses.replace(the_plan, changes=tuple(
-        dataclasses.replace(c, cost=provs.adapter(c.kind).quote(c.body) or "") if c.purchase else c
+        msgspec.structs.replace(c, cost=provs.adapter(c.kind).quote(c.body) or "") if c.purchase else c
         for c in the_plan.changes))
 
 
@@ -348,7 +350,7 @@ def import_resource(loaded: Loaded, provs: Providers, address: str, remote_id: s
                         "stack's (the owner's next plan will then stop until it drops it with voxplan state rm)",
                         owner=owner)
         loaded.store.claim([claim], take_over=take_over)
-        state.put(address, Entry(kind=resource.kind, id=remote_id, deps=list(resource.dependencies()),
+        state.put(address, Entry(kind=resource.kind, id=remote_id, deps=resource.dependencies(),
                                  protect=bool(resource.lifecycle.get("protect"))))
         state.compact()
     return f"Imported {address} (id {remote_id})" + (f", taken over from {owner}." if owner else ".")

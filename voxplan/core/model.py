@@ -6,17 +6,20 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from voxplan.core.secret import Secret
 
 PathT = tuple[str | int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Ref:
+class Ref(msgspec.Struct, frozen=True, gc=False):
     """A value known only from another resource's live object, e.g. a credential's `id`.
 
     `attr` is a dotted path into the target's normalised live body; `template` formats it
-    (`"{}"` for the value itself, `"[did]@{}.sip.vapi.ai"` to embed it).
+    (`"{}"` for the value itself, `"[did]@{}.sip.vapi.ai"` to embed it). It holds three strings, so it can be
+    in no cycle: the garbage collector need not track it (`gc=False`), nor then a body whose values are
+    strings and Refs (two per number).
     """
 
     address: str

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import struct
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
+
+import msgspec
 
 from voxplan.core.errors import Location
 
@@ -48,7 +51,7 @@ class Where:
         if keys is not None:
             keys = shapes.setdefault(keys, keys)
         if self.kids is None:
-            return Leaf(keys, self.marks)
+            return Leaf(keys, self.marks.tobytes())
         self.keys = keys
         return self
 
@@ -62,18 +65,32 @@ class Where:
             self._index = {k: i for i, k in enumerate(self.keys)}
         return self._index.get(step, -1)  # type: ignore[arg-type]
 
+    def at(self, i: int) -> tuple[int, int]:
+        """The packed (key, value) positions of entry `i`."""
+        return self.marks[2 * i], self.marks[2 * i + 1]
 
-class Leaf(NamedTuple):
-    """The positions inside a mapping or sequence whose entries are all scalars (see `Where`)."""
+
+_PAIR = struct.Struct("QQ")  # one entry's two packed positions, as `array("Q")` lays them out
+
+
+class Leaf(msgspec.Struct, frozen=True, gc=False):
+    """The positions inside a mapping or sequence whose entries are all scalars (see `Where`). It holds only
+    strings and bytes, so it can be in no cycle: the garbage collector need not track it (`gc=False`; 20,000
+    at 10,000 numbers)."""
 
     keys: tuple[str, ...] | None
-    marks: array[int]  # packed positions in an array: no integer object per position
+    marks: bytes  # an `array("Q")` of packed positions, as bytes: no integer object per position
     kids: None = None
 
     def find(self, step: str | int) -> int:
         if self.keys is None:
-            return step if type(step) is int and 0 <= step < len(self.marks) // 2 else -1
+            return step if type(step) is int and 0 <= step < len(self.marks) // _PAIR.size else -1
         return self.keys.index(step) if step in self.keys else -1  # type: ignore[arg-type]
+
+    def at(self, i: int) -> tuple[int, int]:
+        """The packed (key, value) positions of entry `i`."""
+        key_at, value_at = _PAIR.unpack_from(self.marks, _PAIR.size * i)
+        return key_at, value_at
 
 
 class SourceMap:
@@ -92,7 +109,7 @@ class SourceMap:
             i = node.find(step) if node is not None else -1
             if i < 0:
                 return value_at, 0, False
-            key_at, value_at = node.marks[2 * i], node.marks[2 * i + 1]  # type: ignore[union-attr]
+            key_at, value_at = node.at(i)  # type: ignore[union-attr]
             node = node.kids.get(i) if node.kids else None  # type: ignore[union-attr,assignment]
             if depth + 1 < len(path) and node is None:
                 return value_at, 0, False

@@ -142,6 +142,8 @@ def decode(shared: list[Any], address: Any, entry: Any, where: str) -> dict[str,
             if type(value) is dict and REF in value:
                 base = shared[value[REF]]
                 if len(value) == 1:
+                    if name == "deps" and type(base) is list:  # held as a tuple (Entry.deps): made once, shared
+                        base = shared[value[REF]] = tuple(base)
                     entry[name] = base
                 else:  # the base with the entry's own keys set (a base never has a key "&": see encode)
                     entry[name] = merged = {**base, **value}
