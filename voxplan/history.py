@@ -85,7 +85,11 @@ def _prefixes(lines: list[str]) -> set[str]:
 
 def record(plan: Plan, *, started: str, environment: str, stack_file: Path, env: Mapping[str, str],
            done: list[str], errors: list[str], skipped: list[str], moved: Mapping[str, str],
-           stack: Stack | None = None) -> dict[str, Any]:
+           stack: Stack | None = None, kept: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One apply's record. `kept`: `stack_record(stack)`, made already (apply makes it before its first
+    change, while state is smallest: it re-reads the whole stack file); else it is made here from `stack`."""
+    if kept is None and stack is not None and stack.text:
+        kept = stack_record(stack)
     holder = Holder.current(env)
     changes = []
     outcomes = _Outcomes(done, errors, skipped)
@@ -102,7 +106,7 @@ def record(plan: Plan, *, started: str, environment: str, stack_file: Path, env:
             "host": holder.host, "pid": holder.pid, "ci_url": holder.ci_url or None,
             "git_commit": git_commit(stack_file, env) or None, "summary": plan.summary(),
             "ok": not errors, "moved": dict(moved), "changes": changes,
-            **({"stack": stack_record(stack)} if stack is not None and stack.text else {})}
+            **({"stack": kept} if kept is not None else {})}
 
 
 # -- the stack as applied --------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -175,9 +175,9 @@ class LocalStore:
                 self._synced = max(self._synced, target)
                 self._cond.notify_all()
 
-    def commit(self, head: dict[str, Any], entries: dict[str, dict[str, Any]]) -> None:
+    def commit(self, head: dict[str, Any], entries: Mapping[str, dict[str, Any]]) -> None:
         self.sync()
-        shared, written = codec.encode(entries, _ENCODE)
+        shared, written = codec.encoded(entries, _ENCODE)
         head = {**head, "format_version": max(_format(head), codec.FORMAT)}
         _make_dir(self.path.parent)
         with self._cond:
@@ -444,15 +444,15 @@ def _write_all(fd: int, data: bytes, path: Path) -> None:
             from None
 
 
-def _snapshot_text(head: dict[str, Any], shared: list[Any], written: dict[str, Any]) -> Iterator[str]:
-    """The state file, a line at a time (one per resource): never the whole text at once. `written` is
-    emptied as it is written."""
+def _snapshot_text(head: dict[str, Any], shared: list[Any], written: Iterable[tuple[str, Any]]) -> Iterator[str]:
+    """The state file, a line at a time (one per resource): never the whole text at once, nor every entry as
+    written (`written` makes each as it is taken: codec.encoded)."""
     yield "{\n" + "\n".join(f"  {_ENCODE(k)}: {_ENCODE(v)}," for k, v in head.items())
     yield '\n  "shared": [' + ("\n" + ",\n".join(f"    {_ENCODE(v)}" for v in shared) + "\n  " if shared else "")
     yield '],\n  "resources": {'
     separator = "\n"
-    for address in list(written):
-        yield f"{separator}    {_ENCODE(address)}: {_ENCODE(written.pop(address))}"
+    for address, entry in written:
+        yield f"{separator}    {_ENCODE(address)}: {_ENCODE(entry)}"
         separator = ",\n"
     yield ("\n  " if separator != "\n" else "") + "}\n}\n"
 

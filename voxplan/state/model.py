@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -217,7 +217,7 @@ class State:
         self.store.sync()
         with self._lock:
             self.serial += 1
-            self.store.commit(self.head(), {a: e.to_json() for a, e in sorted(self.resources.items())})
+            self.store.commit(self.head(), _AsJson(self.resources))
             self.exists = True
 
     save = compact
@@ -241,6 +241,24 @@ class State:
                 self.move(record["mv"], record["to"])
                 done.append(record["to"])
         return done
+
+
+class _AsJson(Mapping[str, dict[str, Any]]):
+    """Entries as `Entry.to_json` gives them, in address order, each made when it is read: a store's commit
+    reads them a few times over (codec.encoded), and never holds all of them at once."""
+
+    def __init__(self, resources: dict[str, Entry]):
+        self.resources = resources
+        self.order = sorted(resources)
+
+    def __getitem__(self, address: str) -> dict[str, Any]:
+        return self.resources[address].to_json()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
 
 
 def _shown(value: Any) -> str:

@@ -39,7 +39,7 @@ import hashlib
 import select
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -335,7 +335,7 @@ class PostgresStore:
     def sync(self) -> None:
         """Nothing to wait for: each append's wait returns once its rows are committed."""
 
-    def commit(self, head: dict[str, Any], entries: dict[str, dict[str, Any]]) -> None:
+    def commit(self, head: dict[str, Any], entries: Mapping[str, dict[str, Any]]) -> None:
         """The new snapshot and the end of the journal it folds in, in one transaction."""
         shared, written = codec.encode(entries, _DUMPS)
         head = {**head, "format_version": max(head.get("format_version", 0), codec.FORMAT)}
