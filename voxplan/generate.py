@@ -271,11 +271,12 @@ def _record(made: Generated, loaded: workflow.Loaded, plan: Plan, provs: Provide
                     if c.importing else c for c in plan.changes)
     vouched = dataclasses.replace(plan, changes=adopted)
     started = history.now()
+    applied = history.stack_record(loaded.stack)  # before the first change, as apply makes it
     ownership.claim_plan(vouched, loaded.store, provs)
     ownership.track(state, loaded.store, provs)
     result = apply_plan(vouched, provs, state)
     state.compact()
     loaded.store.record_history(history.record(
         vouched, started=started, environment=loaded.ctx.env_name, stack_file=loaded.stack.path, env=loaded.ctx.env,
-        done=result.done, errors=result.errors, skipped=result.skipped, moved={}, stack=loaded.stack))
+        done=result.done, errors=result.errors, skipped=result.skipped, moved={}, applied=applied))
     return sum(1 for c in adopted if c.importing)

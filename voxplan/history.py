@@ -85,11 +85,9 @@ def _prefixes(lines: list[str]) -> set[str]:
 
 def record(plan: Plan, *, started: str, environment: str, stack_file: Path, env: Mapping[str, str],
            done: list[str], errors: list[str], skipped: list[str], moved: Mapping[str, str],
-           stack: Stack | None = None, kept: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One apply's record. `kept`: `stack_record(stack)`, made already (apply makes it before its first
-    change, while state is smallest: it re-reads the whole stack file); else it is made here from `stack`."""
-    if kept is None and stack is not None and stack.text:
-        kept = stack_record(stack)
+           applied: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One apply's record. `applied`: the stack as applied (`stack_record`), which the caller makes before
+    its first change, while state is smallest (it reads the whole stack file again)."""
     holder = Holder.current(env)
     changes = []
     outcomes = _Outcomes(done, errors, skipped)
@@ -106,16 +104,19 @@ def record(plan: Plan, *, started: str, environment: str, stack_file: Path, env:
             "host": holder.host, "pid": holder.pid, "ci_url": holder.ci_url or None,
             "git_commit": git_commit(stack_file, env) or None, "summary": plan.summary(),
             "ok": not errors, "moved": dict(moved), "changes": changes,
-            **({"stack": kept} if kept is not None else {})}
+            **({"stack": applied} if applied is not None else {})}
 
 
 # -- the stack as applied --------------------------------------------------------------------------------
 _INTERPOLATED = re.compile(r"\$\{(env|file|var):")
 
 
-def stack_record(stack: Stack) -> dict[str, Any]:
+def stack_record(stack: Stack) -> dict[str, Any] | None:
     """The stack as applied, for history: compressed (a stack may be megabytes, and every apply keeps one).
-    `env`: the variables a literal secret was replaced by (to set before planning the file)."""
+    `env`: the variables a literal secret was replaced by (to set before planning the file). None for a stack
+    read from no text."""
+    if not stack.text:
+        return None
     text, names = as_applied(stack)
     return {"encoding": "zlib+base64", "text": base64.b64encode(zlib.compress(text.encode(), 9)).decode(),
             "env": names}

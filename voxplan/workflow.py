@@ -275,7 +275,7 @@ def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], 
         started = history.now()
         # the stack as applied, for history: made now, not after the apply, when state and the plan are
         # both whole (reading the stack again took ~200 MB at 100,000 numbers)
-        kept = history.stack_record(loaded.stack) if loaded.stack.text else None
+        applied = history.stack_record(loaded.stack)
         store = loaded.store
         ownership.claim_plan(the_plan, store, provs)  # before anything is sent: a racing claimant stops here
         ownership.track(state, store, provs)
@@ -299,7 +299,7 @@ def apply(loaded: Loaded, provs: Providers, *, confirm: Callable[[Plan], bool], 
                 store.record_history(history.record(
                     the_plan, started=started, environment=loaded.ctx.env_name, stack_file=loaded.stack.path,
                     env=loaded.ctx.env, done=result.done, errors=result.errors, skipped=result.skipped,
-                    moved=moved, kept=kept))
+                    moved=moved, applied=applied))
             except LockLost as lost:
                 if not any(str(lost) in e for e in result.errors):
                     result.errors.append(str(lost))
