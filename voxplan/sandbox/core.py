@@ -286,15 +286,6 @@ class Sandbox:
         if vendor is None:
             return Response(404, {"message": f"no emulated vendor at /{parts[0]}", "statusCode": 404})
         began = time.perf_counter()
-        try:
-            return self._vendor_request(vendor, parts, method, query_string, headers, body)
-        finally:
-            spent = time.perf_counter() - began - self.latency_ms / 1000.0
-            with self.lock:
-                self.handling += max(0.0, spent)
-
-    def _vendor_request(self, vendor: Vendor, parts: list[str], method: str, query_string: str,
-                        headers: dict[str, str], body: bytes) -> Response:
         query = {k: v[-1] for k, v in parse_qs(query_string, keep_blank_values=True).items()}
         request = Request(method.upper(), "/" + (parts[1] if len(parts) > 1 else ""), query,
                           {k.lower(): v for k, v in headers.items()}, body)
@@ -304,9 +295,12 @@ class Sandbox:
                              "client": _client(request.headers)})
             fault = self._fault(parts[0]) or self._over_limit(parts[0])
         if fault is not None and not (fault.reset and fault.status == 200):
+            self._handled(began)
             return fault  # refused before doing anything
         if self.latency_ms:
+            slept = time.perf_counter()
             time.sleep(self.latency_ms / 1000.0)
+            began += time.perf_counter() - slept  # the latency asked for is not the sandbox's own time
         with self.lock:
             try:
                 response = vendor.handle(request)
@@ -322,10 +316,18 @@ class Sandbox:
             hold = mutated and self.hold_at == self.mutations
         for observe in self.observers:
             observe(Exchange(parts[0], request.method, request.path, query_string, request.headers, body, response))
+        self._handled(began)
         if hold:  # done, but the answer waits: a client killed now never learns it happened
             self.holding.set()
             self.release.wait(timeout=60)
         return fault if fault is not None else response  # a reset after the work: the answer is lost
+
+    def _handled(self, began: float) -> None:
+        """Count the sandbox's own time on a vendor request (`handling_s` of /_sandbox/stats): the latency it
+        was told to add and a held answer's wait left out."""
+        spent = time.perf_counter() - began
+        with self.lock:
+            self.handling += spent
 
     def _over_limit(self, vendor: str) -> Response | None:
         """An account's request limit (`/_sandbox/ratelimit`): more than N requests in the last second of one
